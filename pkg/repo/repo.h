@@ -1,0 +1,79 @@
+/* The repository: where mocks and namespaces persist. One interface, several backends (SQLite by
+ * default, PostgreSQL later); callers see only this header. Every write is one transaction. */
+#ifndef MK_REPO_H
+#define MK_REPO_H
+
+#include "err/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A stored mock. Strings are borrowed from whoever built the row. */
+typedef struct mk_repo_mock {
+    const char *id;
+    const char *namespace_;
+    const char *chain_id; /* may be NULL */
+    const char *json;     /* the full definition, server-set fields included */
+    int64_t created_at;   /* unix ms */
+    int64_t updated_at;   /* unix ms */
+    int64_t closed_at;    /* unix ms; 0 while live (soft delete sets it) */
+    int64_t uses;         /* times served */
+    int64_t last_use;     /* unix ms; 0 never */
+    int64_t seq;          /* change sequence number, assigned by the repository on write */
+} mk_repo_mock_t;
+
+/* Usage counters flushed periodically from memory. */
+typedef struct mk_repo_usage {
+    const char *id;
+    int64_t uses;
+    int64_t last_use;
+} mk_repo_usage_t;
+
+typedef struct mk_repo mk_repo_t;
+
+/* Called for each row; returning non-zero stops the iteration and is returned by the caller. */
+typedef int (*mk_repo_mock_cb)(void *ud, const mk_repo_mock_t *row);
+typedef int (*mk_repo_name_cb)(void *ud, const char *name, int64_t created_at);
+/* Told the duration of every repository call, for db_query_duration_seconds. */
+typedef void (*mk_repo_observer_cb)(void *ud, const char *operation, double seconds);
+
+typedef struct mk_repo_ops {
+    const char *name; /* "sqlite", "postgres" */
+    int (*put_mocks)(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err);
+    int (*delete_mocks)(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err);
+    int (*load_mocks)(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
+                      mk_err_t *err);
+    int (*update_usage)(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err);
+    int (*put_namespace)(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err);
+    int (*list_namespaces)(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err);
+    int (*ping)(mk_repo_t *r, mk_err_t *err);
+    void (*free)(mk_repo_t *r);
+} mk_repo_ops_t;
+
+/* Backends embed this as their first member. Calls are serialized by the backend as needed; the
+ * interface is safe to call from several threads. */
+struct mk_repo {
+    const mk_repo_ops_t *ops;
+    mk_repo_observer_cb observer;
+    void *observer_ud;
+};
+
+void mk_repo_set_observer(mk_repo_t *r, mk_repo_observer_cb cb, void *ud);
+
+/* Upserts rows (by id) in one transaction; each row's seq is assigned from the change sequence. */
+int mk_repo_put_mocks(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err);
+/* Removes rows for good (purge), in one transaction. Missing ids are not an error. */
+int mk_repo_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err);
+/* Every row with seq > after_seq (0: all), soft-deleted included, in seq order. */
+int mk_repo_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
+                       mk_err_t *err);
+int mk_repo_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err);
+/* Creates the namespace if it does not exist (not an error when it does). */
+int mk_repo_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err);
+int mk_repo_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err);
+/* Checks the database answers; MK_EUNAVAIL when it does not. */
+int mk_repo_ping(mk_repo_t *r, mk_err_t *err);
+const char *mk_repo_backend(const mk_repo_t *r);
+void mk_repo_free(mk_repo_t *r);
+
+#endif
