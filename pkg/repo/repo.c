@@ -1,0 +1,136 @@
+/* Repository dispatch: forwards each call to the backend and reports how long it took to the
+ * observer (db_query_duration_seconds), so backends never deal with metrics. */
+#include "repo/repo.h"
+
+#include <time.h>
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void observe(mk_repo_t *r, const char *operation, double start)
+{
+    if (r->observer != NULL)
+        r->observer(r->observer_ud, operation, now_seconds() - start);
+}
+
+static int check_repo(const mk_repo_t *r, const char *operation, mk_err_t *err)
+{
+    if (r == NULL || r->ops == NULL)
+        return mk_err_set(err, MK_EINVAL, "repo %s: no repository", operation);
+    return 0;
+}
+
+void mk_repo_set_observer(mk_repo_t *r, mk_repo_observer_cb cb, void *ud)
+{
+    if (r == NULL)
+        return;
+    r->observer = cb;
+    r->observer_ud = ud;
+}
+
+int mk_repo_put_mocks(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err)
+{
+    int rc = check_repo(r, "put_mocks", err);
+    if (rc != 0)
+        return rc;
+    if (rows == NULL && n > 0)
+        return mk_err_set(err, MK_EINVAL, "repo put_mocks: rows is NULL");
+    double start = now_seconds();
+    rc = r->ops->put_mocks(r, rows, n, err);
+    observe(r, "put_mocks", start);
+    return rc;
+}
+
+int mk_repo_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err)
+{
+    int rc = check_repo(r, "delete_mocks", err);
+    if (rc != 0)
+        return rc;
+    if (ids == NULL && n > 0)
+        return mk_err_set(err, MK_EINVAL, "repo delete_mocks: ids is NULL");
+    double start = now_seconds();
+    rc = r->ops->delete_mocks(r, ids, n, err);
+    observe(r, "delete_mocks", start);
+    return rc;
+}
+
+int mk_repo_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud, mk_err_t *err)
+{
+    int rc = check_repo(r, "load_mocks", err);
+    if (rc != 0)
+        return rc;
+    if (cb == NULL)
+        return mk_err_set(err, MK_EINVAL, "repo load_mocks: no callback");
+    double start = now_seconds();
+    rc = r->ops->load_mocks(r, after_seq, cb, ud, err);
+    observe(r, "load_mocks", start);
+    return rc;
+}
+
+int mk_repo_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err)
+{
+    int rc = check_repo(r, "update_usage", err);
+    if (rc != 0)
+        return rc;
+    if (rows == NULL && n > 0)
+        return mk_err_set(err, MK_EINVAL, "repo update_usage: rows is NULL");
+    double start = now_seconds();
+    rc = r->ops->update_usage(r, rows, n, err);
+    observe(r, "update_usage", start);
+    return rc;
+}
+
+int mk_repo_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err)
+{
+    int rc = check_repo(r, "put_namespace", err);
+    if (rc != 0)
+        return rc;
+    if (name == NULL || name[0] == '\0')
+        return mk_err_set(err, MK_EINVAL, "repo put_namespace: empty namespace name");
+    double start = now_seconds();
+    rc = r->ops->put_namespace(r, name, created_at, err);
+    observe(r, "put_namespace", start);
+    return rc;
+}
+
+int mk_repo_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err)
+{
+    int rc = check_repo(r, "list_namespaces", err);
+    if (rc != 0)
+        return rc;
+    if (cb == NULL)
+        return mk_err_set(err, MK_EINVAL, "repo list_namespaces: no callback");
+    double start = now_seconds();
+    rc = r->ops->list_namespaces(r, cb, ud, err);
+    observe(r, "list_namespaces", start);
+    return rc;
+}
+
+int mk_repo_ping(mk_repo_t *r, mk_err_t *err)
+{
+    int rc = check_repo(r, "ping", err);
+    if (rc != 0)
+        return rc;
+    double start = now_seconds();
+    rc = r->ops->ping(r, err);
+    observe(r, "ping", start);
+    return rc;
+}
+
+const char *mk_repo_backend(const mk_repo_t *r)
+{
+    if (r == NULL || r->ops == NULL || r->ops->name == NULL)
+        return "none";
+    return r->ops->name;
+}
+
+void mk_repo_free(mk_repo_t *r)
+{
+    if (r == NULL || r->ops == NULL || r->ops->free == NULL)
+        return;
+    r->ops->free(r);
+}

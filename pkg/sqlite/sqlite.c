@@ -1,0 +1,696 @@
+/* SQLite implementation of the repository: one connection guarded by a mutex, prepared statements
+ * cached on it, every write in one BEGIN IMMEDIATE transaction, versioned schema migrations. */
+#include "sqlite/sqlite.h"
+
+#include <sqlite3.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* Ordered; version N is migrations[N - 1]. Never edit an entry once released: append a new one. */
+static const char *const migrations[] = {
+    /* 1: initial schema. The change sequence is a single-row counter so a purge never lets a seq
+     * value be handed out twice (max(seq)+1 would, after the newest row is deleted). */
+    "CREATE TABLE mocks ("
+    "  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),"
+    "  namespace TEXT NOT NULL,"
+    "  chain_id TEXT,"
+    "  json TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0,"
+    "  closed_at INTEGER NOT NULL DEFAULT 0,"
+    "  uses INTEGER NOT NULL DEFAULT 0,"
+    "  last_use INTEGER NOT NULL DEFAULT 0,"
+    "  seq INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX mocks_namespace ON mocks(namespace);"
+    "CREATE INDEX mocks_chain_id ON mocks(chain_id);"
+    "CREATE UNIQUE INDEX mocks_seq ON mocks(seq);"
+    "CREATE TABLE namespaces ("
+    "  name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),"
+    "  created_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE change_seq ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  value INTEGER NOT NULL"
+    ");"
+    "INSERT INTO change_seq(id, value) VALUES (1, 0);",
+};
+
+#define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SCHEMA_VERSION,
+    ST_RECORD_MIGRATION,
+    ST_NEXT_SEQ,
+    ST_UPSERT,
+    ST_DELETE,
+    ST_LOAD,
+    ST_USAGE,
+    ST_NS_PUT,
+    ST_NS_LIST,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_migrations",
+    [ST_RECORD_MIGRATION] = "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)",
+    [ST_NEXT_SEQ] = "UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+    [ST_UPSERT] =
+        "INSERT INTO mocks(id, namespace, chain_id, json, created_at, updated_at,"
+        " closed_at, uses, last_use, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace,"
+        " chain_id = excluded.chain_id, json = excluded.json,"
+        " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+        " closed_at = excluded.closed_at, uses = excluded.uses,"
+        " last_use = excluded.last_use, seq = excluded.seq",
+    [ST_DELETE] = "DELETE FROM mocks WHERE id = ?1",
+    [ST_LOAD] = "SELECT id, namespace, chain_id, json, created_at, updated_at, closed_at, uses,"
+                " last_use, seq FROM mocks WHERE seq > ?1 ORDER BY seq",
+    [ST_USAGE] = "UPDATE mocks SET uses = ?2, last_use = ?3 WHERE id = ?1",
+    [ST_NS_PUT] = "INSERT INTO namespaces(name, created_at) VALUES (?1, ?2)"
+                  " ON CONFLICT(name) DO NOTHING",
+    [ST_NS_LIST] = "SELECT name, created_at FROM namespaces ORDER BY name",
+};
+
+typedef struct sqlite_repo {
+    mk_repo_t base; /* first: the repo.h contract casts between the two */
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    sqlite3_stmt *stmts[ST_COUNT];
+} sqlite_repo_t;
+
+static const char *primary_code_name(int rc)
+{
+    static const char *const names[] = {
+        "SQLITE_OK",       "SQLITE_ERROR",     "SQLITE_INTERNAL", "SQLITE_PERM",
+        "SQLITE_ABORT",    "SQLITE_BUSY",      "SQLITE_LOCKED",   "SQLITE_NOMEM",
+        "SQLITE_READONLY", "SQLITE_INTERRUPT", "SQLITE_IOERR",    "SQLITE_CORRUPT",
+        "SQLITE_NOTFOUND", "SQLITE_FULL",      "SQLITE_CANTOPEN", "SQLITE_PROTOCOL",
+        "SQLITE_EMPTY",    "SQLITE_SCHEMA",    "SQLITE_TOOBIG",   "SQLITE_CONSTRAINT",
+        "SQLITE_MISMATCH", "SQLITE_MISUSE",    "SQLITE_NOLFS",    "SQLITE_AUTH",
+        "SQLITE_FORMAT",   "SQLITE_RANGE",     "SQLITE_NOTADB",
+    };
+    int primary = rc & 0xff;
+    if (primary >= 0 && primary < (int)(sizeof names / sizeof names[0]))
+        return names[primary];
+    return "SQLITE_UNKNOWN";
+}
+
+static int map_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+        return MK_EINVAL;
+    case SQLITE_NOMEM:
+        return MK_ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+        return MK_EUNAVAIL;
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_FULL:
+        return MK_EIO;
+    default:
+        return MK_EINTERNAL;
+    }
+}
+
+/* Fills err from SQLite's state after rc; call before anything else touches the connection
+ * (a ROLLBACK would replace the message). Returns the MK_E code. */
+static int fail_rc(sqlite3 *db, int rc, mk_err_t *err, const char *what)
+{
+    int ext = rc;
+    const char *msg = sqlite3_errstr(rc);
+    if (db != NULL) {
+        if (ext == (ext & 0xff))
+            ext = sqlite3_extended_errcode(db);
+        msg = sqlite3_errmsg(db);
+    }
+    int code = map_code(rc);
+    mk_err_set(err, code, "sqlite %s: %s", what, msg);
+    if (err != NULL)
+        snprintf(err->cause, sizeof err->cause, "%s (extended code %d)", primary_code_name(ext),
+                 ext);
+    return code;
+}
+
+static int64_t now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int stmt_get(sqlite_repo_t *s, int which, sqlite3_stmt **out, mk_err_t *err)
+{
+    if (s->stmts[which] == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmts[which], NULL);
+        if (rc != SQLITE_OK)
+            return fail_rc(s->db, rc, err, "prepare");
+    }
+    *out = s->stmts[which];
+    return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no rows (or whose rows are not wanted). */
+static int stmt_exec(sqlite_repo_t *s, int which, mk_err_t *err, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, which, &st, err);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = fail_rc(s->db, src, err, what);
+    stmt_done(st);
+    return rc;
+}
+
+static int tx_begin(sqlite_repo_t *s, mk_err_t *err)
+{
+    return stmt_exec(s, ST_BEGIN, err, "begin transaction");
+}
+
+static int tx_commit(sqlite_repo_t *s, mk_err_t *err)
+{
+    return stmt_exec(s, ST_COMMIT, err, "commit");
+}
+
+/* Rolls back whatever transaction is open; err must already describe the failure. */
+static void tx_abort(sqlite_repo_t *s)
+{
+    if (sqlite3_get_autocommit(s->db) == 0)
+        stmt_exec(s, ST_ROLLBACK, NULL, "rollback");
+}
+
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v == NULL)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static int next_seq(sqlite_repo_t *s, int64_t *seq, mk_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_NEXT_SEQ, &st, err);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE
+                 ? mk_err_set(err, MK_EINTERNAL, "sqlite: change sequence row missing")
+                 : fail_rc(s->db, src, err, "next change sequence");
+        goto out;
+    }
+    *seq = sqlite3_column_int64(st, 0);
+out:
+    stmt_done(st);
+    return rc;
+}
+
+static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, mk_err_t *err)
+{
+    int64_t seq = 0;
+    int rc = next_seq(s, &seq, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    rc = stmt_get(s, ST_UPSERT, &st, err);
+    if (rc != 0)
+        return rc;
+    int src = bind_text_or_null(st, 1, m->id);
+    if (src == SQLITE_OK)
+        src = bind_text_or_null(st, 2, m->namespace_);
+    if (src == SQLITE_OK)
+        src = bind_text_or_null(st, 3, m->chain_id);
+    if (src == SQLITE_OK)
+        src = bind_text_or_null(st, 4, m->json);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 5, m->created_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 6, m->updated_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 7, m->closed_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 8, m->uses);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 9, m->last_use);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 10, seq);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src != SQLITE_DONE) {
+        char what[96];
+        snprintf(what, sizeof what, "put mock %zu (id \"%.40s\")", index,
+                 m->id != NULL ? m->id : "(null)");
+        rc = fail_rc(s->db, src, err, what);
+    }
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_put_mocks(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = tx_begin(s, err);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        rc = put_one(s, &rows[i], i, err);
+        if (rc != 0)
+            goto out;
+    }
+    rc = tx_commit(s, err);
+out:
+    if (rc != 0)
+        tx_abort(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int sq_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == NULL)
+            return mk_err_set(err, MK_EINVAL, "sqlite delete mocks: id %zu is NULL", i);
+    }
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = tx_begin(s, err);
+    if (rc != 0)
+        goto out;
+    rc = stmt_get(s, ST_DELETE, &st, err);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int src = sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src != SQLITE_DONE) {
+            rc = fail_rc(s->db, src, err, "delete mock");
+            goto out;
+        }
+        stmt_done(st);
+    }
+    rc = tx_commit(s, err);
+out:
+    stmt_done(st);
+    if (rc != 0)
+        tx_abort(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static const char *column_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static int sq_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
+                         mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_LOAD, &st, err);
+    if (rc != 0)
+        goto out;
+    int src = sqlite3_bind_int64(st, 1, after_seq);
+    while (src == SQLITE_OK || src == SQLITE_ROW) {
+        src = sqlite3_step(st);
+        if (src != SQLITE_ROW)
+            break;
+        mk_repo_mock_t row = {
+            .id = column_text(st, 0),
+            .namespace_ = column_text(st, 1),
+            .chain_id = column_text(st, 2),
+            .json = column_text(st, 3),
+            .created_at = sqlite3_column_int64(st, 4),
+            .updated_at = sqlite3_column_int64(st, 5),
+            .closed_at = sqlite3_column_int64(st, 6),
+            .uses = sqlite3_column_int64(st, 7),
+            .last_use = sqlite3_column_int64(st, 8),
+            .seq = sqlite3_column_int64(st, 9),
+        };
+        /* NOT NULL columns come back NULL only when SQLite ran out of memory converting them. */
+        if (row.id == NULL || row.namespace_ == NULL || row.json == NULL) {
+            rc = mk_err_set(err, MK_ENOMEM, "sqlite load mocks: out of memory reading a row");
+            goto out;
+        }
+        rc = cb(ud, &row);
+        if (rc != 0)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = fail_rc(s->db, src, err, "load mocks");
+out:
+    stmt_done(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int sq_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = tx_begin(s, err);
+    if (rc != 0)
+        goto out;
+    rc = stmt_get(s, ST_USAGE, &st, err);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].id == NULL) {
+            rc = mk_err_set(err, MK_EINVAL, "sqlite update usage: id %zu is NULL", i);
+            goto out;
+        }
+        int src = sqlite3_bind_text(st, 1, rows[i].id, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 2, rows[i].uses);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 3, rows[i].last_use);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src != SQLITE_DONE) {
+            rc = fail_rc(s->db, src, err, "update usage");
+            goto out;
+        }
+        stmt_done(st);
+    }
+    rc = tx_commit(s, err);
+out:
+    stmt_done(st);
+    if (rc != 0)
+        tx_abort(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int sq_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = tx_begin(s, err);
+    if (rc != 0)
+        goto out;
+    rc = stmt_get(s, ST_NS_PUT, &st, err);
+    if (rc != 0)
+        goto out;
+    int src = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, created_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src != SQLITE_DONE) {
+        rc = fail_rc(s->db, src, err, "put namespace");
+        goto out;
+    }
+    stmt_done(st);
+    rc = tx_commit(s, err);
+out:
+    stmt_done(st);
+    if (rc != 0)
+        tx_abort(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int sq_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_NS_LIST, &st, err);
+    if (rc != 0)
+        goto out;
+    int src;
+    for (;;) {
+        src = sqlite3_step(st);
+        if (src != SQLITE_ROW)
+            break;
+        const char *name = column_text(st, 0);
+        if (name == NULL) {
+            rc = mk_err_set(err, MK_ENOMEM, "sqlite list namespaces: out of memory reading a row");
+            goto out;
+        }
+        rc = cb(ud, name, sqlite3_column_int64(st, 1));
+        if (rc != 0)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = fail_rc(s->db, src, err, "list namespaces");
+out:
+    stmt_done(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int read_schema_version(sqlite_repo_t *s, int64_t *version, mk_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_SCHEMA_VERSION, &st, err);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    else
+        rc = fail_rc(s->db, src, err, "read schema version");
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_ping(mk_repo_t *r, mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    pthread_mutex_lock(&s->mu);
+    int64_t version = 0;
+    int rc = read_schema_version(s, &version, err);
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0 && err != NULL)
+        err->code = MK_EUNAVAIL;
+    return rc != 0 ? MK_EUNAVAIL : 0;
+}
+
+static void sq_free(mk_repo_t *r)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static const mk_repo_ops_t sqlite_ops = {
+    .name = "sqlite",
+    .put_mocks = sq_put_mocks,
+    .delete_mocks = sq_delete_mocks,
+    .load_mocks = sq_load_mocks,
+    .update_usage = sq_update_usage,
+    .put_namespace = sq_put_namespace,
+    .list_namespaces = sq_list_namespaces,
+    .ping = sq_ping,
+    .free = sq_free,
+};
+
+/* Applies migrations one per transaction. The version is read inside each BEGIN IMMEDIATE so two
+ * processes opening the same new file cannot both apply the same step. */
+static int migrate(sqlite_repo_t *s, mk_err_t *err)
+{
+    int rc = 0;
+    int src = sqlite3_exec(s->db,
+                           "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+                           NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return fail_rc(s->db, src, err, "create schema_migrations");
+    for (;;) {
+        int64_t version = 0;
+        rc = tx_begin(s, err);
+        if (rc != 0)
+            goto out;
+        rc = read_schema_version(s, &version, err);
+        if (rc != 0)
+            goto out;
+        if (version > MIGRATION_COUNT) {
+            rc = mk_err_set(err, MK_ECONFLICT,
+                            "sqlite: database schema version %lld is newer than this binary "
+                            "supports (%d); upgrade mockarty or use another database",
+                            (long long)version, MIGRATION_COUNT);
+            goto out;
+        }
+        if (version == MIGRATION_COUNT)
+            break;
+        src = sqlite3_exec(s->db, migrations[version], NULL, NULL, NULL);
+        if (src != SQLITE_OK) {
+            char what[64];
+            snprintf(what, sizeof what, "migration %lld", (long long)version + 1);
+            rc = fail_rc(s->db, src, err, what);
+            goto out;
+        }
+        sqlite3_stmt *st = NULL;
+        rc = stmt_get(s, ST_RECORD_MIGRATION, &st, err);
+        if (rc != 0)
+            goto out;
+        src = sqlite3_bind_int64(st, 1, version + 1);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 2, now_unix_ms());
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src != SQLITE_DONE)
+            rc = fail_rc(s->db, src, err, "record migration");
+        stmt_done(st);
+        if (rc != 0)
+            goto out;
+        rc = tx_commit(s, err);
+        if (rc != 0)
+            goto out;
+    }
+    rc = tx_commit(s, err);
+out:
+    if (rc != 0)
+        tx_abort(s);
+    return rc;
+}
+
+/* CANTOPEN alone does not say why; name the missing directory when that is the reason. */
+static int open_failure(const char *path, sqlite3 *db, int src, mk_err_t *err)
+{
+    char what[600];
+    snprintf(what, sizeof what, "open \"%s\"", path);
+    int code = fail_rc(db, src, err, what);
+    if ((src & 0xff) != SQLITE_CANTOPEN)
+        goto out;
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL || slash == path)
+        goto out;
+    char dir[512];
+    size_t len = (size_t)(slash - path);
+    if (len >= sizeof dir)
+        goto out;
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        mk_err_set(err, code,
+                   "sqlite open \"%s\": directory \"%s\" does not exist or is not "
+                   "accessible (%s)",
+                   path, dir, strerror(errno));
+    else if (!S_ISDIR(sb.st_mode))
+        mk_err_set(err, code, "sqlite open \"%s\": \"%s\" is not a directory", path, dir);
+    if (err != NULL && err->cause[0] == '\0')
+        snprintf(err->cause, sizeof err->cause, "SQLITE_CANTOPEN (extended code %d)", src);
+out:
+    return code;
+}
+
+static int configure(sqlite_repo_t *s, const char *path, mk_err_t *err)
+{
+    /* journal_mode answers with a row, so step it rather than exec with no callback check. */
+    static const char *const pragmas[] = {
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON",
+    };
+    int src = sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (src != SQLITE_OK)
+        return fail_rc(s->db, src, err, "busy_timeout");
+    for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
+        src = sqlite3_exec(s->db, pragmas[i], NULL, NULL, NULL);
+        if (src != SQLITE_OK) {
+            /* The first statement to read the file is where "file is not a database" shows. */
+            char what[600];
+            snprintf(what, sizeof what, "open \"%s\" (%s)", path, pragmas[i]);
+            return fail_rc(s->db, src, err, what);
+        }
+    }
+    return 0;
+}
+
+int mk_sqlite_repo_open(const char *path, mk_repo_t **out, mk_err_t *err)
+{
+    if (out == NULL)
+        return mk_err_set(err, MK_EINVAL, "sqlite open: out is NULL");
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return mk_err_set(err, MK_EINVAL, "sqlite open: empty database path");
+    int rc = 0;
+    sqlite_repo_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return mk_err_set(err, MK_ENOMEM, "sqlite open: out of memory");
+    s->base.ops = &sqlite_ops;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        return mk_err_set(err, MK_EINTERNAL, "sqlite open: cannot create mutex");
+    }
+    /* NOMUTEX: our own mutex serializes every use of the connection. */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int src = sqlite3_open_v2(path, &s->db, flags, NULL);
+    if (src != SQLITE_OK) {
+        rc = open_failure(path, s->db, src, err);
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    rc = configure(s, path, err);
+    if (rc != 0)
+        goto out;
+    rc = migrate(s, err);
+    if (rc != 0) {
+        mk_err_prefix(err, "open \"%s\"", path);
+        goto out;
+    }
+    *out = &s->base;
+out:
+    if (rc != 0)
+        sq_free(&s->base);
+    return rc;
+}
+
+int mk_sqlite_repo_schema_version(void)
+{
+    return MIGRATION_COUNT;
+}
