@@ -487,7 +487,8 @@ static void test_newer_schema_refused(void)
     snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, 1)",
              mk_sqlite_repo_schema_version() + 1);
     MK_CHECK_INT(raw_exec(t.db, sql), SQLITE_OK);
-    r = (mk_repo_t *)&err; /* must be reset to NULL on failure */
+    mk_repo_t sentinel = {0};
+    r = &sentinel; /* open must reset *out to NULL on failure */
     int rc = mk_sqlite_repo_open(t.db, &r, &err);
     MK_CHECK_INT(rc, MK_ECONFLICT);
     MK_CHECK(r == NULL);
