@@ -14,8 +14,7 @@
 #define YAML_DEPTH_MAX  256
 #define SHOWN_VALUE_MAX 80 /* longest value quoted back in an error message */
 
-/* ---- value parsing ----------------------------------------------------------------------------
- */
+/* ---- value parsing ---- */
 
 static bool is_space(char c)
 {
@@ -209,8 +208,7 @@ static mk_str_t find_choice(const char *choices, mk_str_t value)
     return (mk_str_t){NULL, 0};
 }
 
-/* ---- applying values to the struct ------------------------------------------------------------
- */
+/* ---- applying values to the struct ---- */
 
 static int bad_value(const mk_config_spec_t *s, const char *text, const char *source, mk_err_t *err,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -372,8 +370,7 @@ static const char *env_lookup(char *const *envp, const char *name)
     return NULL;
 }
 
-/* ---- libyaml helpers --------------------------------------------------------------------------
- */
+/* ---- libyaml helpers ---- */
 
 /* Sets an error located at line (1-based): "where:line: msg" for a file, "line N: msg" without. */
 static int yaml_fail(mk_err_t *err, const char *where, size_t line, const char *fmt, ...)
@@ -432,8 +429,7 @@ static bool scalar_is_null(const yaml_event_t *ev)
            strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
 }
 
-/* ---- the flat settings file -------------------------------------------------------------------
- */
+/* ---- the flat settings file ---- */
 
 typedef struct file_value {
     char *text;  /* NULL when absent or null */
@@ -611,8 +607,7 @@ out:
     return rc;
 }
 
-/* ---- loading ----------------------------------------------------------------------------------
- */
+/* ---- loading ---- */
 
 int mk_config_load(const mk_config_spec_t *spec, size_t n, void *cfg, const char *yaml_path,
                    char *const *envp, mk_err_t *err)
@@ -679,8 +674,7 @@ void mk_config_free(const mk_config_spec_t *spec, size_t n, void *cfg)
     }
 }
 
-/* ---- usage and arguments ----------------------------------------------------------------------
- */
+/* ---- usage and arguments ---- */
 
 static void type_desc(const mk_config_spec_t *s, char *buf, size_t size)
 {
@@ -772,8 +766,7 @@ int mk_config_parse_args(int argc, char **argv, const char **config_path, bool *
     return 0;
 }
 
-/* ---- YAML to JSON -----------------------------------------------------------------------------
- */
+/* ---- YAML to JSON ---- */
 
 typedef struct y2j {
     yaml_parser_t parser;
@@ -803,6 +796,18 @@ static bool match_prefixed(const char *v, size_t len, const char *prefix, const 
             return false;
     }
     return true;
+}
+
+/* 10, 16 or 8 when v is a core-schema integer (decimal, 0x..., 0o...), else 0. */
+static int int_base(const char *v, size_t len)
+{
+    if (match_int(v, len))
+        return 10;
+    if (match_prefixed(v, len, "0x", "0123456789abcdefABCDEF"))
+        return 16;
+    if (match_prefixed(v, len, "0o", "01234567"))
+        return 8;
+    return 0;
 }
 
 /* [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?  (YAML 1.2 core schema) */
@@ -865,12 +870,8 @@ static int y2j_scalar(y2j_t *c, const yaml_event_t *ev, json_t **out)
         *out = json_true();
     } else if (plain_text && match_any(v, falses)) {
         *out = json_false();
-    } else if (plain_text &&
-               (match_int(v, len) || match_prefixed(v, len, "0x", "0123456789abcdefABCDEF") ||
-                match_prefixed(v, len, "0o", "01234567"))) {
-        int base = v[0] == '0' && len > 2 && v[1] == 'x'   ? 16
-                   : v[0] == '0' && len > 2 && v[1] == 'o' ? 8
-                                                           : 10;
+    } else if (plain_text && int_base(v, len)) {
+        int base = int_base(v, len);
         const char *digits = base == 10 ? v : v + 2;
         errno = 0;
         long long n = strtoll(digits, NULL, base);
