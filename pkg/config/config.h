@@ -23,11 +23,14 @@ typedef enum {
     MK_CONFIG_ENUM,        /* char *, heap, owned; one of `choices`, stored as spelled there */
 } mk_config_type_t;
 
-/* A binary declares its table once, e.g.
+/* A binary declares its table once; give every field (-Wextra rejects a short positional
+ * initializer) or use designated ones:
  *     static const mk_config_spec_t spec[] = {
- *         {"HTTP_PORT", MK_CONFIG_PORT, "5770", offsetof(admin_cfg_t, http_port), "HTTP port"},
- *         {"DB_USE", MK_CONFIG_ENUM, "sqlite", offsetof(admin_cfg_t, db_use), "Database",
- *          "sqlite|postgres"},
+ *         {"HTTP_PORT", MK_CONFIG_PORT, "5770", offsetof(admin_cfg_t, http_port), "HTTP port",
+ *          NULL, 0, 0},
+ *         {.env = "DB_USE", .type = MK_CONFIG_ENUM, .def = "sqlite",
+ *          .offset = offsetof(admin_cfg_t, db_use), .help = "Database",
+ *          .choices = "sqlite|postgres"},
  *     };
  * then main calls mk_config_parse_args, mk_config_load(spec, n, &cfg, path, environ, &err) and,
  * at exit, mk_config_free. */
