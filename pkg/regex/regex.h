@@ -17,4 +17,13 @@ void mk_regex_free(mk_regex_t *re);
  * Thread-safe; uses per-thread match data. */
 bool mk_regex_match(const mk_regex_t *re, mk_str_t subject);
 
+/* Frees the calling thread's cached match data now. Optional: a thread's cache is freed when it
+ * exits anyway; this is for threads that outlive their use of regexes (the main thread). */
+void mk_regex_thread_release(void);
+
+/* Whether re was JIT-compiled, and whether it has Unicode (UTF-8) semantics. For tests and
+ * diagnostics. */
+bool mk_regex_is_jit(const mk_regex_t *re);
+bool mk_regex_is_utf(const mk_regex_t *re);
+
 #endif
