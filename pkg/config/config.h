@@ -17,8 +17,7 @@ typedef enum {
     MK_CONFIG_INT,         /* int64_t; min/max apply */
     MK_CONFIG_BOOL,        /* bool: true/false, 1/0, yes/no, on/off (any case) */
     MK_CONFIG_BYTES,       /* size_t: 1048576, 512KiB, 64MB, 1G; every unit is binary (K = 1024) */
-    MK_CONFIG_DURATION_MS, /* int64_t milliseconds: 1500, 500ms, 1.5s, 2m, 1h, 1h30m; min/max apply
-                            */
+    MK_CONFIG_DURATION_MS, /* int64_t ms: 1500, 500ms, 1.5s, 2m, 1h, 1h30m; min/max apply */
     MK_CONFIG_PORT,        /* int, 1..65535 */
     MK_CONFIG_ENUM,        /* char *, heap, owned; one of `choices`, stored as spelled there */
 } mk_config_type_t;
