@@ -25,7 +25,7 @@ void mk_testing_run(const char *name, void (*fn)(void));
     do {                                                                                          \
         const char *mk_a_ = (a), *mk_b_ = (b);                                                    \
         bool mk_ok_ = mk_a_ && mk_b_ && strcmp(mk_a_, mk_b_) == 0;                                \
-        char mk_d_[512];                                                                          \
+        char mk_d_[1200];                                                                          \
         snprintf(mk_d_, sizeof mk_d_, "\"%s\" != \"%s\"", mk_a_ ? mk_a_ : "(null)",              \
                  mk_b_ ? mk_b_ : "(null)");                                                       \
         mk_testing_record(mk_ok_, __FILE__, __LINE__, #a " == " #b, mk_d_);                       \
