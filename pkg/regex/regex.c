@@ -8,59 +8,89 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bounds on backtracking so one hostile pattern/subject pair cannot stall a worker thread. */
+/* A bound on backtracking so one hostile pattern/subject pair cannot stall a worker thread
+ * (PCRE2's default is ten times higher). The depth limit stays at its default: lowering it
+ * breaks legitimate repetitions over long subjects in the interpreter. */
 #define MATCH_LIMIT 1000000
-#define DEPTH_LIMIT 10000
 
 struct mk_regex {
     pcre2_code *code;
     pcre2_match_context *mctx; /* read-only after compile, shared by all threads */
 };
 
-static pthread_key_t md_key;
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static int md_key_rc;
+/* JIT-compiled code runs on its own stack; PCRE2's default (32 KiB of machine stack) fails a
+ * simple `(?:ab)*` over a few thousand characters. Each thread gets one that grows to this size
+ * (address space is reserved up front, pages are touched on use). */
+#define JIT_STACK_START (32 * 1024)
+#define JIT_STACK_MAX   (4 * 1024 * 1024)
 
-static void md_destroy(void *md)
+/* What one thread keeps between matches. */
+typedef struct thread_state {
+    pcre2_match_data *md;
+    pcre2_jit_stack *jit_stack; /* created on first JIT match */
+} thread_state_t;
+
+static pthread_key_t state_key;
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+static int state_key_rc;
+
+static void state_destroy(void *p)
 {
-    pcre2_match_data_free(md);
+    thread_state_t *ts = p;
+    pcre2_match_data_free(ts->md);
+    pcre2_jit_stack_free(ts->jit_stack);
+    free(ts);
 }
 
-static void md_key_create(void)
+static void state_key_create(void)
 {
-    md_key_rc = pthread_key_create(&md_key, md_destroy);
+    state_key_rc = pthread_key_create(&state_key, state_destroy);
 }
 
 /* One ovector pair is enough: callers only ask whether there is a match, and PCRE2 reports a
  * match with a too-small ovector as rc == 0. */
-static pcre2_match_data *thread_match_data(void)
+static thread_state_t *thread_state(void)
 {
-    pthread_once(&md_once, md_key_create);
-    if (md_key_rc != 0)
+    pthread_once(&state_once, state_key_create);
+    if (state_key_rc != 0)
         return NULL;
-    pcre2_match_data *md = pthread_getspecific(md_key);
-    if (md != NULL)
-        return md;
-    md = pcre2_match_data_create(1, NULL);
-    if (md == NULL)
+    thread_state_t *ts = pthread_getspecific(state_key);
+    if (ts != NULL)
+        return ts;
+    ts = calloc(1, sizeof *ts);
+    if (ts == NULL)
         return NULL;
-    if (pthread_setspecific(md_key, md) != 0) {
-        pcre2_match_data_free(md);
+    ts->md = pcre2_match_data_create(1, NULL);
+    if (ts->md == NULL || pthread_setspecific(state_key, ts) != 0) {
+        state_destroy(ts);
         return NULL;
     }
-    return md;
+    return ts;
+}
+
+/* Called by pcre2_match for JIT code: hands out the calling thread's stack, so one shared match
+ * context serves every thread. NULL falls back to PCRE2's small machine-stack default. */
+static pcre2_jit_stack *jit_stack_for_thread(void *unused)
+{
+    (void)unused;
+    thread_state_t *ts = pthread_getspecific(state_key);
+    if (ts == NULL)
+        return NULL;
+    if (ts->jit_stack == NULL)
+        ts->jit_stack = pcre2_jit_stack_create(JIT_STACK_START, JIT_STACK_MAX, NULL);
+    return ts->jit_stack;
 }
 
 void mk_regex_thread_release(void)
 {
-    pthread_once(&md_once, md_key_create);
-    if (md_key_rc != 0)
+    pthread_once(&state_once, state_key_create);
+    if (state_key_rc != 0)
         return;
-    pcre2_match_data *md = pthread_getspecific(md_key);
-    if (md == NULL)
+    thread_state_t *ts = pthread_getspecific(state_key);
+    if (ts == NULL)
         return;
-    pthread_setspecific(md_key, NULL);
-    pcre2_match_data_free(md);
+    pthread_setspecific(state_key, NULL);
+    state_destroy(ts);
 }
 
 /* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), as PCRE2_UTF requires. */
@@ -140,7 +170,7 @@ int mk_regex_compile(const char *pattern, mk_regex_t **out, mk_err_t *err)
         goto out;
     }
     pcre2_set_match_limit(re->mctx, MATCH_LIMIT);
-    pcre2_set_depth_limit(re->mctx, DEPTH_LIMIT);
+    pcre2_jit_stack_assign(re->mctx, jit_stack_for_thread, NULL);
     *out = re;
     re = NULL;
 out:
@@ -159,12 +189,15 @@ void mk_regex_free(mk_regex_t *re)
 
 bool mk_regex_match(const mk_regex_t *re, mk_str_t subject)
 {
-    pcre2_match_data *md = thread_match_data();
-    if (md == NULL)
+    thread_state_t *ts = thread_state();
+    if (ts == NULL)
         return false;
     /* PCRE2 accepts a NULL subject only in recent versions; an empty slice may carry one. */
     PCRE2_SPTR s = (PCRE2_SPTR)(subject.base ? subject.base : "");
-    int rc = pcre2_match(re->code, s, subject.len, 0, 0, md, re->mctx);
+    int rc = pcre2_match(re->code, s, subject.len, 0, 0, ts->md, re->mctx);
+    /* Past the JIT stack the interpreter, which keeps its frames on the heap, may still decide. */
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(re->code, s, subject.len, 0, PCRE2_NO_JIT, ts->md, re->mctx);
     return rc >= 0;
 }
 

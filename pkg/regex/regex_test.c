@@ -129,6 +129,19 @@ static void test_jit_and_limits(void)
     MK_CHECK(!mk_regex_match(re, mk_str_of(subject)));
     MK_CHECK(mk_regex_match(re, mk_str_of("aaaa")));
     mk_regex_free(re);
+
+    /* A legitimate repetition over a long subject stays within the limits. */
+    size_t n = 200000;
+    char *big = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        big[i] = i % 2 ? 'b' : 'a';
+    big[n] = '\0';
+    MK_CHECK_INT(mk_regex_compile("^(?:ab)*$", &re, NULL), 0);
+    MK_CHECK(mk_regex_match(re, mk_str_of(big)));
+    big[n - 1] = 'a';
+    MK_CHECK(!mk_regex_match(re, mk_str_of(big)));
+    mk_regex_free(re);
+    free(big);
     mk_regex_free(NULL);
 }
 
