@@ -12,6 +12,9 @@ static const char *const std_methods[] = {"ANY",   "GET",    "POST", "PUT",
 #define N_STD_METHODS (sizeof std_methods / sizeof std_methods[0])
 #define ANY_TREE      0
 
+/* Tree walks recurse once per segment, so a route's depth bounds their stack use. */
+#define MAX_SEGMENTS 256
+
 /* One added route. names point into route (the normalized copy), which the entry owns. */
 struct entry {
     void *value;
@@ -105,7 +108,7 @@ static bool is_wild(const char *seg, size_t len)
 static int parse_route(const char *route, mk_str_t *names, uint32_t *nparams, mk_err_t *err)
 {
     mk_str_t seen[MK_ROUTE_MAX_PARAMS];
-    uint32_t np = 0;
+    uint32_t np = 0, nsegs = 0;
     if (route == NULL || route[0] != '/')
         return mk_err_set(err, MK_EINVAL, "route \"%.200s\" must start with '/'",
                           route ? route : "(null)");
@@ -115,6 +118,10 @@ static int parse_route(const char *route, mk_str_t *names, uint32_t *nparams, mk
         size_t end = segment_end(route, off, len);
         const char *seg = route + off;
         size_t slen = end - off;
+        if (++nsegs > MAX_SEGMENTS)
+            return mk_err_set(err, MK_EINVAL,
+                              "route \"%.200s\": more than %d segments (at offset %zu)", route,
+                              MAX_SEGMENTS, off);
         if (slen > 0 && seg[0] == ':') {
             mk_str_t name = {seg + 1, slen - 1};
             if (name.len == 0)
@@ -274,19 +281,19 @@ int mk_route_builder_add(mk_route_builder_t *b, const char *method, const char *
     }
     e.route = mk_str_dup(mk_str_of(route));
     if (e.route == NULL)
-        goto nomem;
+        goto fail;
     e.route[normalized_len(e.route, strlen(e.route))] = '\0';
     if (e.nparams) {
         e.names = malloc(e.nparams * sizeof *e.names);
         if (e.names == NULL)
-            goto nomem;
+            goto fail;
         for (uint32_t i = 0; i < e.nparams; i++)
             e.names[i] = (mk_str_t){e.route + (names[i].base - route), names[i].len};
     }
     e.seq = (uint32_t)b->n;
     b->entries[b->n++] = e;
     return 0;
-nomem:
+fail:
     free(e.route);
     return mk_err_set(err, MK_ENOMEM, "out of memory adding route \"%.200s\"", route);
 }

@@ -23,7 +23,9 @@ void mk_route_builder_free(mk_route_builder_t *b);
 
 /* Checks a route's syntax without adding it: starts with '/', `:name` spans a whole segment with a
  * non-empty name of [A-Za-z0-9_-], at most MK_ROUTE_MAX_PARAMS parameters, `*` only as the last
- * segment. MK_EINVAL with a message naming the problem and its position. */
+ * segment. MK_EINVAL with a message naming the problem and its position.
+ * Also refused: a parameter name used twice in one route, more than 256 segments. A ':' inside a
+ * segment (`/v1/items:batch`) and a '*' that is not a whole segment are literal bytes. */
 int mk_route_validate(const char *route, mk_err_t *err);
 
 /* Adds route for method ("GET", "POST", ..., case-insensitive, or "ANY"). value is borrowed and
@@ -46,7 +48,11 @@ typedef struct mk_route_match {
     mk_str_t wildcard; /* what `*` matched, without the leading '/'; empty when none */
 } mk_route_match_t;
 
-/* Lookup state; lives on the caller's stack, needs no cleanup. Internals are private. */
+/* Lookup state; lives on the caller's stack, needs no cleanup. Internals are private.
+ * A cursor is one matched tree leaf (a route shape: literal, parameter or wildcard at each depth,
+ * in the method's tree or ANY's). When a path matches more shapes than MK_ROUTE_MAX_CURSORS, the
+ * shapes whose best entry ranks lowest are dropped: at least the first MK_ROUTE_MAX_CURSORS
+ * matches are still exact, and only the tail of a very long candidate list can be missing. */
 #define MK_ROUTE_MAX_CURSORS 16
 typedef struct mk_route_iter {
     const mk_route_index_t *idx_;

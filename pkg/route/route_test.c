@@ -238,6 +238,12 @@ static void test_validation(void)
     expect_invalid("/:a/:a", "duplicate parameter name ':a'");
     expect_invalid("/:a/:b/:c/:d/:e/:f/:g/:h/:i/:j/:k/:l/:m/:n/:o/:p/:q", "more than 16");
     MK_CHECK_INT(mk_route_validate("/:a/:b/:c/:d/:e/:f/:g/:h/:i/:j/:k/:l/:m/:n/:o/:p", NULL), 0);
+    char deep[2 * 257 + 1] = "";
+    for (int i = 0; i < 256; i++)
+        strcat(deep, "/a");
+    MK_CHECK_INT(mk_route_validate(deep, NULL), 0);
+    strcat(deep, "/a");
+    expect_invalid(deep, "more than 256 segments");
     MK_CHECK_INT(mk_route_validate("/", NULL), 0);
     MK_CHECK_INT(mk_route_validate("/*", NULL), 0);
     MK_CHECK_INT(mk_route_validate("/a/*/", NULL), 0);
