@@ -5,6 +5,28 @@
 
 #include <stdlib.h>
 
+/* Under AddressSanitizer (the test build), a malloc hook counts allocations so the test can
+ * check that evaluation allocates nothing. Without it the allocation checks are skipped. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_MALLOC_HOOK 1
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+/* The hooks stay installed (ASan cannot remove them); they count only while counting is set. */
+static volatile bool counting;
+static volatile long mallocs;
+static void count_malloc(const volatile void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    if (counting)
+        mallocs++;
+}
+static void ignore_free(const volatile void *p)
+{
+    (void)p;
+}
+#endif
+
 /* A request with a JSON (or other) body, a raw query string and up to 4 headers. */
 typedef struct treq {
     mk_request_t req;
@@ -587,6 +609,57 @@ static void test_explain(void)
               "body $.us");
 }
 
+/* Once the request's lazy parts are built, evaluating scalar conditions allocates nothing. */
+static void test_eval_does_not_allocate(void)
+{
+#ifdef HAVE_MALLOC_HOOK
+    const struct {
+        const char *def;
+        mk_cond_kind_t kind;
+    } cases[] = {
+        {"{\"path\": \"$.user.id\", \"value\": 42}", MK_COND_BODY},
+        {"{\"path\": \"user.id\", \"value\": 42.0}", MK_COND_BODY},
+        {"{\"path\": \"user.name\", \"value\": \"Ann Lee\"}", MK_COND_BODY},
+        {"{\"path\": \"num_str\", \"value\": 5}", MK_COND_BODY},
+        {"{\"path\": \"user.tags\", \"value\": [\"a\", \"b\", \"c\"]}", MK_COND_BODY},
+        {"{\"path\": \"ids\", \"value\": [3, 2, 1], \"sortArray\": true}", MK_COND_BODY},
+        {"{\"path\": \"user.name\", \"assertAction\": \"contains\", \"value\": \"Lee\"}",
+         MK_COND_BODY},
+        {"{\"path\": \"id\", \"assertAction\": \"contains\", \"value\": 234}", MK_COND_BODY},
+        {"{\"path\": \"user.score\", \"assertAction\": \"matches\", \"value\": \"^1\"}",
+         MK_COND_BODY},
+        {"{\"path\": \"absent\", \"assertAction\": \"empty\"}", MK_COND_BODY},
+        {"{\"path\": \"page\", \"value\": 5}", MK_COND_QUERY},
+        {"{\"path\": \"q\", \"assertAction\": \"matches\", \"value\": \"wor\"}", MK_COND_QUERY},
+        {"{\"path\": \"x-count\", \"assertAction\": \"not_equals\", \"value\": 6}", MK_COND_HEADER},
+    };
+    /* Returns non-zero once installed; both hooks are required. */
+    MK_CHECK(__sanitizer_install_malloc_and_free_hooks(count_malloc, ignore_free) != 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mk_cond_t *c = compile(cases[i].def, cases[i].kind, __LINE__);
+        if (c == NULL)
+            continue;
+        treq_t t;
+        treq_init(&t, BODY, QUERY);
+        bool first = mk_cond_eval(c, &t.req); /* builds the lazy parts and thread caches */
+        mallocs = 0;
+        counting = true;
+        bool same = true;
+        for (int k = 0; k < 100; k++)
+            same = same && mk_cond_eval(c, &t.req) == first;
+        counting = false;
+        long n = mallocs;
+        MK_CHECK(first);
+        MK_CHECK(same);
+        char d[300];
+        snprintf(d, sizeof d, "%ld allocations evaluating %s", n, cases[i].def);
+        mk_testing_record(n == 0, __FILE__, __LINE__, "no allocation", d);
+        mk_request_release(&t.req);
+        mk_cond_free(c);
+    }
+#endif
+}
+
 int main(void)
 {
     MK_RUN(test_equals_body);
@@ -606,5 +679,6 @@ int main(void)
     MK_RUN(test_to_json_and_kind);
     MK_RUN(test_copies_definition);
     MK_RUN(test_explain);
+    MK_RUN(test_eval_does_not_allocate);
     return mk_testing_done();
 }
