@@ -1,5 +1,6 @@
 /* Pure reconcile functions of the operator: from a MockartyCluster or MockartyRunnerPool and the
- * children observed in the cluster, compute the objects to apply, delete, and the status to write. */
+ * children observed in the cluster, compute the objects to apply, delete, and the status to write.
+ */
 #ifndef MK_OP_RECONCILE_H
 #define MK_OP_RECONCILE_H
 
@@ -33,9 +34,8 @@ int mk_op_cluster_desired(const json_t *cluster, const json_t *observed, mk_op_d
  *   pool:    borrowed; the resource as read from the API.
  *   cluster: borrowed; the MockartyCluster named by spec.clusterRef, or NULL if it does not exist.
  *            Then apply and deletes are empty (an existing runner Deployment is left alone) and the
- *            status says Ready=False with reason ClusterNotFound: the caller should requeue the pool
- *            with backoff rather than drop it.
- *   observed: as for mk_op_cluster_desired. */
+ *            status says Ready=False with reason ClusterNotFound: the caller should requeue the
+ * pool with backoff rather than drop it. observed: as for mk_op_cluster_desired. */
 int mk_op_runnerpool_desired(const json_t *pool, const json_t *cluster, const json_t *observed,
                              mk_op_desired_t *out, mk_err_t *err);
 
