@@ -442,7 +442,14 @@ static void test_memory(void)
 {
     size_t before = allocated_bytes();
     mk_route_index_t *idx = build_n(LARGE);
-    size_t used = allocated_bytes() - before;
+    size_t after = allocated_bytes();
+    size_t used = after - before;
+    if (before == 0 && after == 0) {
+        /* A replaced allocator (valgrind) reports nothing; there is nothing to measure. */
+        fprintf(stderr, "  allocator statistics unavailable, memory not measured\n");
+        mk_route_index_free(idx);
+        return;
+    }
     fprintf(stderr, "  %d routes use %zu bytes (%zu per route)\n", LARGE, used, used / LARGE);
     MK_CHECK(used > 0);
     MK_CHECK(used < 6u * 1024 * 1024);
