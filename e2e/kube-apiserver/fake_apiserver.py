@@ -380,7 +380,8 @@ class Store:
         """The object as the API returns it, with managedFields rendered from ownership."""
         out = copy.deepcopy(obj)
         entries = []
-        for (manager, op, sub), paths in sorted(self.owners.get(key, {}).items()):
+        for (manager, op, sub), paths in sorted(self.owners.get(key, {}).items(),
+                                                 key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
             if not paths:
                 continue
             e = {"manager": manager, "operation": op, "apiVersion": out.get("apiVersion", ""),
@@ -922,6 +923,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(code, out)
         except ApiError as e:
             self.send_error_status(e)
+        except Exception as e:  # a bug here must look like a server error, not a hang
+            import traceback
+            traceback.print_exc()
+            self.send_json(500, status_obj(500, "InternalError", "fake apiserver: %r" % e, {}))
 
     def handle_api(self, method, res, ns, name, sub, body, q, ctype, ua_manager):
         api, store = self.server.api, self.server.store
@@ -1112,6 +1117,11 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # clients cut watches and idle keep-alive connections; that is normal
+        super().handle_error(request, client_address)
 
 
 def main():
