@@ -1,0 +1,37 @@
+/* The admin REST API (/api/v1/...), Mockarty-compatible: mocks, namespaces, the request journal.
+ * Writes are validated completely before anything is stored, go to the repository in one
+ * transaction, then to the catalog, which republishes the route snapshot before the call returns. */
+#ifndef MK_API_H
+#define MK_API_H
+
+#include "catalog/catalog.h"
+#include "httpd/httpd.h"
+#include "journal/journal.h"
+#include "repo/repo.h"
+
+typedef struct mk_api mk_api_t;
+
+typedef struct mk_api_config {
+    const char *api_token; /* NULL or "": no authentication */
+} mk_api_config_t;
+
+/* All pointers are borrowed and must outlive the API. */
+mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_t *repo,
+                     mk_journal_t *journal);
+void mk_api_free(mk_api_t *api);
+
+/* Loads every stored mock and namespace into the catalog (at start). */
+int mk_api_load(mk_api_t *api, mk_err_t *err);
+
+/* Periodic work off the hot path: usage counters to the repository, snapshot reclamation. */
+void mk_api_maintain(mk_api_t *api);
+
+/* Answers a request whose path starts with /api/; returns the status sent. */
+int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view);
+
+/* Sends the standard error body {"error","code","request_id"} for code (an MK_E* value). */
+int mk_api_reply_error(mk_httpd_req_t *req, int code, const char *message);
+/* Sends body (stolen reference) as JSON with status. */
+int mk_api_reply_json(mk_httpd_req_t *req, int status, json_t *body);
+
+#endif

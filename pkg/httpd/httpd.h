@@ -1,0 +1,65 @@
+/* The HTTP server: h2o event loops, one per worker thread, each with its own SO_REUSEPORT
+ * listener; HTTP/1.1 (keep-alive, pipelining), HTTP/2 over cleartext (prior knowledge, upgrade) and
+ * TLS with ALPN. The only module that includes h2o.h. Handlers see a request view and answer
+ * through the mk_httpd_* functions below, immediately or after a delay, exactly once. */
+#ifndef MK_HTTPD_H
+#define MK_HTTPD_H
+
+#include "err/err.h"
+#include "request/request.h"
+#include "str/str.h"
+
+#include <stdint.h>
+
+typedef struct mk_httpd mk_httpd_t;
+typedef struct mk_httpd_req mk_httpd_req_t;
+
+typedef struct mk_httpd_config {
+    const char *host;        /* listen address; NULL = 0.0.0.0 */
+    int port;                /* 0 = any free port (see mk_httpd_port) */
+    unsigned workers;        /* event loops; 0 = number of cores */
+    const char *tls_cert;    /* PEM chain file; with tls_key enables TLS with ALPN h2/http1.1 */
+    const char *tls_key;
+    size_t max_body_bytes;   /* larger request bodies are refused with 413 */
+    uint64_t req_timeout_ms; /* a request not fully received in this time is dropped */
+} mk_httpd_config_t;
+
+/* Called on a worker thread for every request. The handler must answer with mk_httpd_respond()
+ * (now, or later on the same worker thread through mk_httpd_respond_after()). */
+typedef void (*mk_httpd_handler_cb)(void *ud, mk_httpd_req_t *req);
+
+/* Binds the listeners now, so a busy port fails here. Caller frees with mk_httpd_free(). */
+int mk_httpd_new(const mk_httpd_config_t *cfg, mk_httpd_handler_cb cb, void *ud, mk_httpd_t **out,
+                 mk_err_t *err);
+/* Starts the worker threads. */
+int mk_httpd_start(mk_httpd_t *h, mk_err_t *err);
+/* Stops accepting, lets in-flight responses finish (bounded), joins the workers. */
+void mk_httpd_stop(mk_httpd_t *h);
+void mk_httpd_free(mk_httpd_t *h);
+int mk_httpd_port(const mk_httpd_t *h);
+unsigned mk_httpd_workers(const mk_httpd_t *h);
+
+/* The worker index (0..workers-1) serving req: a shard key for per-thread state. */
+unsigned mk_httpd_req_worker(const mk_httpd_req_t *req);
+/* Fills view with the request's method, path, query, headers and body (borrowed until the
+ * response is sent). Calls mk_request_init(); the caller calls mk_request_release(). */
+void mk_httpd_req_view(mk_httpd_req_t *req, mk_request_t *view);
+/* Memory that lives until the response is sent. */
+void *mk_httpd_req_alloc(mk_httpd_req_t *req, size_t size);
+/* The request's id: the client's X-Request-Id when it sent one, else generated. Also sent back
+ * as the X-Request-Id response header. */
+mk_str_t mk_httpd_req_id(mk_httpd_req_t *req);
+/* Microseconds since the request arrived (for durations). */
+double mk_httpd_req_elapsed_ms(const mk_httpd_req_t *req);
+/* Protocol version as a string ("HTTP/1.1", "HTTP/2"). */
+const char *mk_httpd_req_protocol(const mk_httpd_req_t *req);
+
+/* Response headers; name and value are copied. */
+void mk_httpd_add_header(mk_httpd_req_t *req, mk_str_t name, mk_str_t value);
+/* Sends the response; body is copied. */
+void mk_httpd_respond(mk_httpd_req_t *req, int status, mk_str_t body);
+/* Sends the response after delay_ms without blocking the event loop (body copied now). If the
+ * client goes away first, nothing is sent and nothing leaks. */
+void mk_httpd_respond_after(mk_httpd_req_t *req, int status, mk_str_t body, uint32_t delay_ms);
+
+#endif

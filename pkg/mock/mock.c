@@ -1,0 +1,634 @@
+/* Parsing, validation and compilation of mock definitions. */
+#include "mock/mock.h"
+#include "route/route.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t mk_mock_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void mk_mock_new_id(char *buf)
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        uint64_t t = (uint64_t)mk_mock_now_ms() ^ (uint64_t)(uintptr_t)buf;
+        for (int i = 0; i < 16; i++)
+            b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)rand();
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+static bool valid_name(const char *s, size_t max, const char *extra)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && !strchr(extra, c))
+            return false;
+    }
+    return true;
+}
+
+int mk_mock_validate_namespace(const char *name, mk_err_t *err)
+{
+    if (!valid_name(name, 64, "_.-"))
+        return mk_err_set(err, MK_EINVAL,
+                          "namespace: '%.80s' is not a valid name (1-64 of A-Z a-z 0-9 _ . -)",
+                          name);
+    return 0;
+}
+
+mk_mock_t *mk_mock_ref(mk_mock_t *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+static void response_clear(mk_mock_response_t *r)
+{
+    free(r->headers);
+    free(r->body);
+}
+
+static void mock_destroy(mk_mock_t *m)
+{
+    free(m->id);
+    free(m->namespace_);
+    free(m->chain_id);
+    free(m->method);
+    free(m->route);
+    for (size_t i = 0; i < m->ntags; i++)
+        free(m->tags[i]);
+    free(m->tags);
+    for (size_t i = 0; i < m->nconds; i++)
+        mk_cond_free(m->conds[i]);
+    free(m->conds);
+    for (size_t i = 0; i < m->nresponses; i++)
+        response_clear(&m->responses[i]);
+    free(m->responses);
+    if (m->def)
+        json_decref(m->def);
+    free(m);
+}
+
+void mk_mock_unref(mk_mock_t *m)
+{
+    if (m == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        mock_destroy(m);
+}
+
+/* --- field helpers: each names the field on failure --- */
+
+static int get_string(const json_t *obj, const char *key, const char *field, bool required,
+                      const char **out, mk_err_t *err)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            return mk_err_set(err, MK_EINVAL, "%s: required", field);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return mk_err_set(err, MK_EINVAL, "%s: must be a string", field);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int get_int(const json_t *obj, const char *key, const char *field, int64_t min, int64_t max,
+                   int64_t def, int64_t *out, mk_err_t *err)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = def;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d != (double)(int64_t)d)
+            return mk_err_set(err, MK_EINVAL, "%s: must be an integer", field);
+        *out = (int64_t)d;
+    } else if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+    } else {
+        return mk_err_set(err, MK_EINVAL, "%s: must be an integer", field);
+    }
+    if (*out < min || *out > max)
+        return mk_err_set(err, MK_EINVAL, "%s: must be between %lld and %lld", field,
+                          (long long)min, (long long)max);
+    return 0;
+}
+
+/* --- responses --- */
+
+static bool has_header(const mk_mock_response_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (mk_str_caseeq(r->headers[i].name, mk_str_of(name)))
+            return true;
+    return false;
+}
+
+/* Headers and their bytes share one allocation, so a response frees in two calls. */
+static int compile_headers(const json_t *hdrs, const char *field, mk_mock_response_t *r,
+                           const char *content_type, mk_err_t *err)
+{
+    size_t count = 1, bytes = 0;
+    const char *name;
+    json_t *vals;
+    if (hdrs && !json_is_null(hdrs) && !json_is_object(hdrs))
+        return mk_err_set(err, MK_EINVAL, "%s.headers: must be an object of string arrays", field);
+    json_object_foreach((json_t *)hdrs, name, vals)
+    {
+        if (name[0] == '\0' || strpbrk(name, " :\r\n\t"))
+            return mk_err_set(err, MK_EINVAL, "%s.headers: invalid header name '%.64s'", field,
+                              name);
+        if (json_is_string(vals)) {
+            count++;
+            bytes += strlen(name) + json_string_length(vals) + 2;
+            continue;
+        }
+        if (!json_is_array(vals))
+            return mk_err_set(err, MK_EINVAL, "%s.headers.%s: must be an array of strings", field,
+                              name);
+        size_t i;
+        json_t *v;
+        json_array_foreach(vals, i, v)
+        {
+            if (!json_is_string(v))
+                return mk_err_set(err, MK_EINVAL, "%s.headers.%s[%zu]: must be a string", field,
+                                  name, i);
+            if (strpbrk(json_string_value(v), "\r\n"))
+                return mk_err_set(err, MK_EINVAL, "%s.headers.%s[%zu]: contains a line break",
+                                  field, name, i);
+            count++;
+            bytes += strlen(name) + json_string_length(v) + 2;
+        }
+    }
+    bytes += strlen("Content-Type") + strlen(content_type) + 2;
+    char *block = malloc(count * sizeof(mk_header_t) + bytes);
+    if (block == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    mk_header_t *out = (mk_header_t *)block;
+    char *p = block + count * sizeof(mk_header_t);
+    size_t n = 0;
+#define PUT(dst, s, l)                                                                            \
+    do {                                                                                          \
+        memcpy(p, (s), (l));                                                                      \
+        p[(l)] = '\0';                                                                            \
+        (dst) = (mk_str_t){p, (l)};                                                               \
+        p += (l) + 1;                                                                             \
+    } while (0)
+    json_object_foreach((json_t *)hdrs, name, vals)
+    {
+        size_t i;
+        json_t *v;
+        if (json_is_string(vals)) {
+            PUT(out[n].name, name, strlen(name));
+            PUT(out[n].value, json_string_value(vals), json_string_length(vals));
+            n++;
+            continue;
+        }
+        json_array_foreach(vals, i, v)
+        {
+            PUT(out[n].name, name, strlen(name));
+            PUT(out[n].value, json_string_value(v), json_string_length(v));
+            n++;
+        }
+    }
+    r->headers = out;
+    r->nheaders = n;
+    if (!has_header(r, "Content-Type")) {
+        PUT(out[n].name, "Content-Type", strlen("Content-Type"));
+        PUT(out[n].value, content_type, strlen(content_type));
+        r->nheaders = n + 1;
+    }
+#undef PUT
+    return 0;
+}
+
+static int compile_response(const json_t *def, const char *field, mk_mock_response_t *r,
+                            mk_err_t *err)
+{
+    int rc;
+    int64_t v;
+    memset(r, 0, sizeof *r);
+    if (!json_is_object(def))
+        return mk_err_set(err, MK_EINVAL, "%s: must be an object", field);
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s.statusCode", field);
+    rc = get_int(def, "statusCode", sub, 100, 599, 200, &v, err);
+    if (rc)
+        return rc;
+    r->status = (int)v;
+    snprintf(sub, sizeof sub, "%s.delay", field);
+    rc = get_int(def, "delay", sub, 0, MK_MOCK_MAX_DELAY_MS, 0, &v, err);
+    if (rc)
+        return rc;
+    r->delay_ms = (uint32_t)v;
+
+    json_t *payload = json_object_get(def, "payload");
+    const char *ctype = "application/json";
+    if (payload == NULL) {
+        r->body = strdup("");
+        r->body_len = 0;
+        ctype = "text/plain; charset=utf-8";
+    } else if (json_is_string(payload)) {
+        r->body_len = json_string_length(payload);
+        r->body = malloc(r->body_len + 1);
+        if (r->body) {
+            memcpy(r->body, json_string_value(payload), r->body_len);
+            r->body[r->body_len] = '\0';
+        }
+        ctype = "text/plain; charset=utf-8";
+    } else {
+        r->body = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+        r->body_len = r->body ? strlen(r->body) : 0;
+    }
+    if (r->body == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    return compile_headers(json_object_get(def, "headers"), field, r, ctype, err);
+}
+
+static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
+{
+    json_t *resp = json_object_get(def, "response");
+    json_t *oneof = json_object_get(def, "oneOf");
+    if (oneof && json_is_null(oneof))
+        oneof = NULL;
+    if (resp && json_is_null(resp))
+        resp = NULL;
+    if (resp && oneof)
+        return mk_err_set(err, MK_EINVAL, "oneOf: not allowed together with response");
+    if (oneof == NULL) {
+        m->oneof = MK_MOCK_SINGLE;
+        m->responses = calloc(1, sizeof *m->responses);
+        if (m->responses == NULL)
+            return mk_err_set(err, MK_ENOMEM, "out of memory");
+        m->nresponses = 1;
+        if (resp == NULL)
+            return mk_err_set(err, MK_EINVAL, "response: required (or oneOf)");
+        return compile_response(resp, "response", &m->responses[0], err);
+    }
+    if (!json_is_object(oneof))
+        return mk_err_set(err, MK_EINVAL, "oneOf: must be an object");
+    const char *order;
+    int rc = get_string(oneof, "order", "oneOf.order", false, &order, err);
+    if (rc)
+        return rc;
+    if (order == NULL || strcmp(order, "order") == 0)
+        m->oneof = MK_MOCK_ONEOF_ORDER;
+    else if (strcmp(order, "random") == 0)
+        m->oneof = MK_MOCK_ONEOF_RANDOM;
+    else
+        return mk_err_set(err, MK_EINVAL, "oneOf.order: must be \"order\" or \"random\"");
+    json_t *list = json_object_get(oneof, "responses");
+    if (!json_is_array(list) || json_array_size(list) == 0)
+        return mk_err_set(err, MK_EINVAL, "oneOf.responses: must be a non-empty array");
+    size_t n = json_array_size(list);
+    m->responses = calloc(n, sizeof *m->responses);
+    if (m->responses == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    m->nresponses = n;
+    for (size_t i = 0; i < n; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "oneOf.responses[%zu]", i);
+        rc = compile_response(json_array_get(list, i), field, &m->responses[i], err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* --- http section --- */
+
+static int compile_conds(mk_mock_t *m, const json_t *http, const char *key, mk_cond_kind_t kind,
+                         mk_err_t *err)
+{
+    json_t *list = json_object_get(http, key);
+    if (list == NULL || json_is_null(list))
+        return 0;
+    if (!json_is_array(list))
+        return mk_err_set(err, MK_EINVAL, "http.%s: must be an array", key);
+    size_t n = json_array_size(list);
+    mk_cond_t **grown = realloc(m->conds, (m->nconds + n + 1) * sizeof *grown);
+    if (grown == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    m->conds = grown;
+    for (size_t i = 0; i < n; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "http.%s[%zu]", key, i);
+        int rc = mk_cond_compile(json_array_get(list, i), kind, field, &m->conds[m->nconds], err);
+        if (rc)
+            return rc;
+        m->nconds++;
+    }
+    return 0;
+}
+
+static const char *const methods[] = {"GET",     "POST",  "PUT",     "PATCH", "DELETE",
+                                      "HEAD",    "OPTIONS", "TRACE", "CONNECT", "ANY"};
+
+static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
+{
+    json_t *http = json_object_get(def, "http");
+    if (http == NULL || json_is_null(http))
+        return mk_err_set(err, MK_EINVAL, "http: required (this server serves HTTP mocks)");
+    if (!json_is_object(http))
+        return mk_err_set(err, MK_EINVAL, "http: must be an object");
+    const char *route, *method, *prefix;
+    int rc = get_string(http, "route", "http.route", true, &route, err);
+    if (rc == 0)
+        rc = get_string(http, "httpMethod", "http.httpMethod", false, &method, err);
+    if (rc == 0)
+        rc = get_string(def, "pathPrefix", "pathPrefix", false, &prefix, err);
+    if (rc)
+        return rc;
+    char upper[16] = "ANY";
+    if (method && method[0]) {
+        size_t n = strlen(method);
+        if (n >= sizeof upper)
+            return mk_err_set(err, MK_EINVAL, "http.httpMethod: unknown method '%.32s'", method);
+        for (size_t i = 0; i <= n; i++)
+            upper[i] = (char)toupper((unsigned char)method[i]);
+        bool known = false;
+        for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+            known = known || strcmp(upper, methods[i]) == 0;
+        if (!known)
+            return mk_err_set(err, MK_EINVAL,
+                              "http.httpMethod: unknown method '%s' (GET, POST, PUT, PATCH, "
+                              "DELETE, HEAD, OPTIONS, TRACE, CONNECT or ANY)",
+                              method);
+    }
+    m->method = strdup(upper);
+
+    mk_err_t rerr;
+    if (prefix && prefix[0]) {
+        if (prefix[0] != '/')
+            return mk_err_set(err, MK_EINVAL, "pathPrefix: must start with '/'");
+        size_t pl = strlen(prefix);
+        while (pl > 0 && prefix[pl - 1] == '/')
+            pl--;
+        size_t rl = strlen(route);
+        m->route = malloc(pl + rl + 1);
+        if (m->route == NULL)
+            return mk_err_set(err, MK_ENOMEM, "out of memory");
+        memcpy(m->route, prefix, pl);
+        memcpy(m->route + pl, route, rl + 1);
+        if (rc == 0 && route[0] != '/')
+            return mk_err_set(err, MK_EINVAL, "http.route: must start with '/'");
+    } else {
+        m->route = strdup(route);
+    }
+    if (m->method == NULL || m->route == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    if (mk_route_validate(route, &rerr) != 0)
+        return mk_err_set(err, MK_EINVAL, "http.route: %s", rerr.msg);
+    if (mk_route_validate(m->route, &rerr) != 0)
+        return mk_err_set(err, MK_EINVAL, "pathPrefix: %s", rerr.msg);
+
+    rc = compile_conds(m, http, "conditions", MK_COND_BODY, err);
+    if (rc == 0)
+        rc = compile_conds(m, http, "queryParams", MK_COND_QUERY, err);
+    if (rc == 0)
+        rc = compile_conds(m, http, "header", MK_COND_HEADER, err);
+    return rc;
+}
+
+static int compile_meta(mk_mock_t *m, json_t *def, mk_err_t *err)
+{
+    const char *id, *ns, *chain;
+    int rc = get_string(def, "id", "id", false, &id, err);
+    if (rc == 0)
+        rc = get_string(def, "namespace", "namespace", false, &ns, err);
+    if (rc == 0)
+        rc = get_string(def, "chainId", "chainId", false, &chain, err);
+    if (rc)
+        return rc;
+    char generated[37];
+    if (id == NULL || id[0] == '\0') {
+        mk_mock_new_id(generated);
+        id = generated;
+        json_object_set_new(def, "id", json_string(id));
+    } else if (!valid_name(id, 128, "_.:-@~")) {
+        return mk_err_set(err, MK_EINVAL,
+                          "id: '%.80s' is not a valid id (1-128 of A-Z a-z 0-9 _ . : - @ ~)", id);
+    }
+    if (ns == NULL || ns[0] == '\0') {
+        ns = MK_MOCK_DEFAULT_NAMESPACE;
+        json_object_set_new(def, "namespace", json_string(ns));
+    }
+    rc = mk_mock_validate_namespace(ns, err);
+    if (rc)
+        return rc;
+    m->id = strdup(id);
+    m->namespace_ = strdup(json_string_value(json_object_get(def, "namespace")));
+    m->chain_id = (chain && chain[0]) ? strdup(chain) : NULL;
+
+    json_t *tags = json_object_get(def, "tags");
+    if (tags && !json_is_null(tags)) {
+        if (!json_is_array(tags))
+            return mk_err_set(err, MK_EINVAL, "tags: must be an array of strings");
+        m->tags = calloc(json_array_size(tags) + 1, sizeof *m->tags);
+        if (m->tags == NULL)
+            return mk_err_set(err, MK_ENOMEM, "out of memory");
+        size_t i;
+        json_t *t;
+        json_array_foreach(tags, i, t)
+        {
+            if (!json_is_string(t))
+                return mk_err_set(err, MK_EINVAL, "tags[%zu]: must be a string", i);
+            m->tags[m->ntags++] = strdup(json_string_value(t));
+        }
+    }
+    rc = get_int(def, "priority", "priority", INT32_MIN, INT32_MAX, 0, &m->priority, err);
+    if (rc == 0)
+        rc = get_int(def, "ttl", "ttl", 0, INT32_MAX, 0, &m->ttl, err);
+    if (rc == 0)
+        rc = get_int(def, "useLimiter", "useLimiter", 0, INT64_MAX, 0, &m->use_limiter, err);
+    return rc;
+}
+
+static mk_mock_t *mock_alloc(void)
+{
+    mk_mock_t *m = calloc(1, sizeof *m);
+    if (m)
+        atomic_init(&m->refs, 1);
+    return m;
+}
+
+static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
+{
+    if (!json_is_object(def))
+        return mk_err_set(err, MK_EINVAL, "mock: must be a JSON object");
+    int rc = compile_meta(m, def, err);
+    if (rc == 0)
+        rc = compile_http(m, def, err);
+    if (rc == 0)
+        rc = compile_responses(m, def, err);
+    return rc;
+}
+
+int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t **out,
+                  mk_err_t *err)
+{
+    *out = NULL;
+    mk_mock_t *m = mock_alloc();
+    if (m == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    int rc;
+    if (!json_is_object(def)) {
+        rc = mk_err_set(err, MK_EINVAL, "mock: must be a JSON object");
+        goto fail;
+    }
+    m->def = json_deep_copy(def);
+    if (m->def == NULL) {
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+        goto fail;
+    }
+    /* Counters and timestamps are the server's: whatever the client sent is replaced. */
+    const char *server_set[] = {"createdAt", "updatedAt", "expireAt", "closedAt", "lastUse",
+                                "useCount"};
+    for (size_t i = 0; i < sizeof server_set / sizeof *server_set; i++)
+        json_object_del(m->def, server_set[i]);
+    rc = compile(m, m->def, err);
+    if (rc)
+        goto fail;
+    m->created_at = opts->created_at ? opts->created_at : opts->now_ms;
+    m->updated_at = opts->now_ms;
+    m->expire_at = m->ttl > 0 ? opts->now_ms + m->ttl * 1000 : 0;
+    json_object_set_new(m->def, "createdAt", json_integer(m->created_at));
+    json_object_set_new(m->def, "updatedAt", json_integer(m->updated_at));
+    if (m->expire_at)
+        json_object_set_new(m->def, "expireAt", json_integer(m->expire_at));
+    *out = m;
+    return 0;
+fail:
+    mock_destroy(m);
+    return rc;
+}
+
+static int64_t stored_int(const json_t *def, const char *key)
+{
+    json_t *v = json_object_get(def, key);
+    return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+int mk_mock_load(const json_t *stored, int64_t uses, int64_t last_use, mk_mock_t **out,
+                 mk_err_t *err)
+{
+    *out = NULL;
+    mk_mock_t *m = mock_alloc();
+    if (m == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    int rc;
+    m->def = json_deep_copy(stored);
+    if (m->def == NULL) {
+        rc = mk_err_set(err, MK_EINVAL, "stored mock: not a JSON object");
+        goto fail;
+    }
+    json_object_del(m->def, "lastUse");
+    json_object_del(m->def, "useCount");
+    rc = compile(m, m->def, err);
+    if (rc)
+        goto fail;
+    m->created_at = stored_int(m->def, "createdAt");
+    m->updated_at = stored_int(m->def, "updatedAt");
+    m->expire_at = stored_int(m->def, "expireAt");
+    m->closed_at = stored_int(m->def, "closedAt");
+    atomic_store(&m->uses, uses);
+    atomic_store(&m->last_use, last_use);
+    m->flushed_uses = uses;
+    m->flushed_last_use = last_use;
+    *out = m;
+    return 0;
+fail:
+    mock_destroy(m);
+    return rc;
+}
+
+json_t *mk_mock_to_json(const mk_mock_t *m)
+{
+    json_t *j = json_copy(m->def);
+    if (j == NULL)
+        return NULL;
+    int64_t last = atomic_load_explicit(&((mk_mock_t *)m)->last_use, memory_order_relaxed);
+    int64_t uses = atomic_load_explicit(&((mk_mock_t *)m)->uses, memory_order_relaxed);
+    json_object_set_new(j, "lastUse", last ? json_integer(last) : json_null());
+    json_object_set_new(j, "useCount", json_integer(uses));
+    if (m->closed_at)
+        json_object_set_new(j, "closedAt", json_integer(m->closed_at));
+    return j;
+}
+
+bool mk_mock_active(const mk_mock_t *m, int64_t now_ms)
+{
+    if (m->closed_at)
+        return false;
+    if (m->expire_at && now_ms >= m->expire_at)
+        return false;
+    if (m->use_limiter &&
+        atomic_load_explicit(&((mk_mock_t *)m)->uses, memory_order_relaxed) >= m->use_limiter)
+        return false;
+    return true;
+}
+
+bool mk_mock_claim_use(mk_mock_t *m, int64_t now_ms)
+{
+    if (m->use_limiter) {
+        int_fast64_t cur = atomic_load_explicit(&m->uses, memory_order_relaxed);
+        do {
+            if (cur >= m->use_limiter)
+                return false;
+        } while (!atomic_compare_exchange_weak_explicit(&m->uses, &cur, cur + 1,
+                                                        memory_order_relaxed,
+                                                        memory_order_relaxed));
+    } else {
+        atomic_fetch_add_explicit(&m->uses, 1, memory_order_relaxed);
+    }
+    /* Skip the store when unchanged: fewer cache-line transfers between cores. */
+    if (atomic_load_explicit(&m->last_use, memory_order_relaxed) != now_ms)
+        atomic_store_explicit(&m->last_use, now_ms, memory_order_relaxed);
+    return true;
+}
+
+static uint64_t xorshift(void)
+{
+    static _Thread_local uint64_t s;
+    if (s == 0)
+        s = (uint64_t)mk_mock_now_ms() ^ (uint64_t)(uintptr_t)&s;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+
+const mk_mock_response_t *mk_mock_pick_response(mk_mock_t *m)
+{
+    switch (m->oneof) {
+    case MK_MOCK_ONEOF_ORDER: {
+        uint64_t i = atomic_fetch_add_explicit(&m->next_response, 1, memory_order_relaxed);
+        return &m->responses[i % m->nresponses];
+    }
+    case MK_MOCK_ONEOF_RANDOM:
+        return &m->responses[xorshift() % m->nresponses];
+    default:
+        return &m->responses[0];
+    }
+}

@@ -1,0 +1,107 @@
+/* A mock: the definition users send (Mockarty's JSON schema), validated and compiled once when it
+ * is saved into the form the hot path serves: route, compiled conditions, pre-rendered responses.
+ * A compiled mock is immutable except for its usage counters (atomics) and is shared by reference
+ * between the catalog and the route snapshots. */
+#ifndef MK_MOCK_H
+#define MK_MOCK_H
+
+#include "cond/cond.h"
+#include "err/err.h"
+#include "request/request.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define MK_MOCK_DEFAULT_NAMESPACE "sandbox"
+#define MK_MOCK_MAX_DELAY_MS 300000
+
+typedef struct mk_mock_response {
+    int status;
+    mk_header_t *headers; /* owned, with their bytes */
+    size_t nheaders;
+    char *body; /* owned; the rendered payload */
+    size_t body_len;
+    uint32_t delay_ms;
+} mk_mock_response_t;
+
+typedef enum mk_mock_oneof {
+    MK_MOCK_SINGLE,
+    MK_MOCK_ONEOF_ORDER,
+    MK_MOCK_ONEOF_RANDOM,
+} mk_mock_oneof_t;
+
+typedef struct mk_mock {
+    char *id;
+    char *namespace_;
+    char *chain_id; /* NULL when none */
+    char *method;   /* upper-case, or "ANY" */
+    char *route;    /* pathPrefix + http.route */
+    char **tags;
+    size_t ntags;
+    int64_t priority;
+    int64_t ttl;         /* seconds; 0 = never expires */
+    int64_t use_limiter; /* 0 = unlimited */
+    int64_t created_at;  /* unix ms */
+    int64_t updated_at;
+    int64_t expire_at; /* 0 = never */
+    int64_t closed_at; /* 0 = live */
+    mk_cond_t **conds; /* body, query and header conditions */
+    size_t nconds;
+    mk_mock_response_t *responses;
+    size_t nresponses;
+    mk_mock_oneof_t oneof;
+    json_t *def; /* the definition as stored, server-set fields included (owned reference) */
+
+    atomic_int_fast64_t uses;
+    atomic_int_fast64_t last_use;
+    atomic_uint_fast64_t next_response; /* oneOf order cursor */
+    atomic_int refs;
+    int64_t flushed_uses; /* writer-side: usage last written to the repository */
+    int64_t flushed_last_use;
+} mk_mock_t;
+
+/* Timing and identity the parser cannot know by itself. */
+typedef struct mk_mock_parse_opts {
+    int64_t now_ms;
+    /* When replacing an existing mock, its creation time (kept); 0 for a new mock. */
+    int64_t created_at;
+} mk_mock_parse_opts_t;
+
+/* Validates and compiles def (borrowed). On success *out holds one reference (free with
+ * mk_mock_unref()); the stored definition is a copy of def with the server-set fields
+ * (id when absent, namespace default, createdAt, updatedAt, expireAt, closedAt) filled in.
+ * On failure returns MK_EINVAL with a message naming the field, e.g.
+ * "http.conditions[1].value: invalid regular expression: ...". */
+int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t **out,
+                  mk_err_t *err);
+
+/* Rebuilds a mock from its stored definition (as written by mk_mock_parse), restoring the
+ * server-set fields and counters instead of assigning new ones. */
+int mk_mock_load(const json_t *stored, int64_t uses, int64_t last_use, mk_mock_t **out,
+                 mk_err_t *err);
+
+mk_mock_t *mk_mock_ref(mk_mock_t *m);
+void mk_mock_unref(mk_mock_t *m);
+
+/* The definition with live counters (lastUse, useCount): a new reference. */
+json_t *mk_mock_to_json(const mk_mock_t *m);
+
+/* True when the mock may match at now_ms: live, not expired, not used up. */
+bool mk_mock_active(const mk_mock_t *m, int64_t now_ms);
+
+/* Claims one use (false when the use limit is reached) and records the time. Thread-safe. */
+bool mk_mock_claim_use(mk_mock_t *m, int64_t now_ms);
+
+/* Picks the response to send (oneOf order/random). Thread-safe. */
+const mk_mock_response_t *mk_mock_pick_response(mk_mock_t *m);
+
+/* A new random identifier (UUID v4 text) into buf of at least 37 bytes. */
+void mk_mock_new_id(char *buf);
+
+/* Checks a namespace name: 1-64 of [A-Za-z0-9_.-]. */
+int mk_mock_validate_namespace(const char *name, mk_err_t *err);
+
+int64_t mk_mock_now_ms(void);
+
+#endif

@@ -1,0 +1,182 @@
+/* Request dispatch for a node, plus /health and /metrics. */
+#include "node/node.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mk_node {
+    mk_node_config_t cfg;
+    mk_serve_t *serve;
+    mk_api_t *api;
+    mk_catalog_t *catalog;
+    mk_journal_t *journal;
+    mk_metrics_t *metrics;
+    mk_repo_t *repo;
+    time_t started;
+};
+
+mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t *api,
+                       mk_catalog_t *catalog, mk_journal_t *journal, mk_metrics_t *metrics,
+                       mk_repo_t *repo)
+{
+    mk_node_t *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return NULL;
+    n->cfg = *cfg;
+    n->serve = serve;
+    n->api = api;
+    n->catalog = catalog;
+    n->journal = journal;
+    n->metrics = metrics;
+    n->repo = repo;
+    n->started = time(NULL);
+    return n;
+}
+
+void mk_node_free(mk_node_t *n)
+{
+    free(n);
+}
+
+static void format_uptime(time_t secs, char *buf, size_t size)
+{
+    long h = (long)(secs / 3600), m = (long)(secs / 60 % 60), s = (long)(secs % 60);
+    snprintf(buf, size, "%ldh%ldm%lds", h, m, s);
+}
+
+static double rss_mb(double *vsz_mb)
+{
+    long pages_total = 0, pages_rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages_total, &pages_rss) != 2)
+            pages_total = pages_rss = 0;
+        fclose(f);
+    }
+    double page = (double)sysconf(_SC_PAGESIZE);
+    *vsz_mb = (double)pages_total * page / 1048576.0;
+    return (double)pages_rss * page / 1048576.0;
+}
+
+static json_t *health_body(mk_node_t *n, unsigned reader, bool *db_up)
+{
+    mk_err_t err;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    *db_up = n->repo == NULL || mk_repo_ping(n->repo, &err) == 0;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    char latency[32], uptime[64], rss[32], vsz[32];
+    snprintf(latency, sizeof latency, "%.2fms", ms);
+    format_uptime(time(NULL) - n->started, uptime, sizeof uptime);
+    double vsz_mb, rss_v = rss_mb(&vsz_mb);
+    snprintf(rss, sizeof rss, "%.1f", rss_v);
+    snprintf(vsz, sizeof vsz, "%.1f", vsz_mb);
+    json_t *db = json_pack("{s:s, s:s, s:s}", "status", *db_up ? "up" : "down", "latency", latency,
+                           "backend", n->repo ? mk_repo_backend(n->repo) : "none");
+    const char *status = *db_up ? "pass" : (n->api ? "fail" : "warn");
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s}, s:{s:o, s:{s:s}}, "
+                     "s:{s:{s:s}, s:{s:s, s:I}}}",
+                     "status", status, "releaseId", n->cfg.release_id, "role", n->cfg.role,
+                     "uptime", uptime, "system", "runtime", "C11/h2o", "cpus",
+                     (int)sysconf(_SC_NPROCESSORS_ONLN), "memRssMb", rss, "memVszMb", vsz,
+                     "components", "database", db, "redis", "status", "not_configured",
+                     "checks", "database", "status", *db_up ? "pass" : "fail", "snapshot",
+                     "status", "pass", "mocks",
+                     (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)));
+}
+
+static int health(mk_node_t *n, mk_httpd_req_t *req, mk_str_t path)
+{
+    if (mk_str_eq_cstr(path, "/health/live"))
+        return mk_api_reply_json(req, 200, json_pack("{s:s}", "status", "pass"));
+    bool db_up;
+    unsigned reader = mk_httpd_req_worker(req);
+    json_t *body = health_body(n, reader, &db_up);
+    mk_catalog_leave(n->catalog, reader);
+    if (mk_str_eq_cstr(path, "/health/ready")) {
+        json_decref(body);
+        bool ready = db_up || n->api == NULL;
+        return mk_api_reply_json(req, ready ? 200 : 503,
+                                 json_pack("{s:s}", "status", ready ? "pass" : "fail"));
+    }
+    return mk_api_reply_json(req, db_up || n->api == NULL ? 200 : 503, body);
+}
+
+void mk_node_update_gauges(mk_node_t *n)
+{
+    json_t *counts = mk_catalog_counts(n->catalog);
+    const char *ns;
+    json_t *v;
+    mk_metrics_gauge_clear(n->metrics, "mockarty_mocks");
+    mk_metrics_gauge_set(n->metrics, "mockarty_mocks", "Live mocks per namespace", "namespace",
+                         "sandbox", 0);
+    json_object_foreach(counts, ns, v)
+    {
+        mk_metrics_gauge_set(n->metrics, "mockarty_mocks", "Live mocks per namespace",
+                             "namespace", ns, (double)json_integer_value(v));
+    }
+    json_decref(counts);
+    mk_metrics_gauge_set(n->metrics, "mockarty_journal_bytes", "Bytes held by the request journal",
+                         NULL, NULL, (double)mk_journal_bytes(n->journal));
+    mk_metrics_gauge_set(n->metrics, "mockarty_journal_entries", "Entries in the request journal",
+                         NULL, NULL, (double)mk_journal_entries(n->journal));
+}
+
+static int metrics(mk_node_t *n, mk_httpd_req_t *req)
+{
+    mk_node_update_gauges(n);
+    mk_buf_t out;
+    mk_buf_init(&out, 0);
+    mk_metrics_render(n->metrics, &out);
+    mk_httpd_add_header(req, MK_STR_LIT("Content-Type"),
+                        MK_STR_LIT("text/plain; version=0.0.4; charset=utf-8"));
+    mk_httpd_respond(req, 200, (mk_str_t){out.data ? out.data : "", out.len});
+    mk_buf_free(&out);
+    return 200;
+}
+
+/* /stubs/{ns}/rest -> (ns, /rest); anything else -> (sandbox, path). */
+static void split_namespace(mk_str_t path, mk_str_t *ns, mk_str_t *rest)
+{
+    if (mk_str_starts_with(path, "/stubs/")) {
+        const char *s = path.base + 7, *end = path.base + path.len;
+        const char *slash = memchr(s, '/', (size_t)(end - s));
+        const char *stop = slash ? slash : end;
+        if (stop > s) {
+            *ns = (mk_str_t){s, (size_t)(stop - s)};
+            *rest = slash ? (mk_str_t){slash, (size_t)(end - slash)} : MK_STR_LIT("/");
+            return;
+        }
+    }
+    *ns = MK_STR_LIT(MK_MOCK_DEFAULT_NAMESPACE);
+    *rest = path;
+}
+
+void mk_node_handle(void *ud, mk_httpd_req_t *req)
+{
+    mk_node_t *n = ud;
+    mk_request_t view;
+    mk_httpd_req_view(req, &view);
+    mk_str_t path = view.path;
+    int status;
+    if (mk_str_starts_with(path, "/api/")) {
+        status = n->api ? mk_api_handle(n->api, req, &view)
+                        : mk_api_reply_error(req, MK_ENOTFOUND,
+                                             "this node has no admin API (it is a resolver)");
+    } else if (mk_str_eq_cstr(path, "/health") || mk_str_starts_with(path, "/health/")) {
+        status = health(n, req, path);
+    } else if (mk_str_eq_cstr(path, "/metrics")) {
+        status = metrics(n, req);
+    } else {
+        mk_str_t ns, rest;
+        split_namespace(path, &ns, &rest);
+        status = mk_serve_http(n->serve, req, &view, ns, rest);
+    }
+    mk_metrics_http(n->metrics, mk_httpd_req_worker(req), view.method, status,
+                    mk_httpd_req_elapsed_ms(req) / 1000.0);
+    mk_request_release(&view);
+}

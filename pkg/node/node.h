@@ -1,0 +1,34 @@
+/* The HTTP front of a node: /api/... to the admin API (admin nodes only), /health* and /metrics,
+ * /stubs/{namespace}/... and everything else to mock serving (the root is the sandbox namespace).
+ * Counts every request in the metrics. */
+#ifndef MK_NODE_H
+#define MK_NODE_H
+
+#include "api/api.h"
+#include "catalog/catalog.h"
+#include "httpd/httpd.h"
+#include "journal/journal.h"
+#include "metrics/metrics.h"
+#include "repo/repo.h"
+#include "serve/serve.h"
+
+typedef struct mk_node mk_node_t;
+
+typedef struct mk_node_config {
+    const char *release_id;
+    const char *role; /* "admin" or "resolver" */
+} mk_node_config_t;
+
+/* Everything is borrowed; api may be NULL (a node without the admin API). */
+mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t *api,
+                       mk_catalog_t *catalog, mk_journal_t *journal, mk_metrics_t *metrics,
+                       mk_repo_t *repo);
+void mk_node_free(mk_node_t *n);
+
+/* The mk_httpd_handler_cb for this node (ud = the node). */
+void mk_node_handle(void *ud, mk_httpd_req_t *req);
+
+/* Sets the gauges that are not counted on the fly (mocks per namespace, journal bytes). */
+void mk_node_update_gauges(mk_node_t *n);
+
+#endif

@@ -1,0 +1,42 @@
+/* Mock serving, the hot path: find the mock for a request in the current route snapshot, check
+ * its conditions, send its response, and record the exchange in the journal. No lock, no database
+ * call, no parsing of definitions. */
+#ifndef MK_SERVE_H
+#define MK_SERVE_H
+
+#include "catalog/catalog.h"
+#include "httpd/httpd.h"
+#include "journal/journal.h"
+#include "request/request.h"
+
+#include <jansson.h>
+
+/* The outcome of resolving one request. */
+typedef struct mk_serve_result {
+    mk_mock_t *mock; /* borrowed from the snapshot; NULL when nothing matched */
+    const mk_mock_response_t *response;
+    mk_route_match_t match; /* route captures of the matched mock */
+} mk_serve_result_t;
+
+/* Finds the mock for req at path in namespace ns of snap and claims one use of it. Returns true
+ * when one matched. Thread-safe; the result is valid while the snapshot is held. */
+bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_request_t *req,
+                      int64_t now_ms, mk_serve_result_t *out);
+
+/* The 404 diagnosis for a request nothing matched: the closest mocks (at most 3) and why each did
+ * not match. A new JSON array. */
+json_t *mk_serve_diagnose(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path,
+                          mk_request_t *req, int64_t now_ms);
+
+typedef struct mk_serve mk_serve_t;
+
+/* catalog and journal are borrowed and must outlive the server. */
+mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal);
+void mk_serve_free(mk_serve_t *s);
+
+/* Serves req (view already filled) as a mock request for namespace ns at path; answers it and
+ * returns the status sent. */
+int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                  mk_str_t path);
+
+#endif
