@@ -377,6 +377,29 @@ static void test_free_with_pending(void)
     MK_CHECK(mk_journal_new(1024, 16, 0) == NULL);
 }
 
+/* Rings are merged by arrival, not ring by ring. */
+static void test_arrival_order_across_rings(void)
+{
+    mk_journal_t *j = mk_journal_new(1 << 20, 1024, 3);
+    char path[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof path, "/%d", i);
+        mk_journal_rec_t r = rec_of("ns", "m", "GET", path);
+        put(j, (unsigned)(i % 3), &r);
+    }
+    json_t *l = mk_journal_query(j, NULL, NULL);
+    MK_CHECK_INT(json_array_size(l), 300);
+    bool ordered = true;
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof path, "/%d", 299 - i);
+        const char *got = get_str(json_array_get(l, (size_t)i), "request", "path");
+        ordered &= got && strcmp(got, path) == 0;
+    }
+    MK_CHECK(ordered);
+    json_decref(l);
+    mk_journal_free(j);
+}
+
 #define PER_THREAD 50000
 
 typedef struct producer_arg {
@@ -458,6 +481,7 @@ int main(void)
     MK_RUN(test_clear);
     MK_RUN(test_drops_are_counted);
     MK_RUN(test_free_with_pending);
+    MK_RUN(test_arrival_order_across_rings);
     MK_RUN(test_concurrent_producers);
     return mk_testing_done();
 }
