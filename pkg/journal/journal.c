@@ -444,10 +444,14 @@ bool mk_journal_record(mk_journal_t *j, unsigned producer, const mk_journal_rec_
         goto drop;
     r->slots[tail & RING_MASK] = e;
     atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
-    /* Half full (by the producer's possibly stale view): nudge the drainer instead of waiting for
-     * its period. Signalling without the mutex is allowed; a lost nudge costs one period. */
-    if (tail + 1 - r->cached_head == MK_JOURNAL_RING_SLOTS / 2)
-        pthread_cond_signal(&j->wake);
+    /* Every quarter ring, look at the consumer's progress (one shared read per 1024 records);
+     * when a quarter or more is still pending, wake the drainer instead of waiting for its period.
+     * Signalling without the mutex is allowed; a lost wake-up costs at most one period. */
+    if (((tail + 1) & (MK_JOURNAL_RING_SLOTS / 4 - 1)) == 0) {
+        r->cached_head = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (tail + 1 - r->cached_head >= MK_JOURNAL_RING_SLOTS / 4)
+            pthread_cond_signal(&j->wake);
+    }
     return true;
 
 drop:
