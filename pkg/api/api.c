@@ -376,8 +376,8 @@ static int mocks_batch_create(ctx_t *c)
         else
             resolve_namespace(c, json_is_object(def) ? def : NULL, ns, sizeof ns);
         if (prepare_mock(c, def, ns, now, &mocks[i], &err) != 0) {
-            mk_err_prefix(&err, "mocks[%zu]", i);
-            status = reply_err(c, &err);
+            /* "mocks[3].http.route: ..." names the field the way a single create does. */
+            status = reply_fmt(c, err.code, "mocks[%zu].%s", i, err.msg);
             goto fail;
         }
         for (size_t j = 0; j < i; j++)

@@ -222,11 +222,12 @@ static void *worker_main(void *arg)
     while (!atomic_load_explicit(&w->server->stopping, memory_order_relaxed))
         h2o_evloop_run(w->loop, 100);
 
-    /* Stop accepting, ask connections to close, and give in-flight responses a moment. */
+    /* Stop accepting and give in-flight responses a moment. (h2o 2.2's
+     * h2o_context_request_shutdown leaves a timer linked that h2o_context_dispose then asserts
+     * on, so connections are not asked to close first.) */
     h2o_socket_read_stop(w->listener);
     h2o_socket_close(w->listener);
     w->listener = NULL;
-    h2o_context_request_shutdown(&w->ctx);
     for (int i = 0; i < 20; i++)
         h2o_evloop_run(w->loop, 10);
     return NULL;

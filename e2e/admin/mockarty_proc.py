@@ -1,0 +1,80 @@
+"""Starts a real mockarty binary on a free loopback port with a fresh database and talks to it."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mockarty:
+    def __init__(self, binary, env=None, workdir=None):
+        self.binary = binary
+        self.dir = workdir or tempfile.mkdtemp(prefix="mockarty-test-")
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update({"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port),
+                         "DB_PATH": os.path.join(self.dir, "mockarty.db"), "HTTP_WORKERS": "2"})
+        self.env.update(env or {})
+        self.proc = None
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+
+    def start(self):
+        self.stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([self.binary], env=self.env, stdout=subprocess.PIPE,
+                                     stderr=self.stderr)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("mockarty exited at start: " + self.read_stderr())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mockarty did not listen in time")
+
+    def read_stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        """SIGTERM, and return (exit code, stderr). Sanitizer reports make the exit code non-zero."""
+        if self.proc is None:
+            return 0, ""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc.stdout.close()
+        self.stderr.close()
+        self.proc = None
+        return code, self.read_stderr()
+
+    def request(self, method, path, body=None, headers=None, raw=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        hdrs = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        payload = resp.read()
+        conn.close()
+        parsed = None
+        try:
+            parsed = json.loads(payload) if payload else None
+        except ValueError:
+            pass
+        return resp.status, parsed, payload, resp
