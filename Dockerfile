@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# Mockarty image: every binary (admin, resolver, runner, operator) on Debian 12 slim; the first
+# argument picks one (see packaging/docker-entrypoint.sh). Build: docker build -t mockarty/mockarty .
+
+FROM debian:12-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake pkg-config python3 \
+      libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libcurl4-openssl-dev \
+      libhiredis-dev libpq-dev libssl-dev libh2o-evloop-dev libnghttp2-dev zlib1g-dev \
+      libprotobuf-c-dev protobuf-c-compiler \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DMK_SANITIZE=OFF \
+ && cmake --build /build -j"$(nproc)"
+# Collect the four binaries wherever CMake put them; a missing one fails the build.
+RUN mkdir -p /out \
+ && for b in mockarty mockarty-resolver mockarty-runner mockarty-operator; do \
+      f="$(find /build -type f -name "$b" -perm -u+x | head -n 1)"; \
+      if [ -z "$f" ]; then echo "binary $b was not built" >&2; exit 1; fi; \
+      install -m 0755 "$f" "/out/$b"; \
+    done
+
+FROM debian:12-slim AS runtime
+# Runtime libraries only (checked against ldd of the built binaries by
+# packaging/image_deps_test.py); ca-certificates for TLS to PostgreSQL, Redis and the API server;
+# tini as PID 1 so SIGTERM reaches the binary and zombies are reaped.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates tini \
+      libh2o-evloop0.13 libjansson4 libyaml-0-2 libsqlite3-0 libpcre2-8-0 libcurl4 \
+      libhiredis0.14 libpq5 libssl3 libnghttp2-14 libprotobuf-c1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 mockarty \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/mockarty \
+      --shell /usr/sbin/nologin mockarty \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/mockarty
+COPY --from=build /out/ /usr/local/bin/
+COPY packaging/docker-entrypoint.sh /usr/local/bin/docker-entrypoint
+USER 10001:10001
+WORKDIR /var/lib/mockarty
+# 5770 admin HTTP, 5773 coordinator gRPC, 5780 resolver, 6770 runner dashboard, 8080 operator.
+EXPOSE 5770 5773 5780 6770 8080
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/docker-entrypoint"]
+CMD ["mockarty"]
