@@ -467,7 +467,33 @@ class Api:
                               "Invalid value: %d: must be greater than or equal to 0"
                               % spec_["replicas"])
 
+    def crd_schema(self, res):
+        """The openAPIV3Schema of a stored CRD for res, if one was created."""
+        crd = self.s.objects.get(("apiextensions.k8s.io", "customresourcedefinitions", "",
+                                  "%s.%s" % (res["plural"], res["group"])))
+        for v in ((crd or {}).get("spec") or {}).get("versions") or []:
+            if v.get("name") == res["version"]:
+                return (v.get("schema") or {}).get("openAPIV3Schema")
+        return None
+
+    def apply_defaults(self, schema, value):
+        """Structural-schema defaulting: absent properties with a default get it, recursively
+        inside objects that are present."""
+        if not isinstance(schema, dict) or not isinstance(value, dict):
+            return
+        for name, sub in (schema.get("properties") or {}).items():
+            if name not in value and isinstance(sub, dict) and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+            if name in value:
+                self.apply_defaults(sub, value[name])
+
     def default(self, res, obj):
+        if not is_builtin(res["group"]):
+            schema = self.crd_schema(res)
+            if schema:
+                meta = obj.pop("metadata", None)
+                self.apply_defaults(schema, obj)
+                obj["metadata"] = meta
         if res["plural"] == "deployments":
             spec = obj.setdefault("spec", {})
             if spec.get("replicas") is None:
@@ -485,7 +511,9 @@ class Api:
                 p.setdefault("protocol", "TCP")
                 if "targetPort" not in p and "port" in p:
                     p["targetPort"] = p["port"]
-        if res["plural"] not in NO_STATUS and "status" not in obj:
+        # Built-in kinds echo an empty status (07a, 13a); custom resources have none until
+        # something writes it (02).
+        if res["plural"] not in NO_STATUS and "status" not in obj and is_builtin(res["group"]):
             obj["status"] = {}
 
     def spec_changed(self, old, new):
@@ -589,7 +617,10 @@ class Api:
             new = merged
         else:
             if has_status:
-                new["status"] = copy.deepcopy(old.get("status", {}))
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
             meta = new.setdefault("metadata", {})
             if old["metadata"].get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(

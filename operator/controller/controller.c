@@ -746,6 +746,10 @@ out:
     mk_controller_queue_shutdown(c->queue);
     if (worker_started)
         pthread_join(worker_thread, NULL);
+    mk_controller_informer_stop(c->clusters);
+    mk_controller_informer_stop(c->pools);
+    for (size_t i = 0; i < N_CHILDREN; i++)
+        mk_controller_informer_stop(c->children[i]);
     mk_controller_informer_free(c->clusters);
     mk_controller_informer_free(c->pools);
     c->clusters = c->pools = NULL;

@@ -49,6 +49,8 @@ int mk_controller_informer_new(mk_kube_t *k, const mk_kube_resource_t *res, cons
                                mk_controller_handler_fn fn, void *ud,
                                mk_controller_informer_t **out, mk_err_t *err);
 int mk_controller_informer_start(mk_controller_informer_t *inf, mk_err_t *err);
+/* Asks the thread to stop without waiting (so several informers stop in parallel). */
+void mk_controller_informer_stop(mk_controller_informer_t *inf);
 /* Stops and joins the thread; then frees. Accepts NULL. */
 void mk_controller_informer_free(mk_controller_informer_t *inf);
 bool mk_controller_informer_synced(mk_controller_informer_t *inf);

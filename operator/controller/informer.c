@@ -179,7 +179,7 @@ int mk_controller_informer_start(mk_controller_informer_t *inf, mk_err_t *err)
     return 0;
 }
 
-void mk_controller_informer_free(mk_controller_informer_t *inf)
+void mk_controller_informer_stop(mk_controller_informer_t *inf)
 {
     if (!inf)
         return;
@@ -187,6 +187,13 @@ void mk_controller_informer_free(mk_controller_informer_t *inf)
     inf->stop = 1;
     pthread_cond_broadcast(&inf->cv);
     pthread_mutex_unlock(&inf->mu);
+}
+
+void mk_controller_informer_free(mk_controller_informer_t *inf)
+{
+    if (!inf)
+        return;
+    mk_controller_informer_stop(inf);
     if (inf->started)
         pthread_join(inf->thread, NULL);
     json_decref(inf->cache);
