@@ -32,7 +32,7 @@ void mk_repo_set_observer(mk_repo_t *r, mk_repo_observer_cb cb, void *ud)
     r->observer_ud = ud;
 }
 
-int mk_repo_put_mocks(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err)
+int mk_repo_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err)
 {
     int rc = check_repo(r, "put_mocks", err);
     if (rc != 0)
@@ -108,6 +108,32 @@ int mk_repo_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t
     rc = r->ops->list_namespaces(r, cb, ud, err);
     observe(r, "list_namespaces", start);
     return rc;
+}
+
+int mk_repo_get_mock(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *ud, mk_err_t *err)
+{
+    int rc = check_repo(r, "get_mock", err);
+    if (rc != 0)
+        return rc;
+    if (id == NULL || cb == NULL)
+        return mk_err_set(err, MK_EINVAL, "repo get_mock: no id or no callback");
+    double start = now_seconds();
+    rc = r->ops->get_mock(r, id, cb, ud, err);
+    observe(r, "get_mock", start);
+    return rc;
+}
+
+int mk_repo_subscribe(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err)
+{
+    int rc = check_repo(r, "subscribe", err);
+    if (rc != 0)
+        return rc;
+    if (r->ops->subscribe == NULL)
+        return mk_err_set(err, MK_EINVAL, "repo subscribe: the %s backend has no change feed",
+                          mk_repo_backend(r));
+    if (cb == NULL)
+        return mk_err_set(err, MK_EINVAL, "repo subscribe: no callback");
+    return r->ops->subscribe(r, cb, ud, err);
 }
 
 int mk_repo_ping(mk_repo_t *r, mk_err_t *err)

@@ -13,7 +13,8 @@ typedef struct mk_repo_mock {
     const char *id;
     const char *namespace_;
     const char *chain_id; /* may be NULL */
-    const char *json;     /* the full definition, server-set fields included */
+    const char *json;     /* the full definition, server-set fields included; NULL in a tombstone
+                           * (a purged mock, as load_mocks reports it) */
     int64_t created_at;   /* unix ms */
     int64_t updated_at;   /* unix ms */
     int64_t closed_at;    /* unix ms; 0 while live (soft delete sets it) */
@@ -33,13 +34,17 @@ typedef struct mk_repo mk_repo_t;
 
 /* Called for each row; returning non-zero stops the iteration and is returned by the caller. */
 typedef int (*mk_repo_mock_cb)(void *ud, const mk_repo_mock_t *row);
+/* A change notification: the write with sequence seq touched mock id. Called with id NULL and
+ * seq 0 after every (re)connection of the change feed, when changes may have been missed and the
+ * subscriber should resync with load_mocks(after its last applied seq). */
+typedef void (*mk_repo_change_cb)(void *ud, int64_t seq, const char *id);
 typedef int (*mk_repo_name_cb)(void *ud, const char *name, int64_t created_at);
 /* Told the duration of every repository call, for db_query_duration_seconds. */
 typedef void (*mk_repo_observer_cb)(void *ud, const char *operation, double seconds);
 
 typedef struct mk_repo_ops {
     const char *name; /* "sqlite", "postgres" */
-    int (*put_mocks)(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err);
+    int (*put_mocks)(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err);
     int (*delete_mocks)(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err);
     int (*load_mocks)(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
                       mk_err_t *err);
@@ -47,6 +52,9 @@ typedef struct mk_repo_ops {
     int (*put_namespace)(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err);
     int (*list_namespaces)(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err);
     int (*ping)(mk_repo_t *r, mk_err_t *err);
+    int (*get_mock)(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *ud, mk_err_t *err);
+    /* Optional (NULL when the backend has no change feed, e.g. SQLite). */
+    int (*subscribe)(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err);
     void (*free)(mk_repo_t *r);
 } mk_repo_ops_t;
 
@@ -60,17 +68,26 @@ struct mk_repo {
 
 void mk_repo_set_observer(mk_repo_t *r, mk_repo_observer_cb cb, void *ud);
 
-/* Upserts rows (by id) in one transaction; each row's seq is assigned from the change sequence. */
-int mk_repo_put_mocks(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err);
-/* Removes rows for good (purge), in one transaction. Missing ids are not an error. */
+/* Upserts rows (by id) in one transaction; each row's seq is assigned from the change sequence and
+ * written back into rows[i].seq. Backends with a change feed publish each row's change on commit. */
+int mk_repo_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err);
+/* Removes rows for good (purge), in one transaction, leaving a tombstone (id + a new seq) so a
+ * node resyncing from an older seq learns of the removal. Missing ids are not an error. */
 int mk_repo_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err);
-/* Every row with seq > after_seq (0: all), soft-deleted included, in seq order. */
+/* Every row with seq > after_seq (0: all), soft-deleted included, in seq order; purged mocks come
+ * as tombstones (json NULL) when after_seq > 0. */
 int mk_repo_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
                        mk_err_t *err);
 int mk_repo_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err);
 /* Creates the namespace if it does not exist (not an error when it does). */
 int mk_repo_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err);
 int mk_repo_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err);
+/* The live row of one mock (never a tombstone); MK_ENOTFOUND when absent or purged. */
+int mk_repo_get_mock(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *ud, mk_err_t *err);
+/* Starts following the change feed: cb runs on a backend thread for every committed change (by
+ * any process writing to the same database) and after every (re)connection. At most one
+ * subscription per repository; it ends with mk_repo_free(). MK_EINVAL when unsupported. */
+int mk_repo_subscribe(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err);
 /* Checks the database answers; MK_EUNAVAIL when it does not. */
 int mk_repo_ping(mk_repo_t *r, mk_err_t *err);
 const char *mk_repo_backend(const mk_repo_t *r);

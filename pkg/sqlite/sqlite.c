@@ -280,7 +280,7 @@ static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, mk_e
     return rc;
 }
 
-static int sq_put_mocks(mk_repo_t *r, const mk_repo_mock_t *rows, size_t n, mk_err_t *err)
+static int sq_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err)
 {
     sqlite_repo_t *s = (sqlite_repo_t *)r;
     if (n == 0)
