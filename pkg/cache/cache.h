@@ -24,6 +24,12 @@ bool mk_cache_get(mk_cache_t *c, mk_str_t key, mk_buf_t *out, int64_t *meta);
  * is always admitted. */
 bool mk_cache_set(mk_cache_t *c, mk_str_t key, mk_str_t value, int64_t meta);
 void mk_cache_delete(mk_cache_t *c, mk_str_t key);
+/* For versioned values (meta = a version number): like mk_cache_set, except that an entry whose
+ * meta is greater than meta is left alone (returns false), so an older version read late never
+ * replaces a newer one. */
+bool mk_cache_set_if_newer(mk_cache_t *c, mk_str_t key, mk_str_t value, int64_t meta);
+/* Deletes the entry when its meta is less than meta; returns whether it did. */
+bool mk_cache_delete_if_older(mk_cache_t *c, mk_str_t key, int64_t meta);
 void mk_cache_clear(mk_cache_t *c);
 
 typedef struct mk_cache_stats {
