@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,13 @@ static const char *const migrations[] = {
     "  value INTEGER NOT NULL"
     ");"
     "INSERT INTO change_seq(id, value) VALUES (1, 0);",
+    /* 2: tombstones of purged mocks, so a node resyncing from an older seq learns of a purge. A
+     * table of their own keeps mocks.json NOT NULL and a full load free of tombstones. */
+    "CREATE TABLE mock_tombstones ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  seq INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX mock_tombstones_seq ON mock_tombstones(seq);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
@@ -55,12 +63,19 @@ enum {
     ST_NEXT_SEQ,
     ST_UPSERT,
     ST_DELETE,
-    ST_LOAD,
+    ST_TOMB_PUT,
+    ST_TOMB_DELETE,
+    ST_LOAD_ALL,
+    ST_LOAD_CHANGES,
+    ST_GET,
     ST_USAGE,
     ST_NS_PUT,
     ST_NS_LIST,
     ST_COUNT
 };
+
+#define MOCK_COLUMNS                                                                               \
+    "id, namespace, chain_id, json, created_at, updated_at, closed_at, uses, last_use, seq"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -70,16 +85,22 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RECORD_MIGRATION] = "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)",
     [ST_NEXT_SEQ] = "UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value",
     [ST_UPSERT] =
-        "INSERT INTO mocks(id, namespace, chain_id, json, created_at, updated_at,"
-        " closed_at, uses, last_use, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT INTO mocks(" MOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         " ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace,"
         " chain_id = excluded.chain_id, json = excluded.json,"
         " created_at = excluded.created_at, updated_at = excluded.updated_at,"
         " closed_at = excluded.closed_at, uses = excluded.uses,"
         " last_use = excluded.last_use, seq = excluded.seq",
     [ST_DELETE] = "DELETE FROM mocks WHERE id = ?1",
-    [ST_LOAD] = "SELECT id, namespace, chain_id, json, created_at, updated_at, closed_at, uses,"
-                " last_use, seq FROM mocks WHERE seq > ?1 ORDER BY seq",
+    [ST_TOMB_PUT] = "INSERT INTO mock_tombstones(id, seq) VALUES (?1, ?2)"
+                    " ON CONFLICT(id) DO UPDATE SET seq = excluded.seq",
+    [ST_TOMB_DELETE] = "DELETE FROM mock_tombstones WHERE id = ?1",
+    [ST_LOAD_ALL] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > ?1 ORDER BY seq",
+    /* json is NOT NULL in mocks, so a NULL json marks a tombstone. */
+    [ST_LOAD_CHANGES] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > ?1"
+                        " UNION ALL SELECT id, NULL, NULL, NULL, 0, 0, 0, 0, 0, seq"
+                        " FROM mock_tombstones WHERE seq > ?1 ORDER BY seq",
+    [ST_GET] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE id = ?1",
     [ST_USAGE] = "UPDATE mocks SET uses = ?2, last_use = ?3 WHERE id = ?1",
     [ST_NS_PUT] = "INSERT INTO namespaces(name, created_at) VALUES (?1, ?2)"
                   " ON CONFLICT(name) DO NOTHING",
@@ -196,21 +217,42 @@ static int stmt_exec(sqlite_repo_t *s, int which, mk_err_t *err, const char *wha
     return rc;
 }
 
-static int tx_begin(sqlite_repo_t *s, mk_err_t *err)
+/* Runs statement `which` bound to id (?1) and, unless seq < 0, seq (?2). */
+static int stmt_exec_id(sqlite_repo_t *s, int which, const char *id, int64_t seq, mk_err_t *err,
+                        const char *what)
 {
-    return stmt_exec(s, ST_BEGIN, err, "begin transaction");
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, which, &st, err);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK && seq >= 0)
+        src = sqlite3_bind_int64(st, 2, seq);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = fail_rc(s->db, src, err, what);
+    stmt_done(st);
+    return rc;
 }
 
-static int tx_commit(sqlite_repo_t *s, mk_err_t *err)
-{
-    return stmt_exec(s, ST_COMMIT, err, "commit");
-}
+/* A unit of work run inside one transaction by run_tx. */
+typedef int (*tx_fn)(sqlite_repo_t *s, void *ud, mk_err_t *err);
 
-/* Rolls back whatever transaction is open; err must already describe the failure. */
-static void tx_abort(sqlite_repo_t *s)
+/* Takes the connection, runs fn between BEGIN IMMEDIATE and COMMIT, and rolls back when fn or the
+ * commit fails; err describes the first failure. Every write goes through here. */
+static int run_tx(sqlite_repo_t *s, tx_fn fn, void *ud, mk_err_t *err)
 {
-    if (sqlite3_get_autocommit(s->db) == 0)
+    pthread_mutex_lock(&s->mu);
+    int rc = stmt_exec(s, ST_BEGIN, err, "begin transaction");
+    if (rc == 0)
+        rc = fn(s, ud, err);
+    if (rc == 0)
+        rc = stmt_exec(s, ST_COMMIT, err, "commit");
+    if (rc != 0 && sqlite3_get_autocommit(s->db) == 0)
         stmt_exec(s, ST_ROLLBACK, NULL, "rollback");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 static int bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
@@ -239,7 +281,8 @@ out:
     return rc;
 }
 
-static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, mk_err_t *err)
+static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, int64_t *seq_out,
+                   mk_err_t *err)
 {
     int64_t seq = 0;
     int rc = next_seq(s, &seq, err);
@@ -277,7 +320,29 @@ static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, mk_e
         rc = fail_rc(s->db, src, err, what);
     }
     stmt_done(st);
+    /* A mock re-created after a purge is live again: its tombstone goes. */
+    if (rc == 0)
+        rc = stmt_exec_id(s, ST_TOMB_DELETE, m->id, -1, err, "remove tombstone");
+    if (rc == 0)
+        *seq_out = seq;
     return rc;
+}
+
+typedef struct put_batch {
+    const mk_repo_mock_t *rows;
+    size_t n;
+    int64_t *seqs; /* assigned seqs, copied to the rows once committed */
+} put_batch_t;
+
+static int put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
+{
+    put_batch_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = put_one(s, &b->rows[i], i, &b->seqs[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int sq_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err)
@@ -285,21 +350,41 @@ static int sq_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *
     sqlite_repo_t *s = (sqlite_repo_t *)r;
     if (n == 0)
         return 0;
-    pthread_mutex_lock(&s->mu);
-    int rc = tx_begin(s, err);
-    if (rc != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        rc = put_one(s, &rows[i], i, err);
-        if (rc != 0)
-            goto out;
+    put_batch_t b = {.rows = rows, .n = n, .seqs = calloc(n, sizeof(int64_t))};
+    if (b.seqs == NULL)
+        return mk_err_set(err, MK_ENOMEM, "sqlite put mocks: out of memory");
+    int rc = run_tx(s, put_tx, &b, err);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            rows[i].seq = b.seqs[i];
     }
-    rc = tx_commit(s, err);
-out:
-    if (rc != 0)
-        tx_abort(s);
-    pthread_mutex_unlock(&s->mu);
+    free(b.seqs);
     return rc;
+}
+
+typedef struct id_batch {
+    const char *const *ids;
+    size_t n;
+} id_batch_t;
+
+/* Only a row that existed gets a tombstone (and a seq): deleting a missing id changes nothing. */
+static int delete_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
+{
+    id_batch_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = stmt_exec_id(s, ST_DELETE, b->ids[i], -1, err, "delete mock");
+        if (rc != 0)
+            return rc;
+        if (sqlite3_changes(s->db) == 0)
+            continue;
+        int64_t seq = 0;
+        rc = next_seq(s, &seq, err);
+        if (rc == 0)
+            rc = stmt_exec_id(s, ST_TOMB_PUT, b->ids[i], seq, err, "write tombstone");
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int sq_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err)
@@ -311,36 +396,35 @@ static int sq_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_er
     }
     if (n == 0)
         return 0;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = tx_begin(s, err);
-    if (rc != 0)
-        goto out;
-    rc = stmt_get(s, ST_DELETE, &st, err);
-    if (rc != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        int src = sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
-        if (src == SQLITE_OK)
-            src = sqlite3_step(st);
-        if (src != SQLITE_DONE) {
-            rc = fail_rc(s->db, src, err, "delete mock");
-            goto out;
-        }
-        stmt_done(st);
-    }
-    rc = tx_commit(s, err);
-out:
-    stmt_done(st);
-    if (rc != 0)
-        tx_abort(s);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    id_batch_t b = {.ids = ids, .n = n};
+    return run_tx(s, delete_tx, &b, err);
 }
 
 static const char *column_text(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Reads the current row of a MOCK_COLUMNS query; a NULL json is a tombstone (id and seq only). */
+static int read_mock_row(sqlite3_stmt *st, mk_repo_mock_t *row, mk_err_t *err, const char *what)
+{
+    bool tombstone = sqlite3_column_type(st, 3) == SQLITE_NULL;
+    *row = (mk_repo_mock_t){
+        .id = column_text(st, 0),
+        .namespace_ = column_text(st, 1),
+        .chain_id = column_text(st, 2),
+        .json = column_text(st, 3),
+        .created_at = sqlite3_column_int64(st, 4),
+        .updated_at = sqlite3_column_int64(st, 5),
+        .closed_at = sqlite3_column_int64(st, 6),
+        .uses = sqlite3_column_int64(st, 7),
+        .last_use = sqlite3_column_int64(st, 8),
+        .seq = sqlite3_column_int64(st, 9),
+    };
+    /* NOT NULL columns come back NULL only when SQLite ran out of memory converting them. */
+    if (row->id == NULL || (!tombstone && (row->namespace_ == NULL || row->json == NULL)))
+        return mk_err_set(err, MK_ENOMEM, "sqlite %s: out of memory reading a row", what);
+    return 0;
 }
 
 static int sq_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
@@ -349,7 +433,8 @@ static int sq_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, vo
     sqlite_repo_t *s = (sqlite_repo_t *)r;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(s, ST_LOAD, &st, err);
+    /* A full load rebuilds from nothing, so it has no use for tombstones. */
+    int rc = stmt_get(s, after_seq > 0 ? ST_LOAD_CHANGES : ST_LOAD_ALL, &st, err);
     if (rc != 0)
         goto out;
     int src = sqlite3_bind_int64(st, 1, after_seq);
@@ -357,23 +442,10 @@ static int sq_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, vo
         src = sqlite3_step(st);
         if (src != SQLITE_ROW)
             break;
-        mk_repo_mock_t row = {
-            .id = column_text(st, 0),
-            .namespace_ = column_text(st, 1),
-            .chain_id = column_text(st, 2),
-            .json = column_text(st, 3),
-            .created_at = sqlite3_column_int64(st, 4),
-            .updated_at = sqlite3_column_int64(st, 5),
-            .closed_at = sqlite3_column_int64(st, 6),
-            .uses = sqlite3_column_int64(st, 7),
-            .last_use = sqlite3_column_int64(st, 8),
-            .seq = sqlite3_column_int64(st, 9),
-        };
-        /* NOT NULL columns come back NULL only when SQLite ran out of memory converting them. */
-        if (row.id == NULL || row.namespace_ == NULL || row.json == NULL) {
-            rc = mk_err_set(err, MK_ENOMEM, "sqlite load mocks: out of memory reading a row");
+        mk_repo_mock_t row;
+        rc = read_mock_row(st, &row, err, "load mocks");
+        if (rc != 0)
             goto out;
-        }
         rc = cb(ud, &row);
         if (rc != 0)
             goto out;
@@ -386,74 +458,101 @@ out:
     return rc;
 }
 
-static int sq_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err)
+static int sq_get_mock(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *ud, mk_err_t *err)
 {
     sqlite_repo_t *s = (sqlite_repo_t *)r;
-    if (n == 0)
-        return 0;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
-    int rc = tx_begin(s, err);
+    int rc = stmt_get(s, ST_GET, &st, err);
     if (rc != 0)
         goto out;
-    rc = stmt_get(s, ST_USAGE, &st, err);
-    if (rc != 0)
+    int src = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = mk_err_set(err, MK_ENOTFOUND, "sqlite get mock: no mock with id \"%.200s\"", id);
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (rows[i].id == NULL) {
-            rc = mk_err_set(err, MK_EINVAL, "sqlite update usage: id %zu is NULL", i);
-            goto out;
-        }
-        int src = sqlite3_bind_text(st, 1, rows[i].id, -1, SQLITE_STATIC);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_int64(st, 2, rows[i].uses);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_int64(st, 3, rows[i].last_use);
-        if (src == SQLITE_OK)
-            src = sqlite3_step(st);
-        if (src != SQLITE_DONE) {
-            rc = fail_rc(s->db, src, err, "update usage");
-            goto out;
-        }
-        stmt_done(st);
     }
-    rc = tx_commit(s, err);
+    if (src != SQLITE_ROW) {
+        rc = fail_rc(s->db, src, err, "get mock");
+        goto out;
+    }
+    mk_repo_mock_t row;
+    rc = read_mock_row(st, &row, err, "get mock");
+    if (rc == 0)
+        rc = cb(ud, &row);
 out:
     stmt_done(st);
-    if (rc != 0)
-        tx_abort(s);
     pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+typedef struct usage_batch {
+    const mk_repo_usage_t *rows;
+    size_t n;
+} usage_batch_t;
+
+static int usage_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
+{
+    usage_batch_t *b = ud;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_USAGE, &st, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < b->n && rc == 0; i++) {
+        if (b->rows[i].id == NULL) {
+            rc = mk_err_set(err, MK_EINVAL, "sqlite update usage: id %zu is NULL", i);
+            break;
+        }
+        int src = sqlite3_bind_text(st, 1, b->rows[i].id, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 2, b->rows[i].uses);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 3, b->rows[i].last_use);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src != SQLITE_DONE)
+            rc = fail_rc(s->db, src, err, "update usage");
+        stmt_done(st);
+    }
+    return rc;
+}
+
+static int sq_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    usage_batch_t b = {.rows = rows, .n = n};
+    return run_tx((sqlite_repo_t *)r, usage_tx, &b, err);
+}
+
+typedef struct ns_put {
+    const char *name;
+    int64_t created_at;
+} ns_put_t;
+
+static int ns_put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
+{
+    ns_put_t *p = ud;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_NS_PUT, &st, err);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, p->created_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = fail_rc(s->db, src, err, "put namespace");
+    stmt_done(st);
     return rc;
 }
 
 static int sq_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err)
 {
-    sqlite_repo_t *s = (sqlite_repo_t *)r;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = tx_begin(s, err);
-    if (rc != 0)
-        goto out;
-    rc = stmt_get(s, ST_NS_PUT, &st, err);
-    if (rc != 0)
-        goto out;
-    int src = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(st, 2, created_at);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src != SQLITE_DONE) {
-        rc = fail_rc(s->db, src, err, "put namespace");
-        goto out;
-    }
-    stmt_done(st);
-    rc = tx_commit(s, err);
-out:
-    stmt_done(st);
-    if (rc != 0)
-        tx_abort(s);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    ns_put_t p = {.name = name, .created_at = created_at};
+    return run_tx((sqlite_repo_t *)r, ns_put_tx, &p, err);
 }
 
 static int sq_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err)
@@ -534,67 +633,71 @@ static const mk_repo_ops_t sqlite_ops = {
     .put_namespace = sq_put_namespace,
     .list_namespaces = sq_list_namespaces,
     .ping = sq_ping,
+    .get_mock = sq_get_mock,
+    .subscribe = NULL, /* one process owns the file: there is nobody to hear changes from */
     .free = sq_free,
 };
 
-/* Applies migrations one per transaction. The version is read inside each BEGIN IMMEDIATE so two
- * processes opening the same new file cannot both apply the same step. */
+/* One migration step; done is set when the schema is current. */
+typedef struct migrate_step {
+    bool done;
+} migrate_step_t;
+
+/* The version is read inside the step's BEGIN IMMEDIATE so two processes opening the same new
+ * file cannot both apply the same step. */
+static int migrate_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
+{
+    migrate_step_t *step = ud;
+    int64_t version = 0;
+    int rc = read_schema_version(s, &version, err);
+    if (rc != 0)
+        return rc;
+    if (version > MIGRATION_COUNT)
+        return mk_err_set(err, MK_ECONFLICT,
+                          "sqlite: database schema version %lld is newer than this binary "
+                          "supports (%d); upgrade mockarty or use another database",
+                          (long long)version, MIGRATION_COUNT);
+    if (version == MIGRATION_COUNT) {
+        step->done = true;
+        return 0;
+    }
+    int src = sqlite3_exec(s->db, migrations[version], NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        char what[64];
+        snprintf(what, sizeof what, "migration %lld", (long long)version + 1);
+        return fail_rc(s->db, src, err, what);
+    }
+    sqlite3_stmt *st = NULL;
+    rc = stmt_get(s, ST_RECORD_MIGRATION, &st, err);
+    if (rc != 0)
+        return rc;
+    src = sqlite3_bind_int64(st, 1, version + 1);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, now_unix_ms());
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = fail_rc(s->db, src, err, "record migration");
+    stmt_done(st);
+    return rc;
+}
+
+/* Applies pending migrations, one transaction each. */
 static int migrate(sqlite_repo_t *s, mk_err_t *err)
 {
-    int rc = 0;
     int src = sqlite3_exec(s->db,
                            "CREATE TABLE IF NOT EXISTS schema_migrations ("
                            " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
                            NULL, NULL, NULL);
     if (src != SQLITE_OK)
         return fail_rc(s->db, src, err, "create schema_migrations");
-    for (;;) {
-        int64_t version = 0;
-        rc = tx_begin(s, err);
+    migrate_step_t step = {.done = false};
+    while (!step.done) {
+        int rc = run_tx(s, migrate_tx, &step, err);
         if (rc != 0)
-            goto out;
-        rc = read_schema_version(s, &version, err);
-        if (rc != 0)
-            goto out;
-        if (version > MIGRATION_COUNT) {
-            rc = mk_err_set(err, MK_ECONFLICT,
-                            "sqlite: database schema version %lld is newer than this binary "
-                            "supports (%d); upgrade mockarty or use another database",
-                            (long long)version, MIGRATION_COUNT);
-            goto out;
-        }
-        if (version == MIGRATION_COUNT)
-            break;
-        src = sqlite3_exec(s->db, migrations[version], NULL, NULL, NULL);
-        if (src != SQLITE_OK) {
-            char what[64];
-            snprintf(what, sizeof what, "migration %lld", (long long)version + 1);
-            rc = fail_rc(s->db, src, err, what);
-            goto out;
-        }
-        sqlite3_stmt *st = NULL;
-        rc = stmt_get(s, ST_RECORD_MIGRATION, &st, err);
-        if (rc != 0)
-            goto out;
-        src = sqlite3_bind_int64(st, 1, version + 1);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_int64(st, 2, now_unix_ms());
-        if (src == SQLITE_OK)
-            src = sqlite3_step(st);
-        if (src != SQLITE_DONE)
-            rc = fail_rc(s->db, src, err, "record migration");
-        stmt_done(st);
-        if (rc != 0)
-            goto out;
-        rc = tx_commit(s, err);
-        if (rc != 0)
-            goto out;
+            return rc;
     }
-    rc = tx_commit(s, err);
-out:
-    if (rc != 0)
-        tx_abort(s);
-    return rc;
+    return 0;
 }
 
 /* CANTOPEN alone does not say why; name the missing directory when that is the reason. */

@@ -14,11 +14,18 @@
  * instance a missing directory); err->cause carries SQLite's extended result code.
  *
  * Notes on the backend's behaviour under the repo.h contract:
- * - put_mocks replaces every column of an existing row and assigns it a new seq.
+ * - put_mocks replaces every column of an existing row, assigns it a new seq (written back into
+ *   rows[i].seq once committed) and removes the id's tombstone, if any.
+ * - delete_mocks gives each mock that existed a tombstone (table mock_tombstones: id and a new
+ *   seq); load_mocks(after_seq > 0) reports it as a row with only id and seq set (namespace_,
+ *   chain_id and json NULL). Deleting a missing id consumes no seq.
+ * - get_mock returns MK_ENOTFOUND for a missing or purged id.
+ * - subscribe is not supported (MK_EINVAL): one process owns the file.
  * - update_usage sets uses and last_use to the given values (not increments) and leaves seq alone;
  *   ids that do not exist are skipped.
- * - load_mocks and list_namespaces hold the connection during the callback: strings in a row are
- *   valid only during the call, and the callback must not call back into the same repository. */
+ * - load_mocks, get_mock and list_namespaces hold the connection during the callback: strings in a
+ * row are valid only during the call, and the callback must not call back into the same repository.
+ */
 int mk_sqlite_repo_open(const char *path, mk_repo_t **out, mk_err_t *err);
 
 /* The schema version this binary migrates to (the number of migrations it knows). */

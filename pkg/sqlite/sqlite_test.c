@@ -657,6 +657,193 @@ out:
     tmpdir_remove(&t);
 }
 
+static void test_seq_write_back(void)
+{
+    mk_repo_t *r = open_memory();
+    if (r == NULL)
+        return;
+    mk_err_t err = {0};
+    mk_repo_mock_t rows[3] = {mock("w1", "n", "{}"), mock("w2", "n", "{}"), mock("w3", "n", "{}")};
+    MK_CHECK_INT(mk_repo_put_mocks(r, rows, 3, &err), 0);
+    MK_CHECK(rows[0].seq > 0);
+    MK_CHECK_INT(rows[1].seq, rows[0].seq + 1);
+    MK_CHECK_INT(rows[2].seq, rows[1].seq + 1);
+    collector_t *c = calloc(1, sizeof *c);
+    MK_CHECK_INT(load(r, 0, c), 0);
+    MK_CHECK_INT(c->n, 3);
+    for (size_t i = 0; i < c->n && i < 3; i++)
+        MK_CHECK_INT(c->rows[i].seq, rows[i].seq);
+
+    /* A failed batch writes nothing back. */
+    mk_repo_mock_t bad[2] = {mock("w4", "n", "{}"), mock(NULL, "n", "{}")};
+    bad[0].seq = -5;
+    bad[1].seq = -6;
+    MK_CHECK_INT(mk_repo_put_mocks(r, bad, 2, &err), MK_EINVAL);
+    MK_CHECK_INT(bad[0].seq, -5);
+    MK_CHECK_INT(bad[1].seq, -6);
+    collector_reset(c);
+    free(c);
+    mk_repo_free(r);
+}
+
+static void test_tombstones(void)
+{
+    tmpdir_t t;
+    MK_CHECK_INT(tmpdir_make(&t), 0);
+    mk_err_t err = {0};
+    mk_repo_t *r = NULL;
+    MK_CHECK_INT(mk_sqlite_repo_open(t.db, &r, &err), 0);
+    if (r == NULL)
+        goto out;
+    mk_repo_mock_t rows[3] = {mock("a", "n", "{\"a\":1}"), mock("b", "n", "{}"),
+                              mock("c", "n", "{}")};
+    MK_CHECK_INT(mk_repo_put_mocks(r, rows, 3, &err), 0);
+    int64_t c_seq = rows[2].seq;
+    const char *ids[] = {"a", "missing"};
+    MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 2, &err), 0);
+
+    collector_t *c = calloc(1, sizeof *c);
+    /* A full load has no tombstones. */
+    MK_CHECK_INT(load(r, 0, c), 0);
+    MK_CHECK_INT(c->n, 2);
+    MK_CHECK(find(c, "a") == NULL);
+    /* A resync sees the purge as id + seq, json NULL; the missing id consumed no seq. */
+    MK_CHECK_INT(load(r, c_seq, c), 0);
+    MK_CHECK_INT(c->n, 1);
+    int64_t tomb_seq = -1;
+    if (c->n == 1) {
+        MK_CHECK_STR(c->rows[0].id, "a");
+        MK_CHECK(c->rows[0].json == NULL);
+        MK_CHECK(c->rows[0].ns == NULL);
+        MK_CHECK_INT(c->rows[0].seq, c_seq + 1);
+        tomb_seq = c->rows[0].seq;
+    }
+    /* Tombstones come in seq order among live rows. */
+    MK_CHECK_INT(load(r, rows[0].seq, c), 0);
+    MK_CHECK_INT(c->n, 3);
+    if (c->n == 3) {
+        MK_CHECK_STR(c->rows[0].id, "b");
+        MK_CHECK_STR(c->rows[1].id, "c");
+        MK_CHECK_STR(c->rows[2].id, "a");
+        MK_CHECK(c->rows[2].json == NULL);
+    }
+    MK_CHECK_INT(raw_int(t.db, "SELECT count(*) FROM mock_tombstones"), 1);
+    /* Deleting it again changes nothing. */
+    const char *a[] = {"a"};
+    MK_CHECK_INT(mk_repo_delete_mocks(r, a, 1, &err), 0);
+    MK_CHECK_INT(load(r, tomb_seq, c), 0);
+    MK_CHECK_INT(c->n, 0);
+
+    /* Re-created after the purge: live again, tombstone gone. */
+    mk_repo_mock_t again = mock("a", "n", "{\"a\":2}");
+    MK_CHECK_INT(mk_repo_put_mocks(r, &again, 1, &err), 0);
+    MK_CHECK_INT(again.seq, tomb_seq + 1);
+    MK_CHECK_INT(load(r, c_seq, c), 0);
+    MK_CHECK_INT(c->n, 1);
+    if (c->n == 1) {
+        MK_CHECK_STR(c->rows[0].id, "a");
+        MK_CHECK_STR(c->rows[0].json, "{\"a\":2}");
+    }
+    MK_CHECK_INT(raw_int(t.db, "SELECT count(*) FROM mock_tombstones"), 0);
+    MK_CHECK_INT(load(r, 0, c), 0);
+    MK_CHECK_INT(c->n, 3);
+    collector_reset(c);
+    free(c);
+    mk_repo_free(r);
+out:
+    tmpdir_remove(&t);
+}
+
+static void test_get_mock(void)
+{
+    mk_repo_t *r = open_memory();
+    if (r == NULL)
+        return;
+    mk_err_t err = {0};
+    mk_repo_mock_t m = mock("g", "team", "{\"g\":true}");
+    m.chain_id = "ch";
+    m.closed_at = 5;
+    MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
+    collector_t *c = calloc(1, sizeof *c);
+    MK_CHECK_INT(mk_repo_get_mock(r, "g", collect, c, &err), 0);
+    MK_CHECK_INT(c->n, 1);
+    if (c->n == 1) {
+        MK_CHECK_STR(c->rows[0].ns, "team");
+        MK_CHECK_STR(c->rows[0].chain, "ch");
+        MK_CHECK_STR(c->rows[0].json, "{\"g\":true}");
+        MK_CHECK_INT(c->rows[0].closed_at, 5);
+        MK_CHECK_INT(c->rows[0].seq, m.seq);
+    }
+    collector_reset(c);
+    mk_err_clear(&err);
+    MK_CHECK_INT(mk_repo_get_mock(r, "nope", collect, c, &err), MK_ENOTFOUND);
+    MK_CHECK(strstr(err.msg, "nope") != NULL);
+    MK_CHECK_INT(c->n, 0);
+    const char *ids[] = {"g"};
+    MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 1, &err), 0);
+    MK_CHECK_INT(mk_repo_get_mock(r, "g", collect, c, &err), MK_ENOTFOUND);
+    MK_CHECK_INT(c->n, 0);
+    /* The callback's return comes back. */
+    MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
+    c->stop_after = 1;
+    MK_CHECK_INT(mk_repo_get_mock(r, "g", collect, c, &err), 7);
+    collector_reset(c);
+    free(c);
+    mk_repo_free(r);
+}
+
+static void noop_change(void *ud, int64_t seq, const char *id)
+{
+    (void)ud;
+    (void)seq;
+    (void)id;
+}
+
+static void test_subscribe_unsupported(void)
+{
+    mk_repo_t *r = open_memory();
+    if (r == NULL)
+        return;
+    mk_err_t err = {0};
+    MK_CHECK_INT(mk_repo_subscribe(r, noop_change, NULL, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "sqlite") != NULL);
+    mk_repo_free(r);
+}
+
+/* A database made by a binary that knew only migration 1 gains the tombstone table on open. */
+static void test_upgrade_from_v1(void)
+{
+    tmpdir_t t;
+    MK_CHECK_INT(tmpdir_make(&t), 0);
+    mk_err_t err = {0};
+    mk_repo_t *r = NULL;
+    MK_CHECK_INT(mk_sqlite_repo_open(t.db, &r, &err), 0);
+    mk_repo_mock_t m = mock("old", "n", "{}");
+    MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
+    mk_repo_free(r);
+    MK_CHECK_INT(raw_exec(t.db, "DROP TABLE mock_tombstones;"
+                                "DELETE FROM schema_migrations WHERE version >= 2"),
+                 SQLITE_OK);
+    r = NULL;
+    MK_CHECK_INT(mk_sqlite_repo_open(t.db, &r, &err), 0);
+    if (r == NULL)
+        goto out;
+    MK_CHECK_INT(raw_int(t.db, "SELECT max(version) FROM schema_migrations"),
+                 mk_sqlite_repo_schema_version());
+    const char *ids[] = {"old"};
+    MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 1, &err), 0);
+    collector_t *c = calloc(1, sizeof *c);
+    MK_CHECK_INT(load(r, m.seq, c), 0);
+    MK_CHECK_INT(c->n, 1);
+    if (c->n == 1)
+        MK_CHECK(c->rows[0].json == NULL);
+    collector_reset(c);
+    free(c);
+    mk_repo_free(r);
+out:
+    tmpdir_remove(&t);
+}
+
 int main(void)
 {
     MK_RUN(test_put_load_and_upsert);
@@ -671,5 +858,10 @@ int main(void)
     MK_RUN(test_open_errors);
     MK_RUN(test_observer_and_ping);
     MK_RUN(test_concurrent_writers);
+    MK_RUN(test_seq_write_back);
+    MK_RUN(test_tombstones);
+    MK_RUN(test_get_mock);
+    MK_RUN(test_subscribe_unsupported);
+    MK_RUN(test_upgrade_from_v1);
     return mk_testing_done();
 }
