@@ -1,0 +1,131 @@
+/* Table naming and template callbacks for the gS/cS/mS stores. */
+#include "stores/stores.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t mk_stores_table(mk_template_store_t which, mk_str_t scope, char *buf, size_t size)
+{
+    int n;
+    switch (which) {
+    case MK_TEMPLATE_GLOBAL:
+        n = snprintf(buf, size, "global");
+        break;
+    case MK_TEMPLATE_CHAIN:
+        n = snprintf(buf, size, "chain:%.*s", (int)scope.len, scope.base);
+        break;
+    default:
+        n = snprintf(buf, size, "mock:%.*s", (int)scope.len, scope.base);
+        break;
+    }
+    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+/* The table of which for the rendering context; 0 when the store does not apply (cS without a
+ * chain). */
+static size_t ctx_table(const mk_stores_ctx_t *ctx, mk_template_store_t which, char *buf,
+                        size_t size)
+{
+    mk_str_t scope = which == MK_TEMPLATE_CHAIN ? ctx->chain_id : ctx->mock_id;
+    if (which == MK_TEMPLATE_CHAIN && scope.len == 0)
+        return 0;
+    return mk_stores_table(which, scope, buf, size);
+}
+
+static int seed_value(const mk_stores_ctx_t *ctx, mk_str_t key, mk_buf_t *out)
+{
+    if (ctx->mock_seed == NULL)
+        return MK_ENOTFOUND;
+    char name[256];
+    if (key.len >= sizeof name)
+        return MK_ENOTFOUND;
+    memcpy(name, key.base, key.len);
+    name[key.len] = '\0';
+    json_t *v = json_object_get(ctx->mock_seed, name);
+    if (v == NULL)
+        return MK_ENOTFOUND;
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (text == NULL)
+        return MK_ENOMEM;
+    int rc = mk_buf_append_str(out, text);
+    free(text);
+    return rc;
+}
+
+int mk_stores_get(void *ud, mk_template_store_t which, mk_str_t key, mk_buf_t *out, mk_err_t *err)
+{
+    mk_stores_ctx_t *ctx = ud;
+    char table[300];
+    if (ctx_table(ctx, which, table, sizeof table) == 0)
+        return MK_ENOTFOUND;
+    int rc = mk_store_get(ctx->store, ctx->ns, mk_str_of(table), key, out, err);
+    if (rc == MK_ENOTFOUND && which == MK_TEMPLATE_MOCK)
+        return seed_value(ctx, key, out);
+    return rc;
+}
+
+int mk_stores_incr(void *ud, mk_template_store_t which, mk_str_t key, int64_t by, int64_t *result,
+                   mk_err_t *err)
+{
+    mk_stores_ctx_t *ctx = ud;
+    char table[300];
+    if (ctx_table(ctx, which, table, sizeof table) == 0)
+        return mk_err_set(err, MK_EINVAL, "cS: the mock has no chainId");
+    if (which == MK_TEMPLATE_MOCK && ctx->mock_seed != NULL) {
+        /* A counter seeded by mStore starts from its seed, not from 0. */
+        mk_buf_t cur;
+        mk_buf_init(&cur, 64);
+        int rc = mk_store_get(ctx->store, ctx->ns, mk_str_of(table), key, &cur, err);
+        if (rc == MK_ENOTFOUND && seed_value(ctx, key, &cur) == 0)
+            rc = mk_store_set(ctx->store, ctx->ns, mk_str_of(table), key,
+                              (mk_str_t){cur.data, cur.len}, 0, err);
+        mk_buf_free(&cur);
+        if (rc != 0 && rc != MK_ENOTFOUND)
+            return rc;
+    }
+    return mk_store_incr(ctx->store, ctx->ns, mk_str_of(table), key, by, result, err);
+}
+
+int mk_stores_set(mk_stores_ctx_t *ctx, mk_template_store_t which, mk_str_t key, mk_str_t value,
+                  mk_err_t *err)
+{
+    char table[300];
+    if (ctx_table(ctx, which, table, sizeof table) == 0)
+        return mk_err_set(err, MK_EINVAL, "cStore: the mock has no chainId");
+    return mk_store_set(ctx->store, ctx->ns, mk_str_of(table), key, value, 0, err);
+}
+
+static int dump_one(void *ud, mk_str_t key, mk_str_t value)
+{
+    json_t *v = json_loadb(value.base, value.len, JSON_DECODE_ANY, NULL);
+    if (v == NULL) /* written by something else than us: keep it as text */
+        v = json_stringn(value.base, value.len);
+    char *k = mk_str_dup(key);
+    if (k == NULL || v == NULL) {
+        free(k);
+        json_decref(v);
+        return MK_ENOMEM;
+    }
+    json_object_set_new(ud, k, v);
+    free(k);
+    return 0;
+}
+
+int mk_stores_dump(mk_store_t *store, mk_str_t ns, mk_template_store_t which, mk_str_t scope,
+                   json_t **out, mk_err_t *err)
+{
+    char table[300];
+    if (mk_stores_table(which, scope, table, sizeof table) == 0)
+        return mk_err_set(err, MK_EINVAL, "store scope too long");
+    json_t *obj = json_object();
+    if (obj == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    int rc = mk_store_each(store, ns, mk_str_of(table), dump_one, obj, err);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
