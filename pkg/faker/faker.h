@@ -36,18 +36,27 @@ typedef struct mk_faker_call mk_faker_call_t;
 /* Compiles one call. name is the generator name (any case); args is the text between the
  * parentheses (e.g. "5, 10"), or an empty slice when there were none. Fails with MK_EINVAL and a
  * message naming the problem: "unknown faker 'Foo'", "IntBetween: min 5 is greater than max 1",
- * "IntBetween: expects 2 arguments". Caller frees with mk_faker_call_free(). */
+ * "IntBetween: expects 2 arguments". Caller frees with mk_faker_call_free(). IntBetween(min,max)
+ * and IntRange(a,b) take two 64-bit integers, FloatRange(a,b) two finite numbers; all three are
+ * inclusive of both ends. *out is NULL on failure. */
 int mk_faker_compile(mk_str_t name, mk_str_t args, mk_faker_call_t **out, mk_err_t *err);
 void mk_faker_call_free(mk_faker_call_t *call);
 mk_faker_kind_t mk_faker_call_kind(const mk_faker_call_t *call);
+/* The generator's canonical name ("IntBetween" however it was spelled): static, not freed. */
+const char *mk_faker_call_name(const mk_faker_call_t *call);
+/* "string", "number" or "boolean": static, not freed. */
+const char *mk_faker_kind_name(mk_faker_kind_t kind);
 
-/* Appends one generated value to out. now_ms anchors dates and timestamps (Timestamp, UnixTime,
- * DateISO, Date, JWT, ULID). Returns 0, or MK_ETOOBIG when out refuses the bytes. Thread-safe
- * (the call is immutable; the rng is the caller's). */
+/* Appends one generated value to out. now_ms anchors dates and timestamps: Timestamp, UnixTime,
+ * ULID's time part and JWT's "iat" are now itself; DateISO and Date are random instants within the
+ * five years before now. Returns 0, or MK_ETOOBIG (MK_ENOMEM) when out refuses the bytes, in which
+ * case out is left as it was. Thread-safe (the call is immutable; the rng is the caller's). */
 int mk_faker_gen(const mk_faker_call_t *call, mk_faker_rng_t *rng, int64_t now_ms, mk_buf_t *out);
 
 /* Every generator as [{"name", "args" (e.g. "(min,max)" or ""), "kind", "example"}], sorted by
- * name: a new reference. Examples are generated from a fixed seed. */
+ * name ignoring case: a new reference (NULL when out of memory). "kind" is mk_faker_kind_name();
+ * "example" is always a JSON string holding the generated text, made from a fixed seed and a fixed
+ * now (2025-01-01T00:00:00Z) so it is the same on every call. */
 json_t *mk_faker_list(void);
 
 #endif
