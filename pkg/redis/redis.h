@@ -23,6 +23,7 @@ typedef enum mk_redis_type {
     MK_REDIS_INT,
     MK_REDIS_STR, /* bulk or status string */
     MK_REDIS_ARR,
+    MK_REDIS_ERR, /* an error reply inside a pipeline or an array; str holds its text */
 } mk_redis_type_t;
 
 /* A reply, owned by the caller (mk_redis_reply_free). */
@@ -50,8 +51,10 @@ int mk_redis_cmd(mk_redis_t *r, int argc, const char *const *argv, const size_t 
 /* Convenience: NUL-terminated arguments. */
 int mk_redis_cmdv(mk_redis_t *r, mk_redis_reply_t **reply, mk_err_t *err, int argc,
                   const char *const *argv);
-/* Runs ncmds commands in one round trip (pipelined, not a transaction); replies[i] may be NULL
- * when replies is NULL. Fails as a whole when the connection fails. */
+/* Runs ncmds commands in one round trip (pipelined, not a transaction); replies may be NULL when
+ * the caller does not want them. Fails as a whole when the connection fails (MK_EUNAVAIL, every
+ * replies[i] NULL). When some command gets an error reply, returns MK_EIO naming the first one,
+ * and replies[] is still filled: those replies have type MK_REDIS_ERR. */
 typedef struct mk_redis_cmdspec {
     int argc;
     const char *const *argv;

@@ -5,8 +5,9 @@
  * namespace keeps time-ordered records for a bounded duration.
  *
  * Values are opaque bytes (callers store JSON text). Namespaces are 1-64 of [A-Za-z0-9_.-]; table
- * names are ours ("global", "chain:<chainId>", "mock:<mockId>"), and the module escapes ':' and
- * '%' in them so no two (table, key) pairs can collide. Keys are any bytes except NUL.
+ * names are ours ("global", "chain:<chainId>", "mock:<mockId>"; 1-256 bytes, no NUL), and the
+ * module escapes ':' and '%' in them so no two (table, key) pairs can collide. Keys are 0-1024
+ * bytes, any but NUL.
  * All functions are thread-safe; the hot path calls them from every worker thread. */
 #ifndef MK_STORE_H
 #define MK_STORE_H
@@ -28,12 +29,16 @@ typedef struct mk_store_opts {
     int redis_port;
     const char *redis_password;
     int redis_db;
-    size_t max_value_bytes;   /* STORE_MAX_VALUE_BYTES; 0 = 1 MiB */
-    int64_t history_ms;       /* HISTORY_DURATION; 0 = 60 minutes */
+    size_t max_value_bytes;    /* STORE_MAX_VALUE_BYTES; 0 = 1 MiB */
+    int64_t history_ms;        /* HISTORY_DURATION; 0 = 60 minutes */
     int64_t sweep_interval_ms; /* memory backend's background sweep; 0 = 1000 */
 } mk_store_opts_t;
 
 typedef struct mk_store mk_store_t;
+
+#define MK_STORE_NS_MAX    64   /* namespace bytes */
+#define MK_STORE_TABLE_MAX 256  /* table name bytes, before escaping */
+#define MK_STORE_KEY_MAX   1024 /* key bytes */
 
 /* Opens the backend. With Redis, an unreachable server is not an error here (operations answer
  * MK_EUNAVAIL until it is back). Caller frees with mk_store_free(). */
@@ -76,12 +81,17 @@ typedef struct mk_store_history_rec {
 } mk_store_history_rec_t;
 int mk_store_history_append_many(mk_store_t *s, const mk_store_history_rec_t *recs, size_t n,
                                  mk_err_t *err);
-/* Records with ts >= since_ms, oldest first. */
+/* Records with ts >= since_ms, oldest first. cb gets the record's ts_ms as decimal text for key
+ * and the record for value. */
 int mk_store_history_each(mk_store_t *s, mk_str_t ns, int64_t since_ms, mk_store_each_cb cb,
                           void *ud, mk_err_t *err);
 int mk_store_history_clear(mk_store_t *s, mk_str_t ns, mk_err_t *err);
 
 /* Checks the backend answers (always 0 for memory), with the round trip in *latency_ms. */
 int mk_store_ping(mk_store_t *s, double *latency_ms, mk_err_t *err);
+
+/* Memory backend: records held (expired ones not yet removed included) and the bytes of their keys
+ * and values; both 0 with Redis. For metrics, and to see the sweep work. */
+void mk_store_mem_stats(mk_store_t *s, size_t *records, size_t *bytes);
 
 #endif
