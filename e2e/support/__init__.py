@@ -1,0 +1,1 @@
+"""Helpers shared by the multi-process tests and benchmarks (real PostgreSQL, Redis, nginx, nodes)."""
