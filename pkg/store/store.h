@@ -62,7 +62,10 @@ int mk_store_delete(mk_store_t *s, mk_str_t ns, mk_str_t table, mk_str_t key, mk
  * NULL. Atomic across threads and, with Redis, across processes. */
 int mk_store_incr(mk_store_t *s, mk_str_t ns, mk_str_t table, mk_str_t key, int64_t by,
                   int64_t *result, mk_err_t *err);
-/* Calls cb for each live record of the table (order unspecified); a non-zero return stops. */
+/* Calls cb for each live record of the table (order unspecified); a non-zero return stops. cb
+ * runs without store locks held and may call the store. With Redis (SCAN) a record written during
+ * the walk may be missed or seen twice. The memory backend walks every record it holds, so this
+ * is for admin paths, not the hot path. */
 typedef int (*mk_store_each_cb)(void *ud, mk_str_t key, mk_str_t value);
 int mk_store_each(mk_store_t *s, mk_str_t ns, mk_str_t table, mk_store_each_cb cb, void *ud,
                   mk_err_t *err);

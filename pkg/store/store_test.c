@@ -73,7 +73,7 @@ static mk_store_t *open_default(void)
 /* Reads a value as a C string ("" when absent); rc in *rc. */
 static char *get_str(mk_store_t *s, mk_str_t ns, mk_str_t table, mk_str_t key, int *rc)
 {
-    static char out[4096];
+    static char out[512];
     mk_buf_t b;
     mk_buf_init(&b, 0);
     mk_err_t err = {0};
