@@ -1,7 +1,6 @@
 /* The admin REST API: routing, authentication, replies, and the mock, namespace and journal
  * endpoints. */
-#include "api/api.h"
-#include "strmap/strmap.h"
+#include "api/api_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -9,26 +8,7 @@
 #include <string.h>
 
 #define DEFAULT_LIMIT 100
-#define MAX_LIMIT 10000
-
-struct mk_api {
-    char *token;
-    mk_catalog_t *catalog;
-    mk_repo_t *repo;
-    mk_journal_t *journal;
-    /* Serializes admin writes so "does it exist?" and the write that follows are one step. */
-    pthread_mutex_t write_lock;
-    mk_strmap_t *namespaces; /* known namespace names (values unused); under write_lock */
-};
-
-/* What one API call knows about itself; later issues add the principal (user, role). */
-typedef struct ctx {
-    mk_api_t *api;
-    mk_httpd_req_t *req;
-    mk_request_t *view;
-    mk_str_t seg[8]; /* path segments after /api/v1/ */
-    size_t nseg;
-} ctx_t;
+#define MAX_LIMIT     10000
 
 /* --- replies --- */
 
@@ -38,7 +18,8 @@ int mk_api_reply_json(mk_httpd_req_t *req, int status, json_t *body)
     json_decref(body);
     mk_httpd_add_header(req, MK_STR_LIT("Content-Type"), MK_STR_LIT("application/json"));
     if (text == NULL) {
-        mk_httpd_respond(req, 500, MK_STR_LIT("{\"error\":\"out of memory\",\"code\":\"internal\"}"));
+        mk_httpd_respond(req, 500,
+                         MK_STR_LIT("{\"error\":\"out of memory\",\"code\":\"internal\"}"));
         return 500;
     }
     mk_httpd_respond(req, status, mk_str_of(text));
@@ -54,13 +35,14 @@ int mk_api_reply_error(mk_httpd_req_t *req, int code, const char *message)
                                        mk_err_code_name(code), "request_id", id.base, id.len));
 }
 
-static int reply_err(ctx_t *c, const mk_err_t *err)
+int mk_api_reply_err(ctx_t *c, const mk_err_t *err)
 {
     return mk_api_reply_error(c->req, err->code ? err->code : MK_EINTERNAL, err->msg);
 }
 
-static int reply_fmt(ctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int reply_fmt(ctx_t *c, int code, const char *fmt, ...)
+int mk_api_reply_fmt(ctx_t *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int mk_api_reply_fmt(ctx_t *c, int code, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -73,7 +55,7 @@ static int reply_fmt(ctx_t *c, int code, const char *fmt, ...)
 /* --- lifecycle --- */
 
 mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_t *repo,
-                     mk_journal_t *journal)
+                     mk_journal_t *journal, mk_store_t *store)
 {
     mk_api_t *api = calloc(1, sizeof *api);
     if (api == NULL)
@@ -82,6 +64,7 @@ mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_
     api->catalog = catalog;
     api->repo = repo;
     api->journal = journal;
+    api->store = store;
     api->namespaces = mk_strmap_new();
     pthread_mutex_init(&api->write_lock, NULL);
     if (api->namespaces)
@@ -171,7 +154,7 @@ void mk_api_maintain(mk_api_t *api)
 
 /* --- request helpers --- */
 
-static bool query_str(ctx_t *c, const char *name, char *buf, size_t size)
+bool mk_api_query_str(ctx_t *c, const char *name, char *buf, size_t size)
 {
     mk_str_t v;
     if (!mk_request_query_param(c->view, mk_str_of(name), &v) || v.len == 0)
@@ -180,10 +163,10 @@ static bool query_str(ctx_t *c, const char *name, char *buf, size_t size)
     return true;
 }
 
-static size_t query_size(ctx_t *c, const char *name, size_t def, size_t max)
+size_t mk_api_query_size(ctx_t *c, const char *name, size_t def, size_t max)
 {
     char buf[32];
-    if (!query_str(c, name, buf, sizeof buf))
+    if (!mk_api_query_str(c, name, buf, sizeof buf))
         return def;
     char *end;
     long long v = strtoll(buf, &end, 10);
@@ -194,9 +177,9 @@ static size_t query_size(ctx_t *c, const char *name, size_t def, size_t max)
 
 /* Namespace precedence: ?namespace=, then the body's "namespace", then X-Namespace, then
  * sandbox. */
-static void resolve_namespace(ctx_t *c, json_t *body, char *out, size_t size)
+void mk_api_resolve_namespace(ctx_t *c, json_t *body, char *out, size_t size)
 {
-    if (query_str(c, "namespace", out, size))
+    if (mk_api_query_str(c, "namespace", out, size))
         return;
     json_t *ns = body ? json_object_get(body, "namespace") : NULL;
     if (json_is_string(ns) && json_string_length(ns) > 0) {
@@ -211,20 +194,21 @@ static void resolve_namespace(ctx_t *c, json_t *body, char *out, size_t size)
     snprintf(out, size, "%s", MK_MOCK_DEFAULT_NAMESPACE);
 }
 
-static int parse_body(ctx_t *c, json_t **out)
+int mk_api_parse_body(ctx_t *c, json_t **out)
 {
     json_error_t jerr;
     *out = NULL;
     if (c->view->body.len == 0)
-        return reply_fmt(c, MK_EINVAL, "request body: empty, expected JSON");
+        return mk_api_reply_fmt(c, MK_EINVAL, "request body: empty, expected JSON");
     *out = json_loadb(c->view->body.base, c->view->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (*out == NULL)
-        return reply_fmt(c, MK_EINVAL, "request body: malformed JSON at line %d column %d: %s",
-                         jerr.line, jerr.column, jerr.text);
+        return mk_api_reply_fmt(c, MK_EINVAL,
+                                "request body: malformed JSON at line %d column %d: %s", jerr.line,
+                                jerr.column, jerr.text);
     return 0;
 }
 
-static char *seg_dup(ctx_t *c, size_t i, char *buf, size_t size)
+char *mk_api_seg_dup(ctx_t *c, size_t i, char *buf, size_t size)
 {
     size_t n = c->seg[i].len < size - 1 ? c->seg[i].len : size - 1;
     mk_str_url_decode((mk_str_t){c->seg[i].base, n}, buf, false);
@@ -320,28 +304,28 @@ static int prepare_mock(ctx_t *c, json_t *def, const char *ns, int64_t now, mk_m
 static int mocks_create(ctx_t *c)
 {
     json_t *body;
-    if (parse_body(c, &body))
+    if (mk_api_parse_body(c, &body))
         return 400;
     char ns[128];
-    resolve_namespace(c, body, ns, sizeof ns);
+    mk_api_resolve_namespace(c, body, ns, sizeof ns);
     mk_err_t err;
     mk_mock_t *m;
     int status;
     pthread_mutex_lock(&c->api->write_lock);
     if (prepare_mock(c, body, ns, mk_mock_now_ms(), &m, &err) != 0) {
-        status = reply_err(c, &err);
+        status = mk_api_reply_err(c, &err);
         goto out;
     }
     mk_mock_ref(m);
     bool replaced = false;
     if (commit_mocks(c->api, &m, 1, &replaced, &err) != 0) {
         mk_mock_unref(m);
-        status = reply_err(c, &err);
+        status = mk_api_reply_err(c, &err);
         goto out;
     }
-    status = mk_api_reply_json(c->req, replaced ? 200 : 201,
-                               json_pack("{s:b, s:o}", "overwritten", replaced, "mock",
-                                         mk_mock_to_json(m)));
+    status = mk_api_reply_json(
+        c->req, replaced ? 200 : 201,
+        json_pack("{s:b, s:o}", "overwritten", replaced, "mock", mk_mock_to_json(m)));
     mk_mock_unref(m);
 out:
     pthread_mutex_unlock(&c->api->write_lock);
@@ -352,15 +336,16 @@ out:
 static int mocks_batch_create(ctx_t *c)
 {
     json_t *body;
-    if (parse_body(c, &body))
+    if (mk_api_parse_body(c, &body))
         return 400;
     json_t *list = json_is_array(body) ? body : json_object_get(body, "mocks");
     if (!json_is_array(list)) {
         json_decref(body);
-        return reply_fmt(c, MK_EINVAL, "request body: expected an array of mocks or {\"mocks\": [...]}");
+        return mk_api_reply_fmt(c, MK_EINVAL,
+                                "request body: expected an array of mocks or {\"mocks\": [...]}");
     }
     char qns[128];
-    bool has_qns = query_str(c, "namespace", qns, sizeof qns);
+    bool has_qns = mk_api_query_str(c, "namespace", qns, sizeof qns);
     size_t n = json_array_size(list);
     mk_mock_t **mocks = calloc(n ? n : 1, sizeof *mocks);
     bool *replaced = calloc(n ? n : 1, sizeof *replaced);
@@ -374,16 +359,16 @@ static int mocks_batch_create(ctx_t *c)
         if (has_qns)
             snprintf(ns, sizeof ns, "%s", qns);
         else
-            resolve_namespace(c, json_is_object(def) ? def : NULL, ns, sizeof ns);
+            mk_api_resolve_namespace(c, json_is_object(def) ? def : NULL, ns, sizeof ns);
         if (prepare_mock(c, def, ns, now, &mocks[i], &err) != 0) {
             /* "mocks[3].http.route: ..." names the field the way a single create does. */
-            status = reply_fmt(c, err.code, "mocks[%zu].%s", i, err.msg);
+            status = mk_api_reply_fmt(c, err.code, "mocks[%zu].%s", i, err.msg);
             goto fail;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(mocks[j]->id, mocks[i]->id) == 0) {
-                status = reply_fmt(c, MK_EINVAL, "mocks[%zu].id: '%s' repeats mocks[%zu]", i,
-                                   mocks[i]->id, j);
+                status = mk_api_reply_fmt(c, MK_EINVAL, "mocks[%zu].id: '%s' repeats mocks[%zu]", i,
+                                          mocks[i]->id, j);
                 goto fail;
             }
     }
@@ -394,7 +379,7 @@ static int mocks_batch_create(ctx_t *c)
         for (size_t i = 0; i < n; i++)
             mk_mock_unref(mocks[i]);
         json_decref(items);
-        status = reply_err(c, &err);
+        status = mk_api_reply_err(c, &err);
         goto done;
     }
     size_t overwritten = 0;
@@ -473,22 +458,23 @@ static json_t *page(json_t *all, size_t offset, size_t limit)
 static int mocks_list(ctx_t *c)
 {
     char ns[128], tags[512], search[256], deleted[8];
-    resolve_namespace(c, NULL, ns, sizeof ns);
+    mk_api_resolve_namespace(c, NULL, ns, sizeof ns);
     list_state_t st = {.ns = ns, .items = json_array()};
     char *tagv[32];
-    if (query_str(c, "tags", tags, sizeof tags)) {
+    if (mk_api_query_str(c, "tags", tags, sizeof tags)) {
         for (char *save = NULL, *t = strtok_r(tags, ",", &save); t && st.ntags < 32;
              t = strtok_r(NULL, ",", &save))
             if (*t)
                 tagv[st.ntags++] = t;
         st.tags = tagv;
     }
-    if (query_str(c, "search", search, sizeof search))
+    if (mk_api_query_str(c, "search", search, sizeof search))
         st.search = search;
-    st.deleted = query_str(c, "deleted", deleted, sizeof deleted) && strcmp(deleted, "true") == 0;
+    st.deleted =
+        mk_api_query_str(c, "deleted", deleted, sizeof deleted) && strcmp(deleted, "true") == 0;
     mk_catalog_each(c->api->catalog, list_one, &st);
-    size_t offset = query_size(c, "offset", 0, SIZE_MAX);
-    size_t limit = query_size(c, "limit", DEFAULT_LIMIT, MAX_LIMIT);
+    size_t offset = mk_api_query_size(c, "offset", 0, SIZE_MAX);
+    size_t limit = mk_api_query_size(c, "limit", DEFAULT_LIMIT, MAX_LIMIT);
     size_t total = json_array_size(st.items);
     json_t *items = page(st.items, offset, limit);
     json_decref(st.items);
@@ -505,7 +491,7 @@ static mk_mock_t *find_mock(ctx_t *c, const char *id, bool allow_closed)
     if (m && (allow_closed || m->closed_at == 0))
         return m;
     mk_mock_unref(m);
-    reply_fmt(c, MK_ENOTFOUND, "mock '%s' not found", id);
+    mk_api_reply_fmt(c, MK_ENOTFOUND, "mock '%s' not found", id);
     return NULL;
 }
 
@@ -559,11 +545,11 @@ static int mocks_delete(ctx_t *c, const char *id)
         mk_err_t err;
         int64_t now = mk_mock_now_ms();
         if (set_closed(c, &m, 1, now, &err) != 0)
-            status = reply_err(c, &err);
+            status = mk_api_reply_err(c, &err);
         else
-            status = mk_api_reply_json(c->req, 200,
-                                       json_pack("{s:s, s:b, s:I}", "id", id, "deleted", 1,
-                                                 "closedAt", (json_int_t)now));
+            status = mk_api_reply_json(
+                c->req, 200,
+                json_pack("{s:s, s:b, s:I}", "id", id, "deleted", 1, "closedAt", (json_int_t)now));
         mk_mock_unref(m);
     }
     pthread_mutex_unlock(&c->api->write_lock);
@@ -578,7 +564,7 @@ static int mocks_restore(ctx_t *c, const char *id)
     if (m) {
         mk_err_t err;
         if (m->closed_at && set_closed(c, &m, 1, 0, &err) != 0) {
-            status = reply_err(c, &err);
+            status = mk_api_reply_err(c, &err);
         } else {
             mk_mock_t *now = mk_catalog_get(c->api->catalog, id);
             status = mk_api_reply_json(c->req, 200, now ? mk_mock_to_json(now) : json_object());
@@ -599,11 +585,10 @@ static int mocks_purge(ctx_t *c, const char *id)
         mk_err_t err;
         const char *ids[1] = {id};
         if (mk_repo_delete_mocks(c->api->repo, ids, 1, &err) != 0) {
-            status = reply_err(c, &err);
+            status = mk_api_reply_err(c, &err);
         } else {
             mk_catalog_remove(c->api->catalog, ids, 1);
-            status = mk_api_reply_json(c->req, 200,
-                                       json_pack("{s:s, s:b}", "id", id, "purged", 1));
+            status = mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "purged", 1));
         }
         mk_mock_unref(m);
     }
@@ -630,7 +615,7 @@ static void merge_patch(json_t *target, json_t *patch)
 static int mocks_patch(ctx_t *c, const char *id)
 {
     json_t *patch;
-    if (parse_body(c, &patch))
+    if (mk_api_parse_body(c, &patch))
         return 400;
     int status;
     pthread_mutex_lock(&c->api->write_lock);
@@ -641,9 +626,10 @@ static int mocks_patch(ctx_t *c, const char *id)
     }
     json_t *pid = json_object_get(patch, "id");
     if (!json_is_object(patch)) {
-        status = reply_fmt(c, MK_EINVAL, "request body: a merge patch must be a JSON object");
+        status =
+            mk_api_reply_fmt(c, MK_EINVAL, "request body: a merge patch must be a JSON object");
     } else if (pid && !(json_is_string(pid) && strcmp(json_string_value(pid), id) == 0)) {
-        status = reply_fmt(c, MK_EINVAL, "id: cannot be changed by PATCH");
+        status = mk_api_reply_fmt(c, MK_EINVAL, "id: cannot be changed by PATCH");
     } else {
         json_t *def = json_deep_copy(m->def);
         merge_patch(def, patch);
@@ -651,11 +637,11 @@ static int mocks_patch(ctx_t *c, const char *id)
         mk_mock_t *next;
         mk_mock_parse_opts_t opts = {.now_ms = mk_mock_now_ms(), .created_at = m->created_at};
         if (mk_mock_parse(def, &opts, &next, &err) != 0) {
-            status = reply_err(c, &err);
+            status = mk_api_reply_err(c, &err);
         } else {
             mk_mock_ref(next);
             if (commit_mocks(c->api, &next, 1, NULL, &err) != 0)
-                status = reply_err(c, &err);
+                status = mk_api_reply_err(c, &err);
             else
                 status = mk_api_reply_json(c->req, 200, mk_mock_to_json(next));
             mk_mock_unref(next);
@@ -718,7 +704,7 @@ static int soft_delete_collected(ctx_t *c, collect_t *st, json_t *extra)
     int status;
     if (st->n && set_closed(c, st->list, st->n, mk_mock_now_ms(), &err) != 0) {
         json_decref(extra);
-        status = reply_err(c, &err);
+        status = mk_api_reply_err(c, &err);
     } else {
         json_object_set_new(extra, "deleted", json_integer((json_int_t)st->n));
         status = mk_api_reply_json(c->req, 200, extra);
@@ -729,12 +715,12 @@ static int soft_delete_collected(ctx_t *c, collect_t *st, json_t *extra)
 static int mocks_batch_delete(ctx_t *c)
 {
     json_t *body;
-    if (parse_body(c, &body))
+    if (mk_api_parse_body(c, &body))
         return 400;
     json_t *ids = json_object_get(body, "ids");
     if (!json_is_array(ids)) {
         json_decref(body);
-        return reply_fmt(c, MK_EINVAL, "ids: required, an array of mock ids");
+        return mk_api_reply_fmt(c, MK_EINVAL, "ids: required, an array of mock ids");
     }
     size_t i;
     json_t *v;
@@ -742,7 +728,7 @@ static int mocks_batch_delete(ctx_t *c)
     {
         if (!json_is_string(v)) {
             json_decref(body);
-            return reply_fmt(c, MK_EINVAL, "ids[%zu]: must be a string", i);
+            return mk_api_reply_fmt(c, MK_EINVAL, "ids[%zu]: must be a string", i);
         }
     }
     pthread_mutex_lock(&c->api->write_lock);
@@ -792,8 +778,9 @@ static int mock_logs(ctx_t *c, const char *id)
         return 404;
     mk_mock_unref(m);
     mk_journal_sync(c->api->journal);
-    mk_journal_filter_t f = {.mock_id = id, .limit = query_size(c, "limit", DEFAULT_LIMIT, MAX_LIMIT),
-                             .offset = query_size(c, "offset", 0, SIZE_MAX)};
+    mk_journal_filter_t f = {.mock_id = id,
+                             .limit = mk_api_query_size(c, "limit", DEFAULT_LIMIT, MAX_LIMIT),
+                             .offset = mk_api_query_size(c, "offset", 0, SIZE_MAX)};
     size_t total = 0;
     json_t *logs = mk_journal_query(c->api->journal, &f, &total);
     /* Mockarty's SDKs read different keys: the same list under both. */
@@ -806,31 +793,31 @@ static int requests_list(ctx_t *c)
 {
     char ns[128], mock[160], method[16], path[1024];
     mk_journal_filter_t f = {
-        .namespace_ = query_str(c, "namespace", ns, sizeof ns) ? ns : NULL,
-        .mock_id = query_str(c, "mockId", mock, sizeof mock) ? mock : NULL,
-        .method = query_str(c, "method", method, sizeof method) ? method : NULL,
-        .path = query_str(c, "path", path, sizeof path) ? path : NULL,
-        .limit = query_size(c, "limit", DEFAULT_LIMIT, MAX_LIMIT),
-        .offset = query_size(c, "offset", 0, SIZE_MAX),
+        .namespace_ = mk_api_query_str(c, "namespace", ns, sizeof ns) ? ns : NULL,
+        .mock_id = mk_api_query_str(c, "mockId", mock, sizeof mock) ? mock : NULL,
+        .method = mk_api_query_str(c, "method", method, sizeof method) ? method : NULL,
+        .path = mk_api_query_str(c, "path", path, sizeof path) ? path : NULL,
+        .limit = mk_api_query_size(c, "limit", DEFAULT_LIMIT, MAX_LIMIT),
+        .offset = mk_api_query_size(c, "offset", 0, SIZE_MAX),
     };
     mk_journal_sync(c->api->journal);
     size_t total = 0;
     json_t *items = mk_journal_query(c->api->journal, &f, &total);
-    return mk_api_reply_json(c->req, 200,
-                             json_pack("{s:o, s:I}", "requests", items, "total", (json_int_t)total));
+    return mk_api_reply_json(
+        c->req, 200, json_pack("{s:o, s:I}", "requests", items, "total", (json_int_t)total));
 }
 
 static int requests_count(ctx_t *c)
 {
     json_t *pattern;
-    if (parse_body(c, &pattern))
+    if (mk_api_parse_body(c, &pattern))
         return 400;
     mk_journal_sync(c->api->journal);
     size_t count = 0;
     mk_err_t err;
     int status;
     if (mk_journal_count(c->api->journal, pattern, &count, &err) != 0)
-        status = reply_err(c, &err);
+        status = mk_api_reply_err(c, &err);
     else
         status = mk_api_reply_json(c->req, 200, json_pack("{s:I}", "count", (json_int_t)count));
     json_decref(pattern);
@@ -874,21 +861,21 @@ static int namespaces_list(ctx_t *c)
 static int namespaces_create(ctx_t *c)
 {
     json_t *body;
-    if (parse_body(c, &body))
+    if (mk_api_parse_body(c, &body))
         return 400;
     json_t *name = json_object_get(body, "name");
     int status;
     mk_err_t err;
     if (!json_is_string(name)) {
-        status = reply_fmt(c, MK_EINVAL, "name: required, a string");
+        status = mk_api_reply_fmt(c, MK_EINVAL, "name: required, a string");
     } else if (mk_mock_validate_namespace(json_string_value(name), &err) != 0) {
-        status = reply_err(c, &err);
+        status = mk_api_reply_err(c, &err);
     } else {
         pthread_mutex_lock(&c->api->write_lock);
         bool exists = mk_strmap_get(c->api->namespaces, mk_str_of(json_string_value(name)));
         if (!exists && mk_repo_put_namespace(c->api->repo, json_string_value(name),
                                              mk_mock_now_ms(), &err) != 0) {
-            status = reply_err(c, &err);
+            status = mk_api_reply_err(c, &err);
         } else {
             mk_strmap_set(c->api->namespaces, mk_str_of(json_string_value(name)), (void *)1);
             status = mk_api_reply_json(c->req, exists ? 200 : 201,
@@ -923,12 +910,12 @@ static bool authorized(mk_api_t *api, mk_request_t *view)
     return diff == 0;
 }
 
-static bool is(mk_str_t s, const char *lit)
+bool mk_api_seg_is(mk_str_t s, const char *lit)
 {
     return mk_str_eq_cstr(s, lit);
 }
 
-#define METHOD(m) is(c->view->method, m)
+#define METHOD(m) mk_api_seg_is(c->view->method, m)
 
 static int route_mocks(ctx_t *c)
 {
@@ -940,22 +927,22 @@ static int route_mocks(ctx_t *c)
             return mocks_create(c);
         return 405;
     }
-    if (c->nseg == 2 && is(c->seg[1], "batch")) {
+    if (c->nseg == 2 && mk_api_seg_is(c->seg[1], "batch")) {
         if (METHOD("POST"))
             return mocks_batch_create(c);
         if (METHOD("DELETE"))
             return mocks_batch_delete(c);
         return 405;
     }
-    if (c->nseg == 3 && is(c->seg[1], "chains")) {
-        seg_dup(c, 2, id, sizeof id);
+    if (c->nseg == 3 && mk_api_seg_is(c->seg[1], "chains")) {
+        mk_api_seg_dup(c, 2, id, sizeof id);
         if (METHOD("GET"))
             return chains(c, id, false);
         if (METHOD("DELETE"))
             return chains(c, id, true);
         return 405;
     }
-    seg_dup(c, 1, id, sizeof id);
+    mk_api_seg_dup(c, 1, id, sizeof id);
     if (c->nseg == 2) {
         if (METHOD("GET"))
             return mocks_get(c, id);
@@ -965,11 +952,11 @@ static int route_mocks(ctx_t *c)
             return mocks_delete(c, id);
         return 405;
     }
-    if (c->nseg == 3 && is(c->seg[2], "restore") && METHOD("POST"))
+    if (c->nseg == 3 && mk_api_seg_is(c->seg[2], "restore") && METHOD("POST"))
         return mocks_restore(c, id);
-    if (c->nseg == 3 && is(c->seg[2], "purge") && METHOD("DELETE"))
+    if (c->nseg == 3 && mk_api_seg_is(c->seg[2], "purge") && METHOD("DELETE"))
         return mocks_purge(c, id);
-    if (c->nseg == 3 && is(c->seg[2], "logs") && METHOD("GET"))
+    if (c->nseg == 3 && mk_api_seg_is(c->seg[2], "logs") && METHOD("GET"))
         return mock_logs(c, id);
     return 0;
 }
@@ -978,16 +965,16 @@ static int route(ctx_t *c)
 {
     if (c->nseg == 0)
         return 0;
-    if (is(c->seg[0], "mocks"))
+    if (mk_api_seg_is(c->seg[0], "mocks"))
         return route_mocks(c);
-    if (is(c->seg[0], "namespaces") && c->nseg == 1) {
+    if (mk_api_seg_is(c->seg[0], "namespaces") && c->nseg == 1) {
         if (METHOD("GET"))
             return namespaces_list(c);
         if (METHOD("POST"))
             return namespaces_create(c);
         return 405;
     }
-    if (is(c->seg[0], "requests")) {
+    if (mk_api_seg_is(c->seg[0], "requests")) {
         if (c->nseg == 1 && METHOD("GET"))
             return requests_list(c);
         if (c->nseg == 1 && METHOD("DELETE")) {
@@ -995,11 +982,15 @@ static int route(ctx_t *c)
             mk_journal_clear(c->api->journal);
             return mk_api_reply_json(c->req, 200, json_pack("{s:b}", "cleared", 1));
         }
-        if (c->nseg == 2 && is(c->seg[1], "count") && METHOD("POST"))
+        if (c->nseg == 2 && mk_api_seg_is(c->seg[1], "count") && METHOD("POST"))
             return requests_count(c);
         return c->nseg <= 2 ? 405 : 0;
     }
-    if (is(c->seg[0], "undefined-requests") && c->nseg == 1) {
+    if (mk_api_seg_is(c->seg[0], "stores"))
+        return mk_api_route_stores(c);
+    if (mk_api_seg_is(c->seg[0], "fakers"))
+        return mk_api_route_fakers(c);
+    if (mk_api_seg_is(c->seg[0], "undefined-requests") && c->nseg == 1) {
         if (METHOD("GET"))
             return undefined_list(c);
         return 405;
@@ -1027,10 +1018,10 @@ int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view)
     }
     int status = route(&c);
     if (status == 405)
-        return reply_fmt(&c, MK_EINVAL, "method %.*s not allowed on %.*s", (int)view->method.len,
-                         view->method.base, (int)p.len, p.base);
+        return mk_api_reply_fmt(&c, MK_EINVAL, "method %.*s not allowed on %.*s",
+                                (int)view->method.len, view->method.base, (int)p.len, p.base);
     if (status == 0)
-        return reply_fmt(&c, MK_ENOTFOUND, "no API endpoint %.*s %.*s", (int)view->method.len,
-                         view->method.base, (int)p.len, p.base);
+        return mk_api_reply_fmt(&c, MK_ENOTFOUND, "no API endpoint %.*s %.*s",
+                                (int)view->method.len, view->method.base, (int)p.len, p.base);
     return status;
 }

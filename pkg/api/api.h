@@ -1,6 +1,8 @@
-/* The admin REST API (/api/v1/...), Mockarty-compatible: mocks, namespaces, the request journal.
+/* The admin REST API (/api/v1/...), Mockarty-compatible: mocks, namespaces, the request journal,
+ * the global and chain stores, the faker list.
  * Writes are validated completely before anything is stored, go to the repository in one
- * transaction, then to the catalog, which republishes the route snapshot before the call returns. */
+ * transaction, then to the catalog, which republishes the route snapshot before the call returns.
+ */
 #ifndef MK_API_H
 #define MK_API_H
 
@@ -8,6 +10,7 @@
 #include "httpd/httpd.h"
 #include "journal/journal.h"
 #include "repo/repo.h"
+#include "store/store.h"
 
 typedef struct mk_api mk_api_t;
 
@@ -15,9 +18,9 @@ typedef struct mk_api_config {
     const char *api_token; /* NULL or "": no authentication */
 } mk_api_config_t;
 
-/* All pointers are borrowed and must outlive the API. */
+/* All pointers are borrowed and must outlive the API; store may be NULL (no store endpoints). */
 mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_t *repo,
-                     mk_journal_t *journal);
+                     mk_journal_t *journal, mk_store_t *store);
 void mk_api_free(mk_api_t *api);
 
 /* Loads every stored mock and namespace into the catalog (at start). */

@@ -73,7 +73,20 @@ typedef struct delayed {
     mk_httpd_req_t *r;
     int status;
     h2o_iovec_t body;
+    mk_httpd_send_opts_t opts;
 } delayed_t;
+
+/* A body dribbling out in chunks: the generator h2o pulls from, and the timer between chunks. */
+typedef struct dribble {
+    h2o_generator_t super;
+    h2o_timeout_entry_t entry;
+    mk_httpd_req_t *r;
+    h2o_iovec_t body;
+    size_t sent;
+    uint32_t chunks, index;
+    uint32_t interval_ms;
+    bool done;
+} dribble_t;
 
 static worker_t *worker_of(h2o_req_t *req)
 {
@@ -122,8 +135,8 @@ static int open_listener(const char *host, int port, int *bound_port, mk_err_t *
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
         close(fd);
-        return mk_err_set(err, MK_EIO, "cannot listen on %s:%d: %s", host ? host : "0.0.0.0",
-                          port, strerror(e));
+        return mk_err_set(err, MK_EIO, "cannot listen on %s:%d: %s", host ? host : "0.0.0.0", port,
+                          strerror(e));
     }
     socklen_t len = sizeof addr;
     getsockname(fd, (struct sockaddr *)&addr, &len);
@@ -148,8 +161,8 @@ static int setup_tls(mk_httpd_t *h, mk_err_t *err)
         SSL_CTX_check_private_key(h->ssl_ctx) != 1) {
         char buf[256];
         ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-        return mk_err_set(err, MK_EINVAL, "HTTP_TLS_KEY_FILE: cannot load '%s': %s",
-                          h->cfg.tls_key, buf);
+        return mk_err_set(err, MK_EINVAL, "HTTP_TLS_KEY_FILE: cannot load '%s': %s", h->cfg.tls_key,
+                          buf);
     }
     h2o_ssl_register_alpn_protocols(h->ssl_ctx, h2o_http2_alpn_protocols);
     return 0;
@@ -177,8 +190,8 @@ int mk_httpd_new(const mk_httpd_config_t *cfg, mk_httpd_handler_cb cb, void *ud,
         h->globalconf.max_request_entity_size = cfg->max_body_bytes;
     if (cfg->req_timeout_ms)
         h->globalconf.http1.req_timeout = cfg->req_timeout_ms;
-    h->hostconf = h2o_config_register_host(&h->globalconf, h2o_iovec_init(H2O_STRLIT("default")),
-                                           65535);
+    h->hostconf =
+        h2o_config_register_host(&h->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(h->hostconf, "/", 0);
     handler_t *handler = (handler_t *)h2o_create_handler(pathconf, sizeof *handler);
     handler->super.on_req = on_req;
@@ -321,8 +334,8 @@ void mk_httpd_req_view(mk_httpd_req_t *r, mk_request_t *view)
     view->method = (mk_str_t){req->method.base, req->method.len};
     if (req->query_at != SIZE_MAX) {
         view->path = (mk_str_t){req->path.base, req->query_at};
-        view->query = (mk_str_t){req->path.base + req->query_at + 1,
-                                 req->path.len - req->query_at - 1};
+        view->query =
+            (mk_str_t){req->path.base + req->query_at + 1, req->path.len - req->query_at - 1};
     } else {
         view->path = (mk_str_t){req->path.base, req->path.len};
         view->query = (mk_str_t){"", 0};
@@ -331,13 +344,14 @@ void mk_httpd_req_view(mk_httpd_req_t *r, mk_request_t *view)
     mk_header_t *hdrs = n ? h2o_mem_alloc_pool(&req->pool, n * sizeof *hdrs) : NULL;
     for (size_t i = 0; i < n; i++) {
         const h2o_header_t *src = &req->headers.entries[i];
-        hdrs[i].name = (mk_str_t){src->orig_name ? src->orig_name : src->name->base, src->name->len};
+        hdrs[i].name =
+            (mk_str_t){src->orig_name ? src->orig_name : src->name->base, src->name->len};
         hdrs[i].value = (mk_str_t){src->value.base, src->value.len};
     }
     view->headers = hdrs;
     view->nheaders = n;
-    view->body = req->entity.base ? (mk_str_t){req->entity.base, req->entity.len}
-                                  : (mk_str_t){"", 0};
+    view->body =
+        req->entity.base ? (mk_str_t){req->entity.base, req->entity.len} : (mk_str_t){"", 0};
 }
 
 void *mk_httpd_req_alloc(mk_httpd_req_t *r, size_t size)
@@ -388,8 +402,7 @@ double mk_httpd_req_elapsed_ms(const mk_httpd_req_t *r)
 
 const char *mk_httpd_req_protocol(const mk_httpd_req_t *r)
 {
-    return r->req->version >= 0x200 ? "HTTP/2" : r->req->version == 0x100 ? "HTTP/1.0"
-                                                                           : "HTTP/1.1";
+    return r->req->version >= 0x200 ? "HTTP/2" : r->req->version == 0x100 ? "HTTP/1.0" : "HTTP/1.1";
 }
 
 void mk_httpd_add_header(mk_httpd_req_t *r, mk_str_t name, mk_str_t value)
@@ -414,27 +427,48 @@ void mk_httpd_add_header(mk_httpd_req_t *r, mk_str_t name, mk_str_t value)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
     }
 }
 
@@ -473,10 +507,134 @@ void mk_httpd_respond(mk_httpd_req_t *r, int status, mk_str_t body)
     send_now(r, status, copy_body(r->req, body));
 }
 
+static h2o_timeout_t *delay_list(worker_t *w, uint32_t ms);
+
+/* Acts the fault on the socket itself, then lets h2o answer into the dead connection: its write
+ * fails and it closes and frees the connection as after any peer reset, so nothing leaks. */
+static void send_fault(mk_httpd_req_t *r, mk_httpd_fault_t fault)
+{
+    h2o_conn_t *conn = r->req->conn;
+    h2o_socket_t *sock = conn->callbacks->get_socket ? conn->callbacks->get_socket(conn) : NULL;
+    int fd = sock ? h2o_socket_get_fd(sock) : -1;
+    if (fd >= 0) {
+        static const char malformed[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                        "lskdu018973t09sylgasjkfg1][]'./.sdlv";
+        unsigned char noise[512];
+        ssize_t ignored = 0;
+        switch (fault) {
+        case MK_HTTPD_FAULT_MALFORMED_CHUNK:
+            ignored = write(fd, malformed, sizeof malformed - 1);
+            break;
+        case MK_HTTPD_FAULT_RANDOM_THEN_CLOSE:
+            for (size_t i = 0; i < sizeof noise; i++)
+                noise[i] = (unsigned char)(r->worker->next_req * 131 + i * 7919 + (i >> 3));
+            ignored = write(fd, noise, sizeof noise);
+            break;
+        default:
+            break;
+        }
+        (void)ignored;
+        if (fault == MK_HTTPD_FAULT_RESET) {
+            /* Disconnecting a TCP socket with AF_UNSPEC aborts it: the peer gets a RST. */
+            struct linger lg = {1, 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            struct sockaddr sa = {.sa_family = AF_UNSPEC};
+            if (connect(fd, &sa, sizeof sa) != 0)
+                shutdown(fd, SHUT_RDWR);
+        } else {
+            shutdown(fd, SHUT_RDWR);
+        }
+    }
+    r->req->http1_is_persistent = 0;
+    send_now(r, 500, h2o_iovec_init("", 0));
+}
+
+static void dribble_next(dribble_t *d);
+
+static void on_dribble_timer(h2o_timeout_entry_t *entry)
+{
+    dribble_t *d = (dribble_t *)((char *)entry - offsetof(dribble_t, entry));
+    dribble_next(d);
+}
+
+/* h2o is ready for more: wait the interval, then send the next chunk. */
+static void on_dribble_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+    dribble_t *d = (dribble_t *)self;
+    (void)req;
+    if (!d->done)
+        h2o_timeout_link(d->r->worker->loop, delay_list(d->r->worker, d->interval_ms), &d->entry);
+}
+
+static void on_dribble_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+    dribble_t *d = (dribble_t *)self;
+    (void)req;
+    d->done = true;
+    if (h2o_timeout_is_linked(&d->entry))
+        h2o_timeout_unlink(&d->entry);
+}
+
+static void on_dribble_dispose(void *p)
+{
+    on_dribble_stop(p, NULL);
+}
+
+static void dribble_next(dribble_t *d)
+{
+    size_t remaining = d->body.len - d->sent;
+    size_t left_chunks = d->chunks - d->index;
+    size_t n = left_chunks ? (remaining + left_chunks - 1) / left_chunks : remaining;
+    h2o_iovec_t buf = h2o_iovec_init(d->body.base + d->sent, n);
+    d->sent += n;
+    d->index++;
+    bool last = d->sent >= d->body.len || d->index >= d->chunks;
+    if (last)
+        d->done = true;
+    h2o_send(d->r->req, &buf, 1, last ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void send_dribble(mk_httpd_req_t *r, int status, h2o_iovec_t body,
+                         const mk_httpd_send_opts_t *o)
+{
+    h2o_req_t *req = r->req;
+    if (body.len == 0 || o->chunks < 2) {
+        send_now(r, status, body);
+        return;
+    }
+    dribble_t *d = h2o_mem_alloc_shared(&req->pool, sizeof *d, on_dribble_dispose);
+    memset(d, 0, sizeof *d);
+    d->super.proceed = on_dribble_proceed;
+    d->super.stop = on_dribble_stop;
+    d->entry.cb = on_dribble_timer;
+    d->r = r;
+    d->body = body;
+    d->chunks = o->chunks > body.len ? (uint32_t)body.len : o->chunks;
+    d->interval_ms = o->chunks_ms / (d->chunks - 1);
+    mk_str_t id = mk_httpd_req_id(r);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0,
+                          "X-Request-Id", id.base, id.len);
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    req->res.content_length = SIZE_MAX; /* chunked on HTTP/1.1 */
+    h2o_start_response(req, &d->super);
+    dribble_next(d);
+}
+
+static void deliver(mk_httpd_req_t *r, int status, h2o_iovec_t body, const mk_httpd_send_opts_t *o)
+{
+    if (o->fault != MK_HTTPD_FAULT_NONE)
+        send_fault(r, o->fault);
+    else if (o->chunks > 1)
+        send_dribble(r, status, body, o);
+    else
+        send_now(r, status, body);
+}
+
 static void on_delay_done(h2o_timeout_entry_t *entry)
 {
     delayed_t *d = (delayed_t *)entry;
-    send_now(d->r, d->status, d->body);
+    deliver(d->r, d->status, d->body, &d->opts);
 }
 
 /* Runs when the request's pool is released; if the client left before the delay ended, the
@@ -519,18 +677,26 @@ static h2o_timeout_t *delay_list(worker_t *w, uint32_t ms)
     return &w->delays[w->ndelays++].timeout;
 }
 
-void mk_httpd_respond_after(mk_httpd_req_t *r, int status, mk_str_t body, uint32_t delay_ms)
+void mk_httpd_send(mk_httpd_req_t *r, int status, mk_str_t body, const mk_httpd_send_opts_t *opts)
 {
-    if (delay_ms == 0) {
-        mk_httpd_respond(r, status, body);
+    static const mk_httpd_send_opts_t none = {0};
+    const mk_httpd_send_opts_t *o = opts ? opts : &none;
+    h2o_req_t *req = r->req;
+    if (o->delay_ms == 0) {
+        deliver(r, status, copy_body(req, body), o);
         return;
     }
-    h2o_req_t *req = r->req;
     delayed_t *d = h2o_mem_alloc_shared(&req->pool, sizeof *d, on_delayed_dispose);
     memset(d, 0, sizeof *d);
     d->entry.cb = on_delay_done;
     d->r = r;
     d->status = status;
     d->body = copy_body(req, body);
-    h2o_timeout_link(r->worker->loop, delay_list(r->worker, delay_ms), &d->entry);
+    d->opts = *o;
+    h2o_timeout_link(r->worker->loop, delay_list(r->worker, o->delay_ms), &d->entry);
+}
+
+void mk_httpd_respond_after(mk_httpd_req_t *r, int status, mk_str_t body, uint32_t delay_ms)
+{
+    mk_httpd_send(r, status, body, &(mk_httpd_send_opts_t){.delay_ms = delay_ms});
 }

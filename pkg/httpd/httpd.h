@@ -15,10 +15,10 @@ typedef struct mk_httpd mk_httpd_t;
 typedef struct mk_httpd_req mk_httpd_req_t;
 
 typedef struct mk_httpd_config {
-    const char *host;        /* listen address; NULL = 0.0.0.0 */
-    int port;                /* 0 = any free port (see mk_httpd_port) */
-    unsigned workers;        /* event loops; 0 = number of cores */
-    const char *tls_cert;    /* PEM chain file; with tls_key enables TLS with ALPN h2/http1.1 */
+    const char *host;     /* listen address; NULL = 0.0.0.0 */
+    int port;             /* 0 = any free port (see mk_httpd_port) */
+    unsigned workers;     /* event loops; 0 = number of cores */
+    const char *tls_cert; /* PEM chain file; with tls_key enables TLS with ALPN h2/http1.1 */
     const char *tls_key;
     size_t max_body_bytes;   /* larger request bodies are refused with 413 */
     uint64_t req_timeout_ms; /* a request not fully received in this time is dropped */
@@ -61,5 +61,29 @@ void mk_httpd_respond(mk_httpd_req_t *req, int status, mk_str_t body);
 /* Sends the response after delay_ms without blocking the event loop (body copied now). If the
  * client goes away first, nothing is sent and nothing leaks. */
 void mk_httpd_respond_after(mk_httpd_req_t *req, int status, mk_str_t body, uint32_t delay_ms);
+
+/* Broken answers on purpose (WireMock's faults), acted on the connection: EMPTY closes it
+ * without a byte; MALFORMED_CHUNK sends a status line, chunked encoding and a garbage chunk, then
+ * closes; RANDOM_THEN_CLOSE sends random bytes and closes; RESET aborts it with a TCP RST. On
+ * HTTP/2 or TLS the whole connection is affected. */
+typedef enum mk_httpd_fault {
+    MK_HTTPD_FAULT_NONE,
+    MK_HTTPD_FAULT_EMPTY,
+    MK_HTTPD_FAULT_MALFORMED_CHUNK,
+    MK_HTTPD_FAULT_RANDOM_THEN_CLOSE,
+    MK_HTTPD_FAULT_RESET,
+} mk_httpd_fault_t;
+
+typedef struct mk_httpd_send_opts {
+    uint32_t delay_ms;      /* before anything is sent */
+    mk_httpd_fault_t fault; /* instead of the response */
+    uint32_t chunks;        /* > 1: the body dribbles out in this many chunks ... */
+    uint32_t chunks_ms;     /* ... spread over this long */
+} mk_httpd_send_opts_t;
+
+/* The general form of mk_httpd_respond_after: delay, fault or dribbled body; none of them blocks
+ * the event loop. opts may be NULL (send now). */
+void mk_httpd_send(mk_httpd_req_t *req, int status, mk_str_t body,
+                   const mk_httpd_send_opts_t *opts);
 
 #endif

@@ -80,7 +80,16 @@ struct mk_journal {
     uint64_t next_id;
     size_t *drain_head, *drain_tail; /* per-ring scratch for drain_locked */
     mem_store_t store;
+    /* Shared journal (a Redis storage layer): entries are also appended to its history, and
+     * queries read every node's entries from there into view. */
+    mk_store_t *shared;
+    mem_store_t view;
+    mk_store_history_rec_t *pending;
+    size_t npending, cappending;
 };
+
+/* The history view every node's journal shares on the storage layer. */
+#define SHARED_VIEW "_journal"
 
 /* ---- time ---- */
 
@@ -255,24 +264,39 @@ static void mem_store_foreach_newest(mem_store_t *s, bool (*fn)(const entry_t *e
 
 /* ---- store interface used by the rest of this file ---- */
 
+static void shared_queue(mk_journal_t *j, const entry_t *e);
+
 static void store_add(mk_journal_t *j, entry_t *e)
 {
+    if (j->shared != NULL)
+        shared_queue(j, e);
     e->id = ++j->next_id;
     if (e->mock_id.len == 0)
         mem_store_note_unmatched(&j->store, e);
     mem_store_add(&j->store, e, j->max_bytes); /* may free e */
 }
 
+/* The entries queries read: this node's, or every node's when the journal is shared (refreshed
+ * by shared_refresh before each query). */
+static mem_store_t *active(mk_journal_t *j)
+{
+    return j->shared != NULL ? &j->view : &j->store;
+}
+
 static void store_foreach_newest(mk_journal_t *j, bool (*fn)(const entry_t *e, void *ctx),
                                  void *ctx)
 {
-    mem_store_foreach_newest(&j->store, fn, ctx);
+    mem_store_foreach_newest(active(j), fn, ctx);
 }
 
 /* ---- rings ---- */
 
+static void shared_flush(mk_journal_t *j);
+static void shared_refresh(mk_journal_t *j);
+static void shared_flush_free(mk_journal_t *j);
+
 /* Files every record pushed so far, merging the rings by arrival stamp. Caller holds mu. */
-static void drain_locked(mk_journal_t *j)
+static void drain_rings(mk_journal_t *j)
 {
     for (unsigned i = 0; i < j->nproducers; i++) {
         ring_t *r = &j->rings[i];
@@ -298,6 +322,13 @@ static void drain_locked(mk_journal_t *j)
         atomic_store_explicit(&j->rings[from].head, j->drain_head[from], memory_order_release);
         store_add(j, best);
     }
+}
+
+static void drain_locked(mk_journal_t *j)
+{
+    drain_rings(j);
+    if (j->shared != NULL)
+        shared_flush(j);
 }
 
 static void *drain_main(void *arg)
@@ -341,7 +372,8 @@ mk_journal_t *mk_journal_new(size_t max_bytes, size_t body_max, unsigned nproduc
     j->drain_head = calloc(nproducers, sizeof *j->drain_head);
     j->drain_tail = calloc(nproducers, sizeof *j->drain_tail);
     j->store.buckets = calloc(GROUP_BUCKETS, sizeof *j->store.buckets);
-    if (!j->rings || !j->drain_head || !j->drain_tail || !j->store.buckets)
+    j->view.buckets = calloc(GROUP_BUCKETS, sizeof *j->view.buckets);
+    if (!j->rings || !j->drain_head || !j->drain_tail || !j->store.buckets || !j->view.buckets)
         goto fail;
     for (unsigned i = 0; i < nproducers; i++) {
         ring_t *r = &j->rings[i];
@@ -371,12 +403,16 @@ void mk_journal_free(mk_journal_t *j)
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->thread, NULL);
     }
-    if (j->rings && j->drain_head && j->drain_tail && j->store.buckets) {
+    if (j->rings && j->drain_head && j->drain_tail && j->store.buckets && j->view.buckets) {
         /* Records still in the rings are owned by us now; filing them frees them below. */
         drain_locked(j);
         mem_store_clear(&j->store);
+        mem_store_clear(&j->view);
+        shared_flush_free(j);
     }
     free(j->store.buckets);
+    free(j->view.buckets);
+    free(j->pending);
     free(j->drain_head);
     free(j->drain_tail);
     free(j->rings);
@@ -652,6 +688,7 @@ json_t *mk_journal_query(mk_journal_t *j, const mk_journal_filter_t *f, size_t *
         return NULL;
     pthread_mutex_lock(&j->mu);
     drain_locked(j);
+    shared_refresh(j);
     store_foreach_newest(j, query_visit, &q);
     pthread_mutex_unlock(&j->mu);
     if (q.failed) {
@@ -921,6 +958,7 @@ int mk_journal_count(mk_journal_t *j, const json_t *pattern, size_t *count, mk_e
         goto out;
     pthread_mutex_lock(&j->mu);
     drain_locked(j);
+    shared_refresh(j);
     store_foreach_newest(j, count_visit, &p);
     pthread_mutex_unlock(&j->mu);
     if (p.failed) {
@@ -954,10 +992,11 @@ json_t *mk_journal_undefined(mk_journal_t *j)
         return NULL;
     pthread_mutex_lock(&j->mu);
     drain_locked(j);
-    list = malloc((j->store.ngroups + 1) * sizeof *list);
+    shared_refresh(j);
+    list = malloc((active(j)->ngroups + 1) * sizeof *list);
     if (list == NULL)
         goto fail;
-    for (group_t *g = j->store.lru_oldest; g; g = g->newer)
+    for (group_t *g = active(j)->lru_oldest; g; g = g->newer)
         list[n++] = g;
     qsort(list, n, sizeof *list, group_cmp);
     for (size_t i = 0; i < n; i++) {
@@ -994,6 +1033,11 @@ void mk_journal_clear(mk_journal_t *j)
     pthread_mutex_lock(&j->mu);
     drain_locked(j);
     mem_store_clear(&j->store);
+    if (j->shared != NULL) {
+        mk_err_t err;
+        mk_store_history_clear(j->shared, MK_STR_LIT(SHARED_VIEW), &err);
+        mem_store_clear(&j->view);
+    }
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -1021,4 +1065,140 @@ uint64_t mk_journal_dropped(mk_journal_t *j)
     for (unsigned i = 0; i < j->nproducers; i++)
         n += atomic_load_explicit(&j->rings[i].dropped, memory_order_relaxed);
     return n;
+}
+
+/* ---- shared journal on the storage layer ---- */
+
+void mk_journal_share(mk_journal_t *j, mk_store_t *store)
+{
+    /* A memory storage layer is private to this process: the local journal already is that. */
+    if (store == NULL || strcmp(mk_store_backend(store), "memory") == 0)
+        return;
+    pthread_mutex_lock(&j->mu);
+    j->shared = store;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* One entry as a compact JSON record for the history table. */
+static char *entry_record(const entry_t *e)
+{
+    json_t *hdrs = json_array();
+    for (size_t i = 0; hdrs != NULL && i < e->nheaders; i++)
+        json_array_append_new(
+            hdrs, json_pack("[o,o]", jstr(e->headers[i].name), jstr(e->headers[i].value)));
+    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:i, s:f, s:o, s:o}", "ts",
+                          (json_int_t)e->ts_ms, "ns", jstr(e->namespace_), "mock", jstr(e->mock_id),
+                          "method", jstr(e->method), "path", jstr(e->path), "query", jstr(e->query),
+                          "body", jstr(e->body), "bt", e->body_truncated, "status", e->status,
+                          "dur", e->duration_ms, "rid", jstr(e->request_id), "headers",
+                          hdrs ? hdrs : json_array());
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+static void shared_queue(mk_journal_t *j, const entry_t *e)
+{
+    if (j->npending == j->cappending) {
+        size_t cap = j->cappending ? j->cappending * 2 : 64;
+        mk_store_history_rec_t *p = realloc(j->pending, cap * sizeof *p);
+        if (p == NULL)
+            return;
+        j->pending = p;
+        j->cappending = cap;
+    }
+    char *text = entry_record(e);
+    if (text == NULL)
+        return;
+    j->pending[j->npending++] = (mk_store_history_rec_t){
+        .ns = MK_STR_LIT(SHARED_VIEW), .ts_ms = e->ts_ms, .record = mk_str_of(text)};
+}
+
+/* Sends the queued records in one round trip. If the storage layer is down they are dropped
+ * from the shared journal (this node's own journal still has them). */
+static void shared_flush(mk_journal_t *j)
+{
+    if (j->npending == 0)
+        return;
+    mk_err_t err;
+    mk_store_history_append_many(j->shared, j->pending, j->npending, &err);
+    for (size_t i = 0; i < j->npending; i++)
+        free((char *)j->pending[i].record.base);
+    j->npending = 0;
+}
+
+static mk_str_t jslice(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? (mk_str_t){json_string_value(v), json_string_length(v)}
+                             : (mk_str_t){"", 0};
+}
+
+static int view_add(void *ud, mk_str_t key, mk_str_t value)
+{
+    mk_journal_t *j = ud;
+    (void)key;
+    json_t *o = json_loadb(value.base, value.len, 0, NULL);
+    if (o == NULL)
+        return 0;
+    json_t *hdrs = json_object_get(o, "headers");
+    size_t n = json_array_size(hdrs);
+    mk_header_t *h = n ? calloc(n, sizeof *h) : NULL;
+    if (n && h == NULL) {
+        json_decref(o);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *pair = json_array_get(hdrs, i);
+        json_t *nm = json_array_get(pair, 0), *val = json_array_get(pair, 1);
+        h[i].name =
+            (mk_str_t){json_string_value(nm) ? json_string_value(nm) : "", json_string_length(nm)};
+        h[i].value = (mk_str_t){json_string_value(val) ? json_string_value(val) : "",
+                                json_string_length(val)};
+    }
+    mk_journal_rec_t rec = {
+        .ts_ms = json_integer_value(json_object_get(o, "ts")),
+        .namespace_ = jslice(o, "ns"),
+        .mock_id = jslice(o, "mock"),
+        .method = jslice(o, "method"),
+        .path = jslice(o, "path"),
+        .query = jslice(o, "query"),
+        .body = jslice(o, "body"),
+        .headers = h,
+        .nheaders = n,
+        .status = (int)json_integer_value(json_object_get(o, "status")),
+        .duration_ms = json_number_value(json_object_get(o, "dur")),
+        .request_id = jslice(o, "rid"),
+    };
+    entry_t *e = entry_build(j, &rec);
+    if (e != NULL) {
+        e->body_truncated = e->body_truncated || json_is_true(json_object_get(o, "bt"));
+        e->id = ++j->next_id;
+        if (e->mock_id.len == 0)
+            mem_store_note_unmatched(&j->view, e);
+        mem_store_add(&j->view, e, j->max_bytes);
+    }
+    free(h);
+    json_decref(o);
+    return 0;
+}
+
+/* Rebuilds the view from the shared history. If the storage layer is down, the view is this
+ * node's own entries' last refresh (queries still answer). Caller holds mu. */
+static void shared_refresh(mk_journal_t *j)
+{
+    if (j->shared == NULL)
+        return;
+    mk_err_t err;
+    mem_store_clear(&j->view);
+    mk_store_history_each(j->shared, MK_STR_LIT(SHARED_VIEW), 0, view_add, j, &err);
+}
+
+/* At free: sends what is queued, then releases the queue. */
+static void shared_flush_free(mk_journal_t *j)
+{
+    if (j->shared != NULL)
+        shared_flush(j);
+    free(j->pending);
+    j->pending = NULL;
 }

@@ -6,6 +6,7 @@
 
 #include "err/err.h"
 #include "request/request.h"
+#include "store/store.h"
 #include "str/str.h"
 
 #include <jansson.h>
@@ -95,5 +96,11 @@ size_t mk_journal_bytes(mk_journal_t *j);
 uint64_t mk_journal_dropped(mk_journal_t *j);
 /* Number of stored entries. */
 size_t mk_journal_entries(mk_journal_t *j);
+
+/* Shares the journal through the storage layer (when it is Redis): each entry is also appended to
+ * its history table (view "_journal", kept for HISTORY_DURATION), and queries, counts and the
+ * unmatched list read every node's entries from there. A memory layer changes nothing. store is
+ * borrowed and must outlive the journal. */
+void mk_journal_share(mk_journal_t *j, mk_store_t *store);
 
 #endif

@@ -3,6 +3,7 @@
 #include "route/route.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,13 @@ mk_mock_t *mk_mock_ref(mk_mock_t *m)
 
 static void response_clear(mk_mock_response_t *r)
 {
+    if (r->header_tpls != NULL)
+        for (size_t i = 0; i < r->nheaders; i++)
+            mk_template_free(r->header_tpls[i]);
+    free(r->header_tpls);
     free(r->headers);
     free(r->body);
+    mk_template_free(r->body_tpl);
 }
 
 static void mock_destroy(mk_mock_t *m)
@@ -81,6 +87,11 @@ static void mock_destroy(mk_mock_t *m)
     for (size_t i = 0; i < m->nresponses; i++)
         response_clear(&m->responses[i]);
     free(m->responses);
+    for (size_t i = 0; i < m->nextracts; i++) {
+        free(m->extracts[i].key);
+        mk_template_free(m->extracts[i].value);
+    }
+    free(m->extracts);
     if (m->def)
         json_decref(m->def);
     free(m);
@@ -188,12 +199,12 @@ static int compile_headers(const json_t *hdrs, const char *field, mk_mock_respon
     mk_header_t *out = (mk_header_t *)block;
     char *p = block + count * sizeof(mk_header_t);
     size_t n = 0;
-#define PUT(dst, s, l)                                                                            \
-    do {                                                                                          \
-        memcpy(p, (s), (l));                                                                      \
-        p[(l)] = '\0';                                                                            \
-        (dst) = (mk_str_t){p, (l)};                                                               \
-        p += (l) + 1;                                                                             \
+#define PUT(dst, s, l)                                                                             \
+    do {                                                                                           \
+        memcpy(p, (s), (l));                                                                       \
+        p[(l)] = '\0';                                                                             \
+        (dst) = (mk_str_t){p, (l)};                                                                \
+        p += (l) + 1;                                                                              \
     } while (0)
     json_object_foreach((json_t *)hdrs, name, vals)
     {
@@ -223,8 +234,130 @@ static int compile_headers(const json_t *hdrs, const char *field, mk_mock_respon
     return 0;
 }
 
+/* Header values holding placeholders get a compiled text template beside the literal. */
+static int compile_header_templates(mk_mock_response_t *r, const char *field, bool *uses_store,
+                                    mk_err_t *err)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        char where[200];
+        snprintf(where, sizeof where, "%s.headers.%.*s", field, (int)r->headers[i].name.len,
+                 r->headers[i].name.base);
+        mk_template_t *t = NULL;
+        int rc = mk_template_compile_text(r->headers[i].value, where, &t, err);
+        if (rc != 0)
+            return rc;
+        if (mk_template_is_static(t)) {
+            mk_template_free(t);
+            continue;
+        }
+        if (r->header_tpls == NULL) {
+            r->header_tpls = calloc(r->nheaders, sizeof *r->header_tpls);
+            if (r->header_tpls == NULL) {
+                mk_template_free(t);
+                return mk_err_set(err, MK_ENOMEM, "out of memory");
+            }
+        }
+        *uses_store = *uses_store || mk_template_uses_store(t);
+        r->header_tpls[i] = t;
+    }
+    return 0;
+}
+
+static int get_number(const json_t *obj, const char *key, const char *field, double min, double max,
+                      double *out, mk_err_t *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v))
+        return mk_err_set(err, MK_EINVAL, "%s.%s: required number", field, key);
+    double d = json_number_value(v);
+    if (!(d >= min && d <= max))
+        return mk_err_set(err, MK_EINVAL, "%s.%s: must be between %g and %g", field, key, min, max);
+    *out = d;
+    return 0;
+}
+
+static int compile_delay_distribution(const json_t *def, const char *field, mk_mock_response_t *r,
+                                      mk_err_t *err)
+{
+    json_t *dd = json_object_get(def, "delayDistribution");
+    if (dd == NULL || json_is_null(dd))
+        return 0;
+    char sub[200];
+    snprintf(sub, sizeof sub, "%s.delayDistribution", field);
+    const char *type = json_string_value(json_object_get(dd, "type"));
+    if (!json_is_object(dd) || type == NULL)
+        return mk_err_set(err, MK_EINVAL, "%s: must be an object with a type", sub);
+    const double max = MK_MOCK_MAX_DELAY_MS;
+    int rc;
+    if (strcmp(type, "fixed") == 0) {
+        double ms;
+        rc = get_number(dd, "ms", sub, 0, max, &ms, err);
+        r->delay_kind = MK_MOCK_DELAY_FIXED;
+        r->delay_ms = (uint32_t)ms;
+    } else if (strcmp(type, "uniform") == 0) {
+        r->delay_kind = MK_MOCK_DELAY_UNIFORM;
+        rc = get_number(dd, "lower", sub, 0, max, &r->delay_a, err);
+        if (rc == 0)
+            rc = get_number(dd, "upper", sub, 0, max, &r->delay_b, err);
+        if (rc == 0 && r->delay_b < r->delay_a)
+            rc = mk_err_set(err, MK_EINVAL, "%s: upper %g is below lower %g", sub, r->delay_b,
+                            r->delay_a);
+    } else if (strcmp(type, "lognormal") == 0) {
+        r->delay_kind = MK_MOCK_DELAY_LOGNORMAL;
+        rc = get_number(dd, "median", sub, 0, max, &r->delay_a, err);
+        if (rc == 0)
+            rc = get_number(dd, "sigma", sub, 0, 10, &r->delay_b, err);
+    } else {
+        rc = mk_err_set(err, MK_EINVAL, "%s.type: '%.40s' is not one of fixed, uniform, lognormal",
+                        sub, type);
+    }
+    return rc;
+}
+
+static int compile_fault(const json_t *def, const char *field, mk_mock_response_t *r, mk_err_t *err)
+{
+    static const char *const names[] = {
+        [MK_MOCK_FAULT_EMPTY_RESPONSE] = "EMPTY_RESPONSE",
+        [MK_MOCK_FAULT_MALFORMED_RESPONSE_CHUNK] = "MALFORMED_RESPONSE_CHUNK",
+        [MK_MOCK_FAULT_RANDOM_DATA_THEN_CLOSE] = "RANDOM_DATA_THEN_CLOSE",
+        [MK_MOCK_FAULT_CONNECTION_RESET_BY_PEER] = "CONNECTION_RESET_BY_PEER",
+    };
+    json_t *f = json_object_get(def, "fault");
+    if (f == NULL || json_is_null(f))
+        return 0;
+    for (size_t i = 1; json_is_string(f) && i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(json_string_value(f), names[i]) == 0) {
+            r->fault = (mk_mock_fault_t)i;
+            return 0;
+        }
+    }
+    return mk_err_set(err, MK_EINVAL,
+                      "%s.fault: must be one of EMPTY_RESPONSE, MALFORMED_RESPONSE_CHUNK, "
+                      "RANDOM_DATA_THEN_CLOSE, CONNECTION_RESET_BY_PEER",
+                      field);
+}
+
+static int compile_dribble(const json_t *def, const char *field, mk_mock_response_t *r,
+                           mk_err_t *err)
+{
+    json_t *d = json_object_get(def, "chunkedDribbleDelay");
+    if (d == NULL || json_is_null(d))
+        return 0;
+    char sub[200];
+    snprintf(sub, sizeof sub, "%s.chunkedDribbleDelay", field);
+    if (!json_is_object(d))
+        return mk_err_set(err, MK_EINVAL, "%s: must be an object", sub);
+    double chunks, total;
+    int rc = get_number(d, "numberOfChunks", sub, 1, 10000, &chunks, err);
+    if (rc == 0)
+        rc = get_number(d, "totalDuration", sub, 0, MK_MOCK_MAX_DELAY_MS, &total, err);
+    r->dribble_chunks = (uint32_t)chunks;
+    r->dribble_ms = (uint32_t)total;
+    return rc;
+}
+
 static int compile_response(const json_t *def, const char *field, mk_mock_response_t *r,
-                            mk_err_t *err)
+                            bool *uses_store, mk_err_t *err)
 {
     int rc;
     int64_t v;
@@ -242,8 +375,32 @@ static int compile_response(const json_t *def, const char *field, mk_mock_respon
     if (rc)
         return rc;
     r->delay_ms = (uint32_t)v;
+    rc = compile_delay_distribution(def, field, r, err);
+    if (rc == 0)
+        rc = compile_fault(def, field, r, err);
+    if (rc == 0)
+        rc = compile_dribble(def, field, r, err);
+    if (rc)
+        return rc;
 
     json_t *payload = json_object_get(def, "payload");
+    char where[200];
+    snprintf(where, sizeof where, "%s.payload", field);
+    if (payload != NULL) {
+        rc = json_is_string(payload)
+                 ? mk_template_compile_text(
+                       (mk_str_t){json_string_value(payload), json_string_length(payload)}, where,
+                       &r->body_tpl, err)
+                 : mk_template_compile_json(payload, where, &r->body_tpl, err);
+        if (rc)
+            return rc;
+        if (mk_template_is_static(r->body_tpl)) {
+            mk_template_free(r->body_tpl);
+            r->body_tpl = NULL;
+        } else {
+            *uses_store = *uses_store || mk_template_uses_store(r->body_tpl);
+        }
+    }
     const char *ctype = "application/json";
     if (payload == NULL) {
         r->body = strdup("");
@@ -263,7 +420,10 @@ static int compile_response(const json_t *def, const char *field, mk_mock_respon
     }
     if (r->body == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
-    return compile_headers(json_object_get(def, "headers"), field, r, ctype, err);
+    rc = compile_headers(json_object_get(def, "headers"), field, r, ctype, err);
+    if (rc == 0)
+        rc = compile_header_templates(r, field, uses_store, err);
+    return rc;
 }
 
 static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
@@ -284,7 +444,7 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
         m->nresponses = 1;
         if (resp == NULL)
             return mk_err_set(err, MK_EINVAL, "response: required (or oneOf)");
-        return compile_response(resp, "response", &m->responses[0], err);
+        return compile_response(resp, "response", &m->responses[0], &m->uses_store, err);
     }
     if (!json_is_object(oneof))
         return mk_err_set(err, MK_EINVAL, "oneOf: must be an object");
@@ -309,7 +469,8 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
     for (size_t i = 0; i < n; i++) {
         char field[64];
         snprintf(field, sizeof field, "oneOf.responses[%zu]", i);
-        rc = compile_response(json_array_get(list, i), field, &m->responses[i], err);
+        rc =
+            compile_response(json_array_get(list, i), field, &m->responses[i], &m->uses_store, err);
         if (rc)
             return rc;
     }
@@ -342,8 +503,8 @@ static int compile_conds(mk_mock_t *m, const json_t *http, const char *key, mk_c
     return 0;
 }
 
-static const char *const methods[] = {"GET",     "POST",  "PUT",     "PATCH", "DELETE",
-                                      "HEAD",    "OPTIONS", "TRACE", "CONNECT", "ANY"};
+static const char *const methods[] = {"GET",  "POST",    "PUT",   "PATCH",   "DELETE",
+                                      "HEAD", "OPTIONS", "TRACE", "CONNECT", "ANY"};
 
 static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
 {
@@ -465,6 +626,73 @@ static int compile_meta(mk_mock_t *m, json_t *def, mk_err_t *err)
     return rc;
 }
 
+/* --- stores: extract and mStore --- */
+
+static int compile_extract(mk_mock_t *m, const json_t *def, mk_err_t *err)
+{
+    json_t *seed = json_object_get(def, "mStore");
+    if (seed != NULL && !json_is_null(seed)) {
+        if (!json_is_object(seed))
+            return mk_err_set(err, MK_EINVAL, "mStore: must be an object");
+        m->mstore = seed;
+    }
+    json_t *ex = json_object_get(def, "extract");
+    if (ex == NULL || json_is_null(ex))
+        return 0;
+    if (!json_is_object(ex))
+        return mk_err_set(err, MK_EINVAL, "extract: must be an object with gStore, cStore, mStore");
+    static const struct {
+        const char *name;
+        mk_template_store_t store;
+    } kinds[] = {{"gStore", MK_TEMPLATE_GLOBAL},
+                 {"cStore", MK_TEMPLATE_CHAIN},
+                 {"mStore", MK_TEMPLATE_MOCK}};
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)ex, name, v)
+    {
+        bool known = false;
+        for (size_t k = 0; k < 3; k++)
+            known = known || strcmp(name, kinds[k].name) == 0;
+        if (!known)
+            return mk_err_set(err, MK_EINVAL,
+                              "extract.%.40s: unknown store (gStore, cStore, mStore)", name);
+        if (!json_is_null(v) && !json_is_object(v))
+            return mk_err_set(err, MK_EINVAL, "extract.%s: must be an object", name);
+    }
+    size_t total = 0;
+    for (size_t k = 0; k < 3; k++)
+        total += json_object_size(json_object_get(ex, kinds[k].name));
+    if (json_object_size(json_object_get(ex, "cStore")) > 0 && m->chain_id == NULL)
+        return mk_err_set(err, MK_EINVAL, "extract.cStore: the mock needs a chainId");
+    if (total == 0)
+        return 0;
+    m->extracts = calloc(total, sizeof *m->extracts);
+    if (m->extracts == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    for (size_t k = 0; k < 3; k++) {
+        const char *key;
+        json_object_foreach(json_object_get(ex, kinds[k].name), key, v)
+        {
+            char where[200];
+            snprintf(where, sizeof where, "extract.%s.%.80s", kinds[k].name, key);
+            if (key[0] == '\0')
+                return mk_err_set(err, MK_EINVAL, "%s: empty key", where);
+            mk_mock_extract_t *e = &m->extracts[m->nextracts];
+            int rc = mk_template_compile_json(v, where, &e->value, err);
+            if (rc != 0)
+                return rc;
+            e->store = kinds[k].store;
+            e->key = strdup(key);
+            m->nextracts++;
+            if (e->key == NULL)
+                return mk_err_set(err, MK_ENOMEM, "out of memory");
+        }
+    }
+    m->uses_store = true;
+    return 0;
+}
+
 static mk_mock_t *mock_alloc(void)
 {
     mk_mock_t *m = calloc(1, sizeof *m);
@@ -482,6 +710,8 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
         rc = compile_http(m, def, err);
     if (rc == 0)
         rc = compile_responses(m, def, err);
+    if (rc == 0)
+        rc = compile_extract(m, def, err);
     return rc;
 }
 
@@ -503,8 +733,8 @@ int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t
         goto fail;
     }
     /* Counters and timestamps are the server's: whatever the client sent is replaced. */
-    const char *server_set[] = {"createdAt", "updatedAt", "expireAt", "closedAt", "lastUse",
-                                "useCount"};
+    const char *server_set[] = {"createdAt", "updatedAt", "expireAt",
+                                "closedAt",  "lastUse",   "useCount"};
     for (size_t i = 0; i < sizeof server_set / sizeof *server_set; i++)
         json_object_del(m->def, server_set[i]);
     rc = compile(m, m->def, err);
@@ -596,9 +826,8 @@ bool mk_mock_claim_use(mk_mock_t *m, int64_t now_ms)
         do {
             if (cur >= m->use_limiter)
                 return false;
-        } while (!atomic_compare_exchange_weak_explicit(&m->uses, &cur, cur + 1,
-                                                        memory_order_relaxed,
-                                                        memory_order_relaxed));
+        } while (!atomic_compare_exchange_weak_explicit(
+            &m->uses, &cur, cur + 1, memory_order_relaxed, memory_order_relaxed));
     } else {
         atomic_fetch_add_explicit(&m->uses, 1, memory_order_relaxed);
     }
@@ -619,7 +848,7 @@ static uint64_t xorshift(void)
     return s;
 }
 
-const mk_mock_response_t *mk_mock_pick_response(mk_mock_t *m)
+const mk_mock_response_t *mk_mock_pick_response(mk_mock_t *m, mk_faker_rng_t *rng)
 {
     switch (m->oneof) {
     case MK_MOCK_ONEOF_ORDER: {
@@ -627,8 +856,30 @@ const mk_mock_response_t *mk_mock_pick_response(mk_mock_t *m)
         return &m->responses[i % m->nresponses];
     }
     case MK_MOCK_ONEOF_RANDOM:
-        return &m->responses[xorshift() % m->nresponses];
+        return &m->responses[(rng ? mk_faker_rng_next(rng) : xorshift()) % m->nresponses];
     default:
         return &m->responses[0];
     }
+}
+
+uint32_t mk_mock_pick_delay(const mk_mock_response_t *r, mk_faker_rng_t *rng)
+{
+    double ms;
+    switch (r->delay_kind) {
+    case MK_MOCK_DELAY_UNIFORM:
+        ms = r->delay_a + (r->delay_b - r->delay_a) * mk_faker_rng_double(rng);
+        break;
+    case MK_MOCK_DELAY_LOGNORMAL: {
+        /* Box-Muller: one standard normal draw. */
+        double u1 = mk_faker_rng_double(rng), u2 = mk_faker_rng_double(rng);
+        double z = sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+        ms = r->delay_a * exp(r->delay_b * z);
+        break;
+    }
+    default:
+        return r->delay_ms;
+    }
+    if (!(ms >= 0))
+        return 0;
+    return ms > MK_MOCK_MAX_DELAY_MS ? MK_MOCK_MAX_DELAY_MS : (uint32_t)(ms + 0.5);
 }

@@ -8,22 +8,55 @@
 #include "cond/cond.h"
 #include "err/err.h"
 #include "request/request.h"
+#include "template/template.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #define MK_MOCK_DEFAULT_NAMESPACE "sandbox"
-#define MK_MOCK_MAX_DELAY_MS 300000
+#define MK_MOCK_MAX_DELAY_MS      300000
+
+/* How long to wait before answering (WireMock's delayDistribution; `delay` is FIXED). */
+typedef enum mk_mock_delay_kind {
+    MK_MOCK_DELAY_FIXED,
+    MK_MOCK_DELAY_UNIFORM,   /* a = lower, b = upper (ms) */
+    MK_MOCK_DELAY_LOGNORMAL, /* a = median (ms), b = sigma */
+} mk_mock_delay_kind_t;
+
+/* A broken answer on purpose (WireMock's fault names). */
+typedef enum mk_mock_fault {
+    MK_MOCK_FAULT_NONE,
+    MK_MOCK_FAULT_EMPTY_RESPONSE,
+    MK_MOCK_FAULT_MALFORMED_RESPONSE_CHUNK,
+    MK_MOCK_FAULT_RANDOM_DATA_THEN_CLOSE,
+    MK_MOCK_FAULT_CONNECTION_RESET_BY_PEER,
+} mk_mock_fault_t;
 
 typedef struct mk_mock_response {
     int status;
     mk_header_t *headers; /* owned, with their bytes */
     size_t nheaders;
-    char *body; /* owned; the rendered payload */
+    /* Per header, its compiled template when the value holds placeholders (NULL entries
+     * otherwise); NULL when no header does. */
+    mk_template_t **header_tpls;
+    char *body; /* owned; the payload when it is constant */
     size_t body_len;
-    uint32_t delay_ms;
+    mk_template_t *body_tpl; /* the payload's template when it holds placeholders, else NULL */
+    mk_mock_delay_kind_t delay_kind;
+    double delay_a, delay_b;
+    uint32_t delay_ms; /* the fixed delay (delay_kind FIXED) */
+    mk_mock_fault_t fault;
+    uint32_t dribble_chunks; /* chunkedDribbleDelay: 0 = off */
+    uint32_t dribble_ms;
 } mk_mock_response_t;
+
+/* One `extract` entry: on a match, value is rendered and written to key of store. */
+typedef struct mk_mock_extract {
+    mk_template_store_t store;
+    char *key;
+    mk_template_t *value;
+} mk_mock_extract_t;
 
 typedef enum mk_mock_oneof {
     MK_MOCK_SINGLE,
@@ -51,7 +84,11 @@ typedef struct mk_mock {
     mk_mock_response_t *responses;
     size_t nresponses;
     mk_mock_oneof_t oneof;
-    json_t *def; /* the definition as stored, server-set fields included (owned reference) */
+    mk_mock_extract_t *extracts;
+    size_t nextracts;
+    json_t *mstore;  /* the mStore seed object (borrowed from def), or NULL */
+    bool uses_store; /* extraction or a template reads or writes a store */
+    json_t *def;     /* the definition as stored, server-set fields included (owned reference) */
 
     atomic_int_fast64_t uses;
     atomic_int_fast64_t last_use;
@@ -93,8 +130,12 @@ bool mk_mock_active(const mk_mock_t *m, int64_t now_ms);
 /* Claims one use (false when the use limit is reached) and records the time. Thread-safe. */
 bool mk_mock_claim_use(mk_mock_t *m, int64_t now_ms);
 
-/* Picks the response to send (oneOf order/random). Thread-safe. */
-const mk_mock_response_t *mk_mock_pick_response(mk_mock_t *m);
+/* Picks the response to send (oneOf order/random; rng decides random picks when given, so a
+ * seeded request is reproducible). Thread-safe. */
+const mk_mock_response_t *mk_mock_pick_response(mk_mock_t *m, mk_faker_rng_t *rng);
+
+/* The delay of one answer, drawn from the response's distribution, at most MK_MOCK_MAX_DELAY_MS. */
+uint32_t mk_mock_pick_delay(const mk_mock_response_t *r, mk_faker_rng_t *rng);
 
 /* A new random identifier (UUID v4 text) into buf of at least 37 bytes. */
 void mk_mock_new_id(char *buf);

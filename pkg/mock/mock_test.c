@@ -113,9 +113,9 @@ static void test_use_limiter_and_oneof(void)
     MK_CHECK(!mk_mock_claim_use(m, 7));
     MK_CHECK(!mk_mock_active(m, 8));
     MK_CHECK_INT(atomic_load(&m->last_use), 6);
-    MK_CHECK_INT(mk_mock_pick_response(m)->status, 201);
-    MK_CHECK_INT(mk_mock_pick_response(m)->status, 202);
-    MK_CHECK_INT(mk_mock_pick_response(m)->status, 201);
+    MK_CHECK_INT(mk_mock_pick_response(m, NULL)->status, 201);
+    MK_CHECK_INT(mk_mock_pick_response(m, NULL)->status, 202);
+    MK_CHECK_INT(mk_mock_pick_response(m, NULL)->status, 201);
     mk_mock_unref(m);
 }
 

@@ -1,6 +1,7 @@
 /* Request dispatch for a node, plus /health and /metrics. */
 #include "node/node.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@ struct mk_node {
     mk_metrics_t *metrics;
     mk_repo_t *repo;
     time_t started;
+    pthread_mutex_t status_mu;
+    mk_node_status_t status;
 };
 
 mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t *api,
@@ -33,12 +36,32 @@ mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t 
     n->metrics = metrics;
     n->repo = repo;
     n->started = time(NULL);
+    pthread_mutex_init(&n->status_mu, NULL);
+    n->status = (mk_node_status_t){.ready = false, .db_up = true, .redis = "not_configured"};
     return n;
 }
 
 void mk_node_free(mk_node_t *n)
 {
+    if (n == NULL)
+        return;
+    pthread_mutex_destroy(&n->status_mu);
     free(n);
+}
+
+void mk_node_set_status(mk_node_t *n, const mk_node_status_t *st)
+{
+    pthread_mutex_lock(&n->status_mu);
+    n->status = *st;
+    pthread_mutex_unlock(&n->status_mu);
+}
+
+static mk_node_status_t get_status(mk_node_t *n)
+{
+    pthread_mutex_lock(&n->status_mu);
+    mk_node_status_t st = n->status;
+    pthread_mutex_unlock(&n->status_mu);
+    return st;
 }
 
 static void format_uptime(time_t secs, char *buf, size_t size)
@@ -61,49 +84,58 @@ static double rss_mb(double *vsz_mb)
     return (double)pages_rss * page / 1048576.0;
 }
 
-static json_t *health_body(mk_node_t *n, unsigned reader, bool *db_up)
+/* pass: all up; warn: serving but a dependency is down (a resolver without its database, any
+ * node without Redis); fail: the admin without its database (it cannot take writes). */
+static const char *overall(const mk_node_t *n, const mk_node_status_t *st)
 {
-    mk_err_t err;
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    *db_up = n->repo == NULL || mk_repo_ping(n->repo, &err) == 0;
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-    char latency[32], uptime[64], rss[32], vsz[32];
-    snprintf(latency, sizeof latency, "%.2fms", ms);
+    if (!st->db_up)
+        return n->api ? "fail" : "warn";
+    if (strcmp(st->redis, "down") == 0 || !st->ready)
+        return "warn";
+    return "pass";
+}
+
+static json_t *health_body(mk_node_t *n, unsigned reader, const mk_node_status_t *st)
+{
+    char latency[32], redis_latency[32], uptime[64], rss[32], vsz[32];
+    snprintf(latency, sizeof latency, "%.2fms", st->db_latency_ms);
+    snprintf(redis_latency, sizeof redis_latency, "%.2fms", st->redis_latency_ms);
     format_uptime(time(NULL) - n->started, uptime, sizeof uptime);
     double vsz_mb, rss_v = rss_mb(&vsz_mb);
     snprintf(rss, sizeof rss, "%.1f", rss_v);
     snprintf(vsz, sizeof vsz, "%.1f", vsz_mb);
-    json_t *db = json_pack("{s:s, s:s, s:s}", "status", *db_up ? "up" : "down", "latency", latency,
-                           "backend", n->repo ? mk_repo_backend(n->repo) : "none");
-    const char *status = *db_up ? "pass" : (n->api ? "fail" : "warn");
-    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s}, s:{s:o, s:{s:s}}, "
-                     "s:{s:{s:s}, s:{s:s, s:I}}}",
-                     "status", status, "releaseId", n->cfg.release_id, "role", n->cfg.role,
+    json_t *db = json_pack("{s:s, s:s, s:s}", "status", st->db_up ? "up" : "down", "latency",
+                           latency, "backend", n->repo ? mk_repo_backend(n->repo) : "none");
+    json_t *redis = strcmp(st->redis, "not_configured") == 0
+                        ? json_pack("{s:s}", "status", st->redis)
+                        : json_pack("{s:s, s:s}", "status", st->redis, "latency", redis_latency);
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s}, s:{s:o, s:o}, "
+                     "s:{s:{s:s}, s:{s:s, s:I, s:I}}}",
+                     "status", overall(n, st), "releaseId", n->cfg.release_id, "role", n->cfg.role,
                      "uptime", uptime, "system", "runtime", "C11/h2o", "cpus",
                      (int)sysconf(_SC_NPROCESSORS_ONLN), "memRssMb", rss, "memVszMb", vsz,
-                     "components", "database", db, "redis", "status", "not_configured",
-                     "checks", "database", "status", *db_up ? "pass" : "fail", "snapshot",
-                     "status", "pass", "mocks",
-                     (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)));
+                     "components", "database", db, "redis", redis, "checks", "database", "status",
+                     st->db_up ? "pass" : "fail", "snapshot", "status", st->ready ? "pass" : "fail",
+                     "mocks",
+                     (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)),
+                     "changeSeq", (json_int_t)st->change_seq);
 }
 
 static int health(mk_node_t *n, mk_httpd_req_t *req, mk_str_t path)
 {
     if (mk_str_eq_cstr(path, "/health/live"))
         return mk_api_reply_json(req, 200, json_pack("{s:s}", "status", "pass"));
-    bool db_up;
-    unsigned reader = mk_httpd_req_worker(req);
-    json_t *body = health_body(n, reader, &db_up);
-    mk_catalog_leave(n->catalog, reader);
+    mk_node_status_t st = get_status(n);
     if (mk_str_eq_cstr(path, "/health/ready")) {
-        json_decref(body);
-        bool ready = db_up || n->api == NULL;
+        /* A resolver serves what it has even without its database; the admin cannot write. */
+        bool ready = st.ready && (st.db_up || n->api == NULL);
         return mk_api_reply_json(req, ready ? 200 : 503,
                                  json_pack("{s:s}", "status", ready ? "pass" : "fail"));
     }
-    return mk_api_reply_json(req, db_up || n->api == NULL ? 200 : 503, body);
+    unsigned reader = mk_httpd_req_worker(req);
+    json_t *body = health_body(n, reader, &st);
+    mk_catalog_leave(n->catalog, reader);
+    return mk_api_reply_json(req, strcmp(overall(n, &st), "fail") == 0 ? 503 : 200, body);
 }
 
 void mk_node_update_gauges(mk_node_t *n)
@@ -116,8 +148,8 @@ void mk_node_update_gauges(mk_node_t *n)
                          "sandbox", 0);
     json_object_foreach(counts, ns, v)
     {
-        mk_metrics_gauge_set(n->metrics, "mockarty_mocks", "Live mocks per namespace",
-                             "namespace", ns, (double)json_integer_value(v));
+        mk_metrics_gauge_set(n->metrics, "mockarty_mocks", "Live mocks per namespace", "namespace",
+                             ns, (double)json_integer_value(v));
     }
     json_decref(counts);
     mk_metrics_gauge_set(n->metrics, "mockarty_journal_bytes", "Bytes held by the request journal",
@@ -163,6 +195,8 @@ void mk_node_handle(void *ud, mk_httpd_req_t *req)
     mk_httpd_req_view(req, &view);
     mk_str_t path = view.path;
     int status;
+    if (n->cfg.node_name != NULL)
+        mk_httpd_add_header(req, MK_STR_LIT("X-Mockarty-Node"), mk_str_of(n->cfg.node_name));
     if (mk_str_starts_with(path, "/api/")) {
         status = n->api ? mk_api_handle(n->api, req, &view)
                         : mk_api_reply_error(req, MK_ENOTFOUND,

@@ -16,8 +16,20 @@ typedef struct mk_node mk_node_t;
 
 typedef struct mk_node_config {
     const char *release_id;
-    const char *role; /* "admin" or "resolver" */
+    const char *role;      /* "admin" or "resolver" */
+    const char *node_name; /* sent as X-Mockarty-Node on every response; NULL: not sent */
 } mk_node_config_t;
+
+/* What /health reports, measured off the request path by the node's owner (a ping every second)
+ * so a health check never waits on a database that is down. */
+typedef struct mk_node_status {
+    bool ready; /* /health/ready: the node can serve its full set */
+    bool db_up;
+    double db_latency_ms;
+    const char *redis; /* "up", "down" or "not_configured" (static string) */
+    double redis_latency_ms;
+    int64_t change_seq; /* last change applied (resolvers) or written */
+} mk_node_status_t;
 
 /* Everything is borrowed; api may be NULL (a node without the admin API). */
 mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t *api,
@@ -27,6 +39,8 @@ void mk_node_free(mk_node_t *n);
 
 /* The mk_httpd_handler_cb for this node (ud = the node). */
 void mk_node_handle(void *ud, mk_httpd_req_t *req);
+
+void mk_node_set_status(mk_node_t *n, const mk_node_status_t *st);
 
 /* Sets the gauges that are not counted on the fly (mocks per namespace, journal bytes). */
 void mk_node_update_gauges(mk_node_t *n);

@@ -1,6 +1,9 @@
 /* Mock resolution and the HTTP answer for mock requests. */
 #include "serve/serve.h"
 
+#include "stores/stores.h"
+
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +11,17 @@
 struct mk_serve {
     mk_catalog_t *catalog;
     mk_journal_t *journal;
+    mk_store_t *store;
 };
 
-mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal)
+mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal, mk_store_t *store)
 {
     mk_serve_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
     s->catalog = catalog;
     s->journal = journal;
+    s->store = store;
     return s;
 }
 
@@ -34,7 +39,7 @@ static bool conds_hold(const mk_mock_t *m, mk_request_t *req)
 }
 
 bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_request_t *req,
-                      int64_t now_ms, mk_serve_result_t *out)
+                      int64_t now_ms, mk_faker_rng_t *rng, mk_serve_result_t *out)
 {
     const mk_route_index_t *idx = mk_snapshot_index(snap, ns);
     out->mock = NULL;
@@ -51,7 +56,7 @@ bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_
         if (!mk_mock_claim_use(m, now_ms))
             continue;
         out->mock = m;
-        out->response = mk_mock_pick_response(m);
+        out->response = mk_mock_pick_response(m, rng);
         return true;
     }
     return false;
@@ -91,8 +96,8 @@ static bool listed(json_t *arr, const mk_mock_t *m)
     return false;
 }
 
-json_t *mk_serve_diagnose(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path,
-                          mk_request_t *req, int64_t now_ms)
+json_t *mk_serve_diagnose(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_request_t *req,
+                          int64_t now_ms)
 {
     json_t *closest = json_array();
     const mk_route_index_t *idx = mk_snapshot_index(snap, ns);
@@ -151,11 +156,11 @@ static int respond_not_found(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_
              (int)view->method.len, view->method.base, (int)path.len, path.base, (int)ns.len,
              ns.base);
     mk_str_t id = mk_httpd_req_id(req);
-    json_t *body = json_pack("{s:s, s:s, s:s#, s:{s:s#, s:s#, s:s#}, s:o}", "error", msg, "code",
-                             "not_found", "request_id", id.base, id.len, "request", "namespace",
-                             ns.base, ns.len, "method", view->method.base, view->method.len,
-                             "path", path.base, path.len, "closest",
-                             mk_serve_diagnose(snap, ns, path, view, now_ms));
+    json_t *body =
+        json_pack("{s:s, s:s, s:s#, s:{s:s#, s:s#, s:s#}, s:o}", "error", msg, "code", "not_found",
+                  "request_id", id.base, id.len, "request", "namespace", ns.base, ns.len, "method",
+                  view->method.base, view->method.len, "path", path.base, path.len, "closest",
+                  mk_serve_diagnose(snap, ns, path, view, now_ms));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     mk_httpd_add_header(req, MK_STR_LIT("Content-Type"), MK_STR_LIT("application/json"));
     mk_httpd_respond(req, 404, text ? mk_str_of(text) : MK_STR_LIT("{\"code\":\"not_found\"}"));
@@ -165,24 +170,203 @@ static int respond_not_found(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_
     return 404;
 }
 
+_Static_assert((int)MK_MOCK_FAULT_CONNECTION_RESET_BY_PEER == (int)MK_HTTPD_FAULT_RESET &&
+                   (int)MK_MOCK_FAULT_EMPTY_RESPONSE == (int)MK_HTTPD_FAULT_EMPTY,
+               "mock faults and httpd faults share their order");
+
+/* The request's random state: from X-Mockarty-Seed when sent (same seed, same response), else
+ * from a per-thread sequence. */
+static void seed_rng(const mk_request_t *view, mk_faker_rng_t *rng)
+{
+    static _Thread_local uint64_t counter;
+    mk_str_t v;
+    if (mk_request_header(view, MK_STR_LIT("X-Mockarty-Seed"), &v) && v.len > 0 && v.len < 32) {
+        char buf[32];
+        memcpy(buf, v.base, v.len);
+        buf[v.len] = '\0';
+        char *end;
+        unsigned long long seed = strtoull(buf, &end, 10);
+        if (*end == '\0') {
+            mk_faker_rng_seed(rng, seed);
+            return;
+        }
+    }
+    if (counter == 0)
+        counter = (uint64_t)mk_mock_now_ms() ^ ((uint64_t)(uintptr_t)&counter << 16);
+    mk_faker_rng_seed(rng, counter++);
+}
+
+static int respond_error(mk_httpd_req_t *req, int code, const char *msg)
+{
+    int status = mk_err_http_status(code);
+    mk_str_t id = mk_httpd_req_id(req);
+    json_t *body = json_pack("{s:s, s:s, s:s#}", "error", msg, "code", mk_err_code_name(code),
+                             "request_id", id.base, id.len);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    mk_httpd_add_header(req, MK_STR_LIT("Content-Type"), MK_STR_LIT("application/json"));
+    mk_httpd_respond(req, status, text ? mk_str_of(text) : MK_STR_LIT("{}"));
+    free(text);
+    json_decref(body);
+    return status;
+}
+
+/* Per-thread output buffers, reused across requests so rendering does not allocate once warm;
+ * released when the worker thread ends. */
+typedef struct scratch_bufs {
+    mk_buf_t bufs[2];
+} scratch_bufs_t;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *p)
+{
+    scratch_bufs_t *s = p;
+    mk_buf_free(&s->bufs[0]);
+    mk_buf_free(&s->bufs[1]);
+    free(s);
+}
+
+static void scratch_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_release);
+}
+
+static mk_buf_t *scratch(int which)
+{
+    static _Thread_local scratch_bufs_t *mine;
+    static _Thread_local mk_buf_t fallback;
+    if (mine == NULL) {
+        pthread_once(&scratch_once, scratch_init);
+        mine = calloc(1, sizeof *mine);
+        if (mine == NULL) {
+            mk_buf_free(&fallback);
+            mk_buf_init(&fallback, MK_SERVE_MAX_RENDERED_BYTES);
+            return &fallback;
+        }
+        mk_buf_init(&mine->bufs[0], MK_SERVE_MAX_RENDERED_BYTES);
+        mk_buf_init(&mine->bufs[1], MK_SERVE_MAX_RENDERED_BYTES);
+        pthread_setspecific(scratch_key, mine);
+    }
+    mk_buf_reset(&mine->bufs[which]);
+    return &mine->bufs[which];
+}
+
+/* Runs the mock's extraction: each value rendered and written to its store, in order. */
+static int extract(const mk_mock_t *m, mk_template_env_t *env, mk_stores_ctx_t *sctx, mk_err_t *err)
+{
+    for (size_t i = 0; i < m->nextracts; i++) {
+        const mk_mock_extract_t *e = &m->extracts[i];
+        mk_buf_t *val = scratch(1);
+        int rc = mk_template_render(e->value, env, val, err);
+        if (rc != 0)
+            return rc;
+        /* `$.increment` of this very key already stored the new value atomically; writing the
+         * result back could overwrite a newer increment from another thread. */
+        mk_template_store_t which;
+        mk_str_t key;
+        if (mk_template_increments(e->value, &which, &key) && which == e->store &&
+            mk_str_eq_cstr(key, e->key))
+            continue;
+        rc = mk_stores_set(sctx, e->store, mk_str_of(e->key), (mk_str_t){val->data, val->len}, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Extraction, headers and body of a response that has templates. On success *body is the
+ * rendered body (in a per-thread buffer, valid until the next request on this thread). */
+static int render(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                  const mk_serve_result_t *res, mk_faker_rng_t *rng, int64_t now_ms, mk_str_t *body,
+                  mk_err_t *err)
+{
+    const mk_mock_t *m = res->mock;
+    const mk_mock_response_t *r = res->response;
+    mk_stores_ctx_t sctx = {
+        .store = s->store,
+        .ns = ns,
+        .chain_id = mk_str_of(m->chain_id),
+        .mock_id = mk_str_of(m->id),
+        .mock_seed = m->mstore,
+    };
+    mk_template_env_t env = {
+        .req = view,
+        .match = &res->match,
+        .rng = rng,
+        .now_ms = now_ms,
+        .store_get = s->store ? mk_stores_get : NULL,
+        .store_incr = s->store ? mk_stores_incr : NULL,
+        .store_ud = &sctx,
+    };
+    int rc = s->store ? extract(m, &env, &sctx, err) : 0;
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (r->header_tpls == NULL || r->header_tpls[i] == NULL) {
+            mk_httpd_add_header(req, r->headers[i].name, r->headers[i].value);
+            continue;
+        }
+        mk_buf_t *val = scratch(1);
+        rc = mk_template_render(r->header_tpls[i], &env, val, err);
+        if (rc != 0)
+            return rc;
+        /* A value rendered from the request must not smuggle a header line in. */
+        for (size_t j = 0; j < val->len; j++)
+            if (val->data[j] == '\r' || val->data[j] == '\n')
+                val->data[j] = ' ';
+        mk_httpd_add_header(req, r->headers[i].name, (mk_str_t){val->data, val->len});
+    }
+    if (r->body_tpl == NULL) {
+        *body = (mk_str_t){r->body, r->body_len};
+        return 0;
+    }
+    mk_buf_t *out = scratch(0);
+    rc = mk_template_render(r->body_tpl, &env, out, err);
+    if (rc == MK_ETOOBIG)
+        return mk_err_set(err, MK_EINTERNAL, "rendered response exceeds %u bytes",
+                          MK_SERVE_MAX_RENDERED_BYTES);
+    *body = (mk_str_t){out->data ? out->data : "", out->len};
+    return rc;
+}
+
 int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
                   mk_str_t path)
 {
     unsigned reader = mk_httpd_req_worker(req);
     int64_t now_ms = mk_mock_now_ms();
+    mk_faker_rng_t rng;
+    seed_rng(view, &rng);
     const mk_snapshot_t *snap = mk_catalog_enter(s->catalog, reader);
     mk_serve_result_t res;
     int status;
-    if (!mk_serve_resolve(snap, ns, path, view, now_ms, &res)) {
+    if (!mk_serve_resolve(snap, ns, path, view, now_ms, &rng, &res)) {
         status = respond_not_found(s, snap, req, view, ns, path, now_ms);
         goto out;
     }
     const mk_mock_response_t *r = res.response;
-    for (size_t i = 0; i < r->nheaders; i++)
-        mk_httpd_add_header(req, r->headers[i].name, r->headers[i].value);
+    mk_str_t body = {r->body, r->body_len};
+    bool dynamic = res.mock->nextracts > 0 || r->body_tpl != NULL || r->header_tpls != NULL;
+    if (dynamic) {
+        mk_err_t err;
+        if (render(s, req, view, ns, &res, &rng, now_ms, &body, &err) != 0) {
+            status = respond_error(req, err.code, err.msg);
+            record(s, req, view, ns, res.mock, status, now_ms);
+            goto out;
+        }
+    } else {
+        for (size_t i = 0; i < r->nheaders; i++)
+            mk_httpd_add_header(req, r->headers[i].name, r->headers[i].value);
+    }
+    mk_httpd_send_opts_t opts = {
+        .delay_ms = mk_mock_pick_delay(r, &rng),
+        .fault = (mk_httpd_fault_t)r->fault,
+        .chunks = r->dribble_chunks,
+        .chunks_ms = r->dribble_ms,
+    };
     /* The body is copied into the request here, so nothing from the snapshot outlives it. */
-    mk_httpd_respond_after(req, r->status, (mk_str_t){r->body, r->body_len}, r->delay_ms);
-    status = r->status;
+    mk_httpd_send(req, r->status, body, &opts);
+    status = r->fault != MK_MOCK_FAULT_NONE ? 0 : r->status;
     record(s, req, view, ns, res.mock, status, now_ms);
 out:
     mk_catalog_leave(s->catalog, reader);

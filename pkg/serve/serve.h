@@ -8,6 +8,7 @@
 #include "httpd/httpd.h"
 #include "journal/journal.h"
 #include "request/request.h"
+#include "store/store.h"
 
 #include <jansson.h>
 
@@ -21,21 +22,26 @@ typedef struct mk_serve_result {
 /* Finds the mock for req at path in namespace ns of snap and claims one use of it. Returns true
  * when one matched. Thread-safe; the result is valid while the snapshot is held. */
 bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_request_t *req,
-                      int64_t now_ms, mk_serve_result_t *out);
+                      int64_t now_ms, mk_faker_rng_t *rng, mk_serve_result_t *out);
 
 /* The 404 diagnosis for a request nothing matched: the closest mocks (at most 3) and why each did
  * not match. A new JSON array. */
-json_t *mk_serve_diagnose(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path,
-                          mk_request_t *req, int64_t now_ms);
+json_t *mk_serve_diagnose(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_request_t *req,
+                          int64_t now_ms);
 
 typedef struct mk_serve mk_serve_t;
 
-/* catalog and journal are borrowed and must outlive the server. */
-mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal);
+/* Largest rendered response body; past it the answer is a 500 naming the limit. */
+#define MK_SERVE_MAX_RENDERED_BYTES (64u << 20)
+
+/* catalog, journal and store are borrowed and must outlive the server. */
+mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal, mk_store_t *store);
 void mk_serve_free(mk_serve_t *s);
 
-/* Serves req (view already filled) as a mock request for namespace ns at path; answers it and
- * returns the status sent. */
+/* Serves req (view already filled) as a mock request for namespace ns at path: resolves the mock,
+ * runs its store extraction, renders its response (templates, fakers; reproducible with the
+ * X-Mockarty-Seed header) and answers, after its delay or with its fault. Returns the status
+ * sent (503 when a store it uses is unavailable). */
 int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
                   mk_str_t path);
 

@@ -1,0 +1,286 @@
+"""Dynamic and stateful mocks against the real admin binary: templates, fakers, the gS/cS/mS
+stores on the memory and the Redis storage layer (a real redis-server), faults seen by curl,
+delays and dribbled bodies. Usage: stores_test.py <mockarty binary>"""
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "admin"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+from mockarty_proc import Mockarty  # noqa: E402
+from support import services  # noqa: E402
+
+BINARY = sys.argv[1]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, flush=True)
+
+
+def create(node, mock):
+    status, body, raw, _ = node.request("POST", "/api/v1/mocks", mock)
+    assert status in (200, 201), "create failed: %s %s" % (status, raw[:300])
+    return body
+
+
+def get(node, path, headers=None, method="GET", body=None):
+    return node.request(method, path, body=body, headers=headers)
+
+
+def scenario_templates(node):
+    create(node, {"id": "tpl", "http": {"route": "/orders/:id", "httpMethod": "POST"},
+                  "response": {"statusCode": 201,
+                               "headers": {"X-Order": ["order-$.pathParam.id"]},
+                               "payload": {"id": "$.pathParam.id", "count": "$.req.count",
+                                           "who": "$.body.user.name",
+                                           "msg": "Order $.pathParam.id for $.req.user.name",
+                                           "q": "$.queryParam.q", "trace": "$.reqHeader.X-Trace[0]",
+                                           "missing": "$.req.nothing",
+                                           "uuid": "$.fake.UUID", "n": "$.fake.IntBetween(5,9)",
+                                           "literal": "costs $.5"}}})
+    status, body, raw, resp = get(node, "/orders/42?q=hi", headers={"X-Trace": "t-1"},
+                                  method="POST", body={"count": 3, "user": {"name": "Ann \"A\""}})
+    check(status == 201, "templated mock answers 201 (%s %s)" % (status, raw[:200]))
+    body = body or {}
+    check(body.get("id") == "42" and body.get("count") == 3, "path param and typed body value")
+    check(body.get("who") == 'Ann "A"', "$.body alias with escaping")
+    check(body.get("msg") == 'Order 42 for Ann "A"', "text rendering inside a string")
+    check(body.get("q") == "hi" and body.get("trace") == "t-1", "query param and header")
+    check(body.get("missing") is None and "missing" in body, "missing value renders as null")
+    check(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+                       str(body.get("uuid"))) is not None, "UUID faker")
+    check(isinstance(body.get("n"), int) and 5 <= body["n"] <= 9, "IntBetween is a number in range")
+    check(body.get("literal") == "costs $.5", "a literal $. stays")
+    check(resp.getheader("X-Order") == "order-42", "templated header value")
+    # Same seed, same response; another seed, another one.
+    a = get(node, "/orders/1", headers={"X-Mockarty-Seed": "7"}, method="POST", body={})[2]
+    b = get(node, "/orders/1", headers={"X-Mockarty-Seed": "7"}, method="POST", body={})[2]
+    c = get(node, "/orders/1", headers={"X-Mockarty-Seed": "8"}, method="POST", body={})[2]
+    check(a == b and a != c, "X-Mockarty-Seed makes fakers reproducible")
+    status, fakers, _, _ = get(node, "/api/v1/fakers")
+    names = {f["name"].lower() for f in (fakers or [])}
+    check(status == 200 and {"uuid", "iban", "creditcardnumber", "email"} <= names,
+          "GET /api/v1/fakers lists the generators")
+    # Templates that cannot be compiled are refused at save time, naming field and position.
+    for payload, needle in [({"a": "$.fake.NoSuchFaker"}, "unknown faker"),
+                            ({"a": "$.fake.IntBetween(5,1)"}, "greater than"),
+                            ({"a": "$.fake.IntBetween(1,2"}, "unbalanced")]:
+        status, err, raw, _ = node.request("POST", "/api/v1/mocks", {
+            "http": {"route": "/bad"}, "response": {"payload": payload}})
+        check(status == 400 and needle in (err or {}).get("error", "")
+              and "response.payload.a" in (err or {}).get("error", ""),
+              "bad template refused with 400 naming the field: %s" % raw[:200])
+    deep = "x"
+    for _ in range(80):
+        deep = [deep]
+    status, err, raw, _ = node.request("POST", "/api/v1/mocks", {
+        "http": {"route": "/deep"}, "response": {"payload": deep}})
+    check(status == 400, "payload nested too deep refused (%s)" % status)
+
+
+def scenario_chain_login(node):
+    create(node, {"id": "login", "chainId": "sess", "http": {"route": "/login", "httpMethod": "POST"},
+                  "extract": {"cStore": {"token": "$.req.token", "user": "$.req.user"}},
+                  "response": {"statusCode": 200, "payload": {"ok": True, "token": "$.cS.token"}}})
+    create(node, {"id": "profile", "chainId": "sess",
+                  "http": {"route": "/profile", "httpMethod": "GET"},
+                  "response": {"statusCode": 200,
+                               "payload": {"token": "$.cS.token", "user": "$.cS.user",
+                                           "greeting": "hello $.cS.user"}}})
+    status, body, _, _ = get(node, "/login", method="POST", body={"token": "abc123", "user": "ann"})
+    check(status == 200 and (body or {}).get("token") == "abc123",
+          "login sees the value it extracted (%s %s)" % (status, body))
+    status, body, _, _ = get(node, "/profile")
+    check(status == 200 and body == {"token": "abc123", "user": "ann", "greeting": "hello ann"},
+          "profile reads the chain store (%s)" % body)
+    status, store, _, _ = get(node, "/api/v1/stores/chain/sess")
+    check(status == 200 and store == {"token": "abc123", "user": "ann"},
+          "GET /api/v1/stores/chain/sess (%s)" % store)
+
+
+def scenario_stores_api(node, backend):
+    status, body, _, _ = node.request("POST", "/api/v1/stores/global",
+                                      {"key": "color", "value": {"r": 1}, "namespace": "team-a"})
+    check(status == 200, "POST global store")
+    status, body, _, _ = get(node, "/api/v1/stores/global?namespace=team-a")
+    check(body == {"color": {"r": 1}}, "global store of team-a (%s)" % body)
+    status, body, _, _ = get(node, "/api/v1/stores/global?namespace=team-b")
+    check(body == {}, "namespaces are isolated (%s)" % body)
+    status, _, _, _ = node.request("DELETE", "/api/v1/stores/global/color?namespace=team-a")
+    status, body, _, _ = get(node, "/api/v1/stores/global?namespace=team-a")
+    check(body == {}, "DELETE a global key (%s)" % body)
+    big = "x" * (70 * 1024)
+    status, err, _, _ = node.request("POST", "/api/v1/stores/global", {"key": "big", "value": big})
+    check(status == 400 and "STORE_MAX_VALUE_BYTES" in (err or {}).get("error", ""),
+          "value over STORE_MAX_VALUE_BYTES refused (%s %s)" % (status, err))
+    status, err, _, _ = node.request("POST", "/api/v1/stores/global", raw=b'{"key":"a\\u0000b","value":1}',
+                                     headers={"Content-Type": "application/json"})
+    check(status == 400 and "NUL" in (err or {}).get("error", ""), "key with NUL refused")
+    # A mock store seeded from mStore, incremented per call.
+    create(node, {"id": "mcount", "http": {"route": "/mcount"}, "mStore": {"n": 10},
+                  "extract": {"mStore": {"n": "$.increment($.mS.n)"}},
+                  "response": {"payload": {"n": "$.mS.n"}}})
+    first = get(node, "/mcount")[1]
+    second = get(node, "/mcount")[1]
+    check(first == {"n": 11} and second == {"n": 12}, "mStore seed + increment (%s %s)" % (first, second))
+
+
+def scenario_counter(node, clients=2, per_client=500):
+    create(node, {"id": "counter", "http": {"route": "/hit"},
+                  "extract": {"gStore": {"hits": "$.increment($.gS.hits)"}},
+                  "response": {"payload": {"hits": "$.gS.hits"}}})
+    errors = []
+
+    def client():
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+        for _ in range(per_client):
+            conn.request("GET", "/hit")
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                errors.append(resp.status)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    status, store, _, _ = get(node, "/api/v1/stores/global")
+    check(not errors, "counter requests all answered 200 (%s errors)" % len(errors))
+    check(store.get("hits") == clients * per_client,
+          "counter incremented by %d clients x %d ends at exactly %d (got %s)"
+          % (clients, per_client, clients * per_client, store.get("hits")))
+
+
+def curl(port, path, extra=()):
+    t0 = time.time()
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10",
+                        *extra, "http://127.0.0.1:%d%s" % (port, path)],
+                       capture_output=True, text=True)
+    return p.returncode, time.time() - t0, p.stderr.strip()
+
+
+def scenario_faults(node):
+    expected = {"EMPTY_RESPONSE": {52}, "CONNECTION_RESET_BY_PEER": {56},
+                "MALFORMED_RESPONSE_CHUNK": {56, 18}, "RANDOM_DATA_THEN_CLOSE": {1, 8, 56}}
+    for fault, codes in expected.items():
+        create(node, {"id": "f-" + fault, "http": {"route": "/fault/" + fault},
+                      "response": {"statusCode": 200, "fault": fault, "payload": "never"}})
+        rc, _, err = curl(node.port, "/fault/" + fault)
+        check(rc in codes, "%s seen by curl as exit %s (got %d: %s)" % (fault, codes, rc, err))
+    # The server keeps serving after every fault.
+    check(get(node, "/api/v1/mocks")[0] == 200, "server alive after faults")
+    create(node, {"id": "slow", "http": {"route": "/slow"},
+                  "response": {"delayDistribution": {"type": "uniform", "lower": 200, "upper": 300},
+                               "payload": {"ok": 1}}})
+    create(node, {"id": "lognormal", "http": {"route": "/lognormal"},
+                  "response": {"delayDistribution": {"type": "lognormal", "median": 50, "sigma": 0.1},
+                               "payload": {"ok": 1}}})
+    create(node, {"id": "dribble", "http": {"route": "/dribble"},
+                  "response": {"chunkedDribbleDelay": {"numberOfChunks": 5, "totalDuration": 500},
+                               "payload": "0123456789" * 10}})
+    # Delays do not block: a slow call and a fast one in parallel, the fast one is fast.
+    results = {}
+
+    def run(name, path):
+        results[name] = curl(node.port, path)
+
+    slow = threading.Thread(target=run, args=("slow", "/slow"))
+    slow.start()
+    time.sleep(0.02)
+    rc, fast_t, _ = curl(node.port, "/api/v1/fakers")
+    slow.join()
+    rc_slow, slow_t, _ = results["slow"]
+    check(rc_slow == 0 and 0.19 <= slow_t <= 1.5, "uniform delay 200-300 ms (took %.3f s)" % slow_t)
+    check(fast_t < 0.15, "a delayed response does not block others (%.3f s)" % fast_t)
+    rc, t, _ = curl(node.port, "/lognormal")
+    check(rc == 0 and 0.025 <= t <= 1.0, "lognormal delay around 50 ms (took %.3f s)" % t)
+    p = subprocess.run(["curl", "-sS", "--max-time", "10", "-D", "-",
+                        "http://127.0.0.1:%d/dribble" % node.port], capture_output=True, text=True)
+    t0 = time.time()
+    rc, t, _ = curl(node.port, "/dribble")
+    check(p.returncode == 0 and p.stdout.endswith("0123456789" * 10), "dribbled body arrives whole")
+    check("chunked" in p.stdout.lower(), "dribbled body uses chunked transfer encoding")
+    check(0.35 <= t <= 2.0, "dribble spread over ~500 ms (took %.3f s)" % t)
+    for bad, needle in [({"type": "uniform", "lower": 5, "upper": 1}, "below lower"),
+                        ({"type": "gamma"}, "not one of")]:
+        status, err, _, _ = node.request("POST", "/api/v1/mocks", {
+            "http": {"route": "/x"}, "response": {"delayDistribution": bad}})
+        check(status == 400 and needle in (err or {}).get("error", ""), "bad delayDistribution 400")
+    status, err, _, _ = node.request("POST", "/api/v1/mocks", {
+        "http": {"route": "/x"}, "response": {"fault": "EXPLODE"}})
+    check(status == 400 and "fault" in (err or {}).get("error", ""), "unknown fault 400")
+
+
+def scenario_redis_down(node, redis):
+    create(node, {"id": "static", "http": {"route": "/static"}, "response": {"payload": {"s": 1}}})
+    create(node, {"id": "uses-store", "http": {"route": "/uses-store"},
+                  "response": {"payload": {"v": "$.gS.hits"}}})
+    redis.stop()
+    try:
+        status, body, _, _ = get(node, "/uses-store")
+        check(status == 503 and (body or {}).get("code") == "unavailable",
+              "store-using mock answers 503 unavailable with Redis down (%s %s)" % (status, body))
+        status, body, _, _ = get(node, "/static")
+        check(status == 200 and body == {"s": 1}, "mock without stores still served with Redis down")
+        status, body, _, _ = get(node, "/api/v1/stores/global")
+        check(status == 503 and (body or {}).get("code") == "unavailable", "stores API 503")
+    finally:
+        redis.start()
+    deadline = time.time() + 5
+    status = 0
+    while time.time() < deadline:
+        status = get(node, "/uses-store")[0]
+        if status == 200:
+            break
+        time.sleep(0.1)
+    check(status == 200, "store-using mock works again once Redis is back")
+
+
+def run_backend(backend, redis=None):
+    env = {"STORE_TYPE": backend, "STORE_MAX_VALUE_BYTES": "64KiB"}
+    if redis is not None:
+        env.update({"REPO_REDIS_HOST": "127.0.0.1", "REPO_REDIS_PORT": str(redis.port)})
+    node = Mockarty(BINARY, env=env).start()
+    try:
+        print("--- backend %s" % backend, flush=True)
+        scenario_templates(node)
+        scenario_chain_login(node)
+        scenario_stores_api(node, backend)
+        scenario_counter(node)
+        scenario_faults(node)
+        if redis is not None:
+            scenario_redis_down(node, redis)
+    finally:
+        code, stderr = node.stop()
+        check(code == 0 and not services.sanitizer_problems(stderr),
+              "%s: clean exit without sanitizer report (exit %d)\n%s" % (backend, code, stderr[-3000:]))
+
+
+def main():
+    services.install_signal_handlers()
+    run_backend("memory")
+    redis = services.Redis()
+    try:
+        redis.start()
+        run_backend("redis", redis)
+    finally:
+        services.cleanup_all()
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        sys.exit(1)
+    print("all store scenarios passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+/* Settings, wiring, the upkeep loop and the shutdown order of a node. */
+#include "boot/boot.h"
+
+#include "api/api.h"
+#include "catalog/catalog.h"
+#include "composite/composite.h"
+#include "config/config.h"
+#include "follow/follow.h"
+#include "httpd/httpd.h"
+#include "journal/journal.h"
+#include "metrics/metrics.h"
+#include "node/node.h"
+#include "pg/pg.h"
+#include "serve/serve.h"
+#include "sqlite/sqlite.h"
+#include "store/store.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MOCKARTY_VERSION "0.2.0"
+
+extern char **environ;
+
+typedef struct settings {
+    char *http_host;
+    int http_port;
+    int64_t http_workers;
+    char *tls_cert;
+    char *tls_key;
+    size_t max_body;
+    int64_t request_timeout_ms;
+    char *db_use;
+    char *db_path;
+    char *db_dsn;
+    int64_t db_pool;
+    char *cache_type;
+    size_t cache_max;
+    char *api_token;
+    size_t journal_max;
+    size_t journal_body_max;
+    char *store_type;
+    char *redis_host;
+    int redis_port;
+    char *redis_password;
+    int64_t redis_db;
+    size_t store_max_value;
+    int64_t history_ms;
+    char *node_name;
+    int64_t poll_ms;
+} settings_t;
+
+#define S(env, type, def, field, help, choices, min, max)                                          \
+    {                                                                                              \
+        env, type, def, offsetof(settings_t, field), help, choices, min, max                       \
+    }
+/* The settings of both roles; only the port and database defaults differ. */
+#define SETTINGS(PORT, DB_USE_DEFAULT)                                                             \
+    S("HTTP_HOST", MK_CONFIG_STRING, "0.0.0.0", http_host, "listen address", NULL, 0, 0),          \
+        S("HTTP_PORT", MK_CONFIG_PORT, PORT, http_port, "HTTP port", NULL, 0, 0),                  \
+        S("HTTP_WORKERS", MK_CONFIG_INT, "0", http_workers,                                        \
+          "event-loop threads (0: one per core)", NULL, 0, 256),                                   \
+        S("HTTP_TLS_CERT_FILE", MK_CONFIG_STRING, NULL, tls_cert,                                  \
+          "PEM certificate chain: enables TLS", NULL, 0, 0),                                       \
+        S("HTTP_TLS_KEY_FILE", MK_CONFIG_STRING, NULL, tls_key, "PEM private key for TLS", NULL,   \
+          0, 0),                                                                                   \
+        S("HTTP_MAX_BODY_BYTES", MK_CONFIG_BYTES, "10MiB", max_body,                               \
+          "largest request body accepted", NULL, 1024, 1LL << 31),                                 \
+        S("HTTP_REQUEST_TIMEOUT", MK_CONFIG_DURATION_MS, "10s", request_timeout_ms,                \
+          "time allowed to receive a whole request", NULL, 100, 3600000),                          \
+        S("DB_USE", MK_CONFIG_ENUM, DB_USE_DEFAULT, db_use, "database backend", "sqlite|postgres", \
+          0, 0),                                                                                   \
+        S("DB_PATH", MK_CONFIG_STRING, "./mockarty.db", db_path, "SQLite database file", NULL, 0,  \
+          0),                                                                                      \
+        S("DB_DSN", MK_CONFIG_STRING, NULL, db_dsn,                                                \
+          "PostgreSQL connection string or URL (DB_USE=postgres)", NULL, 0, 0),                    \
+        S("DB_POOL_SIZE", MK_CONFIG_INT, "4", db_pool, "PostgreSQL connections", NULL, 1, 256),    \
+        S("CACHE_TYPE", MK_CONFIG_ENUM, "inmemory", cache_type,                                    \
+          "mock cache tiers: inmemory, or redis as a shared second tier", "inmemory|redis", 0, 0), \
+        S("CACHE_MAX_BYTES", MK_CONFIG_BYTES, "64MiB", cache_max,                                  \
+          "bound of the in-process mock cache", NULL, 65536, 1LL << 40),                           \
+        S("API_TOKEN", MK_CONFIG_STRING, NULL, api_token, "token required on /api/ calls", NULL,   \
+          0, 0),                                                                                   \
+        S("JOURNAL_MAX_BYTES", MK_CONFIG_BYTES, "64MiB", journal_max,                              \
+          "request journal size bound (oldest dropped first)", NULL, 4096, 1LL << 40),             \
+        S("JOURNAL_BODY_MAX_BYTES", MK_CONFIG_BYTES, "64KiB", journal_body_max,                    \
+          "request body bytes kept per journal entry", NULL, 0, 1LL << 30),                        \
+        S("STORE_TYPE", MK_CONFIG_ENUM, "memory", store_type,                                      \
+          "backend of the stores (gS, cS, mS) and history", "memory|redis", 0, 0),                 \
+        S("REPO_REDIS_HOST", MK_CONFIG_STRING, "127.0.0.1", redis_host, "Redis host", NULL, 0, 0), \
+        S("REPO_REDIS_PORT", MK_CONFIG_PORT, "6379", redis_port, "Redis port", NULL, 0, 0),        \
+        S("REPO_REDIS_PASSWORD", MK_CONFIG_STRING, NULL, redis_password, "Redis password", NULL,   \
+          0, 0),                                                                                   \
+        S("REPO_REDIS_DB", MK_CONFIG_INT, "0", redis_db, "Redis database number", NULL, 0, 15),    \
+        S("STORE_MAX_VALUE_BYTES", MK_CONFIG_BYTES, "1MiB", store_max_value,                       \
+          "largest value one store key may hold", NULL, 16, 1LL << 29),                            \
+        S("HISTORY_DURATION", MK_CONFIG_DURATION_MS, "60m", history_ms,                            \
+          "how long the history table keeps records", NULL, 1000, 365LL * 24 * 3600 * 1000),       \
+        S("NODE_NAME", MK_CONFIG_STRING, NULL, node_name,                                          \
+          "name sent as X-Mockarty-Node (default: the host name)", NULL, 0, 0),                    \
+        S("RESYNC_INTERVAL", MK_CONFIG_DURATION_MS, "1s", poll_ms,                                 \
+          "resolvers: resync from the database at least this often", NULL, 50, 3600000)
+
+static const mk_config_spec_t admin_spec[] = {SETTINGS("5770", "sqlite")};
+static const mk_config_spec_t resolver_spec[] = {SETTINGS("5780", "postgres")};
+#undef SETTINGS
+#undef S
+
+/* Everything a running node holds, freed in reverse order of creation. */
+typedef struct node_parts {
+    mk_boot_role_t role;
+    settings_t cfg;
+    char hostname[256];
+    mk_repo_t *repo;
+    mk_store_t *store;
+    mk_metrics_t *metrics;
+    mk_catalog_t *catalog;
+    mk_journal_t *journal;
+    mk_api_t *api;
+    mk_serve_t *serve;
+    mk_node_t *node;
+    mk_follow_t *follow;
+    mk_httpd_t *httpd;
+} node_parts_t;
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void observe_db(void *ud, const char *operation, double seconds)
+{
+    mk_metrics_db(ud, operation, seconds);
+}
+
+static const char *role_name(mk_boot_role_t role)
+{
+    return role == MK_BOOT_ADMIN ? "admin" : "resolver";
+}
+
+static int open_repo(node_parts_t *p, mk_err_t *err)
+{
+    const settings_t *c = &p->cfg;
+    mk_repo_t *db = NULL;
+    int rc;
+    if (strcmp(c->db_use, "postgres") == 0) {
+        if (c->db_dsn == NULL || c->db_dsn[0] == '\0')
+            return mk_err_set(err, MK_EINVAL, "DB_DSN: required with DB_USE=postgres");
+        /* A resolver started beside a fresh admin waits for it to create the schema. */
+        mk_pg_opts_t po = {.pool_size = (int)c->db_pool,
+                           .migrate = p->role == MK_BOOT_ADMIN,
+                           .schema_wait_ms = p->role == MK_BOOT_ADMIN ? 0 : 30000};
+        rc = mk_pg_repo_open(c->db_dsn, &po, &db, err);
+    } else {
+        rc = mk_sqlite_repo_open(c->db_path, &db, err);
+    }
+    if (rc != 0)
+        return rc;
+    mk_redis_opts_t ro = {.host = c->redis_host,
+                          .port = c->redis_port,
+                          .password = c->redis_password,
+                          .db = (int)c->redis_db};
+    mk_composite_opts_t co = {.cache_max_bytes = c->cache_max,
+                              .redis = strcmp(c->cache_type, "redis") == 0 ? &ro : NULL};
+    return mk_composite_open(db, &co, &p->repo, err);
+}
+
+static int open_store(node_parts_t *p, mk_err_t *err)
+{
+    const settings_t *c = &p->cfg;
+    mk_store_opts_t so = {
+        .type = strcmp(c->store_type, "redis") == 0 ? MK_STORE_REDIS : MK_STORE_MEMORY,
+        .redis_host = c->redis_host,
+        .redis_port = c->redis_port,
+        .redis_password = c->redis_password,
+        .redis_db = (int)c->redis_db,
+        .max_value_bytes = c->store_max_value,
+        .history_ms = c->history_ms,
+    };
+    return mk_store_open(&so, &p->store, err);
+}
+
+/* Builds every module; returns 0 or prints why not and returns 1. */
+static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
+{
+    mk_err_t err;
+    settings_t *c = &p->cfg;
+    const char *who = role_name(p->role);
+    if (open_repo(p, &err) != 0) {
+        fprintf(stderr, "mockarty %s: database: %s\n", who, err.msg);
+        return 1;
+    }
+    if (open_store(p, &err) != 0) {
+        fprintf(stderr, "mockarty %s: store: %s\n", who, err.msg);
+        return 1;
+    }
+    p->metrics = mk_metrics_new(hc->workers);
+    p->catalog = mk_catalog_new(hc->workers);
+    p->journal = mk_journal_new(c->journal_max, c->journal_body_max, hc->workers);
+    if (p->journal != NULL)
+        mk_journal_share(p->journal, p->store);
+    if (p->role == MK_BOOT_ADMIN) {
+        mk_api_config_t ac = {.api_token = c->api_token};
+        p->api = mk_api_new(&ac, p->catalog, p->repo, p->journal, p->store);
+    }
+    p->serve = mk_serve_new(p->catalog, p->journal, p->store);
+    if (c->node_name == NULL && gethostname(p->hostname, sizeof p->hostname - 1) == 0)
+        c->node_name = strdup(p->hostname);
+    mk_node_config_t nc = {.release_id = MOCKARTY_VERSION, .role = who, .node_name = c->node_name};
+    p->node = mk_node_new(&nc, p->serve, p->api, p->catalog, p->journal, p->metrics, p->repo);
+    if (!p->metrics || !p->catalog || !p->journal || !p->serve || !p->node ||
+        (p->role == MK_BOOT_ADMIN && !p->api)) {
+        fprintf(stderr, "mockarty %s: out of memory\n", who);
+        return 1;
+    }
+    mk_repo_set_observer(p->repo, observe_db, p->metrics);
+    if (p->role == MK_BOOT_ADMIN) {
+        if (mk_api_load(p->api, &err) != 0) {
+            fprintf(stderr, "mockarty admin: loading mocks: %s\n", err.msg);
+            return 1;
+        }
+    } else {
+        mk_follow_opts_t fo = {.poll_ms = c->poll_ms};
+        if (mk_follow_start(p->repo, p->catalog, &fo, &p->follow, &err) != 0) {
+            fprintf(stderr, "mockarty resolver: following changes: %s\n", err.msg);
+            return 1;
+        }
+    }
+    if (mk_httpd_new(hc, mk_node_handle, p->node, &p->httpd, &err) != 0 ||
+        mk_httpd_start(p->httpd, &err) != 0) {
+        fprintf(stderr, "mockarty %s: %s\n", who, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static double elapsed_ms(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* The health of the dependencies, measured here (off the request path) and handed to the node. */
+static void refresh_status(node_parts_t *p)
+{
+    mk_node_status_t st = {.redis = "not_configured"};
+    struct timespec t0;
+    mk_err_t err;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    st.db_up = mk_repo_ping(p->repo, &err) == 0;
+    st.db_latency_ms = elapsed_ms(&t0);
+    if (p->follow != NULL) {
+        st.ready = mk_follow_ready(p->follow);
+        st.db_up = st.db_up && mk_follow_db_up(p->follow);
+        st.change_seq = mk_follow_seq(p->follow);
+    } else {
+        st.ready = true;
+    }
+    double cache_ms = 0, store_ms = 0;
+    const char *cache = mk_composite_redis_status(p->repo, &cache_ms);
+    const char *store = "not_configured";
+    if (strcmp(mk_store_backend(p->store), "redis") == 0)
+        store = mk_store_ping(p->store, &store_ms, &err) == 0 ? "up" : "down";
+    if (strcmp(cache, "down") == 0 || strcmp(store, "down") == 0)
+        st.redis = "down";
+    else if (strcmp(cache, "up") == 0 || strcmp(store, "up") == 0)
+        st.redis = "up";
+    st.redis_latency_ms = cache_ms > store_ms ? cache_ms : store_ms;
+    mk_node_set_status(p->node, &st);
+}
+
+static void announce(const node_parts_t *p, const mk_httpd_config_t *hc)
+{
+    const settings_t *c = &p->cfg;
+    int port = mk_httpd_port(p->httpd);
+    printf("mockarty %s: %s node listening on %s://%s:%d (%u workers, %s%s%s, stores: %s, "
+           "cache: %s)\n",
+           MOCKARTY_VERSION, role_name(p->role), c->tls_cert ? "https" : "http", c->http_host, port,
+           hc->workers, strcmp(c->db_use, "postgres") == 0 ? "PostgreSQL" : "SQLite at ",
+           strcmp(c->db_use, "postgres") == 0 ? "" : c->db_path, "", c->store_type, c->cache_type);
+    if (p->role == MK_BOOT_ADMIN)
+        printf("create a mock:  curl -X POST localhost:%d/api/v1/mocks -d "
+               "'{\"http\":{\"route\":\"/hello\",\"httpMethod\":\"GET\"},"
+               "\"response\":{\"statusCode\":200,\"payload\":{\"hello\":\"world\"}}}'\n"
+               "then call it:   curl localhost:%d/hello\n",
+               port, port);
+    fflush(stdout);
+}
+
+static void teardown(node_parts_t *p, const mk_config_spec_t *spec, size_t nspec)
+{
+    mk_httpd_stop(p->httpd);
+    if (p->api)
+        mk_api_maintain(p->api);
+    mk_httpd_free(p->httpd);
+    /* The change feed lives in the repository: stop the follower, then the feed, then free. */
+    mk_follow_stop(p->follow);
+    mk_node_free(p->node);
+    mk_serve_free(p->serve);
+    mk_api_free(p->api);
+    mk_journal_free(p->journal);
+    mk_repo_free(p->repo);
+    mk_follow_free(p->follow);
+    mk_catalog_free(p->catalog);
+    mk_metrics_free(p->metrics);
+    mk_store_free(p->store);
+    mk_config_free(spec, nspec, &p->cfg);
+}
+
+int mk_boot_main(mk_boot_role_t role, int argc, char **argv)
+{
+    const mk_config_spec_t *spec = role == MK_BOOT_ADMIN ? admin_spec : resolver_spec;
+    size_t nspec = role == MK_BOOT_ADMIN ? sizeof admin_spec / sizeof *admin_spec
+                                         : sizeof resolver_spec / sizeof *resolver_spec;
+    const char *binary = role == MK_BOOT_ADMIN ? "mockarty" : "mockarty-resolver";
+    node_parts_t p;
+    mk_err_t err;
+    const char *config_path = NULL;
+    bool help = false;
+
+    memset(&p, 0, sizeof p);
+    p.role = role;
+    if (mk_config_parse_args(argc, argv, &config_path, &help, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", binary, err.msg);
+        return 2;
+    }
+    if (help) {
+        mk_buf_t out;
+        mk_buf_init(&out, 0);
+        mk_config_usage(spec, nspec, &out);
+        printf("Usage: %s [--config FILE]\n\nSettings (environment or YAML file):\n%s", binary,
+               out.data ? out.data : "");
+        mk_buf_free(&out);
+        return 0;
+    }
+    if (mk_config_load(spec, nspec, &p.cfg, config_path, environ, &err) != 0) {
+        fprintf(stderr, "%s: configuration: %s\n", binary, err.msg);
+        return 2;
+    }
+    if ((p.cfg.tls_cert == NULL) != (p.cfg.tls_key == NULL)) {
+        fprintf(stderr,
+                "%s: configuration: HTTP_TLS_CERT_FILE and HTTP_TLS_KEY_FILE must be set "
+                "together\n",
+                binary);
+        mk_config_free(spec, nspec, &p.cfg);
+        return 2;
+    }
+    mk_httpd_config_t hc = {
+        .host = p.cfg.http_host,
+        .port = p.cfg.http_port,
+        .workers = (unsigned)p.cfg.http_workers,
+        .tls_cert = p.cfg.tls_cert,
+        .tls_key = p.cfg.tls_key,
+        .max_body_bytes = p.cfg.max_body,
+        .req_timeout_ms = (uint64_t)p.cfg.request_timeout_ms,
+    };
+    unsigned workers = hc.workers ? hc.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    hc.workers = workers ? workers : 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    int status = assemble(&p, &hc);
+    if (status == 0) {
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        refresh_status(&p);
+        announce(&p, &hc);
+        /* Upkeep off the hot path: usage counters to the database (admin), retired snapshots
+         * freed, dependency health measured. */
+        for (int tick = 0; !stop; tick++) {
+            usleep(100 * 1000);
+            if (p.api)
+                mk_api_maintain(p.api);
+            else
+                mk_catalog_reclaim(p.catalog);
+            if (tick % 5 == 0 || (p.follow && !mk_follow_ready(p.follow)))
+                refresh_status(&p);
+        }
+        fprintf(stderr, "%s: shutting down\n", binary);
+    }
+    teardown(&p, spec, nspec);
+    return status;
+}
