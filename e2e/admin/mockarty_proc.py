@@ -2,6 +2,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,8 +25,19 @@ class Mockarty:
         self.env.update({"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port),
                          "DB_PATH": os.path.join(self.dir, "mockarty.db"), "HTTP_WORKERS": "2"})
         self.env.update(env or {})
+        if os.environ.get("MK_TEST_PG_DSN") and "DB_USE" not in (env or {}):
+            self._use_postgres(os.environ["MK_TEST_PG_DSN"])
         self.proc = None
         self.stderr_path = os.path.join(self.dir, "stderr.log")
+
+    def _use_postgres(self, admin_dsn):
+        """The same scenarios against PostgreSQL: one database per working directory, so a
+        restart in the same directory finds its data, as with the SQLite file."""
+        name = "t_" + re.sub(r"[^a-z0-9]", "_", os.path.basename(self.dir).lower())
+        subprocess.run(["psql", admin_dsn, "-qc", "CREATE DATABASE %s" % name],
+                       capture_output=True, text=True)
+        self.env.update({"DB_USE": "postgres",
+                         "DB_DSN": re.sub(r"dbname=\S+", "dbname=" + name, admin_dsn)})
 
     def start(self):
         self.stderr = open(self.stderr_path, "ab")
