@@ -249,6 +249,26 @@ static double elapsed_ms(const struct timespec *a)
     return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
 }
 
+static void tier_gauges(mk_metrics_t *m, const char *tier, const mk_composite_tier_stats_t *t)
+{
+    uint64_t total = t->hits + t->misses;
+    mk_metrics_gauge_set(m, "cache_hit_ratio", "Hits over lookups of the mock cache tiers", "tier",
+                         tier, total ? (double)t->hits / (double)total : 0);
+    mk_metrics_gauge_set(m, "cache_hits", "Hits of the mock cache tiers since start", "tier", tier,
+                         (double)t->hits);
+    mk_metrics_gauge_set(m, "cache_misses", "Misses of the mock cache tiers since start", "tier",
+                         tier, (double)t->misses);
+}
+
+static void publish_cache_metrics(node_parts_t *p)
+{
+    mk_composite_tier_stats_t memory, redis;
+    mk_composite_stats(p->repo, &memory, &redis);
+    tier_gauges(p->metrics, "memory", &memory);
+    if (strcmp(p->cfg.cache_type, "redis") == 0)
+        tier_gauges(p->metrics, "redis", &redis);
+}
+
 /* The health of the dependencies, measured here (off the request path) and handed to the node. */
 static void refresh_status(node_parts_t *p)
 {
@@ -276,6 +296,7 @@ static void refresh_status(node_parts_t *p)
         st.redis = "up";
     st.redis_latency_ms = cache_ms > store_ms ? cache_ms : store_ms;
     mk_node_set_status(p->node, &st);
+    publish_cache_metrics(p);
 }
 
 static void announce(const node_parts_t *p, const mk_httpd_config_t *hc)
