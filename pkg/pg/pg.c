@@ -1,0 +1,637 @@
+/* PostgreSQL implementation of the repository: the repo.h operations as prepared statements on a
+ * pooled connection, versioned migrations under an advisory lock, and the change feed. */
+#include "pg/pg.h"
+
+#include "pg/conn.h"
+#include "pg/listen.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_POOL_SIZE       4
+#define MAX_POOL_SIZE           64
+#define DEFAULT_CONNECT_TIMEOUT 3000
+#define SCHEMA_POLL_MS          100
+/* pg_advisory_lock key held while migrating: "mockarty" in ASCII. */
+#define MIGRATION_LOCK_KEY "7885630785396569209"
+
+/* Ordered; version N is migrations[N - 1]. Never edit an entry once released: append a new one.
+ */
+static const char *const migrations[] = {
+    /* 1: initial schema, the same tables as the SQLite backend's. The change sequence is a
+     * single-row counter rather than a SEQUENCE: nextval() is not transactional, so two writers
+     * could commit seqs out of order and a reader resuming from the higher one would skip the
+     * lower. Updating the counter row holds its lock until COMMIT, so seqs follow commit order.
+     * json is TEXT so a definition round-trips byte for byte. */
+    "CREATE TABLE mocks ("
+    "  id TEXT PRIMARY KEY CHECK (length(id) > 0),"
+    "  namespace TEXT NOT NULL,"
+    "  chain_id TEXT,"
+    "  json TEXT NOT NULL,"
+    "  created_at BIGINT NOT NULL DEFAULT 0,"
+    "  updated_at BIGINT NOT NULL DEFAULT 0,"
+    "  closed_at BIGINT NOT NULL DEFAULT 0,"
+    "  uses BIGINT NOT NULL DEFAULT 0,"
+    "  last_use BIGINT NOT NULL DEFAULT 0,"
+    "  seq BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX mocks_namespace ON mocks(namespace);"
+    "CREATE INDEX mocks_chain_id ON mocks(chain_id);"
+    "CREATE UNIQUE INDEX mocks_seq ON mocks(seq);"
+    "CREATE TABLE mock_tombstones ("
+    "  id TEXT PRIMARY KEY,"
+    "  seq BIGINT NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX mock_tombstones_seq ON mock_tombstones(seq);"
+    "CREATE TABLE namespaces ("
+    "  name TEXT PRIMARY KEY CHECK (length(name) > 0),"
+    "  created_at BIGINT NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE change_seq ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  value BIGINT NOT NULL"
+    ");"
+    "INSERT INTO change_seq(id, value) VALUES (1, 0);",
+};
+
+#define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum {
+    ST_PUT,
+    ST_LOCK_SEQ,
+    ST_DELETE,
+    ST_LOAD_ALL,
+    ST_LOAD_CHANGES,
+    ST_GET,
+    ST_USAGE,
+    ST_NS_PUT,
+    ST_NS_LIST,
+    ST_PING,
+    ST_COUNT
+};
+
+#define MOCK_COLUMNS                                                                               \
+    "id, namespace, chain_id, json, created_at, updated_at, closed_at, uses, last_use, seq"
+
+/* Sub-statements of one WITH run in an unspecified order but the main query pulls m, which pulls
+ * s: the counter row is locked before the mock row, the order every writer uses. */
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_PUT] = "WITH s AS (UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value),"
+               " m AS (INSERT INTO mocks(" MOCK_COLUMNS ")"
+               "  SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint,"
+               "   $7::bigint, $8::bigint, $9::bigint, s.value FROM s"
+               "  ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace,"
+               "   chain_id = excluded.chain_id, json = excluded.json,"
+               "   created_at = excluded.created_at, updated_at = excluded.updated_at,"
+               "   closed_at = excluded.closed_at, uses = excluded.uses,"
+               "   last_use = excluded.last_use, seq = excluded.seq"
+               "  RETURNING id, seq),"
+               " t AS (DELETE FROM mock_tombstones WHERE id = $1::text)"
+               " SELECT m.seq, pg_notify('" MK_PG_CHANNEL "', m.seq::text || ' ' || m.id) FROM m",
+    /* A purge deletes the mock row before it can touch the counter, so it locks the counter
+     * first to keep the writers' lock order. */
+    [ST_LOCK_SEQ] = "SELECT value FROM change_seq WHERE id = 1 FOR UPDATE",
+    /* Only a row that existed gets a seq and a tombstone. */
+    [ST_DELETE] = "WITH d AS (DELETE FROM mocks WHERE id = $1::text RETURNING id),"
+                  " s AS (UPDATE change_seq SET value = value + 1"
+                  "  WHERE id = 1 AND EXISTS (SELECT 1 FROM d) RETURNING value),"
+                  " t AS (INSERT INTO mock_tombstones(id, seq) SELECT $1::text, s.value FROM s"
+                  "  ON CONFLICT (id) DO UPDATE SET seq = excluded.seq RETURNING id, seq)"
+                  " SELECT t.seq, pg_notify('" MK_PG_CHANNEL "', t.seq::text || ' ' || t.id)"
+                  " FROM t",
+    [ST_LOAD_ALL] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > $1::bigint ORDER BY seq",
+    /* json is NOT NULL in mocks, so a NULL json marks a tombstone. */
+    [ST_LOAD_CHANGES] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > $1::bigint"
+                        " UNION ALL SELECT id, NULL, NULL, NULL, 0, 0, 0, 0, 0, seq"
+                        " FROM mock_tombstones WHERE seq > $1::bigint ORDER BY seq",
+    [ST_GET] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE id = $1::text",
+    [ST_USAGE] = "UPDATE mocks SET uses = $2::bigint, last_use = $3::bigint WHERE id = $1::text",
+    [ST_NS_PUT] = "INSERT INTO namespaces(name, created_at) VALUES ($1::text, $2::bigint)"
+                  " ON CONFLICT (name) DO NOTHING",
+    [ST_NS_LIST] = "SELECT name, created_at FROM namespaces ORDER BY name",
+    [ST_PING] = "SELECT 1",
+};
+
+typedef struct pg_repo {
+    mk_repo_t base; /* first: the repo.h contract casts between the two */
+    char *dsn;
+    int timeout_ms;
+    mk_pg_pool_t *pool;
+    pthread_mutex_t sub_mu;
+    mk_pg_listener_t *listener;
+} pg_repo_t;
+
+static int64_t now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t int_at(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static const char *text_at(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/* A row of a MOCK_COLUMNS query; a tombstone has only id and seq. */
+static mk_repo_mock_t mock_at(const PGresult *res, int row)
+{
+    return (mk_repo_mock_t){
+        .id = text_at(res, row, 0),
+        .namespace_ = text_at(res, row, 1),
+        .chain_id = text_at(res, row, 2),
+        .json = text_at(res, row, 3),
+        .created_at = int_at(res, row, 4),
+        .updated_at = int_at(res, row, 5),
+        .closed_at = int_at(res, row, 6),
+        .uses = int_at(res, row, 7),
+        .last_use = int_at(res, row, 8),
+        .seq = int_at(res, row, 9),
+    };
+}
+
+typedef struct put_batch {
+    const mk_repo_mock_t *rows;
+    size_t n;
+    int64_t *seqs; /* assigned seqs, copied to the rows once committed */
+} put_batch_t;
+
+static int put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    put_batch_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        const mk_repo_mock_t *m = &b->rows[i];
+        char ints[5][24];
+        snprintf(ints[0], sizeof ints[0], "%" PRId64, m->created_at);
+        snprintf(ints[1], sizeof ints[1], "%" PRId64, m->updated_at);
+        snprintf(ints[2], sizeof ints[2], "%" PRId64, m->closed_at);
+        snprintf(ints[3], sizeof ints[3], "%" PRId64, m->uses);
+        snprintf(ints[4], sizeof ints[4], "%" PRId64, m->last_use);
+        const char *params[9] = {m->id,   m->namespace_, m->chain_id, m->json, ints[0],
+                                 ints[1], ints[2],       ints[3],     ints[4]};
+        char what[96];
+        snprintf(what, sizeof what, "put mock %zu (id \"%.40s\")", i,
+                 m->id != NULL ? m->id : "(null)");
+        PGresult *res = NULL;
+        int rc = mk_pg_exec(c, ST_PUT, 9, params, &res, what, err);
+        if (rc != 0)
+            return rc;
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            return mk_err_set(err, MK_EINTERNAL, "postgres %s: change sequence row missing", what);
+        }
+        b->seqs[i] = int_at(res, 0, 0);
+        PQclear(res);
+    }
+    return 0;
+}
+
+static int pg_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    if (n == 0)
+        return 0;
+    put_batch_t b = {.rows = rows, .n = n, .seqs = calloc(n, sizeof(int64_t))};
+    if (b.seqs == NULL)
+        return mk_err_set(err, MK_ENOMEM, "postgres put mocks: out of memory");
+    int rc = mk_pg_pool_run(p->pool, true, put_op, &b, err);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            rows[i].seq = b.seqs[i];
+    }
+    free(b.seqs);
+    return rc;
+}
+
+typedef struct id_batch {
+    const char *const *ids;
+    size_t n;
+} id_batch_t;
+
+static int delete_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    id_batch_t *b = ud;
+    int rc = mk_pg_exec(c, ST_LOCK_SEQ, 0, NULL, NULL, "lock change sequence", err);
+    for (size_t i = 0; i < b->n && rc == 0; i++) {
+        const char *params[1] = {b->ids[i]};
+        rc = mk_pg_exec(c, ST_DELETE, 1, params, NULL, "delete mock", err);
+    }
+    return rc;
+}
+
+static int pg_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == NULL)
+            return mk_err_set(err, MK_EINVAL, "postgres delete mocks: id %zu is NULL", i);
+    }
+    if (n == 0)
+        return 0;
+    id_batch_t b = {.ids = ids, .n = n};
+    return mk_pg_pool_run(p->pool, true, delete_op, &b, err);
+}
+
+typedef struct mock_rows {
+    mk_repo_mock_cb cb;
+    void *ud;
+    int64_t after_seq;
+    const char *id;
+} mock_rows_t;
+
+static int mock_row(void *ud, const PGresult *res)
+{
+    mock_rows_t *q = ud;
+    mk_repo_mock_t row = mock_at(res, 0);
+    return q->cb(q->ud, &row);
+}
+
+/* One statement, so one snapshot: with commit-ordered seqs the highest seq seen is a safe point
+ * to resume from. */
+static int load_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    mock_rows_t *q = ud;
+    char after[24];
+    snprintf(after, sizeof after, "%" PRId64, q->after_seq);
+    const char *params[1] = {after};
+    /* A full load rebuilds from nothing, so it has no use for tombstones. */
+    int stmt = q->after_seq > 0 ? ST_LOAD_CHANGES : ST_LOAD_ALL;
+    return mk_pg_query_rows(c, stmt, 1, params, mock_row, q, "load mocks", err);
+}
+
+static int pg_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
+                         mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    mock_rows_t q = {.cb = cb, .ud = ud, .after_seq = after_seq};
+    return mk_pg_pool_run(p->pool, false, load_op, &q, err);
+}
+
+static int get_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    mock_rows_t *q = ud;
+    const char *params[1] = {q->id};
+    PGresult *res = NULL;
+    int rc = mk_pg_exec(c, ST_GET, 1, params, &res, "get mock", err);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(res) == 0) {
+        rc = mk_err_set(err, MK_ENOTFOUND, "postgres get mock: no mock with id \"%.200s\"", q->id);
+    } else {
+        mk_repo_mock_t row = mock_at(res, 0);
+        rc = q->cb(q->ud, &row);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_get_mock(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *ud, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    mock_rows_t q = {.cb = cb, .ud = ud, .id = id};
+    return mk_pg_pool_run(p->pool, false, get_op, &q, err);
+}
+
+typedef struct usage_batch {
+    const mk_repo_usage_t *rows;
+    size_t n;
+} usage_batch_t;
+
+/* No seq, no notify: usage is not a change resolvers need. */
+static int usage_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    usage_batch_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        char uses[24], last[24];
+        snprintf(uses, sizeof uses, "%" PRId64, b->rows[i].uses);
+        snprintf(last, sizeof last, "%" PRId64, b->rows[i].last_use);
+        const char *params[3] = {b->rows[i].id, uses, last};
+        int rc = mk_pg_exec(c, ST_USAGE, 3, params, NULL, "update usage", err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int pg_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].id == NULL)
+            return mk_err_set(err, MK_EINVAL, "postgres update usage: id %zu is NULL", i);
+    }
+    if (n == 0)
+        return 0;
+    usage_batch_t b = {.rows = rows, .n = n};
+    return mk_pg_pool_run(p->pool, true, usage_op, &b, err);
+}
+
+typedef struct ns_put {
+    const char *name;
+    int64_t created_at;
+} ns_put_t;
+
+static int ns_put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    ns_put_t *q = ud;
+    char created[24];
+    snprintf(created, sizeof created, "%" PRId64, q->created_at);
+    const char *params[2] = {q->name, created};
+    return mk_pg_exec(c, ST_NS_PUT, 2, params, NULL, "put namespace", err);
+}
+
+/* A single statement: its own transaction. */
+static int pg_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    ns_put_t q = {.name = name, .created_at = created_at};
+    return mk_pg_pool_run(p->pool, false, ns_put_op, &q, err);
+}
+
+typedef struct name_rows {
+    mk_repo_name_cb cb;
+    void *ud;
+} name_rows_t;
+
+static int name_row(void *ud, const PGresult *res)
+{
+    name_rows_t *q = ud;
+    return q->cb(q->ud, PQgetvalue(res, 0, 0), int_at(res, 0, 1));
+}
+
+static int ns_list_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    return mk_pg_query_rows(c, ST_NS_LIST, 0, NULL, name_row, ud, "list namespaces", err);
+}
+
+static int pg_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    name_rows_t q = {.cb = cb, .ud = ud};
+    return mk_pg_pool_run(p->pool, false, ns_list_op, &q, err);
+}
+
+static int ping_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    (void)ud;
+    return mk_pg_exec(c, ST_PING, 0, NULL, NULL, "ping", err);
+}
+
+static int pg_ping(mk_repo_t *r, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    int rc = mk_pg_pool_run(p->pool, false, ping_op, NULL, err);
+    if (rc != 0 && err != NULL)
+        err->code = MK_EUNAVAIL;
+    return rc != 0 ? MK_EUNAVAIL : 0;
+}
+
+static int pg_subscribe(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    pthread_mutex_lock(&p->sub_mu);
+    int rc = 0;
+    if (p->listener != NULL)
+        rc = mk_err_set(err, MK_EINVAL,
+                        "postgres subscribe: this repository already has a "
+                        "subscription");
+    else
+        rc = mk_pg_listener_start(p->dsn, p->timeout_ms, MK_PG_CHANNEL, cb, ud, &p->listener, err);
+    pthread_mutex_unlock(&p->sub_mu);
+    return rc;
+}
+
+static void pg_free(mk_repo_t *r)
+{
+    pg_repo_t *p = (pg_repo_t *)r;
+    if (p == NULL)
+        return;
+    mk_pg_listener_stop(p->listener);
+    mk_pg_pool_free(p->pool);
+    pthread_mutex_destroy(&p->sub_mu);
+    free(p->dsn);
+    free(p);
+}
+
+static const mk_repo_ops_t pg_ops = {
+    .name = "postgres",
+    .put_mocks = pg_put_mocks,
+    .delete_mocks = pg_delete_mocks,
+    .load_mocks = pg_load_mocks,
+    .update_usage = pg_update_usage,
+    .put_namespace = pg_put_namespace,
+    .list_namespaces = pg_list_namespaces,
+    .ping = pg_ping,
+    .get_mock = pg_get_mock,
+    .subscribe = pg_subscribe,
+    .free = pg_free,
+};
+
+/* Runs sql (with text params) on a bare connection; *res, when wanted, is the caller's. */
+static int raw_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
+                    PGresult **res, const char *what, mk_err_t *err)
+{
+    PGresult *r = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    int rc = mk_pg_check(pg, r, NULL, what, err);
+    if (rc == 0 && res != NULL)
+        *res = r;
+    else
+        PQclear(r);
+    return rc;
+}
+
+static int read_schema_version(PGconn *pg, int64_t *version, mk_err_t *err)
+{
+    PGresult *res = NULL;
+    *version = 0;
+    int rc = raw_exec(pg, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &res,
+                      "read schema version", err);
+    if (rc != 0)
+        return rc;
+    bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!exists)
+        return 0;
+    rc = raw_exec(pg, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &res,
+                  "read schema version", err);
+    if (rc != 0)
+        return rc;
+    *version = int_at(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+static int newer_schema(int64_t version, mk_err_t *err)
+{
+    return mk_err_set(err, MK_ECONFLICT,
+                      "postgres: database schema version %lld is newer than this binary "
+                      "supports (%d); upgrade mockarty or use another database",
+                      (long long)version, MIGRATION_COUNT);
+}
+
+/* Applies migration version + 1 and records it, in one transaction. */
+static int apply_migration(PGconn *pg, int64_t version, mk_err_t *err)
+{
+    char what[64];
+    snprintf(what, sizeof what, "migration %lld", (long long)version + 1);
+    int rc = raw_exec(pg, "BEGIN", 0, NULL, NULL, what, err);
+    if (rc != 0)
+        return rc;
+    PGresult *res = PQexec(pg, migrations[version]);
+    rc = mk_pg_check(pg, res, NULL, what, err);
+    PQclear(res);
+    if (rc == 0) {
+        char v[24], at[24];
+        snprintf(v, sizeof v, "%lld", (long long)version + 1);
+        snprintf(at, sizeof at, "%" PRId64, now_unix_ms());
+        const char *params[2] = {v, at};
+        rc = raw_exec(pg, "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)", 2,
+                      params, NULL, "record migration", err);
+    }
+    if (rc == 0)
+        rc = raw_exec(pg, "COMMIT", 0, NULL, NULL, what, err);
+    if (rc != 0 && PQtransactionStatus(pg) != PQTRANS_IDLE)
+        PQclear(PQexec(pg, "ROLLBACK"));
+    return rc;
+}
+
+/* The whole run holds an advisory lock, so admins starting together migrate one at a time and
+ * the later ones find nothing left to do. The lock is the session's: a crash releases it. */
+static int migrate(PGconn *pg, mk_err_t *err)
+{
+    int rc = raw_exec(pg, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, NULL,
+                      "take the migration lock", err);
+    if (rc != 0)
+        return rc;
+    rc = raw_exec(pg,
+                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                  " version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                  0, NULL, NULL, "create schema_migrations", err);
+    for (;;) {
+        int64_t version = 0;
+        if (rc == 0)
+            rc = read_schema_version(pg, &version, err);
+        if (rc != 0)
+            break;
+        if (version > MIGRATION_COUNT) {
+            rc = newer_schema(version, err);
+            break;
+        }
+        if (version == MIGRATION_COUNT)
+            break;
+        rc = apply_migration(pg, version, err);
+    }
+    raw_exec(pg, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", 0, NULL, NULL,
+             "release the migration lock", NULL);
+    return rc;
+}
+
+/* Resolvers never migrate: they wait (up to wait_ms) for the admin to bring the schema to the
+ * version they know. */
+static int wait_for_schema(PGconn *pg, int wait_ms, mk_err_t *err)
+{
+    int64_t deadline = mk_pg_now_ms() + wait_ms;
+    for (;;) {
+        int64_t version = 0;
+        int rc = read_schema_version(pg, &version, err);
+        if (rc != 0)
+            return rc;
+        if (version > MIGRATION_COUNT)
+            return newer_schema(version, err);
+        if (version == MIGRATION_COUNT)
+            return 0;
+        if (mk_pg_now_ms() >= deadline)
+            return mk_err_set(err, MK_EUNAVAIL,
+                              "postgres: database schema is at version %lld, this binary needs "
+                              "%d: the admin node (opened with migrate) creates and upgrades "
+                              "it; waited %d ms",
+                              (long long)version, MIGRATION_COUNT, wait_ms);
+        struct timespec ts = {0, SCHEMA_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int check_dsn(const char *dsn, mk_err_t *err)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &msg);
+    if (opts != NULL) {
+        PQconninfoFree(opts);
+        return 0;
+    }
+    char line[300] = "out of memory";
+    if (msg != NULL) {
+        snprintf(line, sizeof line, "%s", msg);
+        line[strcspn(line, "\n")] = '\0';
+        PQfreemem(msg);
+    }
+    return mk_err_set(err, MK_EINVAL, "postgres: invalid DSN: %s", line);
+}
+
+int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, mk_err_t *err)
+{
+    if (out == NULL)
+        return mk_err_set(err, MK_EINVAL, "postgres open: out is NULL");
+    *out = NULL;
+    if (dsn == NULL)
+        return mk_err_set(err, MK_EINVAL, "postgres open: no DSN");
+    mk_pg_opts_t o = opts != NULL ? *opts : (mk_pg_opts_t){0};
+    if (o.pool_size == 0)
+        o.pool_size = DEFAULT_POOL_SIZE;
+    if (o.connect_timeout_ms == 0)
+        o.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT;
+    if (o.pool_size < 1 || o.pool_size > MAX_POOL_SIZE || o.connect_timeout_ms < 0 ||
+        o.schema_wait_ms < 0)
+        return mk_err_set(err, MK_EINVAL,
+                          "postgres open: pool_size must be 1..%d and timeouts not negative",
+                          MAX_POOL_SIZE);
+    int rc = check_dsn(dsn, err);
+    if (rc != 0)
+        return rc;
+
+    pg_repo_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return mk_err_set(err, MK_ENOMEM, "postgres open: out of memory");
+    p->base.ops = &pg_ops;
+    p->timeout_ms = o.connect_timeout_ms;
+    pthread_mutex_init(&p->sub_mu, NULL);
+    p->dsn = strdup(dsn);
+    if (p->dsn == NULL) {
+        rc = mk_err_set(err, MK_ENOMEM, "postgres open: out of memory");
+        goto out;
+    }
+    rc = mk_pg_pool_new(dsn, o.pool_size, o.connect_timeout_ms, stmt_sql, ST_COUNT, &p->pool, err);
+    if (rc != 0)
+        goto out;
+    PGconn *pg = NULL;
+    rc = mk_pg_connect(dsn, o.connect_timeout_ms, -1, &pg, err);
+    if (rc != 0)
+        goto out;
+    rc = o.migrate ? migrate(pg, err) : wait_for_schema(pg, o.schema_wait_ms, err);
+    PQfinish(pg);
+    if (rc != 0)
+        goto out;
+    /* Connects the first pooled connection, preparing every statement against the schema. */
+    rc = mk_pg_pool_run(p->pool, false, ping_op, NULL, err);
+    if (rc != 0)
+        goto out;
+    *out = &p->base;
+out:
+    if (rc != 0)
+        pg_free(&p->base);
+    return rc;
+}
+
+int mk_pg_repo_schema_version(void)
+{
+    return MIGRATION_COUNT;
+}

@@ -1,0 +1,57 @@
+/* The PostgreSQL repository backend, for several nodes sharing one database: the admin writes and
+ * migrates, resolvers read and follow the change feed (LISTEN/NOTIFY). The only module that
+ * includes libpq-fe.h; callers use it through repo/repo.h. */
+#ifndef MK_PG_H
+#define MK_PG_H
+
+#include "err/err.h"
+#include "repo/repo.h"
+
+#include <stdbool.h>
+
+/* The NOTIFY channel every write publishes on, payload "<seq> <id>". */
+#define MK_PG_CHANNEL "mockarty_changes"
+
+typedef struct mk_pg_opts {
+    int pool_size;          /* connections serving calls; 0 = 4 */
+    bool migrate;           /* true (the admin): apply pending migrations under an advisory
+                             * lock; false (resolvers): only check the schema is current */
+    int connect_timeout_ms; /* per connection attempt; 0 = 3000 */
+    int schema_wait_ms;     /* with migrate false: how long open waits for the admin to create
+                             * or upgrade the schema; 0 = fail at once */
+} mk_pg_opts_t;
+
+/* Connects to dsn (a libpq connection string or URI, copied), then migrates or checks the schema
+ * as opts says (NULL: all defaults, so migrate false). On success *out is a repository the
+ * caller frees with mk_repo_free(). Fails with MK_EINVAL for a malformed dsn, MK_EUNAVAIL when
+ * the server cannot be reached or (migrate false) the schema is not current within
+ * schema_wait_ms, MK_ECONFLICT when the schema is newer than this binary knows.
+ *
+ * Behaviour under the repo.h contract (identical to the SQLite backend where both apply):
+ * - The change seq is a single-row counter incremented inside each writing transaction, so a
+ *   writer holds it until COMMIT: seqs are handed out in commit order and a reader that sees
+ *   seq N also sees every change below N. put_mocks writes each row's seq back once committed.
+ * - delete_mocks gives each mock that existed a tombstone (id and a new seq) reported by
+ *   load_mocks(after_seq > 0) as a row with namespace_, chain_id and json NULL; a full load has
+ *   none. Re-putting the id removes its tombstone. Deleting a missing id consumes no seq.
+ * - Every put and purge is published with pg_notify(MK_PG_CHANNEL, "<seq> <id>") inside its
+ *   transaction, so subscribers hear of it on commit. update_usage neither bumps seq nor
+ *   notifies.
+ * - Calls take a pooled connection (statements prepared once per connection). A lost server
+ *   makes calls fail with MK_EUNAVAIL ("postgres: cannot connect: ... Connection refused ...");
+ *   reconnection is tried by later calls at most every 200 ms, failing fast in between, so the
+ *   repository recovers by itself when the server is back. Serialization failures and deadlocks
+ *   (SQLSTATE 40001, 40P01) are retried 3 times, then reported as MK_EUNAVAIL. err->cause
+ *   carries the SQLSTATE.
+ * - subscribe starts a thread with its own connection doing LISTEN; it returns once listening
+ *   when the server is reachable (else the thread keeps trying). The callback gets (0, NULL)
+ *   after every (re)connection, then (seq, id) per committed change; reconnection backs off
+ *   from 100 ms to 2 s. mk_repo_free stops and joins the thread.
+ * - load_mocks, get_mock and list_namespaces hold a connection during the callback: strings in
+ *   a row are valid only during the call. load_mocks streams rows (single-row mode). */
+int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, mk_err_t *err);
+
+/* The schema version this binary migrates to (the number of migrations it knows). */
+int mk_pg_repo_schema_version(void);
+
+#endif
