@@ -75,7 +75,7 @@ static int map_sqlstate(const char *state)
     if (state_is(state, "54"))
         return MK_ETOOBIG; /* program limit exceeded */
     if (state_is(state, "08") || state_is(state, "53") || state_is(state, "57P") ||
-        state_is(state, "40"))
+        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
         return MK_EUNAVAIL; /* connection, resources, shutdown, retried-out conflicts */
     return MK_EINTERNAL;
 }
