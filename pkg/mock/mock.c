@@ -290,7 +290,7 @@ static int compile_delay_distribution(const json_t *def, const char *field, mk_m
     const double max = MK_MOCK_MAX_DELAY_MS;
     int rc;
     if (strcmp(type, "fixed") == 0) {
-        double ms;
+        double ms = 0;
         rc = get_number(dd, "ms", sub, 0, max, &ms, err);
         r->delay_kind = MK_MOCK_DELAY_FIXED;
         r->delay_ms = (uint32_t)ms;
@@ -347,7 +347,7 @@ static int compile_dribble(const json_t *def, const char *field, mk_mock_respons
     snprintf(sub, sizeof sub, "%s.chunkedDribbleDelay", field);
     if (!json_is_object(d))
         return mk_err_set(err, MK_EINVAL, "%s: must be an object", sub);
-    double chunks, total;
+    double chunks = 0, total = 0;
     int rc = get_number(d, "numberOfChunks", sub, 1, 10000, &chunks, err);
     if (rc == 0)
         rc = get_number(d, "totalDuration", sub, 0, MK_MOCK_MAX_DELAY_MS, &total, err);
