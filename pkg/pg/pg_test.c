@@ -6,6 +6,7 @@
 #include "repo/repo.h"
 #include "sqlite/sqlite.h"
 #include "testing/pg_server.h"
+#include "testing/repo_rows.h"
 #include "testing/testing.h"
 
 #include <libpq-fe.h>
@@ -110,87 +111,12 @@ static mk_repo_t *open_pg(const char *dsn, int pool_size)
     return r;
 }
 
-/* --- collecting rows -------------------------------------------------------------------- */
-
-#define MAX_ROWS 1024
-
-typedef struct row_copy {
-    char *id, *ns, *chain, *json;
-    int64_t created_at, updated_at, closed_at, uses, last_use, seq;
-} row_copy_t;
-
-typedef struct collector {
-    row_copy_t rows[MAX_ROWS];
-    size_t n;
-    size_t stop_after; /* 0: never stop */
-} collector_t;
-
-static char *dup_or_null(const char *s)
-{
-    return s != NULL ? strdup(s) : NULL;
-}
-
-static int collect(void *ud, const mk_repo_mock_t *m)
-{
-    collector_t *c = ud;
-    if (c->n >= MAX_ROWS)
-        return -100;
-    row_copy_t *r = &c->rows[c->n++];
-    *r = (row_copy_t){.id = dup_or_null(m->id),
-                      .ns = dup_or_null(m->namespace_),
-                      .chain = dup_or_null(m->chain_id),
-                      .json = dup_or_null(m->json),
-                      .created_at = m->created_at,
-                      .updated_at = m->updated_at,
-                      .closed_at = m->closed_at,
-                      .uses = m->uses,
-                      .last_use = m->last_use,
-                      .seq = m->seq};
-    if (c->stop_after != 0 && c->n >= c->stop_after)
-        return 7;
-    return 0;
-}
-
-static void collector_reset(collector_t *c)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->rows[i].id);
-        free(c->rows[i].ns);
-        free(c->rows[i].chain);
-        free(c->rows[i].json);
-    }
-    memset(c, 0, sizeof *c);
-}
-
-static const row_copy_t *find(const collector_t *c, const char *id)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->rows[i].id, id) == 0)
-            return &c->rows[i];
-    }
-    return NULL;
-}
+/* --- rows (collected with testing/repo_rows.h) ---------------------------------------- */
 
 static mk_repo_mock_t mock(const char *id, const char *ns, const char *json)
 {
     return (mk_repo_mock_t){
         .id = id, .namespace_ = ns, .json = json, .created_at = 1000, .updated_at = 1000};
-}
-
-typedef struct names {
-    char name[8][32];
-    int64_t created[8];
-    int n;
-} names_t;
-
-static int collect_name(void *ud, const char *name, int64_t created_at)
-{
-    names_t *ns = ud;
-    if (ns->n >= 8)
-        return -100;
-    snprintf(ns->name[ns->n], sizeof ns->name[0], "%s", name);
-    ns->created[ns->n++] = created_at;
-    return 0;
 }
 
 /* --- the shared semantics check --------------------------------------------------------- */
@@ -213,14 +139,14 @@ static void trace_add(trace_t *t, const char *fmt, ...)
         t->len += (size_t)n;
 }
 
-static int trace_load(trace_t *t, mk_repo_t *r, int64_t after, collector_t *c)
+static int trace_load(trace_t *t, mk_repo_t *r, int64_t after, mk_testing_rows_t *c)
 {
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     mk_err_t err = {0};
-    int rc = mk_repo_load_mocks(r, after, collect, c, &err);
+    int rc = mk_repo_load_mocks(r, after, mk_testing_rows_collect, c, &err);
     trace_add(t, "load(%lld)=%d:", (long long)after, rc);
     for (size_t i = 0; i < c->n; i++) {
-        const row_copy_t *w = &c->rows[i];
+        const mk_testing_row_t *w = &c->rows[i];
         trace_add(t, " %s/%lld/%s/%s/%lld/%lld", w->id, (long long)w->seq, w->json ? w->json : "~",
                   w->ns ? w->ns : "~", (long long)w->uses, (long long)w->closed_at);
     }
@@ -232,7 +158,7 @@ static int trace_load(trace_t *t, mk_repo_t *r, int64_t after, collector_t *c)
 static void check_semantics(mk_repo_t *r, trace_t *t)
 {
     mk_err_t err = {0};
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     /* Multi-byte text, escapes and odd spacing must come back byte for byte. */
     const char *json_b =
         "{ \"id\":\"b\", \"text\":\"h\xc3\xa9llo \\u00e9 \\\"q\\\"\",  \"n\":1.50 }";
@@ -273,9 +199,9 @@ static void check_semantics(mk_repo_t *r, trace_t *t)
     }
 
     /* A callback's non-zero return stops the load and comes back; the backend is fine after. */
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     c->stop_after = 1;
-    MK_CHECK_INT(mk_repo_load_mocks(r, 0, collect, c, &err), 7);
+    MK_CHECK_INT(mk_repo_load_mocks(r, 0, mk_testing_rows_collect, c, &err), 7);
     MK_CHECK_INT(c->n, 1);
     MK_CHECK_INT(mk_repo_ping(r, &err), 0);
 
@@ -294,7 +220,7 @@ static void check_semantics(mk_repo_t *r, trace_t *t)
     trace_add(t, "bad batches=%d\n", rc);
     MK_CHECK_INT(trace_load(t, r, 0, c), 0);
     MK_CHECK_INT(c->n, 2);
-    const row_copy_t *a = find(c, "a");
+    const mk_testing_row_t *a = mk_testing_rows_find(c, "a");
     MK_CHECK(a != NULL && strcmp(a->json, "{\"id\":\"a\",\"v\":2}") == 0);
 
     /* Purge: a tombstone for a resync, none in a full load; a missing id costs no seq. */
@@ -326,16 +252,16 @@ static void check_semantics(mk_repo_t *r, trace_t *t)
     MK_CHECK_INT(mk_repo_delete_mocks(r, NULL, 0, &err), 0);
 
     /* get_mock: the live row, or not found for missing and purged ids. */
-    collector_reset(c);
-    MK_CHECK_INT(mk_repo_get_mock(r, "b", collect, c, &err), 0);
+    mk_testing_rows_reset(c);
+    MK_CHECK_INT(mk_repo_get_mock(r, "b", mk_testing_rows_collect, c, &err), 0);
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1) {
         MK_CHECK_STR(c->rows[0].json, json_b);
         MK_CHECK_INT(c->rows[0].seq, b_seq);
     }
-    MK_CHECK_INT(mk_repo_get_mock(r, "a", collect, c, &err), MK_ENOTFOUND);
+    MK_CHECK_INT(mk_repo_get_mock(r, "a", mk_testing_rows_collect, c, &err), MK_ENOTFOUND);
     MK_CHECK(strstr(err.msg, "\"a\"") != NULL);
-    MK_CHECK_INT(mk_repo_get_mock(r, "missing", collect, c, &err), MK_ENOTFOUND);
+    MK_CHECK_INT(mk_repo_get_mock(r, "missing", mk_testing_rows_collect, c, &err), MK_ENOTFOUND);
     MK_CHECK_INT(c->n, 1);
 
     /* Re-created after the purge: live again, and the resync no longer shows a tombstone. */
@@ -346,8 +272,8 @@ static void check_semantics(mk_repo_t *r, trace_t *t)
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1)
         MK_CHECK_STR(c->rows[0].json, "{\"again\":true}");
-    collector_reset(c);
-    MK_CHECK_INT(mk_repo_get_mock(r, "a", collect, c, &err), 0);
+    mk_testing_rows_reset(c);
+    MK_CHECK_INT(mk_repo_get_mock(r, "a", mk_testing_rows_collect, c, &err), 0);
 
     /* Usage: values set, unknown ids skipped, no seq. */
     mk_repo_usage_t usage[2] = {{.id = "b", .uses = 5, .last_use = 999},
@@ -356,7 +282,7 @@ static void check_semantics(mk_repo_t *r, trace_t *t)
     MK_CHECK_INT(trace_load(t, r, a3.seq, c), 0);
     MK_CHECK_INT(c->n, 0);
     MK_CHECK_INT(trace_load(t, r, 0, c), 0);
-    const row_copy_t *b = find(c, "b");
+    const mk_testing_row_t *b = mk_testing_rows_find(c, "b");
     MK_CHECK(b != NULL && b->uses == 5 && b->last_use == 999 && b->seq == b_seq);
     mk_repo_usage_t bad_usage = {.id = NULL, .uses = 1};
     MK_CHECK_INT(mk_repo_update_usage(r, &bad_usage, 1, &err), MK_EINVAL);
@@ -375,8 +301,8 @@ static void check_semantics(mk_repo_t *r, trace_t *t)
     MK_CHECK_INT(mk_repo_put_namespace(r, "alpha", 10, &err), 0);
     MK_CHECK_INT(mk_repo_put_namespace(r, "alpha", 99, &err), 0);
     MK_CHECK_INT(mk_repo_put_namespace(r, "", 1, &err), MK_EINVAL);
-    names_t ns = {0};
-    MK_CHECK_INT(mk_repo_list_namespaces(r, collect_name, &ns, &err), 0);
+    mk_testing_names_t ns = {0};
+    MK_CHECK_INT(mk_repo_list_namespaces(r, mk_testing_names_collect, &ns, &err), 0);
     MK_CHECK_INT(ns.n, 2);
     if (ns.n == 2) {
         MK_CHECK_STR(ns.name[0], "alpha");
@@ -387,7 +313,7 @@ static void check_semantics(mk_repo_t *r, trace_t *t)
         trace_add(t, "ns %s %lld\n", ns.name[i], (long long)ns.created[i]);
     MK_CHECK_INT(mk_repo_put_mocks(r, NULL, 0, &err), 0);
     MK_CHECK_INT(mk_repo_ping(r, &err), 0);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
 }
 
@@ -546,15 +472,15 @@ static void test_concurrent_writers(void)
     MK_CHECK_INT(missed, 0);
     MK_CHECK_INT(rd.failures, 0);
     MK_CHECK(rd.loads > 2);
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     mk_err_t err = {0};
-    MK_CHECK_INT(mk_repo_load_mocks(r, 0, collect, c, &err), 0);
+    MK_CHECK_INT(mk_repo_load_mocks(r, 0, mk_testing_rows_collect, c, &err), 0);
     MK_CHECK_INT(c->n, THREADS * PER_THREAD);
     int ordered = 1;
     for (size_t i = 1; i < c->n; i++)
         ordered &= c->rows[i].seq > c->rows[i - 1].seq;
     MK_CHECK(ordered);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     free(w);
     free(rd.seen);
@@ -735,10 +661,10 @@ static void test_outage_and_recovery(void)
     fprintf(stderr, "     writes back %lld ms after restart\n", (long long)(now_ms() - t0));
     for (int i = 0; i < 4; i++)
         MK_CHECK_INT(mk_repo_ping(r, &err), 0);
-    collector_t *c = calloc(1, sizeof *c);
-    MK_CHECK_INT(mk_repo_get_mock(r, "before", collect, c, &err), 0);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
+    MK_CHECK_INT(mk_repo_get_mock(r, "before", mk_testing_rows_collect, c, &err), 0);
     MK_CHECK(c->n == 1 && strcmp(c->rows[0].json, "{\"kept\":1}") == 0);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
 
     /* The subscriber reconnected (backoff at most 2 s) and said so with (0, NULL). */
@@ -845,9 +771,9 @@ static void test_concurrent_migration(void)
     mk_repo_mock_t m = mock("m", "n", "{}");
     if (o[0].r != NULL && o[1].r != NULL) {
         MK_CHECK_INT(mk_repo_put_mocks(o[0].r, &m, 1, &err), 0);
-        collector_t *c = calloc(1, sizeof *c);
-        MK_CHECK_INT(mk_repo_get_mock(o[1].r, "m", collect, c, &err), 0);
-        collector_reset(c);
+        mk_testing_rows_t *c = calloc(1, sizeof *c);
+        MK_CHECK_INT(mk_repo_get_mock(o[1].r, "m", mk_testing_rows_collect, c, &err), 0);
+        mk_testing_rows_reset(c);
         free(c);
     }
     mk_repo_free(o[0].r);

@@ -2,6 +2,7 @@
  * or tamper with a database file between opens. */
 #include "repo/repo.h"
 #include "sqlite/sqlite.h"
+#include "testing/repo_rows.h"
 #include "testing/testing.h"
 
 #include <sqlite3.h>
@@ -12,70 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_ROWS 512
-
-typedef struct row_copy {
-    char *id, *ns, *chain, *json;
-    int64_t created_at, updated_at, closed_at, uses, last_use, seq;
-} row_copy_t;
-
-typedef struct collector {
-    row_copy_t rows[MAX_ROWS];
-    size_t n;
-    size_t stop_after; /* 0: never stop */
-} collector_t;
-
-static char *dup_or_null(const char *s)
+static int load(mk_repo_t *r, int64_t after, mk_testing_rows_t *c)
 {
-    return s != NULL ? strdup(s) : NULL;
-}
-
-static int collect(void *ud, const mk_repo_mock_t *m)
-{
-    collector_t *c = ud;
-    if (c->n >= MAX_ROWS)
-        return -100;
-    row_copy_t *r = &c->rows[c->n++];
-    r->id = dup_or_null(m->id);
-    r->ns = dup_or_null(m->namespace_);
-    r->chain = dup_or_null(m->chain_id);
-    r->json = dup_or_null(m->json);
-    r->created_at = m->created_at;
-    r->updated_at = m->updated_at;
-    r->closed_at = m->closed_at;
-    r->uses = m->uses;
-    r->last_use = m->last_use;
-    r->seq = m->seq;
-    if (c->stop_after != 0 && c->n >= c->stop_after)
-        return 7;
-    return 0;
-}
-
-static void collector_reset(collector_t *c)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->rows[i].id);
-        free(c->rows[i].ns);
-        free(c->rows[i].chain);
-        free(c->rows[i].json);
-    }
-    memset(c, 0, sizeof *c);
-}
-
-static int load(mk_repo_t *r, int64_t after, collector_t *c)
-{
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     mk_err_t err = {0};
-    return mk_repo_load_mocks(r, after, collect, c, &err);
-}
-
-static const row_copy_t *find(const collector_t *c, const char *id)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->rows[i].id, id) == 0)
-            return &c->rows[i];
-    }
-    return NULL;
+    return mk_repo_load_mocks(r, after, mk_testing_rows_collect, c, &err);
 }
 
 static mk_repo_mock_t mock(const char *id, const char *ns, const char *json)
@@ -163,7 +105,7 @@ static void test_put_load_and_upsert(void)
     rows[1].last_use = 77;
     MK_CHECK_INT(mk_repo_put_mocks(r, rows, 2, &err), 0);
 
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, 2);
     if (c->n == 2) {
@@ -202,14 +144,14 @@ static void test_put_load_and_upsert(void)
     }
 
     /* The callback's non-zero return stops the iteration and comes back to the caller. */
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     c->stop_after = 1;
-    MK_CHECK_INT(mk_repo_load_mocks(r, 0, collect, c, &err), 7);
+    MK_CHECK_INT(mk_repo_load_mocks(r, 0, mk_testing_rows_collect, c, &err), 7);
     MK_CHECK_INT(c->n, 1);
 
     /* An empty batch is a no-op. */
     MK_CHECK_INT(mk_repo_put_mocks(r, NULL, 0, &err), 0);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 }
@@ -222,7 +164,7 @@ static void test_batch_atomicity(void)
     mk_err_t err = {0};
     mk_repo_mock_t first = mock("keep", "default", "{\"v\":1}");
     MK_CHECK_INT(mk_repo_put_mocks(r, &first, 1, &err), 0);
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     int64_t seq_before = c->n == 1 ? c->rows[0].seq : -1;
 
@@ -255,7 +197,7 @@ static void test_batch_atomicity(void)
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1)
         MK_CHECK_INT(c->rows[0].seq, seq_before + 1);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 }
@@ -270,7 +212,7 @@ static void test_delete(void)
     MK_CHECK_INT(mk_repo_put_mocks(r, rows, 3, &err), 0);
     const char *ids[] = {"a", "missing", "c"};
     MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 3, &err), 0);
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1)
@@ -292,7 +234,7 @@ static void test_delete(void)
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1)
         MK_CHECK(c->rows[0].seq > max_seq + 1);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 }
@@ -307,7 +249,7 @@ static void test_soft_delete_roundtrip(void)
     MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
     m.closed_at = 123456;
     MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, 1); /* soft-deleted rows are still loaded */
     if (c->n == 1)
@@ -318,7 +260,7 @@ static void test_soft_delete_roundtrip(void)
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1)
         MK_CHECK_INT(c->rows[0].closed_at, 0);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 }
@@ -331,7 +273,7 @@ static void test_usage(void)
     mk_err_t err = {0};
     mk_repo_mock_t rows[2] = {mock("u1", "n", "{}"), mock("u2", "n", "{}")};
     MK_CHECK_INT(mk_repo_put_mocks(r, rows, 2, &err), 0);
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     int64_t max_seq = c->n == 2 ? c->rows[1].seq : -1;
     int64_t u1_seq = c->n == 2 ? c->rows[0].seq : -1;
@@ -343,8 +285,8 @@ static void test_usage(void)
     MK_CHECK_INT(load(r, max_seq, c), 0);
     MK_CHECK_INT(c->n, 0);
     MK_CHECK_INT(load(r, 0, c), 0);
-    const row_copy_t *u1 = find(c, "u1");
-    const row_copy_t *u2 = find(c, "u2");
+    const mk_testing_row_t *u1 = mk_testing_rows_find(c, "u1");
+    const mk_testing_row_t *u2 = mk_testing_rows_find(c, "u2");
     MK_CHECK(u1 != NULL && u2 != NULL);
     if (u1 != NULL && u2 != NULL) {
         MK_CHECK_INT(u1->uses, 5);
@@ -355,25 +297,9 @@ static void test_usage(void)
     }
     mk_repo_usage_t bad = {.id = NULL, .uses = 1};
     MK_CHECK_INT(mk_repo_update_usage(r, &bad, 1, &err), MK_EINVAL);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
-}
-
-typedef struct names {
-    char name[8][32];
-    int64_t created[8];
-    int n;
-} names_t;
-
-static int collect_name(void *ud, const char *name, int64_t created_at)
-{
-    names_t *ns = ud;
-    if (ns->n >= 8)
-        return -100;
-    snprintf(ns->name[ns->n], sizeof ns->name[0], "%s", name);
-    ns->created[ns->n++] = created_at;
-    return 0;
 }
 
 static void test_namespaces(void)
@@ -387,8 +313,8 @@ static void test_namespaces(void)
     MK_CHECK_INT(mk_repo_put_namespace(r, "mid", 20, &err), 0);
     MK_CHECK_INT(mk_repo_put_namespace(r, "alpha", 99, &err), 0); /* exists: not an error */
     MK_CHECK_INT(mk_repo_put_namespace(r, "", 1, &err), MK_EINVAL);
-    names_t ns = {0};
-    MK_CHECK_INT(mk_repo_list_namespaces(r, collect_name, &ns, &err), 0);
+    mk_testing_names_t ns = {0};
+    MK_CHECK_INT(mk_repo_list_namespaces(r, mk_testing_names_collect, &ns, &err), 0);
     MK_CHECK_INT(ns.n, 3);
     if (ns.n == 3) {
         MK_CHECK_STR(ns.name[0], "alpha");
@@ -420,7 +346,7 @@ static void test_persistence_across_reopen(void)
     MK_CHECK_INT(mk_sqlite_repo_open(t.db, &r, &err), 0);
     if (r == NULL)
         goto out;
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, 1);
     int64_t seq = -1;
@@ -430,8 +356,8 @@ static void test_persistence_across_reopen(void)
         MK_CHECK_STR(c->rows[0].json, "{\"persist\":true}");
         seq = c->rows[0].seq;
     }
-    names_t ns = {0};
-    MK_CHECK_INT(mk_repo_list_namespaces(r, collect_name, &ns, &err), 0);
+    mk_testing_names_t ns = {0};
+    MK_CHECK_INT(mk_repo_list_namespaces(r, mk_testing_names_collect, &ns, &err), 0);
     MK_CHECK_INT(ns.n, 1);
     /* The change sequence survives the reopen. */
     mk_repo_mock_t q = mock("q", "ns", "{}");
@@ -440,7 +366,7 @@ static void test_persistence_across_reopen(void)
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1)
         MK_CHECK_INT(c->rows[0].seq, seq + 1);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 out:
@@ -556,15 +482,15 @@ static void test_observer_and_ping(void)
     mk_repo_set_observer(r, observe, &o);
     mk_err_t err = {0};
     mk_repo_mock_t m = mock("o", "n", "{}");
-    collector_t *c = calloc(1, sizeof *c);
-    names_t ns = {0};
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
+    mk_testing_names_t ns = {0};
     mk_repo_usage_t u = {.id = "o", .uses = 1, .last_use = 1};
     const char *ids[] = {"o"};
     MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
-    MK_CHECK_INT(mk_repo_load_mocks(r, 0, collect, c, &err), 0);
+    MK_CHECK_INT(mk_repo_load_mocks(r, 0, mk_testing_rows_collect, c, &err), 0);
     MK_CHECK_INT(mk_repo_update_usage(r, &u, 1, &err), 0);
     MK_CHECK_INT(mk_repo_put_namespace(r, "n", 1, &err), 0);
-    MK_CHECK_INT(mk_repo_list_namespaces(r, collect_name, &ns, &err), 0);
+    MK_CHECK_INT(mk_repo_list_namespaces(r, mk_testing_names_collect, &ns, &err), 0);
     MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 1, &err), 0);
     MK_CHECK_INT(mk_repo_ping(r, &err), 0);
     /* A failing call is observed too. */
@@ -590,7 +516,7 @@ static void test_observer_and_ping(void)
     MK_CHECK_INT(mk_repo_put_mocks(r, NULL, 1, &err), MK_EINVAL);
     MK_CHECK_STR(mk_repo_backend(NULL), "none");
     mk_repo_free(NULL);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 }
@@ -639,7 +565,7 @@ static void test_concurrent_writers(void)
         pthread_join(th[i], NULL);
         MK_CHECK_INT(w[i].failures, 0);
     }
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, THREADS * PER_THREAD);
     int ordered = 1;
@@ -650,7 +576,7 @@ static void test_concurrent_writers(void)
     MK_CHECK(ordered);
     if (c->n > 0)
         MK_CHECK_INT(c->rows[c->n - 1].seq, THREADS * PER_THREAD);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 out:
@@ -668,7 +594,7 @@ static void test_seq_write_back(void)
     MK_CHECK(rows[0].seq > 0);
     MK_CHECK_INT(rows[1].seq, rows[0].seq + 1);
     MK_CHECK_INT(rows[2].seq, rows[1].seq + 1);
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, 3);
     for (size_t i = 0; i < c->n && i < 3; i++)
@@ -681,7 +607,7 @@ static void test_seq_write_back(void)
     MK_CHECK_INT(mk_repo_put_mocks(r, bad, 2, &err), MK_EINVAL);
     MK_CHECK_INT(bad[0].seq, -5);
     MK_CHECK_INT(bad[1].seq, -6);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 }
@@ -702,11 +628,11 @@ static void test_tombstones(void)
     const char *ids[] = {"a", "missing"};
     MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 2, &err), 0);
 
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     /* A full load has no tombstones. */
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, 2);
-    MK_CHECK(find(c, "a") == NULL);
+    MK_CHECK(mk_testing_rows_find(c, "a") == NULL);
     /* A resync sees the purge as id + seq, json NULL; the missing id consumed no seq. */
     MK_CHECK_INT(load(r, c_seq, c), 0);
     MK_CHECK_INT(c->n, 1);
@@ -747,7 +673,7 @@ static void test_tombstones(void)
     MK_CHECK_INT(raw_int(t.db, "SELECT count(*) FROM mock_tombstones"), 0);
     MK_CHECK_INT(load(r, 0, c), 0);
     MK_CHECK_INT(c->n, 3);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 out:
@@ -764,8 +690,8 @@ static void test_get_mock(void)
     m.chain_id = "ch";
     m.closed_at = 5;
     MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
-    collector_t *c = calloc(1, sizeof *c);
-    MK_CHECK_INT(mk_repo_get_mock(r, "g", collect, c, &err), 0);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
+    MK_CHECK_INT(mk_repo_get_mock(r, "g", mk_testing_rows_collect, c, &err), 0);
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1) {
         MK_CHECK_STR(c->rows[0].ns, "team");
@@ -774,20 +700,20 @@ static void test_get_mock(void)
         MK_CHECK_INT(c->rows[0].closed_at, 5);
         MK_CHECK_INT(c->rows[0].seq, m.seq);
     }
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     mk_err_clear(&err);
-    MK_CHECK_INT(mk_repo_get_mock(r, "nope", collect, c, &err), MK_ENOTFOUND);
+    MK_CHECK_INT(mk_repo_get_mock(r, "nope", mk_testing_rows_collect, c, &err), MK_ENOTFOUND);
     MK_CHECK(strstr(err.msg, "nope") != NULL);
     MK_CHECK_INT(c->n, 0);
     const char *ids[] = {"g"};
     MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 1, &err), 0);
-    MK_CHECK_INT(mk_repo_get_mock(r, "g", collect, c, &err), MK_ENOTFOUND);
+    MK_CHECK_INT(mk_repo_get_mock(r, "g", mk_testing_rows_collect, c, &err), MK_ENOTFOUND);
     MK_CHECK_INT(c->n, 0);
     /* The callback's return comes back. */
     MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
     c->stop_after = 1;
-    MK_CHECK_INT(mk_repo_get_mock(r, "g", collect, c, &err), 7);
-    collector_reset(c);
+    MK_CHECK_INT(mk_repo_get_mock(r, "g", mk_testing_rows_collect, c, &err), 7);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 }
@@ -832,12 +758,12 @@ static void test_upgrade_from_v1(void)
                  mk_sqlite_repo_schema_version());
     const char *ids[] = {"old"};
     MK_CHECK_INT(mk_repo_delete_mocks(r, ids, 1, &err), 0);
-    collector_t *c = calloc(1, sizeof *c);
+    mk_testing_rows_t *c = calloc(1, sizeof *c);
     MK_CHECK_INT(load(r, m.seq, c), 0);
     MK_CHECK_INT(c->n, 1);
     if (c->n == 1)
         MK_CHECK(c->rows[0].json == NULL);
-    collector_reset(c);
+    mk_testing_rows_reset(c);
     free(c);
     mk_repo_free(r);
 out:

@@ -2,64 +2,25 @@
  * postgres are forked directly (no pg_ctl), so the postmaster is our child and stop can wait for
  * it. */
 #include "testing/pg_server.h"
+#include "testing/server_proc.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <grp.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_BINDIR   "/usr/lib/postgresql/15/bin"
 #define READY_TIMEOUT_MS 30000
 #define STOP_TIMEOUT_MS  30000
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *bindir(void)
 {
     const char *d = getenv("MK_PG_BINDIR");
     return d != NULL && d[0] != '\0' ? d : DEFAULT_BINDIR;
-}
-
-/* Binding port 0 lets the kernel choose a port nobody holds; the server binds it right after. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
 }
 
 /* The user the binaries run as: ourselves, or "nobody" when we are root (initdb refuses root). */
@@ -108,39 +69,13 @@ static void print_log_tail(const char *path)
 static pid_t spawn(const run_as_t *ra, const char *dir, const char *logpath,
                    const char *const *argv)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "pg_server: fork: %s\n", strerror(errno));
-        return -1;
-    }
-    if (pid != 0)
-        return pid;
-    /* Child: only async-signal-safe calls between fork and exec. */
-    if (ra->drop) {
-        if (setgroups(0, NULL) != 0 || setgid(ra->gid) != 0 || setuid(ra->uid) != 0)
-            _exit(126);
-    }
-    /* After setuid: a credential change clears the parent-death signal. */
-    prctl(PR_SET_PDEATHSIG, SIGQUIT);
-    if (getppid() != parent)
-        _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (chdir(dir) != 0)
-        _exit(126);
-    int devnull = open("/dev/null", O_RDONLY);
-    int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (devnull < 0 || log < 0)
-        _exit(126);
-    dup2(devnull, 0);
-    dup2(log, 1);
-    dup2(log, 2);
-    for (int fd = 3; fd < 1024; fd++)
-        close(fd);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
+    mk_testing_spawn_opts_t o = {.uid = ra->drop ? (long)ra->uid : -1,
+                                 .gid = ra->drop ? (long)ra->gid : -1,
+                                 .dir = dir,
+                                 .log_path = logpath,
+                                 .death_signal = SIGQUIT};
+    pid_t pid;
+    return mk_testing_spawn("pg_server", argv, &o, &pid) == 0 ? pid : -1;
 }
 
 static int run_initdb(const mk_testing_pg_t *srv, const run_as_t *ra)
@@ -167,8 +102,9 @@ static int run_initdb(const mk_testing_pg_t *srv, const run_as_t *ra)
 
 /* Reads the status line (8th) of postmaster.pid: "ready" once connections are accepted. The first
  * line must be our child's pid so a stale file is not mistaken for the new server. */
-static int postmaster_ready(const mk_testing_pg_t *srv)
+static int postmaster_ready(void *arg)
 {
+    const mk_testing_pg_t *srv = arg;
     char path[128];
     snprintf(path, sizeof path, "%s/data/postmaster.pid", srv->dir);
     FILE *f = fopen(path, "r");
@@ -224,19 +160,15 @@ static int start_postmaster(mk_testing_pg_t *srv)
     if (pid < 0)
         return -1;
     srv->pid = pid;
-    long long deadline = now_ms() + READY_TIMEOUT_MS;
-    while (now_ms() < deadline) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            srv->pid = 0;
-            fprintf(stderr, "pg_server: postgres on port %d exited (status %d)\n", srv->port,
-                    status);
-            print_log_tail(logpath);
-            return -1;
-        }
-        if (postmaster_ready(srv))
-            return 0;
-        sleep_ms(10);
+    int status = 0;
+    int rc = mk_testing_wait_ready(pid, READY_TIMEOUT_MS, postmaster_ready, srv, &status);
+    if (rc == 0)
+        return 0;
+    if (rc == -1) {
+        srv->pid = 0;
+        fprintf(stderr, "pg_server: postgres on port %d exited (status %d)\n", srv->port, status);
+        print_log_tail(logpath);
+        return -1;
     }
     fprintf(stderr, "pg_server: postgres on port %d not ready after %d ms\n", srv->port,
             READY_TIMEOUT_MS);
@@ -270,7 +202,7 @@ int mk_testing_pg_start(mk_testing_pg_t *srv)
         return -1;
     /* Another process may take the port between our probe and the server's bind: try again. */
     for (int attempt = 0; attempt < 5; attempt++) {
-        srv->port = free_port();
+        srv->port = mk_testing_free_port();
         if (srv->port <= 0) {
             fprintf(stderr, "pg_server: no free port: %s\n", strerror(errno));
             return -1;
@@ -287,22 +219,9 @@ int mk_testing_pg_stop(mk_testing_pg_t *srv)
 {
     if (srv == NULL || srv->pid <= 0)
         return 0;
-    kill(srv->pid, SIGINT);
-    long long deadline = now_ms() + STOP_TIMEOUT_MS;
-    int status;
-    for (;;) {
-        pid_t r = waitpid(srv->pid, &status, WNOHANG);
-        if (r == srv->pid || (r < 0 && errno != EINTR))
-            break;
-        if (now_ms() > deadline) {
-            fprintf(stderr, "pg_server: postgres on port %d ignored fast shutdown; killing it\n",
-                    srv->port);
-            kill(srv->pid, SIGKILL);
-            waitpid(srv->pid, &status, 0);
-            break;
-        }
-        sleep_ms(5);
-    }
+    if (mk_testing_stop_pid(srv->pid, SIGINT, STOP_TIMEOUT_MS) != 0)
+        fprintf(stderr, "pg_server: postgres on port %d ignored fast shutdown; killed it\n",
+                srv->port);
     srv->pid = 0;
     return 0;
 }
@@ -314,18 +233,9 @@ int mk_testing_pg_restart(mk_testing_pg_t *srv)
     for (int attempt = 0; attempt < 20; attempt++) {
         if (start_postmaster(srv) == 0)
             return 0;
-        sleep_ms(100);
+        mk_testing_sleep_ms(100);
     }
     return -1;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
 }
 
 void mk_testing_pg_free(mk_testing_pg_t *srv)
@@ -335,6 +245,6 @@ void mk_testing_pg_free(mk_testing_pg_t *srv)
     mk_testing_pg_stop(srv);
     if (srv->dir[0] == '\0')
         return;
-    nftw(srv->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mk_testing_rmtree(srv->dir);
     srv->dir[0] = '\0';
 }

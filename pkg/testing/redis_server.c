@@ -1,60 +1,25 @@
 /* Starts and stops a real redis-server for tests (see redis_server.h). Only libc: the readiness
  * check speaks just enough RESP to send PING. */
 #include "testing/redis_server.h"
+#include "testing/server_proc.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define REDIS_SERVER_BIN "/usr/bin/redis-server"
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Binding port 0 lets the kernel choose a port nobody holds; the server binds it right after. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 /* 1 when the server answers PING (+PONG, or -NOAUTH when a password is set), else 0. */
-static int answers_ping(int port)
+static int answers_ping(void *arg)
 {
+    int port = *(const int *)arg;
     int ok = 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -125,43 +90,22 @@ static int spawn(mk_testing_redis_t *srv)
     }
     argv[n] = NULL;
 
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "redis_server: fork: %s\n", strerror(errno));
+    mk_testing_spawn_opts_t o = {.uid = -1, .gid = -1, .death_signal = SIGTERM};
+    pid_t pid;
+    if (mk_testing_spawn("redis_server", argv, &o, &pid) != 0)
         return -1;
-    }
-    if (pid == 0) {
-        /* Only async-signal-safe calls between fork and exec. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
-        execv(REDIS_SERVER_BIN, (char *const *)argv);
-        _exit(127);
-    }
     srv->pid = pid;
 
-    long long deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            srv->pid = 0;
-            fprintf(stderr, "redis_server: redis-server on port %d exited (status %d)\n", srv->port,
-                    status);
-            print_log_tail(srv);
-            return -1;
-        }
-        if (answers_ping(srv->port))
-            return 0;
-        sleep_ms(10);
+    int status = 0;
+    int rc = mk_testing_wait_ready(pid, 10000, answers_ping, &srv->port, &status);
+    if (rc == 0)
+        return 0;
+    if (rc == -1) {
+        srv->pid = 0;
+        fprintf(stderr, "redis_server: redis-server on port %d exited (status %d)\n", srv->port,
+                status);
+        print_log_tail(srv);
+        return -1;
     }
     fprintf(stderr, "redis_server: redis-server on port %d did not answer PING in 10 s\n",
             srv->port);
@@ -189,7 +133,7 @@ int mk_testing_redis_start_auth(mk_testing_redis_t *srv, const char *password)
     }
     /* Another process may take the port between our probe and the server's bind: try again. */
     for (int attempt = 0; attempt < 5; attempt++) {
-        srv->port = free_port();
+        srv->port = mk_testing_free_port();
         if (srv->port <= 0) {
             fprintf(stderr, "redis_server: no free port: %s\n", strerror(errno));
             return -1;
@@ -209,20 +153,7 @@ int mk_testing_redis_stop(mk_testing_redis_t *srv)
 {
     if (srv->pid <= 0)
         return 0;
-    kill(srv->pid, SIGTERM);
-    long long deadline = now_ms() + 5000;
-    int status;
-    for (;;) {
-        pid_t r = waitpid(srv->pid, &status, WNOHANG);
-        if (r == srv->pid || (r < 0 && errno != EINTR))
-            break;
-        if (now_ms() > deadline) {
-            kill(srv->pid, SIGKILL);
-            waitpid(srv->pid, &status, 0);
-            break;
-        }
-        sleep_ms(5);
-    }
+    mk_testing_stop_pid(srv->pid, SIGTERM, 5000);
     srv->pid = 0;
     return 0;
 }
@@ -234,7 +165,7 @@ int mk_testing_redis_restart(mk_testing_redis_t *srv)
     for (int attempt = 0; attempt < 20; attempt++) {
         if (spawn(srv) == 0)
             return 0;
-        sleep_ms(100);
+        mk_testing_sleep_ms(100);
     }
     return -1;
 }
@@ -246,18 +177,6 @@ void mk_testing_redis_free(mk_testing_redis_t *srv)
     mk_testing_redis_stop(srv);
     if (srv->dir[0] == '\0')
         return;
-    DIR *d = opendir(srv->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[sizeof srv->dir + 300];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", srv->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(srv->dir);
+    mk_testing_rmtree(srv->dir);
     srv->dir[0] = '\0';
 }
