@@ -53,9 +53,40 @@ static int seed_value(const mk_stores_ctx_t *ctx, mk_str_t key, mk_buf_t *out)
     return rc;
 }
 
+static void memo_put(mk_stores_ctx_t *ctx, mk_template_store_t which, mk_str_t key, mk_str_t value)
+{
+    if (key.len > sizeof ctx->memo[0].key || value.len > sizeof ctx->memo[0].value)
+        return;
+    size_t i = 0;
+    while (i < ctx->nmemo && !(ctx->memo[i].which == which &&
+                               mk_str_eq((mk_str_t){ctx->memo[i].key, ctx->memo[i].key_len}, key)))
+        i++;
+    if (i == sizeof ctx->memo / sizeof ctx->memo[0])
+        return;
+    if (i == ctx->nmemo)
+        ctx->nmemo++;
+    ctx->memo[i].which = which;
+    memcpy(ctx->memo[i].key, key.base, key.len);
+    ctx->memo[i].key_len = key.len;
+    memcpy(ctx->memo[i].value, value.base, value.len);
+    ctx->memo[i].value_len = value.len;
+}
+
+static bool memo_get(const mk_stores_ctx_t *ctx, mk_template_store_t which, mk_str_t key,
+                     mk_buf_t *out)
+{
+    for (size_t i = 0; i < ctx->nmemo; i++)
+        if (ctx->memo[i].which == which &&
+            mk_str_eq((mk_str_t){ctx->memo[i].key, ctx->memo[i].key_len}, key))
+            return mk_buf_append(out, ctx->memo[i].value, ctx->memo[i].value_len) == 0;
+    return false;
+}
+
 int mk_stores_get(void *ud, mk_template_store_t which, mk_str_t key, mk_buf_t *out, mk_err_t *err)
 {
     mk_stores_ctx_t *ctx = ud;
+    if (memo_get(ctx, which, key, out))
+        return 0;
     char table[300];
     if (ctx_table(ctx, which, table, sizeof table) == 0)
         return MK_ENOTFOUND;
@@ -84,7 +115,16 @@ int mk_stores_incr(void *ud, mk_template_store_t which, mk_str_t key, int64_t by
         if (rc != 0 && rc != MK_ENOTFOUND)
             return rc;
     }
-    return mk_store_incr(ctx->store, ctx->ns, mk_str_of(table), key, by, result, err);
+    int64_t sum = 0;
+    int rc = mk_store_incr(ctx->store, ctx->ns, mk_str_of(table), key, by, &sum, err);
+    if (rc == 0) {
+        char text[32];
+        int n = snprintf(text, sizeof text, "%lld", (long long)sum);
+        memo_put(ctx, which, key, (mk_str_t){text, (size_t)n});
+        if (result)
+            *result = sum;
+    }
+    return rc;
 }
 
 int mk_stores_set(mk_stores_ctx_t *ctx, mk_template_store_t which, mk_str_t key, mk_str_t value,
@@ -93,7 +133,10 @@ int mk_stores_set(mk_stores_ctx_t *ctx, mk_template_store_t which, mk_str_t key,
     char table[300];
     if (ctx_table(ctx, which, table, sizeof table) == 0)
         return mk_err_set(err, MK_EINVAL, "cStore: the mock has no chainId");
-    return mk_store_set(ctx->store, ctx->ns, mk_str_of(table), key, value, 0, err);
+    int rc = mk_store_set(ctx->store, ctx->ns, mk_str_of(table), key, value, 0, err);
+    if (rc == 0)
+        memo_put(ctx, which, key, value);
+    return rc;
 }
 
 static int dump_one(void *ud, mk_str_t key, mk_str_t value)

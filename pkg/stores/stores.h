@@ -22,6 +22,15 @@ typedef struct mk_stores_ctx {
     mk_str_t chain_id; /* empty when the mock has none */
     mk_str_t mock_id;
     const json_t *mock_seed;
+    /* Small values this request wrote or incremented, read back by the same request without
+     * another round trip to the storage layer (a counter extracted, then rendered). */
+    struct {
+        mk_template_store_t which;
+        size_t key_len, value_len;
+        char key[64];
+        char value[64];
+    } memo[4];
+    size_t nmemo;
 } mk_stores_ctx_t;
 
 /* Store callbacks for mk_template_env_t (ud is an mk_stores_ctx_t). A chain store read by a mock
