@@ -281,7 +281,8 @@ int mk_follow_start(mk_repo_t *repo, mk_catalog_t *catalog, const mk_follow_opts
      * (SQLite) the poll alone keeps up. */
     mk_err_t serr;
     int rc = mk_repo_subscribe(repo, on_change, f, &serr);
-    if (rc != 0 && repo->ops->subscribe != NULL) {
+    /* MK_EINVAL: this repository has no feed (SQLite without Redis); the poll alone keeps up. */
+    if (rc != 0 && rc != MK_EINVAL) {
         mk_follow_free(f);
         if (err)
             *err = serr;
