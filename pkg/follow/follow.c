@@ -22,6 +22,7 @@ struct mk_follow {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     change_t queue[QUEUE_MAX];
+    change_t work[QUEUE_MAX]; /* the follower thread's batch taken off the queue */
     size_t qhead, qlen;
     bool overflow; /* changes were dropped: resync */
     bool stop;
@@ -215,7 +216,7 @@ static bool wait_changes(mk_follow_t *f, int64_t ms, change_t *out, size_t *n, b
 static void *follow_main(void *arg)
 {
     mk_follow_t *f = arg;
-    static _Thread_local change_t batch[QUEUE_MAX];
+    change_t *batch = f->work;
     int64_t backoff = 100;
     /* The snapshot: retried until the database answers. */
     while (!atomic_load(&f->ready)) {

@@ -1,6 +1,7 @@
 /* Mock resolution and the HTTP answer for mock requests. */
 #include "serve/serve.h"
 
+#include "api/api.h"
 #include "stores/stores.h"
 
 #include <pthread.h>
@@ -196,20 +197,6 @@ static void seed_rng(const mk_request_t *view, mk_faker_rng_t *rng)
     mk_faker_rng_seed(rng, counter++);
 }
 
-static int respond_error(mk_httpd_req_t *req, int code, const char *msg)
-{
-    int status = mk_err_http_status(code);
-    mk_str_t id = mk_httpd_req_id(req);
-    json_t *body = json_pack("{s:s, s:s, s:s#}", "error", msg, "code", mk_err_code_name(code),
-                             "request_id", id.base, id.len);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    mk_httpd_add_header(req, MK_STR_LIT("Content-Type"), MK_STR_LIT("application/json"));
-    mk_httpd_respond(req, status, text ? mk_str_of(text) : MK_STR_LIT("{}"));
-    free(text);
-    json_decref(body);
-    return status;
-}
-
 /* Per-thread output buffers, reused across requests so rendering does not allocate once warm;
  * released when the worker thread ends. */
 typedef struct scratch_bufs {
@@ -350,7 +337,7 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     if (dynamic) {
         mk_err_t err;
         if (render(s, req, view, ns, &res, &rng, now_ms, &body, &err) != 0) {
-            status = respond_error(req, err.code, err.msg);
+            status = mk_api_reply_error(req, err.code, err.msg);
             record(s, req, view, ns, res.mock, status, now_ms);
             goto out;
         }
