@@ -228,11 +228,9 @@ static int store_rows(mk_api_t *api, mk_mock_t **mocks, size_t n, mk_err_t *err)
     }
     for (size_t i = 0; i < n; i++) {
         mk_mock_t *m = mocks[i];
-        if (m->closed_at)
-            json_object_set_new(m->def, "closedAt", json_integer(m->closed_at));
-        else
-            json_object_del(m->def, "closedAt");
-        texts[i] = json_dumps(m->def, JSON_COMPACT);
+        json_t *def = mk_mock_definition(m);
+        texts[i] = def ? json_dumps(def, JSON_COMPACT) : NULL;
+        json_decref(def);
         if (texts[i] == NULL) {
             rc = mk_err_set(err, MK_ENOMEM, "out of memory");
             goto out;
@@ -508,7 +506,7 @@ static int mocks_get(ctx_t *c, const char *id)
 /* Rebuilds m from its stored definition with a different closedAt (soft delete, restore). */
 static int with_closed(mk_mock_t *m, int64_t closed_at, mk_mock_t **out, mk_err_t *err)
 {
-    json_t *def = json_copy(m->def);
+    json_t *def = mk_mock_definition(m);
     if (closed_at)
         json_object_set_new(def, "closedAt", json_integer(closed_at));
     else
@@ -631,7 +629,7 @@ static int mocks_patch(ctx_t *c, const char *id)
     } else if (pid && !(json_is_string(pid) && strcmp(json_string_value(pid), id) == 0)) {
         status = mk_api_reply_fmt(c, MK_EINVAL, "id: cannot be changed by PATCH");
     } else {
-        json_t *def = json_deep_copy(m->def);
+        json_t *def = mk_mock_definition(m);
         merge_patch(def, patch);
         mk_err_t err;
         mk_mock_t *next;

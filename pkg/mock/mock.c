@@ -807,6 +807,18 @@ json_t *mk_mock_to_json(const mk_mock_t *m)
     return j;
 }
 
+json_t *mk_mock_definition(const mk_mock_t *m)
+{
+    json_t *j = json_deep_copy(m->def);
+    if (j == NULL)
+        return NULL;
+    if (m->closed_at)
+        json_object_set_new(j, "closedAt", json_integer(m->closed_at));
+    else
+        json_object_del(j, "closedAt");
+    return j;
+}
+
 bool mk_mock_active(const mk_mock_t *m, int64_t now_ms)
 {
     if (m->closed_at)

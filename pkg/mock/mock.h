@@ -124,6 +124,11 @@ void mk_mock_unref(mk_mock_t *m);
 /* The definition with live counters (lastUse, useCount): a new reference. */
 json_t *mk_mock_to_json(const mk_mock_t *m);
 
+/* The stored definition (server-set fields included, closedAt as m->closed_at, no live
+ * counters): a new reference the caller may change freely. Callers outside this module use this,
+ * never m->def, so the module is free to keep the definition in whatever form is smallest. */
+json_t *mk_mock_definition(const mk_mock_t *m);
+
 /* True when the mock may match at now_ms: live, not expired, not used up. */
 bool mk_mock_active(const mk_mock_t *m, int64_t now_ms);
 

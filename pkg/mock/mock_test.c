@@ -126,7 +126,7 @@ static void test_load_roundtrip(void)
     MK_CHECK(m != NULL);
     if (m == NULL)
         return;
-    json_t *stored = json_copy(m->def);
+    json_t *stored = mk_mock_definition(m);
     json_object_set_new(stored, "closedAt", json_integer(77));
     mk_mock_t *back;
     MK_CHECK_INT(mk_mock_load(stored, 4, 9, &back, &err), 0);
