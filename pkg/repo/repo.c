@@ -2,6 +2,7 @@
  * observer (db_query_duration_seconds), so backends never deal with metrics. */
 #include "repo/repo.h"
 
+#include <stdbool.h>
 #include <time.h>
 
 static double now_seconds(void)
@@ -159,4 +160,49 @@ void mk_repo_free(mk_repo_t *r)
     if (r == NULL || r->ops == NULL || r->ops->free == NULL)
         return;
     r->ops->free(r);
+}
+
+/* Documents are optional for a backend: one without them answers MK_EINVAL. */
+static int check_docs(const mk_repo_t *r, const char *operation, bool present, mk_err_t *err)
+{
+    int rc = check_repo(r, operation, err);
+    if (rc == 0 && !present)
+        return mk_err_set(err, MK_EINVAL, "repo %s: the %s backend keeps no documents", operation,
+                          r->ops->name);
+    return rc;
+}
+
+int mk_repo_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err)
+{
+    int rc = check_docs(r, "put_docs", r && r->ops && r->ops->put_docs, err);
+    if (rc != 0)
+        return rc;
+    double start = now_seconds();
+    rc = r->ops->put_docs(r, docs, n, err);
+    observe(r, "put_docs", start);
+    return rc;
+}
+
+int mk_repo_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
+                        mk_err_t *err)
+{
+    int rc = check_docs(r, "delete_docs", r && r->ops && r->ops->delete_docs, err);
+    if (rc != 0)
+        return rc;
+    double start = now_seconds();
+    rc = r->ops->delete_docs(r, kind, ids, n, err);
+    observe(r, "delete_docs", start);
+    return rc;
+}
+
+int mk_repo_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix, mk_repo_doc_cb cb,
+                      void *ud, mk_err_t *err)
+{
+    int rc = check_docs(r, "list_docs", r && r->ops && r->ops->list_docs, err);
+    if (rc != 0)
+        return rc;
+    double start = now_seconds();
+    rc = r->ops->list_docs(r, kind, id_prefix, cb, ud, err);
+    observe(r, "list_docs", start);
+    return rc;
 }

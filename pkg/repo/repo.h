@@ -39,6 +39,18 @@ typedef int (*mk_repo_mock_cb)(void *ud, const mk_repo_mock_t *row);
  * subscriber should resync with load_mocks(after its last applied seq). */
 typedef void (*mk_repo_change_cb)(void *ud, int64_t seq, const char *id);
 typedef int (*mk_repo_name_cb)(void *ud, const char *name, int64_t created_at);
+
+/* A small JSON document of the admin's own: mock versions, folders, response templates, tags,
+ * undefined-request marks. kind says which ("mock_version", "folder", "template", "tag", ...);
+ * (kind, id) is the key. Strings are borrowed from whoever built it. */
+typedef struct mk_repo_doc {
+    const char *kind;
+    const char *id;
+    const char *namespace_; /* "" when the document belongs to no namespace */
+    const char *json;       /* the document (any bytes; JSON by convention) */
+    int64_t updated_at;     /* unix ms */
+} mk_repo_doc_t;
+typedef int (*mk_repo_doc_cb)(void *ud, const mk_repo_doc_t *doc);
 /* Told the duration of every repository call, for db_query_duration_seconds. */
 typedef void (*mk_repo_observer_cb)(void *ud, const char *operation, double seconds);
 
@@ -53,6 +65,11 @@ typedef struct mk_repo_ops {
     int (*list_namespaces)(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err);
     int (*ping)(mk_repo_t *r, mk_err_t *err);
     int (*get_mock)(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *ud, mk_err_t *err);
+    int (*put_docs)(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err);
+    int (*delete_docs)(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
+                       mk_err_t *err);
+    int (*list_docs)(mk_repo_t *r, const char *kind, const char *id_prefix, mk_repo_doc_cb cb,
+                     void *ud, mk_err_t *err);
     /* Optional (NULL when the backend has no change feed, e.g. SQLite). */
     int (*subscribe)(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err);
     void (*free)(mk_repo_t *r);
@@ -88,6 +105,14 @@ int mk_repo_get_mock(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *ud,
  * any process writing to the same database) and after every (re)connection. At most one
  * subscription per repository; it ends with mk_repo_free(). MK_EINVAL when unsupported. */
 int mk_repo_subscribe(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err);
+/* Documents: upsert n documents by (kind, id) in one transaction; remove some (missing ids are not
+ * an error); list those of one kind whose id starts with id_prefix (NULL or "": all), ordered by
+ * id. Documents are admin-only state: they have no change feed and no cache tier. */
+int mk_repo_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err);
+int mk_repo_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
+                        mk_err_t *err);
+int mk_repo_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix, mk_repo_doc_cb cb,
+                      void *ud, mk_err_t *err);
 /* Checks the database answers; MK_EUNAVAIL when it does not. */
 int mk_repo_ping(mk_repo_t *r, mk_err_t *err);
 const char *mk_repo_backend(const mk_repo_t *r);
