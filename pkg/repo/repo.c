@@ -172,11 +172,23 @@ static int check_docs(const mk_repo_t *r, const char *operation, bool present, m
     return rc;
 }
 
+static bool is_empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
 int mk_repo_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err)
 {
     int rc = check_docs(r, "put_docs", r && r->ops && r->ops->put_docs, err);
     if (rc != 0)
         return rc;
+    if (docs == NULL && n > 0)
+        return mk_err_set(err, MK_EINVAL, "repo put_docs: docs is NULL");
+    for (size_t i = 0; i < n; i++) {
+        if (is_empty(docs[i].kind) || is_empty(docs[i].id) || docs[i].json == NULL)
+            return mk_err_set(err, MK_EINVAL, "repo put_docs: document %zu has no kind, id or json",
+                              i);
+    }
     double start = now_seconds();
     rc = r->ops->put_docs(r, docs, n, err);
     observe(r, "put_docs", start);
@@ -189,6 +201,12 @@ int mk_repo_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, 
     int rc = check_docs(r, "delete_docs", r && r->ops && r->ops->delete_docs, err);
     if (rc != 0)
         return rc;
+    if (is_empty(kind) || (ids == NULL && n > 0))
+        return mk_err_set(err, MK_EINVAL, "repo delete_docs: no kind or ids is NULL");
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == NULL)
+            return mk_err_set(err, MK_EINVAL, "repo delete_docs: id %zu is NULL", i);
+    }
     double start = now_seconds();
     rc = r->ops->delete_docs(r, kind, ids, n, err);
     observe(r, "delete_docs", start);
@@ -201,6 +219,8 @@ int mk_repo_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix, mk_
     int rc = check_docs(r, "list_docs", r && r->ops && r->ops->list_docs, err);
     if (rc != 0)
         return rc;
+    if (is_empty(kind) || cb == NULL)
+        return mk_err_set(err, MK_EINVAL, "repo list_docs: no kind or no callback");
     double start = now_seconds();
     rc = r->ops->list_docs(r, kind, id_prefix, cb, ud, err);
     observe(r, "list_docs", start);

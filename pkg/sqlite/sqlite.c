@@ -50,6 +50,16 @@ static const char *const migrations[] = {
     "  seq INTEGER NOT NULL"
     ");"
     "CREATE UNIQUE INDEX mock_tombstones_seq ON mock_tombstones(seq);",
+    /* 3: the admin's own documents (mock versions, folders, templates, tags, ...), keyed by kind
+     * and id. json is stored byte for byte (SQLite does not check that TEXT is UTF-8). */
+    "CREATE TABLE docs ("
+    "  kind TEXT NOT NULL CHECK (length(kind) > 0),"
+    "  id TEXT NOT NULL CHECK (length(id) > 0),"
+    "  namespace TEXT NOT NULL DEFAULT '',"
+    "  json TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (kind, id)"
+    ");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
@@ -71,6 +81,9 @@ enum {
     ST_USAGE,
     ST_NS_PUT,
     ST_NS_LIST,
+    ST_DOC_PUT,
+    ST_DOC_DELETE,
+    ST_DOC_LIST,
     ST_COUNT
 };
 
@@ -105,6 +118,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_NS_PUT] = "INSERT INTO namespaces(name, created_at) VALUES (?1, ?2)"
                   " ON CONFLICT(name) DO NOTHING",
     [ST_NS_LIST] = "SELECT name, created_at FROM namespaces ORDER BY name",
+    [ST_DOC_PUT] = "INSERT INTO docs(kind, id, namespace, json, updated_at)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(kind, id) DO UPDATE SET"
+                   " namespace = excluded.namespace, json = excluded.json,"
+                   " updated_at = excluded.updated_at",
+    [ST_DOC_DELETE] = "DELETE FROM docs WHERE kind = ?1 AND id = ?2",
+    /* A range on the primary key rather than LIKE, so '%' and '_' in the prefix are literal. Ids
+     * compare bytewise (BINARY) and no UTF-8 string has a 0xFF byte, so every id starting with
+     * the prefix lies below prefix || 0xFF and every other id outside the range. */
+    [ST_DOC_LIST] = "SELECT kind, id, namespace, json, updated_at FROM docs"
+                    " WHERE kind = ?1 AND id >= ?2 AND id < ?2 || CAST(x'FF' AS TEXT) ORDER BY id",
 };
 
 typedef struct sqlite_repo {
@@ -612,6 +635,121 @@ static int sq_ping(mk_repo_t *r, mk_err_t *err)
     return rc != 0 ? MK_EUNAVAIL : 0;
 }
 
+typedef struct doc_batch {
+    const mk_repo_doc_t *docs;
+    size_t n;
+} doc_batch_t;
+
+static int doc_put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
+{
+    doc_batch_t *b = ud;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_DOC_PUT, &st, err);
+    for (size_t i = 0; i < b->n && rc == 0; i++) {
+        const mk_repo_doc_t *d = &b->docs[i];
+        int src = bind_text_or_null(st, 1, d->kind);
+        if (src == SQLITE_OK)
+            src = bind_text_or_null(st, 2, d->id);
+        if (src == SQLITE_OK)
+            src = bind_text_or_null(st, 3, d->namespace_ != NULL ? d->namespace_ : "");
+        if (src == SQLITE_OK)
+            src = bind_text_or_null(st, 4, d->json);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 5, d->updated_at);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src != SQLITE_DONE) {
+            char what[120];
+            snprintf(what, sizeof what, "put document %zu (%.30s \"%.40s\")", i,
+                     d->kind != NULL ? d->kind : "(null)", d->id != NULL ? d->id : "(null)");
+            rc = fail_rc(s->db, src, err, what);
+        }
+        stmt_done(st);
+    }
+    return rc;
+}
+
+static int sq_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    doc_batch_t b = {.docs = docs, .n = n};
+    return run_tx((sqlite_repo_t *)r, doc_put_tx, &b, err);
+}
+
+typedef struct doc_ids {
+    const char *kind;
+    const char *const *ids;
+    size_t n;
+} doc_ids_t;
+
+static int doc_delete_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
+{
+    doc_ids_t *b = ud;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_DOC_DELETE, &st, err);
+    for (size_t i = 0; i < b->n && rc == 0; i++) {
+        int src = sqlite3_bind_text(st, 1, b->kind, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(st, 2, b->ids[i], -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src != SQLITE_DONE)
+            rc = fail_rc(s->db, src, err, "delete document");
+        stmt_done(st);
+    }
+    return rc;
+}
+
+static int sq_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
+                          mk_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    doc_ids_t b = {.kind = kind, .ids = ids, .n = n};
+    return run_tx((sqlite_repo_t *)r, doc_delete_tx, &b, err);
+}
+
+static int sq_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix, mk_repo_doc_cb cb,
+                        void *ud, mk_err_t *err)
+{
+    sqlite_repo_t *s = (sqlite_repo_t *)r;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(s, ST_DOC_LIST, &st, err);
+    if (rc != 0)
+        goto out;
+    int src = sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_text(st, 2, id_prefix != NULL ? id_prefix : "", -1, SQLITE_STATIC);
+    while (src == SQLITE_OK || src == SQLITE_ROW) {
+        src = sqlite3_step(st);
+        if (src != SQLITE_ROW)
+            break;
+        mk_repo_doc_t doc = {
+            .kind = column_text(st, 0),
+            .id = column_text(st, 1),
+            .namespace_ = column_text(st, 2),
+            .json = column_text(st, 3),
+            .updated_at = sqlite3_column_int64(st, 4),
+        };
+        /* NOT NULL columns come back NULL only when SQLite ran out of memory converting them. */
+        if (doc.kind == NULL || doc.id == NULL || doc.namespace_ == NULL || doc.json == NULL) {
+            rc = mk_err_set(err, MK_ENOMEM, "sqlite list documents: out of memory reading a row");
+            goto out;
+        }
+        rc = cb(ud, &doc);
+        if (rc != 0)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = fail_rc(s->db, src, err, "list documents");
+out:
+    stmt_done(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 static void sq_free(mk_repo_t *r)
 {
     sqlite_repo_t *s = (sqlite_repo_t *)r;
@@ -634,6 +772,9 @@ static const mk_repo_ops_t sqlite_ops = {
     .list_namespaces = sq_list_namespaces,
     .ping = sq_ping,
     .get_mock = sq_get_mock,
+    .put_docs = sq_put_docs,
+    .delete_docs = sq_delete_docs,
+    .list_docs = sq_list_docs,
     .subscribe = NULL, /* one process owns the file: there is nobody to hear changes from */
     .free = sq_free,
 };

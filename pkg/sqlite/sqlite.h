@@ -23,8 +23,12 @@
  * - subscribe is not supported (MK_EINVAL): one process owns the file.
  * - update_usage sets uses and last_use to the given values (not increments) and leaves seq alone;
  *   ids that do not exist are skipped.
- * - load_mocks, get_mock and list_namespaces hold the connection during the callback: strings in a
- * row are valid only during the call, and the callback must not call back into the same repository.
+ * - Documents (table docs, migration 3) are stored byte for byte, a NULL namespace_ as "".
+ *   list_docs matches id_prefix literally ('%' and '_' are not wildcards) and orders ids
+ *   bytewise; a batch of put_docs or delete_docs is one transaction.
+ * - load_mocks, get_mock, list_namespaces and list_docs hold the connection during the callback:
+ *   strings in a row are valid only during the call, and the callback must not call back into the
+ *   same repository.
  */
 int mk_sqlite_repo_open(const char *path, mk_repo_t **out, mk_err_t *err);
 

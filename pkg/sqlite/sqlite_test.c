@@ -2,6 +2,7 @@
  * or tamper with a database file between opens. */
 #include "repo/repo.h"
 #include "sqlite/sqlite.h"
+#include "testing/repo_docs.h"
 #include "testing/repo_rows.h"
 #include "testing/testing.h"
 
@@ -747,7 +748,7 @@ static void test_upgrade_from_v1(void)
     mk_repo_mock_t m = mock("old", "n", "{}");
     MK_CHECK_INT(mk_repo_put_mocks(r, &m, 1, &err), 0);
     mk_repo_free(r);
-    MK_CHECK_INT(raw_exec(t.db, "DROP TABLE mock_tombstones;"
+    MK_CHECK_INT(raw_exec(t.db, "DROP TABLE mock_tombstones; DROP TABLE docs;"
                                 "DELETE FROM schema_migrations WHERE version >= 2"),
                  SQLITE_OK);
     r = NULL;
@@ -770,6 +771,43 @@ out:
     tmpdir_remove(&t);
 }
 
+static void test_docs(void)
+{
+    mk_repo_t *r = open_memory();
+    if (r != NULL)
+        mk_testing_repo_docs_check(r);
+    mk_repo_free(r);
+}
+
+/* A database of schema 2 (before documents) gains the docs table on open, and documents persist
+ * across a reopen. */
+static void test_docs_upgrade_and_persistence(void)
+{
+    tmpdir_t t;
+    MK_CHECK_INT(tmpdir_make(&t), 0);
+    mk_err_t err = {0};
+    mk_repo_t *r = NULL;
+    MK_CHECK_INT(mk_sqlite_repo_open(t.db, &r, &err), 0);
+    mk_repo_free(r);
+    MK_CHECK_INT(
+        raw_exec(t.db, "DROP TABLE docs; DELETE FROM schema_migrations WHERE version >= 3"),
+        SQLITE_OK);
+    MK_CHECK_INT(raw_int(t.db, "SELECT max(version) FROM schema_migrations"), 2);
+    r = NULL;
+    MK_CHECK_INT(mk_sqlite_repo_open(t.db, &r, &err), 0);
+    MK_CHECK_INT(mk_sqlite_repo_schema_version(), 3);
+    MK_CHECK_INT(raw_int(t.db, "SELECT max(version) FROM schema_migrations"), 3);
+    mk_repo_doc_t d = {
+        .kind = "mock_version", .id = "m1/0000000001", .namespace_ = "sandbox", .json = "{}"};
+    MK_CHECK_INT(mk_repo_put_docs(r, &d, 1, &err), 0);
+    mk_repo_free(r);
+    r = NULL;
+    MK_CHECK_INT(mk_sqlite_repo_open(t.db, &r, &err), 0);
+    MK_CHECK_INT(mk_testing_repo_docs_count(r, "mock_version", "m1/"), 1);
+    mk_repo_free(r);
+    tmpdir_remove(&t);
+}
+
 int main(void)
 {
     MK_RUN(test_put_load_and_upsert);
@@ -789,5 +827,7 @@ int main(void)
     MK_RUN(test_get_mock);
     MK_RUN(test_subscribe_unsupported);
     MK_RUN(test_upgrade_from_v1);
+    MK_RUN(test_docs);
+    MK_RUN(test_docs_upgrade_and_persistence);
     return mk_testing_done();
 }
