@@ -365,12 +365,23 @@ int mk_pg_pool_run(mk_pg_pool_t *p, bool tx, mk_pg_op_fn fn, void *ud, mk_err_t 
     }
 }
 
+static const mk_pg_fmt_t text_fmt = {NULL, NULL, 0};
+
 int mk_pg_exec(mk_pg_conn_t *c, int stmt, int nparams, const char *const *params, PGresult **res,
                const char *what, mk_err_t *err)
 {
+    return mk_pg_exec_fmt(c, stmt, nparams, params, NULL, res, what, err);
+}
+
+int mk_pg_exec_fmt(mk_pg_conn_t *c, int stmt, int nparams, const char *const *params,
+                   const mk_pg_fmt_t *fmt, PGresult **res, const char *what, mk_err_t *err)
+{
     char name[16];
     stmt_name(name, sizeof name, stmt);
-    PGresult *r = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+    if (fmt == NULL)
+        fmt = &text_fmt;
+    PGresult *r = PQexecPrepared(c->pg, name, nparams, params, fmt->lengths, fmt->formats,
+                                 fmt->result_format);
     int rc = mk_pg_check(c->pg, r, c->sqlstate, what, err);
     if (rc != 0 || res == NULL) {
         PQclear(r);
@@ -386,9 +397,19 @@ int mk_pg_query_rows(mk_pg_conn_t *c, int stmt, int nparams, const char *const *
                      int (*row)(void *ud, const PGresult *res), void *ud, const char *what,
                      mk_err_t *err)
 {
+    return mk_pg_query_rows_fmt(c, stmt, nparams, params, NULL, row, ud, what, err);
+}
+
+int mk_pg_query_rows_fmt(mk_pg_conn_t *c, int stmt, int nparams, const char *const *params,
+                         const mk_pg_fmt_t *fmt, int (*row)(void *ud, const PGresult *res),
+                         void *ud, const char *what, mk_err_t *err)
+{
     char name[16];
     stmt_name(name, sizeof name, stmt);
-    if (!PQsendQueryPrepared(c->pg, name, nparams, params, NULL, NULL, 0))
+    if (fmt == NULL)
+        fmt = &text_fmt;
+    if (!PQsendQueryPrepared(c->pg, name, nparams, params, fmt->lengths, fmt->formats,
+                             fmt->result_format))
         return mk_pg_check(c->pg, NULL, c->sqlstate, what, err);
     /* Single-row mode keeps a full load from holding every row in memory at once. */
     PQsetSingleRowMode(c->pg);

@@ -56,4 +56,21 @@ int mk_pg_query_rows(mk_pg_conn_t *c, int stmt, int nparams, const char *const *
                      int (*row)(void *ud, const PGresult *res), void *ud, const char *what,
                      mk_err_t *err);
 
+/* Binary transfer for the _fmt variants below, as PQexecPrepared takes it: formats[i] 1 sends
+ * param i as lengths[i] raw bytes (a bytea's contents), 0 as text (formats NULL: all text);
+ * result_format 1 returns every column as raw bytes, so select non-text columns cast to text.
+ * libpq NUL-terminates every value either way. */
+typedef struct mk_pg_fmt {
+    const int *lengths;
+    const int *formats;
+    int result_format;
+} mk_pg_fmt_t;
+
+/* mk_pg_exec and mk_pg_query_rows with binary params or results (fmt NULL: all text). */
+int mk_pg_exec_fmt(mk_pg_conn_t *c, int stmt, int nparams, const char *const *params,
+                   const mk_pg_fmt_t *fmt, PGresult **res, const char *what, mk_err_t *err);
+int mk_pg_query_rows_fmt(mk_pg_conn_t *c, int stmt, int nparams, const char *const *params,
+                         const mk_pg_fmt_t *fmt, int (*row)(void *ud, const PGresult *res),
+                         void *ud, const char *what, mk_err_t *err);
+
 #endif

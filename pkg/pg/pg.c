@@ -56,6 +56,17 @@ static const char *const migrations[] = {
     "  value BIGINT NOT NULL"
     ");"
     "INSERT INTO change_seq(id, value) VALUES (1, 0);",
+    /* 2: the admin's own documents, as in the SQLite backend. Keys collate "C" so ids order and
+     * compare bytewise whatever the database's locale (SQLite's BINARY). json is BYTEA because a
+     * document is stored byte for byte and TEXT refuses bytes that are not UTF-8. */
+    "CREATE TABLE docs ("
+    "  kind TEXT COLLATE \"C\" NOT NULL CHECK (length(kind) > 0),"
+    "  id TEXT COLLATE \"C\" NOT NULL CHECK (length(id) > 0),"
+    "  namespace TEXT NOT NULL DEFAULT '',"
+    "  json BYTEA NOT NULL,"
+    "  updated_at BIGINT NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (kind, id)"
+    ");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
@@ -71,6 +82,10 @@ enum {
     ST_NS_PUT,
     ST_NS_LIST,
     ST_PING,
+    ST_DOC_PUT,
+    ST_DOC_DELETE,
+    ST_DOC_LIST_RANGE,
+    ST_DOC_LIST_FROM,
     ST_COUNT
 };
 
@@ -114,6 +129,19 @@ static const char *const stmt_sql[ST_COUNT] = {
                   " ON CONFLICT (name) DO NOTHING",
     [ST_NS_LIST] = "SELECT name, created_at FROM namespaces ORDER BY name",
     [ST_PING] = "SELECT 1",
+    [ST_DOC_PUT] = "INSERT INTO docs(kind, id, namespace, json, updated_at)"
+                   " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::bigint)"
+                   " ON CONFLICT (kind, id) DO UPDATE SET namespace = excluded.namespace,"
+                   " json = excluded.json, updated_at = excluded.updated_at",
+    [ST_DOC_DELETE] = "DELETE FROM docs WHERE kind = $1::text AND id = $2::text",
+    /* Read with binary results (raw bytes, updated_at as text). A prefix is a range of the key
+     * ($3 from prefix_end), never LIKE, so '%' and '_' in it are literal. */
+    [ST_DOC_LIST_RANGE] = "SELECT kind, id, namespace, json, updated_at::text FROM docs"
+                          " WHERE kind = $1::text AND id >= $2::text AND id < $3::text ORDER BY id",
+    /* For a prefix with no upper bound ("" or only U+10FFFF). */
+    [ST_DOC_LIST_FROM] = "SELECT kind, id, namespace, json, updated_at::text FROM docs"
+                         " WHERE kind = $1::text AND id >= $2::text AND starts_with(id, $2::text)"
+                         " ORDER BY id",
 };
 
 typedef struct pg_repo {
@@ -380,6 +408,171 @@ static int pg_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err
     return mk_pg_pool_run(p->pool, false, ns_list_op, &q, err);
 }
 
+typedef struct doc_batch {
+    const mk_repo_doc_t *docs;
+    size_t n;
+} doc_batch_t;
+
+static int doc_put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    doc_batch_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        const mk_repo_doc_t *d = &b->docs[i];
+        char updated[24];
+        snprintf(updated, sizeof updated, "%" PRId64, d->updated_at);
+        const char *params[5] = {d->kind, d->id, d->namespace_ != NULL ? d->namespace_ : "",
+                                 d->json, updated};
+        /* json goes as raw bytes: nothing in it is parsed as an escape. */
+        size_t json_len = d->json != NULL ? strlen(d->json) : 0;
+        if (json_len > INT32_MAX)
+            return mk_err_set(err, MK_ETOOBIG, "postgres put document %zu: json too long", i);
+        const int lengths[5] = {0, 0, 0, (int)json_len, 0};
+        const int formats[5] = {0, 0, 0, 1, 0};
+        const mk_pg_fmt_t fmt = {.lengths = lengths, .formats = formats};
+        char what[120];
+        snprintf(what, sizeof what, "put document %zu (%.30s \"%.40s\")", i,
+                 d->kind != NULL ? d->kind : "(null)", d->id != NULL ? d->id : "(null)");
+        int rc = mk_pg_exec_fmt(c, ST_DOC_PUT, 5, params, &fmt, NULL, what, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int pg_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    doc_batch_t b = {.docs = docs, .n = n};
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, true, doc_put_op, &b, err);
+}
+
+typedef struct doc_ids {
+    const char *kind;
+    const char *const *ids;
+    size_t n;
+} doc_ids_t;
+
+static int doc_delete_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    doc_ids_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        const char *params[2] = {b->kind, b->ids[i]};
+        int rc = mk_pg_exec(c, ST_DOC_DELETE, 2, params, NULL, "delete document", err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int pg_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
+                          mk_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    doc_ids_t b = {.kind = kind, .ids = ids, .n = n};
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, true, doc_delete_op, &b, err);
+}
+
+/* Writes UTF-8 code point cp at out; returns the bytes written. */
+static size_t utf8_put(char *out, uint32_t cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* The least string above every string that starts with prefix, in code point order (which is
+ * UTF-8's byte order, the "C" collation): the prefix cut after its last code point below
+ * U+10FFFF, that code point made one higher (past the surrogates). It is valid UTF-8, which a
+ * prefix || 0xFF bound would not be. out holds strlen(prefix) + 5 bytes. false when there is
+ * no such string (an empty prefix or only U+10FFFF); a prefix that is not UTF-8 gives a bound
+ * the server refuses, as it refuses the prefix itself. */
+static bool prefix_end(const char *prefix, char *out)
+{
+    size_t len = strlen(prefix);
+    memcpy(out, prefix, len + 1);
+    while (len > 0) {
+        size_t start = len - 1;
+        while (start > 0 && ((unsigned char)out[start] & 0xC0) == 0x80)
+            start--;
+        const unsigned char *u = (const unsigned char *)out + start;
+        size_t n = len - start;
+        uint32_t cp = u[0];
+        if (n > 1) {
+            cp = u[0] & (0xFF >> (n + 1));
+            for (size_t i = 1; i < n; i++)
+                cp = (cp << 6) | (u[i] & 0x3F);
+        }
+        if (cp < 0x10FFFF) {
+            cp = cp + 1 == 0xD800 ? 0xE000 : cp + 1;
+            out[start + utf8_put(out + start, cp)] = '\0';
+            return true;
+        }
+        len = start;
+    }
+    return false;
+}
+
+typedef struct doc_rows {
+    const char *kind;
+    const char *prefix;
+    mk_repo_doc_cb cb;
+    void *ud;
+} doc_rows_t;
+
+static int doc_row(void *ud, const PGresult *res)
+{
+    doc_rows_t *q = ud;
+    mk_repo_doc_t doc = {
+        .kind = PQgetvalue(res, 0, 0),
+        .id = PQgetvalue(res, 0, 1),
+        .namespace_ = PQgetvalue(res, 0, 2),
+        .json = PQgetvalue(res, 0, 3),
+        .updated_at = int_at(res, 0, 4),
+    };
+    return q->cb(q->ud, &doc);
+}
+
+static int doc_list_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    doc_rows_t *q = ud;
+    char *end = malloc(strlen(q->prefix) + 5);
+    if (end == NULL)
+        return mk_err_set(err, MK_ENOMEM, "postgres list documents: out of memory");
+    const char *params[3] = {q->kind, q->prefix, end};
+    const mk_pg_fmt_t fmt = {.result_format = 1};
+    bool bounded = prefix_end(q->prefix, end);
+    int rc = mk_pg_query_rows_fmt(c, bounded ? ST_DOC_LIST_RANGE : ST_DOC_LIST_FROM,
+                                  bounded ? 3 : 2, params, &fmt, doc_row, q, "list documents", err);
+    free(end);
+    return rc;
+}
+
+static int pg_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix, mk_repo_doc_cb cb,
+                        void *ud, mk_err_t *err)
+{
+    doc_rows_t q = {.kind = kind, .prefix = id_prefix != NULL ? id_prefix : "", .cb = cb, .ud = ud};
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, false, doc_list_op, &q, err);
+}
+
 static int ping_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 {
     (void)ud;
@@ -432,6 +625,9 @@ static const mk_repo_ops_t pg_ops = {
     .list_namespaces = pg_list_namespaces,
     .ping = pg_ping,
     .get_mock = pg_get_mock,
+    .put_docs = pg_put_docs,
+    .delete_docs = pg_delete_docs,
+    .list_docs = pg_list_docs,
     .subscribe = pg_subscribe,
     .free = pg_free,
 };

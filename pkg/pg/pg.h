@@ -47,8 +47,15 @@ typedef struct mk_pg_opts {
  *   when the server is reachable (else the thread keeps trying). The callback gets (0, NULL)
  *   after every (re)connection, then (seq, id) per committed change; reconnection backs off
  *   from 100 ms to 2 s. mk_repo_free stops and joins the thread.
- * - load_mocks, get_mock and list_namespaces hold a connection during the callback: strings in
- *   a row are valid only during the call. load_mocks streams rows (single-row mode). */
+ * - Documents (table docs, migration 2) behave as in the SQLite backend: json is BYTEA, sent
+ *   and read as raw bytes, so any bytes round-trip (PostgreSQL refuses kinds, ids or namespaces
+ *   that are not UTF-8: MK_EINVAL, SQLSTATE 22021); ids collate "C", so list_docs orders them
+ *   bytewise whatever the database's locale, and matches id_prefix literally by a key range.
+ *   put_docs and delete_docs are one transaction each, retried like the other writes; documents
+ *   have no seq and no NOTIFY.
+ * - load_mocks, get_mock, list_namespaces and list_docs hold a connection during the callback:
+ *   strings in a row are valid only during the call. load_mocks and list_docs stream rows
+ *   (single-row mode). */
 int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, mk_err_t *err);
 
 /* The schema version this binary migrates to (the number of migrations it knows). */

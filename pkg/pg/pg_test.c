@@ -6,6 +6,7 @@
 #include "repo/repo.h"
 #include "sqlite/sqlite.h"
 #include "testing/pg_server.h"
+#include "testing/repo_docs.h"
 #include "testing/repo_rows.h"
 #include "testing/testing.h"
 
@@ -910,6 +911,69 @@ out:
     mk_repo_free(r);
 }
 
+/* The shared document checks, in a database whose default collation (ICU en-US) orders "a"
+ * before "B": the backend must still order and match ids bytewise, as SQLite does. */
+static void test_docs(void)
+{
+    static int counter;
+    char name[32], sql[160], dsn[160];
+    snprintf(name, sizeof name, "docs%d", ++counter);
+    snprintf(sql, sizeof sql,
+             "CREATE DATABASE %s TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'", name);
+    if (raw_exec(srv.dsn, sql) == 0) {
+        mk_testing_pg_dsn(&srv, name, dsn, sizeof dsn);
+        MK_CHECK_INT(raw_int(dsn, "SELECT CASE WHEN 'a' < 'B' THEN 1 ELSE 0 END"), 1);
+    } else {
+        fprintf(stderr, "     no ICU collation: checking in a C-locale database\n");
+        fresh_db(dsn, sizeof dsn);
+    }
+    mk_repo_t *r = open_pg(dsn, 2);
+    if (r == NULL)
+        return;
+    mk_testing_repo_docs_check(r);
+    /* json is BYTEA: the stored bytes are exactly the document's. */
+    MK_CHECK_INT(raw_int(dsn, "SELECT length(json) FROM docs WHERE kind = 'big' AND id = 't/big'"),
+                 1024 * 1024);
+
+    /* A failure inside the database (an id PostgreSQL refuses: not UTF-8) rolls the whole batch
+     * back, and err carries the SQLSTATE. */
+    mk_err_t err = {0};
+    mk_repo_doc_t docs[] = {
+        {.kind = "tx", .id = "ok/1", .namespace_ = "", .json = "{}"},
+        {.kind = "tx", .id = "ok/2", .namespace_ = "", .json = "{}"},
+        {.kind = "tx", .id = "bad/\xff", .namespace_ = "", .json = "{}"},
+    };
+    MK_CHECK_INT(mk_repo_put_docs(r, docs, 3, &err), MK_EINVAL);
+    MK_CHECK_STR(err.cause, "22021"); /* character_not_in_repertoire */
+    MK_CHECK(strstr(err.msg, "put document 2") != NULL);
+    MK_CHECK_INT(mk_testing_repo_docs_count(r, "tx", NULL), 0);
+    MK_CHECK_INT(mk_repo_put_docs(r, docs, 2, &err), 0);
+    MK_CHECK_INT(mk_testing_repo_docs_count(r, "tx", NULL), 2);
+    mk_repo_free(r);
+}
+
+/* A database at schema 1 (before documents) gains the docs table when the admin opens it. */
+static void test_docs_upgrade_from_v1(void)
+{
+    char dsn[160];
+    fresh_db(dsn, sizeof dsn);
+    mk_repo_t *r = open_pg(dsn, 1);
+    mk_repo_free(r);
+    MK_CHECK_INT(raw_exec(dsn, "DROP TABLE docs; DELETE FROM schema_migrations WHERE version >= 2"),
+                 0);
+    MK_CHECK_INT(raw_int(dsn, "SELECT max(version) FROM schema_migrations"), 1);
+    r = open_pg(dsn, 1);
+    if (r == NULL)
+        return;
+    MK_CHECK_INT(raw_int(dsn, "SELECT max(version) FROM schema_migrations"),
+                 mk_pg_repo_schema_version());
+    mk_err_t err = {0};
+    mk_repo_doc_t d = {.kind = "tag", .id = "sandbox/t", .namespace_ = "sandbox", .json = "{}"};
+    MK_CHECK_INT(mk_repo_put_docs(r, &d, 1, &err), 0);
+    MK_CHECK_INT(mk_testing_repo_docs_count(r, "tag", "sandbox/"), 1);
+    mk_repo_free(r);
+}
+
 int main(void)
 {
     int64_t t0 = now_ms();
@@ -925,6 +989,8 @@ int main(void)
     MK_RUN(test_concurrent_migration);
     MK_RUN(test_resolver_needs_schema);
     MK_RUN(test_deadlock_is_retried);
+    MK_RUN(test_docs);
+    MK_RUN(test_docs_upgrade_from_v1);
     MK_RUN(test_outage_and_recovery); /* last: it stops and restarts the server */
     mk_testing_pg_free(&srv);
     fprintf(stderr, "     pg_test took %lld ms\n", (long long)(now_ms() - t0));

@@ -223,6 +223,34 @@ static void check_prefix_is_literal_and_order_bytewise(mk_repo_t *r)
     MK_CHECK_INT(list(r, "folder2", NULL, &l), 0);
     MK_CHECK_STR(ids_of(&l, buf, sizeof buf),
                  "B,a,a%b/1,a%c,aXb/2,a\\\\b,a\\b/1,a_b/1,ab,axb/1,b,\xc3\xa9/1,\xc3\xaa/1");
+
+    /* Prefixes whose last code point is the highest (U+10FFFF) or changes UTF-8 length when one
+     * higher (U+007F): a bound computed from the prefix must still be exact. */
+    static const char *const edge[] = {"x\xf4\x8f\xbf\xbf",
+                                       "x\xf4\x8f\xbf\xbf/1",
+                                       "x/1",
+                                       "y",
+                                       "\xf4\x8f\xbf\xbf",
+                                       "\xf4\x8f\xbf\xbf"
+                                       "a",
+                                       "a\x7f"
+                                       "1",
+                                       "a\xc2\x80"};
+    enum { NE = sizeof edge / sizeof edge[0] };
+    mk_repo_doc_t edocs[NE];
+    for (size_t i = 0; i < NE; i++)
+        edocs[i] = (mk_repo_doc_t){.kind = "edge", .id = edge[i], .namespace_ = "", .json = "{}"};
+    MK_CHECK_INT(put(r, edocs, NE), 0);
+    MK_CHECK_INT(list(r, "edge", "x\xf4\x8f\xbf\xbf", &l), 0);
+    MK_CHECK_STR(ids_of(&l, buf, sizeof buf), "x\xf4\x8f\xbf\xbf,x\xf4\x8f\xbf\xbf/1");
+    MK_CHECK_INT(list(r, "edge", "\xf4\x8f\xbf\xbf", &l), 0);
+    MK_CHECK_STR(ids_of(&l, buf, sizeof buf), "\xf4\x8f\xbf\xbf,\xf4\x8f\xbf\xbf"
+                                              "a");
+    MK_CHECK_INT(list(r, "edge", "a\x7f", &l), 0);
+    MK_CHECK_STR(ids_of(&l, buf, sizeof buf), "a\x7f"
+                                              "1");
+    MK_CHECK_INT(list(r, "edge", "x", &l), 0);
+    MK_CHECK_INT(l.n, 3);
     list_reset(&l);
 }
 
