@@ -59,6 +59,7 @@ typedef struct builder {
     mk_buf_t lit;
     op_t *ops;
     size_t nops, cap;
+    size_t nplaceholders;
     bool uses_store;
     mk_buf_t where; /* field path for messages */
 } builder_t;
@@ -192,7 +193,9 @@ static size_t span(const char *s, size_t len, const char *extra)
     return i;
 }
 
-/* Index of the ')' closing the '(' at s[0], or 0 when unbalanced. */
+/* Index of the ')' closing the '(' at s[0], or 0 when unbalanced. Only $.fake's arguments use it:
+ * the scan either ends the compile (unbalanced) or the bytes it covered are consumed, so the
+ * compile stays linear. */
 static size_t closing_paren(const char *s, size_t len)
 {
     int depth = 0;
@@ -201,6 +204,31 @@ static size_t closing_paren(const char *s, size_t len)
             depth++;
         else if (s[i] == ')' && --depth == 0)
             return i;
+    }
+    return 0;
+}
+
+/* Index of the ']' closing the '[' at s[0], or 0 when there is none. Outside quotes the scan stops
+ * at the next '[', so a run of unclosed brackets ("$.req[$.req[...") is not rescanned to the end
+ * from each of them: every byte is visited outside quotes from one bracket only, and a quoted run
+ * once, which keeps the template compile linear. */
+static size_t closing_bracket(const char *s, size_t len)
+{
+    char quote = 0;
+    for (size_t j = 1; j < len; j++) {
+        char c = s[j];
+        if (quote) {
+            if (c == '\\')
+                j++;
+            else if (c == quote)
+                quote = 0;
+        } else if (c == ']') {
+            return j;
+        } else if (c == '[') {
+            return 0;
+        } else if (c == '\'' || c == '"') {
+            quote = c;
+        }
     }
     return 0;
 }
@@ -214,16 +242,10 @@ static size_t path_span(const char *s, size_t len)
             i++;
             i += span(s + i, len - i, "*");
         } else if (s[i] == '[') {
-            size_t j = i + 1;
-            char quote = 0;
-            while (j < len && (quote || s[j] != ']')) {
-                if ((s[j] == '\'' || s[j] == '"') && (quote == 0 || quote == s[j]))
-                    quote = quote ? 0 : s[j];
-                j++;
-            }
-            if (j >= len)
+            size_t j = closing_bracket(s + i, len - i);
+            if (j == 0)
                 break;
-            i = j + 1;
+            i += j + 1;
         } else {
             break;
         }
@@ -233,6 +255,7 @@ static size_t path_span(const char *s, size_t len)
 
 typedef struct parse_ctx {
     builder_t *b;
+    int depth;   /* placeholders the one being parsed is nested in */
     size_t base; /* offset of the string being parsed, for positions in messages */
     mk_err_t *err;
 } parse_ctx_t;
@@ -272,26 +295,35 @@ static size_t trim_dots(const char *s, size_t n)
     return n;
 }
 
+static size_t skip_space(const char *s, size_t len, size_t i)
+{
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
+    return i;
+}
+
+/* $.increment( <placeholder> ): the operand is parsed in place and then the ')' is expected, so
+ * nesting costs no rescan for the closing parenthesis; the depth is bounded before recursing. */
 static long parse_increment(parse_ctx_t *p, const char *s, size_t len, size_t pos, expr_t **out)
 {
-    const char *open = s + strlen("$.increment");
-    size_t close = closing_paren(open, len - (size_t)(open - s));
-    if (close == 0)
-        return parse_fail(p, pos, "unbalanced parentheses in $.increment", NULL);
-    const char *arg = open + 1;
-    size_t arg_len = close - 1;
-    while (arg_len > 0 && isspace((unsigned char)*arg)) {
-        arg++;
-        arg_len--;
+    if (p->depth >= MK_TEMPLATE_MAX_NESTING) {
+        char what[64];
+        snprintf(what, sizeof what, "placeholders nested deeper than %d", MK_TEMPLATE_MAX_NESTING);
+        return parse_fail(p, pos, what, NULL);
     }
-    while (arg_len > 0 && isspace((unsigned char)arg[arg_len - 1]))
-        arg_len--;
+    size_t i = skip_space(s, len, strlen("$.increment("));
     expr_t *inner = NULL;
-    long used = parse_placeholder(p, arg, arg_len, pos + (size_t)(arg - s), &inner);
+    p->depth++;
+    long used = parse_placeholder(p, s + i, len - i, pos + i, &inner);
+    p->depth--;
     if (used < 0)
         return used;
-    if (used == 0 || (size_t)used != arg_len) {
+    if (used > 0)
+        i = skip_space(s, len, i + (size_t)used);
+    if (used == 0 || i >= len || s[i] != ')') {
         expr_free(inner);
+        if (used > 0 && i >= len)
+            return parse_fail(p, pos, "unbalanced parentheses in $.increment", NULL);
         return parse_fail(p, pos, "$.increment expects one placeholder, e.g. $.increment($.gS.n)",
                           NULL);
     }
@@ -303,7 +335,7 @@ static long parse_increment(parse_ctx_t *p, const char *s, size_t len, size_t po
     e->inner = inner;
     p->b->uses_store = true;
     *out = e;
-    return (long)(open - s) + (long)close + 1;
+    return (long)i + 1;
 }
 
 static long parse_fake(parse_ctx_t *p, const char *s, size_t len, size_t pos, expr_t **out)
@@ -430,6 +462,15 @@ static long parse_placeholder(parse_ctx_t *p, const char *s, size_t len, size_t 
 
 /* Compiles one string: in JSON (as a JSON string, or typed when it is one placeholder) or as
  * text. */
+static int count_placeholder(parse_ctx_t *p, size_t pos)
+{
+    if (++p->b->nplaceholders <= MK_TEMPLATE_MAX_PLACEHOLDERS)
+        return 0;
+    char what[64];
+    snprintf(what, sizeof what, "more than %d placeholders", MK_TEMPLATE_MAX_PLACEHOLDERS);
+    return parse_fail(p, pos, what, NULL);
+}
+
 static int compile_string(builder_t *b, const char *s, size_t len, bool json, mk_err_t *err)
 {
     parse_ctx_t p = {.b = b, .base = 0, .err = err};
@@ -439,8 +480,14 @@ static int compile_string(builder_t *b, const char *s, size_t len, bool json, mk
         used = parse_placeholder(&p, s, len, 0, &e);
         if (used < 0)
             return (int)used;
-        if (used > 0 && (size_t)used == len)
-            return push_op(b, (op_t){.expr = e, .mode = MODE_TYPED});
+        if (used > 0 && (size_t)used == len) {
+            int rc = count_placeholder(&p, 0);
+            if (rc == 0)
+                rc = push_op(b, (op_t){.expr = e, .mode = MODE_TYPED});
+            if (rc != 0)
+                expr_free(e);
+            return rc;
+        }
         expr_free(e);
         e = NULL;
     }
@@ -458,7 +505,10 @@ static int compile_string(builder_t *b, const char *s, size_t len, bool json, mk
             i += 2;
             continue;
         }
-        rc = json ? emit_lit_escaped(b, s + start, i - start) : emit_lit(b, s + start, i - start);
+        rc = count_placeholder(&p, i);
+        if (rc == 0)
+            rc = json ? emit_lit_escaped(b, s + start, i - start)
+                      : emit_lit(b, s + start, i - start);
         if (rc == 0)
             rc = push_op(b, (op_t){.expr = e, .mode = json ? MODE_ESCAPED : MODE_RAW});
         if (rc != 0)
@@ -780,9 +830,9 @@ static mk_faker_rng_t *thread_rng(void)
     return &rng;
 }
 
-static int eval(render_t *r, const expr_t *e, mode_t_ mode);
+static int eval(render_t *r, const expr_t *e, mode_t_ mode, int depth);
 
-static int eval_increment(render_t *r, const expr_t *e, mode_t_ mode)
+static int eval_increment(render_t *r, const expr_t *e, mode_t_ mode, int depth)
 {
     char num[32];
     const expr_t *in = e->inner;
@@ -802,7 +852,7 @@ static int eval_increment(render_t *r, const expr_t *e, mode_t_ mode)
     mk_buf_t val;
     mk_buf_init(&val, 4096);
     r->out = &val;
-    int rc = eval(r, in, MODE_RAW);
+    int rc = eval(r, in, MODE_RAW, depth + 1);
     r->out = saved;
     double x = val.data ? strtod(val.data, NULL) : 0;
     mk_buf_free(&val);
@@ -815,9 +865,13 @@ static int eval_increment(render_t *r, const expr_t *e, mode_t_ mode)
     return mk_buf_append(r->out, num, strlen(num));
 }
 
-static int eval(render_t *r, const expr_t *e, mode_t_ mode)
+static int eval(render_t *r, const expr_t *e, mode_t_ mode, int depth)
 {
     mk_template_env_t *env = r->env;
+    /* The compiler refuses deeper nesting; this only guards against a template built otherwise. */
+    if (depth > MK_TEMPLATE_MAX_NESTING)
+        return mk_err_set(r->err, MK_EINTERNAL, "placeholders nested deeper than %d",
+                          MK_TEMPLATE_MAX_NESTING);
     mk_str_t v;
     switch (e->kind) {
     case EX_PATH_PARAM:
@@ -867,7 +921,7 @@ static int eval(render_t *r, const expr_t *e, mode_t_ mode)
         return put_string(r, (mk_str_t){r->tmp.data ? r->tmp.data : "", r->tmp.len}, mode);
     }
     case EX_INCREMENT:
-        return eval_increment(r, e, mode);
+        return eval_increment(r, e, mode, depth);
     }
     return MK_EINTERNAL;
 }
@@ -881,8 +935,8 @@ int mk_template_render(const mk_template_t *t, mk_template_env_t *env, mk_buf_t 
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < t->nops; i++) {
         const op_t *op = &t->ops[i];
-        rc =
-            op->expr ? eval(&r, op->expr, op->mode) : mk_buf_append(out, t->lit + op->off, op->len);
+        rc = op->expr ? eval(&r, op->expr, op->mode, 0)
+                      : mk_buf_append(out, t->lit + op->off, op->len);
     }
     mk_buf_free(&r.tmp);
     if (rc != 0 && err != NULL && rc != err->code)

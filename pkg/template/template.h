@@ -23,6 +23,12 @@
 
 /* Deepest JSON nesting a payload or extract value may have. */
 #define MK_TEMPLATE_MAX_DEPTH 64
+/* Deepest nesting of placeholders inside placeholders ($.increment($.increment(...))). Real
+ * templates nest one or two levels; the bound keeps compile and render off the stack's edge. */
+#define MK_TEMPLATE_MAX_NESTING 32
+/* Most placeholders one template (a whole payload, header value or extract value) may hold: it
+ * bounds the work and the store calls of one rendering. */
+#define MK_TEMPLATE_MAX_PLACEHOLDERS 10000
 
 typedef enum mk_template_store {
     MK_TEMPLATE_GLOBAL, /* gS */
@@ -49,8 +55,10 @@ typedef struct mk_template mk_template_t;
 
 /* Compiles a JSON value (payload or extract value) whose strings may hold placeholders. The
  * result renders JSON text. where names the field for error messages ("response.payload");
- * errors read "response.payload.items[2]: unknown faker 'Foo' at 9". Caller frees with
- * mk_template_free(). */
+ * errors read "response.payload.items[2]: unknown faker 'Foo' at 9". MK_EINVAL also when
+ * placeholders nest deeper than MK_TEMPLATE_MAX_NESTING or number more than
+ * MK_TEMPLATE_MAX_PLACEHOLDERS ("response.payload: placeholders nested deeper than 32 at 396").
+ * Compile time is linear in the length of the strings. Caller frees with mk_template_free(). */
 int mk_template_compile_json(const json_t *value, const char *where, mk_template_t **out,
                              mk_err_t *err);
 /* Compiles a text template (a header value, a text/plain body). */

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct fake_store {
     const char *keys[8];
@@ -306,6 +307,133 @@ static void test_escape(void)
     mk_request_release(&f.req);
 }
 
+/* head x n + mid + tail x m, NUL-terminated; caller frees. */
+static char *repeat(const char *head, size_t n, const char *mid, const char *tail, size_t m)
+{
+    size_t lh = strlen(head), lm = strlen(mid), lt = strlen(tail);
+    char *s = malloc(lh * n + lm + lt * m + 1), *p = s;
+    for (size_t i = 0; i < n; i++, p += lh)
+        memcpy(p, head, lh);
+    memcpy(p, mid, lm);
+    p += lm;
+    for (size_t i = 0; i < m; i++, p += lt)
+        memcpy(p, tail, lt);
+    *p = '\0';
+    return s;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Compiles text as a JSON string template; returns the code, err filled. */
+static int compile_big(const char *text, mk_template_t **t, mk_err_t *err)
+{
+    json_t *v = json_string(text);
+    MK_CHECK(v != NULL);
+    int rc = mk_template_compile_json(v, "response.payload", t, err);
+    json_decref(v);
+    return rc;
+}
+
+static void test_nesting_limit(void)
+{
+    fixture_t f;
+    fixture_init(&f, "");
+    /* The deepest allowed nesting compiles and renders: counter 7, plus one per level. */
+    char *s = repeat("$.increment(", MK_TEMPLATE_MAX_NESTING, "$.gS.counter", ")",
+                     MK_TEMPLATE_MAX_NESTING);
+    mk_template_t *t = NULL;
+    mk_err_t err;
+    MK_CHECK_INT(compile_big(s, &t, &err), 0);
+    mk_buf_t out;
+    mk_buf_init(&out, 0);
+    MK_CHECK_INT(mk_template_render(t, &f.env, &out, &err), 0);
+    char want[16];
+    snprintf(want, sizeof want, "%d", 7 + MK_TEMPLATE_MAX_NESTING);
+    MK_CHECK_STR(out.data, want);
+    mk_buf_free(&out);
+    mk_template_free(t);
+    free(s);
+    /* One level more is refused with the limit and the position of the offending placeholder. */
+    s = repeat("$.increment(", MK_TEMPLATE_MAX_NESTING + 1, "$.gS.counter", ")",
+               MK_TEMPLATE_MAX_NESTING + 1);
+    t = NULL;
+    MK_CHECK_INT(compile_big(s, &t, &err), MK_EINVAL);
+    MK_CHECK(t == NULL);
+    char msg[128];
+    snprintf(msg, sizeof msg, "response.payload: placeholders nested deeper than %d at %d",
+             MK_TEMPLATE_MAX_NESTING, 12 * MK_TEMPLATE_MAX_NESTING);
+    MK_CHECK_STR(err.msg, msg);
+    free(s);
+    /* The 520 KB payload of issue 21, in a text template and inside a longer JSON string. */
+    s = repeat("$.increment(", 40000, "$.gS.a", ")", 40000);
+    MK_CHECK_INT(mk_template_compile_text(mk_str_of(s), "response.headers.X", &t, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "response.headers.X: placeholders nested deeper than") != NULL);
+    s[0] = 'x';
+    MK_CHECK_INT(compile_big(s, &t, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "nested deeper than") != NULL);
+    free(s);
+    mk_request_release(&f.req);
+}
+
+static void test_placeholder_limit(void)
+{
+    mk_template_t *t = NULL;
+    mk_err_t err;
+    char *s = repeat("$.req ", MK_TEMPLATE_MAX_PLACEHOLDERS, "", "", 0);
+    MK_CHECK_INT(compile_big(s, &t, &err), 0);
+    mk_template_free(t);
+    free(s);
+    s = repeat("$.req ", MK_TEMPLATE_MAX_PLACEHOLDERS + 1, "", "", 0);
+    t = NULL;
+    MK_CHECK_INT(compile_big(s, &t, &err), MK_EINVAL);
+    char msg[128];
+    snprintf(msg, sizeof msg, "response.payload: more than %d placeholders at %d",
+             MK_TEMPLATE_MAX_PLACEHOLDERS, 6 * MK_TEMPLATE_MAX_PLACEHOLDERS);
+    MK_CHECK_STR(err.msg, msg);
+    free(s);
+}
+
+/* Pathological 1 MB templates compile (or are refused) in time linear in their length. The
+ * quadratic compiler rescanned to the end for ']' or ')' at every "$.": 60 KB took 1.3 s under
+ * the sanitizers, so 1 MB would take minutes. */
+static void test_linear_compile(void)
+{
+    const size_t mb = 1u << 20;
+    struct {
+        const char *head, *mid, *tail;
+        size_t n, m;
+    } cases[] = {
+        {"$.req[", "", "", mb / 6, 0},
+        {"$.req['", "", "", mb / 7, 0},
+        {"$.body[\"", "", "", mb / 8, 0},
+        {"$.req[\"'", "", "", mb / 8, 0},
+        {"$.increment(", "$.gS.a", ")", mb / 13, mb / 13},
+        {"$.fake.UUID(", "", ")", mb / 13, mb / 13},
+        {"x$.req[", "", "", 9000, 0},  /* under the placeholder limit... */
+        {"$.req[", "", "a", 9000, mb}, /* ...and with a long tail to rescan */
+        {"$.req.a", "", "", mb / 7, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = repeat(cases[i].head, cases[i].n, cases[i].mid, cases[i].tail, cases[i].m);
+        mk_template_t *t = NULL;
+        mk_err_t err;
+        double t0 = seconds_now();
+        int rc = compile_big(s, &t, &err);
+        double took = seconds_now() - t0;
+        if (took >= 1.0)
+            fprintf(stderr, "case %zu (%s x %zu): %.2f s\n", i, cases[i].head, cases[i].n, took);
+        MK_CHECK(took < 1.0);
+        MK_CHECK(rc == 0 || rc == MK_EINVAL);
+        mk_template_free(t);
+        free(s);
+    }
+}
+
 int main(void)
 {
     MK_RUN(test_static);
@@ -315,5 +443,8 @@ int main(void)
     MK_RUN(test_fakers);
     MK_RUN(test_errors);
     MK_RUN(test_escape);
+    MK_RUN(test_nesting_limit);
+    MK_RUN(test_placeholder_limit);
+    MK_RUN(test_linear_compile);
     return mk_testing_done();
 }
