@@ -792,6 +792,24 @@ static int composite_ping(mk_repo_t *r, mk_err_t *err)
     return mk_repo_ping(((composite_t *)r)->db, err);
 }
 
+/* Documents are the admin's alone: no cache tier, no change feed, straight to the database. */
+static int composite_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err)
+{
+    return mk_repo_put_docs(((composite_t *)r)->db, docs, n, err);
+}
+
+static int composite_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
+                                 mk_err_t *err)
+{
+    return mk_repo_delete_docs(((composite_t *)r)->db, kind, ids, n, err);
+}
+
+static int composite_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix,
+                               mk_repo_doc_cb cb, void *ud, mk_err_t *err)
+{
+    return mk_repo_list_docs(((composite_t *)r)->db, kind, id_prefix, cb, ud, err);
+}
+
 static int composite_subscribe(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err)
 {
     composite_t *c = (composite_t *)r;
@@ -864,6 +882,9 @@ static const mk_repo_ops_t composite_ops = {
     .list_namespaces = composite_list_namespaces,
     .ping = composite_ping,
     .get_mock = composite_get_mock,
+    .put_docs = composite_put_docs,
+    .delete_docs = composite_delete_docs,
+    .list_docs = composite_list_docs,
     .subscribe = composite_subscribe,
     .free = composite_free,
 };
@@ -879,6 +900,9 @@ static const mk_repo_ops_t composite_ops_nofeed = {
     .list_namespaces = composite_list_namespaces,
     .ping = composite_ping,
     .get_mock = composite_get_mock,
+    .put_docs = composite_put_docs,
+    .delete_docs = composite_delete_docs,
+    .list_docs = composite_list_docs,
     .subscribe = NULL,
     .free = composite_free,
 };

@@ -7,9 +7,10 @@
  * A Redis that is down is skipped (counted, never an error to the caller).
  *
  * Behaviour worth knowing:
- * - Only get_mock goes through the caches; load_mocks, update_usage, namespaces and ping are the
- *   database's. Cached rows carry the usage counters (uses, last_use) of their last write or
- *   fill: update_usage does not refresh them.
+ * - Only get_mock goes through the caches; load_mocks, update_usage, namespaces, documents and
+ *   ping are the database's (documents are neither cached nor published). Cached rows carry
+ *   the usage counters (uses, last_use) of their last write or fill: update_usage does not
+ *   refresh them.
  * - Absent and purged mocks are not cached: every such get_mock asks the database. A purge
  *   leaves a tombstone in Redis (for redis_ttl_ms) so no node refills an old copy.
  * - Versions are ordered by seq everywhere: a slow read never replaces a newer version in L1 or

@@ -5,6 +5,7 @@
 #include "redis/redis.h"
 #include "sqlite/sqlite.h"
 #include "testing/redis_server.h"
+#include "testing/repo_docs.h"
 #include "testing/testing.h"
 
 #include <pthread.h>
@@ -32,9 +33,11 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Counts the database's get_mock calls, to prove a read was served by a cache. */
+/* Counts the database's get_mock and list_docs calls, to prove a read was served by a cache (or,
+ * for documents, was not). */
 typedef struct db_calls {
     atomic_int get_mock;
+    atomic_int list_docs;
 } db_calls_t;
 
 static void observe(void *ud, const char *operation, double seconds)
@@ -43,6 +46,8 @@ static void observe(void *ud, const char *operation, double seconds)
     db_calls_t *calls = ud;
     if (strcmp(operation, "get_mock") == 0)
         atomic_fetch_add(&calls->get_mock, 1);
+    if (strcmp(operation, "list_docs") == 0)
+        atomic_fetch_add(&calls->list_docs, 1);
 }
 
 static void new_db_path(char *path, size_t cap)
@@ -744,6 +749,40 @@ static void test_concurrent(void)
     mk_repo_free(a);
 }
 
+/* Documents pass through to the database, with or without Redis: the shared checks hold, every
+ * listing reaches the database, and a second node over the same file sees a write at once. */
+static void test_docs(void)
+{
+    for (int with_redis = 0; with_redis <= 1; with_redis++) {
+        char path[128];
+        new_db_path(path, sizeof path);
+        db_calls_t calls = {0};
+        mk_repo_t *a = open_node(path, with_redis, &calls);
+        mk_repo_t *b = open_node(path, with_redis, NULL);
+        MK_CHECK(a != NULL && b != NULL);
+        if (a == NULL || b == NULL) {
+            mk_repo_free(a);
+            mk_repo_free(b);
+            continue;
+        }
+        mk_testing_repo_docs_check(a);
+        MK_CHECK_INT(mk_testing_repo_docs_count(b, "batch", NULL), 300);
+        int before = atomic_load(&calls.list_docs);
+        MK_CHECK_INT(mk_testing_repo_docs_count(a, "tag", NULL), 1);
+        MK_CHECK_INT(mk_testing_repo_docs_count(a, "tag", NULL), 1);
+        MK_CHECK_INT(atomic_load(&calls.list_docs), before + 2);
+        mk_err_t err = {0};
+        mk_repo_doc_t d = {.kind = "tag", .id = "ns/new", .namespace_ = "ns", .json = "{}"};
+        MK_CHECK_INT(mk_repo_put_docs(b, &d, 1, &err), 0);
+        MK_CHECK_INT(mk_testing_repo_docs_count(a, "tag", NULL), 2);
+        const char *ids[] = {"ns/new"};
+        MK_CHECK_INT(mk_repo_delete_docs(a, "tag", ids, 1, &err), 0);
+        MK_CHECK_INT(mk_testing_repo_docs_count(b, "tag", NULL), 1);
+        mk_repo_free(b);
+        mk_repo_free(a);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mk_composite_test.XXXXXX");
@@ -759,6 +798,7 @@ int main(void)
     MK_RUN(test_concurrent);
     MK_RUN(test_redis_write_refused);
     MK_RUN(test_redis_outage);
+    MK_RUN(test_docs);
     mk_testing_redis_free(&srv);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
