@@ -844,27 +844,36 @@ static void test_resolver_needs_schema(void)
 
 /* --- deadlock retry --------------------------------------------------------------------- */
 
-typedef struct usage_call {
+/* A write of rows "a" then "b" (mocks' usage, or documents), which conflicts with sessions
+ * updating the same rows with lock_sql ("%s": the id). */
+typedef struct write_call {
     mk_repo_t *r;
+    bool docs;
     int rc;
     mk_err_t err;
-} usage_call_t;
+} write_call_t;
 
-static void *usage_run(void *arg)
+static void *write_run(void *arg)
 {
-    usage_call_t *u = arg;
+    write_call_t *u = arg;
     mk_repo_usage_t rows[2] = {{.id = "a", .uses = 1, .last_use = 11},
                                {.id = "b", .uses = 2, .last_use = 22}};
-    u->rc = mk_repo_update_usage(u->r, rows, 2, &u->err);
+    mk_repo_doc_t docs[2] = {{.kind = "tag", .id = "a", .namespace_ = "", .json = "1"},
+                             {.kind = "tag", .id = "b", .namespace_ = "", .json = "2"}};
+    u->rc = u->docs ? mk_repo_put_docs(u->r, docs, 2, &u->err)
+                    : mk_repo_update_usage(u->r, rows, 2, &u->err);
     return NULL;
 }
 
-/* update_usage locks a then waits for b, held by another session that then asks for a. The
+/* The write locks a then waits for b, held by another session that then asks for a. The
  * repository's session (deadlock_timeout 1 s, the other's 10 s) is the one PostgreSQL aborts
  * with 40P01; the repository retries and succeeds once the other commits. */
-static void test_deadlock_is_retried(void)
+static void check_deadlock_is_retried(bool docs)
 {
-    char dsn[160];
+    static const char *const mock_lock = "UPDATE mocks SET uses = 100 WHERE id = '%s'";
+    static const char *const doc_lock =
+        "UPDATE docs SET json = '100' WHERE kind = 'tag' AND id = '%s'";
+    char dsn[160], sql[128];
     fresh_db(dsn, sizeof dsn);
     mk_repo_t *r = open_pg(dsn, 1);
     PGconn *other = raw_connect(dsn);
@@ -873,13 +882,17 @@ static void test_deadlock_is_retried(void)
     mk_err_t err = {0};
     mk_repo_mock_t rows[2] = {mock("a", "n", "{}"), mock("b", "n", "{}")};
     MK_CHECK_INT(mk_repo_put_mocks(r, rows, 2, &err), 0);
+    mk_repo_doc_t old[2] = {{.kind = "tag", .id = "a", .namespace_ = "", .json = "0"},
+                            {.kind = "tag", .id = "b", .namespace_ = "", .json = "0"}};
+    MK_CHECK_INT(mk_repo_put_docs(r, old, 2, &err), 0);
     MK_CHECK_INT(raw_run(other, "BEGIN"), 0);
     MK_CHECK_INT(raw_run(other, "SET LOCAL deadlock_timeout = '10s'"), 0);
-    MK_CHECK_INT(raw_run(other, "UPDATE mocks SET uses = 100 WHERE id = 'b'"), 0);
+    snprintf(sql, sizeof sql, docs ? doc_lock : mock_lock, "b");
+    MK_CHECK_INT(raw_run(other, sql), 0);
 
-    usage_call_t u = {.r = r};
+    write_call_t u = {.r = r, .docs = docs};
     pthread_t th;
-    pthread_create(&th, NULL, usage_run, &u);
+    pthread_create(&th, NULL, write_run, &u);
     int64_t waiting = 0;
     for (int i = 0; i < 100 && waiting < 1; i++) {
         sleep_ms(20);
@@ -887,7 +900,8 @@ static void test_deadlock_is_retried(void)
                                "'mockarty' AND wait_event_type = 'Lock'");
     }
     MK_CHECK_INT(waiting, 1);
-    MK_CHECK(PQsendQuery(other, "UPDATE mocks SET uses = 100 WHERE id = 'a'") == 1);
+    snprintf(sql, sizeof sql, docs ? doc_lock : mock_lock, "a");
+    MK_CHECK(PQsendQuery(other, sql) == 1);
     PGresult *res;
     int other_ok = 1;
     while ((res = PQgetResult(other)) != NULL) {
@@ -902,13 +916,31 @@ static void test_deadlock_is_retried(void)
     pthread_join(th, NULL);
     MK_CHECK_INT(u.rc, 0);
     if (u.rc != 0)
-        fprintf(stderr, "update_usage: %s (%s)\n", u.err.msg, u.err.cause);
+        fprintf(stderr, "%s: %s (%s)\n", docs ? "put_docs" : "update_usage", u.err.msg,
+                u.err.cause);
     /* The retry committed after the other session. */
-    MK_CHECK_INT(raw_int(dsn, "SELECT uses FROM mocks WHERE id = 'a'"), 1);
-    MK_CHECK_INT(raw_int(dsn, "SELECT uses FROM mocks WHERE id = 'b'"), 2);
+    if (docs) {
+        MK_CHECK_INT(
+            raw_int(dsn, "SELECT convert_from(json, 'UTF8')::int FROM docs WHERE id = 'a'"), 1);
+        MK_CHECK_INT(
+            raw_int(dsn, "SELECT convert_from(json, 'UTF8')::int FROM docs WHERE id = 'b'"), 2);
+    } else {
+        MK_CHECK_INT(raw_int(dsn, "SELECT uses FROM mocks WHERE id = 'a'"), 1);
+        MK_CHECK_INT(raw_int(dsn, "SELECT uses FROM mocks WHERE id = 'b'"), 2);
+    }
 out:
     PQfinish(other);
     mk_repo_free(r);
+}
+
+static void test_deadlock_is_retried(void)
+{
+    check_deadlock_is_retried(false);
+}
+
+static void test_docs_deadlock_is_retried(void)
+{
+    check_deadlock_is_retried(true);
 }
 
 /* The shared document checks, in a database whose default collation (ICU en-US) orders "a"
@@ -991,6 +1023,7 @@ int main(void)
     MK_RUN(test_deadlock_is_retried);
     MK_RUN(test_docs);
     MK_RUN(test_docs_upgrade_from_v1);
+    MK_RUN(test_docs_deadlock_is_retried);
     MK_RUN(test_outage_and_recovery); /* last: it stops and restarts the server */
     mk_testing_pg_free(&srv);
     fprintf(stderr, "     pg_test took %lld ms\n", (long long)(now_ms() - t0));

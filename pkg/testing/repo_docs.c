@@ -6,9 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BIG_DOC_BYTES (1024 * 1024)
 #define BATCH_DOCS    300
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 /* Copies of the documents one list_docs call handed out. */
 typedef struct doc_list {
@@ -272,9 +280,13 @@ static void check_big_and_binary_documents(mk_repo_t *r)
         {.kind = "big", .id = "t/big", .namespace_ = "t", .json = big, .updated_at = 1},
         {.kind = "big", .id = "t/binary", .namespace_ = "t", .json = binary, .updated_at = 2},
     };
+    double t0 = now_ms();
     MK_CHECK_INT(put(r, docs, 2), 0);
+    double t1 = now_ms();
     doc_list_t l = {0};
     MK_CHECK_INT(list(r, "big", "t/", &l), 0);
+    fprintf(stderr, "     %s: 1 MiB document put in %.1f ms, listed in %.1f ms\n",
+            mk_repo_backend(r), t1 - t0, now_ms() - t1);
     MK_CHECK_INT(l.n, 2);
     if (l.n == 2) {
         MK_CHECK_INT(strlen(l.docs[0].json), BIG_DOC_BYTES);
@@ -313,7 +325,10 @@ static void check_batch_all_or_nothing(mk_repo_t *r)
         MK_CHECK_STR(l.docs[0].json, "old");
 
     docs[BATCH_DOCS - 1].json = "new";
+    double t0 = now_ms();
     MK_CHECK_INT(put(r, docs, BATCH_DOCS), 0);
+    fprintf(stderr, "     %s: %d documents put in one transaction in %.1f ms\n", mk_repo_backend(r),
+            BATCH_DOCS, now_ms() - t0);
     MK_CHECK_INT(list(r, "batch", "v/", &l), 0);
     MK_CHECK_INT(l.n, BATCH_DOCS);
     if (l.n == BATCH_DOCS) {
