@@ -1,5 +1,5 @@
 /* Request conditions: validation and compilation of `{path, assertAction, value, sortArray}`,
- * and their evaluation against a request without allocating (except sortArray on big arrays). */
+ * and their evaluation against a request without allocating (except sortArray on big values). */
 #include "cond/cond.h"
 
 #include "jsonpath/jsonpath.h"
@@ -48,6 +48,11 @@ struct mk_cond {
     bool has_text;
     mk_str_t text;
     char num_text[NUM_TEXT_MAX];
+    /* sortArray with an array or object value: the value's canonical form (see canon_value) and
+     * the work it took, which bounds the work spent on a request's value. */
+    char *canon;
+    size_t canon_len;
+    size_t canon_work;
 };
 
 /* ---- text of scalars ---------------------------------------------------------------------- */
@@ -181,44 +186,209 @@ static bool number_eq(number_t a, number_t b)
     return (long long)d == i;
 }
 
-/* ---- equality ----------------------------------------------------------------------------- */
+/* ---- canonical form (sortArray) --------------------------------------------------------- */
 
-static bool json_eq(const json_t *a, const json_t *b, bool sort_array);
+/* A byte string that two values share exactly when they are equal with arrays compared as
+ * multisets (and 1 == 1.0): every node is encoded prefix-free (null "z", true "t", false "f",
+ * number "n<text>;", string "s<len>:<bytes>", array "a<n>[...]", object "o<n>{key value...}"),
+ * object members in key order and array elements sorted by their encoding. Sorting makes the
+ * comparison O(n log n); the old pairwise matching was O(n^2).
+ *
+ * The work (bytes written plus bytes moved when sorting) is counted against a limit: the
+ * condition's own value gets MK_COND_MAX_SORT_WORK, and a request's value gets the work of the
+ * condition's value, since equal forms take equal work. Small values need no heap. */
+typedef struct slice {
+    uint32_t off, len;
+} slice_t;
 
-/* Arrays as multisets: greedy matching is exact because equality is an equivalence. */
-static bool array_eq_unordered(const json_t *a, const json_t *b)
+typedef struct canon {
+    char *out;
+    size_t len, cap;
+    slice_t *sl; /* a stack of element slices of the arrays being sorted */
+    size_t nsl, slcap;
+    char *tmp; /* scratch for reordering */
+    size_t tmpcap;
+    size_t work, limit;
+    bool over;  /* the limit was reached */
+    bool nomem; /* an allocation failed */
+    char out_small[512];
+    slice_t sl_small[64];
+    char tmp_small[512];
+} canon_t;
+
+static void canon_init(canon_t *c, size_t limit)
 {
-    size_t n = json_array_size(a);
-    if (n != json_array_size(b))
+    c->out = c->out_small;
+    c->len = 0;
+    c->cap = sizeof c->out_small;
+    c->sl = c->sl_small;
+    c->nsl = 0;
+    c->slcap = sizeof c->sl_small / sizeof c->sl_small[0];
+    c->tmp = c->tmp_small;
+    c->tmpcap = sizeof c->tmp_small;
+    c->work = 0;
+    c->limit = limit;
+    c->over = false;
+    c->nomem = false;
+}
+
+static void canon_release(canon_t *c)
+{
+    if (c->out != c->out_small)
+        free(c->out);
+    if (c->sl != c->sl_small)
+        free(c->sl);
+    if (c->tmp != c->tmp_small)
+        free(c->tmp);
+}
+
+/* Makes room for need items of size elem in *p (capacity *cap items, inline storage small). */
+static bool canon_reserve(canon_t *c, void **p, size_t *cap, size_t need, size_t elem, void *small)
+{
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap * 2 > need ? *cap * 2 : need;
+    void *np = malloc(ncap * elem);
+    if (np == NULL) {
+        c->nomem = true;
         return false;
-    uint64_t small = 0;
-    uint64_t *used = &small;
-    if (n > 64) {
-        used = calloc((n + 63) / 64, sizeof *used);
-        if (used == NULL)
-            return false;
     }
+    memcpy(np, *p, *cap * elem);
+    if (*p != small)
+        free(*p);
+    *p = np;
+    *cap = ncap;
+    return true;
+}
+
+static bool canon_charge(canon_t *c, size_t n)
+{
+    c->work += n;
+    if (c->work > c->limit || c->work > UINT32_MAX)
+        c->over = true;
+    return !c->over && !c->nomem;
+}
+
+static bool canon_put(canon_t *c, const void *data, size_t n)
+{
+    if (!canon_charge(c, n) ||
+        !canon_reserve(c, (void **)&c->out, &c->cap, c->len + n, 1, c->out_small))
+        return false;
+    memcpy(c->out + c->len, data, n);
+    c->len += n;
+    return true;
+}
+
+static bool canon_putf(canon_t *c, char tag, size_t n, char end)
+{
+    char buf[32];
+    int k = snprintf(buf, sizeof buf, "%c%zu%c", tag, n, end);
+    return canon_put(c, buf, (size_t)k);
+}
+
+static bool canon_string(canon_t *c, const char *s, size_t n)
+{
+    return canon_putf(c, 's', n, ':') && canon_put(c, s, n);
+}
+
+static int slice_cmp(const void *a, const void *b, void *base)
+{
+    const slice_t *x = a, *y = b;
+    const char *p = base;
+    int r = memcmp(p + x->off, p + y->off, x->len < y->len ? x->len : y->len);
+    if (r != 0)
+        return r;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static bool canon_value(canon_t *c, const json_t *v);
+
+/* Writes the n children (array elements, or key + value of object members) one after another,
+ * then sorts them by their encoding. */
+static bool canon_sorted(canon_t *c, const json_t *v, size_t n)
+{
+    size_t base = c->nsl;
+    if (!canon_reserve(c, (void **)&c->sl, &c->slcap, base + n, sizeof *c->sl, c->sl_small))
+        return false;
+    c->nsl = base + n; /* nested arrays push their slices above ours */
+    size_t start = c->len;
     bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        const json_t *x = json_array_get(a, i);
-        ok = false;
-        for (size_t j = 0; j < n; j++) {
-            if (used[j / 64] & (UINT64_C(1) << (j % 64)))
-                continue;
-            if (json_eq(x, json_array_get(b, j), true)) {
-                used[j / 64] |= UINT64_C(1) << (j % 64);
-                ok = true;
-                break;
-            }
+    if (json_is_array(v)) {
+        for (size_t i = 0; ok && i < n; i++) {
+            size_t off = c->len;
+            ok = canon_value(c, json_array_get(v, i));
+            c->sl[base + i] = (slice_t){(uint32_t)off, (uint32_t)(c->len - off)};
+        }
+    } else {
+        size_t i = 0;
+        for (void *it = json_object_iter((json_t *)v); ok && it != NULL && i < n;
+             it = json_object_iter_next((json_t *)v, it), i++) {
+            size_t off = c->len;
+            ok = canon_string(c, json_object_iter_key(it), json_object_iter_key_len(it)) &&
+                 canon_value(c, json_object_iter_value(it));
+            c->sl[base + i] = (slice_t){(uint32_t)off, (uint32_t)(c->len - off)};
         }
     }
-    if (used != &small)
-        free(used);
+    size_t region = c->len - start;
+    ok = ok && canon_charge(c, region) &&
+         canon_reserve(c, (void **)&c->tmp, &c->tmpcap, region, 1, c->tmp_small);
+    if (ok) {
+        qsort_r(c->sl + base, n, sizeof *c->sl, slice_cmp, c->out);
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(c->tmp + o, c->out + c->sl[base + i].off, c->sl[base + i].len);
+            o += c->sl[base + i].len;
+        }
+        memcpy(c->out + start, c->tmp, region);
+    }
+    c->nsl = base;
     return ok;
 }
 
-/* Structural JSON equality with 1 == 1.0; arrays ignore order when sort_array is set. */
-static bool json_eq(const json_t *a, const json_t *b, bool sort_array)
+static bool canon_value(canon_t *c, const json_t *v)
+{
+    char buf[NUM_TEXT_MAX + 2];
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        return canon_put(c, "z", 1);
+    case JSON_TRUE:
+        return canon_put(c, "t", 1);
+    case JSON_FALSE:
+        return canon_put(c, "f", 1);
+    case JSON_INTEGER: {
+        int k = snprintf(buf, sizeof buf, "n%" JSON_INTEGER_FORMAT ";", json_integer_value(v));
+        return canon_put(c, buf, (size_t)k);
+    }
+    case JSON_REAL: {
+        /* An integral double in range reads as that integer, so 1.0 and 1 agree (number_eq). */
+        double d = json_real_value(v);
+        size_t k;
+        buf[0] = 'n';
+        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == trunc(d))
+            k = (size_t)snprintf(buf + 1, sizeof buf - 1, "%lld", (long long)d);
+        else
+            k = format_real(d, buf + 1, sizeof buf - 2);
+        buf[1 + k] = ';';
+        return canon_put(c, buf, k + 2);
+    }
+    case JSON_STRING:
+        return canon_string(c, json_string_value(v), json_string_length(v));
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        return canon_putf(c, 'a', n, '[') && canon_sorted(c, v, n) && canon_put(c, "]", 1);
+    }
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v);
+        return canon_putf(c, 'o', n, '{') && canon_sorted(c, v, n) && canon_put(c, "}", 1);
+    }
+    }
+    return false;
+}
+
+/* ---- equality ----------------------------------------------------------------------------- */
+
+/* Structural JSON equality with 1 == 1.0 (sortArray goes through the canonical form). */
+static bool json_eq(const json_t *a, const json_t *b)
 {
     number_t na, nb;
     if (number_of(a, &na) && number_of(b, &nb))
@@ -230,13 +400,11 @@ static bool json_eq(const json_t *a, const json_t *b, bool sort_array)
         return json_string_length(a) == json_string_length(b) &&
                memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
     case JSON_ARRAY: {
-        if (sort_array)
-            return array_eq_unordered(a, b);
         size_t n = json_array_size(a);
         if (n != json_array_size(b))
             return false;
         for (size_t i = 0; i < n; i++) {
-            if (!json_eq(json_array_get(a, i), json_array_get(b, i), false))
+            if (!json_eq(json_array_get(a, i), json_array_get(b, i)))
                 return false;
         }
         return true;
@@ -254,7 +422,7 @@ static bool json_eq(const json_t *a, const json_t *b, bool sort_array)
             klen = json_object_iter_key_len(it);
             va = json_object_iter_value(it);
             const json_t *vb = json_object_getn(b, key, klen);
-            if (vb == NULL || !json_eq(va, vb, sort_array))
+            if (vb == NULL || !json_eq(va, vb))
                 return false;
         }
         return true;
@@ -285,17 +453,34 @@ static bool text_eq_value(mk_str_t text, const json_t *value)
     }
 }
 
-/* Top-level equality of a selected body value and the condition's value: JSON equality, plus
- * text comparison when one side is a string and the other a number or bool. */
-static bool value_eq(const json_t *subject, const json_t *value, bool sort_array)
+static const json_t *cond_value(const mk_cond_t *c)
 {
+    return c->value ? c->value : json_null();
+}
+
+/* Top-level equality of a selected body value and the condition's value: JSON equality, plus
+ * text comparison when one side is a string and the other a number or bool. With sortArray, an
+ * array or object is compared by canonical form within the value's work; *cut (may be NULL) is
+ * set when the subject took more than that and was compared no further. */
+static bool value_eq(const mk_cond_t *c, const json_t *subject, bool *cut)
+{
+    const json_t *value = cond_value(c);
     if (json_is_string(subject) && (json_is_number(value) || json_is_boolean(value)))
         return text_eq_value((mk_str_t){json_string_value(subject), json_string_length(subject)},
                              value);
     if (json_is_string(value) && (json_is_number(subject) || json_is_boolean(subject)))
         return text_eq_value((mk_str_t){json_string_value(value), json_string_length(value)},
                              subject);
-    return json_eq(subject, value, sort_array);
+    if (c->canon == NULL || json_typeof(subject) != json_typeof(value))
+        return json_eq(subject, value);
+    canon_t cs;
+    canon_init(&cs, c->canon_work);
+    bool eq = canon_value(&cs, subject) && cs.len == c->canon_len &&
+              memcmp(cs.out, c->canon, cs.len) == 0;
+    if (cs.over && cut != NULL)
+        *cut = true;
+    canon_release(&cs);
+    return eq;
 }
 
 static bool str_contains(mk_str_t hay, mk_str_t needle)
@@ -374,21 +559,16 @@ static bool subject_is_empty(const subject_t *s)
     }
 }
 
-static const json_t *cond_value(const mk_cond_t *c)
-{
-    return c->value ? c->value : json_null();
-}
-
-static bool eval_equals(const mk_cond_t *c, const subject_t *s)
+static bool eval_equals(const mk_cond_t *c, const subject_t *s, bool *cut)
 {
     if (s->state == SUBJ_TEXT)
         return text_eq_value(s->text, cond_value(c));
     if (s->state == SUBJ_JSON)
-        return value_eq(s->json, cond_value(c), c->sort_array);
+        return value_eq(c, s->json, cut);
     return false;
 }
 
-static bool eval_contains(const mk_cond_t *c, const subject_t *s)
+static bool eval_contains(const mk_cond_t *c, const subject_t *s, bool *cut)
 {
     if (s->state == SUBJ_TEXT)
         return c->has_text && str_contains(s->text, c->text);
@@ -401,7 +581,7 @@ static bool eval_contains(const mk_cond_t *c, const subject_t *s)
     if (json_is_array(v)) {
         size_t n = json_array_size(v);
         for (size_t i = 0; i < n; i++) {
-            if (value_eq(json_array_get(v, i), cond_value(c), c->sort_array))
+            if (value_eq(c, json_array_get(v, i), cut))
                 return true;
         }
         return false;
@@ -425,17 +605,17 @@ static bool eval_matches(const mk_cond_t *c, const subject_t *s)
     return scalar_text(s->json, buf, &t) && mk_regex_match(c->re, t);
 }
 
-static bool eval_subject(const mk_cond_t *c, const subject_t *s)
+static bool eval_subject(const mk_cond_t *c, const subject_t *s, bool *cut)
 {
     switch (c->action) {
     case ACT_EQUALS:
-        return eval_equals(c, s);
+        return eval_equals(c, s, cut);
     case ACT_NOT_EQUALS:
-        return !eval_equals(c, s);
+        return !eval_equals(c, s, cut);
     case ACT_CONTAINS:
-        return eval_contains(c, s);
+        return eval_contains(c, s, cut);
     case ACT_NOT_CONTAINS:
-        return !eval_contains(c, s);
+        return !eval_contains(c, s, cut);
     case ACT_ANY:
         return subject_exists(s);
     case ACT_NOT_EMPTY:
@@ -451,7 +631,7 @@ static bool eval_subject(const mk_cond_t *c, const subject_t *s)
 bool mk_cond_eval(const mk_cond_t *cond, mk_request_t *req)
 {
     subject_t s = subject_get(cond, req);
-    return eval_subject(cond, &s);
+    return eval_subject(cond, &s, NULL);
 }
 
 /* ---- compile ------------------------------------------------------------------------------ */
@@ -502,6 +682,34 @@ static int parse_action(const json_t *def, const char *field, action_t *out, mk_
                                 action_names[i]);
     return mk_err_set(err, MK_EINVAL, "%s.assertAction: unknown action '%.64s' (allowed: %s)",
                       field, name, allowed);
+}
+
+static int canon_compile(mk_cond_t *c, const char *field, mk_err_t *err)
+{
+    canon_t cs;
+    canon_init(&cs, MK_COND_MAX_SORT_WORK);
+    int rc = 0;
+    if (!canon_value(&cs, c->value)) {
+        if (cs.over)
+            rc = mk_err_set(err, MK_EINVAL,
+                            "%s.value: too large to compare with sortArray (its canonical form "
+                            "takes more than %u bytes of work)",
+                            field, (unsigned)MK_COND_MAX_SORT_WORK);
+        else
+            rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+        goto out;
+    }
+    c->canon = malloc(cs.len ? cs.len : 1);
+    if (c->canon == NULL) {
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(c->canon, cs.out, cs.len);
+    c->canon_len = cs.len;
+    c->canon_work = cs.work;
+out:
+    canon_release(&cs);
+    return rc;
 }
 
 int mk_cond_compile(const json_t *def, mk_cond_kind_t kind, const char *field, mk_cond_t **out,
@@ -574,6 +782,11 @@ int mk_cond_compile(const json_t *def, mk_cond_kind_t kind, const char *field, m
             goto out;
         }
         c->has_text = scalar_text(c->value, c->num_text, &c->text);
+        if (c->sort_array && (json_is_array(value) || json_is_object(value))) {
+            rc = canon_compile(c, field, err);
+            if (rc < 0)
+                goto out;
+        }
     }
     if (action == ACT_MATCHES) {
         rc = mk_regex_compile(json_string_value(value), &c->re, err);
@@ -598,6 +811,7 @@ void mk_cond_free(mk_cond_t *cond)
     mk_jsonpath_free(cond->jsonpath);
     json_decref(cond->value);
     mk_regex_free(cond->re);
+    free(cond->canon);
     free(cond);
 }
 
@@ -676,7 +890,8 @@ void mk_cond_explain(const mk_cond_t *cond, mk_request_t *req, char *buf, size_t
     char got[SHOW_MAX + 8] = "";
     char head[512];
     subject_t s = subject_get(cond, req);
-    bool holds = eval_subject(cond, &s);
+    bool cut = false;
+    bool holds = eval_subject(cond, &s, &cut);
 
     snprintf(head, sizeof head, "%s %.*s %s", kind_names[cond->kind],
              (int)(cond->path_str.len > 200 ? 200 : cond->path_str.len), cond->path_str.base,
@@ -686,7 +901,9 @@ void mk_cond_explain(const mk_cond_t *cond, mk_request_t *req, char *buf, size_t
         show_json(cond->value, want, sizeof want);
 
     const char *sep = want[0] ? " " : "";
-    const char *tail = holds ? " (holds)" : "";
+    const char *tail = holds ? " (holds)"
+                       : cut ? " (sortArray: larger than the value, compared no further)"
+                             : "";
     switch (s.state) {
     case SUBJ_JSON:
         show_json(s.json, got, sizeof got);

@@ -8,7 +8,7 @@
  *   equals / not_equals   JSON equality of the selected value and `value`; when one side is a
  *                         string and the other a number or bool, they are compared as text
  *                         (query and header values are always text). With sortArray, arrays are
- *                         compared ignoring element order.
+ *                         compared ignoring element order (as multisets, at every depth).
  *   contains / not_contains  string: substring; array: has an element equal to `value`;
  *                         object: has key `value`.
  *   any                   the path exists (any value, even null).
@@ -24,6 +24,12 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+
+/* sortArray compares canonical forms (elements sorted, O(n log n)). Building the form of a
+ * condition's value may take at most this many bytes of work (bytes written plus bytes moved
+ * when sorting); a bigger value is refused at compile. A request's value is then canonicalised
+ * at most as far as the condition's own value took, so one evaluation costs no more than that. */
+#define MK_COND_MAX_SORT_WORK (64u << 20)
 
 typedef enum mk_cond_kind {
     MK_COND_BODY,
