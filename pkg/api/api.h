@@ -1,5 +1,7 @@
 /* The admin REST API (/api/v1/...), Mockarty-compatible: mocks, namespaces, the request journal,
- * the global and chain stores, the faker list.
+ * the global and chain stores, the faker list, tags, folders, templates, versions. Its endpoints
+ * are one table (api_internal.h) compiled into a route index: only paths in the table are the
+ * API's; every other request, /api/... included, is left to mock serving.
  * Writes are validated completely before anything is stored, go to the repository in one
  * transaction, then to the catalog, which republishes the route snapshot before the call returns.
  */
@@ -11,6 +13,8 @@
 #include "journal/journal.h"
 #include "repo/repo.h"
 #include "store/store.h"
+
+#define MK_API_VERSION "0.3.0"
 
 typedef struct mk_api mk_api_t;
 
@@ -29,8 +33,14 @@ int mk_api_load(mk_api_t *api, mk_err_t *err);
 /* Periodic work off the hot path: usage counters to the repository, snapshot reclamation. */
 void mk_api_maintain(mk_api_t *api);
 
-/* Answers a request whose path starts with /api/; returns the status sent. */
+/* Answers req when its path is an endpoint of the table (405 with Allow when only the method
+ * differs) and returns the status sent; returns 0, having sent nothing, when the path is not the
+ * API's (the caller serves it as a mock request). */
 int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view);
+
+/* True when the caller of view could read mocks through the API (the token, when one is set):
+ * the 404 diagnosis shows mock details only to such callers. */
+bool mk_api_caller_may_read(mk_api_t *api, mk_request_t *view);
 
 /* Sends the standard error body {"error","code","request_id"} for code (an MK_E* value). */
 int mk_api_reply_error(mk_httpd_req_t *req, int code, const char *message);

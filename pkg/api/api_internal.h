@@ -1,13 +1,47 @@
-/* Private to the api module: the API object, the per-call context and the request/reply helpers
- * its endpoint files (api.c, stores_api.c) share. */
+/* Private to the api module: the API object, the endpoint table's row type, the per-call context
+ * and the request/reply helpers its endpoint files share. Each endpoint file (mocks_api.c,
+ * journal_api.c, ...) contributes one table of rows; api.c compiles them into a route index. */
 #ifndef MK_API_INTERNAL_H
 #define MK_API_INTERNAL_H
 
 #include "api/api.h"
+#include "route/route.h"
 #include "strmap/strmap.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+
+typedef struct ctx ctx_t;
+typedef int (*mk_api_fn)(ctx_t *c);
+
+/* Row flags. */
+#define MK_API_PUBLIC 1u /* answered without a token (documentation of the API itself) */
+#define MK_API_HEAVY  2u /* scans or exports: runs off the serving loop */
+
+/* One row of the table: method and path pattern (`:name` parameters, as mock routes), the
+ * handler, the permission the caller needs ("mocks:read", "mocks:write", "stores:read", ...,
+ * "admin"), a one-line description. A table ends with a row whose method is NULL. */
+typedef struct mk_api_endpoint {
+    const char *method;
+    const char *path;
+    mk_api_fn fn;
+    const char *permission;
+    const char *summary;
+    unsigned flags;
+} mk_api_endpoint_t;
+
+/* The families, one file each. */
+extern const mk_api_endpoint_t mk_api_mock_endpoints[];      /* mocks_api.c */
+extern const mk_api_endpoint_t mk_api_namespace_endpoints[]; /* namespaces_api.c */
+extern const mk_api_endpoint_t mk_api_journal_endpoints[];   /* journal_api.c */
+extern const mk_api_endpoint_t mk_api_store_endpoints[];     /* stores_api.c */
+extern const mk_api_endpoint_t mk_api_library_endpoints[];   /* library_api.c: tags, folders,
+                                                                 templates */
+extern const mk_api_endpoint_t mk_api_meta_endpoints[];      /* meta_api.c */
+/* All of them, NULL-terminated (api.c). */
+extern const mk_api_endpoint_t *const mk_api_families[];
+
+typedef struct path_group path_group_t;
 
 struct mk_api {
     char *token;
@@ -18,32 +52,82 @@ struct mk_api {
     pthread_mutex_t write_lock;
     mk_strmap_t *namespaces; /* known namespace names (values unused); under write_lock */
     mk_store_t *store;       /* gS/cS stores; may be NULL (no store endpoints) */
+    int64_t started_ms;
+    /* The compiled table: by method, and by path alone (for 405 with Allow). */
+    mk_route_index_t *by_method;
+    mk_route_index_t *by_path;
+    path_group_t *groups;
+    size_t ngroups;
 };
 
-/* What one API call knows about itself; later issues add the principal (user, role). */
-typedef struct ctx {
+/* What one API call knows about itself; the identity issue adds the principal. */
+struct ctx {
     mk_api_t *api;
     mk_httpd_req_t *req;
     mk_request_t *view;
-    mk_str_t seg[8]; /* path segments after /api/v1/ */
-    size_t nseg;
-} ctx_t;
+    const mk_api_endpoint_t *ep;
+    mk_route_match_t match;
+};
 
 int mk_api_reply_err(ctx_t *c, const mk_err_t *err);
 int mk_api_reply_fmt(ctx_t *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Parses the body as JSON into *out (new reference); on failure answers 400 and returns it. */
 int mk_api_parse_body(ctx_t *c, json_t **out);
-/* Namespace precedence: ?namespace=, the body's "namespace", X-Namespace, then sandbox. */
-void mk_api_resolve_namespace(ctx_t *c, json_t *body, char *out, size_t size);
-bool mk_api_query_str(ctx_t *c, const char *name, char *buf, size_t size);
+/* Namespace precedence: ?namespace=, the body's "namespace", X-Namespace, then sandbox. The name
+ * is checked (1-64 of [A-Za-z0-9_.-]); on a bad one this answers 400 and returns NULL. The string
+ * lives until the response is sent. */
+const char *mk_api_namespace(ctx_t *c, json_t *body);
+/* Query parameter, percent-decoded, NUL-terminated, living until the response is sent; NULL when
+ * absent or empty. */
+const char *mk_api_query(ctx_t *c, const char *name);
 size_t mk_api_query_size(ctx_t *c, const char *name, size_t def, size_t max);
-/* Path segment i, percent-decoded, into buf. */
-char *mk_api_seg_dup(ctx_t *c, size_t i, char *buf, size_t size);
-bool mk_api_seg_is(mk_str_t s, const char *lit);
+/* Path parameter `name` of the matched row, percent-decoded in full (never cut), living until the
+ * response is sent. */
+const char *mk_api_param(ctx_t *c, const char *name);
 
-/* /api/v1/stores/... and /api/v1/fakers (stores_api.c); 0 when the path is not theirs. */
-int mk_api_route_stores(ctx_t *c);
-int mk_api_route_fakers(ctx_t *c);
+/* Shared by the endpoint files: mocks and their storage (mocks_api.c). */
+#define MK_API_DEFAULT_LIMIT 100
+#define MK_API_MAX_LIMIT     10000
+/* The live mock (or, with allow_closed, a deleted one); replies 404 itself when absent. */
+mk_mock_t *mk_api_find_mock(ctx_t *c, const char *id, bool allow_closed);
+/* Validates and compiles def as a new or replacing mock of namespace ns; caller holds write_lock.
+ * Keeps createdAt of a mock it replaces and resolves payloadTemplatePath. */
+int mk_api_prepare_mock(ctx_t *c, json_t *def, const char *ns, int64_t now, mk_mock_t **out,
+                        mk_err_t *err);
+/* Stores then publishes mocks (references taken over), keeping the previous definition of each
+ * replaced mock as a version. Caller holds write_lock. replaced may be NULL. */
+int mk_api_commit_mocks(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced,
+                        mk_err_t *err);
+/* Rewrites live mocks: edit(ud, def) changes a copy of each definition, which is recompiled and
+ * committed in one transaction. ids (strings) name them; *missing gets the ids not found.
+ * Caller holds write_lock. */
+typedef int (*mk_api_edit_fn)(void *ud, json_t *def, mk_err_t *err);
+int mk_api_edit_mocks(ctx_t *c, json_t *ids, mk_api_edit_fn edit, void *ud, json_t **missing,
+                      size_t *edited, mk_err_t *err);
+/* The value of a mock's definition field, as a new reference (NULL when absent). */
+json_t *mk_api_mock_field(const mk_mock_t *m, const char *field);
+/* Checks body["ids"] is an array of strings; answers 400 naming the problem otherwise. */
+json_t *mk_api_body_ids(ctx_t *c, json_t *body, const char *key);
+
+/* Copies the live mocks of source_ns (NULL: any) whose ids are listed (NULL: all) into target,
+ * with new ids, and answers. Takes write_lock. */
+int mk_api_copy_mocks(ctx_t *c, const char *source_ns, json_t *ids, const char *target);
+/* body[key] as a checked namespace name; answers 400 itself and returns NULL otherwise. */
+const char *mk_api_body_namespace(ctx_t *c, json_t *body, const char *key);
+
+/* Shared by the endpoint files: documents (repository) helpers. */
+typedef struct mk_api_docs {
+    json_t *items; /* parsed documents, in id order */
+} mk_api_docs_t;
+/* Every document of kind whose id starts with prefix, parsed as JSON (raw text when not JSON). */
+int mk_api_docs_list(mk_api_t *api, const char *kind, const char *prefix, json_t **out,
+                     mk_err_t *err);
+int mk_api_doc_put(mk_api_t *api, const char *kind, const char *id, const char *ns,
+                   const json_t *doc, mk_err_t *err);
+
+/* The mock-shadowing check of create: true when an API endpoint takes (method, route) on the
+ * admin, so the mock is served only by resolvers. */
+bool mk_api_shadowed(mk_api_t *api, const char *method, const char *route);
 
 #endif

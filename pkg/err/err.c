@@ -67,6 +67,8 @@ const char *mk_err_code_name(int code)
         return "rate_limit";
     case MK_EUNAVAIL:
         return "unavailable";
+    case MK_EMETHOD:
+        return "method_not_allowed";
     default:
         return "internal";
     }
@@ -93,6 +95,8 @@ int mk_err_http_status(int code)
         return 429;
     case MK_EUNAVAIL:
         return 503;
+    case MK_EMETHOD:
+        return 405;
     default:
         return 500;
     }

@@ -16,6 +16,7 @@ enum {
     MK_EINTERNAL = -9,  /* "internal", 500 */
     MK_ENOMEM = -10,    /* "internal", 500 */
     MK_EIO = -11,       /* "internal", 500 */
+    MK_EMETHOD = -12,   /* "method_not_allowed", 405 */
 };
 
 typedef struct mk_err {

@@ -1004,6 +1004,9 @@ json_t *mk_journal_undefined(mk_journal_t *j)
         json_t *o = json_object();
         int rc = o ? 0 : -1;
         if (rc == 0) {
+            char id[17];
+            snprintf(id, sizeof id, "%016llx", (unsigned long long)g->hash);
+            rc |= jset(o, "id", json_string(id));
             rc |= jset(o, "namespace", jstr(g->namespace_));
             rc |= jset(o, "method", jstr(g->method));
             rc |= jset(o, "path", jstr(g->path));
@@ -1026,6 +1029,80 @@ fail:
     free(list);
     json_decref(out);
     return NULL;
+}
+
+/* Removes the groups whose id is in ids from s (all of them when ids is NULL). */
+static size_t mem_store_forget_groups(mem_store_t *s, const uint64_t *ids, size_t n, bool all)
+{
+    size_t removed = 0;
+    group_t *g = s->lru_oldest;
+    while (g) {
+        group_t *next = g->newer;
+        bool hit = all;
+        for (size_t i = 0; !hit && i < n; i++)
+            hit = g->hash == ids[i];
+        if (hit) {
+            group_t **pp = &s->buckets[g->hash & (GROUP_BUCKETS - 1)];
+            while (*pp != g)
+                pp = &(*pp)->hnext;
+            *pp = g->hnext;
+            lru_unlink(s, g);
+            s->ngroups--;
+            free(g);
+            removed++;
+        }
+        g = next;
+    }
+    return removed;
+}
+
+size_t mk_journal_undefined_forget(mk_journal_t *j, const char *const *ids, size_t n)
+{
+    uint64_t *keys = calloc(n ? n : 1, sizeof *keys);
+    size_t k = 0, removed = 0;
+    if (keys == NULL)
+        return 0;
+    for (size_t i = 0; ids && i < n; i++) {
+        char *end;
+        unsigned long long v = strtoull(ids[i], &end, 16);
+        if (*ids[i] && *end == '\0')
+            keys[k++] = (uint64_t)v;
+    }
+    pthread_mutex_lock(&j->mu);
+    drain_locked(j);
+    removed = mem_store_forget_groups(&j->store, keys, k, ids == NULL);
+    if (j->shared != NULL)
+        mem_store_forget_groups(&j->view, keys, k, ids == NULL);
+    pthread_mutex_unlock(&j->mu);
+    free(keys);
+    return removed;
+}
+
+static size_t mem_store_forget_mock(mem_store_t *s, mk_str_t mock_id)
+{
+    size_t removed = 0;
+    entry_t *e = s->oldest;
+    while (e) {
+        entry_t *next = e->next;
+        if (mk_str_eq(e->mock_id, mock_id)) {
+            mem_store_unlink(s, e);
+            free(e);
+            removed++;
+        }
+        e = next;
+    }
+    return removed;
+}
+
+size_t mk_journal_forget_mock(mk_journal_t *j, const char *mock_id)
+{
+    pthread_mutex_lock(&j->mu);
+    drain_locked(j);
+    size_t removed = mem_store_forget_mock(&j->store, mk_str_of(mock_id));
+    if (j->shared != NULL)
+        mem_store_forget_mock(&j->view, mk_str_of(mock_id));
+    pthread_mutex_unlock(&j->mu);
+    return removed;
 }
 
 void mk_journal_clear(mk_journal_t *j)

@@ -83,9 +83,15 @@ json_t *mk_journal_query(mk_journal_t *j, const mk_journal_filter_t *f, size_t *
  * regex) in err, or MK_ENOMEM. */
 int mk_journal_count(mk_journal_t *j, const json_t *pattern, size_t *count, mk_err_t *err);
 
-/* New reference: the unmatched-request groups as an array of {"namespace", "method", "path",
- * "hitCount", "firstSeen", "lastSeen"} (unix ms), most hits first. NULL on allocation failure. */
+/* New reference: the unmatched-request groups as an array of {"id", "namespace", "method",
+ * "path", "hitCount", "firstSeen", "lastSeen"} (unix ms), most hits first; "id" is a stable hex
+ * key of (namespace, method, path). NULL on allocation failure. */
 json_t *mk_journal_undefined(mk_journal_t *j);
+/* Forgets the unmatched groups with these ids (every group when ids is NULL); returns how many
+ * this node held. With a shared journal, groups rebuilt from other nodes' entries come back. */
+size_t mk_journal_undefined_forget(mk_journal_t *j, const char *const *ids, size_t n);
+/* Forgets this node's entries answered by mock_id; returns how many. */
+size_t mk_journal_forget_mock(mk_journal_t *j, const char *mock_id);
 
 /* Forgets every entry and every unmatched group (records still in flight are discarded too). */
 void mk_journal_clear(mk_journal_t *j);

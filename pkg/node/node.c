@@ -197,15 +197,13 @@ void mk_node_handle(void *ud, mk_httpd_req_t *req)
     int status;
     if (n->cfg.node_name != NULL)
         mk_httpd_add_header(req, MK_STR_LIT("X-Mockarty-Node"), mk_str_of(n->cfg.node_name));
-    if (mk_str_starts_with(path, "/api/")) {
-        status = n->api ? mk_api_handle(n->api, req, &view)
-                        : mk_api_reply_error(req, MK_ENOTFOUND,
-                                             "this node has no admin API (it is a resolver)");
-    } else if (mk_str_eq_cstr(path, "/health") || mk_str_starts_with(path, "/health/")) {
+    /* Only the node's own endpoints and the API table's rows are reserved; every other path,
+     * /api/... included, is a mock request. */
+    if (mk_str_eq_cstr(path, "/health") || mk_str_starts_with(path, "/health/")) {
         status = health(n, req, path);
     } else if (mk_str_eq_cstr(path, "/metrics")) {
         status = metrics(n, req);
-    } else {
+    } else if (n->api == NULL || (status = mk_api_handle(n->api, req, &view)) == 0) {
         mk_str_t ns, rest;
         split_namespace(path, &ns, &rest);
         status = mk_serve_http(n->serve, req, &view, ns, rest);

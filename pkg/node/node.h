@@ -1,5 +1,6 @@
-/* The HTTP front of a node: /api/... to the admin API (admin nodes only), /health* and /metrics,
- * /stubs/{namespace}/... and everything else to mock serving (the root is the sandbox namespace).
+/* The HTTP front of a node: /health, /health/... and /metrics; on the admin, the API's endpoints
+ * (its route table); /stubs/{namespace}/... and everything else to mock serving (the root is the
+ * sandbox namespace).
  * Counts every request in the metrics. */
 #ifndef MK_NODE_H
 #define MK_NODE_H

@@ -1,0 +1,237 @@
+/* The request journal's endpoints: the request log, WireMock-style verification counts, and the
+ * unmatched ("undefined") requests as Mockarty's SDKs read them: a bare list of entries with an
+ * id, deletable, ignorable, and turned into a mock on request. Ignored ids are repository
+ * documents of kind "undefined_ignore", so the mark survives a restart. */
+#include "api/api_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IGNORE_KIND "undefined_ignore"
+
+static int requests_list(ctx_t *c)
+{
+    mk_journal_filter_t f = {
+        .namespace_ = mk_api_query(c, "namespace"),
+        .mock_id = mk_api_query(c, "mockId"),
+        .method = mk_api_query(c, "method"),
+        .path = mk_api_query(c, "path"),
+        .limit = mk_api_query_size(c, "limit", MK_API_DEFAULT_LIMIT, MK_API_MAX_LIMIT),
+        .offset = mk_api_query_size(c, "offset", 0, SIZE_MAX),
+    };
+    mk_journal_sync(c->api->journal);
+    size_t total = 0;
+    json_t *items = mk_journal_query(c->api->journal, &f, &total);
+    return mk_api_reply_json(
+        c->req, 200, json_pack("{s:o, s:I}", "requests", items, "total", (json_int_t)total));
+}
+
+static int requests_clear(ctx_t *c)
+{
+    mk_journal_sync(c->api->journal);
+    mk_journal_clear(c->api->journal);
+    return mk_api_reply_json(c->req, 200, json_pack("{s:b}", "cleared", 1));
+}
+
+static int requests_count(ctx_t *c)
+{
+    json_t *pattern;
+    if (mk_api_parse_body(c, &pattern))
+        return 400;
+    mk_journal_sync(c->api->journal);
+    size_t count = 0;
+    mk_err_t err;
+    int status;
+    if (mk_journal_count(c->api->journal, pattern, &count, &err) != 0)
+        status = mk_api_reply_err(c, &err);
+    else
+        status = mk_api_reply_json(c->req, 200, json_pack("{s:I}", "count", (json_int_t)count));
+    json_decref(pattern);
+    return status;
+}
+
+static int ignored_id(void *ud, const mk_repo_doc_t *doc)
+{
+    return json_object_set_new(ud, doc->id, json_true()) ? MK_ENOMEM : 0;
+}
+
+/* The groups, each marked "ignored" (true when its id was ignored); ?ignored=false hides them. */
+static json_t *undefined_all(ctx_t *c, mk_err_t *err)
+{
+    mk_journal_sync(c->api->journal);
+    json_t *items = mk_journal_undefined(c->api->journal);
+    json_t *ignored = json_object();
+    if (items == NULL || mk_repo_list_docs(c->api->repo, IGNORE_KIND, NULL, ignored_id, ignored,
+                                           err) != 0) {
+        json_decref(items);
+        json_decref(ignored);
+        return NULL;
+    }
+    size_t i;
+    json_t *g;
+    json_array_foreach(items, i, g)
+    {
+        bool ig = json_object_get(ignored, json_string_value(json_object_get(g, "id"))) != NULL;
+        json_object_set_new(g, "ignored", json_boolean(ig));
+    }
+    json_decref(ignored);
+    return items;
+}
+
+static int undefined_list(ctx_t *c)
+{
+    mk_err_t err;
+    json_t *items = undefined_all(c, &err);
+    if (items == NULL)
+        return mk_api_reply_err(c, &err);
+    const char *ns = mk_api_query(c, "namespace");
+    const char *show = mk_api_query(c, "ignored");
+    json_t *out = json_array();
+    size_t i;
+    json_t *g;
+    json_array_foreach(items, i, g)
+    {
+        if (ns && strcmp(ns, json_string_value(json_object_get(g, "namespace"))) != 0)
+            continue;
+        if (show && strcmp(show, "false") == 0 && json_is_true(json_object_get(g, "ignored")))
+            continue;
+        json_array_append(out, g);
+    }
+    json_decref(items);
+    /* A bare list, as the SDKs decode it. */
+    return mk_api_reply_json(c->req, 200, out);
+}
+
+/* Forgets groups (ids NULL: all) and their ignore marks. */
+static int undefined_forget(ctx_t *c, json_t *ids)
+{
+    size_t n = ids ? json_array_size(ids) : 0;
+    const char **list = calloc(n ? n : 1, sizeof *list);
+    if (list == NULL)
+        return mk_api_reply_fmt(c, MK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        list[i] = json_string_value(json_array_get(ids, i));
+    mk_journal_sync(c->api->journal);
+    size_t removed = mk_journal_undefined_forget(c->api->journal, ids ? list : NULL, n);
+    mk_err_t err;
+    int rc = 0;
+    if (ids && n)
+        rc = mk_repo_delete_docs(c->api->repo, IGNORE_KIND, list, n, &err);
+    free(list);
+    if (rc != 0)
+        return mk_api_reply_err(c, &err);
+    return mk_api_reply_json(c->req, 200, json_pack("{s:I}", "deleted", (json_int_t)removed));
+}
+
+static int undefined_delete(ctx_t *c)
+{
+    json_t *body;
+    if (mk_api_parse_body(c, &body))
+        return 400;
+    json_t *ids = mk_api_body_ids(c, body, "ids");
+    int status = ids ? undefined_forget(c, ids) : 400;
+    json_decref(body);
+    return status;
+}
+
+static int undefined_delete_all(ctx_t *c)
+{
+    return undefined_forget(c, NULL);
+}
+
+/* The group named by the path's :id (a new reference), or NULL after answering 404. */
+static json_t *find_group(ctx_t *c)
+{
+    const char *id = mk_api_param(c, "id");
+    mk_err_t err;
+    json_t *items = undefined_all(c, &err);
+    if (items == NULL) {
+        mk_api_reply_err(c, &err);
+        return NULL;
+    }
+    json_t *found = NULL;
+    size_t i;
+    json_t *g;
+    json_array_foreach(items, i, g)
+    {
+        if (found == NULL && strcmp(json_string_value(json_object_get(g, "id")), id) == 0)
+            found = json_incref(g);
+    }
+    json_decref(items);
+    if (found == NULL)
+        mk_api_reply_fmt(c, MK_ENOTFOUND, "undefined request '%s' not found", id);
+    return found;
+}
+
+static int undefined_ignore(ctx_t *c)
+{
+    json_t *g = find_group(c);
+    if (g == NULL)
+        return 404;
+    mk_err_t err;
+    int status;
+    json_object_set_new(g, "ignored", json_true());
+    if (mk_api_doc_put(c->api, IGNORE_KIND, json_string_value(json_object_get(g, "id")),
+                       json_string_value(json_object_get(g, "namespace")), g, &err) != 0)
+        status = mk_api_reply_err(c, &err);
+    else
+        status = mk_api_reply_json(c->req, 200, json_incref(g));
+    json_decref(g);
+    return status;
+}
+
+/* A mock answering the unmatched request: its method and path, 200 with an empty object. The
+ * user edits the response afterwards. */
+static int undefined_create_mock(ctx_t *c)
+{
+    json_t *g = find_group(c);
+    if (g == NULL)
+        return 404;
+    const char *ns = json_string_value(json_object_get(g, "namespace"));
+    json_t *def = json_pack("{s:s, s:{s:O, s:O}, s:{s:i, s:{}}}", "namespace", ns, "http", "route",
+                            json_object_get(g, "path"), "httpMethod",
+                            json_object_get(g, "method"), "response", "statusCode", 200, "payload");
+    mk_err_t err;
+    mk_mock_t *m;
+    int status;
+    pthread_mutex_lock(&c->api->write_lock);
+    if (mk_api_prepare_mock(c, def, ns, mk_mock_now_ms(), &m, &err) != 0) {
+        status = mk_api_reply_err(c, &err);
+    } else {
+        mk_mock_ref(m);
+        if (mk_api_commit_mocks(c->api, &m, 1, NULL, &err) != 0) {
+            status = mk_api_reply_err(c, &err);
+        } else {
+            const char *id = json_string_value(json_object_get(g, "id"));
+            mk_journal_undefined_forget(c->api->journal, &id, 1);
+            status = mk_api_reply_json(c->req, 201, mk_mock_to_json(m));
+        }
+        mk_mock_unref(m);
+    }
+    pthread_mutex_unlock(&c->api->write_lock);
+    json_decref(def);
+    json_decref(g);
+    return status;
+}
+
+const mk_api_endpoint_t mk_api_journal_endpoints[] = {
+    {"GET", "/api/v1/requests", requests_list, "requests:read",
+     "The request journal, newest first (namespace, mockId, method, path, offset, limit)",
+     MK_API_HEAVY},
+    {"DELETE", "/api/v1/requests", requests_clear, "requests:write",
+     "Forget every journal entry and unmatched request", 0},
+    {"POST", "/api/v1/requests/count", requests_count, "requests:read",
+     "Count journal entries matching a WireMock-style pattern", MK_API_HEAVY},
+    {"GET", "/api/v1/undefined-requests", undefined_list, "requests:read",
+     "Unmatched requests grouped by namespace, method and path (a list)", MK_API_HEAVY},
+    {"DELETE", "/api/v1/undefined-requests", undefined_delete, "requests:write",
+     "Forget unmatched requests by ids", 0},
+    {"DELETE", "/api/v1/undefined-requests/all", undefined_delete_all, "requests:write",
+     "Forget every unmatched request", 0},
+    {"PATCH", "/api/v1/undefined-requests/:id/ignore", undefined_ignore, "requests:write",
+     "Mark an unmatched request as ignored", 0},
+    {"POST", "/api/v1/undefined-requests/:id/create-mock", undefined_create_mock, "mocks:write",
+     "Create a mock answering an unmatched request (200 {}), and forget the request", 0},
+    {NULL, NULL, NULL, NULL, NULL, 0},
+};
