@@ -150,11 +150,33 @@ class AdminTest(unittest.TestCase):
         self.assertLessEqual(len(body["closest"]), 3)
         for _ in range(2):
             self.req("GET", "/t8/missing")
-        items = self.req("GET", "/api/v1/undefined-requests")[1]["items"]
+        items = self.req("GET", "/api/v1/undefined-requests")[1]  # a bare list, as the SDKs read it
         grp = [i for i in items if i["path"] == "/t8/missing" and i["method"] == "GET"]
         self.assertEqual(len(grp), 1)
         self.assertEqual(grp[0]["hitCount"], 2)
         self.assertLessEqual(grp[0]["firstSeen"], grp[0]["lastSeen"])
+
+    def test_mocks_on_any_path(self):
+        # Only the API table's rows are reserved: /api/..., /api/v1/... that is no endpoint,
+        # and names that merely start like /health or /metrics are mocks' paths.
+        for route in ("/api/orders/:id", "/api/v1/orders", "/health-check", "/metrics2"):
+            s, body, raw, _ = self.req("POST", "/api/v1/mocks", mock(route, payload={"r": route}))
+            self.assertEqual(s, 201, raw)
+            self.assertNotIn("warnings", body)
+        self.assertEqual(self.req("GET", "/api/orders/7")[:2], (200, {"r": "/api/orders/:id"}))
+        self.assertEqual(self.req("GET", "/api/v1/orders")[:2], (200, {"r": "/api/v1/orders"}))
+        self.assertEqual(self.req("GET", "/health-check")[:2], (200, {"r": "/health-check"}))
+        self.assertEqual(self.req("GET", "/metrics2")[:2], (200, {"r": "/metrics2"}))
+        # A mock on an endpoint's path is kept, with a warning: the admin answers its API there.
+        s, body, raw, _ = self.req("POST", "/api/v1/mocks",
+                                   mock("/api/v1/namespaces", id="t-clash", payload={"m": 1}))
+        self.assertEqual(s, 201, raw)
+        self.assertIn("admin API", body["warnings"][0])
+        self.assertIn("namespaces", self.req("GET", "/api/v1/namespaces")[1])
+        # A method the endpoint path does not take: 405 with Allow.
+        s, body, raw, resp = self.req("DELETE", "/api/v1/namespaces")
+        self.assertEqual((s, body["code"]), (405, "method_not_allowed"), raw)
+        self.assertEqual(resp.getheader("Allow"), "GET, POST")
 
     def test_namespaces(self):
         self.create(mock("/t9/x", payload={"ns": "team-a"}, namespace="team-a"))
@@ -227,10 +249,10 @@ class AdminTest(unittest.TestCase):
     def test_chains(self):
         self.create(mock("/t13/login", chainId="flow-1", id="t13-a"))
         self.create(mock("/t13/profile", chainId="flow-1", id="t13-b"))
-        body = self.req("GET", "/api/v1/mocks/chains/flow-1")[1]
-        self.assertEqual(sorted(i["id"] for i in body["items"]), ["t13-a", "t13-b"])
+        body = self.req("GET", "/api/v1/mocks/chains/flow-1")[1]  # a bare list
+        self.assertEqual(sorted(i["id"] for i in body), ["t13-a", "t13-b"])
         self.assertEqual(self.req("DELETE", "/api/v1/mocks/chains/flow-1")[1]["deleted"], 2)
-        self.assertEqual(self.req("GET", "/api/v1/mocks/chains/flow-1")[1]["total"], 0)
+        self.assertEqual(self.req("GET", "/api/v1/mocks/chains/flow-1")[1], [])
 
     def test_journal(self):
         self.create(mock("/t14/j", method="POST", id="t14"))

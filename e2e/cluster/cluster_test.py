@@ -218,10 +218,25 @@ def s1_propagation(cl):
     """A mock created on the admin reaches every resolver (directly and through nginx) within 1 s;
     soft-deleted, and separately purged, it is gone from all three within 1 s."""
     for r in cl.resolvers:
-        rep = r.request("GET", "/api/v1/mocks")
-        check(rep.status == 404 and rep.header("X-Mockarty-Node") == r.name,
-              "resolver %s must have no admin API and name itself: %r (node %s)" %
+        rep = r.request("GET", "/api/v1/namespaces")
+        check(rep.status == 404 and rep.json.get("code") == "not_found" and
+              rep.header("X-Mockarty-Node") == r.name,
+              "resolver %s must have no admin API (a mock miss) and name itself: %r (node %s)" %
               (r.name, rep, rep.header("X-Mockarty-Node")))
+    # Resolvers reserve only /health, /health/... and /metrics: /api/... is mocks' space there,
+    # even a route the admin's API takes (there the admin answers its API, with a warning).
+    for route, probe in (("/api/v1/mocks", "/api/v1/mocks"), ("/api/users/:id", "/api/users/7"),
+                         ("/health-check", "/health-check"), ("/metrics2", "/metrics2")):
+        mid = "s1-path-%s" % uuid.uuid4().hex[:8]
+        rep = cl.create(mock(mid, route, payload={"route": route}), status=(201,))
+        clash = route == "/api/v1/mocks"
+        check(("warnings" in rep.json) == clash, "warnings for %s: %r" % (route, rep.json))
+        times = wait_served_everywhere(cl, probe, 200, {"route": route})
+        print("  mock on %s served by every resolver after %s" % (route, fmt_times(times)))
+        if clash:
+            rep = cl.admin.request("GET", "/api/v1/mocks")
+            check(rep.status == 200 and "items" in rep.json, "admin API shadowed: %r" % rep)
+        cl.admin.request("DELETE", "/api/v1/mocks/%s/purge" % mid)
     for kind in ("delete", "purge"):
         mid = "s1-%s-%s" % (kind, uuid.uuid4().hex[:8])
         path = "/s1/" + mid
