@@ -35,6 +35,9 @@ typedef struct settings {
     char *tls_key;
     size_t max_body;
     int64_t request_timeout_ms;
+    size_t inflight_body;
+    size_t client_inflight_body;
+    int64_t admin_threads;
     char *db_use;
     char *db_path;
     char *db_dsn;
@@ -73,6 +76,14 @@ typedef struct settings {
           "largest request body accepted", NULL, 1024, 1LL << 31),                                 \
         S("HTTP_REQUEST_TIMEOUT", MK_CONFIG_DURATION_MS, "10s", request_timeout_ms,                \
           "time allowed to receive a whole request", NULL, 100, 3600000),                          \
+        S("HTTP_MAX_INFLIGHT_BODY_BYTES", MK_CONFIG_BYTES, "256MiB", inflight_body,                \
+          "request bodies buffered at once, all clients (over it: 503)", NULL, 65536, 1LL << 40),  \
+        S("HTTP_MAX_CLIENT_INFLIGHT_BODY_BYTES", MK_CONFIG_BYTES, "0", client_inflight_body,       \
+          "request bodies buffered at once per client address (0: 1/8 of the total, at least "    \
+          "HTTP_MAX_BODY_BYTES)", NULL, 0, 1LL << 40),                                             \
+        S("HTTP_ADMIN_THREADS", MK_CONFIG_INT, "2", admin_threads,                                 \
+          "threads for admin work kept off the event loops (queries, lists, exports)", NULL, 1,    \
+          64),                                                                                     \
         S("DB_USE", MK_CONFIG_ENUM, DB_USE_DEFAULT, db_use, "database backend", "sqlite|postgres", \
           0, 0),                                                                                   \
         S("DB_PATH", MK_CONFIG_STRING, "./mockarty.db", db_path, "SQLite database file", NULL, 0,  \
@@ -383,6 +394,9 @@ int mk_boot_main(mk_boot_role_t role, int argc, char **argv)
         .tls_key = p.cfg.tls_key,
         .max_body_bytes = p.cfg.max_body,
         .req_timeout_ms = (uint64_t)p.cfg.request_timeout_ms,
+        .max_inflight_body_bytes = p.cfg.inflight_body,
+        .max_client_inflight_body_bytes = p.cfg.client_inflight_body,
+        .offload_threads = (unsigned)p.cfg.admin_threads,
     };
     unsigned workers = hc.workers ? hc.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     hc.workers = workers ? workers : 1;

@@ -1,7 +1,8 @@
-/* The HTTP server: h2o event loops, one per worker thread, each with its own SO_REUSEPORT
- * listener; HTTP/1.1 (keep-alive, pipelining), HTTP/2 over cleartext (prior knowledge, upgrade) and
- * TLS with ALPN. The only module that includes h2o.h. Handlers see a request view and answer
- * through the mk_httpd_* functions below, immediately or after a delay, exactly once. */
+/* The HTTP server: h2o event loops, one per worker thread, all accepting on one listening socket
+ * that no other process can share; HTTP/1.1 (keep-alive, pipelining), HTTP/2 over cleartext (prior
+ * knowledge, upgrade) and TLS with ALPN. The only module that includes h2o.h. Handlers see a
+ * request view and answer through the mk_httpd_* functions below, immediately or after a delay,
+ * exactly once. */
 #ifndef MK_HTTPD_H
 #define MK_HTTPD_H
 
@@ -22,22 +23,34 @@ typedef struct mk_httpd_config {
     const char *tls_key;
     size_t max_body_bytes;   /* larger request bodies are refused with 413 */
     uint64_t req_timeout_ms; /* a request not fully received in this time is dropped */
+    /* Request bodies buffered at once, all connections together (0: no limit) and per client
+     * address (0: an eighth of the total, at least max_body_bytes + 64 KiB). A body that would
+     * go over is refused with 503 and Retry-After, and its connection closed. Connections
+     * holding at most 64 KiB are not counted. */
+    size_t max_inflight_body_bytes;
+    size_t max_client_inflight_body_bytes;
+    unsigned offload_threads; /* threads running mk_httpd_offload work; 0 = 2 */
 } mk_httpd_config_t;
 
 /* Called on a worker thread for every request. The handler must answer with mk_httpd_respond()
  * (now, or later on the same worker thread through mk_httpd_respond_after()). */
 typedef void (*mk_httpd_handler_cb)(void *ud, mk_httpd_req_t *req);
 
-/* Binds the listeners now, so a busy port fails here. Caller frees with mk_httpd_free(). */
+/* Binds the listening socket now, so a port another process holds fails here (MK_EIO, the
+ * message names the port). Caller frees with mk_httpd_free(). */
 int mk_httpd_new(const mk_httpd_config_t *cfg, mk_httpd_handler_cb cb, void *ud, mk_httpd_t **out,
                  mk_err_t *err);
 /* Starts the worker threads. */
 int mk_httpd_start(mk_httpd_t *h, mk_err_t *err);
-/* Stops accepting, lets in-flight responses finish (bounded), joins the workers. */
+/* Stops accepting, lets in-flight responses finish (bounded), joins the workers. Offloaded
+ * work already running is waited for and answered; work still queued is answered 503. */
 void mk_httpd_stop(mk_httpd_t *h);
 void mk_httpd_free(mk_httpd_t *h);
 int mk_httpd_port(const mk_httpd_t *h);
 unsigned mk_httpd_workers(const mk_httpd_t *h);
+/* Request body bytes counted against the budget now, and connections refused over it so far. */
+size_t mk_httpd_body_inflight(mk_httpd_t *h);
+size_t mk_httpd_body_rejects(const mk_httpd_t *h);
 
 /* The worker index (0..workers-1) serving req: a shard key for per-thread state. */
 unsigned mk_httpd_req_worker(const mk_httpd_req_t *req);
@@ -85,5 +98,23 @@ typedef struct mk_httpd_send_opts {
  * the event loop. opts may be NULL (send now). */
 void mk_httpd_send(mk_httpd_req_t *req, int status, mk_str_t body,
                    const mk_httpd_send_opts_t *opts);
+
+/* Blocking work (a journal query, a list, an export) for a pool thread, so the worker's event
+ * loop keeps serving meanwhile. Call it from the handler, on the worker thread, instead of
+ * answering; then return. work(ud, wreq) runs later on a pool thread (HTTP_ADMIN_THREADS) with a
+ * request of its own, wreq, valid until work returns. On wreq, work may call
+ * mk_httpd_req_view (a copy of the request: method, path, query, headers, body),
+ * mk_httpd_req_id, mk_httpd_req_alloc (freed with the job), mk_httpd_req_worker,
+ * mk_httpd_req_elapsed_ms, mk_httpd_req_protocol, mk_httpd_add_header and one of
+ * mk_httpd_respond / mk_httpd_respond_after / mk_httpd_send. Those build the answer; after work
+ * returns, the request's own loop sends it (an answer missing is sent as 500). work must not call
+ * mk_httpd_offload, keep wreq, or touch per-worker state sharded by mk_httpd_req_worker (the
+ * loop runs concurrently). ud is borrowed and must outlive the server's mk_httpd_stop.
+ * If the client goes away during the work, the answer is dropped and nothing leaks.
+ * Returns 0 when queued. Otherwise (out of memory, MK_ENOMEM; pool stopping or 1024 jobs
+ * waiting, MK_EUNAVAIL) it has already answered 503 with Retry-After; either way the caller
+ * must not answer req. */
+typedef void (*mk_httpd_work_cb)(void *ud, mk_httpd_req_t *req);
+int mk_httpd_offload(mk_httpd_req_t *req, mk_httpd_work_cb work, void *ud);
 
 #endif
