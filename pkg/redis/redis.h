@@ -6,7 +6,9 @@
 #define MK_REDIS_H
 
 #include "err/err.h"
+#include "httpd/httpd_loop.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,5 +81,30 @@ int mk_redis_subscribe(const mk_redis_opts_t *opts, const char *channel, mk_redi
                        mk_err_t *err);
 /* Stops the thread and frees; returns after the last callback has returned. NULL is fine. */
 void mk_redis_sub_free(mk_redis_sub_t *sub);
+
+/* An asynchronous connection on an event loop (one per worker loop; use it only on that loop's
+ * thread). Commands of all callers are pipelined on it and answered in order. It connects at
+ * once (AUTH and SELECT as configured); while the server is unreachable commands fail at once with
+ * MK_EUNAVAIL and a timer reconnects in the background (100 ms doubling to 1 s); a connection
+ * that leaves commands unanswered for timeout_ms is dropped. Caller frees with
+ * mk_redis_async_free() on the loop's thread (or after the loop stopped). */
+typedef struct mk_redis_async mk_redis_async_t;
+int mk_redis_async_new(const mk_redis_opts_t *opts, mk_httpd_loop_t *loop, mk_redis_async_t **out,
+                       mk_err_t *err);
+/* Pending callbacks run with MK_EUNAVAIL before this returns. NULL is fine. */
+void mk_redis_async_free(mk_redis_async_t *a);
+/* True when connected (commands are sent at once). */
+bool mk_redis_async_up(const mk_redis_async_t *a);
+
+/* Called once per accepted command, on the loop: rc 0 with the reply, MK_EIO for an error
+ * reply (reply->str holds it, err->cause too), MK_EUNAVAIL when the connection failed (reply
+ * NULL). reply and everything in it are borrowed for the call. */
+typedef void (*mk_redis_async_cb)(void *ud, int rc, const mk_redis_reply_t *reply,
+                                  const mk_err_t *err);
+/* Queues a command (arguments copied; argvlen NULL means NUL-terminated). Returns 0 and cb runs
+ * later, never from inside this call; or MK_EUNAVAIL at once while the server is down, and cb
+ * never runs. */
+int mk_redis_async_cmd(mk_redis_async_t *a, int argc, const char *const *argv,
+                       const size_t *argvlen, mk_redis_async_cb cb, void *ud, mk_err_t *err);
 
 #endif

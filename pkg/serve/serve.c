@@ -2,6 +2,7 @@
 #include "serve/serve.h"
 
 #include "api/api.h"
+#include "httpd/httpd_loop.h"
 #include "stores/stores.h"
 
 #include <pthread.h>
@@ -163,11 +164,11 @@ static int respond_not_found(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_
                   view->method.base, view->method.len, "path", path.base, path.len, "closest",
                   mk_serve_diagnose(snap, ns, path, view, now_ms));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    record(s, req, view, ns, NULL, 404, now_ms);
     mk_httpd_add_header(req, MK_STR_LIT("Content-Type"), MK_STR_LIT("application/json"));
     mk_httpd_respond(req, 404, text ? mk_str_of(text) : MK_STR_LIT("{\"code\":\"not_found\"}"));
     free(text);
     json_decref(body);
+    record(s, req, view, ns, NULL, 404, now_ms);
     return 404;
 }
 
@@ -198,9 +199,12 @@ static void seed_rng(const mk_request_t *view, mk_faker_rng_t *rng)
 }
 
 /* Per-thread output buffers, reused across requests so rendering does not allocate once warm;
- * released when the worker thread ends. */
+ * released when the worker thread ends: the body, the rendered header values, one extract
+ * value. */
+enum { BUF_BODY, BUF_HEADERS, BUF_EXTRACT, NBUFS };
+
 typedef struct scratch_bufs {
-    mk_buf_t bufs[2];
+    mk_buf_t bufs[NBUFS];
 } scratch_bufs_t;
 
 static pthread_key_t scratch_key;
@@ -209,8 +213,8 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static void scratch_release(void *p)
 {
     scratch_bufs_t *s = p;
-    mk_buf_free(&s->bufs[0]);
-    mk_buf_free(&s->bufs[1]);
+    for (int i = 0; i < NBUFS; i++)
+        mk_buf_free(&s->bufs[i]);
     free(s);
 }
 
@@ -219,57 +223,627 @@ static void scratch_init(void)
     pthread_key_create(&scratch_key, scratch_release);
 }
 
-static mk_buf_t *scratch(int which)
+static mk_buf_t *scratch_get(int which, bool reset)
 {
     static _Thread_local scratch_bufs_t *mine;
-    static _Thread_local mk_buf_t fallback;
+    static _Thread_local mk_buf_t fallback[NBUFS];
     if (mine == NULL) {
         pthread_once(&scratch_once, scratch_init);
         mine = calloc(1, sizeof *mine);
         if (mine == NULL) {
-            mk_buf_free(&fallback);
-            mk_buf_init(&fallback, MK_SERVE_MAX_RENDERED_BYTES);
-            return &fallback;
+            mk_buf_free(&fallback[which]);
+            mk_buf_init(&fallback[which], MK_SERVE_MAX_RENDERED_BYTES);
+            return &fallback[which];
         }
-        mk_buf_init(&mine->bufs[0], MK_SERVE_MAX_RENDERED_BYTES);
-        mk_buf_init(&mine->bufs[1], MK_SERVE_MAX_RENDERED_BYTES);
+        for (int i = 0; i < NBUFS; i++)
+            mk_buf_init(&mine->bufs[i], MK_SERVE_MAX_RENDERED_BYTES);
         pthread_setspecific(scratch_key, mine);
     }
-    mk_buf_reset(&mine->bufs[which]);
+    if (reset)
+        mk_buf_reset(&mine->bufs[which]);
     return &mine->bufs[which];
 }
 
-/* Runs the mock's extraction: each value rendered and written to its store, in order. */
-static int extract(const mk_mock_t *m, mk_template_env_t *env, mk_stores_ctx_t *sctx, mk_err_t *err)
+/* An emptied buffer. */
+static mk_buf_t *scratch(int which)
 {
-    for (size_t i = 0; i < m->nextracts; i++) {
-        const mk_mock_extract_t *e = &m->extracts[i];
-        mk_buf_t *val = scratch(1);
-        int rc = mk_template_render(e->value, env, val, err);
-        if (rc != 0)
-            return rc;
-        /* `$.increment` of this very key already stored the new value atomically; writing the
-         * result back could overwrite a newer increment from another thread. */
-        mk_template_store_t which;
-        mk_str_t key;
-        if (mk_template_increments(e->value, &which, &key) && which == e->store &&
-            mk_str_eq_cstr(key, e->key))
-            continue;
-        rc = mk_stores_set(sctx, e->store, mk_str_of(e->key), (mk_str_t){val->data, val->len}, err);
-        if (rc != 0)
-            return rc;
+    return scratch_get(which, true);
+}
+
+/* ---- store access of one rendering pass ----
+ *
+ * With the memory backend a pass calls the stores directly (they answer at once). With Redis a
+ * request's store work is asynchronous: a pass renders everything with the values known so far,
+ * collects the commands it still needs (reads of unknown keys, increments, writes whose value no
+ * longer depends on anything unknown) into one pipelined batch, and the request waits for its
+ * replies on the worker's loop; then the next pass starts over with more values known. Rendering
+ * never branches on store values, so every pass makes the same store calls in the same order,
+ * and an increment or write is sent exactly once (by its call index). The common mocks (a counter,
+ * a chain login, a read) settle after one round trip. */
+
+#define MAX_ROUNDS 16
+
+typedef struct overlay {
+    mk_template_store_t which;
+    mk_str_t key; /* borrowed from the mock */
+    bool pending; /* written or incremented by a command still unanswered or unsent */
+    char *value;  /* owned */
+    size_t len;
+} overlay_t;
+
+typedef struct known {
+    mk_template_store_t which;
+    mk_str_t key;
+    bool found;
+    mk_buf_t value;
+} known_t;
+
+typedef struct op_meta {
+    mk_template_store_t which;
+    size_t incr; /* INCR: its call index */
+    char *copy;  /* SET value or INCR seed, owned until the batch is answered */
+} op_meta_t;
+
+typedef struct job job_t;
+
+typedef struct pass {
+    job_t *job; /* NULL: synchronous stores through sctx */
+    mk_stores_ctx_t *sctx;
+    bool pending;       /* something this pass read is not known yet */
+    bool value_pending; /* ... since the current extract value started */
+    bool barrier;       /* a write could not be sent: later writes and increments wait */
+    size_t nincr, nset; /* call indexes */
+    overlay_t *ov;
+    size_t nov, capov;
+} pass_t;
+
+/* A request waiting for Redis; heap-owned, so it outlives a client that leaves. */
+typedef struct job_guard {
+    job_t *job; /* NULL once detached */
+} job_guard_t;
+
+struct job {
+    mk_serve_t *s;
+    mk_httpd_req_t *req; /* NULL once the request is gone */
+    job_guard_t *guard;  /* in the request's pool */
+    mk_httpd_loop_t *loop;
+    mk_mock_t *mock; /* a reference: the snapshot is left while we wait */
+    const mk_mock_response_t *resp;
+    mk_request_t view;
+    mk_route_match_t match;
+    char *names; /* the match's parameter names, copied out of the snapshot */
+    char ns_buf[MK_STORE_NS_MAX + 1];
+    mk_str_t ns;
+    int64_t now_ms;
+    mk_faker_rng_t rng0; /* every pass starts from this state: same fakers every pass */
+    mk_stores_ctx_t sctx;
+    char tables[3][MK_STORE_TABLE_MAX + 16];
+    size_t table_len[3];
+    known_t *known;
+    size_t nknown, capknown;
+    struct incr_result {
+        bool done;
+        int64_t value;
+    } * incrs;
+    size_t capincrs;
+    bool *sets; /* sent, by call index */
+    size_t capsets;
+    mk_store_op_t *ops; /* the batch being built, then in flight */
+    op_meta_t *meta;
+    size_t nops, capops, capmeta;
+    int rounds;
+};
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap * 2 : 8;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (q == NULL)
+        return false;
+    memset((char *)q + *cap * elem, 0, (n - *cap) * elem);
+    *p = q;
+    *cap = n;
+    return true;
+}
+
+static overlay_t *overlay_find(pass_t *p, mk_template_store_t which, mk_str_t key)
+{
+    for (size_t i = p->nov; i-- > 0;)
+        if (p->ov[i].which == which && mk_str_eq(p->ov[i].key, key))
+            return &p->ov[i];
+    return NULL;
+}
+
+/* Records what this pass knows of key: value (copied) or pending when value is NULL. */
+static int overlay_put(pass_t *p, mk_template_store_t which, mk_str_t key, const char *value,
+                       size_t len)
+{
+    overlay_t *o = overlay_find(p, which, key);
+    if (o == NULL) {
+        if (!grow((void **)&p->ov, &p->capov, p->nov + 1, sizeof *p->ov))
+            return MK_ENOMEM;
+        o = &p->ov[p->nov++];
+        o->which = which;
+        o->key = key;
+    }
+    free(o->value);
+    o->value = NULL;
+    o->len = 0;
+    o->pending = value == NULL;
+    if (value != NULL) {
+        o->value = malloc(len ? len : 1);
+        if (o->value == NULL)
+            return MK_ENOMEM;
+        memcpy(o->value, value, len);
+        o->len = len;
     }
     return 0;
 }
 
-/* Extraction, headers and body of a response that has templates. On success *body is the
- * rendered body (in a per-thread buffer, valid until the next request on this thread). */
-static int render(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
-                  const mk_serve_result_t *res, mk_faker_rng_t *rng, int64_t now_ms, mk_str_t *body,
-                  mk_err_t *err)
+static void pass_release(pass_t *p)
+{
+    for (size_t i = 0; i < p->nov; i++)
+        free(p->ov[i].value);
+    free(p->ov);
+    p->ov = NULL;
+    p->nov = p->capov = 0;
+}
+
+static known_t *known_find(job_t *j, mk_template_store_t which, mk_str_t key)
+{
+    for (size_t i = 0; i < j->nknown; i++)
+        if (j->known[i].which == which && mk_str_eq(j->known[i].key, key))
+            return &j->known[i];
+    return NULL;
+}
+
+static mk_str_t job_table(job_t *j, mk_template_store_t which)
+{
+    if (j->table_len[which] == 0)
+        j->table_len[which] =
+            mk_stores_ctx_table(&j->sctx, which, j->tables[which], sizeof j->tables[which]);
+    return (mk_str_t){j->tables[which], j->table_len[which]};
+}
+
+static mk_store_op_t *job_queue(job_t *j, mk_store_op_kind_t kind, mk_template_store_t which,
+                                mk_str_t key)
+{
+    if (!grow((void **)&j->ops, &j->capops, j->nops + 1, sizeof *j->ops) ||
+        !grow((void **)&j->meta, &j->capmeta, j->nops + 1, sizeof *j->meta))
+        return NULL;
+    mk_store_op_t *op = &j->ops[j->nops];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    op->table = job_table(j, which);
+    op->key = key;
+    if (kind == MK_STORE_OP_GET)
+        mk_buf_init(&op->out, MK_SERVE_MAX_RENDERED_BYTES);
+    j->meta[j->nops] = (op_meta_t){.which = which};
+    j->nops++;
+    return op;
+}
+
+static void job_release_ops(job_t *j)
+{
+    for (size_t i = 0; i < j->nops; i++) {
+        mk_buf_free(&j->ops[i].out);
+        free(j->meta[i].copy);
+        j->meta[i].copy = NULL;
+    }
+    j->nops = 0;
+}
+
+static bool chainless(const pass_t *p, mk_template_store_t which)
+{
+    return which == MK_TEMPLATE_CHAIN && p->sctx->chain_id.len == 0;
+}
+
+static int pass_get(void *ud, mk_template_store_t which, mk_str_t key, mk_buf_t *out, mk_err_t *err)
+{
+    pass_t *p = ud;
+    if (p->job == NULL)
+        return mk_stores_get(p->sctx, which, key, out, err);
+    job_t *j = p->job;
+    overlay_t *o = overlay_find(p, which, key);
+    if (o != NULL && o->pending) {
+        p->pending = p->value_pending = true;
+        return MK_ENOTFOUND;
+    }
+    if (o != NULL)
+        return mk_buf_append(out, o->value, o->len);
+    known_t *k = known_find(j, which, key);
+    if (k != NULL) {
+        if (k->found)
+            return mk_buf_append(out, k->value.data ? k->value.data : "", k->value.len);
+        return which == MK_TEMPLATE_MOCK ? mk_stores_seed(p->sctx, key, out) : MK_ENOTFOUND;
+    }
+    if (chainless(p, which))
+        return MK_ENOTFOUND;
+    p->pending = p->value_pending = true;
+    for (size_t i = 0; i < j->nops; i++)
+        if (j->ops[i].kind == MK_STORE_OP_GET && j->meta[i].which == which &&
+            mk_str_eq(j->ops[i].key, key))
+            return MK_ENOTFOUND;
+    if (job_queue(j, MK_STORE_OP_GET, which, key) == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    return MK_ENOTFOUND;
+}
+
+static int pass_incr(void *ud, mk_template_store_t which, mk_str_t key, int64_t by, int64_t *result,
+                     mk_err_t *err)
+{
+    pass_t *p = ud;
+    if (p->job == NULL)
+        return mk_stores_incr(p->sctx, which, key, by, result, err);
+    job_t *j = p->job;
+    size_t idx = p->nincr++;
+    if (!grow((void **)&j->incrs, &j->capincrs, idx + 1, sizeof *j->incrs))
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    if (chainless(p, which))
+        return mk_err_set(err, MK_EINVAL, "cS: the mock has no chainId");
+    if (j->incrs[idx].done) {
+        char text[32];
+        int n = snprintf(text, sizeof text, "%lld", (long long)j->incrs[idx].value);
+        if (result)
+            *result = j->incrs[idx].value;
+        return overlay_put(p, which, key, text, (size_t)n);
+    }
+    if (result)
+        *result = 0;
+    p->pending = p->value_pending = true;
+    if (overlay_put(p, which, key, NULL, 0) != 0)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    if (p->barrier)
+        return 0;
+    mk_buf_t seed;
+    mk_buf_init(&seed, 64 * 1024);
+    bool seeded = which == MK_TEMPLATE_MOCK && mk_stores_seed(p->sctx, key, &seed) == 0;
+    mk_store_op_t *op = job_queue(j, MK_STORE_OP_INCR, which, key);
+    if (op == NULL) {
+        mk_buf_free(&seed);
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    }
+    op->by = by;
+    j->meta[j->nops - 1].incr = idx;
+    if (seeded) {
+        op->value = (mk_str_t){seed.data, seed.len};
+        j->meta[j->nops - 1].copy = mk_buf_take(&seed);
+    }
+    mk_buf_free(&seed);
+    return 0;
+}
+
+/* An extract write. */
+static int pass_set(pass_t *p, mk_template_store_t which, mk_str_t key, mk_str_t value,
+                    mk_err_t *err)
+{
+    if (p->job == NULL)
+        return mk_stores_set(p->sctx, which, key, value, err);
+    job_t *j = p->job;
+    size_t idx = p->nset++;
+    if (!grow((void **)&j->sets, &j->capsets, idx + 1, sizeof *j->sets))
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    if (chainless(p, which))
+        return mk_err_set(err, MK_EINVAL, "cStore: the mock has no chainId");
+    int rc;
+    if (j->sets[idx]) {
+        rc = overlay_put(p, which, key, value.base, value.len);
+    } else if (p->value_pending || p->barrier) {
+        /* Its value is not final yet; writes and increments after it keep their order. */
+        p->barrier = true;
+        rc = overlay_put(p, which, key, NULL, 0);
+    } else {
+        mk_store_op_t *op = job_queue(j, MK_STORE_OP_SET, which, key);
+        char *copy = op ? malloc(value.len ? value.len : 1) : NULL;
+        if (copy == NULL)
+            return mk_err_set(err, MK_ENOMEM, "out of memory");
+        memcpy(copy, value.base, value.len);
+        op->value = (mk_str_t){copy, value.len};
+        j->meta[j->nops - 1].copy = copy;
+        j->sets[idx] = true;
+        rc = overlay_put(p, which, key, value.base, value.len);
+    }
+    return rc != 0 ? mk_err_set(err, rc, "out of memory") : 0;
+}
+
+/* ---- rendering ---- */
+
+/* Where a templated header's value is in the header buffer. */
+typedef struct header_val {
+    size_t at, len;
+} header_val_t;
+
+/* Runs the mock's extraction (each value rendered and written to its store, in order), then
+ * renders the templated headers (into the header buffer, positions in hv) and the body. */
+static int render_pass(const mk_mock_t *m, const mk_mock_response_t *r, mk_template_env_t *env,
+                       pass_t *p, header_val_t *hv, mk_str_t *body, mk_err_t *err)
+{
+    int rc;
+    if (p->sctx->store != NULL) {
+        for (size_t i = 0; i < m->nextracts; i++) {
+            const mk_mock_extract_t *e = &m->extracts[i];
+            mk_buf_t *val = scratch(BUF_EXTRACT);
+            p->value_pending = false;
+            rc = mk_template_render(e->value, env, val, err);
+            if (rc != 0)
+                return rc;
+            /* `$.increment` of this very key already stored the new value atomically; writing
+             * the result back could overwrite a newer increment from another request. */
+            mk_template_store_t which;
+            mk_str_t key;
+            if (mk_template_increments(e->value, &which, &key) && which == e->store &&
+                mk_str_eq_cstr(key, e->key))
+                continue;
+            rc = pass_set(p, e->store, mk_str_of(e->key), (mk_str_t){val->data, val->len}, err);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    if (r->header_tpls != NULL) {
+        mk_buf_t *hb = scratch(BUF_HEADERS);
+        for (size_t i = 0; i < r->nheaders; i++) {
+            if (r->header_tpls[i] == NULL)
+                continue;
+            hv[i].at = hb->len;
+            rc = mk_template_render(r->header_tpls[i], env, hb, err);
+            if (rc != 0)
+                return rc;
+            hv[i].len = hb->len - hv[i].at;
+            /* A value rendered from the request must not smuggle a header line in. */
+            for (size_t k = hv[i].at; k < hb->len; k++)
+                if (hb->data[k] == '\r' || hb->data[k] == '\n')
+                    hb->data[k] = ' ';
+        }
+    }
+    if (r->body_tpl == NULL) {
+        *body = (mk_str_t){r->body, r->body_len};
+        return 0;
+    }
+    mk_buf_t *out = scratch(BUF_BODY);
+    rc = mk_template_render(r->body_tpl, env, out, err);
+    if (rc == MK_ETOOBIG)
+        return mk_err_set(err, MK_EINTERNAL, "rendered response exceeds %u bytes",
+                          MK_SERVE_MAX_RENDERED_BYTES);
+    *body = (mk_str_t){out->data ? out->data : "", out->len};
+    return rc;
+}
+
+static void add_headers(mk_httpd_req_t *req, const mk_mock_response_t *r, const header_val_t *hv)
+{
+    mk_buf_t *hb = r->header_tpls != NULL ? scratch_get(BUF_HEADERS, false) : NULL;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (r->header_tpls == NULL || r->header_tpls[i] == NULL)
+            mk_httpd_add_header(req, r->headers[i].name, r->headers[i].value);
+        else
+            mk_httpd_add_header(req, r->headers[i].name,
+                                (mk_str_t){hb->data + hv[i].at, hv[i].len});
+    }
+}
+
+/* Sends the rendered answer (after its delay, or its fault) and journals it. */
+static int answer(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                  const mk_mock_t *m, const mk_mock_response_t *r, const header_val_t *hv,
+                  mk_str_t body, mk_faker_rng_t *rng, int64_t now_ms)
+{
+    add_headers(req, r, hv);
+    mk_httpd_send_opts_t opts = {
+        .delay_ms = mk_mock_pick_delay(r, rng),
+        .fault = (mk_httpd_fault_t)r->fault,
+        .chunks = r->dribble_chunks,
+        .chunks_ms = r->dribble_ms,
+    };
+    /* The body is copied into the request here, so nothing from the snapshot outlives it. */
+    mk_httpd_send(req, r->status, body, &opts);
+    int status = r->fault != MK_MOCK_FAULT_NONE ? 0 : r->status;
+    record(s, req, view, ns, m, status, now_ms);
+    return status;
+}
+
+static int answer_error(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                        const mk_mock_t *m, const mk_err_t *err, int64_t now_ms)
+{
+    int status = mk_api_reply_error(req, err->code, err->msg);
+    record(s, req, view, ns, m, status, now_ms);
+    return status;
+}
+
+static header_val_t *header_vals(const mk_mock_response_t *r, header_val_t *stack, size_t nstack)
+{
+    if (r->header_tpls == NULL || r->nheaders <= nstack)
+        return stack;
+    return calloc(r->nheaders, sizeof(header_val_t));
+}
+
+/* ---- requests waiting for Redis ---- */
+
+static void job_free(job_t *j)
+{
+    if (j->guard != NULL)
+        j->guard->job = NULL;
+    job_release_ops(j);
+    for (size_t i = 0; i < j->nknown; i++)
+        mk_buf_free(&j->known[i].value);
+    free(j->known);
+    free(j->incrs);
+    free(j->sets);
+    free(j->ops);
+    free(j->meta);
+    free(j->names);
+    mk_request_release(&j->view);
+    mk_mock_unref(j->mock);
+    free(j);
+}
+
+static void on_req_gone(void *p)
+{
+    job_guard_t *g = p;
+    if (g->job != NULL) {
+        g->job->req = NULL;
+        g->job->guard = NULL;
+    }
+}
+
+static job_t *job_new(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns, const mk_serve_result_t *res,
+                      const mk_faker_rng_t *rng, int64_t now_ms)
+{
+    job_t *j = calloc(1, sizeof *j);
+    mk_httpd_loop_t *loop = mk_httpd_req_loop(req);
+    size_t names_len = 0;
+    for (size_t i = 0; i < res->match.nparams; i++)
+        names_len += res->match.names[i].len;
+    if (j != NULL)
+        j->names = malloc(names_len + 1);
+    if (j == NULL || loop == NULL || j->names == NULL || ns.len >= sizeof j->ns_buf) {
+        if (j != NULL)
+            free(j->names);
+        free(j);
+        return NULL;
+    }
+    j->guard = mk_httpd_req_alloc_guard(req, sizeof *j->guard, on_req_gone);
+    j->guard->job = j;
+    j->s = s;
+    j->req = req;
+    j->loop = loop;
+    j->mock = mk_mock_ref(res->mock);
+    j->resp = res->response;
+    mk_httpd_req_view(req, &j->view);
+    j->match = res->match;
+    char *p = j->names;
+    for (size_t i = 0; i < res->match.nparams; i++) {
+        memcpy(p, res->match.names[i].base, res->match.names[i].len);
+        j->match.names[i].base = p;
+        p += res->match.names[i].len;
+    }
+    memcpy(j->ns_buf, ns.base, ns.len);
+    j->ns = (mk_str_t){j->ns_buf, ns.len};
+    j->now_ms = now_ms;
+    j->rng0 = *rng;
+    const mk_mock_t *m = res->mock;
+    j->sctx = (mk_stores_ctx_t){
+        .store = s->store,
+        .ns = j->ns,
+        .chain_id = mk_str_of(m->chain_id),
+        .mock_id = mk_str_of(m->id),
+        .mock_seed = m->mstore,
+    };
+    return j;
+}
+
+/* Takes the batch's answers into what the next pass knows. */
+static int job_absorb(job_t *j)
+{
+    for (size_t i = 0; i < j->nops; i++) {
+        mk_store_op_t *op = &j->ops[i];
+        if (op->kind == MK_STORE_OP_INCR) {
+            j->incrs[j->meta[i].incr] = (struct incr_result){true, op->result};
+        } else if (op->kind == MK_STORE_OP_GET) {
+            if (!grow((void **)&j->known, &j->capknown, j->nknown + 1, sizeof *j->known))
+                return MK_ENOMEM;
+            known_t *k = &j->known[j->nknown++];
+            k->which = j->meta[i].which;
+            k->key = op->key;
+            k->found = op->rc == 0;
+            k->value = op->out; /* the buffer moves over */
+            mk_buf_init(&op->out, 0);
+        }
+    }
+    job_release_ops(j);
+    return 0;
+}
+
+static bool job_step(job_t *j, int *status);
+
+static void on_batch_done(void *ud, const mk_err_t *err)
+{
+    job_t *j = ud;
+    int rc = job_absorb(j);
+    if (j->req == NULL || mk_httpd_loop_disposing(j->loop)) {
+        job_free(j);
+        return;
+    }
+    mk_err_t e;
+    if (err != NULL || rc != 0) {
+        if (err != NULL)
+            e = *err;
+        else
+            mk_err_set(&e, rc, "out of memory");
+        if (j->guard != NULL)
+            j->guard->job = NULL;
+        answer_error(j->s, j->req, &j->view, j->ns, j->mock, &e, j->now_ms);
+        job_free(j);
+        return;
+    }
+    int status;
+    job_step(j, &status);
+}
+
+/* Runs one pass: sends the commands it needs and waits (returns false), or answers (returns
+ * true with the status sent) and frees the job. */
+static bool job_step(job_t *j, int *status)
+{
+    mk_err_t err;
+    int rc = 0;
+    header_val_t stack[16];
+    header_val_t *hv = header_vals(j->resp, stack, 16);
+    mk_faker_rng_t rng = j->rng0;
+    pass_t p = {.job = j, .sctx = &j->sctx};
+    mk_template_env_t env = {
+        .req = &j->view,
+        .match = &j->match,
+        .rng = &rng,
+        .now_ms = j->now_ms,
+        .store_get = pass_get,
+        .store_incr = pass_incr,
+        .store_ud = &p,
+    };
+    mk_str_t body;
+    if (hv == NULL)
+        rc = mk_err_set(&err, MK_ENOMEM, "out of memory");
+    else if (++j->rounds > MAX_ROUNDS)
+        rc = mk_err_set(&err, MK_EINTERNAL,
+                        "the store operations of mock %s did not settle in %d round trips",
+                        j->mock->id, MAX_ROUNDS);
+    else
+        rc = render_pass(j->mock, j->resp, &env, &p, hv, &body, &err);
+    pass_release(&p);
+    if (rc == 0 && j->nops > 0) {
+        rc = mk_store_submit(j->s->store, j->loop, j->ns, j->ops, j->nops, on_batch_done, j, &err);
+        if (rc == 0) {
+            if (hv != stack)
+                free(hv);
+            return false;
+        }
+        job_release_ops(j);
+    } else if (rc == 0 && p.pending) {
+        rc = mk_err_set(&err, MK_EINTERNAL, "store values of mock %s never became known",
+                        j->mock->id);
+    }
+    /* The answer goes out now: the request no longer needs its guard. */
+    if (j->guard != NULL)
+        j->guard->job = NULL;
+    j->guard = NULL;
+    if (rc != 0)
+        *status = answer_error(j->s, j->req, &j->view, j->ns, j->mock, &err, j->now_ms);
+    else
+        *status =
+            answer(j->s, j->req, &j->view, j->ns, j->mock, j->resp, hv, body, &rng, j->now_ms);
+    if (hv != stack)
+        free(hv);
+    job_free(j);
+    return true;
+}
+
+/* ---- the handler ---- */
+
+/* A dynamic answer whose stores answer at once (memory), or that uses no store. */
+static int serve_sync(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                      const mk_serve_result_t *res, mk_faker_rng_t *rng, int64_t now_ms)
 {
     const mk_mock_t *m = res->mock;
-    const mk_mock_response_t *r = res->response;
     mk_stores_ctx_t sctx = {
         .store = s->store,
         .ns = ns,
@@ -277,44 +851,27 @@ static int render(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
         .mock_id = mk_str_of(m->id),
         .mock_seed = m->mstore,
     };
+    pass_t p = {.sctx = &sctx};
     mk_template_env_t env = {
         .req = view,
         .match = &res->match,
         .rng = rng,
         .now_ms = now_ms,
-        .store_get = s->store ? mk_stores_get : NULL,
-        .store_incr = s->store ? mk_stores_incr : NULL,
-        .store_ud = &sctx,
+        .store_get = s->store ? pass_get : NULL,
+        .store_incr = s->store ? pass_incr : NULL,
+        .store_ud = &p,
     };
-    int rc = s->store ? extract(m, &env, &sctx, err) : 0;
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (r->header_tpls == NULL || r->header_tpls[i] == NULL) {
-            mk_httpd_add_header(req, r->headers[i].name, r->headers[i].value);
-            continue;
-        }
-        mk_buf_t *val = scratch(1);
-        rc = mk_template_render(r->header_tpls[i], &env, val, err);
-        if (rc != 0)
-            return rc;
-        /* A value rendered from the request must not smuggle a header line in. */
-        for (size_t j = 0; j < val->len; j++)
-            if (val->data[j] == '\r' || val->data[j] == '\n')
-                val->data[j] = ' ';
-        mk_httpd_add_header(req, r->headers[i].name, (mk_str_t){val->data, val->len});
-    }
-    if (r->body_tpl == NULL) {
-        *body = (mk_str_t){r->body, r->body_len};
-        return 0;
-    }
-    mk_buf_t *out = scratch(0);
-    rc = mk_template_render(r->body_tpl, &env, out, err);
-    if (rc == MK_ETOOBIG)
-        return mk_err_set(err, MK_EINTERNAL, "rendered response exceeds %u bytes",
-                          MK_SERVE_MAX_RENDERED_BYTES);
-    *body = (mk_str_t){out->data ? out->data : "", out->len};
-    return rc;
+    header_val_t stack[16];
+    header_val_t *hv = header_vals(res->response, stack, 16);
+    mk_err_t err;
+    mk_str_t body;
+    int rc = hv != NULL ? render_pass(m, res->response, &env, &p, hv, &body, &err)
+                        : mk_err_set(&err, MK_ENOMEM, "out of memory");
+    int status = rc != 0 ? answer_error(s, req, view, ns, m, &err, now_ms)
+                         : answer(s, req, view, ns, m, res->response, hv, body, rng, now_ms);
+    if (hv != stack)
+        free(hv);
+    return status;
 }
 
 int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
@@ -331,32 +888,25 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
         status = respond_not_found(s, snap, req, view, ns, path, now_ms);
         goto out;
     }
+    const mk_mock_t *m = res.mock;
     const mk_mock_response_t *r = res.response;
-    mk_str_t body = {r->body, r->body_len};
-    bool dynamic = res.mock->nextracts > 0 || r->body_tpl != NULL || r->header_tpls != NULL;
-    if (dynamic) {
-        mk_err_t err;
-        if (render(s, req, view, ns, &res, &rng, now_ms, &body, &err) != 0) {
-            status = mk_api_reply_error(req, err.code, err.msg);
-            record(s, req, view, ns, res.mock, status, now_ms);
-            goto out;
+    if (m->nextracts == 0 && r->body_tpl == NULL && r->header_tpls == NULL) {
+        status =
+            answer(s, req, view, ns, m, r, NULL, (mk_str_t){r->body, r->body_len}, &rng, now_ms);
+    } else if (s->store != NULL && m->uses_store && mk_store_is_async(s->store)) {
+        job_t *j = job_new(s, req, ns, &res, &rng, now_ms);
+        if (j == NULL) {
+            mk_err_t err;
+            mk_err_set(&err, MK_ENOMEM, "out of memory");
+            status = answer_error(s, req, view, ns, m, &err, now_ms);
+        } else {
+            /* Answered later: count what the mock answers when its stores do. */
+            if (!job_step(j, &status))
+                status = r->status;
         }
     } else {
-        for (size_t i = 0; i < r->nheaders; i++)
-            mk_httpd_add_header(req, r->headers[i].name, r->headers[i].value);
+        status = serve_sync(s, req, view, ns, &res, &rng, now_ms);
     }
-    mk_httpd_send_opts_t opts = {
-        .delay_ms = mk_mock_pick_delay(r, &rng),
-        .fault = (mk_httpd_fault_t)r->fault,
-        .chunks = r->dribble_chunks,
-        .chunks_ms = r->dribble_ms,
-    };
-    status = r->fault != MK_MOCK_FAULT_NONE ? 0 : r->status;
-    /* Recorded before the answer leaves, so a client that reads the journal once it has its
-     * answer finds the entry. */
-    record(s, req, view, ns, res.mock, status, now_ms);
-    /* The body is copied into the request here, so nothing from the snapshot outlives it. */
-    mk_httpd_send(req, r->status, body, &opts);
 out:
     mk_catalog_leave(s->catalog, reader);
     return status;

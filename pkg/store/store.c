@@ -334,3 +334,32 @@ void mk_store_mem_stats(mk_store_t *s, size_t *records, size_t *bytes)
     if (bytes != NULL)
         *bytes = b;
 }
+
+bool mk_store_is_async(const mk_store_t *s)
+{
+    return s->type == MK_STORE_REDIS;
+}
+
+int mk_store_submit(mk_store_t *s, mk_httpd_loop_t *loop, mk_str_t ns, mk_store_op_t *ops, size_t n,
+                    void (*done)(void *ud, const mk_err_t *err), void *ud, mk_err_t *err)
+{
+    if (s->type != MK_STORE_REDIS)
+        return mk_err_set(err, MK_EINVAL, "store: the %s backend has no asynchronous calls",
+                          mk_store_backend(s));
+    if (n == 0)
+        return mk_err_set(err, MK_EINVAL, "store: an empty batch");
+    /* Keys are built (and checked) up front, so a bad one refuses the whole batch. */
+    store_key_t *keys = malloc(n * sizeof *keys);
+    if (keys == NULL)
+        return mk_err_set(err, MK_ENOMEM, "store: out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = key_build(ns, ops[i].table, &ops[i].key, &keys[i], err);
+        if (rc == 0 && ops[i].kind != MK_STORE_OP_GET)
+            rc = check_value(s, ops[i].value, "value", err);
+    }
+    if (rc == 0)
+        rc = mk_store_redis_submit(s, loop, keys, ops, n, done, ud, err);
+    free(keys);
+    return rc;
+}

@@ -13,8 +13,10 @@
 #define MK_STORE_H
 
 #include "err/err.h"
+#include "httpd/httpd_loop.h"
 #include "str/str.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum mk_store_type {
@@ -96,5 +98,39 @@ int mk_store_ping(mk_store_t *s, double *latency_ms, mk_err_t *err);
 /* Memory backend: records held (expired ones not yet removed included) and the bytes of their keys
  * and values; both 0 with Redis. For metrics, and to see the sweep work. */
 void mk_store_mem_stats(mk_store_t *s, size_t *records, size_t *bytes);
+
+/* ---- the hot path on Redis: asynchronous batches on the worker's event loop ---- */
+
+typedef enum mk_store_op_kind {
+    MK_STORE_OP_GET,
+    MK_STORE_OP_SET, /* without TTL */
+    MK_STORE_OP_INCR,
+} mk_store_op_kind_t;
+
+typedef struct mk_store_op {
+    mk_store_op_kind_t kind;
+    mk_str_t table, key; /* copied by mk_store_submit */
+    /* SET: the value. INCR: a seed stored first when the key is absent (empty: none). Copied. */
+    mk_str_t value;
+    int64_t by; /* INCR */
+    /* Filled before done runs. rc: 0; MK_ENOTFOUND (GET of nothing); MK_EINVAL (INCR of a
+     * non-integer or past int64); MK_EUNAVAIL; MK_EIO. */
+    int rc;
+    mk_buf_t out;   /* GET: the value; the caller inits it (with its limit) and frees it */
+    int64_t result; /* INCR: the sum */
+} mk_store_op_t;
+
+/* True when the hot path should use mk_store_submit (Redis); the memory backend answers the
+ * synchronous calls at once. */
+bool mk_store_is_async(const mk_store_t *s);
+
+/* Sends ops in their order, pipelined on this store's connection for loop (one per loop, made
+ * on first use), and calls done(ud, err) on the loop once every reply is in; err is NULL when all
+ * succeeded (MK_ENOTFOUND of a GET is not a failure), else it describes the first failure and
+ * ops[i].rc tells which. Returns 0 when done will run (ops must stay valid until then), or an
+ * error and done never runs: MK_EINVAL for a bad namespace, table, key or value, MK_EUNAVAIL at
+ * once while Redis is down. */
+int mk_store_submit(mk_store_t *s, mk_httpd_loop_t *loop, mk_str_t ns, mk_store_op_t *ops, size_t n,
+                    void (*done)(void *ud, const mk_err_t *err), void *ud, mk_err_t *err);
 
 #endif

@@ -28,7 +28,10 @@ struct mk_store {
     int64_t sweep_ms;
     store_mem_t *mem;
     mk_redis_t *redis;
-    char redis_addr[300];     /* "host:port", for messages */
+    char redis_addr[300]; /* "host:port", for messages */
+    char *redis_host;     /* for the per-loop asynchronous connections */
+    char *redis_password; /* NULL = no AUTH */
+    int redis_port, redis_db;
     char uid[17];             /* random per open: makes Redis history members unique */
     atomic_uint_fast64_t seq; /* ... with this counter */
 };
@@ -71,6 +74,9 @@ int mk_store_redis_hist_append(mk_store_t *s, const mk_store_history_rec_t *recs
 int mk_store_redis_hist_each(mk_store_t *s, mk_str_t ns, int64_t since_ms, mk_store_each_cb cb,
                              void *ud, mk_err_t *err);
 int mk_store_redis_hist_clear(mk_store_t *s, mk_str_t ns, mk_err_t *err);
+int mk_store_redis_submit(mk_store_t *s, mk_httpd_loop_t *loop, const store_key_t *keys,
+                          mk_store_op_t *ops, size_t n, void (*done)(void *ud, const mk_err_t *err),
+                          void *ud, mk_err_t *err);
 int mk_store_redis_ping(mk_store_t *s, double *latency_ms, mk_err_t *err);
 
 #endif

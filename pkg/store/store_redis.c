@@ -24,15 +24,30 @@ int mk_store_redis_open(mk_store_t *s, const mk_store_opts_t *opts, mk_err_t *er
         .host = host, .port = port, .password = opts->redis_password, .db = opts->redis_db};
     snprintf(s->redis_addr, sizeof s->redis_addr, "%s:%d", host, port);
     int rc = mk_redis_new(&ro, &s->redis, err);
-    if (rc != 0)
+    if (rc != 0) {
         mk_err_prefix(err, "store");
-    return rc;
+        return rc;
+    }
+    s->redis_host = strdup(host);
+    s->redis_password =
+        opts->redis_password && opts->redis_password[0] ? strdup(opts->redis_password) : NULL;
+    s->redis_port = port;
+    s->redis_db = opts->redis_db;
+    if (s->redis_host == NULL ||
+        (opts->redis_password && opts->redis_password[0] && s->redis_password == NULL)) {
+        mk_store_redis_close(s);
+        return mk_err_set(err, MK_ENOMEM, "store: out of memory");
+    }
+    return 0;
 }
 
 void mk_store_redis_close(mk_store_t *s)
 {
     mk_redis_free(s->redis);
     s->redis = NULL;
+    free(s->redis_host);
+    free(s->redis_password);
+    s->redis_host = s->redis_password = NULL;
 }
 
 int mk_store_redis_ping(mk_store_t *s, double *latency_ms, mk_err_t *err)
@@ -427,4 +442,184 @@ int mk_store_redis_hist_clear(mk_store_t *s, mk_str_t ns, mk_err_t *err)
     const char *argv[] = {"DEL", key};
     size_t lens[] = {3, kl};
     return mk_redis_cmd(s->redis, 2, argv, lens, NULL, err);
+}
+
+/* ---- asynchronous batches (the hot path) ---- */
+
+typedef struct async_batch async_batch_t;
+
+/* One command of a batch: which op it answers, and whether it is the SET NX that seeds an INCR
+ * (its reply only matters when it fails). */
+typedef struct async_cmd {
+    async_batch_t *b;
+    size_t op;
+    bool seed;
+} async_cmd_t;
+
+struct async_batch {
+    mk_store_t *s;
+    mk_store_op_t *ops;
+    size_t remaining; /* commands not answered yet */
+    void (*done)(void *ud, const mk_err_t *err);
+    void *ud;
+    bool failed;
+    mk_err_t err; /* the first failure */
+    async_cmd_t cmds[];
+};
+
+static void batch_fail(async_batch_t *b, mk_store_op_t *op, int rc, const mk_err_t *err)
+{
+    op->rc = rc;
+    if (!b->failed) {
+        b->failed = true;
+        b->err = *err;
+    }
+}
+
+static void on_async_reply(void *ud, int rc, const mk_redis_reply_t *rep, const mk_err_t *err)
+{
+    async_cmd_t *c = ud;
+    async_batch_t *b = c->b;
+    mk_store_op_t *op = &b->ops[c->op];
+    mk_err_t e = {0};
+    if (c->seed) {
+        if (rc != 0)
+            batch_fail(b, op, rc, err);
+    } else if (rc == MK_EIO && op->kind == MK_STORE_OP_INCR &&
+               (strstr(err->cause, "not an integer") || strstr(err->cause, "overflow"))) {
+        mk_err_set(&e, MK_EINVAL, "store: %s",
+                   strstr(err->cause, "overflow") ? "increment would overflow a 64-bit integer"
+                                                  : "value at key is not an integer");
+        batch_fail(b, op, MK_EINVAL, &e);
+    } else if (rc != 0) {
+        batch_fail(b, op, rc, err);
+    } else if (op->rc == 0) { /* not already failed by its seed */
+        switch (op->kind) {
+        case MK_STORE_OP_GET:
+            if (rep->type != MK_REDIS_STR) {
+                op->rc = MK_ENOTFOUND;
+            } else if (mk_buf_append(&op->out, rep->str, rep->len) != 0) {
+                mk_err_set(&e, MK_ETOOBIG, "store: value of %zu bytes does not fit the output",
+                           rep->len);
+                batch_fail(b, op, MK_ETOOBIG, &e);
+            }
+            break;
+        case MK_STORE_OP_INCR:
+            if (rep->type == MK_REDIS_INT) {
+                op->result = rep->integer;
+            } else {
+                mk_err_set(&e, MK_EIO, "redis %s: INCRBY answered a non-integer", b->s->redis_addr);
+                batch_fail(b, op, MK_EIO, &e);
+            }
+            break;
+        case MK_STORE_OP_SET:
+            break;
+        }
+    }
+    if (--b->remaining == 0) {
+        b->done(b->ud, b->failed ? &b->err : NULL);
+        free(b);
+    }
+}
+
+static void async_dispose(void *data)
+{
+    mk_redis_async_free(data);
+}
+
+static mk_redis_async_t *async_conn(mk_store_t *s, mk_httpd_loop_t *loop, mk_err_t *err)
+{
+    void **slot = mk_httpd_loop_slot(loop, s, async_dispose);
+    if (slot == NULL) {
+        mk_err_set(err, MK_EINTERNAL, "store: no loop slot left for the Redis connection");
+        return NULL;
+    }
+    if (*slot == NULL) {
+        mk_redis_opts_t ro = {.host = s->redis_host,
+                              .port = s->redis_port,
+                              .password = s->redis_password,
+                              .db = s->redis_db};
+        mk_redis_async_t *a = NULL;
+        if (mk_redis_async_new(&ro, loop, &a, err) != 0)
+            return NULL;
+        *slot = a;
+    }
+    return *slot;
+}
+
+int mk_store_redis_submit(mk_store_t *s, mk_httpd_loop_t *loop, const store_key_t *keys,
+                          mk_store_op_t *ops, size_t n, void (*done)(void *ud, const mk_err_t *err),
+                          void *ud, mk_err_t *err)
+{
+    mk_redis_async_t *a = async_conn(s, loop, err);
+    if (a == NULL)
+        return err ? err->code : MK_EUNAVAIL;
+    size_t ncmds = n;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].kind == MK_STORE_OP_INCR && ops[i].value.len > 0)
+            ncmds++;
+    async_batch_t *b = calloc(1, sizeof *b + ncmds * sizeof b->cmds[0]);
+    if (b == NULL)
+        return mk_err_set(err, MK_ENOMEM, "store: out of memory");
+    b->s = s;
+    b->ops = ops;
+    b->done = done;
+    b->ud = ud;
+    size_t sent = 0, failed_at = n;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        mk_store_op_t *op = &ops[i];
+        const store_key_t *k = &keys[i];
+        op->rc = 0;
+        op->result = 0;
+        char num[24];
+        int nl = snprintf(num, sizeof num, "%" PRId64, op->by);
+        const char *v = op->value.base ? op->value.base : "";
+        if (op->kind == MK_STORE_OP_INCR && op->value.len > 0) {
+            /* A counter seeded by mStore starts from its seed, not from 0. */
+            const char *argv[] = {"SET", k->buf, v, "NX"};
+            size_t lens[] = {3, k->len, op->value.len, 2};
+            b->cmds[sent] = (async_cmd_t){b, i, true};
+            rc = mk_redis_async_cmd(a, 4, argv, lens, on_async_reply, &b->cmds[sent], err);
+            if (rc != 0) {
+                failed_at = i;
+                break;
+            }
+            sent++;
+        }
+        b->cmds[sent] = (async_cmd_t){b, i, false};
+        if (op->kind == MK_STORE_OP_GET) {
+            const char *argv[] = {"GET", k->buf};
+            size_t lens[] = {3, k->len};
+            rc = mk_redis_async_cmd(a, 2, argv, lens, on_async_reply, &b->cmds[sent], err);
+        } else if (op->kind == MK_STORE_OP_SET) {
+            const char *argv[] = {"SET", k->buf, v};
+            size_t lens[] = {3, k->len, op->value.len};
+            rc = mk_redis_async_cmd(a, 3, argv, lens, on_async_reply, &b->cmds[sent], err);
+        } else {
+            const char *argv[] = {"INCRBY", k->buf, num};
+            size_t lens[] = {6, k->len, (size_t)nl};
+            rc = mk_redis_async_cmd(a, 3, argv, lens, on_async_reply, &b->cmds[sent], err);
+        }
+        if (rc == 0)
+            sent++;
+        else
+            failed_at = i;
+    }
+    if (sent == 0) {
+        free(b);
+        return rc;
+    }
+    if (rc != 0) {
+        /* Some commands went out: their replies complete the batch, which reports this too. */
+        b->failed = true;
+        if (err != NULL)
+            b->err = *err;
+        else
+            mk_err_set(&b->err, rc, "store: a command of the batch could not be sent");
+        for (size_t i = failed_at; i < n; i++)
+            ops[i].rc = rc;
+    }
+    b->remaining = sent;
+    return 0;
 }

@@ -22,10 +22,8 @@ size_t mk_stores_table(mk_template_store_t which, mk_str_t scope, char *buf, siz
     return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
-/* The table of which for the rendering context; 0 when the store does not apply (cS without a
- * chain). */
-static size_t ctx_table(const mk_stores_ctx_t *ctx, mk_template_store_t which, char *buf,
-                        size_t size)
+size_t mk_stores_ctx_table(const mk_stores_ctx_t *ctx, mk_template_store_t which, char *buf,
+                           size_t size)
 {
     mk_str_t scope = which == MK_TEMPLATE_CHAIN ? ctx->chain_id : ctx->mock_id;
     if (which == MK_TEMPLATE_CHAIN && scope.len == 0)
@@ -33,7 +31,7 @@ static size_t ctx_table(const mk_stores_ctx_t *ctx, mk_template_store_t which, c
     return mk_stores_table(which, scope, buf, size);
 }
 
-static int seed_value(const mk_stores_ctx_t *ctx, mk_str_t key, mk_buf_t *out)
+int mk_stores_seed(const mk_stores_ctx_t *ctx, mk_str_t key, mk_buf_t *out)
 {
     if (ctx->mock_seed == NULL)
         return MK_ENOTFOUND;
@@ -88,11 +86,11 @@ int mk_stores_get(void *ud, mk_template_store_t which, mk_str_t key, mk_buf_t *o
     if (memo_get(ctx, which, key, out))
         return 0;
     char table[300];
-    if (ctx_table(ctx, which, table, sizeof table) == 0)
+    if (mk_stores_ctx_table(ctx, which, table, sizeof table) == 0)
         return MK_ENOTFOUND;
     int rc = mk_store_get(ctx->store, ctx->ns, mk_str_of(table), key, out, err);
     if (rc == MK_ENOTFOUND && which == MK_TEMPLATE_MOCK)
-        return seed_value(ctx, key, out);
+        return mk_stores_seed(ctx, key, out);
     return rc;
 }
 
@@ -101,14 +99,14 @@ int mk_stores_incr(void *ud, mk_template_store_t which, mk_str_t key, int64_t by
 {
     mk_stores_ctx_t *ctx = ud;
     char table[300];
-    if (ctx_table(ctx, which, table, sizeof table) == 0)
+    if (mk_stores_ctx_table(ctx, which, table, sizeof table) == 0)
         return mk_err_set(err, MK_EINVAL, "cS: the mock has no chainId");
     if (which == MK_TEMPLATE_MOCK && ctx->mock_seed != NULL) {
         /* A counter seeded by mStore starts from its seed, not from 0. */
         mk_buf_t cur;
         mk_buf_init(&cur, 64);
         int rc = mk_store_get(ctx->store, ctx->ns, mk_str_of(table), key, &cur, err);
-        if (rc == MK_ENOTFOUND && seed_value(ctx, key, &cur) == 0)
+        if (rc == MK_ENOTFOUND && mk_stores_seed(ctx, key, &cur) == 0)
             rc = mk_store_set(ctx->store, ctx->ns, mk_str_of(table), key,
                               (mk_str_t){cur.data, cur.len}, 0, err);
         mk_buf_free(&cur);
@@ -131,7 +129,7 @@ int mk_stores_set(mk_stores_ctx_t *ctx, mk_template_store_t which, mk_str_t key,
                   mk_err_t *err)
 {
     char table[300];
-    if (ctx_table(ctx, which, table, sizeof table) == 0)
+    if (mk_stores_ctx_table(ctx, which, table, sizeof table) == 0)
         return mk_err_set(err, MK_EINVAL, "cStore: the mock has no chainId");
     int rc = mk_store_set(ctx->store, ctx->ns, mk_str_of(table), key, value, 0, err);
     if (rc == 0)
