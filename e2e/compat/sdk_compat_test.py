@@ -7,6 +7,7 @@ usage: sdk_compat_test.py path/to/mockarty
 import http.client
 import json
 import os
+import re
 import shutil
 import sys
 import unittest
@@ -312,6 +313,19 @@ class SdkCompatTest(unittest.TestCase):
                                 headers={"Authorization": "Bearer " + TOKEN})
         self.assertEqual(status, 405)
         self.assertEqual(json.loads(raw)["code"], "method_not_allowed")
+
+    def test_docs_list_every_endpoint(self):
+        """docs/api.md's endpoint table is the route table: same rows, same permissions."""
+        rows = json.loads(self.call("GET", "/api/v1/endpoints")[1])
+        live = {(r["method"], r["path"], r["permission"]) for r in rows}
+        docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                            "api.md")
+        with open(docs) as f:
+            documented = set(re.findall(r"^\| `([A-Z]+)` \| `(/[^`]*)` \| `([^`]*)` \|", f.read(),
+                                        re.M))
+        self.assertEqual(live - documented, set(), "endpoints missing from docs/api.md")
+        self.assertEqual(documented - live, set(), "docs/api.md rows that are no endpoint")
+        self.assertTrue(all(r["permission"] for r in rows), "every endpoint declares a permission")
 
     def test_auth_required(self):
         with self.assertRaises(SdkError) as e:
