@@ -247,6 +247,100 @@ def scenario_redis_down(node, redis):
     check(status == 200, "store-using mock works again once Redis is back")
 
 
+def scenario_redis_load(node, redis, clients=8, per_client=300):
+    """The counter under concurrent load on Redis: every increment counted exactly once, every
+    response shows its own increment (no two alike); then Redis stops in the middle of the load:
+    answers turn into fast 503s, and come back once Redis is restarted."""
+    import http.client
+    create(node, {"id": "load-counter", "http": {"route": "/load-hit"},
+                  "extract": {"gStore": {"load_hits": "$.increment($.gS.load_hits)"}},
+                  "response": {"payload": {"hits": "$.gS.load_hits"}}})
+    seen, errors = [], []
+    lock = threading.Lock()
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+        for _ in range(per_client):
+            conn.request("GET", "/load-hit")
+            resp = conn.getresponse()
+            body = resp.read()
+            with lock:
+                if resp.status != 200:
+                    errors.append((resp.status, body[:200]))
+                else:
+                    seen.append(json.loads(body)["hits"])
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = clients * per_client
+    status, store, _, _ = get(node, "/api/v1/stores/global")
+    check(not errors, "load: every request answered 200 (%d errors, first %s)"
+          % (len(errors), errors[:1]))
+    check((store or {}).get("load_hits") == total,
+          "load: %d clients x %d requests leave the counter at exactly %d (got %s)"
+          % (clients, per_client, total, (store or {}).get("load_hits")))
+    check(sorted(seen) == list(range(1, total + 1)),
+          "load: each response shows its own increment, 1..%d, none twice" % total)
+
+    # Redis stops while 8 clients keep calling; then it comes back.
+    stop = threading.Event()
+    outcomes = []  # (time sent, status, seconds taken, error code)
+
+    def hammer():
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+        while not stop.is_set():
+            t0 = time.time()
+            conn.request("GET", "/load-hit")
+            resp = conn.getresponse()
+            body = resp.read()
+            code = None
+            if resp.status != 200:
+                try:
+                    code = json.loads(body).get("code")
+                except ValueError:
+                    code = body[:100]
+            with lock:
+                outcomes.append((t0, resp.status, time.time() - t0, code))
+        conn.close()
+
+    threads = [threading.Thread(target=hammer) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    t_stop = time.time()
+    redis.stop()
+    time.sleep(1.0)
+    t_start = time.time()
+    redis.start()
+    deadline = time.time() + 5
+    back = None
+    while time.time() < deadline and back is None:
+        time.sleep(0.05)
+        with lock:
+            back = next((o[0] for o in outcomes if o[0] > t_start and o[1] == 200), None)
+    time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join()
+    before = [o for o in outcomes if o[0] < t_stop]
+    down = [o for o in outcomes if t_stop + 0.2 < o[0] < t_start]
+    bad = [o for o in outcomes if o[1] not in (200, 503)]
+    check(before and all(o[1] == 200 for o in before), "outage: 200s before Redis stops")
+    check(len(down) >= 50 and all(o[1] == 503 and o[3] == "unavailable" for o in down),
+          "outage: only 503 unavailable while Redis is down (%d answers: %s)"
+          % (len(down), sorted({(o[1], o[3]) for o in down})))
+    slowest = max((o[2] for o in down), default=0)
+    check(slowest < 0.25, "outage: the 503s are fast (slowest %.3f s)" % slowest)
+    check(not bad, "outage: nothing but 200 and 503 (%s)" % bad[:3])
+    check(back is not None and back - t_start < 3,
+          "outage: 200s again within 3 s of Redis restarting (%s)"
+          % (None if back is None else "%.2f s" % (back - t_start)))
+
+
 def run_backend(backend, redis=None):
     env = {"STORE_TYPE": backend, "STORE_MAX_VALUE_BYTES": "64KiB"}
     if redis is not None:
@@ -261,6 +355,7 @@ def run_backend(backend, redis=None):
         scenario_faults(node)
         if redis is not None:
             scenario_redis_down(node, redis)
+            scenario_redis_load(node, redis)
     finally:
         code, stderr = node.stop()
         check(code == 0 and not services.sanitizer_problems(stderr),

@@ -609,6 +609,95 @@ static void run_on(mk_store_type_t type, const char *name, void (*fn)(void))
         run_on(MK_STORE_REDIS, #fn, fn);                                                           \
     } while (0)
 
+typedef struct submit_state {
+    int calls;
+    int code; /* of the error passed to done, 0 when none */
+} submit_state_t;
+
+static void on_submitted(void *ud, const mk_err_t *err)
+{
+    submit_state_t *st = ud;
+    st->calls++;
+    st->code = err != NULL ? err->code : 0;
+}
+
+static void run_batch(mk_httpd_loop_t *loop, submit_state_t *st)
+{
+    for (int i = 0; i < 300 && st->calls == 0; i++)
+        mk_httpd_loop_run(loop, 10);
+}
+
+/* Asynchronous batches on an event loop: ops answered in order, reads see the writes before
+ * them, the seeded increment, the synchronous calls see the same records, a non-integer
+ * increment, bad input refused up front (done never runs). */
+static void test_submit(void)
+{
+    mk_store_t *s = open_default();
+    MK_CHECK(mk_store_is_async(s));
+    mk_httpd_loop_t *loop = mk_httpd_loop_new();
+    mk_err_t err = {0};
+    mk_str_t ns = MK_STR_LIT("team"), t = MK_STR_LIT("global");
+    mk_store_op_t ops[6] = {
+        {.kind = MK_STORE_OP_SET, .table = t, .key = MK_STR_LIT("a"), .value = MK_STR_LIT("\"x\"")},
+        {.kind = MK_STORE_OP_GET, .table = t, .key = MK_STR_LIT("a")},
+        {.kind = MK_STORE_OP_GET, .table = t, .key = MK_STR_LIT("none")},
+        {.kind = MK_STORE_OP_INCR, .table = t, .key = MK_STR_LIT("n"), .by = 2},
+        {.kind = MK_STORE_OP_INCR,
+         .table = t,
+         .key = MK_STR_LIT("m"),
+         .by = 1,
+         .value = MK_STR_LIT("10")},
+        {.kind = MK_STORE_OP_INCR,
+         .table = t,
+         .key = MK_STR_LIT("m"),
+         .by = 1,
+         .value = MK_STR_LIT("10")},
+    };
+    for (int i = 0; i < 6; i++)
+        mk_buf_init(&ops[i].out, 1024);
+    submit_state_t st = {0};
+    MK_CHECK_INT(mk_store_submit(s, loop, ns, ops, 6, on_submitted, &st, &err), 0);
+    MK_CHECK_INT(st.calls, 0);
+    run_batch(loop, &st);
+    MK_CHECK_INT(st.calls, 1);
+    MK_CHECK_INT(st.code, 0);
+    MK_CHECK_INT(ops[1].rc, 0);
+    MK_CHECK(ops[1].out.len == 3 && memcmp(ops[1].out.data, "\"x\"", 3) == 0);
+    MK_CHECK_INT(ops[2].rc, MK_ENOTFOUND);
+    MK_CHECK_INT(ops[3].result, 2);
+    MK_CHECK_INT(ops[4].result, 11); /* the seed counts once */
+    MK_CHECK_INT(ops[5].result, 12);
+    mk_buf_t v;
+    mk_buf_init(&v, 64);
+    MK_CHECK_INT(mk_store_get(s, ns, t, MK_STR_LIT("m"), &v, &err), 0);
+    MK_CHECK(v.len == 2 && memcmp(v.data, "12", 2) == 0);
+    mk_buf_free(&v);
+
+    /* An increment of a string fails the batch with MK_EINVAL; the other ops still answer. */
+    mk_store_op_t bad[2] = {
+        {.kind = MK_STORE_OP_INCR, .table = t, .key = MK_STR_LIT("a"), .by = 1},
+        {.kind = MK_STORE_OP_INCR, .table = t, .key = MK_STR_LIT("n"), .by = 1},
+    };
+    st = (submit_state_t){0};
+    MK_CHECK_INT(mk_store_submit(s, loop, ns, bad, 2, on_submitted, &st, &err), 0);
+    run_batch(loop, &st);
+    MK_CHECK_INT(st.code, MK_EINVAL);
+    MK_CHECK_INT(bad[0].rc, MK_EINVAL);
+    MK_CHECK_INT(bad[1].rc, 0);
+    MK_CHECK_INT(bad[1].result, 3);
+
+    /* A bad namespace refuses the whole batch at once. */
+    st = (submit_state_t){0};
+    MK_CHECK_INT(mk_store_submit(s, loop, MK_STR_LIT("bad ns"), bad, 2, on_submitted, &st, &err),
+                 MK_EINVAL);
+    mk_httpd_loop_run(loop, 10);
+    MK_CHECK_INT(st.calls, 0);
+    for (int i = 0; i < 6; i++)
+        mk_buf_free(&ops[i].out);
+    mk_httpd_loop_free(loop); /* closes the store's connection for this loop */
+    mk_store_free(s);
+}
+
 int main(void)
 {
     if (mk_testing_redis_start(&srv) != 0) {
@@ -626,6 +715,7 @@ int main(void)
     RUN_BOTH(test_history);
     RUN_BOTH(test_history_paging);
     RUN_BOTH(test_history_expiry);
+    run_on(MK_STORE_REDIS, "test_submit", test_submit);
     run_on(MK_STORE_REDIS, "test_redis_outage", test_redis_outage);
     RUN_BOTH(test_latency);
     mk_testing_redis_free(&srv);
