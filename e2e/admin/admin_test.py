@@ -392,6 +392,44 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
 
 
+class DiskFullTest(unittest.TestCase):
+    """A full disk: writes answer 503 naming the fault, /health says writes fail and /health/ready
+    is 503, nothing accepted before is lost, and all of it recovers when space is back."""
+
+    def test_disk_full(self):
+        mnt = tempfile.mkdtemp(prefix="mockarty-full-")
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt]).returncode:
+            self.skipTest("cannot mount a small tmpfs here (needs root)")
+        m = None
+        try:
+            m = Mockarty(BINARY, workdir=mnt).start()
+            s, _, raw, _ = m.request("POST", "/api/v1/mocks", mock("/full/a", id="full-a"))
+            self.assertEqual(s, 201, raw)
+            filler = os.path.join(mnt, "filler")
+            subprocess.run(["dd", "if=/dev/zero", "of=" + filler, "bs=64k"], capture_output=True)
+            big = {"x": "y" * 200000}
+            s, body, raw, _ = m.request("POST", "/api/v1/mocks",
+                                        mock("/full/b", id="full-b", payload=big))
+            self.assertEqual((s, body["code"]), (503, "unavailable"), raw)
+            self.assertIn("full", body["error"])
+            s, health, _, _ = m.request("GET", "/health")
+            self.assertEqual((s, health["status"], health["checks"]["writes"]["status"]),
+                             (503, "fail", "fail"))
+            self.assertEqual(m.request("GET", "/health/ready")[0], 503)
+            self.assertEqual(m.request("GET", "/full/a")[0], 200)
+            os.remove(filler)
+            s, _, raw, _ = m.request("POST", "/api/v1/mocks",
+                                     mock("/full/b", id="full-b", payload=big))
+            self.assertEqual(s, 201, raw)
+            self.assertEqual(m.request("GET", "/health/ready")[0], 200)
+            self.assertEqual(m.request("GET", "/health")[1]["checks"]["writes"]["status"], "pass")
+        finally:
+            if m is not None:
+                m.stop()
+            subprocess.run(["umount", mnt])
+            shutil.rmtree(mnt, ignore_errors=True)
+
+
 class PersistenceTest(unittest.TestCase):
     def test_restart_keeps_mocks_namespaces_and_deletions(self):
         m = Mockarty(BINARY).start()

@@ -150,6 +150,7 @@ mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_
     api->started_ms = mk_mock_now_ms();
     api->namespaces = mk_strmap_new();
     pthread_mutex_init(&api->write_lock, NULL);
+    pthread_mutex_init(&api->fault_mu, NULL);
     if (api->namespaces)
         mk_strmap_set(api->namespaces, MK_STR_LIT(MK_MOCK_DEFAULT_NAMESPACE), (void *)1);
     mk_err_t err;
@@ -170,6 +171,7 @@ void mk_api_free(mk_api_t *api)
     mk_route_index_free(api->by_path);
     free(api->groups);
     pthread_mutex_destroy(&api->write_lock);
+    pthread_mutex_destroy(&api->fault_mu);
     free(api);
 }
 
@@ -340,6 +342,35 @@ json_t *mk_api_body_ids(ctx_t *c, json_t *body, const char *key)
     return ids;
 }
 
+/* --- write health --- */
+
+void mk_api_note_write(mk_api_t *api, int rc, const mk_err_t *err)
+{
+    /* Bad input is the caller's fault, not the storage's. */
+    if (rc == MK_EINVAL || rc == MK_ENOTFOUND || rc == MK_ECONFLICT || rc == MK_ETOOBIG)
+        return;
+    pthread_mutex_lock(&api->fault_mu);
+    if (rc == 0) {
+        api->write_fault_ms = 0;
+    } else {
+        api->write_fault_ms = mk_mock_now_ms();
+        snprintf(api->write_fault, sizeof api->write_fault, "%.500s",
+                 err && err->msg[0] ? err->msg : "write failed");
+    }
+    pthread_mutex_unlock(&api->fault_mu);
+}
+
+bool mk_api_writes_failing(mk_api_t *api, char *why, size_t size)
+{
+    pthread_mutex_lock(&api->fault_mu);
+    bool failing = api->write_fault_ms != 0 &&
+                   mk_mock_now_ms() - api->write_fault_ms < MK_API_WRITE_FAULT_MS;
+    if (failing && why && size)
+        snprintf(why, size, "%s", api->write_fault);
+    pthread_mutex_unlock(&api->fault_mu);
+    return failing;
+}
+
 /* --- documents --- */
 
 static int doc_collect(void *ud, const mk_repo_doc_t *doc)
@@ -368,6 +399,7 @@ int mk_api_doc_put(mk_api_t *api, const char *kind, const char *id, const char *
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     mk_repo_doc_t row = {kind, id, ns ? ns : "", text, mk_mock_now_ms()};
     int rc = mk_repo_put_docs(api->repo, &row, 1, err);
+    mk_api_note_write(api, rc, err);
     free(text);
     return rc;
 }

@@ -38,6 +38,11 @@ void mk_api_maintain(mk_api_t *api);
  * API's (the caller serves it as a mock request). */
 int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view);
 
+/* Whether writes are failing: the last repository write failed less than
+ * MK_API_WRITE_FAULT_MS ago and none succeeded since. When true, why is filled (NUL-terminated). */
+#define MK_API_WRITE_FAULT_MS 30000
+bool mk_api_writes_failing(mk_api_t *api, char *why, size_t size);
+
 /* True when the caller of view could read mocks through the API (the token, when one is set):
  * the 404 diagnosis shows mock details only to such callers. */
 bool mk_api_caller_may_read(mk_api_t *api, mk_request_t *view);

@@ -53,6 +53,10 @@ struct mk_api {
     mk_strmap_t *namespaces; /* known namespace names (values unused); under write_lock */
     mk_store_t *store;       /* gS/cS stores; may be NULL (no store endpoints) */
     int64_t started_ms;
+    /* The last failed write (for /health): when, and why; cleared by a successful write. */
+    pthread_mutex_t fault_mu;
+    int64_t write_fault_ms;
+    char write_fault[512];
     /* The compiled table: by method, and by path alone (for 405 with Allow). */
     mk_route_index_t *by_method;
     mk_route_index_t *by_path;
@@ -115,6 +119,9 @@ json_t *mk_api_body_ids(ctx_t *c, json_t *body, const char *key);
 int mk_api_copy_mocks(ctx_t *c, const char *source_ns, json_t *ids, const char *target);
 /* body[key] as a checked namespace name; answers 400 itself and returns NULL otherwise. */
 const char *mk_api_body_namespace(ctx_t *c, json_t *body, const char *key);
+
+/* Every repository write of the API reports its outcome here (rc 0: success). */
+void mk_api_note_write(mk_api_t *api, int rc, const mk_err_t *err);
 
 /* Shared by the endpoint files: documents (repository) helpers. */
 typedef struct mk_api_docs {

@@ -43,6 +43,7 @@ static int store_rows(mk_api_t *api, mk_mock_t **mocks, size_t n, mk_err_t *err)
         };
     }
     rc = mk_repo_put_mocks(api->repo, rows, n, err);
+    mk_api_note_write(api, rc, err);
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (mk_strmap_get(api->namespaces, mk_str_of(mocks[i]->namespace_)) == NULL) {
             mk_repo_put_namespace(api->repo, mocks[i]->namespace_, mocks[i]->created_at, NULL);

@@ -84,12 +84,21 @@ static double rss_mb(double *vsz_mb)
     return (double)pages_rss * page / 1048576.0;
 }
 
+/* Whether the admin's writes are failing (disk full, read-only, I/O errors) though the database
+ * may still answer pings; why gets the last error. Always false on a resolver. */
+static bool writes_failing(const mk_node_t *n, char *why, size_t size)
+{
+    return n->api != NULL && mk_api_writes_failing(n->api, why, size);
+}
+
 /* pass: all up; warn: serving but a dependency is down (a resolver without its database, any
- * node without Redis); fail: the admin without its database (it cannot take writes). */
+ * node without Redis); fail: the admin without its database or unable to write to it. */
 static const char *overall(const mk_node_t *n, const mk_node_status_t *st)
 {
     if (!st->db_up)
         return n->api ? "fail" : "warn";
+    if (writes_failing(n, NULL, 0))
+        return "fail";
     if (strcmp(st->redis, "down") == 0 || !st->ready)
         return "warn";
     return "pass";
@@ -106,10 +115,12 @@ static json_t *health_body(mk_node_t *n, unsigned reader, const mk_node_status_t
     snprintf(vsz, sizeof vsz, "%.1f", vsz_mb);
     json_t *db = json_pack("{s:s, s:s, s:s}", "status", st->db_up ? "up" : "down", "latency",
                            latency, "backend", n->repo ? mk_repo_backend(n->repo) : "none");
+    char why[512] = "";
+    bool failing = writes_failing(n, why, sizeof why);
     json_t *redis = strcmp(st->redis, "not_configured") == 0
                         ? json_pack("{s:s}", "status", st->redis)
                         : json_pack("{s:s, s:s}", "status", st->redis, "latency", redis_latency);
-    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s}, s:{s:o, s:o}, "
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s}, s:{s:o, s:o}, "
                      "s:{s:{s:s}, s:{s:s, s:I, s:I}}}",
                      "status", overall(n, st), "releaseId", n->cfg.release_id, "role", n->cfg.role,
                      "uptime", uptime, "system", "runtime", "C11/h2o", "cpus",
@@ -119,6 +130,11 @@ static json_t *health_body(mk_node_t *n, unsigned reader, const mk_node_status_t
                      "mocks",
                      (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)),
                      "changeSeq", (json_int_t)st->change_seq);
+    if (n->api != NULL)
+        json_object_set_new(json_object_get(body, "checks"), "writes",
+                            failing ? json_pack("{s:s, s:s}", "status", "fail", "error", why)
+                                    : json_pack("{s:s}", "status", "pass"));
+    return body;
 }
 
 static int health(mk_node_t *n, mk_httpd_req_t *req, mk_str_t path)
@@ -128,7 +144,7 @@ static int health(mk_node_t *n, mk_httpd_req_t *req, mk_str_t path)
     mk_node_status_t st = get_status(n);
     if (mk_str_eq_cstr(path, "/health/ready")) {
         /* A resolver serves what it has even without its database; the admin cannot write. */
-        bool ready = st.ready && (st.db_up || n->api == NULL);
+        bool ready = st.ready && (st.db_up || n->api == NULL) && !writes_failing(n, NULL, 0);
         return mk_api_reply_json(req, ready ? 200 : 503,
                                  json_pack("{s:s}", "status", ready ? "pass" : "fail"));
     }

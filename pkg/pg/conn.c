@@ -74,9 +74,12 @@ static int map_sqlstate(const char *state)
         return MK_EINVAL; /* data exception, integrity constraint violation */
     if (state_is(state, "54"))
         return MK_ETOOBIG; /* program limit exceeded */
+    /* connection, resources (53100 disk full), shutdown, system and I/O errors, a read-only
+     * server (25006), retried-out conflicts: the database cannot take the write now */
     if (state_is(state, "08") || state_is(state, "53") || state_is(state, "57P") ||
-        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-        return MK_EUNAVAIL; /* connection, resources, shutdown, retried-out conflicts */
+        state_is(state, "58") || strcmp(state, "25006") == 0 || strcmp(state, "40001") == 0 ||
+        strcmp(state, "40P01") == 0)
+        return MK_EUNAVAIL;
     return MK_EINTERNAL;
 }
 

@@ -169,11 +169,13 @@ static int map_code(int rc)
     case SQLITE_CANTOPEN:
     case SQLITE_PERM:
     case SQLITE_READONLY:
-        return MK_EUNAVAIL;
+    case SQLITE_FULL:
     case SQLITE_IOERR:
+        /* The storage cannot take writes now (read-only, disk full, I/O error): one status for
+         * every such fault, 503, and /health reports it. */
+        return MK_EUNAVAIL;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-    case SQLITE_FULL:
         return MK_EIO;
     default:
         return MK_EINTERNAL;
