@@ -9,8 +9,12 @@
 #include <string.h>
 
 const mk_api_endpoint_t *const mk_api_families[] = {
-    mk_api_mock_endpoints,  mk_api_namespace_endpoints, mk_api_journal_endpoints,
-    mk_api_store_endpoints, mk_api_library_endpoints,   mk_api_meta_endpoints,
+    mk_api_mock_endpoints,
+    mk_api_namespace_endpoints,
+    mk_api_journal_endpoints,
+    mk_api_store_endpoints,
+    mk_api_library_endpoints,
+    mk_api_meta_endpoints,
     NULL,
 };
 
@@ -363,8 +367,8 @@ void mk_api_note_write(mk_api_t *api, int rc, const mk_err_t *err)
 bool mk_api_writes_failing(mk_api_t *api, char *why, size_t size)
 {
     pthread_mutex_lock(&api->fault_mu);
-    bool failing = api->write_fault_ms != 0 &&
-                   mk_mock_now_ms() - api->write_fault_ms < MK_API_WRITE_FAULT_MS;
+    bool failing =
+        api->write_fault_ms != 0 && mk_mock_now_ms() - api->write_fault_ms < MK_API_WRITE_FAULT_MS;
     if (failing && why && size)
         snprintf(why, size, "%s", api->write_fault);
     pthread_mutex_unlock(&api->fault_mu);

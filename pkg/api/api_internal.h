@@ -101,8 +101,7 @@ int mk_api_prepare_mock(ctx_t *c, json_t *def, const char *ns, int64_t now, mk_m
                         mk_err_t *err);
 /* Stores then publishes mocks (references taken over), keeping the previous definition of each
  * replaced mock as a version. Caller holds write_lock. replaced may be NULL. */
-int mk_api_commit_mocks(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced,
-                        mk_err_t *err);
+int mk_api_commit_mocks(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced, mk_err_t *err);
 /* Rewrites live mocks: edit(ud, def) changes a copy of each definition, which is recompiled and
  * committed in one transaction. ids (strings) name them; *missing gets the ids not found.
  * Caller holds write_lock. */

@@ -62,8 +62,8 @@ static json_t *undefined_all(ctx_t *c, mk_err_t *err)
     mk_journal_sync(c->api->journal);
     json_t *items = mk_journal_undefined(c->api->journal);
     json_t *ignored = json_object();
-    if (items == NULL || mk_repo_list_docs(c->api->repo, IGNORE_KIND, NULL, ignored_id, ignored,
-                                           err) != 0) {
+    if (items == NULL ||
+        mk_repo_list_docs(c->api->repo, IGNORE_KIND, NULL, ignored_id, ignored, err) != 0) {
         json_decref(items);
         json_decref(ignored);
         return NULL;
@@ -190,8 +190,8 @@ static int undefined_create_mock(ctx_t *c)
         return 404;
     const char *ns = json_string_value(json_object_get(g, "namespace"));
     json_t *def = json_pack("{s:s, s:{s:O, s:O}, s:{s:i, s:{}}}", "namespace", ns, "http", "route",
-                            json_object_get(g, "path"), "httpMethod",
-                            json_object_get(g, "method"), "response", "statusCode", 200, "payload");
+                            json_object_get(g, "path"), "httpMethod", json_object_get(g, "method"),
+                            "response", "statusCode", 200, "payload");
     mk_err_t err;
     mk_mock_t *m;
     int status;

@@ -252,11 +252,11 @@ static int folders_create(ctx_t *c)
     int status = 400;
     json_t *all = ns ? folders_all(c) : NULL;
     if (all) {
-        char id[40];
+        char id[132];
         json_t *given = json_object_get(body, "id");
         if (json_is_string(given) && json_string_length(given) > 0 &&
             json_string_length(given) <= 128)
-            snprintf(id, sizeof id, "%.39s", json_string_value(given));
+            snprintf(id, sizeof id, "%s", json_string_value(given));
         else
             mk_mock_new_id(id);
         json_t *now = rfc3339(mk_mock_now_ms());
@@ -264,9 +264,8 @@ static int folders_create(ctx_t *c)
                                    "createdAt", now);
         json_decref(now);
         pthread_mutex_lock(&c->api->write_lock);
-        status = folder_find(all, id)
-                     ? mk_api_reply_fmt(c, MK_ECONFLICT, "folder '%s' exists", id)
-                     : folder_save(c, all, folder, body, 201);
+        status = folder_find(all, id) ? mk_api_reply_fmt(c, MK_ECONFLICT, "folder '%s' exists", id)
+                                      : folder_save(c, all, folder, body, 201);
         pthread_mutex_unlock(&c->api->write_lock);
         json_decref(folder);
         json_decref(all);
@@ -343,8 +342,8 @@ static int folders_delete(ctx_t *c)
         mk_catalog_each(c->api->catalog, mock_in_folder, &w);
         json_t *missing = NULL;
         size_t moved = 0;
-        int rc = mk_api_edit_mocks(c, w.ids, set_parent_folder, (void *)parent, &missing, &moved,
-                                   &err);
+        int rc =
+            mk_api_edit_mocks(c, w.ids, set_parent_folder, (void *)parent, &missing, &moved, &err);
         size_t i;
         json_t *f;
         json_array_foreach(all, i, f)
@@ -403,15 +402,15 @@ static int templates_list(ctx_t *c)
             json_array_append_new(names, json_string(name));
     }
     json_decref(docs);
-    return mk_api_reply_json(c->req, 200,
-                             json_pack("{s:o, s:I}", "templates", names, "total", (json_int_t)total));
+    return mk_api_reply_json(
+        c->req, 200, json_pack("{s:o, s:I}", "templates", names, "total", (json_int_t)total));
 }
 
 static int templates_get(ctx_t *c)
 {
     const char *ns = mk_api_namespace(c, NULL);
     const char *name = mk_api_param(c, "name");
-    if (ns == NULL)
+    if (ns == NULL || !valid_name(c, "name", name))
         return 400;
     char id[80 + MAX_NAME + 8];
     template_id(ns, name, id, sizeof id);
@@ -446,10 +445,10 @@ static int templates_put(ctx_t *c)
     const char *name = mk_api_param(c, "name");
     if (ns == NULL || !valid_name(c, "name", name))
         return 400;
-    json_t *content = memchr(c->view->body.base, '\0', c->view->body.len)
-                          ? NULL
-                          : json_stringn(c->view->body.base ? c->view->body.base : "",
-                                         c->view->body.len);
+    json_t *content =
+        memchr(c->view->body.base, '\0', c->view->body.len)
+            ? NULL
+            : json_stringn(c->view->body.base ? c->view->body.base : "", c->view->body.len);
     if (content == NULL)
         return mk_api_reply_fmt(c, MK_EINVAL,
                                 "request body: a template must be UTF-8 text without NUL bytes");
@@ -461,8 +460,8 @@ static int templates_put(ctx_t *c)
     int status = mk_api_doc_put(c->api, "template", id, ns, doc, &err) != 0
                      ? mk_api_reply_err(c, &err)
                      : mk_api_reply_json(c->req, 200,
-                                         json_pack("{s:s, s:s, s:I}", "name", name, "namespace",
-                                                   ns, "size", (json_int_t)c->view->body.len));
+                                         json_pack("{s:s, s:s, s:I}", "name", name, "namespace", ns,
+                                                   "size", (json_int_t)c->view->body.len));
     json_decref(doc);
     return status;
 }
@@ -471,7 +470,7 @@ static int templates_delete(ctx_t *c)
 {
     const char *ns = mk_api_namespace(c, NULL);
     const char *name = mk_api_param(c, "name");
-    if (ns == NULL)
+    if (ns == NULL || !valid_name(c, "name", name))
         return 400;
     char id[80 + MAX_NAME + 8];
     template_id(ns, name, id, sizeof id);
@@ -485,8 +484,8 @@ static int templates_delete(ctx_t *c)
 const mk_api_endpoint_t mk_api_library_endpoints[] = {
     {"GET", "/api/v1/tags", tags_list, "mocks:read",
      "Tags of a namespace: registered ones and those on its mocks (a sorted list)", 0},
-    {"POST", "/api/v1/tags", tags_create, "mocks:write", "Register a tag ({\"tag\", \"namespace\"})",
-     0},
+    {"POST", "/api/v1/tags", tags_create, "mocks:write",
+     "Register a tag ({\"tag\", \"namespace\"})", 0},
     {"GET", "/api/v1/mock-folders", folders_list, "mocks:read",
      "Mock folders (namespace filter), each with its mockCount", 0},
     {"POST", "/api/v1/mock-folders", folders_create, "mocks:write",
@@ -503,7 +502,6 @@ const mk_api_endpoint_t mk_api_library_endpoints[] = {
     {"POST", "/api/v1/templates/:name", templates_put, "mocks:write",
      "Upload or replace a template (raw body)", 0},
     {"PUT", "/api/v1/templates/:name", templates_put, "mocks:write", "Same as POST", 0},
-    {"DELETE", "/api/v1/templates/:name", templates_delete, "mocks:write", "Delete a template",
-     0},
+    {"DELETE", "/api/v1/templates/:name", templates_delete, "mocks:write", "Delete a template", 0},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };

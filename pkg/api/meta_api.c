@@ -42,8 +42,8 @@ static int stats(ctx_t *c)
     json_array_foreach(entries, i, e)
     {
         matched += json_is_string(json_object_get(e, "mockId"));
-        json_int_t status = json_integer_value(json_object_get(json_object_get(e, "response"),
-                                                               "status"));
+        json_int_t status =
+            json_integer_value(json_object_get(json_object_get(e, "response"), "status"));
         errors += status >= 500 || status == 0;
         lat[i] = json_number_value(json_object_get(e, "durationMs"));
         sum += lat[i];
@@ -98,15 +98,15 @@ static int counts(ctx_t *c)
     pthread_mutex_unlock(&c->api->write_lock);
     mk_journal_sync(c->api->journal);
     json_t *undefined = mk_journal_undefined(c->api->journal);
-    json_t *out = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mocks", (json_int_t)w.live,
-        "deletedMocks", (json_int_t)w.deleted, "namespaces", (json_int_t)namespaces,
-        "undefinedRequests", (json_int_t)json_array_size(undefined), "journalEntries",
-        (json_int_t)mk_journal_entries(c->api->journal), "folders",
-        (json_int_t)docs_count(c->api, "folder"), "templates",
-        (json_int_t)docs_count(c->api, "template"), "mockVersions",
-        (json_int_t)docs_count(c->api, "mock_version"), "collections", (json_int_t)0, "testRuns",
-        (json_int_t)0);
+    json_t *out =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mocks", (json_int_t)w.live,
+                  "deletedMocks", (json_int_t)w.deleted, "namespaces", (json_int_t)namespaces,
+                  "undefinedRequests", (json_int_t)json_array_size(undefined), "journalEntries",
+                  (json_int_t)mk_journal_entries(c->api->journal), "folders",
+                  (json_int_t)docs_count(c->api, "folder"), "templates",
+                  (json_int_t)docs_count(c->api, "template"), "mockVersions",
+                  (json_int_t)docs_count(c->api, "mock_version"), "collections", (json_int_t)0,
+                  "testRuns", (json_int_t)0);
     json_decref(undefined);
     return mk_api_reply_json(c->req, 200, out);
 }
@@ -119,13 +119,13 @@ static int status(ctx_t *c)
     const char *cache = "not_configured";
     if (c->api->store && strcmp(mk_store_backend(c->api->store), "redis") == 0)
         cache = mk_store_ping(c->api->store, &redis_ms, NULL) == 0 ? "up" : "down";
-    return mk_api_reply_json(
-        c->req, db ? 200 : 503,
-        json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:o, s:{s:s, s:s}}", "status",
-                  db ? "ok" : "degraded", "version", MK_API_VERSION, "database", "status",
-                  db ? "up" : "down", "backend", mk_repo_backend(c->api->repo), "cache", cache,
-                  "grpc", "not_available", "uptime", uptime(c->api), "backgroundJobs",
-                  "usageFlush", "running", "snapshotReclaim", "running"));
+    return mk_api_reply_json(c->req, db ? 200 : 503,
+                             json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:o, s:{s:s, s:s}}",
+                                       "status", db ? "ok" : "degraded", "version", MK_API_VERSION,
+                                       "database", "status", db ? "up" : "down", "backend",
+                                       mk_repo_backend(c->api->repo), "cache", cache, "grpc",
+                                       "not_available", "uptime", uptime(c->api), "backgroundJobs",
+                                       "usageFlush", "running", "snapshotReclaim", "running"));
 }
 
 static int features(ctx_t *c)
@@ -141,9 +141,8 @@ static int features(ctx_t *c)
                   "version", MK_API_VERSION, "protocols", "http", 1, "grpc", 0, "graphql", 0,
                   "soap", 0, "sse", 0, "websocket", 0, "features", "templates", 1, "fakers", 1,
                   "stores", c->api->store != NULL, "mockVersions", 1, "folders", 1,
-                  "responseTemplates", 1, "undefinedRequests", 1, "verification", 1, "webhooks",
-                  1, "resolvers", 1, "apiTester", 0, "performance", 0, "endpoints",
-                  (json_int_t)rows));
+                  "responseTemplates", 1, "undefinedRequests", 1, "verification", 1, "webhooks", 1,
+                  "resolvers", 1, "apiTester", 0, "performance", 0, "endpoints", (json_int_t)rows));
 }
 
 static int endpoints(ctx_t *c)

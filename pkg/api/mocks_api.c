@@ -115,8 +115,7 @@ static int commit(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced, bo
     return mk_catalog_put(api->catalog, mocks, n, replaced, err);
 }
 
-int mk_api_commit_mocks(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced,
-                        mk_err_t *err)
+int mk_api_commit_mocks(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced, mk_err_t *err)
 {
     return commit(api, mocks, n, replaced, true, err);
 }
@@ -129,7 +128,9 @@ static int resolve_template(mk_api_t *api, json_t *resp, const char *ns, const c
     json_t *path = json_object_get(resp, "payloadTemplatePath");
     if (!json_is_string(path) || json_object_get(resp, "payload") != NULL)
         return 0;
-    char id[512];
+    if (json_string_length(path) == 0 || json_string_length(path) > 255)
+        return mk_err_set(err, MK_EINVAL, "%s.payloadTemplatePath: must be 1-255 bytes", field);
+    char id[MK_STORE_NS_MAX + 260];
     snprintf(id, sizeof id, "%s/%s", ns, json_string_value(path));
     json_t *found;
     int rc = mk_api_docs_list(api, "template", id, &found, err);
@@ -140,8 +141,9 @@ static int resolve_template(mk_api_t *api, json_t *resp, const char *ns, const c
     json_t *name = json_object_get(doc, "name");
     if (!json_is_string(name) || strcmp(json_string_value(name), json_string_value(path)) != 0) {
         json_decref(found);
-        return mk_err_set(err, MK_EINVAL, "%s.payloadTemplatePath: no template '%s' in namespace '%s'",
-                          field, json_string_value(path), ns);
+        return mk_err_set(err, MK_EINVAL,
+                          "%s.payloadTemplatePath: no template '%s' in namespace '%s'", field,
+                          json_string_value(path), ns);
     }
     const char *content = json_string_value(json_object_get(doc, "content"));
     json_t *payload = json_loads(content ? content : "", JSON_DECODE_ANY, NULL);
@@ -171,8 +173,7 @@ int mk_api_prepare_mock(ctx_t *c, json_t *def, const char *ns, int64_t now, mk_m
     int rc = 0;
     json_t *resp = json_object_get(copy, "response");
     if (json_is_object(resp))
-        rc = resolve_template(c->api, resp, mns ? mns : MK_MOCK_DEFAULT_NAMESPACE, "response",
-                              err);
+        rc = resolve_template(c->api, resp, mns ? mns : MK_MOCK_DEFAULT_NAMESPACE, "response", err);
     json_t *oneof = json_object_get(json_object_get(copy, "oneOf"), "responses");
     size_t i;
     json_t *r;
@@ -725,9 +726,9 @@ static int batch_close(ctx_t *c, bool restore)
     pthread_mutex_lock(&c->api->write_lock);
     collect_t st = {.ids = ids, .closed = restore};
     mk_catalog_each(c->api->catalog, collect_one, &st);
-    int status = close_collected(c, &st, restore ? 0 : mk_mock_now_ms(),
-                                 restore ? "restored" : "deleted",
-                                 json_pack("{s:o}", "notFound", not_collected(&st, ids)));
+    int status =
+        close_collected(c, &st, restore ? 0 : mk_mock_now_ms(), restore ? "restored" : "deleted",
+                        json_pack("{s:o}", "notFound", not_collected(&st, ids)));
     collect_free(&st);
     pthread_mutex_unlock(&c->api->write_lock);
     json_decref(body);
@@ -803,9 +804,9 @@ static int batch_edit(ctx_t *c, const char *field, mk_api_edit_fn edit,
         if (mk_api_edit_mocks(c, ids, edit, value, &missing, &edited, &err) != 0)
             status = mk_api_reply_err(c, &err);
         else
-            status = mk_api_reply_json(c->req, 200,
-                                       json_pack("{s:I, s:O}", "updated", (json_int_t)edited,
-                                                 "notFound", missing));
+            status = mk_api_reply_json(
+                c->req, 200,
+                json_pack("{s:I, s:O}", "updated", (json_int_t)edited, "notFound", missing));
         json_decref(missing);
         pthread_mutex_unlock(&c->api->write_lock);
     }
@@ -860,7 +861,7 @@ static int mocks_batch_move(ctx_t *c)
 /* --- copies across namespaces --- */
 
 /* The server-set fields a copy must not inherit. */
-static const char *const copy_drop[] = {"id",      "createdAt", "updatedAt", "expireAt",
+static const char *const copy_drop[] = {"id",       "createdAt", "updatedAt", "expireAt",
                                         "closedAt", "lastUse",   "useCount",  "useCounter"};
 
 int mk_api_copy_mocks(ctx_t *c, const char *source_ns, json_t *ids, const char *target)
@@ -883,8 +884,8 @@ int mk_api_copy_mocks(ctx_t *c, const char *source_ns, json_t *ids, const char *
         json_object_set_new(def, "id", json_string(id));
         rc = mk_api_prepare_mock(c, def, target, now, &copies[made], &err);
         if (rc == 0)
-            json_array_append_new(created, json_pack("{s:s, s:s}", "sourceId", st.list[i]->id,
-                                                     "id", copies[made++]->id));
+            json_array_append_new(created, json_pack("{s:s, s:s}", "sourceId", st.list[i]->id, "id",
+                                                     copies[made++]->id));
         json_decref(def);
     }
     if (rc == 0 && made)
@@ -954,8 +955,8 @@ static int chain_delete(ctx_t *c)
     pthread_mutex_lock(&c->api->write_lock);
     collect_t st = {.chain = chain};
     mk_catalog_each(c->api->catalog, collect_one, &st);
-    int status = close_collected(c, &st, mk_mock_now_ms(), "deleted",
-                                 json_pack("{s:s}", "chainId", chain));
+    int status =
+        close_collected(c, &st, mk_mock_now_ms(), "deleted", json_pack("{s:s}", "chainId", chain));
     collect_free(&st);
     pthread_mutex_unlock(&c->api->write_lock);
     return status;
@@ -1079,12 +1080,11 @@ const mk_api_endpoint_t mk_api_mock_endpoints[] = {
     {"GET", "/api/v1/mocks", mocks_list, "mocks:read",
      "List mocks of a namespace (tags, search, folderId, deleted, offset, limit)", MK_API_HEAVY},
     {"POST", "/api/v1/mocks", mocks_create, "mocks:write",
-     "Create a mock, or replace the one with the same id (its previous form becomes a version)",
-     0},
+     "Create a mock, or replace the one with the same id (its previous form becomes a version)", 0},
     {"POST", "/api/v1/mocks/batch", mocks_batch_create, "mocks:write",
      "Create or replace many mocks in one transaction", 0},
-    {"DELETE", "/api/v1/mocks/batch", mocks_batch_delete, "mocks:write",
-     "Soft-delete mocks by ids", 0},
+    {"DELETE", "/api/v1/mocks/batch", mocks_batch_delete, "mocks:write", "Soft-delete mocks by ids",
+     0},
     {"POST", "/api/v1/mocks/batch/restore", mocks_batch_restore, "mocks:write",
      "Restore soft-deleted mocks by ids", 0},
     {"PATCH", "/api/v1/mocks/batch/tags", mocks_batch_tags, "mocks:write",

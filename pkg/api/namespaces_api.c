@@ -64,7 +64,8 @@ static int namespaces_copy_mocks(ctx_t *c)
     const char *target = source ? mk_api_body_namespace(c, body, "targetNamespace") : NULL;
     json_t *ids = NULL;
     int status = 400;
-    if (target && json_object_get(body, "mockIds") && !json_is_null(json_object_get(body, "mockIds")))
+    if (target && json_object_get(body, "mockIds") &&
+        !json_is_null(json_object_get(body, "mockIds")))
         ids = mk_api_body_ids(c, body, "mockIds");
     if (target && (ids || json_is_null(json_object_get(body, "mockIds")) ||
                    json_object_get(body, "mockIds") == NULL))
@@ -74,8 +75,7 @@ static int namespaces_copy_mocks(ctx_t *c)
 }
 
 const mk_api_endpoint_t mk_api_namespace_endpoints[] = {
-    {"GET", "/api/v1/namespaces", namespaces_list, "namespaces:read", "Namespace names, sorted",
-     0},
+    {"GET", "/api/v1/namespaces", namespaces_list, "namespaces:read", "Namespace names, sorted", 0},
     {"POST", "/api/v1/namespaces", namespaces_create, "namespaces:write",
      "Create a namespace (200 when it exists)", 0},
     {"POST", "/api/v1/namespaces/copy-mocks", namespaces_copy_mocks, "mocks:write",

@@ -65,13 +65,13 @@ static int stores_set(ctx_t *c)
     } else {
         char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
         char table[MK_STORE_TABLE_MAX + 64];
-        int rc = mk_stores_table(which, mk_str_of(scope), table, sizeof table) == 0
-                     ? mk_err_set(&err, MK_EINVAL, "chainId: longer than %d bytes",
-                                  MK_STORE_TABLE_MAX)
-                 : text ? mk_store_set(c->api->store, mk_str_of(ns), mk_str_of(table),
-                                     (mk_str_t){json_string_value(key), json_string_length(key)},
-                                     mk_str_of(text), 0, &err)
-                      : mk_err_set(&err, MK_ENOMEM, "out of memory");
+        int rc =
+            mk_stores_table(which, mk_str_of(scope), table, sizeof table) == 0
+                ? mk_err_set(&err, MK_EINVAL, "chainId: longer than %d bytes", MK_STORE_TABLE_MAX)
+            : text ? mk_store_set(c->api->store, mk_str_of(ns), mk_str_of(table),
+                                  (mk_str_t){json_string_value(key), json_string_length(key)},
+                                  mk_str_of(text), 0, &err)
+                   : mk_err_set(&err, MK_ENOMEM, "out of memory");
         free(text);
         if (rc != 0)
             status = mk_api_reply_err(c, &err);
@@ -99,9 +99,9 @@ static int stores_delete(ctx_t *c)
     if (mk_stores_table(which, mk_str_of(scope), table, sizeof table) == 0)
         return mk_api_reply_fmt(c, MK_EINVAL, "chainId: longer than %d bytes", MK_STORE_TABLE_MAX);
     mk_err_t err;
-    int rc = key ? mk_store_delete(c->api->store, mk_str_of(ns), mk_str_of(table), mk_str_of(key),
-                                   &err)
-                 : mk_store_clear(c->api->store, mk_str_of(ns), mk_str_of(table), &err);
+    int rc =
+        key ? mk_store_delete(c->api->store, mk_str_of(ns), mk_str_of(table), mk_str_of(key), &err)
+            : mk_store_clear(c->api->store, mk_str_of(ns), mk_str_of(table), &err);
     if (rc != 0)
         return mk_api_reply_err(c, &err);
     return mk_api_reply_json(c->req, 200,
@@ -114,12 +114,14 @@ static int fakers_list(ctx_t *c)
     return mk_api_reply_json(c->req, 200, mk_faker_list());
 }
 
-#define STORE_ROWS(prefix, what)                                                                  \
+#define STORE_ROWS(prefix, what)                                                                   \
     {"GET", prefix, stores_get, "stores:read", "Every key of the " what, 0},                       \
         {"POST", prefix, stores_set, "stores:write", "Set one key of the " what, 0},               \
         {"PUT", prefix, stores_set, "stores:write", "Same as POST", 0},                            \
         {"DELETE", prefix, stores_delete, "stores:write", "Clear the " what, 0},                   \
-        {"DELETE", prefix "/:key", stores_delete, "stores:write", "Delete one key of the " what, 0}
+    {                                                                                              \
+        "DELETE", prefix "/:key", stores_delete, "stores:write", "Delete one key of the " what, 0  \
+    }
 
 const mk_api_endpoint_t mk_api_store_endpoints[] = {
     STORE_ROWS("/api/v1/stores/global", "namespace's global store (gS)"),

@@ -120,16 +120,16 @@ static json_t *health_body(mk_node_t *n, unsigned reader, const mk_node_status_t
     json_t *redis = strcmp(st->redis, "not_configured") == 0
                         ? json_pack("{s:s}", "status", st->redis)
                         : json_pack("{s:s, s:s}", "status", st->redis, "latency", redis_latency);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s}, s:{s:o, s:o}, "
-                     "s:{s:{s:s}, s:{s:s, s:I, s:I}}}",
-                     "status", overall(n, st), "releaseId", n->cfg.release_id, "role", n->cfg.role,
-                     "uptime", uptime, "system", "runtime", "C11/h2o", "cpus",
-                     (int)sysconf(_SC_NPROCESSORS_ONLN), "memRssMb", rss, "memVszMb", vsz,
-                     "components", "database", db, "redis", redis, "checks", "database", "status",
-                     st->db_up ? "pass" : "fail", "snapshot", "status", st->ready ? "pass" : "fail",
-                     "mocks",
-                     (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)),
-                     "changeSeq", (json_int_t)st->change_seq);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s}, s:{s:o, s:o}, "
+                  "s:{s:{s:s}, s:{s:s, s:I, s:I}}}",
+                  "status", overall(n, st), "releaseId", n->cfg.release_id, "role", n->cfg.role,
+                  "uptime", uptime, "system", "runtime", "C11/h2o", "cpus",
+                  (int)sysconf(_SC_NPROCESSORS_ONLN), "memRssMb", rss, "memVszMb", vsz,
+                  "components", "database", db, "redis", redis, "checks", "database", "status",
+                  st->db_up ? "pass" : "fail", "snapshot", "status", st->ready ? "pass" : "fail",
+                  "mocks", (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)),
+                  "changeSeq", (json_int_t)st->change_seq);
     if (n->api != NULL)
         json_object_set_new(json_object_get(body, "checks"), "writes",
                             failing ? json_pack("{s:s, s:s}", "status", "fail", "error", why)
