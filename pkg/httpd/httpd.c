@@ -1,9 +1,9 @@
 /* h2o-based HTTP server: worker threads, listeners, TLS, request view and responses. */
 #include "httpd/httpd.h"
-#include "httpd/httpd_loop.h"
 
 #include <h2o.h>
 #include <h2o/http2.h>
+#include <h2o/http2_internal.h> /* HTTP/2 streams' buffered bodies; needs vendor/khash.h */
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -139,23 +139,26 @@ typedef struct dribble {
 
 /* --- body budget ---------------------------------------------------------------------------
  * h2o 2.2 buffers a whole request body before the handler runs (HTTP/1 in the socket's input
- * buffer), with no hook in between. So every accepted connection has a tracker, and each worker
- * measures, every BUDGET_AUDIT_MS, what its connections hold: the input buffer's capacity, or,
- * while a request head with Content-Length sits at its start, head plus declared body (charged at
- * once, so a big upload is refused before it is read). Growth is taken from the budget; a
- * connection that would go over it is answered 503 (plain HTTP/1; TLS and HTTP/2 connections are
- * closed) and shut down, so h2o reads only what the kernel already holds and frees the buffer. */
+ * buffer, HTTP/2 in each stream's), with no hook in between. So every accepted connection has a
+ * tracker, and each worker measures, every BUDGET_AUDIT_MS, what its connections hold: the bytes
+ * buffered or, while a body with a declared length arrives, its head plus that length (charged at
+ * once, so a big upload is refused before it is read). Growth is taken from the budget. An HTTP/1
+ * connection that would go over it is answered 503 (not over TLS, where it is just closed) and
+ * shut down, so h2o reads only what the kernel already holds and frees the buffer; an HTTP/2
+ * stream is refused with RST_STREAM. */
 
 typedef struct conn_track {
     h2o_linklist_t link; /* in worker_t.conns */
     worker_t *w;
     h2o_socket_t *sock;
     struct release_hook *hook; /* of the request being handled, if it was charged */
+    h2o_http2_conn_t *h2;      /* the HTTP/2 connection on this socket, once it is one */
     uint8_t addr[16];
     size_t charged;       /* bytes taken from the budgets */
     const char *head_at;  /* input bytes the cached head was parsed from */
     size_t head_declared; /* head length + Content-Length; 0 when none or chunked */
     bool head_complete;
+    bool head_chunked;
     bool rejected;
 } conn_track_t;
 
@@ -244,10 +247,12 @@ static void on_release_hook(void *p)
     conn_track_t *t = hook->t;
     if (t == NULL)
         return;
+    t->hook = NULL;
+    if (t->h2)
+        return; /* HTTP/2: the next audit measures the streams left */
     /* h2o consumes the request's bytes right after disposing of it; the next audit measures
      * whatever follows (a pipelined request) afresh. */
     track_release(&t->w->server->budget, t);
-    t->hook = NULL;
     t->head_at = NULL;
 }
 
@@ -266,6 +271,7 @@ static void parse_head(conn_track_t *t, const char *p, size_t len)
     t->head_at = p;
     t->head_declared = 0;
     t->head_complete = false;
+    t->head_chunked = false;
     const char *end = p + (len < 65536 ? len : 65536);
     for (const char *line = p; line < end;) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
@@ -286,6 +292,8 @@ static void parse_head(conn_track_t *t, const char *p, size_t len)
             for (; v < nl && *v >= '0' && *v <= '9' && n < ((size_t)1 << 50); v++)
                 n = n * 10 + (size_t)(*v - '0');
             t->head_declared = n;
+        } else if (lower_prefix(line, nl, "transfer-encoding:")) {
+            t->head_chunked = true; /* h2o accepts chunked only */
         }
         line = nl + 1;
     }
@@ -317,8 +325,8 @@ static void track_reject(worker_t *w, conn_track_t *t, const char *limit, size_t
     atomic_fetch_add(&w->server->body_rejects, 1);
     if (fd < 0)
         return;
-    if (t->sock->ssl == NULL && t->head_complete && t->head_declared &&
-        t->sock->input->size < t->head_declared) {
+    if (t->sock->ssl == NULL && t->head_complete &&
+        (t->head_declared ? t->sock->input->size < t->head_declared : t->head_chunked)) {
         char id[40], body[400], msg[700];
         size_t idlen = format_id(w, id);
         int blen = snprintf(body, sizeof body,
@@ -337,14 +345,77 @@ static void track_reject(worker_t *w, conn_track_t *t, const char *limit, size_t
     shutdown(fd, SHUT_RDWR);
 }
 
+/* What an HTTP/2 stream's body holds or, while it arrives, will hold. */
+static size_t stream_demand(const h2o_http2_stream_t *s)
+{
+    size_t n = s->_req_body && s->_req_body->bytes ? s->_req_body->size : 0;
+    if (s->state == H2O_HTTP2_STREAM_STATE_RECV_BODY && s->_expected_content_length != SIZE_MAX &&
+        s->_expected_content_length > n)
+        n = s->_expected_content_length;
+    return n;
+}
+
+static size_t h2_demand(h2o_http2_conn_t *conn)
+{
+    size_t want = conn->sock && conn->sock->input->bytes ? conn->sock->input->size : 0;
+    h2o_http2_stream_t *s;
+    kh_foreach_value(conn->streams, s, { want += stream_demand(s); });
+    return want <= BUDGET_SMALL ? 0 : want;
+}
+
+/* HTTP/2: over the budget, the stream with the most body still to come is refused as h2o
+ * refuses a body over its size limit (RST_STREAM REFUSED_STREAM), until the rest fits. */
+static void audit_h2(worker_t *w, conn_track_t *t)
+{
+    budget_t *b = &w->server->budget;
+    h2o_http2_conn_t *conn = t->h2;
+    for (;;) {
+        size_t want = h2_demand(conn);
+        if (want <= t->charged) {
+            budget_give(b, t->addr, t->charged - want);
+            t->charged = want;
+            return;
+        }
+        if (budget_take(b, t->addr, want - t->charged) == BUDGET_OK) {
+            t->charged = want;
+            return;
+        }
+        h2o_http2_stream_t *s, *victim = NULL;
+        kh_foreach_value(conn->streams, s, {
+            if (s->state == H2O_HTTP2_STREAM_STATE_RECV_BODY &&
+                (victim == NULL || stream_demand(s) > stream_demand(victim)))
+                victim = s;
+        });
+        atomic_fetch_add(&w->server->body_rejects, 1);
+        if (victim == NULL || conn->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING) {
+            t->rejected = true;
+            shutdown(h2o_socket_get_fd(t->sock), SHUT_RDWR);
+            return;
+        }
+        h2o_http2_encode_rst_stream_frame(&conn->_write.buf, victim->stream_id,
+                                          -H2O_HTTP2_ERROR_REFUSED_STREAM);
+        h2o_http2_conn_request_write(conn);
+        h2o_http2_stream_reset(conn, victim);
+    }
+}
+
 static void audit(worker_t *w)
 {
     budget_t *b = &w->server->budget;
     w->last_audit = h2o_now(w->loop);
+    for (h2o_linklist_t *n = w->ctx.http2._conns.next; n != &w->ctx.http2._conns; n = n->next) {
+        h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, n);
+        if (conn->sock && conn->sock->on_close.cb == on_conn_close)
+            ((conn_track_t *)conn->sock->on_close.data)->h2 = conn;
+    }
     for (h2o_linklist_t *n = w->conns.next; n != &w->conns; n = n->next) {
         conn_track_t *t = (conn_track_t *)((char *)n - offsetof(conn_track_t, link));
         if (t->rejected)
             continue;
+        if (t->h2) {
+            audit_h2(w, t);
+            continue;
+        }
         size_t want = track_demand(t);
         if (want == t->charged)
             continue;
@@ -1411,10 +1482,4 @@ void mk_httpd_send(mk_httpd_req_t *r, int status, mk_str_t body, const mk_httpd_
 void mk_httpd_respond_after(mk_httpd_req_t *r, int status, mk_str_t body, uint32_t delay_ms)
 {
     mk_httpd_send(r, status, body, &(mk_httpd_send_opts_t){.delay_ms = delay_ms});
-}
-
-/* Declared in httpd_loop.h: the loop hooks (httpd_loop.c) reach the h2o request through this. */
-struct st_h2o_req_t *mk_httpd_req_h2o(mk_httpd_req_t *r)
-{
-    return r->req;
 }

@@ -353,6 +353,49 @@ static void test_budget_many(void)
     mk_httpd_free(h);
 }
 
+/* HTTP/2 (curl, prior knowledge): a stream whose body would pass the budget is refused with
+ * RST_STREAM, the connection and other clients live on. */
+static void test_budget_h2(void)
+{
+    if (access("/usr/bin/curl", X_OK) != 0) {
+        printf("budget_h2: skipped, no curl\n");
+        return;
+    }
+    mk_httpd_t *h = start(0, 1, 2 * MIB, 2 * MIB, 1);
+    MK_CHECK(h != NULL);
+    if (h == NULL)
+        return;
+    int port = mk_httpd_port(h);
+    char path[] = "/tmp/httpd_test_XXXXXX", cmd[300], buf[4096];
+    int fd = mkstemp(path);
+    MK_CHECK(fd >= 0 && ftruncate(fd, 3 * MIB) == 0); /* 3 MiB of zeros */
+    close(fd);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/curl -s -o /dev/null -w '%%{http_code}' --http2-prior-knowledge "
+             "--max-time 5 --data-binary @%s http://127.0.0.1:%d/upload",
+             path, port);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    int rc = pclose(p);
+    printf("budget_h2: 3 MiB upload over a 2 MiB budget: curl exit %d, status '%s'\n",
+           WEXITSTATUS(rc), buf);
+    MK_CHECK(WEXITSTATUS(rc) != 0);
+    MK_CHECK(strcmp(buf, "200") != 0);
+    MK_CHECK(mk_httpd_body_rejects(h) >= 1);
+    MK_CHECK_INT(get(port, "/fast", buf, sizeof buf), 200);
+    /* A body that fits is served over HTTP/2 too. */
+    MK_CHECK(truncate(path, MIB) == 0);
+    p = popen(cmd, "r");
+    n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+    MK_CHECK(strcmp(buf, "200") == 0);
+    MK_CHECK(wait_inflight(h, 0));
+    unlink(path);
+    mk_httpd_free(h);
+}
+
 static void test_port_owned(void)
 {
     mk_httpd_t *h = start(0, 2, 0, 0, 1);
@@ -490,6 +533,7 @@ int main(void)
     MK_RUN(test_budget_total);
     MK_RUN(test_budget_per_client);
     MK_RUN(test_budget_many);
+    MK_RUN(test_budget_h2);
     MK_RUN(test_port_owned);
     MK_RUN(test_offload);
     MK_RUN(test_offload_stop);
