@@ -1,5 +1,6 @@
 /* h2o-based HTTP server: worker threads, listeners, TLS, request view and responses. */
 #include "httpd/httpd.h"
+#include "httpd/httpd_loop.h"
 
 #include <h2o.h>
 #include <h2o/http2.h>
@@ -1482,4 +1483,10 @@ void mk_httpd_send(mk_httpd_req_t *r, int status, mk_str_t body, const mk_httpd_
 void mk_httpd_respond_after(mk_httpd_req_t *r, int status, mk_str_t body, uint32_t delay_ms)
 {
     mk_httpd_send(r, status, body, &(mk_httpd_send_opts_t){.delay_ms = delay_ms});
+}
+
+/* Declared in httpd_loop.h: the loop hooks (httpd_loop.c) reach the h2o request through this. */
+struct st_h2o_req_t *mk_httpd_req_h2o(mk_httpd_req_t *r)
+{
+    return r->req;
 }
