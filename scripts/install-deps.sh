@@ -8,7 +8,7 @@ build="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libyaml
   libsqlite3-dev libpcre2-dev libcurl4-openssl-dev libhiredis-dev libpq-dev libssl-dev
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler"
 test="curl python3 python3-yaml python3-grpcio redis-server postgresql nginx-light wrk
-  openssl procps"
+  openssl procps xz-utils etcd-server"
 
 case "${1:-runtime}" in
 runtime) want="$build" ;;
