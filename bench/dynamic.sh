@@ -3,14 +3,16 @@
 # measures (a) a static mock (baseline), (b) a templated mock (path param, query param, header and
 # two fakers), (c) a mock incrementing a global-store counter; then on one admin with
 # STORE_TYPE=redis (a real redis-server on loopback) (d) the same counter mock, plus its static mock
-# for reference. Prints req/s, p50/p99, the ratios to (a), and checks each counter against wrk's
-# count of 200 responses. Both admins run with HTTP_WORKERS=$WORKERS (default 1).
+# for reference, alternating $REPEAT times. Prints req/s, p50/p99, the ratios to (a), and checks
+# each counter against wrk's count of 200 responses. Both admins run with HTTP_WORKERS=$WORKERS (default 1). Target for (d):
+# at least 0.5x the static mock of the same Redis-backed admin (store calls do not block the loop).
 # Not a test: results go to docs/benchmarks.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
 DURATION=${DURATION:-5s}
 WORKERS=${WORKERS:-1}
+REPEAT=${REPEAT:-3} # alternations of (static, counter) on the Redis admin
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -106,14 +108,28 @@ DPORT=$PORT
 create_mocks "$DPORT"
 sanity "$DPORT"
 wrk -t1 -c32 -d1s "http://127.0.0.1:$DPORT/static" >/dev/null # warm-up, not measured
-read -r R_RPS R_P50 R_P99 _ <<<"$(run_wrk "http://127.0.0.1:$DPORT/static")"
 redis_cmds() { redis-cli -p "$RPORT" info stats | awk -F: '/^total_commands_processed/ {print $2+0}'; }
 redis-cli -p "$RPORT" config resetstat >/dev/null
-D_BEFORE=$(hits "$DPORT")
-D_CMDS=$(redis_cmds)
-read -r D_RPS D_P50 D_P99 D_OK <<<"$(run_wrk "http://127.0.0.1:$DPORT/hit")"
-D_CMDS=$(($(redis_cmds) - D_CMDS))
-D_HITS=$(($(hits "$DPORT") - D_BEFORE))
+# On a shared machine the load drifts: the static mock and the counter alternate $REPEAT times,
+# and each is reported by its median run (the ratio is also the median of the pairs' ratios).
+D_OK=0 D_HITS=0 D_CMDS=0
+: >"$WORK/pairs"
+for _ in $(seq "$REPEAT"); do
+    read -r r_rps r_p50 r_p99 _ <<<"$(run_wrk "http://127.0.0.1:$DPORT/static")"
+    before=$(hits "$DPORT")
+    cmds=$(redis_cmds)
+    read -r d_rps d_p50 d_p99 d_ok <<<"$(run_wrk "http://127.0.0.1:$DPORT/hit")"
+    D_CMDS=$((D_CMDS + $(redis_cmds) - cmds))
+    D_HITS=$((D_HITS + $(hits "$DPORT") - before))
+    D_OK=$((D_OK + d_ok))
+    echo "$r_rps $r_p50 $r_p99 $d_rps $d_p50 $d_p99" >>"$WORK/pairs"
+done
+median_row() { # column -> the row whose value in that column is the median
+    sort -g -k"$1" "$WORK/pairs" | sed -n "$(((REPEAT + 1) / 2))p"
+}
+read -r R_RPS R_P50 R_P99 _ <<<"$(median_row 1)"
+read -r _ _ _ D_RPS D_P50 D_P99 <<<"$(median_row 4)"
+D_RATIO=$(awk '{print $4 / $1}' "$WORK/pairs" | sort -g | sed -n "$(((REPEAT + 1) / 2))p")
 redis-cli -p "$RPORT" info commandstats | grep '^cmdstat' >"$WORK/cmdstats"
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
@@ -126,13 +142,17 @@ printf '%-44s %12s %10s %10s\n' "(b) 3 request placeholders + 2 fakers" "$B_RPS"
 printf '%-44s %12s %10s %10s\n' "(c) gS counter, STORE_TYPE=memory" "$C_RPS" "$C_P50" "$C_P99"
 printf '%-44s %12s %10s %10s\n' "    static mock, STORE_TYPE=redis (ref.)" "$R_RPS" "$R_P50" "$R_P99"
 printf '%-44s %12s %10s %10s\n' "(d) gS counter, STORE_TYPE=redis" "$D_RPS" "$D_P50" "$D_P99"
-for r in "b $B_RPS 0.5" "c $C_RPS 0.5" "d $D_RPS 0.15"; do
+for r in "b $B_RPS 0.5" "c $C_RPS 0.5"; do
     read -r n v t <<<"$r"
     echo "$n/a: $(ratio "$v" "$A_RPS")  (target >= $t: $(verdict "$v" "$A_RPS" "$t"))"
 done
-# The counter may exceed wrk's count by up to the connection count: wrk stops counting requests
+# Issue 9: the Redis counter against the static mock of the same (Redis-backed) admin.
+echo "d/static on the Redis admin: $(python3 -c "print('%.2f' % $D_RATIO)") (median of $REPEAT pairs:" \
+    "$(awk '{printf "%s%.2f", NR > 1 ? " " : "", $4 / $1}' "$WORK/pairs"))" \
+    "(target >= 0.5: $(verdict "$D_RATIO" 1 0.5)); d/a: $(ratio "$D_RPS" "$A_RPS")"
+# The counter may exceed wrk's count by up to the connection count per run: wrk stops counting requests
 # still in flight when its time is up, but the server has already served them.
 echo "(c) counter +$C_HITS, wrk 200 responses $C_OK (difference $((C_HITS - C_OK)))"
 echo "(d) counter +$D_HITS, wrk 200 responses $D_OK (difference $((D_HITS - D_OK)))"
-echo "(d) Redis commands during the run: $D_CMDS, $(python3 -c "print('%.1f' % ($D_CMDS / max($D_HITS, 1)))") per counted request;"
+echo "(d) Redis commands during the $REPEAT counter runs: $D_CMDS, $(python3 -c "print('%.1f' % ($D_CMDS / max($D_HITS, 1)))") per counted request;"
 echo "    by command: $(sed -E 's/^cmdstat_([^:]+):calls=([0-9]+),.*/\1 \2/' "$WORK/cmdstats" | paste -sd, - | sed 's/,/, /g')"

@@ -47,6 +47,8 @@ struct mk_redis_async {
     astate_t state;
     aconn_t *conn; /* NULL unless CONNECTING or READY */
     mk_httpd_timer_t *tick;
+    mk_httpd_timer_t *flush; /* 0 ms: writes the commands queued during this loop turn */
+    bool in_flush;
     uint64_t retry_at;
     uint64_t backoff_ms;
     uint64_t connect_started;
@@ -110,10 +112,30 @@ static void ev_del_read(void *p)
         mk_httpd_watch_read(((aconn_t *)p)->w, false);
 }
 
+/* Commands queued while the loop handles this turn's requests go out in one write at the end
+ * of the turn, without waiting for a writability event; only a write the socket could not take
+ * whole (and the connect) waits for one. */
 static void ev_add_write(void *p)
 {
-    if (((aconn_t *)p)->w != NULL)
-        mk_httpd_watch_write(((aconn_t *)p)->w, true);
+    aconn_t *c = p;
+    if (c->w == NULL)
+        return;
+    if (c->a->state == A_READY && !c->a->in_flush && c->a->conn == c) {
+        if (!mk_httpd_timer_armed(c->a->flush))
+            mk_httpd_timer_arm(c->a->flush);
+        return;
+    }
+    mk_httpd_watch_write(c->w, true);
+}
+
+static void on_flush(void *ud)
+{
+    mk_redis_async_t *a = ud;
+    if (a->conn == NULL || a->state != A_READY)
+        return;
+    a->in_flush = true;
+    redisAsyncHandleWrite(a->conn->ac);
+    a->in_flush = false;
 }
 
 static void ev_del_write(void *p)
@@ -293,7 +315,8 @@ int mk_redis_async_new(const mk_redis_opts_t *opts, mk_httpd_loop_t *loop, mk_re
     a->timeout_ms = opts->timeout_ms > 0 ? (uint64_t)opts->timeout_ms : 1000;
     a->backoff_ms = BACKOFF_MIN_MS;
     a->tick = mk_httpd_timer_new(loop, TICK_MS, on_tick, a);
-    if (a->host == NULL || a->tick == NULL ||
+    a->flush = mk_httpd_timer_new(loop, 0, on_flush, a);
+    if (a->host == NULL || a->tick == NULL || a->flush == NULL ||
         (opts->password && opts->password[0] && a->password == NULL)) {
         mk_redis_async_free(a);
         return mk_err_set(err, MK_ENOMEM, "redis: out of memory");
@@ -316,6 +339,7 @@ void mk_redis_async_free(mk_redis_async_t *a)
     }
     free_dead(a);
     mk_httpd_timer_free(a->tick);
+    mk_httpd_timer_free(a->flush);
     free(a->host);
     free(a->password);
     free(a);

@@ -164,11 +164,11 @@ static int respond_not_found(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_
                   view->method.base, view->method.len, "path", path.base, path.len, "closest",
                   mk_serve_diagnose(snap, ns, path, view, now_ms));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    record(s, req, view, ns, NULL, 404, now_ms);
     mk_httpd_add_header(req, MK_STR_LIT("Content-Type"), MK_STR_LIT("application/json"));
     mk_httpd_respond(req, 404, text ? mk_str_of(text) : MK_STR_LIT("{\"code\":\"not_found\"}"));
     free(text);
     json_decref(body);
-    record(s, req, view, ns, NULL, 404, now_ms);
     return 404;
 }
 
@@ -636,10 +636,12 @@ static int answer(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
         .chunks = r->dribble_chunks,
         .chunks_ms = r->dribble_ms,
     };
+    int status = r->fault != MK_MOCK_FAULT_NONE ? 0 : r->status;
+    /* Journaled before the answer leaves, so a client that reads the journal once it has its
+     * answer finds the entry. */
+    record(s, req, view, ns, m, status, now_ms);
     /* The body is copied into the request here, so nothing from the snapshot outlives it. */
     mk_httpd_send(req, r->status, body, &opts);
-    int status = r->fault != MK_MOCK_FAULT_NONE ? 0 : r->status;
-    record(s, req, view, ns, m, status, now_ms);
     return status;
 }
 
@@ -773,6 +775,7 @@ static void on_batch_done(void *ud, const mk_err_t *err)
             mk_err_set(&e, rc, "out of memory");
         if (j->guard != NULL)
             j->guard->job = NULL;
+        j->guard = NULL;
         answer_error(j->s, j->req, &j->view, j->ns, j->mock, &e, j->now_ms);
         job_free(j);
         return;

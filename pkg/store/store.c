@@ -349,7 +349,8 @@ int mk_store_submit(mk_store_t *s, mk_httpd_loop_t *loop, mk_str_t ns, mk_store_
     if (n == 0)
         return mk_err_set(err, MK_EINVAL, "store: an empty batch");
     /* Keys are built (and checked) up front, so a bad one refuses the whole batch. */
-    store_key_t *keys = malloc(n * sizeof *keys);
+    store_key_t stack[2];
+    store_key_t *keys = n <= 2 ? stack : malloc(n * sizeof *keys);
     if (keys == NULL)
         return mk_err_set(err, MK_ENOMEM, "store: out of memory");
     int rc = 0;
@@ -360,6 +361,7 @@ int mk_store_submit(mk_store_t *s, mk_httpd_loop_t *loop, mk_str_t ns, mk_store_
     }
     if (rc == 0)
         rc = mk_store_redis_submit(s, loop, keys, ops, n, done, ud, err);
-    free(keys);
+    if (keys != stack)
+        free(keys);
     return rc;
 }
