@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -60,15 +61,30 @@ mk_mock_t *mk_mock_ref(mk_mock_t *m)
     return m;
 }
 
+static void headers_clear(mk_header_t *headers, size_t n, mk_template_t **tpls)
+{
+    if (tpls != NULL)
+        for (size_t i = 0; i < n; i++)
+            mk_template_free(tpls[i]);
+    free(tpls);
+    free(headers);
+}
+
 static void response_clear(mk_mock_response_t *r)
 {
-    if (r->header_tpls != NULL)
-        for (size_t i = 0; i < r->nheaders; i++)
-            mk_template_free(r->header_tpls[i]);
-    free(r->header_tpls);
-    free(r->headers);
+    headers_clear(r->headers, r->nheaders, r->header_tpls);
     free(r->body);
     mk_template_free(r->body_tpl);
+    free(r->template_path);
+}
+
+static void webhook_clear(mk_mock_webhook_t *w)
+{
+    free(w->url);
+    mk_template_free(w->url_tpl);
+    headers_clear(w->headers, w->nheaders, w->header_tpls);
+    free(w->body);
+    mk_template_free(w->body_tpl);
 }
 
 static void mock_destroy(mk_mock_t *m)
@@ -76,7 +92,9 @@ static void mock_destroy(mk_mock_t *m)
     free(m->id);
     free(m->namespace_);
     free(m->chain_id);
-    free(m->method);
+    free(m->folder_id);
+    free(m->server_name);
+    /* m->method points into the static methods table. */
     free(m->route);
     for (size_t i = 0; i < m->ntags; i++)
         free(m->tags[i]);
@@ -92,8 +110,11 @@ static void mock_destroy(mk_mock_t *m)
         mk_template_free(m->extracts[i].value);
     }
     free(m->extracts);
-    if (m->def)
-        json_decref(m->def);
+    for (size_t i = 0; i < m->nwebhooks; i++)
+        webhook_clear(&m->webhooks[i]);
+    free(m->webhooks);
+    json_decref(m->mstore);
+    free(m->def_text_);
     free(m);
 }
 
@@ -148,29 +169,58 @@ static int get_int(const json_t *obj, const char *key, const char *field, int64_
 
 /* --- responses --- */
 
-static bool has_header(const mk_mock_response_t *r, const char *name)
+/* A compiled header list: literal bytes plus a template per value that holds placeholders. */
+typedef struct header_list {
+    mk_header_t *headers;
+    size_t nheaders;
+    mk_template_t **tpls; /* NULL when no value has placeholders */
+} header_list_t;
+
+static bool has_header(const header_list_t *h, const char *name)
 {
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (mk_str_caseeq(r->headers[i].name, mk_str_of(name)))
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (mk_str_caseeq(h->headers[i].name, mk_str_of(name)))
             return true;
     return false;
 }
 
-/* Headers and their bytes share one allocation, so a response frees in two calls. */
-static int compile_headers(const json_t *hdrs, const char *field, mk_mock_response_t *r,
-                           const char *content_type, mk_err_t *err)
+/* Checks one header value and counts its bytes. */
+static int header_value_ok(const json_t *v, const char *field, const char *name, long idx,
+                           mk_err_t *err)
+{
+    char where[200];
+    if (idx < 0)
+        snprintf(where, sizeof where, "%s.headers.%.64s", field, name);
+    else
+        snprintf(where, sizeof where, "%s.headers.%.64s[%ld]", field, name, idx);
+    if (!json_is_string(v))
+        return mk_err_set(err, MK_EINVAL, "%s: must be a string", where);
+    if (strpbrk(json_string_value(v), "\r\n"))
+        return mk_err_set(err, MK_EINVAL, "%s: contains a line break", where);
+    return 0;
+}
+
+/* Headers and their bytes share one allocation, so a list frees in two calls. Values are strings
+ * or, unless strings_only (a map[string]string in Mockarty's DTO), arrays of strings. When
+ * content_type is not NULL and no Content-Type is given, it is added. */
+static int compile_headers(const json_t *hdrs, const char *field, bool strings_only,
+                           const char *content_type, header_list_t *h, mk_err_t *err)
 {
     size_t count = 1, bytes = 0;
     const char *name;
     json_t *vals;
+    int rc;
     if (hdrs && !json_is_null(hdrs) && !json_is_object(hdrs))
-        return mk_err_set(err, MK_EINVAL, "%s.headers: must be an object of string arrays", field);
+        return mk_err_set(err, MK_EINVAL, "%s.headers: must be an object of %s", field,
+                          strings_only ? "strings" : "string arrays");
     json_object_foreach((json_t *)hdrs, name, vals)
     {
         if (name[0] == '\0' || strpbrk(name, " :\r\n\t"))
             return mk_err_set(err, MK_EINVAL, "%s.headers: invalid header name '%.64s'", field,
                               name);
-        if (json_is_string(vals)) {
+        if (json_is_string(vals) || strings_only) {
+            if ((rc = header_value_ok(vals, field, name, -1, err)) != 0)
+                return rc;
             count++;
             bytes += strlen(name) + json_string_length(vals) + 2;
             continue;
@@ -182,17 +232,14 @@ static int compile_headers(const json_t *hdrs, const char *field, mk_mock_respon
         json_t *v;
         json_array_foreach(vals, i, v)
         {
-            if (!json_is_string(v))
-                return mk_err_set(err, MK_EINVAL, "%s.headers.%s[%zu]: must be a string", field,
-                                  name, i);
-            if (strpbrk(json_string_value(v), "\r\n"))
-                return mk_err_set(err, MK_EINVAL, "%s.headers.%s[%zu]: contains a line break",
-                                  field, name, i);
+            if ((rc = header_value_ok(v, field, name, (long)i, err)) != 0)
+                return rc;
             count++;
             bytes += strlen(name) + json_string_length(v) + 2;
         }
     }
-    bytes += strlen("Content-Type") + strlen(content_type) + 2;
+    if (content_type)
+        bytes += strlen("Content-Type") + strlen(content_type) + 2;
     char *block = malloc(count * sizeof(mk_header_t) + bytes);
     if (block == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
@@ -223,44 +270,91 @@ static int compile_headers(const json_t *hdrs, const char *field, mk_mock_respon
             n++;
         }
     }
-    r->headers = out;
-    r->nheaders = n;
-    if (!has_header(r, "Content-Type")) {
+    h->headers = out;
+    h->nheaders = n;
+    if (content_type && !has_header(h, "Content-Type")) {
         PUT(out[n].name, "Content-Type", strlen("Content-Type"));
         PUT(out[n].value, content_type, strlen(content_type));
-        r->nheaders = n + 1;
+        h->nheaders = n + 1;
     }
 #undef PUT
     return 0;
 }
 
 /* Header values holding placeholders get a compiled text template beside the literal. */
-static int compile_header_templates(mk_mock_response_t *r, const char *field, bool *uses_store,
+static int compile_header_templates(header_list_t *h, const char *field, bool *uses_store,
                                     mk_err_t *err)
 {
-    for (size_t i = 0; i < r->nheaders; i++) {
+    for (size_t i = 0; i < h->nheaders; i++) {
         char where[200];
-        snprintf(where, sizeof where, "%s.headers.%.*s", field, (int)r->headers[i].name.len,
-                 r->headers[i].name.base);
+        snprintf(where, sizeof where, "%s.headers.%.*s", field, (int)h->headers[i].name.len,
+                 h->headers[i].name.base);
         mk_template_t *t = NULL;
-        int rc = mk_template_compile_text(r->headers[i].value, where, &t, err);
+        int rc = mk_template_compile_text(h->headers[i].value, where, &t, err);
         if (rc != 0)
             return rc;
         if (mk_template_is_static(t)) {
             mk_template_free(t);
             continue;
         }
-        if (r->header_tpls == NULL) {
-            r->header_tpls = calloc(r->nheaders, sizeof *r->header_tpls);
-            if (r->header_tpls == NULL) {
+        if (h->tpls == NULL) {
+            h->tpls = calloc(h->nheaders, sizeof *h->tpls);
+            if (h->tpls == NULL) {
                 mk_template_free(t);
                 return mk_err_set(err, MK_ENOMEM, "out of memory");
             }
         }
         *uses_store = *uses_store || mk_template_uses_store(t);
-        r->header_tpls[i] = t;
+        h->tpls[i] = t;
     }
     return 0;
+}
+
+/* A compiled body: the literal bytes, plus a template when it holds placeholders. */
+typedef struct body {
+    char *text;
+    size_t len;
+    mk_template_t *tpl;
+    const char *content_type;
+} body_t;
+
+/* A string payload is text (text/plain), anything else is JSON; absent means an empty body. */
+static int compile_body(const json_t *payload, const char *where, body_t *b, bool *uses_store,
+                        mk_err_t *err)
+{
+    int rc;
+    if (payload == NULL) {
+        b->text = strdup("");
+        b->len = 0;
+        b->content_type = "text/plain; charset=utf-8";
+        return b->text ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+    }
+    rc = json_is_string(payload) ? mk_template_compile_text((mk_str_t){json_string_value(payload),
+                                                                       json_string_length(payload)},
+                                                            where, &b->tpl, err)
+                                 : mk_template_compile_json(payload, where, &b->tpl, err);
+    if (rc)
+        return rc;
+    if (mk_template_is_static(b->tpl)) {
+        mk_template_free(b->tpl);
+        b->tpl = NULL;
+    } else {
+        *uses_store = *uses_store || mk_template_uses_store(b->tpl);
+    }
+    if (json_is_string(payload)) {
+        b->len = json_string_length(payload);
+        b->text = malloc(b->len + 1);
+        if (b->text) {
+            memcpy(b->text, json_string_value(payload), b->len);
+            b->text[b->len] = '\0';
+        }
+        b->content_type = "text/plain; charset=utf-8";
+    } else {
+        b->text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+        b->len = b->text ? strlen(b->text) : 0;
+        b->content_type = "application/json";
+    }
+    return b->text ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
 }
 
 static int get_number(const json_t *obj, const char *key, const char *field, double min, double max,
@@ -383,46 +477,30 @@ static int compile_response(const json_t *def, const char *field, mk_mock_respon
     if (rc)
         return rc;
 
-    json_t *payload = json_object_get(def, "payload");
+    const char *tpath;
+    snprintf(sub, sizeof sub, "%s.payloadTemplatePath", field);
+    rc = get_string(def, "payloadTemplatePath", sub, false, &tpath, err);
+    if (rc)
+        return rc;
+    if (tpath && tpath[0] && (r->template_path = strdup(tpath)) == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+
     char where[200];
     snprintf(where, sizeof where, "%s.payload", field);
-    if (payload != NULL) {
-        rc = json_is_string(payload)
-                 ? mk_template_compile_text(
-                       (mk_str_t){json_string_value(payload), json_string_length(payload)}, where,
-                       &r->body_tpl, err)
-                 : mk_template_compile_json(payload, where, &r->body_tpl, err);
-        if (rc)
-            return rc;
-        if (mk_template_is_static(r->body_tpl)) {
-            mk_template_free(r->body_tpl);
-            r->body_tpl = NULL;
-        } else {
-            *uses_store = *uses_store || mk_template_uses_store(r->body_tpl);
-        }
-    }
-    const char *ctype = "application/json";
-    if (payload == NULL) {
-        r->body = strdup("");
-        r->body_len = 0;
-        ctype = "text/plain; charset=utf-8";
-    } else if (json_is_string(payload)) {
-        r->body_len = json_string_length(payload);
-        r->body = malloc(r->body_len + 1);
-        if (r->body) {
-            memcpy(r->body, json_string_value(payload), r->body_len);
-            r->body[r->body_len] = '\0';
-        }
-        ctype = "text/plain; charset=utf-8";
-    } else {
-        r->body = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
-        r->body_len = r->body ? strlen(r->body) : 0;
-    }
-    if (r->body == NULL)
-        return mk_err_set(err, MK_ENOMEM, "out of memory");
-    rc = compile_headers(json_object_get(def, "headers"), field, r, ctype, err);
+    body_t b = {0};
+    rc = compile_body(json_object_get(def, "payload"), where, &b, uses_store, err);
+    r->body = b.text;
+    r->body_len = b.len;
+    r->body_tpl = b.tpl;
+    if (rc)
+        return rc;
+    header_list_t h = {0};
+    rc = compile_headers(json_object_get(def, "headers"), field, false, b.content_type, &h, err);
     if (rc == 0)
-        rc = compile_header_templates(r, field, uses_store, err);
+        rc = compile_header_templates(&h, field, uses_store, err);
+    r->headers = h.headers;
+    r->nheaders = h.nheaders;
+    r->header_tpls = h.tpls;
     return rc;
 }
 
@@ -505,6 +583,22 @@ static int compile_conds(mk_mock_t *m, const json_t *http, const char *key, mk_c
 
 static const char *const methods[] = {"GET",  "POST",    "PUT",   "PATCH",   "DELETE",
                                       "HEAD", "OPTIONS", "TRACE", "CONNECT", "ANY"};
+#define N_METHODS (sizeof methods / sizeof *methods)
+
+/* The methods entry for method (any case), or NULL. allow_any: "ANY" counts. */
+static const char *known_method(const char *method, bool allow_any)
+{
+    char upper[16];
+    size_t n = strlen(method);
+    if (n >= sizeof upper)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        upper[i] = (char)toupper((unsigned char)method[i]);
+    for (size_t i = 0; i < N_METHODS - (allow_any ? 0 : 1); i++)
+        if (strcmp(upper, methods[i]) == 0)
+            return methods[i];
+    return NULL;
+}
 
 static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
 {
@@ -521,23 +615,17 @@ static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
         rc = get_string(def, "pathPrefix", "pathPrefix", false, &prefix, err);
     if (rc)
         return rc;
-    char upper[16] = "ANY";
+    /* The method points into the static table: no copy per mock. */
+    m->method = (char *)methods[N_METHODS - 1];
     if (method && method[0]) {
-        size_t n = strlen(method);
-        if (n >= sizeof upper)
-            return mk_err_set(err, MK_EINVAL, "http.httpMethod: unknown method '%.32s'", method);
-        for (size_t i = 0; i <= n; i++)
-            upper[i] = (char)toupper((unsigned char)method[i]);
-        bool known = false;
-        for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
-            known = known || strcmp(upper, methods[i]) == 0;
-        if (!known)
+        const char *known = known_method(method, true);
+        if (known == NULL)
             return mk_err_set(err, MK_EINVAL,
-                              "http.httpMethod: unknown method '%s' (GET, POST, PUT, PATCH, "
+                              "http.httpMethod: unknown method '%.32s' (GET, POST, PUT, PATCH, "
                               "DELETE, HEAD, OPTIONS, TRACE, CONNECT or ANY)",
                               method);
+        m->method = (char *)known;
     }
-    m->method = strdup(upper);
 
     mk_err_t rerr;
     if (prefix && prefix[0]) {
@@ -557,7 +645,7 @@ static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
     } else {
         m->route = strdup(route);
     }
-    if (m->method == NULL || m->route == NULL)
+    if (m->route == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     if (mk_route_validate(route, &rerr) != 0)
         return mk_err_set(err, MK_EINVAL, "http.route: %s", rerr.msg);
@@ -574,12 +662,16 @@ static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
 
 static int compile_meta(mk_mock_t *m, json_t *def, mk_err_t *err)
 {
-    const char *id, *ns, *chain;
+    const char *id, *ns, *chain, *folder, *server;
     int rc = get_string(def, "id", "id", false, &id, err);
     if (rc == 0)
         rc = get_string(def, "namespace", "namespace", false, &ns, err);
     if (rc == 0)
         rc = get_string(def, "chainId", "chainId", false, &chain, err);
+    if (rc == 0)
+        rc = get_string(def, "folderId", "folderId", false, &folder, err);
+    if (rc == 0)
+        rc = get_string(def, "serverName", "serverName", false, &server, err);
     if (rc)
         return rc;
     char generated[37];
@@ -601,6 +693,12 @@ static int compile_meta(mk_mock_t *m, json_t *def, mk_err_t *err)
     m->id = strdup(id);
     m->namespace_ = strdup(json_string_value(json_object_get(def, "namespace")));
     m->chain_id = (chain && chain[0]) ? strdup(chain) : NULL;
+    m->folder_id = (folder && folder[0]) ? strdup(folder) : NULL;
+    m->server_name = (server && server[0]) ? strdup(server) : NULL;
+    if (m->id == NULL || m->namespace_ == NULL || (chain && chain[0] && m->chain_id == NULL) ||
+        (folder && folder[0] && m->folder_id == NULL) ||
+        (server && server[0] && m->server_name == NULL))
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
 
     json_t *tags = json_object_get(def, "tags");
     if (tags && !json_is_null(tags)) {
@@ -634,7 +732,10 @@ static int compile_extract(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (seed != NULL && !json_is_null(seed)) {
         if (!json_is_object(seed))
             return mk_err_set(err, MK_EINVAL, "mStore: must be an object");
-        m->mstore = seed;
+        /* A copy of its own: the definition is kept as text only. */
+        m->mstore = json_deep_copy(seed);
+        if (m->mstore == NULL)
+            return mk_err_set(err, MK_ENOMEM, "out of memory");
     }
     json_t *ex = json_object_get(def, "extract");
     if (ex == NULL || json_is_null(ex))
@@ -663,8 +764,8 @@ static int compile_extract(mk_mock_t *m, const json_t *def, mk_err_t *err)
     size_t total = 0;
     for (size_t k = 0; k < 3; k++)
         total += json_object_size(json_object_get(ex, kinds[k].name));
-    if (json_object_size(json_object_get(ex, "cStore")) > 0 && m->chain_id == NULL)
-        return mk_err_set(err, MK_EINVAL, "extract.cStore: the mock needs a chainId");
+    /* cStore without chainId is accepted, as Mockarty's SDK examples do it: the chain store of
+     * a mock without chainId is the one of the empty chainId (see docs/mock-format.md). */
     if (total == 0)
         return 0;
     m->extracts = calloc(total, sizeof *m->extracts);
@@ -693,6 +794,212 @@ static int compile_extract(mk_mock_t *m, const json_t *def, mk_err_t *err)
     return 0;
 }
 
+/* --- webhooks (Mockarty's Callback DTO) --- */
+
+/* Index of the string at obj.key in names (absent, null or "" gives def). */
+static int get_enum(const json_t *obj, const char *key, const char *field, const char *const *names,
+                    size_t n, int def, int *out, mk_err_t *err)
+{
+    const char *v;
+    int rc = get_string(obj, key, field, false, &v, err);
+    *out = def;
+    if (rc || v == NULL || v[0] == '\0')
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    char list[200] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    return mk_err_set(err, MK_EINVAL, "%s: '%.40s' is not one of %s", field, v, list);
+}
+
+/* The Kafka and RabbitMQ members: only their JSON types are checked (this server sends HTTP
+ * webhooks only; the others are kept in the definition). */
+static const struct {
+    const char *name;
+    json_type type;
+} webhook_extras[] = {
+    {"kafkaBrokers", JSON_STRING},
+    {"kafkaTopic", JSON_STRING},
+    {"kafkaKey", JSON_STRING},
+    {"kafkaUsername", JSON_STRING},
+    {"kafkaPassword", JSON_STRING},
+    {"kafkaUseSASL", JSON_TRUE},
+    {"kafkaUseTLS", JSON_TRUE},
+    {"rabbitURL", JSON_STRING},
+    {"rabbitExchange", JSON_STRING},
+    {"rabbitRoutingKey", JSON_STRING},
+    {"rabbitQueue", JSON_STRING},
+    {"rabbitMandatory", JSON_TRUE},
+    {"async", JSON_TRUE},
+};
+
+static int check_extras(const json_t *def, const char *field, mk_err_t *err)
+{
+    for (size_t i = 0; i < sizeof webhook_extras / sizeof *webhook_extras; i++) {
+        json_t *v = json_object_get(def, webhook_extras[i].name);
+        if (v == NULL || json_is_null(v))
+            continue;
+        bool ok = webhook_extras[i].type == JSON_TRUE ? json_is_boolean(v) : json_is_string(v);
+        if (!ok)
+            return mk_err_set(err, MK_EINVAL, "%s.%s: must be %s", field, webhook_extras[i].name,
+                              webhook_extras[i].type == JSON_TRUE ? "true or false" : "a string");
+    }
+    return 0;
+}
+
+static bool is_http_url(const char *u)
+{
+    size_t skip = strncasecmp(u, "http://", 7) == 0    ? 7
+                  : strncasecmp(u, "https://", 8) == 0 ? 8
+                                                       : 0;
+    return skip && u[skip] != '\0' && u[skip] != '/' && !strpbrk(u, " \r\n\t");
+}
+
+static int compile_webhook_url(const json_t *def, const char *field, mk_mock_webhook_t *w,
+                               bool *uses_store, mk_err_t *err)
+{
+    char where[80];
+    snprintf(where, sizeof where, "%s.url", field);
+    const char *url;
+    int rc = get_string(def, "url", where, false, &url, err);
+    if (rc)
+        return rc;
+    if (url == NULL || url[0] == '\0')
+        return mk_err_set(err, MK_EINVAL, "%s: required for an http webhook", where);
+    rc = mk_template_compile_text(mk_str_of(url), where, &w->url_tpl, err);
+    if (rc)
+        return rc;
+    if (mk_template_is_static(w->url_tpl)) {
+        mk_template_free(w->url_tpl);
+        w->url_tpl = NULL;
+        if (!is_http_url(url))
+            return mk_err_set(err, MK_EINVAL,
+                              "%s: '%.100s' is not an http:// or https:// URL with a host", where,
+                              url);
+    } else {
+        /* A rendered url is checked by the sender, when it is known. */
+        *uses_store = *uses_store || mk_template_uses_store(w->url_tpl);
+    }
+    w->url = strdup(url);
+    return w->url ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+}
+
+static int compile_webhook(const json_t *def, const char *field, mk_mock_webhook_t *w,
+                           bool *uses_store, mk_err_t *err)
+{
+    static const char *const kinds[] = {"http", "kafka", "rabbitmq"};
+    static const char *const triggers[] = {"always", "on_success", "on_error", "on_first_use",
+                                           "on_last_use"};
+    char sub[80];
+    int kind, trigger, rc;
+    int64_t v;
+    if (!json_is_object(def))
+        return mk_err_set(err, MK_EINVAL, "%s: must be an object", field);
+    snprintf(sub, sizeof sub, "%s.type", field);
+    rc = get_enum(def, "type", sub, kinds, 3, MK_MOCK_WEBHOOK_HTTP, &kind, err);
+    if (rc == 0) {
+        snprintf(sub, sizeof sub, "%s.trigger", field);
+        rc = get_enum(def, "trigger", sub, triggers, 5, MK_MOCK_WEBHOOK_ALWAYS, &trigger, err);
+    }
+    if (rc == 0)
+        rc = check_extras(def, field, err);
+    if (rc)
+        return rc;
+    w->kind = (mk_mock_webhook_kind_t)kind;
+    w->trigger = (mk_mock_webhook_trigger_t)trigger;
+    w->async = json_is_true(json_object_get(def, "async"));
+
+    snprintf(sub, sizeof sub, "%s.timeout", field);
+    rc = get_int(def, "timeout", sub, 0, MK_MOCK_MAX_DELAY_MS, 0, &v, err);
+    w->timeout_ms = v ? (uint32_t)v : MK_MOCK_WEBHOOK_DEFAULT_TIMEOUT_MS;
+    if (rc == 0) {
+        snprintf(sub, sizeof sub, "%s.retryCount", field);
+        rc = get_int(def, "retryCount", sub, 0, MK_MOCK_WEBHOOK_MAX_RETRIES, 0, &v, err);
+        w->retry_count = (uint32_t)v;
+    }
+    if (rc == 0) {
+        snprintf(sub, sizeof sub, "%s.retryDelay", field);
+        rc = get_int(def, "retryDelay", sub, 0, MK_MOCK_MAX_DELAY_MS, 0, &v, err);
+        w->retry_delay_ms = (uint32_t)v;
+    }
+    const char *method = NULL;
+    if (rc == 0) {
+        snprintf(sub, sizeof sub, "%s.method", field);
+        rc = get_string(def, "method", sub, false, &method, err);
+    }
+    if (rc)
+        return rc;
+    snprintf(w->method, sizeof w->method, "POST");
+    if (method && method[0]) {
+        const char *known = known_method(method, false);
+        if (known == NULL)
+            return mk_err_set(err, MK_EINVAL,
+                              "%s: unknown method '%.32s' (GET, POST, PUT, PATCH, DELETE, HEAD, "
+                              "OPTIONS, TRACE or CONNECT)",
+                              sub, method);
+        snprintf(w->method, sizeof w->method, "%s", known);
+    }
+
+    /* Body and headers are templates like a response's, for every kind (a Kafka message has
+     * them too), so a definition is refused when any of them does not compile. */
+    json_t *payload = json_object_get(def, "body");
+    if (json_is_null(payload))
+        payload = NULL;
+    char where[96];
+    snprintf(where, sizeof where, "%s.body", field);
+    body_t b = {0};
+    if (payload) {
+        rc = compile_body(payload, where, &b, uses_store, err);
+        w->body = b.text;
+        w->body_len = b.len;
+        w->body_tpl = b.tpl;
+        if (rc)
+            return rc;
+    }
+    header_list_t h = {0};
+    rc = compile_headers(json_object_get(def, "headers"), field, true, b.content_type, &h, err);
+    if (rc == 0)
+        rc = compile_header_templates(&h, field, uses_store, err);
+    w->headers = h.headers;
+    w->nheaders = h.nheaders;
+    w->header_tpls = h.tpls;
+    if (rc == 0 && w->kind == MK_MOCK_WEBHOOK_HTTP)
+        rc = compile_webhook_url(def, field, w, uses_store, err);
+    return rc;
+}
+
+static int compile_webhooks(mk_mock_t *m, const json_t *def, mk_err_t *err)
+{
+    json_t *list = json_object_get(def, "webhooks");
+    if (list == NULL || json_is_null(list))
+        return 0;
+    if (!json_is_array(list))
+        return mk_err_set(err, MK_EINVAL, "webhooks: must be an array");
+    size_t n = json_array_size(list);
+    if (n == 0)
+        return 0;
+    if (n > MK_MOCK_WEBHOOK_MAX)
+        return mk_err_set(err, MK_EINVAL, "webhooks: at most %d per mock", MK_MOCK_WEBHOOK_MAX);
+    m->webhooks = calloc(n, sizeof *m->webhooks);
+    if (m->webhooks == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char field[32];
+        snprintf(field, sizeof field, "webhooks[%zu]", i);
+        m->nwebhooks++; /* counted first: a half-compiled entry is freed too */
+        int rc =
+            compile_webhook(json_array_get(list, i), field, &m->webhooks[i], &m->uses_store, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static mk_mock_t *mock_alloc(void)
 {
     mk_mock_t *m = calloc(1, sizeof *m);
@@ -712,13 +1019,37 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
         rc = compile_responses(m, def, err);
     if (rc == 0)
         rc = compile_extract(m, def, err);
+    if (rc == 0)
+        rc = compile_webhooks(m, def, err);
     return rc;
+}
+
+/* Counters are the server's: whatever a client or an older stored row carries is dropped. */
+static const char *const counter_fields[] = {"lastUse", "useCounter", "useCount"};
+
+static void del_fields(json_t *def, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_del(def, names[i]);
+}
+
+/* Fields the compiled mock holds itself: left out of the kept text, put back by
+ * definition_tree(). */
+static const char *const held_fields[] = {"id", "namespace", "createdAt", "updatedAt", "expireAt"};
+
+/* Keeps the definition as compact text without the held fields (def is changed). */
+static int keep_text(mk_mock_t *m, json_t *def, mk_err_t *err)
+{
+    del_fields(def, held_fields, sizeof held_fields / sizeof *held_fields);
+    m->def_text_ = json_dumps(def, JSON_COMPACT);
+    return m->def_text_ ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
 }
 
 int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t **out,
                   mk_err_t *err)
 {
     *out = NULL;
+    json_t *work = NULL;
     mk_mock_t *m = mock_alloc();
     if (m == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
@@ -727,29 +1058,29 @@ int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t
         rc = mk_err_set(err, MK_EINVAL, "mock: must be a JSON object");
         goto fail;
     }
-    m->def = json_deep_copy(def);
-    if (m->def == NULL) {
+    work = json_deep_copy(def);
+    if (work == NULL) {
         rc = mk_err_set(err, MK_ENOMEM, "out of memory");
         goto fail;
     }
-    /* Counters and timestamps are the server's: whatever the client sent is replaced. */
-    const char *server_set[] = {"createdAt", "updatedAt", "expireAt",
-                                "closedAt",  "lastUse",   "useCount"};
-    for (size_t i = 0; i < sizeof server_set / sizeof *server_set; i++)
-        json_object_del(m->def, server_set[i]);
-    rc = compile(m, m->def, err);
+    /* Timestamps are the server's too. */
+    static const char *const server_set[] = {"createdAt", "updatedAt", "expireAt", "closedAt"};
+    del_fields(work, server_set, sizeof server_set / sizeof *server_set);
+    del_fields(work, counter_fields, sizeof counter_fields / sizeof *counter_fields);
+    rc = compile(m, work, err);
     if (rc)
         goto fail;
     m->created_at = opts->created_at ? opts->created_at : opts->now_ms;
     m->updated_at = opts->now_ms;
     m->expire_at = m->ttl > 0 ? opts->now_ms + m->ttl * 1000 : 0;
-    json_object_set_new(m->def, "createdAt", json_integer(m->created_at));
-    json_object_set_new(m->def, "updatedAt", json_integer(m->updated_at));
-    if (m->expire_at)
-        json_object_set_new(m->def, "expireAt", json_integer(m->expire_at));
+    rc = keep_text(m, work, err);
+    if (rc)
+        goto fail;
+    json_decref(work);
     *out = m;
     return 0;
 fail:
+    json_decref(work);
     mock_destroy(m);
     return rc;
 }
@@ -764,24 +1095,28 @@ int mk_mock_load(const json_t *stored, int64_t uses, int64_t last_use, mk_mock_t
                  mk_err_t *err)
 {
     *out = NULL;
+    json_t *work = NULL;
     mk_mock_t *m = mock_alloc();
     if (m == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     int rc;
-    m->def = json_deep_copy(stored);
-    if (m->def == NULL) {
+    work = json_is_object(stored) ? json_deep_copy(stored) : NULL;
+    if (work == NULL) {
         rc = mk_err_set(err, MK_EINVAL, "stored mock: not a JSON object");
         goto fail;
     }
-    json_object_del(m->def, "lastUse");
-    json_object_del(m->def, "useCount");
-    rc = compile(m, m->def, err);
+    del_fields(work, counter_fields, sizeof counter_fields / sizeof *counter_fields);
+    rc = compile(m, work, err);
     if (rc)
         goto fail;
-    m->created_at = stored_int(m->def, "createdAt");
-    m->updated_at = stored_int(m->def, "updatedAt");
-    m->expire_at = stored_int(m->def, "expireAt");
-    m->closed_at = stored_int(m->def, "closedAt");
+    m->created_at = stored_int(work, "createdAt");
+    m->updated_at = stored_int(work, "updatedAt");
+    m->expire_at = stored_int(work, "expireAt");
+    m->closed_at = stored_int(work, "closedAt");
+    rc = keep_text(m, work, err);
+    if (rc)
+        goto fail;
+    json_decref(work);
     atomic_store(&m->uses, uses);
     atomic_store(&m->last_use, last_use);
     m->flushed_uses = uses;
@@ -789,34 +1124,54 @@ int mk_mock_load(const json_t *stored, int64_t uses, int64_t last_use, mk_mock_t
     *out = m;
     return 0;
 fail:
+    json_decref(work);
     mock_destroy(m);
     return rc;
 }
 
-json_t *mk_mock_to_json(const mk_mock_t *m)
+/* The kept text as a tree with the held fields back in their places (id and namespace first,
+ * times last) and closedAt as m->closed_at (a soft delete keeps the text). */
+static json_t *definition_tree(const mk_mock_t *m)
 {
-    json_t *j = json_copy(m->def);
-    if (j == NULL)
-        return NULL;
-    int64_t last = atomic_load_explicit(&((mk_mock_t *)m)->last_use, memory_order_relaxed);
-    int64_t uses = atomic_load_explicit(&((mk_mock_t *)m)->uses, memory_order_relaxed);
-    json_object_set_new(j, "lastUse", last ? json_integer(last) : json_null());
-    json_object_set_new(j, "useCount", json_integer(uses));
-    if (m->closed_at)
-        json_object_set_new(j, "closedAt", json_integer(m->closed_at));
-    return j;
-}
-
-json_t *mk_mock_definition(const mk_mock_t *m)
-{
-    json_t *j = json_deep_copy(m->def);
-    if (j == NULL)
-        return NULL;
+    json_t *rest = json_loads(m->def_text_, 0, NULL);
+    json_t *j = json_object();
+    if (rest == NULL || j == NULL)
+        goto fail;
+    if (json_object_set_new(j, "id", json_string(m->id)) ||
+        json_object_set_new(j, "namespace", json_string(m->namespace_)) ||
+        json_object_update(j, rest) ||
+        json_object_set_new(j, "createdAt", json_integer(m->created_at)) ||
+        json_object_set_new(j, "updatedAt", json_integer(m->updated_at)) ||
+        (m->expire_at && json_object_set_new(j, "expireAt", json_integer(m->expire_at))))
+        goto fail;
+    json_decref(rest);
     if (m->closed_at)
         json_object_set_new(j, "closedAt", json_integer(m->closed_at));
     else
         json_object_del(j, "closedAt");
     return j;
+fail:
+    json_decref(rest);
+    json_decref(j);
+    return NULL;
+}
+
+json_t *mk_mock_to_json(const mk_mock_t *m)
+{
+    json_t *j = definition_tree(m);
+    if (j == NULL)
+        return NULL;
+    int64_t last = atomic_load_explicit(&((mk_mock_t *)m)->last_use, memory_order_relaxed);
+    int64_t uses = atomic_load_explicit(&((mk_mock_t *)m)->uses, memory_order_relaxed);
+    json_object_set_new(j, "lastUse", last ? json_integer(last) : json_null());
+    /* Mockarty's name for the count; no caller needs our old "useCount" any more. */
+    json_object_set_new(j, "useCounter", json_integer(uses));
+    return j;
+}
+
+json_t *mk_mock_definition(const mk_mock_t *m)
+{
+    return definition_tree(m);
 }
 
 bool mk_mock_active(const mk_mock_t *m, int64_t now_ms)

@@ -43,6 +43,9 @@ typedef struct mk_mock_response {
     char *body; /* owned; the payload when it is constant */
     size_t body_len;
     mk_template_t *body_tpl; /* the payload's template when it holds placeholders, else NULL */
+    /* payloadTemplatePath: a response template to answer with instead of payload, resolved
+     * outside this module (owned; NULL when none). */
+    char *template_path;
     mk_mock_delay_kind_t delay_kind;
     double delay_a, delay_b;
     uint32_t delay_ms; /* the fixed delay (delay_kind FIXED) */
@@ -58,6 +61,51 @@ typedef struct mk_mock_extract {
     mk_template_t *value;
 } mk_mock_extract_t;
 
+/* A per-mock callback (Mockarty's `webhooks`, its Callback DTO): sent after a match by a sender
+ * outside this module. Only the HTTP kind is sent; Kafka and RabbitMQ ones are validated and
+ * stored so definitions written for Mockarty load, and kept in the definition only. */
+typedef enum mk_mock_webhook_kind {
+    MK_MOCK_WEBHOOK_HTTP,
+    MK_MOCK_WEBHOOK_KAFKA,
+    MK_MOCK_WEBHOOK_RABBITMQ,
+} mk_mock_webhook_kind_t;
+
+/* When a webhook fires. Absent means ALWAYS. ON_SUCCESS / ON_ERROR: the served status is below
+ * 400 / 400 or above (or a fault); ON_FIRST_USE: the first match; ON_LAST_USE: the match that
+ * reaches useLimiter. */
+typedef enum mk_mock_webhook_trigger {
+    MK_MOCK_WEBHOOK_ALWAYS,
+    MK_MOCK_WEBHOOK_ON_SUCCESS,
+    MK_MOCK_WEBHOOK_ON_ERROR,
+    MK_MOCK_WEBHOOK_ON_FIRST_USE,
+    MK_MOCK_WEBHOOK_ON_LAST_USE,
+} mk_mock_webhook_trigger_t;
+
+#define MK_MOCK_WEBHOOK_MAX                16
+#define MK_MOCK_WEBHOOK_DEFAULT_TIMEOUT_MS 10000
+#define MK_MOCK_WEBHOOK_MAX_RETRIES        10
+
+typedef struct mk_mock_webhook {
+    mk_mock_webhook_kind_t kind;
+    mk_mock_webhook_trigger_t trigger;
+    bool async;             /* true: the answer does not wait for the call */
+    char method[8];         /* upper-case, "POST" by default (HTTP kind) */
+    char *url;              /* owned; the literal url (HTTP kind), NULL for other kinds */
+    mk_template_t *url_tpl; /* the url's template when it holds placeholders, else NULL */
+    /* Headers and body are compiled like a response's (see mk_mock_response_t): literal bytes,
+     * plus templates where they hold placeholders. Content-Type is added (application/json, or
+     * text/plain for a string body) when there is a body and the headers lack one. */
+    mk_header_t *headers; /* owned, with their bytes */
+    size_t nheaders;
+    mk_template_t **header_tpls;
+    char *body; /* owned; NULL when the webhook has no body */
+    size_t body_len;
+    mk_template_t *body_tpl;
+    uint32_t timeout_ms;     /* per attempt; MK_MOCK_WEBHOOK_DEFAULT_TIMEOUT_MS when not given */
+    uint32_t retry_count;    /* further attempts after a failed one, at most MAX_RETRIES */
+    uint32_t retry_delay_ms; /* between attempts */
+} mk_mock_webhook_t;
+
 typedef enum mk_mock_oneof {
     MK_MOCK_SINGLE,
     MK_MOCK_ONEOF_ORDER,
@@ -67,9 +115,11 @@ typedef enum mk_mock_oneof {
 typedef struct mk_mock {
     char *id;
     char *namespace_;
-    char *chain_id; /* NULL when none */
-    char *method;   /* upper-case, or "ANY" */
-    char *route;    /* pathPrefix + http.route */
+    char *chain_id;    /* NULL when none */
+    char *folder_id;   /* Mockarty's folderId; NULL when none */
+    char *server_name; /* Mockarty's serverName; NULL when none */
+    char *method;      /* upper-case, or "ANY" */
+    char *route;       /* pathPrefix + http.route */
     char **tags;
     size_t ntags;
     int64_t priority;
@@ -86,9 +136,13 @@ typedef struct mk_mock {
     mk_mock_oneof_t oneof;
     mk_mock_extract_t *extracts;
     size_t nextracts;
-    json_t *mstore;  /* the mStore seed object (borrowed from def), or NULL */
-    bool uses_store; /* extraction or a template reads or writes a store */
-    json_t *def;     /* the definition as stored, server-set fields included (owned reference) */
+    mk_mock_webhook_t *webhooks;
+    size_t nwebhooks;
+    json_t *mstore;  /* the mStore seed object (owned, small, read-only once built), or NULL */
+    bool uses_store; /* extraction or a template (webhooks included) reads or writes a store */
+    /* The stored definition as compact JSON text (server-set fields included, no closedAt):
+     * a few hundred bytes where a jansson tree took kilobytes. Private: use the accessors. */
+    char *def_text_;
 
     atomic_int_fast64_t uses;
     atomic_int_fast64_t last_use;
@@ -107,7 +161,8 @@ typedef struct mk_mock_parse_opts {
 
 /* Validates and compiles def (borrowed). On success *out holds one reference (free with
  * mk_mock_unref()); the stored definition is a copy of def with the server-set fields
- * (id when absent, namespace default, createdAt, updatedAt, expireAt, closedAt) filled in.
+ * (id when absent, namespace default, createdAt, updatedAt, expireAt, closedAt) filled in and the
+ * client's counters (lastUse, useCounter, useCount) dropped.
  * On failure returns MK_EINVAL with a message naming the field, e.g.
  * "http.conditions[1].value: invalid regular expression: ...". */
 int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t **out,
@@ -121,7 +176,7 @@ int mk_mock_load(const json_t *stored, int64_t uses, int64_t last_use, mk_mock_t
 mk_mock_t *mk_mock_ref(mk_mock_t *m);
 void mk_mock_unref(mk_mock_t *m);
 
-/* The definition with live counters (lastUse, useCount): a new reference. */
+/* The definition with live counters (lastUse, useCounter): a new reference. */
 json_t *mk_mock_to_json(const mk_mock_t *m);
 
 /* The stored definition (server-set fields included, closedAt as m->closed_at, no live

@@ -25,9 +25,8 @@ size_t mk_stores_table(mk_template_store_t which, mk_str_t scope, char *buf, siz
 size_t mk_stores_ctx_table(const mk_stores_ctx_t *ctx, mk_template_store_t which, char *buf,
                            size_t size)
 {
+    /* A mock without chainId uses the chain store of the empty chainId, as Mockarty does. */
     mk_str_t scope = which == MK_TEMPLATE_CHAIN ? ctx->chain_id : ctx->mock_id;
-    if (which == MK_TEMPLATE_CHAIN && scope.len == 0)
-        return 0;
     return mk_stores_table(which, scope, buf, size);
 }
 

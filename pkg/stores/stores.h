@@ -33,15 +33,15 @@ typedef struct mk_stores_ctx {
     size_t nmemo;
 } mk_stores_ctx_t;
 
-/* The table of which for ctx into buf (as mk_stores_table); 0 when the store does not apply (cS
- * of a mock without chainId) or buf is too small. */
+/* The table of which for ctx into buf (as mk_stores_table); 0 when buf is too small. The cS of
+ * a mock without chainId is "chain:" (the empty chainId's, shared by such mocks). */
 size_t mk_stores_ctx_table(const mk_stores_ctx_t *ctx, mk_template_store_t which, char *buf,
                            size_t size);
 /* Appends the mStore seed value of key (JSON text); MK_ENOTFOUND when the mock seeds none. */
 int mk_stores_seed(const mk_stores_ctx_t *ctx, mk_str_t key, mk_buf_t *out);
 
-/* Store callbacks for mk_template_env_t (ud is an mk_stores_ctx_t). A chain store read by a mock
- * without chainId finds nothing; a mock-store key never written falls back to the mStore seed. */
+/* Store callbacks for mk_template_env_t (ud is an mk_stores_ctx_t). A mock-store key never
+ * written falls back to the mStore seed. */
 int mk_stores_get(void *ud, mk_template_store_t which, mk_str_t key, mk_buf_t *out, mk_err_t *err);
 int mk_stores_incr(void *ud, mk_template_store_t which, mk_str_t key, int64_t by, int64_t *result,
                    mk_err_t *err);
