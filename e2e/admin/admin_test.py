@@ -66,7 +66,7 @@ class AdminTest(unittest.TestCase):
         self.assertTrue(body["overwritten"])
         self.assertEqual(body["mock"]["createdAt"], m["createdAt"])
         self.assertEqual(self.req("GET", "/t1/users/1")[1], {"name": "bob"})
-        self.assertEqual(self.req("GET", "/api/v1/mocks/t1-user")[1]["useCount"], 2)
+        self.assertEqual(self.req("GET", "/api/v1/mocks/t1-user")[1]["useCounter"], 2)
 
     def test_generated_id_and_string_payload_and_headers(self):
         d = mock("/t2/text", payload="plain text")
@@ -452,7 +452,7 @@ class PersistenceTest(unittest.TestCase):
             self.assertEqual(m2.request("POST", "/api/v1/mocks/gone/restore")[0], 200)
             self.assertEqual(m2.request("GET", "/gone")[0], 200)
             self.assertIn("empty-ns", m2.request("GET", "/api/v1/namespaces")[1]["namespaces"])
-            self.assertGreaterEqual(m2.request("GET", "/api/v1/mocks/keep")[1]["useCount"], 1)
+            self.assertGreaterEqual(m2.request("GET", "/api/v1/mocks/keep")[1]["useCounter"], 1)
         finally:
             code, err = m2.stop()
             shutil.rmtree(m.dir, ignore_errors=True)
