@@ -179,28 +179,30 @@ void mk_catalog_reclaim(mk_catalog_t *c)
 
 /* --- writers --- */
 
-static int build_ns(mk_catalog_t *c, mk_str_t name, ns_index_t **out, mk_err_t *err)
+/* The live mocks of one namespace being rebuilt, in creation order. */
+typedef struct ns_build {
+    mk_str_t name;
+    mk_mock_t **mocks;
+    size_t n, cap;
+} ns_build_t;
+
+/* Builds the index of one namespace from its live mocks; *out is NULL when it has none. */
+static int build_ns(const ns_build_t *nb, ns_index_t **out, mk_err_t *err)
 {
     *out = NULL;
-    size_t count = 0;
-    for (size_t i = 0; i < c->norder; i++)
-        if (c->order[i]->closed_at == 0 && mk_str_eq_cstr(name, c->order[i]->namespace_))
-            count++;
-    if (count == 0)
+    if (nb->n == 0)
         return 0;
     ns_index_t *ns = calloc(1, sizeof *ns);
     mk_route_builder_t *b = mk_route_builder_new();
     if (ns == NULL || b == NULL)
         goto nomem;
-    ns->name = mk_str_dup(name);
-    ns->mocks = malloc(count * sizeof *ns->mocks);
+    ns->name = mk_str_dup(nb->name);
+    ns->mocks = malloc(nb->n * sizeof *ns->mocks);
     if (ns->name == NULL || ns->mocks == NULL)
         goto nomem;
     ns->refs = 0;
-    for (size_t i = 0; i < c->norder; i++) {
-        mk_mock_t *m = c->order[i];
-        if (m->closed_at != 0 || !mk_str_eq_cstr(name, m->namespace_))
-            continue;
+    for (size_t i = 0; i < nb->n; i++) {
+        mk_mock_t *m = nb->mocks[i];
         int rc = mk_route_builder_add(b, m->method, m->route, m, m->priority, m->created_at, err);
         if (rc) {
             mk_route_builder_free(b);
@@ -225,19 +227,77 @@ nomem:
     return mk_err_set(err, MK_ENOMEM, "out of memory building the route index");
 }
 
+static void ns_builds_free(ns_build_t *nbs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(nbs[i].mocks);
+    free(nbs);
+}
+
+/* Sorts the live mocks of the dirty namespaces by namespace in one pass over the catalog, so a
+ * load of many namespaces costs O(mocks), not O(namespaces x mocks). */
+static int collect_dirty(mk_catalog_t *c, mk_strmap_t *dirty, ns_build_t **out, size_t *nout,
+                         mk_err_t *err)
+{
+    size_t n = mk_strmap_size(dirty), i = 0, pos = 0;
+    mk_str_t k;
+    void *v;
+    ns_build_t *nbs = calloc(n ? n : 1, sizeof *nbs);
+    mk_strmap_t *slot = mk_strmap_new();
+    if (nbs == NULL || slot == NULL)
+        goto nomem;
+    while (mk_strmap_next(dirty, &pos, &k, &v)) {
+        nbs[i].name = k; /* borrowed from dirty, which outlives the publication */
+        if (mk_strmap_set(slot, k, &nbs[i]) != 0)
+            goto nomem;
+        i++;
+    }
+    for (size_t j = 0; j < c->norder; j++) {
+        mk_mock_t *m = c->order[j];
+        if (m->closed_at != 0)
+            continue;
+        ns_build_t *nb = mk_strmap_get(slot, mk_str_of(m->namespace_));
+        if (nb == NULL)
+            continue;
+        if (nb->n == nb->cap) {
+            size_t cap = nb->cap ? nb->cap * 2 : 16;
+            mk_mock_t **grown = realloc(nb->mocks, cap * sizeof *grown);
+            if (grown == NULL)
+                goto nomem;
+            nb->mocks = grown;
+            nb->cap = cap;
+        }
+        nb->mocks[nb->n++] = m;
+    }
+    mk_strmap_free(slot);
+    *out = nbs;
+    *nout = n;
+    return 0;
+nomem:
+    mk_strmap_free(slot);
+    if (nbs)
+        ns_builds_free(nbs, n);
+    return mk_err_set(err, MK_ENOMEM, "out of memory");
+}
+
 /* Publishes a snapshot where the namespaces in dirty are rebuilt and the rest shared. */
 static int publish(mk_catalog_t *c, mk_strmap_t *dirty, mk_err_t *err)
 {
     mk_snapshot_t *old = atomic_load(&c->current);
+    ns_build_t *nbs = NULL;
+    size_t nnbs = 0;
+    int rc = collect_dirty(c, dirty, &nbs, &nnbs, err);
+    if (rc)
+        return rc;
     mk_snapshot_t *s = calloc(1, sizeof *s);
     if (s == NULL || (s->namespaces = mk_strmap_new()) == NULL) {
         free(s);
+        ns_builds_free(nbs, nnbs);
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     }
     size_t pos = 0;
     mk_str_t k;
     void *v;
-    int rc = 0;
     while (mk_strmap_next(old->namespaces, &pos, &k, &v)) {
         if (mk_strmap_get(dirty, k))
             continue;
@@ -249,15 +309,14 @@ static int publish(mk_catalog_t *c, mk_strmap_t *dirty, mk_err_t *err)
         ns->refs++;
         s->nmocks += ns->nmocks;
     }
-    pos = 0;
-    while (mk_strmap_next(dirty, &pos, &k, &v)) {
+    for (size_t i = 0; i < nnbs; i++) {
         ns_index_t *ns;
-        rc = build_ns(c, k, &ns, err);
+        rc = build_ns(&nbs[i], &ns, err);
         if (rc)
             goto fail;
         if (ns == NULL)
             continue;
-        if (mk_strmap_set(s->namespaces, k, ns) != 0) {
+        if (mk_strmap_set(s->namespaces, nbs[i].name, ns) != 0) {
             ns->refs = 1;
             ns_index_release(ns);
             rc = mk_err_set(err, MK_ENOMEM, "out of memory");
@@ -266,6 +325,8 @@ static int publish(mk_catalog_t *c, mk_strmap_t *dirty, mk_err_t *err)
         ns->refs++;
         s->nmocks += ns->nmocks;
     }
+    ns_builds_free(nbs, nnbs);
+    nbs = NULL;
     atomic_store(&c->current, s);
     retired_t *r = malloc(sizeof *r);
     uint64_t epoch = atomic_fetch_add(&c->epoch, 1) + 1;
@@ -283,6 +344,7 @@ static int publish(mk_catalog_t *c, mk_strmap_t *dirty, mk_err_t *err)
     reclaim_locked(c);
     return 0;
 fail:
+    ns_builds_free(nbs, nnbs);
     snapshot_free(s);
     return rc;
 }
@@ -449,8 +511,7 @@ json_t *mk_catalog_counts(mk_catalog_t *c)
         if (m->closed_at)
             continue;
         json_t *v = json_object_get(counts, m->namespace_);
-        json_object_set_new(counts, m->namespace_,
-                            json_integer(v ? json_integer_value(v) + 1 : 1));
+        json_object_set_new(counts, m->namespace_, json_integer(v ? json_integer_value(v) + 1 : 1));
     }
     pthread_mutex_unlock(&c->lock);
     return counts;

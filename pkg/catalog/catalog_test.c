@@ -107,9 +107,43 @@ static void test_reclamation_under_reader(void)
     mk_catalog_free(shared);
 }
 
+/* One put over many namespaces (a load) gives every namespace exactly its own mocks, and a
+ * later put rebuilds only the namespaces it touches while the others keep serving. */
+static void test_many_namespaces_in_one_put(void)
+{
+    enum { NNS = 50, PER = 20 };
+    mk_catalog_t *c = mk_catalog_new(1);
+    mk_mock_t *ms[NNS * PER];
+    char id[32], ns[16], route[32];
+    for (int i = 0; i < NNS * PER; i++) {
+        snprintf(id, sizeof id, "m%d", i);
+        snprintf(ns, sizeof ns, "ns%d", i % NNS);
+        snprintf(route, sizeof route, "/r%d", i / NNS);
+        ms[i] = make(id, ns, route, 0);
+    }
+    MK_CHECK_INT(mk_catalog_put(c, ms, NNS * PER, NULL, NULL), 0);
+    const mk_snapshot_t *s = mk_catalog_enter(c, 0);
+    MK_CHECK_INT(mk_snapshot_mock_count(s), NNS * PER);
+    for (int n = 0; n < NNS; n++) {
+        snprintf(ns, sizeof ns, "ns%d", n);
+        const mk_route_index_t *idx = mk_snapshot_index(s, mk_str_of(ns));
+        MK_CHECK(idx != NULL && mk_route_index_count(idx) == PER);
+    }
+    mk_catalog_leave(c, 0);
+    MK_CHECK_STR(lookup(c, "ns7", "/r3"), "m157");
+    MK_CHECK(lookup(c, "ns7", "/r20") == NULL);
+    mk_mock_t *more = make("extra", "ns7", "/r20", 0);
+    MK_CHECK_INT(mk_catalog_put(c, &more, 1, NULL, NULL), 0);
+    MK_CHECK_STR(lookup(c, "ns7", "/r20"), "extra");
+    MK_CHECK_STR(lookup(c, "ns7", "/r3"), "m157");
+    MK_CHECK_STR(lookup(c, "ns8", "/r3"), "m158");
+    mk_catalog_free(c);
+}
+
 int main(void)
 {
     MK_RUN(test_put_replace_remove);
+    MK_RUN(test_many_namespaces_in_one_put);
     MK_RUN(test_reclamation_under_reader);
     return mk_testing_done();
 }
