@@ -127,9 +127,12 @@ class Reply:
 
 
 class ControlPlane:
-    """etcd + kube-apiserver (+ kube-controller-manager with kcm=True) of one test."""
+    """etcd + kube-apiserver of one test, and kube-controller-manager when kcm is a list of its
+    controllers (e.g. "garbagecollector,horizontalpodautoscaling"; "*" for all). Leaving the
+    Deployment controller out lets a test stand in for it (there is no kubelet to make pods
+    ready) while the garbage collector and the HPA controller are the real ones."""
 
-    def __init__(self, kcm=False, workdir=None):
+    def __init__(self, kcm=None, workdir=None):
         self.assets = find_assets()
         self.kcm = kcm
         self.dir = tempfile.mkdtemp(prefix="envtest-", dir=workdir)
@@ -214,7 +217,9 @@ class ControlPlane:
                 self.assets["kube-controller-manager"], "--kubeconfig=" + kcm_cfg,
                 "--authentication-kubeconfig=" + kcm_cfg, "--authorization-kubeconfig=" + kcm_cfg,
                 "--bind-address=127.0.0.1", "--secure-port=%d" % kcm_port,
-                "--controllers=*,-nodeipam", "--use-service-account-credentials=true",
+                "--controllers=" + (self.kcm if self.kcm != "*" else "*,-nodeipam"),
+                "--use-service-account-credentials=true",
+                "--horizontal-pod-autoscaler-sync-period=1s",
                 "--service-account-private-key-file=%s/sa.key" % d, "--root-ca-file=" + self.ca,
                 "--cluster-signing-cert-file=%s/ca.crt" % d,
                 "--cluster-signing-key-file=%s/ca.key" % d,

@@ -19,7 +19,10 @@
 #define RETRY_MS          2000L
 #define RENEW_DEADLINE_MS 10000L
 #define POOL_RETRY_MS     30000L
-#define EVENT_DEDUP_S     600
+/* Secrets are not watched (the operator would cache every Secret of the cluster): a pool waiting
+ * for its token Secret polls for it. */
+#define TOKEN_RETRY_MS 3000L
+#define EVENT_DEDUP_S  600
 
 enum { K_CLUSTER, K_POOL, K_COUNT };
 enum { R_SUCCESS, R_CONFLICT, R_ERROR, R_COUNT };
@@ -239,19 +242,30 @@ static int execute(mk_controller_t *c, const json_t *owner, const mk_kube_resour
         const mk_kube_resource_t *res = mk_kube_resource_for(av, kind);
         const char *ns = mk_kube_namespace(obj) ? mk_kube_namespace(obj) : mk_kube_namespace(owner);
         bool created = false;
+        json_t *applied = NULL, *cached = NULL;
         int rc;
         memset(&e, 0, sizeof e);
-        if (!res)
+        if (!res) {
             rc = mk_err_set(&e, MK_EINVAL, "no resource for %s %s", av ? av : "?",
                             kind ? kind : "?");
-        else
-            rc = mk_kube_apply(c->k, res, ns, obj, MANAGER, true, NULL, &created, &e);
-        if (rc == 0 && created) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "Created %s %s", kind, mk_kube_name(obj));
-            logf_(c, "info", "%s/%s: %s", ns, mk_kube_name(owner), msg);
-            emit_event(c, owner, "Normal", "Created", msg);
+        } else {
+            mk_controller_informer_t *inf = informer_for(c, res);
+            cached = inf ? mk_controller_informer_get(inf, ns, mk_kube_name(obj)) : NULL;
+            rc = mk_kube_apply(c->k, res, ns, obj, MANAGER, true, &applied, &created, &e);
         }
+        /* An apply that changed nothing keeps the resourceVersion: only real changes are
+         * Updated events. */
+        const char *rv0 = mk_kube_resource_version(cached),
+                   *rv1 = mk_kube_resource_version(applied);
+        if (rc == 0 && (created || (rv0 && rv1 && strcmp(rv0, rv1) != 0))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s %s %s", created ? "Created" : "Updated", kind,
+                     mk_kube_name(obj));
+            logf_(c, "info", "%s/%s: %s", ns, mk_kube_name(owner), msg);
+            emit_event(c, owner, "Normal", created ? "Created" : "Updated", msg);
+        }
+        json_decref(applied);
+        json_decref(cached);
         if (rc != 0 && first == 0) {
             first = rc;
             if (err)
@@ -337,6 +351,36 @@ out:
     return rc;
 }
 
+/* Looks the pool's token Secret (and its key) up and records observed.tokenSecret. An answer
+ * other than found / not found (e.g. forbidden) leaves it unknown: the runners are still
+ * deployed and their pods report the problem. Returns false only for a known absence. */
+static bool token_secret_present(mk_controller_t *c, const json_t *pool, json_t *observed)
+{
+    const json_t *ref = json_object_get(json_object_get(pool, "spec"), "tokenSecretRef");
+    const char *name = json_string_value(json_object_get(ref, "name"));
+    const char *key = json_string_value(json_object_get(ref, "key"));
+    json_t *secret = NULL;
+    mk_err_t e = {0};
+    bool present = true;
+
+    if (!name)
+        return true;
+    int rc = mk_kube_get(c->k, &mk_kube_secrets, mk_kube_namespace(pool), name, &secret, &e);
+    if (rc == MK_ENOTFOUND) {
+        present = false;
+    } else if (rc == 0) {
+        present = !key || json_object_get(json_object_get(secret, "data"), key) != NULL;
+    } else {
+        logf_(c, "warn", "%s/%s: cannot read token Secret %s: %s", mk_kube_namespace(pool),
+              mk_kube_name(pool), name, e.msg);
+        json_decref(secret);
+        return true;
+    }
+    json_decref(secret);
+    json_object_set_new(observed, "tokenSecret", json_boolean(present));
+    return present;
+}
+
 static int reconcile_pool(mk_controller_t *c, const char *ns, const char *name, long *requeue_ms,
                           mk_err_t *err)
 {
@@ -364,6 +408,7 @@ static int reconcile_pool(mk_controller_t *c, const char *ns, const char *name, 
         }
     }
     observed = observe(c, pool);
+    bool token_missing = cluster && observed && !token_secret_present(c, pool, observed);
     rc = mk_op_runnerpool_desired(pool, cluster, observed, &d, err);
     if (rc == 0)
         rc = execute(c, pool, &mk_kube_mockartyrunnerpools, &d, err);
@@ -371,6 +416,8 @@ static int reconcile_pool(mk_controller_t *c, const char *ns, const char *name, 
         emit_event(c, pool, "Warning", "ReconcileFailed", err ? err->msg : "reconcile failed");
     if (rc == 0 && !cluster)
         *requeue_ms = POOL_RETRY_MS; /* retried, not dropped: the cluster may appear */
+    if (rc == 0 && token_missing)
+        *requeue_ms = TOKEN_RETRY_MS;
 out:
     mk_op_desired_free(&d);
     json_decref(observed);

@@ -11,7 +11,7 @@
 #define CLIENT_CA_DIR "/etc/mockarty/client-ca"
 
 typedef struct cluster_spec {
-    const char *image, *pull_policy;
+    const char *image, *pull_policy, *version;
     char image_buf[512];
     const char *db_type, *dsn_name, *dsn_key, *sqlite_claim;
     const char *cache_type, *redis_host, *redis_pw_name, *redis_pw_key;
@@ -38,6 +38,9 @@ static void read_spec(mk_op_spec_t *sp, const json_t *cluster, cluster_spec_t *c
     if (spec && !json_is_object(spec))
         mk_op_spec_fail(sp, "spec: must be an object");
     cs->image = mk_op_image(sp, spec, cs->image_buf, sizeof cs->image_buf, &cs->pull_policy);
+    cs->version = json_string_value(json_object_get(json_object_get(spec, "image"), "tag"));
+    if (!cs->version)
+        cs->version = MK_OP_IMAGE_TAG;
 
     db = mk_op_spec_obj(sp, spec, "spec", "database");
     cs->db_type = mk_op_spec_enum(sp, db, "spec.database", "type", "sqlite", "sqlite|postgres");
@@ -200,7 +203,7 @@ static json_t *empty_dir(const char *name)
 }
 
 /* The pod spec of the admin (admin=true) or of a resolver. */
-static json_t *pod_spec(const cluster_spec_t *cs, const char *name, bool admin)
+static json_t *pod_spec(const cluster_spec_t *cs, const char *name, bool admin, const char *image)
 {
     json_t *env = json_array(), *volumes = json_array(), *mounts = json_array();
     json_t *ports = NULL, *c = NULL, *pod = NULL, *data_vol;
@@ -265,11 +268,11 @@ static json_t *pod_spec(const cluster_spec_t *cs, const char *name, bool admin)
         goto out;
     snprintf(cm, sizeof cm, "%s-config", name);
     c = json_pack("{s:s, s:s, s:s, s:[s], s:o, s:[{s:{s:s}}], s:O, s:O, s:o, s:o, s:o}", "name",
-                  admin ? "admin" : "resolver", "image", cs->image, "imagePullPolicy",
-                  cs->pull_policy, "args", admin ? "mockarty" : "mockarty-resolver", "ports", ports,
-                  "envFrom", "configMapRef", "name", cm, "env", env, "volumeMounts", mounts,
-                  "livenessProbe", probe("/health/live", 10, 3), "readinessProbe",
-                  probe("/health/ready", 5, 2), "securityContext", mk_op_container_security());
+                  admin ? "admin" : "resolver", "image", image, "imagePullPolicy", cs->pull_policy,
+                  "args", admin ? "mockarty" : "mockarty-resolver", "ports", ports, "envFrom",
+                  "configMapRef", "name", cm, "env", env, "volumeMounts", mounts, "livenessProbe",
+                  probe("/health/live", 10, 3), "readinessProbe", probe("/health/ready", 5, 2),
+                  "securityContext", mk_op_container_security());
     ports = NULL;
     if (!c)
         goto out;
@@ -320,6 +323,47 @@ static json_t *service(const cluster_spec_t *cs, const char *name, const mk_op_o
     return svc;
 }
 
+/* Admin-first upgrades (seed 000: the admin runs the migrations; never run resolvers on a newer
+ * version than the admin): resolvers keep the image they run until the admin is available at
+ * the version asked for. */
+typedef struct rollout {
+    const char *admin_at;                /* version the admin is available at, or NULL */
+    const char *res_image, *res_version; /* what the resolver Deployment gets */
+} rollout_t;
+
+static const char *deployment_image(const json_t *dep)
+{
+    const json_t *pod =
+        json_object_get(json_object_get(json_object_get(dep, "spec"), "template"), "spec");
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(pod, "containers"), 0), "image"));
+}
+
+static void plan_rollout(const cluster_spec_t *cs, const char *name, const json_t *observed,
+                         rollout_t *ro)
+{
+    char n[300];
+    const json_t *adep, *rdep;
+
+    snprintf(n, sizeof n, "%s-admin", name);
+    adep = mk_op_observed_deployment(observed, n);
+    snprintf(n, sizeof n, "%s-resolvers", name);
+    rdep = mk_op_observed_deployment(observed, n);
+    ro->admin_at = NULL;
+    if (adep && mk_op_deployment_rolled_out(adep) && mk_op_deployment_ready(adep) >= 1)
+        ro->admin_at = mk_op_deployment_version(adep);
+    ro->res_image = cs->image;
+    ro->res_version = cs->version;
+    if (rdep && !(ro->admin_at && strcmp(ro->admin_at, cs->version) == 0)) {
+        const char *img = deployment_image(rdep), *ver = mk_op_deployment_version(rdep);
+
+        if (img && ver) {
+            ro->res_image = img;
+            ro->res_version = ver;
+        }
+    }
+}
+
 static int push(json_t *apply, json_t *obj)
 {
     if (!obj)
@@ -327,8 +371,8 @@ static int push(json_t *apply, json_t *obj)
     return json_array_append_new(apply, obj) == 0 ? 0 : MK_ENOMEM;
 }
 
-static int build_children(const cluster_spec_t *cs, const mk_op_owner_t *ow, json_t *apply,
-                          json_t *deletes)
+static int build_children(const cluster_spec_t *cs, const rollout_t *ro, const mk_op_owner_t *ow,
+                          json_t *apply, json_t *deletes)
 {
     char n_cm[300], n_admin[300], n_res[300], sum[17];
     json_t *data = configmap_data(cs, ow->name, ow->ns), *ann, *strategy;
@@ -356,9 +400,10 @@ static int build_children(const cluster_spec_t *cs, const mk_op_owner_t *ow, jso
     else
         strategy = json_pack("{s:s, s:{s:i, s:i}}", "type", "RollingUpdate", "rollingUpdate",
                              "maxSurge", 1, "maxUnavailable", 0);
-    ann = json_pack("{s:s}", "mockarty.io/config-checksum", sum);
+    ann = json_pack("{s:s, s:s}", "mockarty.io/config-checksum", sum, MK_OP_VERSION_ANNOTATION,
+                    cs->version);
     rc = push(apply, mk_op_deployment(n_admin, ow, "admin", 1, strategy, ann,
-                                      pod_spec(cs, ow->name, true)));
+                                      pod_spec(cs, ow->name, true, cs->image)));
     if (rc == 0)
         rc = push(apply, service(cs, n_admin, ow, true));
     if (rc != 0)
@@ -375,11 +420,12 @@ static int build_children(const cluster_spec_t *cs, const mk_op_owner_t *ow, jso
                                   n_res);
         return rc;
     }
-    ann = json_pack("{s:s}", "mockarty.io/config-checksum", sum);
+    ann = json_pack("{s:s, s:s}", "mockarty.io/config-checksum", sum, MK_OP_VERSION_ANNOTATION,
+                    ro->res_version);
     strategy = json_pack("{s:s, s:{s:i, s:i}}", "type", "RollingUpdate", "rollingUpdate",
                          "maxSurge", 1, "maxUnavailable", 0);
     rc = push(apply, mk_op_deployment(n_res, ow, "resolver", cs->autoscaling ? -1 : cs->replicas,
-                                      strategy, ann, pod_spec(cs, ow->name, false)));
+                                      strategy, ann, pod_spec(cs, ow->name, false, ro->res_image)));
     if (rc == 0)
         rc = push(apply, service(cs, n_res, ow, false));
     if (rc != 0)
@@ -441,9 +487,44 @@ static void assess(const json_t *dep, const char *name, long long want, componen
     snprintf(c->message, sizeof c->message, "%lld/%lld replicas ready", ready, want);
 }
 
-static int build_status(const json_t *cluster, const cluster_spec_t *cs, const mk_op_owner_t *ow,
-                        const json_t *observed, json_t *events, json_t **status)
+/* The Upgrading condition: True while a new version rolls out, admin first. */
+static json_t *upgrade_condition(const json_t *prev, const cluster_spec_t *cs, const rollout_t *ro,
+                                 const char *version, const json_t *rdep, const char *now,
+                                 json_int_t gen)
 {
+    char msg[400];
+    const char *reason;
+    bool upgrading = true;
+    bool res_done = !resolvers_wanted(cs) ||
+                    (rdep && mk_op_deployment_rolled_out(rdep) && mk_op_deployment_version(rdep) &&
+                     strcmp(mk_op_deployment_version(rdep), cs->version) == 0);
+
+    if (!version) {
+        upgrading = false;
+        reason = "Installing";
+        snprintf(msg, sizeof msg, "waiting for the admin to become available at %s", cs->version);
+    } else if (!ro->admin_at || strcmp(ro->admin_at, cs->version) != 0) {
+        reason = "AdminRollingOut";
+        snprintf(msg, sizeof msg,
+                 "rolling the admin from %s to %s; resolvers and runner pools follow once it is "
+                 "available",
+                 version, cs->version);
+    } else if (!res_done) {
+        reason = "NodesRollingOut";
+        snprintf(msg, sizeof msg, "the admin runs %s; rolling the resolvers", cs->version);
+    } else {
+        upgrading = false;
+        reason = "UpToDate";
+        snprintf(msg, sizeof msg, "every node runs %s", cs->version);
+    }
+    return mk_op_condition(prev, "Upgrading", upgrading, reason, msg, now, gen);
+}
+
+static int build_status(const json_t *cluster, const cluster_spec_t *cs, const rollout_t *ro,
+                        const mk_op_owner_t *ow, const json_t *observed, json_t *events,
+                        json_t **status)
+{
+    const char *version;
     const json_t *prev = json_object_get(cluster, "status");
     json_int_t gen =
         json_integer_value(json_object_get(json_object_get(cluster, "metadata"), "generation"));
@@ -513,6 +594,25 @@ static int build_status(const json_t *cluster, const cluster_spec_t *cs, const m
                    "coordinator", e_coord);
     if (!st)
         return MK_ENOMEM;
+    /* The version the admin is available at; kept from before while it is not. */
+    version = ro->admin_at ? ro->admin_at : json_string_value(json_object_get(prev, "version"));
+    if ((version && json_object_set_new(st, "version", json_string(version)) != 0) ||
+        json_array_append_new(json_object_get(st, "conditions"),
+                              upgrade_condition(prev, cs, ro, version, rdep, now, gen)) != 0) {
+        json_decref(st);
+        return MK_ENOMEM;
+    }
+    if (ro->admin_at && strcmp(ro->admin_at, cs->version) == 0 && version &&
+        json_string_value(json_object_get(prev, "version")) &&
+        strcmp(json_string_value(json_object_get(prev, "version")), version) != 0) {
+        rc = mk_op_add_event(events, "Normal", "AdminUpgraded",
+                             "the admin is available at %s; rolling resolvers and runner pools",
+                             version);
+        if (rc != 0) {
+            json_decref(st);
+            return rc;
+        }
+    }
     if (!prev_phase || strcmp(prev_phase, phase) != 0) {
         rc = mk_op_add_event(events, strcmp(phase, "Degraded") == 0 ? "Warning" : "Normal", phase,
                              "phase %s: %s", phase, msg);
@@ -552,9 +652,11 @@ int mk_op_cluster_desired(const json_t *cluster, const json_t *observed, mk_op_d
                                 json_pack("{s:s}", "phase", "Degraded"), d.events, &d.status);
         goto out;
     }
-    rc = build_children(&cs, &ow, d.apply, d.deletes);
+    rollout_t ro;
+    plan_rollout(&cs, ow.name, observed, &ro);
+    rc = build_children(&cs, &ro, &ow, d.apply, d.deletes);
     if (rc == 0)
-        rc = build_status(cluster, &cs, &ow, observed, d.events, &d.status);
+        rc = build_status(cluster, &cs, &ro, &ow, observed, d.events, &d.status);
 out:
     if (rc != 0) {
         mk_op_desired_free(&d);

@@ -371,6 +371,14 @@ bool mk_op_deployment_failed(const json_t *deploy)
     return s && strcmp(s, "True") == 0;
 }
 
+const char *mk_op_deployment_version(const json_t *deploy)
+{
+    const json_t *tmpl = json_object_get(json_object_get(deploy, "spec"), "template");
+    const json_t *ann = json_object_get(json_object_get(tmpl, "metadata"), "annotations");
+
+    return json_string_value(json_object_get(ann, MK_OP_VERSION_ANNOTATION));
+}
+
 bool mk_op_deployment_rolled_out(const json_t *deploy)
 {
     const json_t *meta = json_object_get(deploy, "metadata");

@@ -17,6 +17,8 @@
 #define MK_OP_UID             10001
 #define MK_OP_IMAGE_REPO      "mockarty/mockarty"
 #define MK_OP_IMAGE_TAG       "0.1.0"
+/* Pod template annotation: the version (image tag) a workload's pods run. */
+#define MK_OP_VERSION_ANNOTATION "mockarty.io/version"
 
 /* The resource that owns the children: every child lives in its namespace. */
 typedef struct mk_op_owner {
@@ -92,6 +94,8 @@ long long mk_op_deployment_ready(const json_t *deploy);
 /* True when the Deployment controller reports it cannot make progress (Progressing=False or
  * ReplicaFailure=True). */
 bool mk_op_deployment_failed(const json_t *deploy);
+/* The MK_OP_VERSION_ANNOTATION of a Deployment's pod template, or NULL. Borrowed. */
+const char *mk_op_deployment_version(const json_t *deploy);
 /* True when the controller has seen the latest spec and finished rolling it out
  * (Progressing reason NewReplicaSetAvailable): a shortfall after that is a degradation. */
 bool mk_op_deployment_rolled_out(const json_t *deploy);

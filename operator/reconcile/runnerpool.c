@@ -6,14 +6,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CA_DIR "/etc/mockarty/coordinator-ca"
+#define CA_DIR   "/etc/mockarty/coordinator-ca"
+#define CERT_DIR "/etc/mockarty/runner-tls"
 
 typedef struct pool_spec {
     const char *cluster_name, *cluster_ns;
     char caps[64];
     long long replicas, max_concurrent;
     bool shared;
-    const char *mk_namespace, *token_name, *token_key, *ca_secret;
+    const char *mk_namespace, *token_name, *token_key, *ca_secret, *client_cert;
     const json_t *resources, *env;
 } pool_spec_t;
 
@@ -67,6 +68,7 @@ static void read_spec(mk_op_spec_t *sp, const json_t *pool, const char *ns, pool
     mk_op_spec_env(sp, ps->env, "spec.env");
     tls = mk_op_spec_obj(sp, spec, "spec", "tls");
     ps->ca_secret = mk_op_spec_str(sp, tls, "spec.tls", "caSecretName", NULL);
+    ps->client_cert = mk_op_spec_str(sp, tls, "spec.tls", "clientCertSecretName", NULL);
     if (ps->shared && ps->mk_namespace && *ps->mk_namespace)
         mk_op_spec_fail(sp, "spec.mockartyNamespace: must not be set when spec.shared is true "
                             "(they are mutually exclusive)");
@@ -75,6 +77,36 @@ static void read_spec(mk_op_spec_t *sp, const json_t *pool, const char *ns, pool
 static int env_value(json_t *env, const char *name, const char *value)
 {
     return mk_op_env_set(env, json_pack("{s:s, s:s}", "name", name, "value", value));
+}
+
+static int mount_secret(json_t *volumes, json_t *mounts, const char *name, const char *secret,
+                        const char *dir)
+{
+    if (json_array_append_new(volumes, json_pack("{s:s, s:{s:s, s:i}}", "name", name, "secret",
+                                                 "secretName", secret, "defaultMode", 0440)) != 0 ||
+        json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "name", name, "mountPath", dir,
+                                                "readOnly", 1)) != 0)
+        return MK_ENOMEM;
+    return 0;
+}
+
+/* The cluster's image at the version its admin is available at (status.version): runners are
+ * upgraded after the admin, like resolvers. Falls back to the spec's tag before the first
+ * status. *holder keeps the strings alive; the caller releases it. */
+static const char *runner_image(mk_op_spec_t *sp, const json_t *cluster, char *buf, size_t size,
+                                const char **pull, json_t **holder)
+{
+    const json_t *cspec = json_object_get(cluster, "spec");
+    const char *ver =
+        json_string_value(json_object_get(json_object_get(cluster, "status"), "version"));
+    json_t *img = json_deep_copy(json_object_get(cspec, "image"));
+
+    if (!img)
+        img = json_object();
+    if (ver && img)
+        json_object_set_new(img, "tag", json_string(ver));
+    *holder = json_pack("{s:o*}", "image", img);
+    return mk_op_image(sp, *holder, buf, size, pull);
 }
 
 static json_t *runner_deployment(const pool_spec_t *ps, const mk_op_owner_t *ow,
@@ -87,14 +119,14 @@ static json_t *runner_deployment(const pool_spec_t *ps, const mk_op_owner_t *ow,
     const json_t *tls = json_object_get(json_object_get(cspec, "coordinator"), "tls");
     bool tls_on = json_is_true(json_object_get(tls, "enabled"));
     json_t *env = json_array(), *volumes = json_array(), *mounts = json_array();
-    json_t *c = NULL, *pod = NULL, *dep = NULL;
+    json_t *c = NULL, *pod = NULL, *dep = NULL, *img_holder = NULL;
     char coord[320], img[512], num[24], name[300];
     const char *pull;
     int rc;
 
     if (!env || !volumes || !mounts)
         goto out;
-    mk_op_image(sp, cspec, img, sizeof img, &pull);
+    runner_image(sp, cluster, img, sizeof img, &pull, &img_holder);
     snprintf(coord, sizeof coord, "%s-admin.%s.svc:%d", cname ? cname : ps->cluster_name,
              cns ? cns : ps->cluster_ns, MK_OP_ADMIN_GRPC_PORT);
     rc = env_value(env, "COORDINATOR_ADDR", coord);
@@ -121,13 +153,16 @@ static json_t *runner_deployment(const pool_spec_t *ps, const mk_op_owner_t *ow,
         rc = env_value(env, "RUNNER_GRPC_TLS_ENABLED", tls_on ? "true" : "false");
     if (rc == 0 && tls_on && ps->ca_secret) {
         rc = env_value(env, "RUNNER_GRPC_TLS_CA_FILE", CA_DIR "/ca.crt");
-        if (rc == 0 &&
-            (json_array_append_new(volumes, json_pack("{s:s, s:{s:s, s:i}}", "name",
-                                                      "coordinator-ca", "secret", "secretName",
-                                                      ps->ca_secret, "defaultMode", 0440)) != 0 ||
-             json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "name", "coordinator-ca",
-                                                     "mountPath", CA_DIR, "readOnly", 1)) != 0))
-            rc = MK_ENOMEM;
+        if (rc == 0)
+            rc = mount_secret(volumes, mounts, "coordinator-ca", ps->ca_secret, CA_DIR);
+    }
+    /* Mutual TLS: the runner's own certificate, when the pool names one. */
+    if (rc == 0 && tls_on && ps->client_cert) {
+        rc = env_value(env, "RUNNER_GRPC_TLS_CERT_FILE", CERT_DIR "/tls.crt");
+        if (rc == 0)
+            rc = env_value(env, "RUNNER_GRPC_TLS_KEY_FILE", CERT_DIR "/tls.key");
+        if (rc == 0)
+            rc = mount_secret(volumes, mounts, "runner-tls", ps->client_cert, CERT_DIR);
     }
     if (rc == 0 &&
         (json_array_append_new(volumes, json_pack("{s:s, s:{}}", "name", "tmp", "emptyDir")) != 0 ||
@@ -162,6 +197,7 @@ static json_t *runner_deployment(const pool_spec_t *ps, const mk_op_owner_t *ow,
                                      "rollingUpdate", "maxSurge", 1, "maxUnavailable", 0),
                            NULL, pod);
 out:
+    json_decref(img_holder);
     json_decref(c);
     json_decref(env);
     json_decref(volumes);
@@ -222,7 +258,10 @@ int mk_op_runnerpool_desired(const json_t *pool, const json_t *cluster, const js
     snprintf(name, sizeof name, "%s-runner", ow.name);
     dep = mk_op_observed_deployment(observed, name);
     ready = mk_op_deployment_ready(dep);
-    if (!sp.bad && cluster) {
+    /* observed.tokenSecret is false when the controller looked and the Secret is missing: the
+     * runners could not start, so nothing is applied until it appears. */
+    bool token_missing = json_is_false(json_object_get(observed, "tokenSecret"));
+    if (!sp.bad && cluster && !token_missing) {
         obj = runner_deployment(&ps, &ow, cluster, &sp);
         /* The cluster's own spec (its image) may be what is broken. */
         if (sp.bad) {
@@ -245,6 +284,12 @@ int mk_op_runnerpool_desired(const json_t *pool, const json_t *cluster, const js
         reason = "ClusterNotFound";
         snprintf(msg, sizeof msg, "MockartyCluster %s/%s not found; retrying", ps.cluster_ns,
                  ps.cluster_name);
+    } else if (token_missing) {
+        ok = false;
+        reason = "TokenSecretNotFound";
+        snprintf(msg, sizeof msg,
+                 "Secret %s/%s (key %s) with the runners' token not found; retrying", ow.ns,
+                 ps.token_name, ps.token_key);
     } else if (!dep && ps.replicas > 0) {
         ok = false;
         reason = "DeploymentNotFound";
@@ -265,9 +310,11 @@ int mk_op_runnerpool_desired(const json_t *pool, const json_t *cluster, const js
         goto out;
     rc = 0;
     if (!prev_reason_is(pool, reason))
-        rc = mk_op_add_event(
-            d.events, !cluster || strcmp(reason, "DeploymentFailed") == 0 ? "Warning" : "Normal",
-            reason, "%s", msg);
+        rc = mk_op_add_event(d.events,
+                             !cluster || token_missing || strcmp(reason, "DeploymentFailed") == 0
+                                 ? "Warning"
+                                 : "Normal",
+                             reason, "%s", msg);
 out:
     if (rc != 0) {
         mk_op_desired_free(&d);
