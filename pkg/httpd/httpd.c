@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -500,11 +499,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     worker_t *w = listener->data;
     if (err != NULL)
         return;
-    /* Drain a few pending connections per wake-up; the rest trigger another event. Every
-     * worker waits on the same socket, so with several each takes one and leaves the rest to
-     * the others it woke. */
-    int batch = w->server->nworkers > 1 ? 1 : 16;
-    for (int i = 0; i < batch; i++) {
+    /* Drain a few pending connections per wake-up; the rest trigger another event. */
+    for (int i = 0; i < 16; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             return;
@@ -514,7 +510,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-static int open_listener(const char *host, int port, int *bound_port, mk_err_t *err)
+/* A socket bound to host:port, listening when listen_too; with SO_REUSEPORT when shared, so
+ * each worker gets its own socket and the kernel spreads connections across them. */
+static int open_socket(const char *host, int port, bool shared, bool listen_too, int *bound_port,
+                       mk_err_t *err)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host ? host : "0.0.0.0", &addr.sin_addr) != 1)
@@ -523,12 +522,13 @@ static int open_listener(const char *host, int port, int *bound_port, mk_err_t *
     if (fd < 0)
         return mk_err_set(err, MK_EIO, "socket: %s", strerror(errno));
     int on = 1;
-    /* No SO_REUSEPORT: a second process must not share the port (the workers of this one
-     * share the socket itself). SO_REUSEADDR only skips TIME_WAIT leftovers. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on); /* TIME_WAIT leftovers only */
+    if (shared)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     /* Accepted sockets inherit TCP_NODELAY: small responses must not wait for Nagle. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 4096) != 0) {
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        (listen_too && listen(fd, 4096) != 0)) {
         int e = errno;
         close(fd);
         if (e == EADDRINUSE)
@@ -626,19 +626,23 @@ int mk_httpd_new(const mk_httpd_config_t *cfg, mk_httpd_handler_cb cb, void *ud,
         h2o_linklist_init_anchor(&h->workers[i].conns);
     }
     h->port = cfg->port;
-    /* One listening socket; each worker accepts on its own descriptor of it. */
-    int fd = open_listener(cfg->host, cfg->port, &h->port, err);
+    /* One process owns a port. The workers' listeners share it with SO_REUSEPORT, which the
+     * kernel would let any process of the same user join; so first an exclusive bind (no
+     * SO_REUSEPORT) proves that nobody listens there, and the same probe makes a second
+     * server started later fail. (Two started within the same instant could both pass.) */
+    int fd = open_socket(cfg->host, cfg->port, false, false, &h->port, err);
     if (fd < 0) {
         rc = fd;
         goto fail;
     }
+    close(fd);
     for (unsigned i = 0; i < h->nworkers; i++) {
         worker_t *w = &h->workers[i];
         w->server = h;
         w->index = i;
-        w->listen_fd = i == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        w->listen_fd = open_socket(cfg->host, h->port, true, true, &h->port, err);
         if (w->listen_fd < 0) {
-            rc = mk_err_set(err, MK_EIO, "dup: %s", strerror(errno));
+            rc = w->listen_fd;
             goto fail;
         }
     }
@@ -1157,6 +1161,25 @@ const char *mk_httpd_req_protocol(const mk_httpd_req_t *r)
     if (r->job)
         return r->job->protocol;
     return r->req->version >= 0x200 ? "HTTP/2" : r->req->version == 0x100 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+void mk_httpd_req_peer(const mk_httpd_req_t *r, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    h2o_conn_t *conn = r->job || r->req == NULL ? NULL : r->req->conn;
+    socklen_t len = conn && conn->callbacks->get_peername
+                        ? conn->callbacks->get_peername(conn, (struct sockaddr *)&ss)
+                        : 0;
+    buf[0] = '\0';
+    if (len && ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, (socklen_t)size);
+    else if (len && ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, (socklen_t)size);
+}
+
+bool mk_httpd_req_tls(const mk_httpd_req_t *r)
+{
+    return r->job == NULL && r->req && r->req->scheme == &H2O_URL_SCHEME_HTTPS;
 }
 
 void mk_httpd_add_header(mk_httpd_req_t *r, mk_str_t name, mk_str_t value)

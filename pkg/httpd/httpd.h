@@ -1,8 +1,8 @@
-/* The HTTP server: h2o event loops, one per worker thread, all accepting on one listening socket
- * that no other process can share; HTTP/1.1 (keep-alive, pipelining), HTTP/2 over cleartext (prior
- * knowledge, upgrade) and TLS with ALPN. The only module that includes h2o.h. Handlers see a
- * request view and answer through the mk_httpd_* functions below, immediately or after a delay,
- * exactly once. */
+/* The HTTP server: h2o event loops, one per worker thread, each with its own SO_REUSEPORT
+ * listener on a port no other server process may share; HTTP/1.1 (keep-alive, pipelining), HTTP/2
+ * over cleartext (prior knowledge, upgrade) and TLS with ALPN. The only module that includes h2o.h.
+ * Handlers see a request view and answer through the mk_httpd_* functions below, immediately or
+ * after a delay, exactly once. */
 #ifndef MK_HTTPD_H
 #define MK_HTTPD_H
 
@@ -36,8 +36,9 @@ typedef struct mk_httpd_config {
  * (now, or later on the same worker thread through mk_httpd_respond_after()). */
 typedef void (*mk_httpd_handler_cb)(void *ud, mk_httpd_req_t *req);
 
-/* Binds the listening socket now, so a port another process holds fails here (MK_EIO, the
- * message names the port). Caller frees with mk_httpd_free(). */
+/* Binds the listeners now, so a port another process listens on fails here (MK_EIO, the
+ * message names the port), even if that process set SO_REUSEPORT. Caller frees with
+ * mk_httpd_free(). */
 int mk_httpd_new(const mk_httpd_config_t *cfg, mk_httpd_handler_cb cb, void *ud, mk_httpd_t **out,
                  mk_err_t *err);
 /* Starts the worker threads. */
@@ -66,6 +67,11 @@ mk_str_t mk_httpd_req_id(mk_httpd_req_t *req);
 double mk_httpd_req_elapsed_ms(const mk_httpd_req_t *req);
 /* Protocol version as a string ("HTTP/1.1", "HTTP/2"). */
 const char *mk_httpd_req_protocol(const mk_httpd_req_t *req);
+/* The client's address as text ("127.0.0.1", "::1") in buf; "" when unknown (offloaded work).
+ * For per-client rate limits. */
+void mk_httpd_req_peer(const mk_httpd_req_t *req, char *buf, size_t size);
+/* True when the request came over TLS (cookies get Secure). */
+bool mk_httpd_req_tls(const mk_httpd_req_t *req);
 
 /* Response headers; name and value are copied. */
 void mk_httpd_add_header(mk_httpd_req_t *req, mk_str_t name, mk_str_t value);
