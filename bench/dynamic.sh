@@ -148,7 +148,7 @@ for r in "b $B_RPS 0.5" "c $C_RPS 0.5"; do
 done
 # Issue 9: the Redis counter against the static mock of the same (Redis-backed) admin.
 echo "d/static on the Redis admin: $(python3 -c "print('%.2f' % $D_RATIO)") (median of $REPEAT pairs:" \
-    "$(awk '{printf "%s%.2f", NR > 1 ? " " : "", $4 / $1}' "$WORK/pairs"))" \
+    "$(awk '{printf "%s%.2f", (NR == 1 ? "" : " "), $4 / $1}' "$WORK/pairs"))" \
     "(target >= 0.5: $(verdict "$D_RATIO" 1 0.5)); d/a: $(ratio "$D_RPS" "$A_RPS")"
 # The counter may exceed wrk's count by up to the connection count per run: wrk stops counting requests
 # still in flight when its time is up, but the server has already served them.
