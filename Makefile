@@ -29,6 +29,12 @@ test: deps-test
 bench: build
 	bench/serve.sh
 
+# libFuzzer harnesses (clang, ASan+UBSan), each run SECONDS seconds: docs/fuzzing.md.
+SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	fuzz/run.sh $(SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

@@ -89,7 +89,8 @@ static int run_dir(const char *dir)
         names[count++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, count, sizeof *names, cmp_names);
+    if (count > 1)
+        qsort(names, count, sizeof *names, cmp_names);
     int failed = 0;
     for (size_t i = 0; i < count; i++) {
         char path[4096];
@@ -116,7 +117,7 @@ int main(int argc, char **argv)
         if (d != NULL) {
             closedir(d);
             failed |= run_dir(argv[i]);
-        } else {
+        } else if (errno != ENOENT) { /* a harness may have no reproducers yet */
             failed |= run_file(argv[i]);
         }
     }
