@@ -436,7 +436,19 @@ bool mk_api_caller_may_read(mk_api_t *api, mk_request_t *view)
     return authorized(api, view);
 }
 
-int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view)
+static int dispatch(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view, bool may_offload);
+
+/* A heavy row's handler on a pool thread: its request is a copy, so the route is looked up again
+ * in that copy (the original's path may be gone if the client left). */
+static void heavy_work(void *ud, mk_httpd_req_t *wreq)
+{
+    mk_request_t view;
+    mk_httpd_req_view(wreq, &view);
+    dispatch(ud, wreq, &view, false);
+    mk_request_release(&view);
+}
+
+static int dispatch(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view, bool may_offload)
 {
     ctx_t *c = mk_httpd_req_alloc(req, sizeof *c);
     *c = (ctx_t){.api = api, .req = req, .view = view};
@@ -458,9 +470,19 @@ int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view)
     }
     if (!(c->ep->flags & MK_API_PUBLIC) && !authorized(api, view))
         goto unauthorized;
+    /* Scans run on the pool, so a mock call on this worker does not wait behind them. */
+    if (may_offload && (c->ep->flags & MK_API_HEAVY)) {
+        mk_httpd_offload(req, heavy_work, api);
+        return MK_API_DEFERRED;
+    }
     return c->ep->fn(c);
 unauthorized:
     return mk_api_reply_error(req, MK_EUNAUTH,
                               "missing or invalid API token (Authorization: Bearer <token> "
                               "or X-API-Key)");
+}
+
+int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view)
+{
+    return dispatch(api, req, view, true);
 }

@@ -35,7 +35,9 @@ void mk_api_maintain(mk_api_t *api);
 
 /* Answers req when its path is an endpoint of the table (405 with Allow when only the method
  * differs) and returns the status sent; returns 0, having sent nothing, when the path is not the
- * API's (the caller serves it as a mock request). */
+ * API's (the caller serves it as a mock request); returns MK_API_DEFERRED when a pool thread will
+ * answer (rows that scan: journal queries, lists, exports). */
+#define MK_API_DEFERRED 1
 int mk_api_handle(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view);
 
 /* Whether writes are failing: the last repository write failed less than

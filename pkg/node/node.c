@@ -224,6 +224,10 @@ void mk_node_handle(void *ud, mk_httpd_req_t *req)
         split_namespace(path, &ns, &rest);
         status = mk_serve_http(n->serve, req, &view, ns, rest);
     }
+    /* A deferred API call is counted when handed over, as a 200: its status is only known on the
+     * pool thread, which must not touch this worker's metrics shard. */
+    if (status == MK_API_DEFERRED)
+        status = 200;
     mk_metrics_http(n->metrics, mk_httpd_req_worker(req), view.method, status,
                     mk_httpd_req_elapsed_ms(req) / 1000.0);
     mk_request_release(&view);
