@@ -278,7 +278,8 @@ def main():
         return 77
     services.install_signal_handlers()
     t0 = time.time()
-    CP = envtest.ControlPlane(kcm="garbagecollector").start()
+    # serviceaccount: Pods (the helm test Pod) need the namespace's default ServiceAccount.
+    CP = envtest.ControlPlane(kcm="garbagecollector,serviceaccount").start()
     try:
         print("helm: %s" % run([HELM, "version", "--short"]).stdout.strip())
         test_install_upgrade_uninstall()
