@@ -15,7 +15,8 @@ static const char *const std_methods[] = {"ANY",   "GET",    "POST", "PUT",
 /* Tree walks recurse once per segment, so a route's depth bounds their stack use. */
 #define MAX_SEGMENTS 256
 
-/* One added route. names point into route (the normalized copy), which the entry owns. */
+/* One added route. names point into route (the normalized copy); both share one allocation,
+ * which the entry owns (see entry_block). */
 struct entry {
     void *value;
     int64_t priority;
@@ -44,16 +45,23 @@ struct edge {
     struct node *child;
 };
 
+/* A tree node: 40 bytes, as a route adds one per segment (memory per mock counts). While
+ * building, lits has room for lits_cap(nlits) edges; once finished, exactly nlits, followed in
+ * the same allocation by the hash of a wide node. */
 struct node {
     struct edge *lits;
     uint32_t nlits;
-    uint32_t caplits;
-    uint32_t hmask;     /* hash size - 1, when hash is set */
-    uint32_t *hash;     /* wide nodes only: open addressing, 1 + index into lits, 0 = empty */
+    uint32_t hmask;     /* wide nodes only: hash size - 1; 0 = no hash */
     struct node *param; /* `:name`, any name: entries keep their own names */
     struct leaf *leaf;  /* routes ending here */
     struct leaf *wild;  /* routes ending here with `*` */
 };
+
+/* The hash of a finished wide node: open addressing, 1 + index into lits, 0 = empty. */
+static const uint32_t *node_hash(const struct node *n)
+{
+    return n->hmask ? (const uint32_t *)(n->lits + n->nlits) : NULL;
+}
 
 struct tree {
     char *method;
@@ -188,12 +196,16 @@ fail:
     return NULL;
 }
 
+/* The allocation holding an entry's names (first, when it has any) and route. */
+static void *entry_block(const struct entry *e)
+{
+    return e->nparams ? (void *)e->names : (void *)e->route;
+}
+
 static void free_entries(struct entry *entries, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(entries[i].route);
-        free(entries[i].names);
-    }
+    for (size_t i = 0; i < n; i++)
+        free(entry_block(&entries[i]));
     free(entries);
 }
 
@@ -279,23 +291,19 @@ int mk_route_builder_add(mk_route_builder_t *b, const char *method, const char *
         b->entries = grown;
         b->cap = cap;
     }
-    e.route = mk_str_dup(mk_str_of(route));
-    if (e.route == NULL)
-        goto fail;
-    e.route[normalized_len(e.route, strlen(e.route))] = '\0';
-    if (e.nparams) {
-        e.names = malloc(e.nparams * sizeof *e.names);
-        if (e.names == NULL)
-            goto fail;
-        for (uint32_t i = 0; i < e.nparams; i++)
-            e.names[i] = (mk_str_t){e.route + (names[i].base - route), names[i].len};
-    }
+    size_t rlen = strlen(route);
+    char *block = malloc(e.nparams * sizeof *e.names + rlen + 1);
+    if (block == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory adding route \"%.200s\"", route);
+    e.names = e.nparams ? (mk_str_t *)block : NULL;
+    e.route = block + e.nparams * sizeof *e.names;
+    memcpy(e.route, route, rlen + 1);
+    e.route[normalized_len(e.route, rlen)] = '\0';
+    for (uint32_t i = 0; i < e.nparams; i++)
+        e.names[i] = (mk_str_t){e.route + (names[i].base - route), names[i].len};
     e.seq = (uint32_t)b->n;
     b->entries[b->n++] = e;
     return 0;
-fail:
-    free(e.route);
-    return mk_err_set(err, MK_ENOMEM, "out of memory adding route \"%.200s\"", route);
 }
 
 /* ---- build ---- */
@@ -352,9 +360,10 @@ static uint64_t seg_hash(const char *seg, size_t len, uint64_t key)
 static long edge_find(const struct node *n, const char *seg, size_t len)
 {
     uint64_t key = seg_key(seg, len);
-    if (n->hash) {
+    const uint32_t *hash = node_hash(n);
+    if (hash) {
         for (uint32_t i = (uint32_t)seg_hash(seg, len, key) & n->hmask;; i = (i + 1) & n->hmask) {
-            uint32_t at = n->hash[i];
+            uint32_t at = hash[i];
             if (at == 0)
                 return -1;
             if (edge_cmp(&n->lits[at - 1], seg, len, key) == 0)
@@ -381,13 +390,13 @@ static struct node *literal_child(struct node *n, const char *seg, size_t len)
     if (at >= 0)
         return n->lits[at].child;
     size_t pos = (size_t)(-at - 1);
-    if (n->nlits == n->caplits) {
-        uint32_t cap = n->caplits ? n->caplits * 2 : 2;
+    /* Capacity doubles from 2: full when nlits is 0 or a power of two from 2 on. */
+    if (n->nlits == 0 || (n->nlits >= 2 && (n->nlits & (n->nlits - 1)) == 0)) {
+        uint32_t cap = n->nlits ? n->nlits * 2 : 2;
         struct edge *grown = realloc(n->lits, cap * sizeof *grown);
         if (grown == NULL)
             return NULL;
         n->lits = grown;
-        n->caplits = cap;
     }
     struct node *child = calloc(1, sizeof *child);
     if (child == NULL)
@@ -449,27 +458,32 @@ static int tree_insert(struct node *root, const struct entry *e)
  * tree's depth, bounded by the longest route. */
 static int node_finish(struct node *n)
 {
-    if (n->nlits && n->nlits < n->caplits) {
-        struct edge *shrunk = realloc(n->lits, n->nlits * sizeof *shrunk);
-        if (shrunk) {
-            n->lits = shrunk;
-            n->caplits = n->nlits;
-        }
-    }
+    uint32_t size = 0;
     if (n->nlits >= HASH_MIN_CHILDREN) {
-        uint32_t size = 16;
+        size = 16;
         while (size < 2 * n->nlits)
             size *= 2;
-        n->hash = calloc(size, sizeof *n->hash);
-        if (n->hash == NULL)
-            return MK_ENOMEM;
+    }
+    if (n->nlits) {
+        /* Exactly nlits edges, then the hash in the same block. */
+        struct edge *sized = realloc(n->lits, n->nlits * sizeof *sized + size * sizeof(uint32_t));
+        if (sized == NULL) {
+            if (size)
+                return MK_ENOMEM;
+        } else {
+            n->lits = sized;
+        }
+    }
+    if (size) {
+        uint32_t *hash = (uint32_t *)(n->lits + n->nlits);
+        memset(hash, 0, size * sizeof *hash);
         n->hmask = size - 1;
         for (uint32_t k = 0; k < n->nlits; k++) {
             const struct edge *e = &n->lits[k];
             uint32_t i = (uint32_t)seg_hash(e->seg, e->len, e->key) & n->hmask;
-            while (n->hash[i] != 0)
+            while (hash[i] != 0)
                 i = (i + 1) & n->hmask;
-            n->hash[i] = k + 1;
+            hash[i] = k + 1;
         }
     }
     for (uint32_t i = 0; i < n->nlits; i++) {
@@ -486,7 +500,6 @@ static void node_free(struct node *n)
     for (uint32_t i = 0; i < n->nlits; i++)
         node_free(n->lits[i].child);
     free(n->lits);
-    free(n->hash);
     node_free(n->param);
     free(n->leaf);
     free(n->wild);
