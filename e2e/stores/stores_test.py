@@ -341,6 +341,63 @@ def scenario_redis_load(node, redis, clients=8, per_client=300):
           % (None if back is None else "%.2f s" % (back - t_start)))
 
 
+def scenario_redis_paused(redis):
+    """The event loop never waits on Redis: with one worker and redis-server frozen (SIGSTOP),
+    requests that use a store wait, while a static mock on the same worker answers at once; the
+    waiting ones get 503 after the 1 s reply timeout, and Redis works again after SIGCONT."""
+    import http.client
+    import signal as sig
+    env = {"STORE_TYPE": "redis", "HTTP_WORKERS": "1",
+           "REPO_REDIS_HOST": "127.0.0.1", "REPO_REDIS_PORT": str(redis.port)}
+    node = Mockarty(BINARY, env=env).start()
+    try:
+        create(node, {"id": "p-static", "http": {"route": "/p-static"},
+                      "response": {"payload": {"s": 1}}})
+        create(node, {"id": "p-count", "http": {"route": "/p-count"},
+                      "extract": {"gStore": {"p": "$.increment($.gS.p)"}},
+                      "response": {"payload": {"p": "$.gS.p"}}})
+        check(get(node, "/p-count")[0] == 200, "paused: counter works before the pause")
+        results = []
+
+        def waiting_call():
+            conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+            t0 = time.time()
+            conn.request("GET", "/p-count")
+            resp = conn.getresponse()
+            resp.read()
+            results.append((resp.status, time.time() - t0))
+            conn.close()
+
+        os.kill(redis.proc.pid, sig.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=waiting_call) for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.2)
+            t0 = time.time()
+            status = get(node, "/p-static")[0]
+            took = time.time() - t0
+            check(status == 200 and took < 0.4,
+                  "paused: a static mock answers at once while store calls wait (%s in %.3f s)"
+                  % (status, took))
+            for t in threads:
+                t.join()
+        finally:
+            os.kill(redis.proc.pid, sig.SIGCONT)
+        check(len(results) == 4 and all(st == 503 and 0.5 < d < 3 for st, d in results),
+              "paused: the waiting store calls get 503 after the reply timeout (%s)" % results)
+        deadline = time.time() + 5
+        status = 0
+        while time.time() < deadline and status != 200:
+            time.sleep(0.1)
+            status = get(node, "/p-count")[0]
+        check(status == 200, "paused: the counter works again after SIGCONT")
+    finally:
+        code, stderr = node.stop()
+        check(code == 0 and not services.sanitizer_problems(stderr),
+              "paused: clean exit without sanitizer report (exit %d)\n%s" % (code, stderr[-3000:]))
+
+
 def run_backend(backend, redis=None):
     env = {"STORE_TYPE": backend, "STORE_MAX_VALUE_BYTES": "64KiB"}
     if redis is not None:
@@ -369,6 +426,7 @@ def main():
     try:
         redis.start()
         run_backend("redis", redis)
+        scenario_redis_paused(redis)
     finally:
         services.cleanup_all()
     if failures:
