@@ -21,6 +21,82 @@ struct mk_snapshot {
     size_t nmocks;
 };
 
+/* Mocks by id: open addressing over the mocks themselves, keyed by their own id, so an entry
+ * costs one pointer instead of a copied key (memory per mock counts). Linear probing with
+ * backward-shift deletion; at most 3/4 full. */
+typedef struct id_table {
+    mk_mock_t **slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t size;
+} id_table_t;
+
+static uint64_t id_hash(mk_str_t id)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < id.len; i++)
+        h = (h ^ (unsigned char)id.base[i]) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+/* The slot holding id, or the empty slot where it would go. cap must be non-zero. */
+static size_t id_slot(const id_table_t *t, mk_str_t id)
+{
+    size_t i = id_hash(id) & (t->cap - 1);
+    while (t->slots[i] && !mk_str_eq_cstr(id, t->slots[i]->id))
+        i = (i + 1) & (t->cap - 1);
+    return i;
+}
+
+static mk_mock_t *id_get(const id_table_t *t, mk_str_t id)
+{
+    return t->cap ? t->slots[id_slot(t, id)] : NULL;
+}
+
+/* Inserts m, or replaces the mock with its id (returned). MK_ENOMEM when it cannot grow. */
+static int id_put(id_table_t *t, mk_mock_t *m, mk_mock_t **old)
+{
+    *old = NULL;
+    if ((t->size + 1) * 4 > t->cap * 3) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        mk_mock_t **slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return MK_ENOMEM;
+        id_table_t grown = {slots, cap, t->size};
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slots[i])
+                slots[id_slot(&grown, mk_str_of(t->slots[i]->id))] = t->slots[i];
+        free(t->slots);
+        *t = grown;
+    }
+    size_t i = id_slot(t, mk_str_of(m->id));
+    *old = t->slots[i];
+    if (*old == NULL)
+        t->size++;
+    t->slots[i] = m;
+    return 0;
+}
+
+static mk_mock_t *id_del(id_table_t *t, mk_str_t id)
+{
+    if (t->cap == 0)
+        return NULL;
+    size_t mask = t->cap - 1, i = id_slot(t, id);
+    mk_mock_t *m = t->slots[i];
+    if (m == NULL)
+        return NULL;
+    /* Shift back the following entries whose home slot is not between the hole and them. */
+    for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        size_t home = id_hash(mk_str_of(t->slots[j]->id)) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i] = NULL;
+    t->size--;
+    return m;
+}
+
 /* Each reader's slot on its own cache line: 0 when outside, else the epoch it entered in. */
 typedef struct reader {
     _Alignas(64) atomic_uint_fast64_t epoch;
@@ -34,7 +110,7 @@ typedef struct retired {
 
 struct mk_catalog {
     pthread_mutex_t lock; /* writers only */
-    mk_strmap_t *by_id;   /* id -> mk_mock_t (the catalog's reference) */
+    id_table_t by_id;     /* the catalog's reference to every mock */
     mk_mock_t **order;    /* creation order */
     size_t norder, caporder;
 
@@ -76,17 +152,15 @@ mk_catalog_t *mk_catalog_new(unsigned nreaders)
     if (c == NULL)
         return NULL;
     pthread_mutex_init(&c->lock, NULL);
-    c->by_id = mk_strmap_new();
     c->nreaders = nreaders ? nreaders : 1;
     c->readers = aligned_alloc(64, sizeof(reader_t) * c->nreaders);
     mk_snapshot_t *s = calloc(1, sizeof *s);
     if (s)
         s->namespaces = mk_strmap_new();
-    if (c->by_id == NULL || c->readers == NULL || s == NULL || s->namespaces == NULL) {
+    if (c->readers == NULL || s == NULL || s->namespaces == NULL) {
         if (s)
             mk_strmap_free(s->namespaces);
         free(s);
-        mk_strmap_free(c->by_id);
         free(c->readers);
         free(c);
         return NULL;
@@ -111,7 +185,7 @@ void mk_catalog_free(mk_catalog_t *c)
     for (size_t i = 0; i < c->norder; i++)
         mk_mock_unref(c->order[i]);
     free(c->order);
-    mk_strmap_free(c->by_id);
+    free(c->by_id.slots);
     free(c->readers);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -387,8 +461,14 @@ int mk_catalog_put(mk_catalog_t *c, mk_mock_t **mocks, size_t n, bool *replaced,
     }
     for (size_t i = 0; i < n; i++) {
         mk_mock_t *m = mocks[i];
-        mk_str_t id = mk_str_of(m->id);
-        mk_mock_t *old = mk_strmap_get(c->by_id, id);
+        mk_mock_t *old = NULL;
+        if (id_put(&c->by_id, m, &old) != 0) {
+            if (replaced)
+                replaced[i] = false;
+            mk_mock_unref(m);
+            rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+            continue;
+        }
         if (replaced)
             replaced[i] = old != NULL;
         if (old) {
@@ -400,12 +480,6 @@ int mk_catalog_put(mk_catalog_t *c, mk_mock_t **mocks, size_t n, bool *replaced,
             m->flushed_uses = old->flushed_uses;
             m->flushed_last_use = old->flushed_last_use;
             mk_mock_unref(old);
-        }
-        if (mk_strmap_set(c->by_id, id, m) != 0) {
-            mk_strmap_del(c->by_id, id);
-            mk_mock_unref(m);
-            rc = mk_err_set(err, MK_ENOMEM, "out of memory");
-            continue;
         }
         c->order[c->norder++] = m;
         mk_strmap_set(dirty, mk_str_of(m->namespace_), (void *)1);
@@ -429,7 +503,7 @@ size_t mk_catalog_remove(mk_catalog_t *c, const char *const *ids, size_t n)
         return 0;
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < n; i++) {
-        mk_mock_t *m = mk_strmap_del(c->by_id, mk_str_of(ids[i]));
+        mk_mock_t *m = id_del(&c->by_id, mk_str_of(ids[i]));
         if (m == NULL)
             continue;
         mk_strmap_set(dirty, mk_str_of(m->namespace_), (void *)1);
@@ -447,7 +521,7 @@ size_t mk_catalog_remove(mk_catalog_t *c, const char *const *ids, size_t n)
 mk_mock_t *mk_catalog_get(mk_catalog_t *c, const char *id)
 {
     pthread_mutex_lock(&c->lock);
-    mk_mock_t *m = mk_strmap_get(c->by_id, mk_str_of(id));
+    mk_mock_t *m = id_get(&c->by_id, mk_str_of(id));
     if (m)
         mk_mock_ref(m);
     pthread_mutex_unlock(&c->lock);

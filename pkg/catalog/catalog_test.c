@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 static mk_mock_t *make(const char *id, const char *ns, const char *route, int prio)
 {
@@ -140,10 +141,54 @@ static void test_many_namespaces_in_one_put(void)
     mk_catalog_free(c);
 }
 
+/* Lookups by id stay exact through growth and removals (the id table's deletions shift
+ * entries back; a wrong shift loses or duplicates ids). */
+static void test_ids_through_removals(void)
+{
+    enum { N = 3000 };
+    mk_catalog_t *c = mk_catalog_new(1);
+    static mk_mock_t *ms[N];
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ms[i] = make(id, "n", "/x", 0);
+    }
+    MK_CHECK_INT(mk_catalog_put(c, ms, N, NULL, NULL), 0);
+    static char names[N / 3 + 1][32];
+    const char *gone[N / 3 + 1];
+    size_t ngone = 0;
+    for (int i = 0; i < N; i += 3) {
+        snprintf(names[ngone], sizeof names[ngone], "id-%d", i);
+        gone[ngone] = names[ngone];
+        ngone++;
+    }
+    MK_CHECK_INT(mk_catalog_remove(c, gone, ngone), ngone);
+    MK_CHECK_INT(mk_catalog_remove(c, gone, ngone), 0);
+    int wrong = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        mk_mock_t *m = mk_catalog_get(c, id);
+        if ((m != NULL) != (i % 3 != 0) || (m && strcmp(m->id, id) != 0))
+            wrong++;
+        mk_mock_unref(m);
+    }
+    MK_CHECK_INT(wrong, 0);
+    bool replaced = true;
+    mk_mock_t *again = make("id-0", "n", "/y", 0);
+    MK_CHECK_INT(mk_catalog_put(c, &again, 1, &replaced, NULL), 0);
+    MK_CHECK(!replaced);
+    again = make("id-1", "n", "/z", 0);
+    MK_CHECK_INT(mk_catalog_put(c, &again, 1, &replaced, NULL), 0);
+    MK_CHECK(replaced);
+    MK_CHECK_STR(lookup(c, "n", "/z"), "id-1");
+    mk_catalog_free(c);
+}
+
 int main(void)
 {
     MK_RUN(test_put_replace_remove);
     MK_RUN(test_many_namespaces_in_one_put);
+    MK_RUN(test_ids_through_removals);
     MK_RUN(test_reclamation_under_reader);
     return mk_testing_done();
 }
