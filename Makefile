@@ -29,6 +29,12 @@ test: deps-test
 bench: build
 	bench/serve.sh
 
+# Opt-in (downloads a Debian base, builds for minutes): the Dockerfile built with buildah and checked.
+.PHONY: image-test
+image-test:
+	@scripts/install-deps.sh image
+	packaging/image_test.sh
+
 # libFuzzer harnesses (clang, ASan+UBSan), each run SECONDS seconds: docs/fuzzing.md.
 SECONDS ?= 60
 .PHONY: fuzz

@@ -13,7 +13,8 @@ test="curl python3 python3-yaml python3-grpcio redis-server postgresql nginx-lig
 case "${1:-runtime}" in
 runtime) want="$build" ;;
 test) want="$build $test" ;;
-*) echo "usage: $0 runtime|test" >&2; exit 2 ;;
+image) want="buildah podman debootstrap curl git" ;;
+*) echo "usage: $0 runtime|test|image" >&2; exit 2 ;;
 esac
 
 missing=""
