@@ -392,6 +392,49 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
 
 
+class NearMissTest(unittest.TestCase):
+    """The 404 diagnosis tells what mocks expect (a header's secret value): with API_TOKEN set it
+    goes only to callers holding the token (NEAR_MISS_DETAILS=token, the default); public shows
+    it to all, off to no one. The journal records the miss the same way in every mode."""
+
+    def run_mode(self, mode):
+        env = {"API_TOKEN": "s3cret"}
+        if mode:
+            env["NEAR_MISS_DETAILS"] = mode
+        m = Mockarty(BINARY, env=env).start()
+        auth = {"Authorization": "Bearer s3cret"}
+        try:
+            d = mock("/pay", method="POST", id="pay")
+            d["http"]["header"] = [{"path": "X-Secret", "value": "hdrSECRET42", "assertAction": "equals"}]
+            s, _, raw, _ = m.request("POST", "/api/v1/mocks", d, headers=auth)
+            self.assertEqual(s, 201, raw)
+            anon = m.request("POST", "/pay")
+            token = m.request("POST", "/pay", headers=auth)
+            s, body, _, _ = m.request("GET", "/api/v1/requests?path=/pay", headers=auth)
+            self.assertEqual(body["total"], 2)
+            return anon, token
+        finally:
+            code, err = m.stop()
+            shutil.rmtree(m.dir, ignore_errors=True)
+            self.assertEqual(code, 0, err)
+
+    def test_token_mode_default(self):
+        anon, token = self.run_mode(None)
+        self.assertEqual(anon[0], 404)
+        self.assertNotIn(b"hdrSECRET42", anon[2])
+        self.assertNotIn("closest", anon[1])
+        self.assertIn("API token", anon[1]["hint"])
+        self.assertIn(b"hdrSECRET42", token[2])
+        self.assertEqual(token[1]["closest"][0]["id"], "pay")
+
+    def test_public_and_off(self):
+        anon, _ = self.run_mode("public")
+        self.assertIn(b"hdrSECRET42", anon[2])
+        anon, token = self.run_mode("off")
+        self.assertNotIn(b"hdrSECRET42", token[2])
+        self.assertNotIn("closest", token[1])
+
+
 class OffloadTest(unittest.TestCase):
     """Admin queries that scan run off the serving loop: with one worker, mock calls keep their
     latency while 10,000-entry journal queries run (the same worker answered them in line

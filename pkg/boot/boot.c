@@ -48,6 +48,7 @@ typedef struct settings {
     size_t journal_max;
     size_t journal_body_max;
     char *store_type;
+    char *near_miss;
     char *redis_host;
     int redis_port;
     char *redis_password;
@@ -103,6 +104,8 @@ typedef struct settings {
           "request body bytes kept per journal entry", NULL, 0, 1LL << 30),                        \
         S("STORE_TYPE", MK_CONFIG_ENUM, "memory", store_type,                                      \
           "backend of the stores (gS, cS, mS) and history", "memory|redis", 0, 0),                 \
+        S("NEAR_MISS_DETAILS", MK_CONFIG_ENUM, "token", near_miss,                                 \
+          "who sees which mocks came close in a 404", "token|public|off", 0, 0),                  \
         S("REPO_REDIS_HOST", MK_CONFIG_STRING, "127.0.0.1", redis_host, "Redis host", NULL, 0, 0), \
         S("REPO_REDIS_PORT", MK_CONFIG_PORT, "6379", redis_port, "Redis port", NULL, 0, 0),        \
         S("REPO_REDIS_PASSWORD", MK_CONFIG_STRING, NULL, redis_password, "Redis password", NULL,   \
@@ -225,7 +228,15 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
     p->serve = mk_serve_new(p->catalog, p->journal, p->store);
     if (c->node_name == NULL && gethostname(p->hostname, sizeof p->hostname - 1) == 0)
         c->node_name = strdup(p->hostname);
-    mk_node_config_t nc = {.release_id = MOCKARTY_VERSION, .role = who, .node_name = c->node_name};
+    mk_node_config_t nc = {
+        .release_id = MOCKARTY_VERSION,
+        .role = who,
+        .node_name = c->node_name,
+        .api_token = c->api_token,
+        .details = strcmp(c->near_miss, "public") == 0 ? MK_SERVE_DETAILS_PUBLIC
+                   : strcmp(c->near_miss, "off") == 0  ? MK_SERVE_DETAILS_OFF
+                                                       : MK_SERVE_DETAILS_TOKEN,
+    };
     p->node = mk_node_new(&nc, p->serve, p->api, p->catalog, p->journal, p->metrics, p->repo);
     if (!p->metrics || !p->catalog || !p->journal || !p->serve || !p->node ||
         (p->role == MK_BOOT_ADMIN && !p->api)) {

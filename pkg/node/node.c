@@ -21,6 +21,20 @@ struct mk_node {
     mk_node_status_t status;
 };
 
+/* Could the caller read the mocks through the API? On the admin the API decides; on a resolver,
+ * the API_TOKEN it was given (in constant time). */
+static bool may_read(void *ud, mk_request_t *view)
+{
+    mk_node_t *n = ud;
+    if (n->api != NULL)
+        return mk_api_caller_may_read(n->api, view);
+    const char *token = n->cfg.api_token;
+    if (token == NULL || token[0] == '\0')
+        return true;
+    mk_str_t given;
+    return mk_request_credential(view, &given) && mk_str_secret_eq(given, token);
+}
+
 mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t *api,
                        mk_catalog_t *catalog, mk_journal_t *journal, mk_metrics_t *metrics,
                        mk_repo_t *repo)
@@ -38,6 +52,7 @@ mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t 
     n->started = time(NULL);
     pthread_mutex_init(&n->status_mu, NULL);
     n->status = (mk_node_status_t){.ready = false, .db_up = true, .redis = "not_configured"};
+    mk_serve_set_details(serve, cfg->details, may_read, n);
     return n;
 }
 

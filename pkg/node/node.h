@@ -19,6 +19,10 @@ typedef struct mk_node_config {
     const char *release_id;
     const char *role;      /* "admin" or "resolver" */
     const char *node_name; /* sent as X-Mockarty-Node on every response; NULL: not sent */
+    /* On a node without the API (a resolver): the token that shows the 404 diagnosis in TOKEN
+     * mode; NULL or "": shown to everyone, as the API would be open. */
+    const char *api_token;
+    mk_serve_details_t details; /* NEAR_MISS_DETAILS */
 } mk_node_config_t;
 
 /* What /health reports, measured off the request path by the node's owner (a ping every second)

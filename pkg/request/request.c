@@ -84,6 +84,17 @@ static void parse_params(mk_request_t *req)
     req->nparams_ = n;
 }
 
+bool mk_request_credential(const mk_request_t *req, mk_str_t *token)
+{
+    mk_str_t v;
+    if (mk_request_header(req, MK_STR_LIT("Authorization"), &v) && v.len > 7 &&
+        mk_str_caseeq((mk_str_t){v.base, 7}, MK_STR_LIT("Bearer "))) {
+        *token = (mk_str_t){v.base + 7, v.len - 7};
+        return true;
+    }
+    return mk_request_header(req, MK_STR_LIT("X-API-Key"), token);
+}
+
 bool mk_request_query_param(mk_request_t *req, mk_str_t name, mk_str_t *value)
 {
     if (req->params_state_ == 0)
@@ -102,8 +113,8 @@ json_t *mk_request_json(mk_request_t *req)
     if (req->json_state_ == 0) {
         req->json_state_ = 1;
         if (req->body.len > 0)
-            req->json_ = json_loadb(req->body.base, req->body.len,
-                                    JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+            req->json_ =
+                json_loadb(req->body.base, req->body.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     }
     return req->json_;
 }

@@ -40,6 +40,10 @@ bool mk_request_header(const mk_request_t *req, mk_str_t name, mk_str_t *value);
 /* Up to max values of header name, in order; returns how many exist (may exceed max). */
 size_t mk_request_header_values(const mk_request_t *req, mk_str_t name, mk_str_t *out, size_t max);
 
+/* The credential a client sent, as Mockarty's SDKs send it: `Authorization: Bearer <token>`, else
+ * `X-API-Key: <token>`. Returns false when there is none. */
+bool mk_request_credential(const mk_request_t *req, mk_str_t *token);
+
 /* First value of query parameter name, percent-decoded; returns false when absent. The value is
  * borrowed from the request. */
 bool mk_request_query_param(mk_request_t *req, mk_str_t name, mk_str_t *value);

@@ -14,7 +14,26 @@ struct mk_serve {
     mk_catalog_t *catalog;
     mk_journal_t *journal;
     mk_store_t *store;
+    mk_serve_details_t details;
+    mk_serve_may_read_cb may_read;
+    void *may_read_ud;
 };
+
+void mk_serve_set_details(mk_serve_t *s, mk_serve_details_t mode, mk_serve_may_read_cb may_read,
+                          void *ud)
+{
+    s->details = mode;
+    s->may_read = may_read;
+    s->may_read_ud = ud;
+}
+
+static bool shows_details(mk_serve_t *s, mk_request_t *view)
+{
+    if (s->details == MK_SERVE_DETAILS_PUBLIC)
+        return true;
+    return s->details == MK_SERVE_DETAILS_TOKEN && s->may_read != NULL &&
+           s->may_read(s->may_read_ud, view);
+}
 
 mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal, mk_store_t *store)
 {
@@ -159,10 +178,14 @@ static int respond_not_found(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_
              ns.base);
     mk_str_t id = mk_httpd_req_id(req);
     json_t *body =
-        json_pack("{s:s, s:s, s:s#, s:{s:s#, s:s#, s:s#}, s:o}", "error", msg, "code", "not_found",
+        json_pack("{s:s, s:s, s:s#, s:{s:s#, s:s#, s:s#}}", "error", msg, "code", "not_found",
                   "request_id", id.base, id.len, "request", "namespace", ns.base, ns.len, "method",
-                  view->method.base, view->method.len, "path", path.base, path.len, "closest",
-                  mk_serve_diagnose(snap, ns, path, view, now_ms));
+                  view->method.base, view->method.len, "path", path.base, path.len);
+    if (body && shows_details(s, view))
+        json_object_set_new(body, "closest", mk_serve_diagnose(snap, ns, path, view, now_ms));
+    else if (body && s->details == MK_SERVE_DETAILS_TOKEN)
+        json_object_set_new(body, "hint",
+                            json_string("send the API token to see which mocks came close"));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     record(s, req, view, ns, NULL, 404, now_ms);
     mk_httpd_add_header(req, MK_STR_LIT("Content-Type"), MK_STR_LIT("application/json"));

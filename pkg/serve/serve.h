@@ -34,9 +34,23 @@ typedef struct mk_serve mk_serve_t;
 /* Largest rendered response body; past it the answer is a 500 naming the limit. */
 #define MK_SERVE_MAX_RENDERED_BYTES (64u << 20)
 
+/* Who sees the 404 diagnosis ("closest": the mocks that came close and why), which tells what
+ * the mocks expect (header values, body fields): everyone, only callers who could read the mocks
+ * through the API, or no one. The journal records the request the same either way. */
+typedef enum mk_serve_details {
+    MK_SERVE_DETAILS_TOKEN, /* default */
+    MK_SERVE_DETAILS_PUBLIC,
+    MK_SERVE_DETAILS_OFF,
+} mk_serve_details_t;
+/* Whether the caller of view could read mocks through the API (called on a worker thread). */
+typedef bool (*mk_serve_may_read_cb)(void *ud, mk_request_t *view);
+
 /* catalog, journal and store are borrowed and must outlive the server. */
 mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal, mk_store_t *store);
 void mk_serve_free(mk_serve_t *s);
+/* Sets who sees the diagnosis; in TOKEN mode may_read decides (NULL: no one). ud is borrowed. */
+void mk_serve_set_details(mk_serve_t *s, mk_serve_details_t mode, mk_serve_may_read_cb may_read,
+                          void *ud);
 
 /* Serves req (view already filled) as a mock request for namespace ns at path: resolves the mock,
  * runs its store extraction, renders its response (templates, fakers; reproducible with the

@@ -157,3 +157,14 @@ size_t mk_str_url_decode(mk_str_t src, char *dst, bool plus_is_space)
     dst[o] = '\0';
     return o;
 }
+
+bool mk_str_secret_eq(mk_str_t a, const char *secret)
+{
+    size_t n = strlen(secret);
+    if (a.base == NULL || a.len != n)
+        return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a.base[i] ^ secret[i]);
+    return diff == 0;
+}

@@ -19,6 +19,8 @@ bool mk_str_eq(mk_str_t a, mk_str_t b);
 bool mk_str_eq_cstr(mk_str_t a, const char *b);
 bool mk_str_caseeq(mk_str_t a, mk_str_t b); /* ASCII case-insensitive */
 bool mk_str_starts_with(mk_str_t s, const char *prefix);
+/* a == secret in time that depends on the lengths only, not on where they differ (for tokens). */
+bool mk_str_secret_eq(mk_str_t a, const char *secret);
 /* Returns a NUL-terminated heap copy; caller frees with free(). NULL on allocation failure. */
 char *mk_str_dup(mk_str_t s);
 
@@ -30,7 +32,7 @@ typedef struct mk_buf {
 } mk_buf_t;
 
 void mk_buf_init(mk_buf_t *b, size_t max);
-void mk_buf_free(mk_buf_t *b); /* releases the bytes; the buffer may be reused after init */
+void mk_buf_free(mk_buf_t *b);  /* releases the bytes; the buffer may be reused after init */
 void mk_buf_reset(mk_buf_t *b); /* empties without releasing */
 /* Append functions return 0, or MK_ETOOBIG past max, or MK_ENOMEM. */
 int mk_buf_append(mk_buf_t *b, const void *data, size_t len);
