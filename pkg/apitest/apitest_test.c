@@ -688,7 +688,7 @@ static const char limits[] =
 static void test_limits_timeouts_redirects(void)
 {
     mk_apitest_options_t o = {
-        .script_timeout_ms = 500, .script_max_heap = (size_t)8 << 20, .request_timeout_ms = 400};
+        .script_timeout_ms = 1500, .script_max_heap = (size_t)8 << 20, .request_timeout_ms = 400};
     json_t *run = run_text(limits, &o);
     MK_CHECK(run != NULL);
     if (!run)
