@@ -90,12 +90,14 @@ static void webhook_clear(mk_mock_webhook_t *w)
 static void mock_destroy(mk_mock_t *m)
 {
     free(m->id);
-    free(m->namespace_);
+    if (!m->names_packed_) {
+        free(m->namespace_);
+        free(m->route);
+    }
     free(m->chain_id);
     free(m->folder_id);
     free(m->server_name);
     /* m->method points into the static methods table. */
-    free(m->route);
     for (size_t i = 0; i < m->ntags; i++)
         free(m->tags[i]);
     free(m->tags);
@@ -281,6 +283,34 @@ static int compile_headers(const json_t *hdrs, const char *field, bool strings_o
     return 0;
 }
 
+/* Every placeholder starts with '$': a value without one is constant, and most are, so the
+ * template compiler (and its allocations) is skipped for them. A JSON value nested deeper than the
+ * template limit still goes to the compiler, which refuses it. */
+static bool plainly_static(const json_t *v, int depth)
+{
+    if (depth > MK_TEMPLATE_MAX_DEPTH)
+        return false;
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '$', json_string_length(v)) == NULL;
+    const char *key;
+    json_t *child;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, child)
+        {
+            if (!plainly_static(child, depth + 1))
+                return false;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+        {
+            if (!plainly_static(child, depth + 1))
+                return false;
+        }
+    }
+    return true;
+}
+
 /* Header values holding placeholders get a compiled text template beside the literal. */
 static int compile_header_templates(header_list_t *h, const char *field, bool *uses_store,
                                     mk_err_t *err)
@@ -289,6 +319,8 @@ static int compile_header_templates(header_list_t *h, const char *field, bool *u
         char where[200];
         snprintf(where, sizeof where, "%s.headers.%.*s", field, (int)h->headers[i].name.len,
                  h->headers[i].name.base);
+        if (memchr(h->headers[i].value.base, '$', h->headers[i].value.len) == NULL)
+            continue;
         mk_template_t *t = NULL;
         int rc = mk_template_compile_text(h->headers[i].value, where, &t, err);
         if (rc != 0)
@@ -329,16 +361,20 @@ static int compile_body(const json_t *payload, const char *where, body_t *b, boo
         b->content_type = "text/plain; charset=utf-8";
         return b->text ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
     }
-    rc = json_is_string(payload) ? mk_template_compile_text((mk_str_t){json_string_value(payload),
-                                                                       json_string_length(payload)},
-                                                            where, &b->tpl, err)
-                                 : mk_template_compile_json(payload, where, &b->tpl, err);
+    if (plainly_static(payload, 0))
+        rc = 0;
+    else if (json_is_string(payload))
+        rc = mk_template_compile_text(
+            (mk_str_t){json_string_value(payload), json_string_length(payload)}, where, &b->tpl,
+            err);
+    else
+        rc = mk_template_compile_json(payload, where, &b->tpl, err);
     if (rc)
         return rc;
-    if (mk_template_is_static(b->tpl)) {
+    if (b->tpl && mk_template_is_static(b->tpl)) {
         mk_template_free(b->tpl);
         b->tpl = NULL;
-    } else {
+    } else if (b->tpl) {
         *uses_store = *uses_store || mk_template_uses_store(b->tpl);
     }
     if (json_is_string(payload)) {
@@ -1008,6 +1044,27 @@ static mk_mock_t *mock_alloc(void)
     return m;
 }
 
+/* id, namespace and route in one allocation (id first, so freeing id frees all three): two
+ * allocations less per mock. */
+static int pack_names(mk_mock_t *m, mk_err_t *err)
+{
+    size_t li = strlen(m->id) + 1, ln = strlen(m->namespace_) + 1, lr = strlen(m->route) + 1;
+    char *block = malloc(li + ln + lr);
+    if (block == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    memcpy(block, m->id, li);
+    memcpy(block + li, m->namespace_, ln);
+    memcpy(block + li + ln, m->route, lr);
+    free(m->id);
+    free(m->namespace_);
+    free(m->route);
+    m->id = block;
+    m->namespace_ = block + li;
+    m->route = block + li + ln;
+    m->names_packed_ = true;
+    return 0;
+}
+
 static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
 {
     if (!json_is_object(def))
@@ -1021,6 +1078,8 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
         rc = compile_extract(m, def, err);
     if (rc == 0)
         rc = compile_webhooks(m, def, err);
+    if (rc == 0)
+        rc = pack_names(m, err);
     return rc;
 }
 
@@ -1033,6 +1092,98 @@ static void del_fields(json_t *def, const char *const *names, size_t n)
         json_object_del(def, names[i]);
 }
 
+/* The kept text is compact JSON with its most common runs replaced by one byte each: bytes 1-31
+ * never occur raw in jansson's compact output (it escapes control characters in strings), so
+ * the substitution is exact both ways. A typical mock's text shrinks to about a third. */
+static const char *const packed_tokens[] = {
+    NULL, /* 0 ends the text */
+    "{\"http\":{\"route\":\"",
+    "\",\"httpMethod\":\"",
+    "\"queryParams\":[{\"path\":\"",
+    "\"header\":[{\"path\":\"",
+    "\"conditions\":[{\"path\":\"",
+    "\",\"assertAction\":\"equals\",\"value\":",
+    "\",\"assertAction\":\"",
+    "\",\"value\":",
+    "\"response\":{\"statusCode\":",
+    ",\"payload\":",
+    ",\"headers\":{\"",
+    "\"Content-Type\":[\"application/json\"]",
+    "\"priority\":",
+    "\"tags\":[\"",
+    "\"chainId\":\"",
+    "\"oneOf\":{\"",
+    "\"responses\":[{\"statusCode\":",
+    "\"extract\":{\"",
+    "\"ttl\":",
+    "\"useLimiter\":",
+    "\"closedAt\":",
+    "\"delay\":",
+    "\"pathPrefix\":\"",
+    "\"webhooks\":[{",
+    "\"folderId\":\"",
+    "\"serverName\":\"",
+    "},{\"path\":\"",
+    "\"mStore\":{",
+    "\"},\"",
+    "\"}],",
+    "\":\"",
+};
+#define N_PACKED_TOKENS (sizeof packed_tokens / sizeof *packed_tokens)
+
+/* Replaces the tokens (longest match first) in text; a new exact-size string. */
+static char *pack_text(const char *text)
+{
+    size_t len = strlen(text), n = 0;
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        size_t best = 0, best_len = 0;
+        for (size_t t = 1; t < N_PACKED_TOKENS; t++) {
+            size_t tl = strlen(packed_tokens[t]);
+            if (tl > best_len && packed_tokens[t][0] == text[i] && tl <= len - i &&
+                memcmp(text + i, packed_tokens[t], tl) == 0) {
+                best = t;
+                best_len = tl;
+            }
+        }
+        if (best) {
+            out[n++] = (char)best;
+            i += best_len;
+        } else {
+            out[n++] = text[i++];
+        }
+    }
+    out[n] = '\0';
+    char *sized = realloc(out, n + 1);
+    return sized ? sized : out;
+}
+
+/* The JSON text back from pack_text()'s output; caller frees. */
+static char *unpack_text(const char *packed, size_t *len)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)packed; *p; p++)
+        n += *p < N_PACKED_TOKENS ? strlen(packed_tokens[*p]) : 1;
+    char *out = malloc(n + 1);
+    if (out == NULL)
+        return NULL;
+    char *w = out;
+    for (const unsigned char *p = (const unsigned char *)packed; *p; p++) {
+        if (*p < N_PACKED_TOKENS) {
+            size_t tl = strlen(packed_tokens[*p]);
+            memcpy(w, packed_tokens[*p], tl);
+            w += tl;
+        } else {
+            *w++ = (char)*p;
+        }
+    }
+    *w = '\0';
+    *len = n;
+    return out;
+}
+
 /* Fields the compiled mock holds itself: left out of the kept text, put back by
  * definition_tree(). */
 static const char *const held_fields[] = {"id", "namespace", "createdAt", "updatedAt", "expireAt"};
@@ -1041,7 +1192,9 @@ static const char *const held_fields[] = {"id", "namespace", "createdAt", "updat
 static int keep_text(mk_mock_t *m, json_t *def, mk_err_t *err)
 {
     del_fields(def, held_fields, sizeof held_fields / sizeof *held_fields);
-    m->def_text_ = json_dumps(def, JSON_COMPACT);
+    char *text = json_dumps(def, JSON_COMPACT);
+    m->def_text_ = text ? pack_text(text) : NULL;
+    free(text);
     return m->def_text_ ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
 }
 
@@ -1058,7 +1211,8 @@ int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t
         rc = mk_err_set(err, MK_EINVAL, "mock: must be a JSON object");
         goto fail;
     }
-    work = json_deep_copy(def);
+    /* A shallow copy is enough: compiling changes top-level members only. */
+    work = json_copy((json_t *)def);
     if (work == NULL) {
         rc = mk_err_set(err, MK_ENOMEM, "out of memory");
         goto fail;
@@ -1100,7 +1254,7 @@ int mk_mock_load(const json_t *stored, int64_t uses, int64_t last_use, mk_mock_t
     if (m == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     int rc;
-    work = json_is_object(stored) ? json_deep_copy(stored) : NULL;
+    work = json_is_object(stored) ? json_copy((json_t *)stored) : NULL;
     if (work == NULL) {
         rc = mk_err_set(err, MK_EINVAL, "stored mock: not a JSON object");
         goto fail;
@@ -1133,7 +1287,10 @@ fail:
  * times last) and closedAt as m->closed_at (a soft delete keeps the text). */
 static json_t *definition_tree(const mk_mock_t *m)
 {
-    json_t *rest = json_loads(m->def_text_, 0, NULL);
+    size_t len = 0;
+    char *text = unpack_text(m->def_text_, &len);
+    json_t *rest = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
     json_t *j = json_object();
     if (rest == NULL || j == NULL)
         goto fail;

@@ -143,6 +143,7 @@ typedef struct mk_mock {
     /* The stored definition as compact JSON text (server-set fields included, no closedAt):
      * a few hundred bytes where a jansson tree took kilobytes. Private: use the accessors. */
     char *def_text_;
+    bool names_packed_; /* id, namespace_ and route share the allocation of id */
 
     atomic_int_fast64_t uses;
     atomic_int_fast64_t last_use;

@@ -161,7 +161,8 @@ static void test_definition_is_kept_whole(void)
                        "\"http\":{\"route\":\"/k/:id\",\"httpMethod\":\"GET\",\"queryParams\":"
                        "[{\"path\":\"q\",\"assertAction\":\"equals\",\"value\":\"v\"}]},"
                        "\"response\":{\"statusCode\":200,\"payload\":{\"n\":1.5,\"s\":\"x\"}},"
-                       "\"grpc\":{\"service\":\"kept\"},\"ttl\":60}";
+                       "\"grpc\":{\"service\":\"kept\",\"odd\":\"\\u0001\\u001f "
+                       "\\\",\\\"value\\\":\\\"}],\"},\"ttl\":60}";
     mk_mock_t *m = parse(text, &err);
     MK_CHECK(m != NULL);
     if (m == NULL)
