@@ -310,7 +310,7 @@ def start_py_server(Req, Rep, creds=None, max_recv=1024):
 def part2(args, Req, Rep, cert, key):
     server, port, svc = start_py_server(Req, Rep)
     try:
-        r = subprocess.run([args.client, "127.0.0.1:%d" % port], capture_output=True, text=True,
+        r = subprocess.run([args.client, "127.0.0.1:%d" % port], capture_output=True, text=True, errors="replace",
                            timeout=120)
         sys.stdout.write(r.stdout)
         sys.stderr.write(r.stderr)

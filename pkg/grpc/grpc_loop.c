@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -182,17 +183,27 @@ bool mk_grpc_loop_post(mk_grpc_loop_t *l, mk_grpc_task_t *t)
 
 static void run_tasks(mk_grpc_loop_t *l)
 {
+    /* One at a time under the lock: a task may be posted again (from any thread) as soon as it
+     * is unlinked, which rewrites its next pointer. Tasks posted meanwhile wait for the next
+     * round, so a task that keeps posting itself cannot starve the loop. */
     pthread_mutex_lock(&l->mu);
-    mk_grpc_task_t *t = l->tasks_head;
-    l->tasks_head = l->tasks_tail = NULL;
-    for (mk_grpc_task_t *x = t; x; x = x->next)
-        x->queued = false;
+    size_t n = 0;
+    for (mk_grpc_task_t *x = l->tasks_head; x; x = x->next)
+        n++;
     pthread_mutex_unlock(&l->mu);
-    while (t) {
-        /* Read next first: fn may free t's owner or post it again. */
-        mk_grpc_task_t *next = t->next;
+    while (n-- > 0) {
+        pthread_mutex_lock(&l->mu);
+        mk_grpc_task_t *t = l->tasks_head;
+        if (t != NULL) {
+            l->tasks_head = t->next;
+            if (l->tasks_head == NULL)
+                l->tasks_tail = NULL;
+            t->queued = false;
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (t == NULL)
+            break;
         t->fn(t);
-        t = next;
     }
 }
 
@@ -314,7 +325,8 @@ mk_grpc_conn_t *mk_grpc_conn_new(mk_grpc_loop_t *l, int fd, SSL *ssl, const mk_g
     if (l->conns)
         l->conns->prev = c;
     l->conns = c;
-    if (mk_grpc_loop_watch(l, &c->watch, EPOLLIN) < 0) {
+    /* A TLS client speaks first: writable starts its handshake. */
+    if (mk_grpc_loop_watch(l, &c->watch, c->handshaken ? EPOLLIN : EPOLLIN | EPOLLOUT) < 0) {
         mk_grpc_conn_close(c, "epoll_ctl failed");
         return c;
     }
@@ -347,6 +359,13 @@ void mk_grpc_conn_close(mk_grpc_conn_t *c, const char *reason)
 static void conn_free(mk_grpc_conn_t *c)
 {
     mk_grpc_loop_t *l = c->loop;
+    if (c->in_flush) { /* queued again by a callback: unlink before freeing */
+        mk_grpc_conn_t **pp = &l->flush_head;
+        while (*pp != c)
+            pp = &(*pp)->flush_next;
+        *pp = c->flush_next;
+    }
+    c->in_flush = true; /* streams ended by on_close must not queue it again */
     if (c->ops->on_close)
         c->ops->on_close(c, c->close_reason ? c->close_reason : "connection closed");
     mk_grpc_loop_timer_cancel(l, &c->ka_timer);
@@ -402,8 +421,14 @@ static bool conn_handshake(mk_grpc_conn_t *c)
             mk_grpc_loop_watch_mod(c->loop, &c->watch, EPOLLIN);
         else if (e == SSL_ERROR_WANT_WRITE)
             mk_grpc_loop_watch_mod(c->loop, &c->watch, EPOLLIN | EPOLLOUT);
-        else
-            mk_grpc_conn_close(c, "TLS handshake failed");
+        else {
+            char why[320];
+            long v = SSL_get_verify_result(c->ssl);
+            snprintf(why, sizeof why, "TLS handshake failed: %s%s%s", mk_grpc_tls_error(),
+                     v != X509_V_OK ? ": " : "",
+                     v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
+            mk_grpc_conn_close(c, why);
+        }
         return false;
     }
     const unsigned char *alpn = NULL;
@@ -555,12 +580,6 @@ void mk_grpc_loop_flush(mk_grpc_loop_t *l)
                         break;
                 if (c->out.len > c->out_off)
                     conn_write(c, c->out.data + c->out_off, c->out.len - c->out_off, &blocked);
-            }
-            if (c->in_flush) { /* queued again by a callback: unlink before freeing */
-                mk_grpc_conn_t **pp = &l->flush_head;
-                while (*pp != c)
-                    pp = &(*pp)->flush_next;
-                *pp = c->flush_next;
             }
             conn_free(c);
         }
