@@ -7,7 +7,7 @@
 include_guard(GLOBAL)
 
 find_program(MK_PROTOC_C protoc-c REQUIRED)
-pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET libprotobuf-c)
+pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET GLOBAL libprotobuf-c)
 
 function(mk_proto_library target)
     cmake_parse_arguments(P "" "DESCRIPTOR_SET" "PROTOS" ${ARGN})
