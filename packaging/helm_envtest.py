@@ -217,6 +217,9 @@ def test_install_upgrade_uninstall():
     finally:
         check(op.stop() == 0, "operator (all namespaces) exits 0")
     log = op.log()
+    check("ServiceMonitor (monitoring.coreos.com/v1) is not served" in log and
+          "ReconcileFailed" not in log, "no ServiceMonitor here: discovered as not served, "
+          "nothing failed")
     check("forbidden" not in log.lower(), "no 'forbidden' in the operator's log (all namespaces)"
           + ("" if "forbidden" not in log.lower() else ": " + log[-2000:]))
 

@@ -22,7 +22,10 @@
 /* Secrets are not watched (the operator would cache every Secret of the cluster): a pool waiting
  * for its token Secret polls for it. */
 #define TOKEN_RETRY_MS 3000L
-#define EVENT_DEDUP_S  600
+/* How long a discovery answer for ServiceMonitor holds: the Prometheus Operator may be installed
+ * (or removed) while we run, and the check is one GET. */
+#define DISCOVERY_TTL_MS 60000LL
+#define EVENT_DEDUP_S    600
 
 enum { K_CLUSTER, K_POOL, K_COUNT };
 enum { R_SUCCESS, R_CONFLICT, R_ERROR, R_COUNT };
@@ -57,6 +60,8 @@ struct mk_controller {
     double duration_sum;
     long long duration_count;
     long long events_total;
+    long long monitor_checked_ms; /* last discovery of ServiceMonitor (0: never) */
+    bool monitor_served;
     json_t *emitted; /* "uid|type|reason|message" -> unix time, to keep Events from repeating */
 };
 
@@ -328,6 +333,34 @@ static int execute(mk_controller_t *c, const json_t *owner, const mk_kube_resour
     return first;
 }
 
+/* Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitors (discovered, cached for
+ * DISCOVERY_TTL_MS). A failed discovery keeps the previous answer. */
+static bool monitor_served(mk_controller_t *c)
+{
+    long long now = mono_ms();
+    bool served, stale;
+    mk_err_t e = {0};
+
+    pthread_mutex_lock(&c->mu);
+    stale = c->monitor_checked_ms == 0 || now - c->monitor_checked_ms > DISCOVERY_TTL_MS;
+    served = c->monitor_served;
+    pthread_mutex_unlock(&c->mu);
+    if (!stale)
+        return served;
+    if (mk_kube_served(c->k, &mk_kube_servicemonitors, &served, &e) != 0) {
+        logf_(c, "warn", "discovery of ServiceMonitor failed: %s", e.msg);
+        return served;
+    }
+    pthread_mutex_lock(&c->mu);
+    if (served != c->monitor_served || c->monitor_checked_ms == 0)
+        logf_(c, "info", "ServiceMonitor (monitoring.coreos.com/v1) %s",
+              served ? "is served: creating one per MockartyCluster" : "is not served");
+    c->monitor_served = served;
+    c->monitor_checked_ms = now;
+    pthread_mutex_unlock(&c->mu);
+    return served;
+}
+
 static int reconcile_cluster(mk_controller_t *c, const char *ns, const char *name, mk_err_t *err)
 {
     int rc = 0;
@@ -339,6 +372,8 @@ static int reconcile_cluster(mk_controller_t *c, const char *ns, const char *nam
     if (json_object_get(json_object_get(cluster, "metadata"), "deletionTimestamp"))
         goto out;
     observed = observe(c, cluster);
+    if (observed && monitor_served(c))
+        json_object_set_new(observed, "serviceMonitor", json_true());
     rc = mk_op_cluster_desired(cluster, observed, &d, err);
     if (rc == 0)
         rc = execute(c, cluster, &mk_kube_mockartyclusters, &d, err);

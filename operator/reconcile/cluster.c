@@ -487,6 +487,18 @@ static void assess(const json_t *dep, const char *name, long long want, componen
     snprintf(c->message, sizeof c->message, "%lld/%lld replicas ready", ready, want);
 }
 
+/* A Prometheus Operator ServiceMonitor scraping /metrics of the cluster's Services (admin and
+ * resolvers); created only where the kind is served (the controller discovers it). */
+static json_t *service_monitor(const mk_op_owner_t *ow)
+{
+    return json_pack("{s:s, s:s, s:o, s:{s:{s:{s:s, s:s}}, s:[{s:s, s:s, s:s}]}}", "apiVersion",
+                     "monitoring.coreos.com/v1", "kind", "ServiceMonitor", "metadata",
+                     mk_op_metadata(ow->name, ow, mk_op_labels(ow->name, "metrics")), "spec",
+                     "selector", "matchLabels", "app.kubernetes.io/name", "mockarty",
+                     "app.kubernetes.io/instance", ow->name, "endpoints", "port", "http", "path",
+                     "/metrics", "interval", "30s");
+}
+
 /* The Upgrading condition: True while a new version rolls out, admin first. */
 static json_t *upgrade_condition(const json_t *prev, const cluster_spec_t *cs, const rollout_t *ro,
                                  const char *version, const json_t *rdep, const char *now,
@@ -655,6 +667,8 @@ int mk_op_cluster_desired(const json_t *cluster, const json_t *observed, mk_op_d
     rollout_t ro;
     plan_rollout(&cs, ow.name, observed, &ro);
     rc = build_children(&cs, &ro, &ow, d.apply, d.deletes);
+    if (rc == 0 && json_is_true(json_object_get(observed, "serviceMonitor")))
+        rc = push(d.apply, service_monitor(&ow));
     if (rc == 0)
         rc = build_status(cluster, &cs, &ro, &ow, observed, d.events, &d.status);
 out:

@@ -20,7 +20,8 @@ typedef struct mk_op_desired {
 
 /* Desired children and status of a MockartyCluster.
  *   cluster:  borrowed; the resource as read from the API (metadata.uid and .generation used).
- *   observed: borrowed; {"deployments": {"<name>": <Deployment>...}, "now": "<RFC3339>"}; may be
+ *   observed: borrowed; {"deployments": {"<name>": <Deployment>...}, "now": "<RFC3339>",
+ *             "serviceMonitor": true when the cluster serves ServiceMonitors}; may be
  *             NULL (treated as nothing observed, with now = "1970-01-01T00:00:00Z").
  *   out:      filled on success; the caller frees it with mk_op_desired_free. On failure it is
  *             left zeroed.

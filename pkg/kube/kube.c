@@ -21,6 +21,8 @@ const mk_kube_resource_t mk_kube_pdbs = {"policy", "v1", "poddisruptionbudgets",
                                          "PodDisruptionBudget", true};
 const mk_kube_resource_t mk_kube_leases = {"coordination.k8s.io", "v1", "leases", "Lease", true};
 const mk_kube_resource_t mk_kube_events = {"", "v1", "events", "Event", true};
+const mk_kube_resource_t mk_kube_servicemonitors = {"monitoring.coreos.com", "v1",
+                                                    "servicemonitors", "ServiceMonitor", true};
 
 static const mk_kube_resource_t *const known[] = {
     &mk_kube_mockartyclusters,
@@ -33,6 +35,7 @@ static const mk_kube_resource_t *const known[] = {
     &mk_kube_pdbs,
     &mk_kube_leases,
     &mk_kube_events,
+    &mk_kube_servicemonitors,
 };
 
 const mk_kube_resource_t *mk_kube_resource_for(const char *api_version, const char *kind)
@@ -407,6 +410,34 @@ int mk_kube_get(mk_kube_t *k, const mk_kube_resource_t *res, const char *ns, con
         return mk_err_set(err, MK_ENOMEM, "kube: out of memory");
     int rc = kube_do(k, "GET", url, NULL, NULL, NULL, out, err);
     free(url);
+    return rc;
+}
+
+int mk_kube_served(mk_kube_t *k, const mk_kube_resource_t *res, bool *served, mk_err_t *err)
+{
+    json_t *list = NULL, *r;
+    size_t i, cap = strlen(k->cfg.server) + strlen(res->group) + strlen(res->version) + 16;
+    char *url = malloc(cap);
+    int rc;
+
+    *served = false;
+    if (!url)
+        return mk_err_set(err, MK_ENOMEM, "kube: out of memory");
+    if (res->group[0])
+        snprintf(url, cap, "%s/apis/%s/%s", k->cfg.server, res->group, res->version);
+    else
+        snprintf(url, cap, "%s/api/%s", k->cfg.server, res->version);
+    rc = kube_do(k, "GET", url, NULL, NULL, NULL, &list, err);
+    free(url);
+    if (rc == MK_ENOTFOUND)
+        return 0;
+    json_array_foreach(json_object_get(list, "resources"), i, r)
+    {
+        const char *name = json_string_value(json_object_get(r, "name"));
+        if (name && strcmp(name, res->resource) == 0)
+            *served = true;
+    }
+    json_decref(list);
     return rc;
 }
 

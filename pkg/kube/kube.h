@@ -31,6 +31,8 @@ extern const mk_kube_resource_t mk_kube_hpas;
 extern const mk_kube_resource_t mk_kube_pdbs;
 extern const mk_kube_resource_t mk_kube_leases;
 extern const mk_kube_resource_t mk_kube_events;
+/* Prometheus Operator's ServiceMonitor: only served where that operator is installed. */
+extern const mk_kube_resource_t mk_kube_servicemonitors;
 
 /* The resource for an object's apiVersion ("apps/v1", "v1") and kind, or NULL when unknown. */
 const mk_kube_resource_t *mk_kube_resource_for(const char *api_version, const char *kind);
@@ -91,6 +93,10 @@ bool mk_kube_is_expired(const mk_err_t *err);
 
 int mk_kube_get(mk_kube_t *k, const mk_kube_resource_t *res, const char *ns, const char *name,
                 json_t **out, mk_err_t *err);
+
+/* Discovery: *served is true when the API server serves res (its group/version lists the
+ * resource), false when the group/version is unknown (404) or lacks it. */
+int mk_kube_served(mk_kube_t *k, const mk_kube_resource_t *res, bool *served, mk_err_t *err);
 
 typedef struct mk_kube_list_opts {
     const char *label_selector; /* NULL: none */
