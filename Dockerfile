@@ -11,7 +11,7 @@ RUN apt-get update \
       build-essential cmake pkg-config python3 \
       libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libcurl4-openssl-dev \
       libhiredis-dev libpq-dev libssl-dev libh2o-evloop-dev libnghttp2-dev zlib1g-dev \
-      libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+      libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsodium-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -45,7 +45,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates tini \
       libh2o-evloop0.13 libjansson4 libyaml-0-2 libsqlite3-0 libpcre2-8-0 libcurl4 \
-      libhiredis0.14 libpq5 libssl3 libnghttp2-14 libprotobuf-c1 \
+      libhiredis0.14 libpq5 libssl3 libnghttp2-14 libprotobuf-c1 libsodium23 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 mockarty \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/mockarty \

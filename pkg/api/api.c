@@ -15,6 +15,7 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_store_endpoints,
     mk_api_library_endpoints,
     mk_api_meta_endpoints,
+    mk_api_identity_endpoints,
     NULL,
 };
 
@@ -151,6 +152,15 @@ mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_
     api->repo = repo;
     api->journal = journal;
     api->store = store;
+    api->admin_password = cfg->admin_password && cfg->admin_password[0]
+                              ? strdup(cfg->admin_password)
+                              : NULL;
+    api->auth_required = cfg->auth_required;
+    api->session_ttl_ms = cfg->session_ttl_ms;
+    api->audit_retention_days = cfg->audit_retention_days;
+    api->login_rate = cfg->login_rate_per_minute;
+    api->token_rate = cfg->token_rate_per_minute;
+    api->limiter = mk_identity_limiter_new();
     api->started_ms = mk_mock_now_ms();
     api->namespaces = mk_strmap_new();
     pthread_mutex_init(&api->write_lock, NULL);
@@ -158,7 +168,7 @@ mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_
     if (api->namespaces)
         mk_strmap_set(api->namespaces, MK_STR_LIT(MK_MOCK_DEFAULT_NAMESPACE), (void *)1);
     mk_err_t err;
-    if (api->namespaces == NULL || compile_table(api, &err) != 0) {
+    if (api->namespaces == NULL || api->limiter == NULL || compile_table(api, &err) != 0) {
         mk_api_free(api);
         return NULL;
     }
@@ -169,6 +179,7 @@ void mk_api_free(mk_api_t *api)
 {
     if (api == NULL)
         return;
+    mk_api_identity_free(api);
     free(api->token);
     mk_strmap_free(api->namespaces);
     mk_route_index_free(api->by_method);
@@ -220,6 +231,8 @@ static int load_ns(void *ud, const char *name, int64_t created_at)
 
 int mk_api_load(mk_api_t *api, mk_err_t *err)
 {
+    if (mk_api_identity_start(api, err) != 0)
+        return err->code;
     load_state_t st = {.err = err};
     int rc = mk_repo_load_mocks(api->repo, 0, load_one, &st, err);
     if (rc == 0)
@@ -247,6 +260,7 @@ void mk_api_maintain(mk_api_t *api)
     }
     mk_catalog_usage_free(u, n);
     mk_catalog_reclaim(api->catalog);
+    mk_api_identity_maintain(api);
 }
 
 /* --- request helpers --- */
@@ -304,12 +318,19 @@ const char *mk_api_namespace(ctx_t *c, json_t *body)
     if (ns == NULL && mk_request_header(c->view, MK_STR_LIT("X-Namespace"), &h) && h.len > 0)
         ns = req_strdup(c, h);
     if (ns == NULL)
-        return MK_MOCK_DEFAULT_NAMESPACE;
+        ns = MK_MOCK_DEFAULT_NAMESPACE;
     mk_err_t err;
     if (mk_mock_validate_namespace(ns, &err) != 0) {
         mk_api_reply_err(c, &err);
         return NULL;
     }
+    /* The caller named it: a role too low, or none, is a 403 that names the permission. */
+    if (!mk_api_may(c, c->ep->permission, ns)) {
+        mk_api_reply_fmt(c, MK_EFORBIDDEN, "namespace '%s': %s needs permission %s there", ns,
+                         c->who.login, c->ep->permission);
+        return NULL;
+    }
+    c->ns = ns;
     return ns;
 }
 
@@ -410,30 +431,192 @@ int mk_api_doc_put(mk_api_t *api, const char *kind, const char *id, const char *
 
 /* --- dispatch --- */
 
-static bool authorized(mk_api_t *api, mk_request_t *view)
+/* The credential a request carries: a bearer token, X-API-Key, or the session cookie. */
+static mk_str_t credential(mk_request_t *view, bool *cookie)
 {
-    if (api->token == NULL)
-        return true;
-    mk_str_t v;
-    mk_str_t given = {NULL, 0};
+    mk_str_t v, values[8];
+    *cookie = false;
     if (mk_request_header(view, MK_STR_LIT("Authorization"), &v) && v.len > 7 &&
         mk_str_caseeq((mk_str_t){v.base, 7}, MK_STR_LIT("Bearer ")))
-        given = (mk_str_t){v.base + 7, v.len - 7};
-    else if (mk_request_header(view, MK_STR_LIT("X-API-Key"), &v))
-        given = v;
-    size_t n = strlen(api->token);
-    if (given.base == NULL || given.len != n)
-        return false;
-    /* Constant time: the comparison must not tell how much of the token was right. */
-    unsigned char diff = 0;
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(given.base[i] ^ api->token[i]);
-    return diff == 0;
+        return (mk_str_t){v.base + 7, v.len - 7};
+    if (mk_request_header(view, MK_STR_LIT("X-API-Key"), &v) && v.len > 0)
+        return v;
+    size_t n = mk_request_header_values(view, MK_STR_LIT("Cookie"), values, 8);
+    for (size_t i = 0; i < n && i < 8; i++) {
+        const char *s = values[i].base, *end = s + values[i].len;
+        while (s < end) {
+            while (s < end && (*s == ' ' || *s == ';'))
+                s++;
+            const char *stop = memchr(s, ';', (size_t)(end - s));
+            if (stop == NULL)
+                stop = end;
+            size_t klen = sizeof MK_API_SESSION_COOKIE - 1;
+            if ((size_t)(stop - s) > klen + 1 && memcmp(s, MK_API_SESSION_COOKIE, klen) == 0 &&
+                s[klen] == '=') {
+                *cookie = true;
+                return (mk_str_t){s + klen + 1, (size_t)(stop - s) - klen - 1};
+            }
+            s = stop;
+        }
+    }
+    return (mk_str_t){NULL, 0};
+}
+
+/* Who is calling. Without authentication required, a caller without valid credentials is an
+ * anonymous administrator (the single-user laptop setup); valid credentials still identify. */
+static int authenticate(mk_api_t *api, mk_request_t *view, mk_identity_principal_t *who,
+                        bool *cookie, mk_err_t *err)
+{
+    mk_str_t given = credential(view, cookie);
+    int rc;
+    memset(who, 0, sizeof *who);
+    if (given.base == NULL) {
+        rc = mk_err_set(err, MK_EUNAUTH,
+                        "missing credentials: send Authorization: Bearer <token>, X-API-Key, or "
+                        "log in (POST /api/v1/login)");
+    } else if (api->token && mk_identity_equal(given.base, given.len, api->token,
+                                               strlen(api->token))) {
+        who->kind = MK_PRINCIPAL_BOOTSTRAP;
+        who->admin = true;
+        strcpy(who->login, "api_token");
+        return 0;
+    } else if (api->identity == NULL) {
+        rc = mk_err_set(err, MK_EUNAUTH, "missing or invalid API token (Authorization: Bearer "
+                                         "<token> or X-API-Key)");
+    } else {
+        rc = mk_identity_authenticate(api->identity, given.base, given.len, mk_mock_now_ms(), who,
+                                      err);
+    }
+    if (rc != 0 && !api->auth_required) {
+        memset(who, 0, sizeof *who);
+        who->kind = MK_PRINCIPAL_ANONYMOUS;
+        who->admin = true;
+        strcpy(who->login, "anonymous");
+        *cookie = false;
+        return 0;
+    }
+    return rc;
+}
+
+static bool authenticated(mk_api_t *api, mk_request_t *view)
+{
+    mk_identity_principal_t who;
+    bool cookie;
+    mk_err_t err;
+    return authenticate(api, view, &who, &cookie, &err) == 0;
 }
 
 bool mk_api_caller_may_read(mk_api_t *api, mk_request_t *view)
 {
-    return authorized(api, view);
+    mk_identity_principal_t who;
+    bool cookie;
+    mk_err_t err;
+    if (authenticate(api, view, &who, &cookie, &err) != 0)
+        return false;
+    return who.admin || (api->identity && mk_identity_may(api->identity, &who, "mocks:read", NULL));
+}
+
+bool mk_api_may(ctx_t *c, const char *perm, const char *ns)
+{
+    if (c->api->identity == NULL)
+        return c->who.admin;
+    return mk_identity_may(c->api->identity, &c->who, perm, ns);
+}
+
+int mk_api_guard_ns(ctx_t *c, const char *ns)
+{
+    if (mk_api_may(c, c->ep->permission, ns)) {
+        mk_api_note_ns(c, ns);
+        return 0;
+    }
+    if (c->api->identity == NULL ||
+        mk_identity_role_in(c->api->identity, &c->who, ns) == MK_ROLE_NONE)
+        return MK_ENOTFOUND;
+    mk_api_reply_fmt(c, MK_EFORBIDDEN, "namespace '%s': %s needs permission %s there", ns,
+                     c->who.login, c->ep->permission);
+    return MK_EFORBIDDEN;
+}
+
+/* Cookie sessions are what a browser sends by itself: a write must come from our own origin. */
+static bool same_origin(mk_request_t *view)
+{
+    mk_str_t host, v;
+    if (!mk_request_header(view, MK_STR_LIT("Host"), &host) &&
+        !mk_request_header(view, MK_STR_LIT(":authority"), &host))
+        return false;
+    if (!mk_request_header(view, MK_STR_LIT("Origin"), &v) &&
+        !mk_request_header(view, MK_STR_LIT("Referer"), &v))
+        return false;
+    const char *s = memmem(v.base, v.len, "://", 3);
+    if (s == NULL)
+        return false;
+    s += 3;
+    const char *end = v.base + v.len;
+    const char *slash = memchr(s, '/', (size_t)(end - s));
+    mk_str_t origin_host = {s, (size_t)((slash ? slash : end) - s)};
+    return mk_str_caseeq(origin_host, host);
+}
+
+static bool is_write(mk_str_t method)
+{
+    return !mk_str_eq_cstr(method, "GET") && !mk_str_eq_cstr(method, "HEAD") &&
+           !mk_str_eq_cstr(method, "OPTIONS");
+}
+
+/* Authentication, CSRF, the token's rate limit and the row's permission "in some namespace";
+ * the namespace itself is checked where the handler learns it (mk_api_namespace,
+ * mk_api_guard_ns). Returns 0, or the status of the refusal it sent. */
+static int admit(ctx_t *c)
+{
+    mk_err_t err;
+    if (authenticate(c->api, c->view, &c->who, &c->via_cookie, &err) != 0) {
+        if (c->ep->flags & MK_API_PUBLIC) {
+            memset(&c->who, 0, sizeof c->who);
+            strcpy(c->who.login, "anonymous");
+            return 0;
+        }
+        return mk_api_reply_error(c->req, err.code, err.msg);
+    }
+    if (c->via_cookie && is_write(c->view->method) && !same_origin(c->view))
+        return mk_api_reply_error(c->req, MK_EFORBIDDEN,
+                                  "a cookie session's write must come with a same-origin Origin "
+                                  "or Referer header (CSRF protection)");
+    if (c->who.kind == MK_PRINCIPAL_TOKEN || c->who.kind == MK_PRINCIPAL_INTEGRATION) {
+        int64_t rate = c->who.rate_per_minute ? c->who.rate_per_minute : c->api->token_rate;
+        char key[64];
+        snprintf(key, sizeof key, "token:%s", c->who.cred_id);
+        int wait = mk_identity_limiter_take(c->api->limiter, key, (double)rate, (double)rate,
+                                            mk_mock_now_ms());
+        if (wait > 0) {
+            char after[16];
+            snprintf(after, sizeof after, "%d", wait);
+            mk_httpd_add_header(c->req, MK_STR_LIT("Retry-After"), mk_str_of(after));
+            return mk_api_reply_fmt(c, MK_ERATE, "token rate limit (%lld per minute) reached",
+                                    (long long)rate);
+        }
+    }
+    if (c->ep->flags & MK_API_CLIENT_LIMIT) {
+        /* Charged on the serving loop, where the address is known (not again on the pool). */
+        char peer[64], key[80];
+        mk_httpd_req_peer(c->req, peer, sizeof peer);
+        snprintf(key, sizeof key, "client:%s", peer);
+        int wait = peer[0] ? mk_identity_limiter_take(c->api->limiter, key,
+                                                      (double)c->api->login_rate,
+                                                      (double)c->api->login_rate, mk_mock_now_ms())
+                           : 0;
+        if (wait > 0) {
+            char after[16];
+            snprintf(after, sizeof after, "%d", wait);
+            mk_httpd_add_header(c->req, MK_STR_LIT("Retry-After"), mk_str_of(after));
+            return mk_api_reply_fmt(c, MK_ERATE,
+                                    "too many attempts from %s (%lld per minute): retry later",
+                                    peer, (long long)c->api->login_rate);
+        }
+    }
+    if (!(c->ep->flags & MK_API_PUBLIC) && !mk_api_may(c, c->ep->permission, NULL))
+        return mk_api_reply_fmt(c, MK_EFORBIDDEN, "%s %s needs permission %s, which %s lacks",
+                                c->ep->method, c->ep->path, c->ep->permission, c->who.login);
+    return 0;
 }
 
 static int dispatch(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view, bool may_offload);
@@ -461,21 +644,22 @@ static int dispatch(mk_api_t *api, mk_httpd_req_t *req, mk_request_t *view, bool
         mk_route_match_t m;
         if (!mk_route_next(&it, &m))
             return 0;
-        if (!authorized(api, view))
+        if (!authenticated(api, view))
             goto unauthorized;
         const path_group_t *g = m.value;
         mk_httpd_add_header(req, MK_STR_LIT("Allow"), mk_str_of(g->allow));
         return mk_api_reply_fmt(c, MK_EMETHOD, "method %.*s not allowed on %s (allowed: %s)",
                                 (int)view->method.len, view->method.base, g->path, g->allow);
     }
-    if (!(c->ep->flags & MK_API_PUBLIC) && !authorized(api, view))
-        goto unauthorized;
+    int denied = admit(c);
+    if (denied)
+        return denied;
     /* Scans run on the pool, so a mock call on this worker does not wait behind them. */
     if (may_offload && (c->ep->flags & MK_API_HEAVY)) {
         mk_httpd_offload(req, heavy_work, api);
         return MK_API_DEFERRED;
     }
-    return c->ep->fn(c);
+    return mk_api_audit_call(c, c->ep->fn(c));
 unauthorized:
     return mk_api_reply_error(req, MK_EUNAUTH,
                               "missing or invalid API token (Authorization: Bearer <token> "

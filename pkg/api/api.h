@@ -19,7 +19,13 @@
 typedef struct mk_api mk_api_t;
 
 typedef struct mk_api_config {
-    const char *api_token; /* NULL or "": no authentication */
+    const char *api_token;      /* the bootstrap administrator token; NULL or "": none */
+    const char *admin_password; /* first start: the administrator's password (NULL: generated) */
+    bool auth_required;         /* false: callers without valid credentials act as admin */
+    int64_t session_ttl_ms;     /* 0: 12 h */
+    int64_t audit_retention_days;  /* 0: keep forever */
+    int64_t login_rate_per_minute; /* login attempts per client address; 0: no limit */
+    int64_t token_rate_per_minute; /* calls per token unless the token sets one; 0: no limit */
 } mk_api_config_t;
 
 /* All pointers are borrowed and must outlive the API; store may be NULL (no store endpoints). */
@@ -27,8 +33,12 @@ mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_
                      mk_journal_t *journal, mk_store_t *store);
 void mk_api_free(mk_api_t *api);
 
-/* Loads every stored mock and namespace into the catalog (at start). */
+/* Loads identities (creating the first administrator on a first start) and every stored mock
+ * and namespace into the catalog (at start). */
 int mk_api_load(mk_api_t *api, mk_err_t *err);
+/* After a first start without ADMIN_PASSWORD: copies the generated administrator password into
+ * out (33 bytes), forgets it, and returns true; false otherwise. For main to print once. */
+bool mk_api_take_generated_password(mk_api_t *api, char *out);
 
 /* Periodic work off the hot path: usage counters to the repository, snapshot reclamation. */
 void mk_api_maintain(mk_api_t *api);

@@ -5,6 +5,8 @@
 #define MK_API_INTERNAL_H
 
 #include "api/api.h"
+#include "audit/audit.h"
+#include "identity/identity.h"
 #include "route/route.h"
 #include "strmap/strmap.h"
 
@@ -17,6 +19,8 @@ typedef int (*mk_api_fn)(ctx_t *c);
 /* Row flags. */
 #define MK_API_PUBLIC 1u /* answered without a token (documentation of the API itself) */
 #define MK_API_HEAVY  2u /* scans or exports: runs off the serving loop */
+#define MK_API_NOAUDIT 4u /* a write the table does not audit (the handler audits it itself) */
+#define MK_API_CLIENT_LIMIT 8u /* rate-limited per client address (RATE_LIMIT_LOGIN_PER_MINUTE) */
 
 /* One row of the table: method and path pattern (`:name` parameters, as mock routes), the
  * handler, the permission the caller needs ("mocks:read", "mocks:write", "stores:read", ...,
@@ -38,6 +42,9 @@ extern const mk_api_endpoint_t mk_api_store_endpoints[];     /* stores_api.c */
 extern const mk_api_endpoint_t mk_api_library_endpoints[];   /* library_api.c: tags, folders,
                                                                  templates */
 extern const mk_api_endpoint_t mk_api_meta_endpoints[];      /* meta_api.c */
+extern const mk_api_endpoint_t mk_api_identity_endpoints[];  /* identity_api.c: login, users,
+                                                                 tokens, members, audit,
+                                                                 webhooks */
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 
@@ -62,16 +69,51 @@ struct mk_api {
     mk_route_index_t *by_path;
     path_group_t *groups;
     size_t ngroups;
+    /* Identity and access (identity_api.c, the checks in api.c). */
+    mk_identity_t *identity; /* created by mk_api_load */
+    mk_audit_t *audit;
+    mk_identity_limiter_t *limiter;
+    struct mk_api_hooks *hooks; /* namespace webhooks (identity_api.c); may be NULL */
+    bool auth_required;
+    char *admin_password;
+    char generated_password[33];
+    int64_t session_ttl_ms, audit_retention_days, login_rate, token_rate, last_prune_ms;
 };
 
-/* What one API call knows about itself; the identity issue adds the principal. */
+/* What one API call knows about itself, the caller included. */
 struct ctx {
     mk_api_t *api;
     mk_httpd_req_t *req;
     mk_request_t *view;
     const mk_api_endpoint_t *ep;
     mk_route_match_t match;
+    mk_identity_principal_t who;
+    bool via_cookie;     /* the credential came in the session cookie (CSRF rules apply) */
+    const char *ns;      /* the namespace the call was checked against (for the audit row) */
 };
+
+/* May the caller do perm in ns (NULL: in some namespace)? For handlers that filter lists. */
+bool mk_api_may(ctx_t *c, const char *perm, const char *ns);
+/* Checks the row's permission in ns, the namespace of an object the caller named indirectly
+ * (a mock by id): 0 when allowed; MK_ENOTFOUND when the caller has no role there (the caller
+ * answers 404 as for a missing object, revealing nothing); MK_EFORBIDDEN when the role is too
+ * low (answered 403 here). */
+int mk_api_guard_ns(ctx_t *c, const char *ns);
+/* Remembers ns (copied into the request's memory) as the namespace of the call's audit row. */
+void mk_api_note_ns(ctx_t *c, const char *ns);
+/* A mock write to announce to the namespace's webhooks ("mock.created", ...). */
+void mk_api_mock_event(mk_api_t *api, const char *event, const mk_mock_t *m);
+
+/* identity_api.c: lifecycle of identities, audit and webhooks, and the audit row of a call. */
+#define MK_API_SESSION_COOKIE "mockarty_session"
+int mk_api_identity_start(mk_api_t *api, mk_err_t *err);
+void mk_api_identity_maintain(mk_api_t *api);
+void mk_api_identity_free(mk_api_t *api);
+/* Records the audit row of a successful write (not GET, not MK_API_NOAUDIT); returns status. */
+int mk_api_audit_call(ctx_t *c, int status);
+/* Namespace webhooks (identity_api.c): the sender's start and stop. */
+int mk_api_hooks_start(mk_api_t *api, mk_err_t *err);
+void mk_api_hooks_stop(mk_api_t *api);
 
 int mk_api_reply_err(ctx_t *c, const mk_err_t *err);
 int mk_api_reply_fmt(ctx_t *c, int code, const char *fmt, ...)

@@ -20,6 +20,12 @@ static int requests_list(ctx_t *c)
         .limit = mk_api_query_size(c, "limit", MK_API_DEFAULT_LIMIT, MK_API_MAX_LIMIT),
         .offset = mk_api_query_size(c, "offset", 0, SIZE_MAX),
     };
+    /* A namespace named is checked; only administrators read every namespace at once. */
+    if (f.namespace_ || !mk_api_may(c, "admin", NULL)) {
+        f.namespace_ = mk_api_namespace(c, NULL);
+        if (f.namespace_ == NULL)
+            return 403;
+    }
     mk_journal_sync(c->api->journal);
     size_t total = 0;
     json_t *items = mk_journal_query(c->api->journal, &f, &total);

@@ -193,10 +193,13 @@ int mk_api_prepare_mock(ctx_t *c, json_t *def, const char *ns, int64_t now, mk_m
 mk_mock_t *mk_api_find_mock(ctx_t *c, const char *id, bool allow_closed)
 {
     mk_mock_t *m = mk_catalog_get(c->api->catalog, id);
-    if (m && (allow_closed || m->closed_at == 0))
+    /* Another namespace's mock is "not found" unless the caller has a role there. */
+    int guard = m ? mk_api_guard_ns(c, m->namespace_) : 0;
+    if (m && guard == 0 && (allow_closed || m->closed_at == 0))
         return m;
     mk_mock_unref(m);
-    mk_api_reply_fmt(c, MK_ENOTFOUND, "mock '%s' not found", id);
+    if (guard != MK_EFORBIDDEN)
+        mk_api_reply_fmt(c, MK_ENOTFOUND, "mock '%s' not found", id);
     return NULL;
 }
 
@@ -338,6 +341,7 @@ typedef struct list_state {
     const char *search;
     bool deleted;
     json_t *items;
+    ctx_t *caller; /* when set: only mocks of namespaces where the caller may read */
 } list_state_t;
 
 static bool mock_has_tag(const mk_mock_t *m, const char *tag)
@@ -360,6 +364,8 @@ static int list_one(void *ud, mk_mock_t *m)
 {
     list_state_t *st = ud;
     if ((m->closed_at != 0) != st->deleted)
+        return 0;
+    if (st->caller && !mk_api_may(st->caller, "mocks:read", m->namespace_))
         return 0;
     if (st->ns && strcmp(st->ns, m->namespace_) != 0)
         return 0;
@@ -640,6 +646,8 @@ typedef struct collect {
     bool closed; /* deleted mocks instead of live ones */
     mk_mock_t **list;
     size_t n, cap;
+    ctx_t *caller; /* when set: only mocks of namespaces where the caller may do perm */
+    const char *perm;
 } collect_t;
 
 static bool listed_id(json_t *ids, const char *id)
@@ -664,6 +672,8 @@ static int collect_one(void *ud, mk_mock_t *m)
     if (st->ns && strcmp(m->namespace_, st->ns) != 0)
         return 0;
     if (st->ids && !listed_id(st->ids, m->id))
+        return 0;
+    if (st->caller && !mk_api_may(st->caller, st->perm, m->namespace_))
         return 0;
     if (st->n == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 16;
@@ -724,7 +734,7 @@ static int batch_close(ctx_t *c, bool restore)
         return 400;
     }
     pthread_mutex_lock(&c->api->write_lock);
-    collect_t st = {.ids = ids, .closed = restore};
+    collect_t st = {.ids = ids, .closed = restore, .caller = c, .perm = "mocks:write"};
     mk_catalog_each(c->api->catalog, collect_one, &st);
     int status =
         close_collected(c, &st, restore ? 0 : mk_mock_now_ms(), restore ? "restored" : "deleted",
@@ -748,7 +758,7 @@ static int mocks_batch_restore(ctx_t *c)
 int mk_api_edit_mocks(ctx_t *c, json_t *ids, mk_api_edit_fn edit, void *ud, json_t **missing,
                       size_t *edited, mk_err_t *err)
 {
-    collect_t st = {.ids = ids};
+    collect_t st = {.ids = ids, .caller = c, .perm = "mocks:write"};
     mk_catalog_each(c->api->catalog, collect_one, &st);
     *missing = not_collected(&st, ids);
     *edited = 0;
@@ -866,8 +876,15 @@ static const char *const copy_drop[] = {"id",       "createdAt", "updatedAt", "e
 
 int mk_api_copy_mocks(ctx_t *c, const char *source_ns, json_t *ids, const char *target)
 {
+    if (!mk_api_may(c, "mocks:write", target) ||
+        (source_ns && !mk_api_may(c, "mocks:read", source_ns)))
+        return mk_api_reply_fmt(c, MK_EFORBIDDEN,
+                                "copying needs mocks:read in the source namespace and "
+                                "mocks:write in '%s'",
+                                target);
+    mk_api_note_ns(c, target);
     pthread_mutex_lock(&c->api->write_lock);
-    collect_t st = {.ns = source_ns, .ids = ids};
+    collect_t st = {.ns = source_ns, .ids = ids, .caller = c, .perm = "mocks:read"};
     mk_catalog_each(c->api->catalog, collect_one, &st);
     mk_mock_t **copies = calloc(st.n ? st.n : 1, sizeof *copies);
     mk_err_t err;
@@ -944,7 +961,7 @@ static int mocks_copy_to_namespace(ctx_t *c)
 static int chain_get(ctx_t *c)
 {
     /* A bare list, as the SDKs decode it. */
-    list_state_t st = {.chain = mk_api_param(c, "chainId"), .items = json_array()};
+    list_state_t st = {.chain = mk_api_param(c, "chainId"), .items = json_array(), .caller = c};
     mk_catalog_each(c->api->catalog, list_one, &st);
     return mk_api_reply_json(c->req, 200, st.items);
 }
@@ -953,7 +970,7 @@ static int chain_delete(ctx_t *c)
 {
     const char *chain = mk_api_param(c, "chainId");
     pthread_mutex_lock(&c->api->write_lock);
-    collect_t st = {.chain = chain};
+    collect_t st = {.chain = chain, .caller = c, .perm = "mocks:write"};
     mk_catalog_each(c->api->catalog, collect_one, &st);
     int status =
         close_collected(c, &st, mk_mock_now_ms(), "deleted", json_pack("{s:s}", "chainId", chain));

@@ -25,8 +25,13 @@ static int namespaces_list(ctx_t *c)
     /* Sorted, so clients and tests see a stable order. */
     qsort(names, k, sizeof *names, cmp_names);
     json_t *list = json_array();
-    for (size_t i = 0; i < k; i++)
-        json_array_append_new(list, names[i]);
+    for (size_t i = 0; i < k; i++) {
+        /* Callers see only the namespaces they have a role in. */
+        if (mk_api_may(c, "namespaces:read", json_string_value(names[i])))
+            json_array_append_new(list, names[i]);
+        else
+            json_decref(names[i]);
+    }
     free(names);
     return mk_api_reply_json(c->req, 200, json_pack("{s:o}", "namespaces", list));
 }

@@ -57,6 +57,12 @@ typedef struct settings {
     int64_t history_ms;
     char *node_name;
     int64_t poll_ms;
+    char *admin_password;
+    char *auth_required;
+    int64_t session_ttl_ms;
+    int64_t audit_retention_days;
+    int64_t login_rate;
+    int64_t token_rate;
 } settings_t;
 
 #define S(env, type, def, field, help, choices, min, max)                                          \
@@ -118,7 +124,22 @@ typedef struct settings {
         S("NODE_NAME", MK_CONFIG_STRING, NULL, node_name,                                          \
           "name sent as X-Mockarty-Node (default: the host name)", NULL, 0, 0),                    \
         S("RESYNC_INTERVAL", MK_CONFIG_DURATION_MS, "1s", poll_ms,                                 \
-          "resolvers: resync from the database at least this often", NULL, 50, 3600000)
+          "resolvers: resync from the database at least this often", NULL, 50, 3600000),         \
+        S("ADMIN_PASSWORD", MK_CONFIG_STRING, NULL, admin_password,                                \
+          "first start: password of the administrator \"admin\" (unset: generated, printed once)", \
+          NULL, 0, 0),                                                                             \
+        S("AUTH_REQUIRED", MK_CONFIG_ENUM, "auto", auth_required,                                  \
+          "require credentials on the admin API (auto: when API_TOKEN or ADMIN_PASSWORD is set)", \
+          "auto|true|false", 0, 0),                                                                \
+        S("SESSION_TTL", MK_CONFIG_DURATION_MS, "12h", session_ttl_ms,                             \
+          "lifetime of a login session", NULL, 60000, 366LL * 24 * 3600 * 1000),                   \
+        S("AUDIT_RETENTION_DAYS", MK_CONFIG_INT, "90", audit_retention_days,                       \
+          "days the audit log keeps its rows (0: forever)", NULL, 0, 36500),                       \
+        S("RATE_LIMIT_LOGIN_PER_MINUTE", MK_CONFIG_INT, "20", login_rate,                          \
+          "login attempts per client address and minute (0: no limit)", NULL, 0, 1000000),        \
+        S("RATE_LIMIT_TOKEN_PER_MINUTE", MK_CONFIG_INT, "0", token_rate,                           \
+          "API calls per token and minute unless the token sets its own (0: no limit)", NULL, 0,  \
+          100000000)
 
 static const mk_config_spec_t admin_spec[] = {SETTINGS("5770", "sqlite")};
 static const mk_config_spec_t resolver_spec[] = {SETTINGS("5780", "postgres")};
@@ -222,7 +243,17 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
     if (p->journal != NULL)
         mk_journal_share(p->journal, p->store);
     if (p->role == MK_BOOT_ADMIN) {
-        mk_api_config_t ac = {.api_token = c->api_token};
+        bool auth = strcmp(c->auth_required, "true") == 0 ||
+                    (strcmp(c->auth_required, "auto") == 0 &&
+                     ((c->api_token && c->api_token[0]) ||
+                      (c->admin_password && c->admin_password[0])));
+        mk_api_config_t ac = {.api_token = c->api_token,
+                              .admin_password = c->admin_password,
+                              .auth_required = auth,
+                              .session_ttl_ms = c->session_ttl_ms,
+                              .audit_retention_days = c->audit_retention_days,
+                              .login_rate_per_minute = c->login_rate,
+                              .token_rate_per_minute = c->token_rate};
         p->api = mk_api_new(&ac, p->catalog, p->repo, p->journal, p->store);
     }
     p->serve = mk_serve_new(p->catalog, p->journal, p->store);
@@ -248,6 +279,15 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
         if (mk_api_load(p->api, &err) != 0) {
             fprintf(stderr, "mockarty admin: loading mocks: %s\n", err.msg);
             return 1;
+        }
+        char pw[33];
+        if (mk_api_take_generated_password(p->api, pw)) {
+            /* Once, on standard output only: it is stored as a hash and never logged again. */
+            printf("mockarty admin: first start: created user \"admin\" with password %s "
+                   "(shown once)\n",
+                   pw);
+            fflush(stdout);
+            memset(pw, 0, sizeof pw);
         }
     } else {
         mk_follow_opts_t fo = {.poll_ms = c->poll_ms};

@@ -421,6 +421,17 @@ void mk_journal_free(mk_journal_t *j)
     free(j);
 }
 
+/* Credentials never reach the journal (it is readable through the API and shared via Redis). */
+static mk_str_t kept_value(const mk_header_t *h)
+{
+    static const char *const secret[] = {"Authorization", "Proxy-Authorization", "X-API-Key",
+                                         "Cookie"};
+    for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
+        if (mk_str_caseeq(h->name, mk_str_of(secret[i])))
+            return MK_STR_LIT("[redacted]");
+    return h->value;
+}
+
 static entry_t *entry_build(const mk_journal_t *j, const mk_journal_rec_t *rec)
 {
     mk_str_t body = rec->body;
@@ -432,7 +443,7 @@ static entry_t *entry_build(const mk_journal_t *j, const mk_journal_rec_t *rec)
     size_t strs = rec->namespace_.len + rec->mock_id.len + rec->method.len + rec->path.len +
                   rec->query.len + body.len + rec->request_id.len + 7;
     for (size_t i = 0; i < rec->nheaders; i++)
-        strs += rec->headers[i].name.len + rec->headers[i].value.len + 2;
+        strs += rec->headers[i].name.len + kept_value(&rec->headers[i]).len + 2;
     size_t size = sizeof(entry_t) + rec->nheaders * sizeof(mk_header_t) + strs;
     entry_t *e = malloc(size);
     if (e == NULL)
@@ -457,7 +468,7 @@ static entry_t *entry_build(const mk_journal_t *j, const mk_journal_rec_t *rec)
     e->request_id = put_str(&p, rec->request_id);
     for (size_t i = 0; i < rec->nheaders; i++) {
         e->headers[i].name = put_str(&p, rec->headers[i].name);
-        e->headers[i].value = put_str(&p, rec->headers[i].value);
+        e->headers[i].value = put_str(&p, kept_value(&rec->headers[i]));
     }
     return e;
 }
