@@ -1095,40 +1095,48 @@ static void del_fields(json_t *def, const char *const *names, size_t n)
 /* The kept text is compact JSON with its most common runs replaced by one byte each: bytes 1-31
  * never occur raw in jansson's compact output (it escapes control characters in strings), so
  * the substitution is exact both ways. A typical mock's text shrinks to about a third. */
-static const char *const packed_tokens[] = {
-    NULL, /* 0 ends the text */
-    "{\"http\":{\"route\":\"",
-    "\",\"httpMethod\":\"",
-    "\"queryParams\":[{\"path\":\"",
-    "\"header\":[{\"path\":\"",
-    "\"conditions\":[{\"path\":\"",
-    "\",\"assertAction\":\"equals\",\"value\":",
-    "\",\"assertAction\":\"",
-    "\",\"value\":",
-    "\"response\":{\"statusCode\":",
-    ",\"payload\":",
-    ",\"headers\":{\"",
-    "\"Content-Type\":[\"application/json\"]",
-    "\"priority\":",
-    "\"tags\":[\"",
-    "\"chainId\":\"",
-    "\"oneOf\":{\"",
-    "\"responses\":[{\"statusCode\":",
-    "\"extract\":{\"",
-    "\"ttl\":",
-    "\"useLimiter\":",
-    "\"closedAt\":",
-    "\"delay\":",
-    "\"pathPrefix\":\"",
-    "\"webhooks\":[{",
-    "\"folderId\":\"",
-    "\"serverName\":\"",
-    "},{\"path\":\"",
-    "\"mStore\":{",
-    "\"},\"",
-    "\"}],",
-    "\":\"",
+#define TOKEN(s)                                                                                   \
+    {                                                                                              \
+        s, sizeof s - 1                                                                            \
+    }
+static const struct {
+    const char *s;
+    size_t len;
+} packed_tokens[] = {
+    {NULL, 0}, /* 0 ends the text */
+    TOKEN("{\"http\":{\"route\":\""),
+    TOKEN("\",\"httpMethod\":\""),
+    TOKEN("\"queryParams\":[{\"path\":\""),
+    TOKEN("\"header\":[{\"path\":\""),
+    TOKEN("\"conditions\":[{\"path\":\""),
+    TOKEN("\",\"assertAction\":\"equals\",\"value\":"),
+    TOKEN("\",\"assertAction\":\""),
+    TOKEN("\",\"value\":"),
+    TOKEN("\"response\":{\"statusCode\":"),
+    TOKEN(",\"payload\":"),
+    TOKEN(",\"headers\":{\""),
+    TOKEN("\"Content-Type\":[\"application/json\"]"),
+    TOKEN("\"priority\":"),
+    TOKEN("\"tags\":[\""),
+    TOKEN("\"chainId\":\""),
+    TOKEN("\"oneOf\":{\""),
+    TOKEN("\"responses\":[{\"statusCode\":"),
+    TOKEN("\"extract\":{\""),
+    TOKEN("\"ttl\":"),
+    TOKEN("\"useLimiter\":"),
+    TOKEN("\"closedAt\":"),
+    TOKEN("\"delay\":"),
+    TOKEN("\"pathPrefix\":\""),
+    TOKEN("\"webhooks\":[{"),
+    TOKEN("\"folderId\":\""),
+    TOKEN("\"serverName\":\""),
+    TOKEN("},{\"path\":\""),
+    TOKEN("\"mStore\":{"),
+    TOKEN("\"},\""),
+    TOKEN("\"}],"),
+    TOKEN("\":\""),
 };
+#undef TOKEN
 #define N_PACKED_TOKENS (sizeof packed_tokens / sizeof *packed_tokens)
 
 /* Replaces the tokens (longest match first) in text; a new exact-size string. */
@@ -1140,10 +1148,12 @@ static char *pack_text(const char *text)
         return NULL;
     for (size_t i = 0; i < len;) {
         size_t best = 0, best_len = 0;
-        for (size_t t = 1; t < N_PACKED_TOKENS; t++) {
-            size_t tl = strlen(packed_tokens[t]);
-            if (tl > best_len && packed_tokens[t][0] == text[i] && tl <= len - i &&
-                memcmp(text + i, packed_tokens[t], tl) == 0) {
+        /* Every token starts with one of these: most bytes are passed over at once. */
+        bool maybe = text[i] == '"' || text[i] == ',' || text[i] == '{' || text[i] == '}';
+        for (size_t t = 1; maybe && t < N_PACKED_TOKENS; t++) {
+            size_t tl = packed_tokens[t].len;
+            if (tl > best_len && packed_tokens[t].s[0] == text[i] && tl <= len - i &&
+                memcmp(text + i, packed_tokens[t].s, tl) == 0) {
                 best = t;
                 best_len = tl;
             }
@@ -1165,15 +1175,15 @@ static char *unpack_text(const char *packed, size_t *len)
 {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)packed; *p; p++)
-        n += *p < N_PACKED_TOKENS ? strlen(packed_tokens[*p]) : 1;
+        n += *p < N_PACKED_TOKENS ? packed_tokens[*p].len : 1;
     char *out = malloc(n + 1);
     if (out == NULL)
         return NULL;
     char *w = out;
     for (const unsigned char *p = (const unsigned char *)packed; *p; p++) {
         if (*p < N_PACKED_TOKENS) {
-            size_t tl = strlen(packed_tokens[*p]);
-            memcpy(w, packed_tokens[*p], tl);
+            size_t tl = packed_tokens[*p].len;
+            memcpy(w, packed_tokens[*p].s, tl);
             w += tl;
         } else {
             *w++ = (char)*p;
