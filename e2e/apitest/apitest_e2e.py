@@ -1,0 +1,181 @@
+"""API test collections end to end: the real admin serves mocks, our engine (mockarty-apitest) runs
+a Postman collection written for this test against them, and Newman (from the npm registry,
+cached) runs the same collection against the same mocks: every test must pass or fail the same
+way in both, and our JUnit report must parse and say the same.
+
+usage: apitest_e2e.py MOCKARTY_BINARY MOCKARTY_APITEST_BINARY"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "admin"))
+from mockarty_proc import Mockarty  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLLECTION = os.path.join(HERE, "shop.postman_collection.json")
+
+MOCKS = [
+    {"id": "shop-login", "http": {"route": "/shop/login", "httpMethod": "POST"},
+     "response": {"statusCode": 200,
+                  "payload": {"token": "tok-42", "user": {"id": 7, "name": "$.req.user"}}}},
+    {"id": "shop-user", "http": {"route": "/shop/users/:id", "httpMethod": "GET",
+                                 "header": [{"path": "Authorization", "assertAction": "equals",
+                                             "value": "Bearer tok-42"}]},
+     "response": {"statusCode": 200,
+                  "payload": {"id": "$.pathParam.id", "name": "Ann", "roles": ["admin", "dev"],
+                              "auth": "$.reqHeader.Authorization[0]"}}},
+    {"id": "shop-order-create", "http": {"route": "/shop/orders", "httpMethod": "POST",
+                                         "header": [{"path": "Authorization",
+                                                     "assertAction": "equals",
+                                                     "value": "Bearer tok-42"}]},
+     "response": {"statusCode": 201,
+                  "payload": {"orderId": "o-1", "sku": "$.req.sku", "qty": "$.req.qty"}}},
+    {"id": "shop-order-get", "http": {"route": "/shop/orders/:id", "httpMethod": "GET"},
+     "response": {"statusCode": 200,
+                  "payload": {"orderId": "$.pathParam.id", "total": 42.5, "status": "paid"}}},
+    {"id": "shop-health", "http": {"route": "/shop/health", "httpMethod": "POST"},
+     "response": {"statusCode": 200, "headers": {"Content-Type": "text/plain", "X-Form": "$.req"},
+                  "payload": "OK"}},
+]
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def our_run(apitest, base_url, env_path, workdir):
+    out_json = os.path.join(workdir, "ours.json")
+    out_xml = os.path.join(workdir, "ours.xml")
+    for fmt, path in (("json", out_json), ("junit", out_xml)):
+        p = subprocess.run([apitest, COLLECTION, "-e", env_path, "-r", fmt, "-o", path, "-q"],
+                           capture_output=True, text=True, timeout=120)
+        # deliberate failures: exit 1, never 2 (usage) or a crash
+        if p.returncode != 1:
+            fail("mockarty-apitest -r %s exited %d: %s" % (fmt, p.returncode, p.stderr))
+    with open(out_json) as f:
+        return json.load(f), out_xml
+
+
+def our_outcomes(run):
+    out = {}
+    for r in run["results"]:
+        for a in r.get("assertions", []):
+            out[(r["requestName"], a["name"])] = bool(a["passed"])
+        if r.get("error"):
+            fail("request %s had an error: %s" % (r["requestName"], r["error"]))
+    return out
+
+
+def newman_binary():
+    cache = os.environ.get("MK_NPM_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "mockarty-e2e", "newman")
+    binary = os.path.join(cache, "node_modules", ".bin", "newman")
+    if os.path.exists(binary):
+        return binary, None
+    if not shutil.which("npm") or not shutil.which("node"):
+        return None, "npm/node not installed"
+    os.makedirs(cache, exist_ok=True)
+    try:
+        p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", cache,
+                            "newman@6"], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return None, "npm install newman timed out (registry unreachable?)"
+    if p.returncode != 0 or not os.path.exists(binary):
+        return None, "npm install newman failed: " + (p.stderr or p.stdout)[-300:]
+    return binary, None
+
+
+def newman_outcomes(binary, env_path, workdir):
+    report = os.path.join(workdir, "newman.json")
+    p = subprocess.run([binary, "run", COLLECTION, "-e", env_path, "--reporters", "json",
+                        "--reporter-json-export", report, "--timeout-request", "10000"],
+                       capture_output=True, text=True, timeout=300)
+    if not os.path.exists(report):
+        fail("newman produced no report (exit %d): %s" % (p.returncode, p.stderr[-500:]))
+    with open(report) as f:
+        doc = json.load(f)
+    out = {}
+    for ex in doc["run"]["executions"]:
+        for a in ex.get("assertions", []):
+            out[(ex["item"]["name"], a["assertion"])] = "error" not in a
+    return out, doc["run"].get("failures", [])
+
+
+def check_junit(path, run):
+    root = ET.parse(path).getroot()
+    if root.tag != "testsuites":
+        fail("JUnit root is %s" % root.tag)
+    suites = [s.get("name") for s in root.findall("testsuite")]
+    want = ["Shop/Auth", "Shop/Users", "Shop/Orders", "Shop/Orders/Reports", "Shop"]
+    if suites != want:
+        fail("JUnit suites %s, want %s" % (suites, want))
+    cases = root.findall("testsuite/testcase")
+    if [c.get("name") for c in cases] != [r["requestName"] for r in run["results"]]:
+        fail("JUnit testcases do not follow the run's results")
+    failed = {c.get("name"): c.find("failure") for c in cases if c.find("failure") is not None}
+    if sorted(failed) != ["get order", "get user", "missing report"]:
+        fail("JUnit failures on %s" % sorted(failed))
+    text = failed["get order"].text
+    if "expected: 100" not in text or "actual: 42.5" not in text:
+        fail("JUnit failure lacks expected/actual: %r" % text)
+    if int(root.get("tests")) != 6 or int(root.get("failures")) != 3:
+        fail("JUnit totals tests=%s failures=%s" % (root.get("tests"), root.get("failures")))
+
+
+def main():
+    admin_bin, apitest_bin = sys.argv[1], sys.argv[2]
+    workdir = tempfile.mkdtemp(prefix="apitest-e2e-")
+    m = Mockarty(admin_bin).start()
+    try:
+        for mock in MOCKS:
+            status, body, raw, _ = m.request("POST", "/api/v1/mocks", mock)
+            if status not in (200, 201):
+                fail("creating mock %s: %d %s" % (mock["id"], status, raw))
+        base_url = "http://127.0.0.1:%d" % m.port
+        env_path = os.path.join(workdir, "env.json")
+        with open(env_path, "w") as f:
+            json.dump({"name": "e2e", "values": [
+                {"key": "baseUrl", "value": base_url, "enabled": True}]}, f)
+
+        run, xml_path = our_run(apitest_bin, base_url, env_path, workdir)
+        ours = our_outcomes(run)
+        failing = sorted(k for k, ok in ours.items() if not ok)
+        want_failing = [("get order", "deliberately fails: total above 100"),
+                        ("get user", "deliberately fails: name is Bob"),
+                        ("missing report", "deliberately fails: expects 200")]
+        if failing != want_failing:
+            fail("our failing tests %s, want %s" % (failing, want_failing))
+        print("ours: %d tests, %d failing as designed" % (len(ours), len(failing)))
+        if run["metadata"]["variables"]["collectionVariables"].get("orderId") != "o-1":
+            fail("orderId not extracted: %s" % run["metadata"]["variables"])
+        check_junit(xml_path, run)
+        print("JUnit report parses: 5 suites, 6 cases, 3 failures with expected/actual")
+
+        binary, why = newman_binary()
+        if not binary:
+            print("SKIP newman comparison: " + why)
+        else:
+            theirs, failures = newman_outcomes(binary, env_path, workdir)
+            if set(theirs) != set(ours):
+                fail("different tests: only ours %s, only newman %s" % (
+                    sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))))
+            diff = sorted(k for k in ours if ours[k] != theirs[k])
+            if diff:
+                fail("pass/fail differs from newman on %s" % diff)
+            print("newman agrees on all %d tests (%d failures reported by newman)" % (
+                len(ours), len(failures)))
+    finally:
+        code, err = m.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if code != 0:
+        fail("admin exited %d: %s" % (code, err[-2000:]))
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
