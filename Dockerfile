@@ -6,13 +6,10 @@
 # --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) --build-arg REVISION=$(git rev-parse HEAD).
 
 FROM debian:12-slim AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config python3 \
-      libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libcurl4-openssl-dev \
-      libhiredis-dev libpq-dev libssl-dev libh2o-evloop-dev libnghttp2-dev zlib1g-dev \
-      libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsodium-dev \
- && rm -rf /var/lib/apt/lists/*
+# The build packages are those of `make build` (one list, scripts/install-deps.sh), so a module
+# that needs a new library cannot build on a laptop and fail here.
+COPY scripts/install-deps.sh /usr/local/sbin/install-deps
+RUN install-deps runtime && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # Only the binaries, not the tests. mockarty-runner is built (and then required) as soon as
