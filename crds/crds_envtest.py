@@ -20,7 +20,11 @@ from support import envtest  # noqa: E402
 
 CP = None
 CRD_FILES = sorted(glob.glob(os.path.join(HERE, "*.yaml")))
+# The CRDs of the previous release (0.1.0: the first a real API server accepted), installed first
+# so that test_1 is the documented upgrade over objects stored under them.
+PREVIOUS = sorted(glob.glob(os.path.join(HERE, "testdata", "0.1.0", "*.yaml")))
 NS = "crd-test"
+UPGRADE_NS = "crd-upgrade"
 
 
 def setUpModule():
@@ -101,7 +105,31 @@ CASES = [
 ]
 
 
+def example_docs():
+    for path in sorted(glob.glob(os.path.join(ROOT, "examples", "*.yaml"))):
+        with open(path) as f:
+            for doc in yaml.safe_load_all(f):
+                if doc and doc["kind"].startswith("Mockarty"):
+                    yield path, doc
+
+
 class CRDsOnARealAPIServer(unittest.TestCase):
+    def test_0_previous_release(self):
+        """Objects stored under the previous release's CRDs, to be upgraded by test_1."""
+        self.assertTrue(PREVIOUS, "crds/testdata/0.1.0 holds the previous CRDs")
+        for f in PREVIOUS:
+            with open(f) as fh:
+                r = CP.apply_crd(yaml.safe_load(fh))
+            self.assertIn(r.status, (200, 201), "%s: %r" % (f, r))
+        CP.ensure_namespace(UPGRADE_NS)
+        for path, doc in example_docs():
+            doc = dict(doc, metadata=dict(doc["metadata"], namespace=UPGRADE_NS))
+            r = CP.create(envtest.path_of(doc["kind"], UPGRADE_NS), doc)
+            self.assertEqual(r.status, 201, "%s under the 0.1.0 CRDs: %r" % (path, r))
+            r = CP.call("PUT", envtest.path_of(doc["kind"], UPGRADE_NS, doc["metadata"]["name"]) +
+                        "/status", dict(r.json, status={"observedGeneration": 1}))
+            self.assertEqual(r.status, 200, r)
+
     def test_1_install(self):
         kubectl = shutil.which("kubectl")
         if kubectl:
@@ -182,6 +210,30 @@ class CRDsOnARealAPIServer(unittest.TestCase):
                 self.assertEqual(r.status, 201, "%s %s: %r" % (path, doc["metadata"]["name"], r))
                 seen += doc["kind"].startswith("Mockarty")
         self.assertGreaterEqual(seen, 4, "examples: 2 clusters and 2 pools expected")
+
+    def test_6_objects_of_the_previous_release_stay_valid(self):
+        """After the upgrade (test_1) every object stored under 0.1.0 reads back, takes a spec
+        change and a status with the new fields."""
+        seen = 0
+        for path, doc in example_docs():
+            p = envtest.path_of(doc["kind"], UPGRADE_NS, doc["metadata"]["name"])
+            cur = CP.obj(p)
+            self.assertIsNotNone(cur, path)
+            r = CP.merge_patch(p, {"metadata": {"labels": {"upgraded": "yes"}},
+                                   "spec": {"env": [{"name": "X", "value": "1"}]}
+                                   if doc["kind"] == "MockartyRunnerPool" else
+                                   {"admin": {"env": [{"name": "X", "value": "1"}]}}})
+            self.assertEqual(r.status, 200, "%s after the CRD upgrade: %r" % (path, r))
+            status = {"observedGeneration": 2}
+            if doc["kind"] == "MockartyCluster":
+                status["version"] = "0.1.0"
+            r = CP.merge_patch(p + "/status", {"status": status})
+            self.assertEqual(r.status, 200, r)
+            if doc["kind"] == "MockartyCluster":
+                self.assertEqual(r.json["status"].get("version"), "0.1.0",
+                                 "the new status.version is kept, not pruned")
+            seen += 1
+        self.assertGreaterEqual(seen, 4)
 
     def test_5_printer_columns(self):
         want = {"mockartyclusters": ["Name", "Phase", "Version", "Upgrade", "Resolvers", "Age"],
