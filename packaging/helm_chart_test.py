@@ -163,5 +163,28 @@ class ChartTest(unittest.TestCase):
         self.assertTrue({"WATCH_NAMESPACE", "POD_NAME", "POD_NAMESPACE"} <= env)
 
 
+class ChartReadmeTest(unittest.TestCase):
+    def test_every_value_documented(self):
+        """Each leaf of values.yaml (maps and lists documented as a whole) is a row of the
+        chart's README, and the README names no value that does not exist."""
+        with open(os.path.join(CHART, "values.yaml")) as f:
+            values = yaml.safe_load(f)
+        with open(os.path.join(CHART, "README.md")) as f:
+            readme = f.read()
+        rows = set(re.findall(r"^\| `([\w.]+)` \|", readme, re.M))
+        want = set()
+
+        def leaves(node, prefix):
+            for k, v in node.items():
+                path = prefix + k
+                if isinstance(v, dict) and v and k not in ("resources", "spec"):
+                    leaves(v, path + ".")
+                else:
+                    want.add(path)
+        leaves(values, "")
+        self.assertEqual(want - rows, set(), "values missing from helm/mockarty/README.md")
+        self.assertEqual(rows - want, set(), "README rows that are not values")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)
