@@ -1,0 +1,1353 @@
+/* Dynamic protobuf <-> JSON codec driven by a FileDescriptorSet (see protodyn.h). The descriptor
+ * set itself is read with the same wire reader: descriptor.proto's field numbers are below. */
+#include "protodyn/protodyn.h"
+
+#include "grpc/grpc_frame.h" /* base64 */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* FieldDescriptorProto.Type */
+enum {
+    T_DOUBLE = 1,
+    T_FLOAT = 2,
+    T_INT64 = 3,
+    T_UINT64 = 4,
+    T_INT32 = 5,
+    T_FIXED64 = 6,
+    T_FIXED32 = 7,
+    T_BOOL = 8,
+    T_STRING = 9,
+    T_GROUP = 10,
+    T_MESSAGE = 11,
+    T_BYTES = 12,
+    T_UINT32 = 13,
+    T_ENUM = 14,
+    T_SFIXED32 = 15,
+    T_SFIXED64 = 16,
+    T_SINT32 = 17,
+    T_SINT64 = 18,
+    T_MAX = 18,
+};
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
+enum { LABEL_REPEATED = 3 };
+
+/* The wire type each field type uses when not packed. */
+static const int8_t type_wire[T_MAX + 1] = {
+    [T_DOUBLE] = WT_I64,    [T_FLOAT] = WT_I32,     [T_INT64] = WT_VARINT, [T_UINT64] = WT_VARINT,
+    [T_INT32] = WT_VARINT,  [T_FIXED64] = WT_I64,   [T_FIXED32] = WT_I32,  [T_BOOL] = WT_VARINT,
+    [T_STRING] = WT_LEN,    [T_GROUP] = WT_SGROUP,  [T_MESSAGE] = WT_LEN,  [T_BYTES] = WT_LEN,
+    [T_UINT32] = WT_VARINT, [T_ENUM] = WT_VARINT,   [T_SFIXED32] = WT_I32, [T_SFIXED64] = WT_I64,
+    [T_SINT32] = WT_VARINT, [T_SINT64] = WT_VARINT,
+};
+
+typedef struct pd_enum {
+    char *name;
+    size_t n;
+    char **names;
+    int32_t *numbers;
+} pd_enum_t;
+
+typedef struct pd_field {
+    char *name, *json_name, *type_name;
+    int32_t number, oneof; /* oneof: index, or -1 */
+    int label, type;
+    bool packed, proto3_optional;
+    const mk_protodyn_msg_t *msg;
+    const pd_enum_t *en;
+} pd_field_t;
+
+struct mk_protodyn_msg {
+    char *name;
+    pd_field_t *fields; /* sorted by number */
+    size_t nfields;
+    bool map_entry;
+};
+
+/* A method and, until resolve() looks them up, its type names. */
+typedef struct pd_method {
+    mk_protodyn_method_t pub;
+    char *in_name, *out_name;
+} pd_method_t;
+
+typedef struct vec {
+    void **items;
+    size_t n, cap;
+} vec_t;
+
+struct mk_protodyn_pool {
+    vec_t msgs, enums, methods; /* msgs and enums sorted by name after loading */
+};
+
+static int vec_push(vec_t *v, void *p)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        void **items = realloc(v->items, cap * sizeof *items);
+        if (items == NULL)
+            return MK_ENOMEM;
+        v->items = items;
+        v->cap = cap;
+    }
+    v->items[v->n++] = p;
+    return 0;
+}
+
+/* ---- wire reading ---- */
+
+typedef struct rd {
+    const uint8_t *p, *end;
+} rd_t;
+
+typedef struct wf {
+    uint32_t num;
+    int wt;
+    uint64_t v;          /* varint, i32, i64 */
+    const uint8_t *data; /* LEN, and a group's contents */
+    size_t len;
+} wf_t;
+
+static int rd_varint(rd_t *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (r->p >= r->end)
+            return MK_EINVAL;
+        uint8_t b = *r->p++;
+        if (shift == 63 && b > 1)
+            return MK_EINVAL;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return MK_EINVAL;
+}
+
+static int rd_fixed(rd_t *r, int n, uint64_t *v)
+{
+    if (r->end - r->p < n)
+        return MK_EINVAL;
+    uint64_t x = 0;
+    for (int i = n - 1; i >= 0; i--)
+        x = x << 8 | r->p[i];
+    r->p += n;
+    *v = x;
+    return 0;
+}
+
+static int rd_skip_group(rd_t *r, uint32_t num, int depth);
+
+/* Reads the next field; 1 when there is one, 0 at the end, MK_EINVAL when malformed. */
+static int rd_next(rd_t *r, wf_t *f, int depth)
+{
+    if (r->p >= r->end)
+        return 0;
+    uint64_t key;
+    if (rd_varint(r, &key) < 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff)
+        return MK_EINVAL;
+    f->num = (uint32_t)(key >> 3);
+    f->wt = (int)(key & 7);
+    f->data = NULL;
+    f->len = 0;
+    switch (f->wt) {
+    case WT_VARINT:
+        return rd_varint(r, &f->v) < 0 ? MK_EINVAL : 1;
+    case WT_I64:
+        return rd_fixed(r, 8, &f->v) < 0 ? MK_EINVAL : 1;
+    case WT_I32:
+        return rd_fixed(r, 4, &f->v) < 0 ? MK_EINVAL : 1;
+    case WT_LEN: {
+        uint64_t n;
+        if (rd_varint(r, &n) < 0 || n > (uint64_t)(r->end - r->p))
+            return MK_EINVAL;
+        f->data = r->p;
+        f->len = (size_t)n;
+        r->p += n;
+        return 1;
+    }
+    case WT_SGROUP: {
+        const uint8_t *start = r->p;
+        if (rd_skip_group(r, f->num, depth + 1) < 0)
+            return MK_EINVAL;
+        f->data = start;
+        f->len = (size_t)(r->p - start); /* includes the end-group key; not decoded further */
+        return 1;
+    }
+    default:
+        return MK_EINVAL; /* a stray end-group, or wire types 6 and 7 */
+    }
+}
+
+static int rd_skip_group(rd_t *r, uint32_t num, int depth)
+{
+    if (depth > MK_PROTODYN_MAX_DEPTH)
+        return MK_EINVAL;
+    for (;;) {
+        if (r->p >= r->end)
+            return MK_EINVAL;
+        const uint8_t *save = r->p;
+        uint64_t key;
+        if (rd_varint(r, &key) < 0)
+            return MK_EINVAL;
+        if ((key & 7) == WT_EGROUP)
+            return key >> 3 == num ? 0 : MK_EINVAL;
+        r->p = save;
+        wf_t f;
+        if (rd_next(r, &f, depth) != 1)
+            return MK_EINVAL;
+    }
+}
+
+static char *dup_len(const uint8_t *p, size_t n)
+{
+    return mk_str_dup((mk_str_t){(const char *)p, n});
+}
+
+/* ---- descriptor loading ---- */
+
+static void enum_free(pd_enum_t *e)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->n; i++)
+        free(e->names[i]);
+    free(e->names);
+    free(e->numbers);
+    free(e->name);
+    free(e);
+}
+
+static void msg_free(mk_protodyn_msg_t *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->nfields; i++) {
+        free(m->fields[i].name);
+        free(m->fields[i].json_name);
+        free(m->fields[i].type_name);
+    }
+    free(m->fields);
+    free(m->name);
+    free(m);
+}
+
+static void method_free(pd_method_t *m)
+{
+    if (m == NULL)
+        return;
+    free((char *)m->pub.path);
+    free((char *)m->pub.service);
+    free((char *)m->pub.name);
+    free(m->in_name);
+    free(m->out_name);
+    free(m);
+}
+
+void mk_protodyn_pool_free(mk_protodyn_pool_t *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->msgs.n; i++)
+        msg_free(p->msgs.items[i]);
+    for (size_t i = 0; i < p->enums.n; i++)
+        enum_free(p->enums.items[i]);
+    for (size_t i = 0; i < p->methods.n; i++)
+        method_free(p->methods.items[i]);
+    free(p->msgs.items);
+    free(p->enums.items);
+    free(p->methods.items);
+    free(p);
+}
+
+static char *join_name(const char *scope, const uint8_t *name, size_t len)
+{
+    size_t sl = strlen(scope);
+    char *s = malloc(sl + 1 + len + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, scope, sl);
+    size_t o = sl;
+    if (sl)
+        s[o++] = '.';
+    memcpy(s + o, name, len);
+    s[o + len] = '\0';
+    return s;
+}
+
+/* lower_snake to lowerCamel, as protoc computes json_name when a descriptor lacks it. */
+static char *camel(const char *name)
+{
+    char *s = malloc(strlen(name) + 1), *o = s;
+    if (s == NULL)
+        return NULL;
+    bool up = false;
+    for (const char *p = name; *p; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        *o++ = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
+        up = false;
+    }
+    *o = '\0';
+    return s;
+}
+
+static int load_enum(mk_protodyn_pool_t *pool, const char *scope, const uint8_t *d, size_t n)
+{
+    pd_enum_t *e = calloc(1, sizeof *e);
+    if (e == NULL || vec_push(&pool->enums, e) < 0) {
+        free(e);
+        return MK_ENOMEM;
+    }
+    rd_t r = {d, d + n};
+    wf_t f;
+    int rc;
+    while ((rc = rd_next(&r, &f, 0)) == 1) {
+        if (f.num == 1 && f.wt == WT_LEN) {
+            free(e->name);
+            if ((e->name = join_name(scope, f.data, f.len)) == NULL)
+                return MK_ENOMEM;
+        } else if (f.num == 2 && f.wt == WT_LEN) {
+            char **names = realloc(e->names, (e->n + 1) * sizeof *names);
+            int32_t *nums = realloc(e->numbers, (e->n + 1) * sizeof *nums);
+            if (names)
+                e->names = names;
+            if (nums)
+                e->numbers = nums;
+            if (names == NULL || nums == NULL)
+                return MK_ENOMEM;
+            e->names[e->n] = NULL;
+            e->numbers[e->n] = 0;
+            rd_t vr = {f.data, f.data + f.len};
+            wf_t vf;
+            while ((rc = rd_next(&vr, &vf, 0)) == 1) {
+                if (vf.num == 1 && vf.wt == WT_LEN) {
+                    free(e->names[e->n]);
+                    e->names[e->n] = dup_len(vf.data, vf.len);
+                } else if (vf.num == 2 && vf.wt == WT_VARINT) {
+                    e->numbers[e->n] = (int32_t)vf.v;
+                }
+            }
+            if (rc < 0 || e->names[e->n] == NULL) {
+                free(e->names[e->n]);
+                return MK_EINVAL;
+            }
+            e->n++;
+        }
+    }
+    return rc < 0 || e->name == NULL ? MK_EINVAL : 0;
+}
+
+static int load_field(pd_field_t *fl, const uint8_t *d, size_t n, bool proto3)
+{
+    memset(fl, 0, sizeof *fl);
+    fl->oneof = -1;
+    bool packed_set = false, packed = false;
+    rd_t r = {d, d + n};
+    wf_t f;
+    int rc;
+    while ((rc = rd_next(&r, &f, 0)) == 1) {
+        char **str = NULL;
+        if (f.wt == WT_LEN && f.num == 1)
+            str = &fl->name;
+        else if (f.wt == WT_LEN && f.num == 6)
+            str = &fl->type_name;
+        else if (f.wt == WT_LEN && f.num == 10)
+            str = &fl->json_name;
+        if (str) {
+            free(*str);
+            if ((*str = dup_len(f.data, f.len)) == NULL)
+                return MK_ENOMEM;
+        } else if (f.wt == WT_VARINT) {
+            if (f.num == 3)
+                fl->number = (int32_t)f.v;
+            else if (f.num == 4)
+                fl->label = (int)f.v;
+            else if (f.num == 5)
+                fl->type = (int)f.v;
+            else if (f.num == 9)
+                fl->oneof = (int32_t)f.v;
+            else if (f.num == 17)
+                fl->proto3_optional = f.v != 0;
+        } else if (f.wt == WT_LEN && f.num == 8) { /* FieldOptions: packed = 2 */
+            rd_t orr = {f.data, f.data + f.len};
+            wf_t of;
+            while ((rc = rd_next(&orr, &of, 0)) == 1)
+                if (of.num == 2 && of.wt == WT_VARINT) {
+                    packed_set = true;
+                    packed = of.v != 0;
+                }
+            if (rc < 0)
+                return MK_EINVAL;
+        }
+    }
+    if (rc < 0 || fl->name == NULL || fl->number <= 0 || fl->type < 1 || fl->type > T_MAX)
+        return MK_EINVAL;
+    if (fl->json_name == NULL && (fl->json_name = camel(fl->name)) == NULL)
+        return MK_ENOMEM;
+    bool scalar = type_wire[fl->type] != WT_LEN && fl->type != T_GROUP;
+    fl->packed = fl->label == LABEL_REPEATED && scalar && (packed_set ? packed : proto3);
+    return 0;
+}
+
+static int cmp_field(const void *a, const void *b)
+{
+    const pd_field_t *x = a, *y = b;
+    return x->number < y->number ? -1 : x->number > y->number;
+}
+
+static int load_message(mk_protodyn_pool_t *pool, const char *scope, const uint8_t *d, size_t n,
+                        bool proto3, int depth)
+{
+    if (depth > MK_PROTODYN_MAX_DEPTH)
+        return MK_EINVAL;
+    mk_protodyn_msg_t *m = calloc(1, sizeof *m);
+    if (m == NULL || vec_push(&pool->msgs, m) < 0) {
+        free(m);
+        return MK_ENOMEM;
+    }
+    rd_t r = {d, d + n};
+    wf_t f;
+    int rc;
+    /* The name comes first in protoc's output, but do not rely on it: find it before nesting. */
+    while ((rc = rd_next(&r, &f, 0)) == 1)
+        if (f.num == 1 && f.wt == WT_LEN) {
+            free(m->name);
+            if ((m->name = join_name(scope, f.data, f.len)) == NULL)
+                return MK_ENOMEM;
+        }
+    if (rc < 0 || m->name == NULL)
+        return MK_EINVAL;
+    r = (rd_t){d, d + n};
+    while ((rc = rd_next(&r, &f, 0)) == 1) {
+        if (f.wt != WT_LEN)
+            continue;
+        if (f.num == 2) {
+            pd_field_t *fs = realloc(m->fields, (m->nfields + 1) * sizeof *fs);
+            if (fs == NULL)
+                return MK_ENOMEM;
+            m->fields = fs;
+            rc = load_field(&fs[m->nfields], f.data, f.len, proto3);
+            if (rc < 0) {
+                free(fs[m->nfields].name);
+                free(fs[m->nfields].json_name);
+                free(fs[m->nfields].type_name);
+                return rc;
+            }
+            m->nfields++;
+        } else if (f.num == 3) {
+            if ((rc = load_message(pool, m->name, f.data, f.len, proto3, depth + 1)) < 0)
+                return rc;
+        } else if (f.num == 4) {
+            if ((rc = load_enum(pool, m->name, f.data, f.len)) < 0)
+                return rc;
+        } else if (f.num == 7) { /* MessageOptions: map_entry = 7 */
+            rd_t orr = {f.data, f.data + f.len};
+            wf_t of;
+            while ((rc = rd_next(&orr, &of, 0)) == 1)
+                if (of.num == 7 && of.wt == WT_VARINT)
+                    m->map_entry = of.v != 0;
+            if (rc < 0)
+                return MK_EINVAL;
+        }
+    }
+    if (rc < 0)
+        return MK_EINVAL;
+    if (m->nfields > 1)
+        qsort(m->fields, m->nfields, sizeof *m->fields, cmp_field);
+    for (size_t i = 1; i < m->nfields; i++)
+        if (m->fields[i].number == m->fields[i - 1].number)
+            return MK_EINVAL;
+    return 0;
+}
+
+static int load_service(mk_protodyn_pool_t *pool, const char *pkg, const uint8_t *d, size_t n)
+{
+    char *svc = NULL;
+    rd_t r = {d, d + n};
+    wf_t f;
+    int rc;
+    while ((rc = rd_next(&r, &f, 0)) == 1)
+        if (f.num == 1 && f.wt == WT_LEN) {
+            free(svc);
+            svc = join_name(pkg, f.data, f.len);
+        }
+    if (rc < 0 || svc == NULL) {
+        free(svc);
+        return MK_EINVAL;
+    }
+    r = (rd_t){d, d + n};
+    while ((rc = rd_next(&r, &f, 0)) == 1) {
+        if (f.num != 2 || f.wt != WT_LEN)
+            continue;
+        pd_method_t *pm = calloc(1, sizeof *pm);
+        if (pm == NULL || vec_push(&pool->methods, pm) < 0) {
+            free(pm);
+            rc = MK_ENOMEM;
+            break;
+        }
+        mk_protodyn_method_t *m = &pm->pub;
+        m->service = strdup(svc);
+        rd_t mr = {f.data, f.data + f.len};
+        wf_t mf;
+        while ((rc = rd_next(&mr, &mf, 0)) == 1) {
+            if (mf.wt == WT_LEN && mf.num >= 1 && mf.num <= 3) {
+                char **slot = mf.num == 1   ? (char **)&m->name
+                              : mf.num == 2 ? &pm->in_name
+                                            : &pm->out_name;
+                free(*slot);
+                *slot = dup_len(mf.data, mf.len);
+            } else if (mf.wt == WT_VARINT && mf.num == 5) {
+                m->client_streaming = mf.v != 0;
+            } else if (mf.wt == WT_VARINT && mf.num == 6) {
+                m->server_streaming = mf.v != 0;
+            }
+        }
+        if (rc < 0 || m->name == NULL || m->service == NULL || pm->in_name == NULL ||
+            pm->out_name == NULL) {
+            rc = MK_EINVAL;
+            break;
+        }
+        char *path = malloc(strlen(svc) + strlen(m->name) + 3);
+        if (path == NULL) {
+            rc = MK_ENOMEM;
+            break;
+        }
+        sprintf(path, "/%s/%s", svc, m->name);
+        m->path = path;
+    }
+    free(svc);
+    return rc < 0 ? rc : 0;
+}
+
+static int load_file(mk_protodyn_pool_t *pool, const uint8_t *d, size_t n, mk_err_t *err)
+{
+    char *pkg = NULL, *fname = NULL;
+    bool proto3 = false;
+    rd_t r = {d, d + n};
+    wf_t f;
+    int rc;
+    while ((rc = rd_next(&r, &f, 0)) == 1) {
+        if (f.num == 1 && f.wt == WT_LEN) {
+            free(fname);
+            fname = dup_len(f.data, f.len);
+        } else if (f.num == 2 && f.wt == WT_LEN) {
+            free(pkg);
+            pkg = dup_len(f.data, f.len);
+        } else if (f.num == 12 && f.wt == WT_LEN) {
+            proto3 = f.len == 6 && memcmp(f.data, "proto3", 6) == 0;
+        }
+    }
+    if (rc < 0) {
+        rc = mk_err_set(err, MK_EINVAL, "descriptor set: malformed FileDescriptorProto");
+        goto out;
+    }
+    r = (rd_t){d, d + n};
+    while ((rc = rd_next(&r, &f, 0)) == 1) {
+        if (f.wt != WT_LEN)
+            continue;
+        if (f.num == 4)
+            rc = load_message(pool, pkg ? pkg : "", f.data, f.len, proto3, 0);
+        else if (f.num == 5)
+            rc = load_enum(pool, pkg ? pkg : "", f.data, f.len);
+        else if (f.num == 6)
+            rc = load_service(pool, pkg ? pkg : "", f.data, f.len);
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0)
+        rc = mk_err_set(err, rc, "descriptor set: %s in file %s",
+                        rc == MK_ENOMEM ? "out of memory" : "malformed descriptor",
+                        fname ? fname : "(unnamed)");
+out:
+    free(pkg);
+    free(fname);
+    return rc < 0 ? rc : 0;
+}
+
+static int cmp_msg(const void *a, const void *b)
+{
+    return strcmp((*(mk_protodyn_msg_t *const *)a)->name, (*(mk_protodyn_msg_t *const *)b)->name);
+}
+
+static int cmp_enum(const void *a, const void *b)
+{
+    return strcmp((*(pd_enum_t *const *)a)->name, (*(pd_enum_t *const *)b)->name);
+}
+
+static int cmp_key_msg(const void *k, const void *e)
+{
+    return strcmp(k, (*(mk_protodyn_msg_t *const *)e)->name);
+}
+
+static int cmp_key_enum(const void *k, const void *e)
+{
+    return strcmp(k, (*(pd_enum_t *const *)e)->name);
+}
+
+const mk_protodyn_msg_t *mk_protodyn_find_message(const mk_protodyn_pool_t *p, const char *name)
+{
+    if (name[0] == '.')
+        name++;
+    if (p->msgs.n == 0)
+        return NULL;
+    mk_protodyn_msg_t **m =
+        bsearch(name, p->msgs.items, p->msgs.n, sizeof *p->msgs.items, cmp_key_msg);
+    return m ? *m : NULL;
+}
+
+static const pd_enum_t *find_enum(const mk_protodyn_pool_t *p, const char *name)
+{
+    if (name[0] == '.')
+        name++;
+    if (p->enums.n == 0)
+        return NULL;
+    pd_enum_t **e = bsearch(name, p->enums.items, p->enums.n, sizeof *p->enums.items, cmp_key_enum);
+    return e ? *e : NULL;
+}
+
+static int resolve(mk_protodyn_pool_t *pool, mk_err_t *err)
+{
+    if (pool->msgs.n > 1)
+        qsort(pool->msgs.items, pool->msgs.n, sizeof *pool->msgs.items, cmp_msg);
+    if (pool->enums.n > 1)
+        qsort(pool->enums.items, pool->enums.n, sizeof *pool->enums.items, cmp_enum);
+    for (size_t i = 1; i < pool->msgs.n; i++)
+        if (cmp_msg(&pool->msgs.items[i - 1], &pool->msgs.items[i]) == 0)
+            return mk_err_set(err, MK_EINVAL, "descriptor set: message %s defined twice",
+                              ((mk_protodyn_msg_t *)pool->msgs.items[i])->name);
+    for (size_t i = 0; i < pool->msgs.n; i++) {
+        mk_protodyn_msg_t *m = pool->msgs.items[i];
+        for (size_t j = 0; j < m->nfields; j++) {
+            pd_field_t *f = &m->fields[j];
+            if (f->type != T_MESSAGE && f->type != T_GROUP && f->type != T_ENUM)
+                continue;
+            if (f->type_name == NULL)
+                return mk_err_set(err, MK_EINVAL, "descriptor set: %s.%s has no type name", m->name,
+                                  f->name);
+            if (f->type == T_ENUM)
+                f->en = find_enum(pool, f->type_name);
+            else
+                f->msg = mk_protodyn_find_message(pool, f->type_name);
+            if (f->en == NULL && f->msg == NULL)
+                return mk_err_set(err, MK_EINVAL,
+                                  "descriptor set: type %s of %s.%s is not in the set (use "
+                                  "--include_imports)",
+                                  f->type_name, m->name, f->name);
+        }
+    }
+    for (size_t i = 0; i < pool->methods.n; i++) {
+        pd_method_t *m = pool->methods.items[i];
+        m->pub.input = mk_protodyn_find_message(pool, m->in_name);
+        m->pub.output = mk_protodyn_find_message(pool, m->out_name);
+        if (m->pub.input == NULL || m->pub.output == NULL)
+            return mk_err_set(err, MK_EINVAL,
+                              "descriptor set: type %s of method %s is not in the set",
+                              m->pub.input == NULL ? m->in_name : m->out_name, m->pub.path);
+    }
+    return 0;
+}
+
+int mk_protodyn_pool_new(const uint8_t *data, size_t len, mk_protodyn_pool_t **out, mk_err_t *err)
+{
+    *out = NULL;
+    mk_protodyn_pool_t *pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    rd_t r = {data, data + len};
+    wf_t f;
+    int rc;
+    size_t files = 0;
+    while ((rc = rd_next(&r, &f, 0)) == 1) {
+        if (f.num != 1 || f.wt != WT_LEN)
+            continue;
+        files++;
+        if ((rc = load_file(pool, f.data, f.len, err)) < 0)
+            goto fail;
+    }
+    if (rc < 0 || files == 0) {
+        rc = mk_err_set(err, MK_EINVAL, "not a FileDescriptorSet (%s)",
+                        rc < 0 ? "malformed wire data" : "no files");
+        goto fail;
+    }
+    if ((rc = resolve(pool, err)) < 0)
+        goto fail;
+    *out = pool;
+    return 0;
+fail:
+    mk_protodyn_pool_free(pool);
+    return rc;
+}
+
+const mk_protodyn_method_t *mk_protodyn_find_method(const mk_protodyn_pool_t *p, const char *path)
+{
+    for (size_t i = 0; i < p->methods.n; i++) {
+        const pd_method_t *m = p->methods.items[i];
+        if (strcmp(m->pub.path, path) == 0)
+            return &m->pub;
+    }
+    return NULL;
+}
+
+size_t mk_protodyn_method_count(const mk_protodyn_pool_t *p)
+{
+    return p->methods.n;
+}
+
+const mk_protodyn_method_t *mk_protodyn_method_at(const mk_protodyn_pool_t *p, size_t i)
+{
+    return i < p->methods.n ? &((pd_method_t *)p->methods.items[i])->pub : NULL;
+}
+
+const char *mk_protodyn_msg_name(const mk_protodyn_msg_t *m)
+{
+    return m->name;
+}
+
+/* ---- wire -> JSON ---- */
+
+static const pd_field_t *find_field(const mk_protodyn_msg_t *m, uint32_t num)
+{
+    size_t lo = 0, hi = m->nfields;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((uint32_t)m->fields[mid].number == num)
+            return &m->fields[mid];
+        if ((uint32_t)m->fields[mid].number < num)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static bool is_packable(int type)
+{
+    return type_wire[type] != WT_LEN && type != T_GROUP;
+}
+
+static json_t *json_u64(uint64_t v)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%" PRIu64, v);
+    return json_string(b);
+}
+
+static json_t *json_i64(int64_t v)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%" PRId64, v);
+    return json_string(b);
+}
+
+static json_t *json_double(double d)
+{
+    if (isnan(d))
+        return json_string("NaN");
+    if (isinf(d))
+        return json_string(d > 0 ? "Infinity" : "-Infinity");
+    return json_real(d);
+}
+
+static json_t *enum_json(const pd_enum_t *e, int32_t v)
+{
+    for (size_t i = 0; e && i < e->n; i++)
+        if (e->numbers[i] == v)
+            return json_string(e->names[i]);
+    return json_integer(v);
+}
+
+static json_t *bytes_json(const uint8_t *d, size_t n)
+{
+    mk_buf_t b;
+    mk_buf_init(&b, 0);
+    json_t *j = NULL;
+    if (mk_grpc_base64_encode(&b, d, n) == 0 && mk_buf_append(&b, "==", (4 - b.len % 4) % 4) == 0)
+        j = json_stringn(b.data ? b.data : "", b.len);
+    mk_buf_free(&b);
+    return j;
+}
+
+/* A scalar from its numeric wire value. */
+static json_t *scalar_json(const pd_field_t *f, uint64_t v)
+{
+    switch (f->type) {
+    case T_INT32:
+    case T_SFIXED32:
+        return json_integer((int32_t)(uint32_t)v);
+    case T_UINT32:
+    case T_FIXED32:
+        return json_integer((uint32_t)v);
+    case T_SINT32:
+        return json_integer((int32_t)((uint32_t)v >> 1 ^ -(uint32_t)(v & 1)));
+    case T_INT64:
+    case T_SFIXED64:
+        return json_i64((int64_t)v);
+    case T_UINT64:
+    case T_FIXED64:
+        return json_u64(v);
+    case T_SINT64:
+        return json_i64((int64_t)(v >> 1 ^ -(v & 1)));
+    case T_BOOL:
+        return json_boolean(v != 0);
+    case T_ENUM:
+        return enum_json(f->en, (int32_t)v);
+    case T_FLOAT: {
+        uint32_t u = (uint32_t)v;
+        float x;
+        memcpy(&x, &u, sizeof x);
+        return json_double(x);
+    }
+    case T_DOUBLE: {
+        double x;
+        memcpy(&x, &v, sizeof x);
+        return json_double(x);
+    }
+    default:
+        return NULL;
+    }
+}
+
+static int decode_msg(const mk_protodyn_msg_t *m, const uint8_t *d, size_t n, json_t *obj,
+                      int depth, mk_err_t *err);
+
+/* One value of field f from wire field w; *out is a new reference. merge_into: an existing
+ * object of a singular message field, decoded into (protobuf merges repeated occurrences). */
+static int value_json(const pd_field_t *f, const wf_t *w, json_t *merge_into, int depth,
+                      json_t **out, mk_err_t *err)
+{
+    *out = NULL;
+    if (w->wt != type_wire[f->type])
+        return mk_err_set(err, MK_EINVAL, "wire type %d does not fit field type %d", w->wt,
+                          f->type);
+    switch (f->type) {
+    case T_STRING:
+        *out = json_stringn((const char *)w->data, w->len);
+        return *out ? 0 : mk_err_set(err, MK_EINVAL, "string is not valid UTF-8");
+    case T_BYTES:
+        *out = bytes_json(w->data, w->len);
+        return *out ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+    case T_MESSAGE: {
+        json_t *o = merge_into ? json_incref(merge_into) : json_object();
+        int rc = decode_msg(f->msg, w->data, w->len, o, depth + 1, err);
+        if (rc < 0) {
+            json_decref(o);
+            return rc;
+        }
+        *out = o;
+        return 0;
+    }
+    default:
+        *out = scalar_json(f, w->v);
+        return *out ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+    }
+}
+
+/* The JSON a field has when absent from a map entry. */
+static json_t *default_json(const pd_field_t *f)
+{
+    switch (f->type) {
+    case T_STRING:
+        return json_string("");
+    case T_BYTES:
+        return json_string("");
+    case T_MESSAGE:
+        return json_object();
+    case T_INT64:
+    case T_UINT64:
+    case T_SINT64:
+    case T_FIXED64:
+    case T_SFIXED64:
+        return json_string("0");
+    case T_FLOAT:
+    case T_DOUBLE:
+        return json_real(0);
+    default:
+        return scalar_json(f, 0);
+    }
+}
+
+static int map_entry_json(const pd_field_t *f, const wf_t *w, json_t *map, int depth, mk_err_t *err)
+{
+    if (w->wt != WT_LEN)
+        return mk_err_set(err, MK_EINVAL, "map entry is not length-delimited");
+    const mk_protodyn_msg_t *em = f->msg;
+    const pd_field_t *kf = find_field(em, 1), *vf = find_field(em, 2);
+    if (kf == NULL || vf == NULL)
+        return mk_err_set(err, MK_EINVAL, "map entry type %s lacks key or value", em->name);
+    json_t *e = json_object();
+    int rc = decode_msg(em, w->data, w->len, e, depth + 1, err);
+    if (rc == 0) {
+        json_t *k = json_object_get(e, kf->json_name);
+        json_t *v = json_object_get(e, vf->json_name);
+        char kb[24];
+        const char *key = "";
+        if (json_is_string(k))
+            key = json_string_value(k);
+        else if (json_is_integer(k))
+            snprintf(kb, sizeof kb, "%" JSON_INTEGER_FORMAT, json_integer_value(k)), key = kb;
+        else if (json_is_boolean(k))
+            key = json_is_true(k) ? "true" : "false";
+        else if (kf->type == T_BOOL) /* absent: the key type's default */
+            key = "false";
+        else if (kf->type != T_STRING)
+            key = "0";
+        json_object_set_new(map, key, v ? json_incref(v) : default_json(vf));
+    }
+    json_decref(e);
+    return rc;
+}
+
+static void clear_oneof(const mk_protodyn_msg_t *m, const pd_field_t *f, json_t *obj)
+{
+    if (f->oneof < 0 || f->proto3_optional)
+        return;
+    for (size_t i = 0; i < m->nfields; i++)
+        if (&m->fields[i] != f && m->fields[i].oneof == f->oneof)
+            json_object_del(obj, m->fields[i].json_name);
+}
+
+static int decode_field(const mk_protodyn_msg_t *m, const pd_field_t *f, const wf_t *w, json_t *obj,
+                        int depth, mk_err_t *err)
+{
+    int rc = 0;
+    json_t *v;
+    if (f->label != LABEL_REPEATED) {
+        json_t *prev = f->type == T_MESSAGE ? json_object_get(obj, f->json_name) : NULL;
+        if ((rc = value_json(f, w, json_is_object(prev) ? prev : NULL, depth, &v, err)) < 0)
+            return rc;
+        clear_oneof(m, f, obj);
+        json_object_set_new(obj, f->json_name, v);
+        return 0;
+    }
+    bool is_map = f->type == T_MESSAGE && f->msg->map_entry;
+    json_t *c = json_object_get(obj, f->json_name);
+    if (c == NULL) {
+        c = is_map ? json_object() : json_array();
+        json_object_set_new(obj, f->json_name, c);
+    }
+    if (is_map)
+        return map_entry_json(f, w, c, depth, err);
+    if (w->wt == WT_LEN && is_packable(f->type)) {
+        /* Packed: a run of values without keys (accepted whatever the descriptor says). */
+        rd_t r = {w->data, w->data + w->len};
+        while (r.p < r.end) {
+            wf_t e = {.wt = type_wire[f->type]};
+            int x = e.wt == WT_VARINT ? rd_varint(&r, &e.v)
+                                      : rd_fixed(&r, e.wt == WT_I32 ? 4 : 8, &e.v);
+            if (x < 0)
+                return mk_err_set(err, MK_EINVAL, "truncated packed values");
+            json_array_append_new(c, scalar_json(f, e.v));
+        }
+        return 0;
+    }
+    if ((rc = value_json(f, w, NULL, depth, &v, err)) < 0)
+        return rc;
+    json_array_append_new(c, v);
+    return 0;
+}
+
+static int decode_msg(const mk_protodyn_msg_t *m, const uint8_t *d, size_t n, json_t *obj,
+                      int depth, mk_err_t *err)
+{
+    if (depth > MK_PROTODYN_MAX_DEPTH)
+        return mk_err_set(err, MK_EINVAL, "nested deeper than %d", MK_PROTODYN_MAX_DEPTH);
+    rd_t r = {d, d + n};
+    wf_t w;
+    int rc;
+    while ((rc = rd_next(&r, &w, depth)) == 1) {
+        const pd_field_t *f = find_field(m, w.num);
+        if (f == NULL || f->type == T_GROUP)
+            continue; /* unknown fields (and proto2 groups) are skipped */
+        if ((rc = decode_field(m, f, &w, obj, depth, err)) < 0) {
+            mk_err_prefix(err, "%s", f->json_name);
+            return rc;
+        }
+    }
+    if (rc < 0)
+        return mk_err_set(err, MK_EINVAL, "malformed wire data in %s", m->name);
+    return 0;
+}
+
+int mk_protodyn_decode(const mk_protodyn_msg_t *m, const uint8_t *data, size_t len, json_t **out,
+                       mk_err_t *err)
+{
+    json_t *o = json_object();
+    int rc = decode_msg(m, data, len, o, 0, err);
+    if (rc < 0) {
+        json_decref(o);
+        *out = NULL;
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+/* ---- JSON -> wire ---- */
+
+static int put_varint(mk_buf_t *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        t[n++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+        v >>= 7;
+    } while (v);
+    return mk_buf_append(b, t, n);
+}
+
+static int put_fixed(mk_buf_t *b, uint64_t v, int n)
+{
+    uint8_t t[8];
+    for (int i = 0; i < n; i++)
+        t[i] = (uint8_t)(v >> (8 * i));
+    return mk_buf_append(b, t, (size_t)n);
+}
+
+static int put_key(mk_buf_t *b, int32_t num, int wt)
+{
+    return put_varint(b, (uint64_t)num << 3 | (uint64_t)wt);
+}
+
+static int put_len(mk_buf_t *b, int32_t num, const void *d, size_t n)
+{
+    int rc = put_key(b, num, WT_LEN);
+    if (rc == 0)
+        rc = put_varint(b, n);
+    if (rc == 0 && n)
+        rc = mk_buf_append(b, d, n);
+    return rc;
+}
+
+/* An integer from a JSON number or numeric string, checked against [lo, hi] (signed) or
+ * [0, uhi] (unsigned). */
+static int json_int(const json_t *v, bool is_signed, int64_t lo, int64_t hi, uint64_t uhi,
+                    uint64_t *out, mk_err_t *err)
+{
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        if (is_signed ? (x < lo || x > hi) : (x < 0 || (uint64_t)x > uhi))
+            return mk_err_set(err, MK_EINVAL, "%" JSON_INTEGER_FORMAT " is out of range", x);
+        *out = (uint64_t)x;
+        return 0;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d != floor(d) ||
+            (is_signed ? (d < (double)lo || d > (double)hi) : (d < 0 || d > (double)uhi)))
+            return mk_err_set(err, MK_EINVAL, "%g is not an integer in range", d);
+        *out = is_signed ? (uint64_t)(int64_t)d : (uint64_t)d;
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        if (is_signed) {
+            long long x = strtoll(s, &end, 10);
+            if (*s == '\0' || *end != '\0' || errno || x < lo || x > hi)
+                return mk_err_set(err, MK_EINVAL, "\"%.40s\" is not an integer in range", s);
+            *out = (uint64_t)x;
+        } else {
+            if (*s == '-')
+                return mk_err_set(err, MK_EINVAL, "\"%.40s\" is negative", s);
+            unsigned long long x = strtoull(s, &end, 10);
+            if (*s == '\0' || *end != '\0' || errno || x > uhi)
+                return mk_err_set(err, MK_EINVAL, "\"%.40s\" is not an integer in range", s);
+            *out = x;
+        }
+        return 0;
+    }
+    return mk_err_set(err, MK_EINVAL, "expected an integer");
+}
+
+static int json_float(const json_t *v, double *out, mk_err_t *err)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "NaN") == 0)
+            *out = NAN;
+        else if (strcmp(s, "Infinity") == 0)
+            *out = INFINITY;
+        else if (strcmp(s, "-Infinity") == 0)
+            *out = -INFINITY;
+        else {
+            char *end;
+            *out = strtod(s, &end);
+            if (*s == '\0' || *end != '\0')
+                return mk_err_set(err, MK_EINVAL, "\"%.40s\" is not a number", s);
+        }
+        return 0;
+    }
+    return mk_err_set(err, MK_EINVAL, "expected a number");
+}
+
+static int encode_msg(const mk_protodyn_msg_t *m, const json_t *obj, mk_buf_t *out, int depth,
+                      mk_err_t *err);
+
+/* A scalar's wire value (no key): varint or fixed bytes appended to b. */
+static int scalar_wire(const pd_field_t *f, const json_t *v, mk_buf_t *b, mk_err_t *err)
+{
+    uint64_t u = 0;
+    double d;
+    int rc;
+    switch (f->type) {
+    case T_INT32:
+    case T_SFIXED32:
+    case T_SINT32:
+        if ((rc = json_int(v, true, INT32_MIN, INT32_MAX, 0, &u, err)) < 0)
+            return rc;
+        if (f->type == T_SINT32) {
+            int32_t x = (int32_t)u;
+            return put_varint(b, (uint32_t)((uint32_t)x << 1 ^ (uint32_t)(x >> 31)));
+        }
+        /* int32 negatives are sign-extended to 10 bytes on the wire */
+        return f->type == T_INT32 ? put_varint(b, (uint64_t)(int64_t)(int32_t)u)
+                                  : put_fixed(b, u, 4);
+    case T_INT64:
+    case T_SFIXED64:
+    case T_SINT64:
+        if ((rc = json_int(v, true, INT64_MIN, INT64_MAX, 0, &u, err)) < 0)
+            return rc;
+        if (f->type == T_SINT64) {
+            int64_t x = (int64_t)u;
+            return put_varint(b, (uint64_t)x << 1 ^ (uint64_t)(x >> 63));
+        }
+        return f->type == T_INT64 ? put_varint(b, u) : put_fixed(b, u, 8);
+    case T_UINT32:
+    case T_FIXED32:
+        if ((rc = json_int(v, false, 0, 0, UINT32_MAX, &u, err)) < 0)
+            return rc;
+        return f->type == T_UINT32 ? put_varint(b, u) : put_fixed(b, u, 4);
+    case T_UINT64:
+    case T_FIXED64:
+        if ((rc = json_int(v, false, 0, 0, UINT64_MAX, &u, err)) < 0)
+            return rc;
+        return f->type == T_UINT64 ? put_varint(b, u) : put_fixed(b, u, 8);
+    case T_BOOL:
+        if (!json_is_boolean(v))
+            return mk_err_set(err, MK_EINVAL, "expected true or false");
+        return put_varint(b, json_is_true(v));
+    case T_ENUM:
+        if (json_is_string(v)) {
+            const char *name = json_string_value(v);
+            for (size_t i = 0; i < f->en->n; i++)
+                if (strcmp(f->en->names[i], name) == 0)
+                    return put_varint(b, (uint64_t)(int64_t)f->en->numbers[i]);
+            return mk_err_set(err, MK_EINVAL, "\"%.60s\" is not a value of enum %s", name,
+                              f->en->name);
+        }
+        if ((rc = json_int(v, true, INT32_MIN, INT32_MAX, 0, &u, err)) < 0)
+            return rc;
+        return put_varint(b, (uint64_t)(int64_t)(int32_t)u);
+    case T_FLOAT: {
+        if ((rc = json_float(v, &d, err)) < 0)
+            return rc;
+        float x = (float)d;
+        uint32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        return put_fixed(b, bits, 4);
+    }
+    case T_DOUBLE: {
+        if ((rc = json_float(v, &d, err)) < 0)
+            return rc;
+        memcpy(&u, &d, sizeof u);
+        return put_fixed(b, u, 8);
+    }
+    default:
+        return mk_err_set(err, MK_EINTERNAL, "not a scalar type");
+    }
+}
+
+/* One value of f with its key. */
+static int value_wire(const pd_field_t *f, const json_t *v, mk_buf_t *b, int depth, mk_err_t *err)
+{
+    int rc;
+    switch (f->type) {
+    case T_STRING:
+        if (!json_is_string(v))
+            return mk_err_set(err, MK_EINVAL, "expected a string");
+        return put_len(b, f->number, json_string_value(v), json_string_length(v));
+    case T_BYTES: {
+        if (!json_is_string(v))
+            return mk_err_set(err, MK_EINVAL, "expected a base64 string");
+        mk_buf_t raw;
+        mk_buf_init(&raw, 0);
+        rc = mk_grpc_base64_decode(&raw, json_string_value(v), json_string_length(v));
+        if (rc == MK_EINVAL)
+            mk_err_set(err, rc, "not valid base64");
+        if (rc == 0)
+            rc = put_len(b, f->number, raw.data, raw.len);
+        mk_buf_free(&raw);
+        return rc;
+    }
+    case T_MESSAGE: {
+        mk_buf_t sub;
+        mk_buf_init(&sub, b->max);
+        rc = encode_msg(f->msg, v, &sub, depth + 1, err);
+        if (rc == 0)
+            rc = put_len(b, f->number, sub.data, sub.len);
+        mk_buf_free(&sub);
+        return rc;
+    }
+    case T_GROUP:
+        return mk_err_set(err, MK_EINVAL, "proto2 groups are not supported");
+    default:
+        if ((rc = put_key(b, f->number, type_wire[f->type])) < 0)
+            return rc;
+        return scalar_wire(f, v, b, err);
+    }
+}
+
+static int map_wire(const pd_field_t *f, const json_t *v, mk_buf_t *b, int depth, mk_err_t *err)
+{
+    if (!json_is_object(v))
+        return mk_err_set(err, MK_EINVAL, "expected an object (map)");
+    const pd_field_t *kf = find_field(f->msg, 1), *vf = find_field(f->msg, 2);
+    if (kf == NULL || vf == NULL)
+        return mk_err_set(err, MK_EINVAL, "map entry type %s lacks key or value", f->msg->name);
+    const char *key;
+    json_t *val;
+    mk_buf_t e;
+    mk_buf_init(&e, b->max);
+    int rc = 0;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        mk_buf_reset(&e);
+        json_t *k;
+        if (kf->type == T_BOOL) {
+            if (strcmp(key, "true") != 0 && strcmp(key, "false") != 0) {
+                rc = mk_err_set(err, MK_EINVAL, "map key \"%.40s\" is not true or false", key);
+                break;
+            }
+            k = json_boolean(strcmp(key, "true") == 0);
+        } else {
+            k = json_string(key);
+        }
+        rc = k ? value_wire(kf, k, &e, depth + 1, err) : MK_EINVAL;
+        json_decref(k);
+        if (rc == 0 && !json_is_null(val))
+            rc = value_wire(vf, val, &e, depth + 1, err);
+        if (rc == 0)
+            rc = put_len(b, f->number, e.data, e.len);
+        if (rc < 0) {
+            mk_err_prefix(err, "[\"%.40s\"]", key);
+            break;
+        }
+    }
+    mk_buf_free(&e);
+    return rc;
+}
+
+static int repeated_wire(const pd_field_t *f, const json_t *v, mk_buf_t *b, int depth,
+                         mk_err_t *err)
+{
+    if (!json_is_array(v))
+        return mk_err_set(err, MK_EINVAL, "expected an array");
+    size_t i;
+    json_t *x;
+    int rc = 0;
+    if (f->packed) {
+        mk_buf_t p;
+        mk_buf_init(&p, b->max);
+        json_array_foreach(v, i, x)
+        {
+            if ((rc = scalar_wire(f, x, &p, err)) < 0) {
+                mk_err_prefix(err, "[%zu]", i);
+                break;
+            }
+        }
+        if (rc == 0 && p.len > 0)
+            rc = put_len(b, f->number, p.data, p.len);
+        mk_buf_free(&p);
+        return rc;
+    }
+    json_array_foreach(v, i, x)
+    {
+        if ((rc = value_wire(f, x, b, depth, err)) < 0) {
+            mk_err_prefix(err, "[%zu]", i);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int encode_msg(const mk_protodyn_msg_t *m, const json_t *obj, mk_buf_t *out, int depth,
+                      mk_err_t *err)
+{
+    if (depth > MK_PROTODYN_MAX_DEPTH)
+        return mk_err_set(err, MK_EINVAL, "nested deeper than %d", MK_PROTODYN_MAX_DEPTH);
+    if (!json_is_object(obj))
+        return mk_err_set(err, MK_EINVAL, "expected an object for %s", m->name);
+    size_t matched = 0;
+    int rc = 0;
+    /* Which oneof each field index set, to refuse a second member. */
+    const pd_field_t **oneof_set = calloc(m->nfields ? m->nfields : 1, sizeof *oneof_set);
+    if (oneof_set == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->nfields && rc == 0; i++) {
+        const pd_field_t *f = &m->fields[i];
+        json_t *v = json_object_get(obj, f->json_name);
+        json_t *alt = strcmp(f->name, f->json_name) ? json_object_get(obj, f->name) : NULL;
+        if (v && alt) {
+            rc = mk_err_set(err, MK_EINVAL, "%s given twice (as %s and %s)", f->name, f->json_name,
+                            f->name);
+            break;
+        }
+        if (v == NULL)
+            v = alt;
+        if (v == NULL)
+            continue;
+        matched++;
+        if (json_is_null(v))
+            continue; /* null: the default, nothing on the wire */
+        if (f->oneof >= 0 && !f->proto3_optional && (size_t)f->oneof < m->nfields) {
+            if (oneof_set[f->oneof]) {
+                rc = mk_err_set(err, MK_EINVAL, "%s and %s are members of one oneof",
+                                oneof_set[f->oneof]->json_name, f->json_name);
+                break;
+            }
+            oneof_set[f->oneof] = f;
+        }
+        if (f->label == LABEL_REPEATED)
+            rc = f->type == T_MESSAGE && f->msg->map_entry ? map_wire(f, v, out, depth, err)
+                                                           : repeated_wire(f, v, out, depth, err);
+        else
+            rc = value_wire(f, v, out, depth, err);
+        if (rc < 0)
+            mk_err_prefix(err, "%s", f->json_name);
+    }
+    free(oneof_set);
+    if (rc == 0 && matched < json_object_size(obj)) {
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)obj, key, val)
+        {
+            bool known = false;
+            for (size_t i = 0; i < m->nfields && !known; i++)
+                known =
+                    strcmp(key, m->fields[i].json_name) == 0 || strcmp(key, m->fields[i].name) == 0;
+            if (!known)
+                return mk_err_set(err, MK_EINVAL, "unknown field \"%.60s\" in %s", key, m->name);
+        }
+    }
+    if (rc == MK_ETOOBIG)
+        mk_err_prefix(err, "message over the size limit");
+    return rc;
+}
+
+int mk_protodyn_encode(const mk_protodyn_msg_t *m, const json_t *in, mk_buf_t *out, mk_err_t *err)
+{
+    return encode_msg(m, in, out, 0, err);
+}
