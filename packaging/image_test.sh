@@ -63,7 +63,8 @@ uid=$(run id -u)
 labels=$(buildah "${STORE[@]}" inspect --format '{{json .OCIv1.Config.Labels}}' "$TAG")
 echo "$labels" | grep -q "\"org.opencontainers.image.revision\":\"$rev\""
 check $? "OCI labels carry the revision ($labels)"
-run /usr/local/bin/mockarty-operator --help >/dev/null; check $? "mockarty-operator --help runs"
+ver=$(run /usr/local/bin/mockarty-operator --version || true)
+[ -n "$ver" ]; check $? "mockarty-operator --version: $ver"
 
 # 4. The admin from the entrypoint (tini -> docker-entrypoint -> mockarty), SQLite in its home.
 buildah "${STORE[@]}" run --isolation chroot --network host \

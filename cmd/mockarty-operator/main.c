@@ -102,6 +102,10 @@ int main(int argc, char **argv)
     char identity[256];
 
     memset(&cfg, 0, sizeof cfg);
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("mockarty-operator " OPERATOR_VERSION "\n");
+        return 0;
+    }
     if (mk_config_parse_args(argc, argv, &config_path, &help, &err) != 0) {
         fprintf(stderr, "mockarty-operator: %s\n", err.msg);
         return 2;
