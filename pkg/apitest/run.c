@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "apitest/internal.h"
-#include "httpclient/httpclient.h"
+#include "httpclient/fetch.h"
 
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -375,7 +375,7 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
         return -1;
     }
     json_t *rq_headers = json_object();
-    mk_httpclient_header_t *hs = calloc(h.n_headers + 1, sizeof *hs);
+    mk_httpclient_fetch_header_t *hs = calloc(h.n_headers + 1, sizeof *hs);
     for (size_t i = 0; hs && i < h.n_headers; i++) {
         hs[i].name = h.names[i];
         hs[i].value = h.values[i];
@@ -385,7 +385,7 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
                         json_pack("{s:s, s:s, s:o, s:o}", "method", h.method, "url", h.url,
                                   "headers", rq_headers, "body",
                                   kept_body(r, h.body ? h.body : "", h.body_len)));
-    mk_httpclient_req_t req = {
+    mk_httpclient_fetch_req_t req = {
         .method = h.method,
         .url = h.url,
         .headers = hs,
@@ -400,8 +400,8 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
         .max_body = r->o.max_response_bytes,
         .user_agent = "MockartyRunner/1.0",
     };
-    mk_httpclient_resp_t resp;
-    int rc = hs ? mk_httpclient_do(&req, &resp, &err) : MK_ENOMEM;
+    mk_httpclient_fetch_resp_t resp;
+    int rc = hs ? mk_httpclient_fetch(&req, &resp, &err) : MK_ENOMEM;
     free(hs);
     mk_apitest_http_free(&h);
     if (rc < 0) {
@@ -438,7 +438,7 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
                   reason, "headers", list, "body", text ? text : "", "responseTime", (json_int_t)ms,
                   "responseSize", (json_int_t)resp.body_len);
     free(text);
-    mk_httpclient_resp_free(&resp);
+    mk_httpclient_fetch_resp_free(&resp);
     return 0;
 }
 

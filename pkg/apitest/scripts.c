@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "apitest/internal.h"
-#include "httpclient/httpclient.h"
+#include "httpclient/fetch.h"
 
 char *mk_apitest_utf8_clean(const char *s, size_t len)
 {
@@ -52,8 +52,8 @@ static int send_request(mk_apitest_scripts_t *s, const char *arg, size_t len, ch
     int rc = 0;
     json_t *headers = json_object_get(spec, "headers");
     size_t nh = json_array_size(headers);
-    mk_httpclient_header_t *hs = calloc(nh ? nh : 1, sizeof *hs);
-    mk_httpclient_resp_t resp = {0};
+    mk_httpclient_fetch_header_t *hs = calloc(nh ? nh : 1, sizeof *hs);
+    mk_httpclient_fetch_resp_t resp = {0};
     json_t *res = NULL;
     for (size_t i = 0; hs && i < nh; i++) {
         const char *k = json_string_value(json_object_get(json_array_get(headers, i), "key"));
@@ -63,7 +63,7 @@ static int send_request(mk_apitest_scripts_t *s, const char *arg, size_t len, ch
     }
     const char *body = json_string_value(json_object_get(spec, "body"));
     const char *url = json_string_value(json_object_get(spec, "url"));
-    mk_httpclient_req_t req = {
+    mk_httpclient_fetch_req_t req = {
         .method = json_string_value(json_object_get(spec, "method")),
         .url = url,
         .headers = hs,
@@ -84,7 +84,7 @@ static int send_request(mk_apitest_scripts_t *s, const char *arg, size_t len, ch
         rc = mk_err_set(err, MK_EINVAL, "pm.sendRequest: %s is not an absolute http(s) URL", url);
         goto out;
     }
-    if ((rc = mk_httpclient_do(&req, &resp, err)) < 0)
+    if ((rc = mk_httpclient_fetch(&req, &resp, err)) < 0)
         goto out;
     json_t *rh = json_array();
     for (size_t i = 0; i < resp.n_headers; i++)
@@ -102,7 +102,7 @@ static int send_request(mk_apitest_scripts_t *s, const char *arg, size_t len, ch
         *out_len = strlen(*out);
 out:
     json_decref(res);
-    mk_httpclient_resp_free(&resp);
+    mk_httpclient_fetch_resp_free(&resp);
     free(hs);
     json_decref(spec);
     return rc;
