@@ -80,16 +80,39 @@ def needed(path):
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
 
 
+def _candidates(libpath):
+    real = os.path.realpath(libpath)
+    out = []
+    for p in (libpath, real):
+        out += [p, p[4:] if p.startswith("/usr/") else "/usr" + p]
+    return out
+
+
+_OWNERS = {}
+
+
+def owners(libpaths):
+    """Fills the path -> package cache for libpaths with one dpkg -S (one call per library took
+    a minute and a half: dpkg reads its whole file list each time)."""
+    todo = sorted({c for lp in libpaths for c in _candidates(lp)} - set(_OWNERS))
+    if not todo:
+        return
+    # dpkg -S exits 1 when some path has no package but still prints the others.
+    out = subprocess.run(["dpkg", "-S"] + todo, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        pkgs, _, path = line.partition(": ")
+        if path in todo:
+            _OWNERS[path] = pkgs.split(",")[0].split(":")[0].strip()
+    for c in todo:
+        _OWNERS.setdefault(c, None)
+
+
 def owner(libpath):
     """The package that ships libpath; tries the /usr-merged and the classic spelling."""
-    real = os.path.realpath(libpath)
-    candidates = []
-    for p in (libpath, real):
-        candidates += [p, p[4:] if p.startswith("/usr/") else "/usr" + p]
-    for c in candidates:
-        r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
-        if r.returncode == 0:
-            return r.stdout.split(":")[0].split(",")[0].strip()
+    owners([libpath])
+    for c in _candidates(libpath):
+        if _OWNERS.get(c):
+            return _OWNERS[c]
     raise AssertionError(f"no Debian package ships {libpath}")
 
 
@@ -115,8 +138,10 @@ class ImageDepsTest(unittest.TestCase):
     def test_every_library_comes_from_an_installed_package(self):
         self.assertTrue(self.binaries, f"no binary of {BINARIES} built under {BUILD_DIR}")
         print(f"\nchecking {sorted(self.binaries)}", file=sys.stderr)
+        all_libs = {name: ldd(path) for name, path in self.binaries.items()}
+        owners([lp for libs in all_libs.values() for lp in libs.values()])
         for name, path in sorted(self.binaries.items()):
-            libs = ldd(path)
+            libs = all_libs[name]
             direct = set(needed(path))
             sanitized = any(SANITIZER.match(s) for s in libs)
             for soname, libpath in libs.items():
