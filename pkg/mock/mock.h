@@ -140,8 +140,9 @@ typedef struct mk_mock {
     size_t nwebhooks;
     json_t *mstore;  /* the mStore seed object (owned, small, read-only once built), or NULL */
     bool uses_store; /* extraction or a template (webhooks included) reads or writes a store */
-    /* The stored definition as compact JSON text (server-set fields included, no closedAt):
-     * a few hundred bytes where a jansson tree took kilobytes. Private: use the accessors. */
+    /* The stored definition as compact JSON text without the fields held above (id, namespace,
+     * createdAt, updatedAt, expireAt), its common runs packed into single bytes: about a hundred
+     * bytes where a jansson tree took kilobytes. Private: use the accessors. */
     char *def_text_;
     bool names_packed_; /* id, namespace_ and route share the allocation of id */
 
