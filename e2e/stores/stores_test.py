@@ -194,15 +194,21 @@ def scenario_faults(node):
 
     def run(name, path):
         results[name] = curl(node.port, path)
+        results[name + "_end"] = time.time()
 
     slow = threading.Thread(target=run, args=("slow", "/slow"))
     slow.start()
     time.sleep(0.02)
     rc, fast_t, _ = curl(node.port, "/api/v1/fakers")
+    fast_end = time.time()
     slow.join()
     rc_slow, slow_t, _ = results["slow"]
     check(rc_slow == 0 and 0.19 <= slow_t <= 1.5, "uniform delay 200-300 ms (took %.3f s)" % slow_t)
-    check(fast_t < 0.15, "a delayed response does not block others (%.3f s)" % fast_t)
+    # Judged by order, not by a wall-clock bound a loaded machine can miss: a delay that blocked
+    # the loop would hold the fast call until the slow one is answered.
+    check(fast_end < results["slow_end"],
+          "a delayed response does not block others (fast %.3f s, ended after the slow one)" %
+          fast_t)
     rc, t, _ = curl(node.port, "/lognormal")
     check(rc == 0 and 0.025 <= t <= 1.0, "lognormal delay around 50 ms (took %.3f s)" % t)
     p = subprocess.run(["curl", "-sS", "--max-time", "10", "-D", "-",
@@ -326,7 +332,7 @@ def scenario_redis_load(node, redis, clients=8, per_client=300):
     stop.set()
     for t in threads:
         t.join()
-    before = [o for o in outcomes if o[0] < t_stop]
+    before = [o for o in outcomes if o[0] + o[2] < t_stop]  # answered before Redis stopped
     down = [o for o in outcomes if t_stop + 0.2 < o[0] < t_start]
     bad = [o for o in outcomes if o[1] not in (200, 503)]
     check(before and all(o[1] == 200 for o in before), "outage: 200s before Redis stops")
