@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "admin"))
 from mockarty_proc import Mockarty  # noqa: E402
+import snippets  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTION = os.path.join(HERE, "shop.postman_collection.json")
@@ -48,11 +49,12 @@ def fail(msg):
     sys.exit(1)
 
 
-def our_run(apitest, base_url, env_path, workdir):
-    out_json = os.path.join(workdir, "ours.json")
-    out_xml = os.path.join(workdir, "ours.xml")
+def our_run(apitest, collection, env_path, workdir):
+    name = os.path.basename(collection).split(".")[0]
+    out_json = os.path.join(workdir, name + "-ours.json")
+    out_xml = os.path.join(workdir, name + "-ours.xml")
     for fmt, path in (("json", out_json), ("junit", out_xml)):
-        p = subprocess.run([apitest, COLLECTION, "-e", env_path, "-r", fmt, "-o", path, "-q"],
+        p = subprocess.run([apitest, collection, "-e", env_path, "-r", fmt, "-o", path, "-q"],
                            capture_output=True, text=True, timeout=120)
         # deliberate failures: exit 1, never 2 (usage) or a crash
         if p.returncode != 1:
@@ -61,13 +63,18 @@ def our_run(apitest, base_url, env_path, workdir):
         return json.load(f), out_xml
 
 
-def our_outcomes(run):
+def our_outcomes(run, errors_allowed=False):
     out = {}
     for r in run["results"]:
         for a in r.get("assertions", []):
-            out[(r["requestName"], a["name"])] = bool(a["passed"])
-        if r.get("error"):
+            key = (r["requestName"], a["name"])
+            if key in out:
+                fail("test %s appears twice" % (key,))
+            out[key] = bool(a["passed"])
+        if r.get("error") and not errors_allowed:
             fail("request %s had an error: %s" % (r["requestName"], r["error"]))
+        elif r.get("error"):
+            print("  %s: %s" % (r["requestName"], r["error"]))
     return out
 
 
@@ -90,9 +97,9 @@ def newman_binary():
     return binary, None
 
 
-def newman_outcomes(binary, env_path, workdir):
-    report = os.path.join(workdir, "newman.json")
-    p = subprocess.run([binary, "run", COLLECTION, "-e", env_path, "--reporters", "json",
+def newman_outcomes(binary, collection, env_path, workdir):
+    report = os.path.join(workdir, os.path.basename(collection) + "-newman.json")
+    p = subprocess.run([binary, "run", collection, "-e", env_path, "--reporters", "json",
                         "--reporter-json-export", report, "--timeout-request", "10000"],
                        capture_output=True, text=True, timeout=300)
     if not os.path.exists(report):
@@ -132,7 +139,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="apitest-e2e-")
     m = Mockarty(admin_bin).start()
     try:
-        for mock in MOCKS:
+        for mock in MOCKS + snippets.MOCKS:
             status, body, raw, _ = m.request("POST", "/api/v1/mocks", mock)
             if status not in (200, 201):
                 fail("creating mock %s: %d %s" % (mock["id"], status, raw))
@@ -142,7 +149,7 @@ def main():
             json.dump({"name": "e2e", "values": [
                 {"key": "baseUrl", "value": base_url, "enabled": True}]}, f)
 
-        run, xml_path = our_run(apitest_bin, base_url, env_path, workdir)
+        run, xml_path = our_run(apitest_bin, COLLECTION, env_path, workdir)
         ours = our_outcomes(run)
         failing = sorted(k for k, ok in ours.items() if not ok)
         want_failing = [("get order", "deliberately fails: total above 100"),
@@ -156,19 +163,29 @@ def main():
         check_junit(xml_path, run)
         print("JUnit report parses: 5 suites, 6 cases, 3 failures with expected/actual")
 
+        snip_path = os.path.join(workdir, "snippets.postman_collection.json")
+        with open(snip_path, "w") as f:
+            json.dump(snippets.collection(), f, indent=1)
+        snip_run, _ = our_run(apitest_bin, snip_path, env_path, workdir)
+        snip_ours = our_outcomes(snip_run, errors_allowed=True)
+        print("ours: snippets collection, %d tests, %d failing" % (
+            len(snip_ours), sum(1 for v in snip_ours.values() if not v)))
+
         binary, why = newman_binary()
         if not binary:
             print("SKIP newman comparison: " + why)
         else:
-            theirs, failures = newman_outcomes(binary, env_path, workdir)
-            if set(theirs) != set(ours):
-                fail("different tests: only ours %s, only newman %s" % (
-                    sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))))
-            diff = sorted(k for k in ours if ours[k] != theirs[k])
-            if diff:
-                fail("pass/fail differs from newman on %s" % diff)
-            print("newman agrees on all %d tests (%d failures reported by newman)" % (
-                len(ours), len(failures)))
+            for label, path, mine in (("shop", COLLECTION, ours),
+                                      ("snippets", snip_path, snip_ours)):
+                theirs, failures = newman_outcomes(binary, path, env_path, workdir)
+                if set(theirs) != set(mine):
+                    fail("%s: different tests: only ours %s, only newman %s" % (
+                        label, sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))))
+                diff = sorted(k for k in mine if mine[k] != theirs[k])
+                if diff:
+                    fail("%s: pass/fail differs from newman on %s" % (label, diff))
+                print("%s: newman agrees on all %d tests (%d failing)" % (
+                    label, len(mine), sum(1 for v in mine.values() if not v)))
     finally:
         code, err = m.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -482,8 +482,7 @@ function Assertion(obj, msg) {
         this.assert(len === n, 'expected #{this} to have a length of #{exp} but got #{act}',
                     'expected #{this} to not have a length of #{act}', n, len);
     }
-    chainable('length', lengthOf, function () { flag(this, 'doLength', true); });
-    method('lengthOf', function (n) { lengthOf.call(this, n); return this; });
+    chainable('length lengthOf', lengthOf, function () { flag(this, 'doLength', true); });
     method('match matches', function (re) {
         this.assert(re.exec(obj(this)) !== null, 'expected #{this} to match ' + re,
                     'expected #{this} not to match ' + re);
