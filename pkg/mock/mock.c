@@ -316,11 +316,11 @@ static int compile_header_templates(header_list_t *h, const char *field, bool *u
                                     mk_err_t *err)
 {
     for (size_t i = 0; i < h->nheaders; i++) {
+        if (memchr(h->headers[i].value.base, '$', h->headers[i].value.len) == NULL)
+            continue;
         char where[200];
         snprintf(where, sizeof where, "%s.headers.%.*s", field, (int)h->headers[i].name.len,
                  h->headers[i].name.base);
-        if (memchr(h->headers[i].value.base, '$', h->headers[i].value.len) == NULL)
-            continue;
         mk_template_t *t = NULL;
         int rc = mk_template_compile_text(h->headers[i].value, where, &t, err);
         if (rc != 0)
