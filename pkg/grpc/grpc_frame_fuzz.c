@@ -73,3 +73,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mk_buf_free(&b);
     return 0;
 }
+
+/* For the replay (grpc_fuzz_replay.c): many tiny messages; one message of the largest limit the
+ * harness can set, fed byte by byte; 4 GiB - 1 announced. */
+void mk_fuzz_big_cases(void);
+void mk_fuzz_big_cases(void)
+{
+    /* 200,000 empty messages in 255-byte chunks; limit 16 + 0xff00. */
+    size_t n = 2 + 5 * 200000;
+    uint8_t *b = calloc(n, 1);
+    b[0] = 254;
+    b[1] = 0xff;
+    LLVMFuzzerTestOneInput(b, n);
+    /* One message just under the largest limit the harness can set, fed byte by byte. */
+    size_t len = 0xff00 + 16;
+    free(b);
+    n = 2 + 5 + len;
+    b = calloc(n, 1);
+    b[0] = 0;
+    b[1] = 0xff;
+    b[4] = (uint8_t)(len >> 16);
+    b[5] = (uint8_t)(len >> 8);
+    b[6] = (uint8_t)len;
+    LLVMFuzzerTestOneInput(b, n);
+    /* Announced 4 GiB - 1 with a tiny limit. */
+    uint8_t huge[] = {3, 0, 0, 0xff, 0xff, 0xff, 0xff, 'x'};
+    LLVMFuzzerTestOneInput(huge, sizeof huge);
+    free(b);
+}

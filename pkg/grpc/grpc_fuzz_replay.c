@@ -1,7 +1,7 @@
 /* Replays a libFuzzer harness without libFuzzer, under the build's sanitizers: every file of the
- * given directories, then generated big inputs a fuzzer's length cap would not produce (many
- * tiny messages; a message of maximum announced size; a long stream cut in 1-byte chunks).
- *   grpc_frame_fuzz_replay DIR...   */
+ * given directories, then the harness's mk_fuzz_big_cases() when it has one (inputs a fuzzer's
+ * length cap would not produce). Shared by pkg/grpc and pkg/protodyn.
+ *   <harness>_replay DIR...   */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,30 +28,8 @@ static int run_file(const char *path)
     return 0;
 }
 
-static void big_cases(void)
-{
-    /* 200,000 empty messages in 255-byte chunks; limit 16 + 0xff00. */
-    size_t n = 2 + 5 * 200000;
-    uint8_t *b = calloc(n, 1);
-    b[0] = 254;
-    b[1] = 0xff;
-    LLVMFuzzerTestOneInput(b, n);
-    /* One message just under the largest limit the harness can set, fed byte by byte. */
-    size_t len = 0xff00 + 16;
-    free(b);
-    n = 2 + 5 + len;
-    b = calloc(n, 1);
-    b[0] = 0;
-    b[1] = 0xff;
-    b[4] = (uint8_t)(len >> 16);
-    b[5] = (uint8_t)(len >> 8);
-    b[6] = (uint8_t)len;
-    LLVMFuzzerTestOneInput(b, n);
-    /* Announced 4 GiB - 1 with a tiny limit. */
-    uint8_t huge[] = {3, 0, 0, 0xff, 0xff, 0xff, 0xff, 'x'};
-    LLVMFuzzerTestOneInput(huge, sizeof huge);
-    free(b);
-}
+/* A harness may add inputs too big for a fuzzer's length cap (see grpc_frame_fuzz.c). */
+void mk_fuzz_big_cases(void) __attribute__((weak));
 
 int main(int argc, char **argv)
 {
@@ -71,7 +49,8 @@ int main(int argc, char **argv)
         }
         closedir(d);
     }
-    big_cases();
-    printf("replayed %d files and the big cases\n", files);
+    if (mk_fuzz_big_cases)
+        mk_fuzz_big_cases();
+    printf("replayed %d files%s\n", files, mk_fuzz_big_cases ? " and the big cases" : "");
     return failed || files == 0;
 }
