@@ -34,8 +34,10 @@ typedef struct mk_grpc_mdlist {
     size_t n, cap;
 } mk_grpc_mdlist_t;
 
-/* Appends a copy of key (lower-cased) and value. MK_EINVAL for a key that is not a valid header
- * name or reserved (":..." or "grpc-..." other than grpc-status-details-bin). */
+/* Appends a copy of key (lower-cased) and value. MK_EINVAL for an empty key, a pseudo-header
+ * (":...") or a character outside [A-Za-z0-9._-]. Keys gRPC itself uses (content-type, te,
+ * grpc-timeout, grpc-status, grpc-message, grpc-encoding) are dropped when received and must not
+ * be sent; grpc-status-details-bin is ordinary -bin metadata. */
 int mk_grpc_md_add(mk_grpc_mdlist_t *l, const char *key, const void *value, size_t len);
 /* The first entry with key (case-insensitive), or NULL; borrowed from l. */
 const mk_grpc_md_t *mk_grpc_md_get(const mk_grpc_mdlist_t *l, const char *key);
@@ -169,8 +171,9 @@ void mk_grpc_status_clear(mk_grpc_status_t *st);
 
 /* Creates a channel (options and TLS files read now); it connects on the first call. */
 int mk_grpc_channel_new(const mk_grpc_channel_opts_t *opts, mk_grpc_channel_t **out, mk_err_t *err);
-/* Cancels live calls (they end CANCELLED), closes the connection. Streams must still be freed.
- * NULL is fine. */
+/* Closes the connection; live calls end UNAVAILABLE. Streams must still be freed (before or
+ * after; once the channel is gone their calls return MK_EUNAVAIL or 0). Not concurrently with
+ * mk_grpc_stream_start. NULL is fine. */
 void mk_grpc_channel_free(mk_grpc_channel_t *ch);
 
 /* Starts a call of path with request metadata (may be NULL) and a deadline (timeout_ms <= 0:

@@ -544,6 +544,12 @@ static void attach_task(mk_grpc_task_t *t)
 {
     attach_t *a = CONTAINER(t, attach_t, task);
     mk_grpc_channel_t *ch = a->ch;
+    if (ch->quitting) { /* connected while the channel was being freed */
+        SSL_free(a->ssl);
+        close(a->fd);
+        free(a);
+        return;
+    }
     int kat = ch->o.keepalive_timeout_ms ? ch->o.keepalive_timeout_ms : 20000;
     mk_grpc_conn_t *c = mk_grpc_conn_new(&ch->loop, a->fd, a->ssl, &client_conn_ops, ch,
                                          ch->o.keepalive_ms > 0 ? ch->o.keepalive_ms : 0, kat);

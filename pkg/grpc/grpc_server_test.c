@@ -370,11 +370,47 @@ static void test_delays_fallback_and_stop(void)
     mk_grpc_server_free(s);
 }
 
+/* A runner's channel outlives the coordinator's restarts: calls fail UNAVAILABLE while it is
+ * down and work again, on a new connection, once it is back on the same port. */
+static void test_client_reconnects(void)
+{
+    mk_grpc_server_t *s = start_server(-1, 0);
+    int port = mk_grpc_server_port(s);
+    mk_grpc_channel_t *ch = channel(port);
+    uint8_t *resp;
+    size_t n;
+    MK_CHECK_INT(
+        mk_grpc_unary(ch, "/t.S/Echo", NULL, (const uint8_t *)"1", 1, 2000, &resp, &n, NULL, NULL),
+        MK_GRPC_OK);
+    free(resp);
+    mk_grpc_server_free(s);
+
+    mk_err_t err = {0};
+    int rc =
+        mk_grpc_unary(ch, "/t.S/Echo", NULL, (const uint8_t *)"2", 1, 2000, &resp, &n, NULL, &err);
+    MK_CHECK(rc == MK_EUNAVAIL || rc == MK_GRPC_UNAVAILABLE);
+
+    mk_grpc_server_opts_t o = {.port = port};
+    MK_CHECK_INT(mk_grpc_server_new(&o, &s, &err), 0);
+    mk_grpc_method_t echo = {
+        .path = "/t.S/Echo", .on_message = echo_msg, .on_half_close = finish_ok};
+    mk_grpc_server_add(s, &echo, &err);
+    MK_CHECK_INT(mk_grpc_server_start(s, &err), 0);
+    MK_CHECK_INT(
+        mk_grpc_unary(ch, "/t.S/Echo", NULL, (const uint8_t *)"3", 1, 2000, &resp, &n, NULL, NULL),
+        MK_GRPC_OK);
+    MK_CHECK(n == 1 && resp[0] == '3');
+    free(resp);
+    mk_grpc_channel_free(ch);
+    mk_grpc_server_free(s);
+}
+
 int main(void)
 {
     MK_RUN(test_slow_reader_does_not_stall_others);
     MK_RUN(test_keepalive_drops_silent_peer);
     MK_RUN(test_push_from_thread_and_cancel);
     MK_RUN(test_delays_fallback_and_stop);
+    MK_RUN(test_client_reconnects);
     return mk_testing_done();
 }
