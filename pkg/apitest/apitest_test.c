@@ -753,6 +753,32 @@ static void test_junit_folders(void)
     json_decref(run);
 }
 
+static void *concurrent_run(void *arg)
+{
+    json_t **out = arg;
+    *out = run_text(pm_api, NULL);
+    return NULL;
+}
+
+/* Runners run several collections at once, one per thread, each with its own sandbox worker. */
+static void test_concurrent_runs(void)
+{
+    enum { N = 3 };
+    pthread_t t[N];
+    json_t *res[N] = {0};
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, concurrent_run, &res[i]);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++) {
+        json_t *a = json_object_get(json_object_get(res[i], "metadata"), "assertions");
+        MK_CHECK_INT(json_integer_value(json_object_get(res[i], "totalTests")), 7);
+        MK_CHECK_INT(json_integer_value(json_object_get(a, "failed")), 2);
+        MK_CHECK_INT(passed(res[i], "last", "sendRequest"), 1);
+        json_decref(res[i]);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -775,6 +801,7 @@ int main(void)
     MK_RUN(test_pm_api);
     MK_RUN(test_limits_timeouts_redirects);
     MK_RUN(test_junit_folders);
+    MK_RUN(test_concurrent_runs);
     /* stop the server: a request it answers by returning */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&

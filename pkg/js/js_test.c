@@ -209,7 +209,8 @@ static void test_call_cost(void)
         free(out);
     }
     MK_CHECK_INT(ok, n);
-    printf("  %.2f ms per sandboxed call (fork + call + reply)\n", ms_since(&t0) / n);
+    printf("  %.2f ms per sandboxed call (worker round trip, fresh heap, prelude, call)\n",
+           ms_since(&t0) / n);
     mk_js_free(js);
 }
 
