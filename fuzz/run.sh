@@ -7,7 +7,12 @@
 set -eu
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-"template jsonpath route cond config mock"}
+# Ours (fuzz/fuzz_<name>.c), then those beside their module (pkg/<module>/<name>_fuzz.c).
+all="template jsonpath route cond config mock"
+for f in pkg/*/*_fuzz.c; do
+    [ -e "$f" ] && all="$all $(basename "$f" _fuzz.c)"
+done
+harnesses=${*:-$all}
 build=${FUZZ_BUILD:-build-fuzz-clang}
 cd "$(dirname "$0")/.."
 
@@ -38,10 +43,17 @@ for h in $harnesses; do
     mkdir -p "$build/corpus/$h" "$build/artifacts/$h"
     log="$build/fuzz-$h.log"
     echo "== fuzz_$h for ${seconds}s (log: $log)"
-    # The first directory collects new inputs; the tree's corpus and reproducers are read only.
+    dict=""
+    [ -f "fuzz/dict/$h.dict" ] && dict="-dict=fuzz/dict/$h.dict"
+    # The first directory collects new inputs; the tree's corpora and reproducers are read only.
+    seeds=""
+    for d in "fuzz/corpus/$h" "fuzz/regressions/$h" pkg/*/fuzz_corpus/"$h"; do
+        [ -d "$d" ] && seeds="$seeds $d"
+    done
+    # shellcheck disable=SC2086
     if ! "$build/fuzz/fuzz_$h" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
-        -artifact_prefix="$build/artifacts/$h/" "$build/corpus/$h" "fuzz/corpus/$h" \
-        "fuzz/regressions/$h" >"$log" 2>&1; then
+        $dict -artifact_prefix="$build/artifacts/$h/" "$build/corpus/$h" $seeds \
+        >"$log" 2>&1; then
         status=1
         echo "fuzz_$h FAILED: see $log and $build/artifacts/$h/"
         grep -m1 -E "ERROR|runtime error|invariant failed" "$log" || true
