@@ -538,11 +538,12 @@ int mk_api_guard_ns(ctx_t *c, const char *ns)
 }
 
 /* Cookie sessions are what a browser sends by itself: a write must come from our own origin. */
-static bool same_origin(mk_request_t *view)
+static bool same_origin(mk_httpd_req_t *req, mk_request_t *view)
 {
-    mk_str_t host, v;
-    if (!mk_request_header(view, MK_STR_LIT("Host"), &host) &&
-        !mk_request_header(view, MK_STR_LIT(":authority"), &host))
+    char authority[256];
+    mk_httpd_req_authority(req, authority, sizeof authority);
+    mk_str_t host = mk_str_of(authority), v;
+    if (host.len == 0)
         return false;
     if (!mk_request_header(view, MK_STR_LIT("Origin"), &v) &&
         !mk_request_header(view, MK_STR_LIT("Referer"), &v))
@@ -577,7 +578,7 @@ static int admit(ctx_t *c)
         }
         return mk_api_reply_error(c->req, err.code, err.msg);
     }
-    if (c->via_cookie && is_write(c->view->method) && !same_origin(c->view))
+    if (c->via_cookie && is_write(c->view->method) && !same_origin(c->req, c->view))
         return mk_api_reply_error(c->req, MK_EFORBIDDEN,
                                   "a cookie session's write must come with a same-origin Origin "
                                   "or Referer header (CSRF protection)");

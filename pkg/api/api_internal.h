@@ -101,8 +101,9 @@ bool mk_api_may(ctx_t *c, const char *perm, const char *ns);
 int mk_api_guard_ns(ctx_t *c, const char *ns);
 /* Remembers ns (copied into the request's memory) as the namespace of the call's audit row. */
 void mk_api_note_ns(ctx_t *c, const char *ns);
-/* A mock write to announce to the namespace's webhooks ("mock.created", ...). */
-void mk_api_mock_event(mk_api_t *api, const char *event, const mk_mock_t *m);
+/* After a mock write: announces each mock to its namespace's webhooks when stored (created,
+ * updated or deleted, from its timestamps), and drops one reference to each. */
+void mk_api_mock_events(mk_api_t *api, mk_mock_t **mocks, size_t n, bool stored);
 
 /* identity_api.c: lifecycle of identities, audit and webhooks, and the audit row of a call. */
 #define MK_API_SESSION_COOKIE "mockarty_session"

@@ -3,12 +3,20 @@
  * audit row every successful write through the table leaves behind. */
 #include "api/api_internal.h"
 
+#include "webhook/webhook.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define AUDIT_PRUNE_EVERY_MS (3600LL * 1000)
-#define AUDIT_FIELDS_MAX 20
+#define AUDIT_FIELDS_MAX     20
+
+/* The namespace webhooks: the sender and the subscriptions. */
+struct mk_api_hooks {
+    mk_webhook_sender_t *sender;
+    mk_webhook_hooks_t *hooks;
+};
 
 /* --- lifecycle --- */
 
@@ -36,6 +44,10 @@ void mk_api_identity_maintain(mk_api_t *api)
     if (api->audit && now - api->last_prune_ms >= AUDIT_PRUNE_EVERY_MS) {
         api->last_prune_ms = now;
         mk_audit_prune(api->audit, now, NULL);
+        /* The delivery log lives as long as the audit log. */
+        if (api->hooks && api->audit_retention_days > 0)
+            mk_webhook_hooks_prune(api->hooks->hooks, now,
+                                   api->audit_retention_days * 24 * 3600 * 1000);
     }
 }
 
@@ -107,9 +119,8 @@ static const char *kind_of(ctx_t *c, char *buf, size_t size)
 static json_t *summary_of(ctx_t *c)
 {
     json_t *sum = json_pack("{s:I}", "bytes", (json_int_t)c->view->body.len);
-    json_t *body = c->view->body.len
-                       ? json_loadb(c->view->body.base, c->view->body.len, 0, NULL)
-                       : NULL;
+    json_t *body =
+        c->view->body.len ? json_loadb(c->view->body.base, c->view->body.len, 0, NULL) : NULL;
     if (json_is_object(body)) {
         json_t *fields = json_array();
         const char *key;
@@ -241,8 +252,9 @@ static const char *path_ns(ctx_t *c)
 static void set_cookie(ctx_t *c, const char *token, int64_t max_age_s)
 {
     char buf[256];
-    snprintf(buf, sizeof buf, MK_API_SESSION_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; "
-                              "SameSite=Strict%s",
+    snprintf(buf, sizeof buf,
+             MK_API_SESSION_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; "
+                                   "SameSite=Strict%s",
              token, (long long)max_age_s, mk_httpd_req_tls(c->req) ? "; Secure" : "");
     mk_httpd_add_header(c->req, MK_STR_LIT("Set-Cookie"), mk_str_of(buf));
 }
@@ -268,8 +280,8 @@ static int login(ctx_t *c)
     json_t *user = NULL;
     int wait = 0;
     mk_err_t err;
-    int rc = mk_identity_login(c->api->identity, name, password, mk_mock_now_ms(), &token,
-                               &expires, &user, &wait, &err);
+    int rc = mk_identity_login(c->api->identity, name, password, mk_mock_now_ms(), &token, &expires,
+                               &user, &wait, &err);
     if (rc != 0) {
         json_t *sum = json_pack("{s:s}", "reason", err.msg);
         audit(c, rc == MK_ERATE ? "login.throttled" : "login.failed", name, "", "", rc, sum);
@@ -287,8 +299,8 @@ static int login(ctx_t *c)
     audit(c, "login", NULL, "", jstr(user, "id"), 200, NULL);
     bool must_change = json_is_true(json_object_get(user, "requires_password_change"));
     status = reply_ok(c, 200,
-                      json_pack("{s:s, s:s, s:o, s:b}", "token", token, "expires_at", when,
-                                "user", user, "requires_password_change", must_change));
+                      json_pack("{s:s, s:s, s:o, s:b}", "token", token, "expires_at", when, "user",
+                                user, "requires_password_change", must_change));
     free(token);
 out:
     json_decref(body);
@@ -315,16 +327,15 @@ static int me(ctx_t *c)
 {
     json_t *user = c->who.user_id[0] ? mk_identity_user(c->api->identity, c->who.user_id) : NULL;
     if (user == NULL)
-        user = json_pack("{s:s, s:s, s:s, s:[]}", "id", "", "login", c->who.login,
-                         "system_role", c->who.admin ? "admin" : "user", "namespaces");
+        user = json_pack("{s:s, s:s, s:s, s:[]}", "id", "", "login", c->who.login, "system_role",
+                         c->who.admin ? "admin" : "user", "namespaces");
     char cred[64];
-    return reply_ok(
-        c, 200,
-        json_pack("{s:o, s:o, s:b, s:{s:s, s:s, s:s, s:s}}", "user", user, "roles",
-                  mk_identity_roles(c->api->identity, &c->who), "admin", c->who.admin,
-                  "principal", "kind", kind_names[c->who.kind], "login", c->who.login,
-                  "credential", credential_of(&c->who, cred, sizeof cred), "scope",
-                  c->who.scope_ns));
+    return reply_ok(c, 200,
+                    json_pack("{s:o, s:o, s:b, s:{s:s, s:s, s:s, s:s}}", "user", user, "roles",
+                              mk_identity_roles(c->api->identity, &c->who), "admin", c->who.admin,
+                              "principal", "kind", kind_names[c->who.kind], "login", c->who.login,
+                              "credential", credential_of(&c->who, cred, sizeof cred), "scope",
+                              c->who.scope_ns));
 }
 
 /* --- users --- */
@@ -427,11 +438,11 @@ static int tokens_create(ctx_t *c)
     mk_err_t err;
     char *secret = NULL;
     json_t *info = NULL;
-    if (ns && ns[0] && (mk_mock_validate_namespace(ns, &err) != 0 ||
-                        !namespace_exists(c->api, ns))) {
+    if (ns && ns[0] &&
+        (mk_mock_validate_namespace(ns, &err) != 0 || !namespace_exists(c->api, ns))) {
         status = mk_api_reply_fmt(c, MK_EINVAL, "namespace: '%s' does not exist", ns);
-    } else if (mk_identity_token_create(c->api->identity, &c->who, body, mk_mock_now_ms(),
-                                        &secret, &info, &err) != 0) {
+    } else if (mk_identity_token_create(c->api->identity, &c->who, body, mk_mock_now_ms(), &secret,
+                                        &info, &err) != 0) {
         status = mk_api_reply_err(c, &err);
     } else {
         mk_api_note_ns(c, ns);
@@ -539,8 +550,7 @@ static int audit_list(ctx_t *c)
         if (*end == '\0')
             f.since_ms = ms;
         else if (mk_identity_time_parse(since, &f.since_ms) != 0)
-            return mk_api_reply_fmt(c, MK_EINVAL,
-                                    "since: an RFC 3339 time or unix milliseconds");
+            return mk_api_reply_fmt(c, MK_EINVAL, "since: an RFC 3339 time or unix milliseconds");
     }
     if (f.namespace_ && mk_api_namespace(c, NULL) == NULL)
         return 403;
@@ -553,9 +563,104 @@ static int audit_list(ctx_t *c)
     mk_err_t err;
     if (mk_audit_query(c->api->audit, &f, &rows, &err) != 0)
         return mk_api_reply_err(c, &err);
-    return reply_ok(c, 200,
-                    json_pack("{s:o, s:I}", "entries", rows, "total",
-                              (json_int_t)json_array_size(rows)));
+    return reply_ok(
+        c, 200,
+        json_pack("{s:o, s:I}", "entries", rows, "total", (json_int_t)json_array_size(rows)));
+}
+
+/* --- namespace webhooks --- */
+
+int mk_api_hooks_start(mk_api_t *api, mk_err_t *err)
+{
+    api->hooks = calloc(1, sizeof *api->hooks);
+    if (api->hooks == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    int rc = mk_webhook_sender_new(0, &api->hooks->sender, err);
+    if (rc != 0)
+        return rc;
+    api->hooks->hooks = mk_webhook_hooks_new(api->repo, api->hooks->sender, NULL);
+    return api->hooks->hooks ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+}
+
+void mk_api_hooks_stop(mk_api_t *api)
+{
+    if (api->hooks == NULL)
+        return;
+    /* The sender first: its last callbacks write the delivery log through the hooks. */
+    mk_webhook_sender_free(api->hooks->sender);
+    mk_webhook_hooks_free(api->hooks->hooks);
+    free(api->hooks);
+    api->hooks = NULL;
+}
+
+void mk_api_mock_events(mk_api_t *api, mk_mock_t **mocks, size_t n, bool stored)
+{
+    for (size_t i = 0; i < n; i++) {
+        mk_mock_t *m = mocks[i];
+        if (stored && api->hooks && api->hooks->hooks) {
+            const char *event = m->closed_at                     ? "mock.deleted"
+                                : m->created_at == m->updated_at ? "mock.created"
+                                                                 : "mock.updated";
+            json_t *data = mk_mock_to_json(m);
+            mk_webhook_hooks_emit(api->hooks->hooks, m->namespace_, event, data);
+            json_decref(data);
+        }
+        mk_mock_unref(m);
+    }
+}
+
+static int webhooks_list(ctx_t *c)
+{
+    const char *ns = path_ns(c);
+    json_t *list;
+    mk_err_t err;
+    if (ns == NULL)
+        return 404;
+    if (mk_webhook_hooks_list(c->api->hooks->hooks, ns, &list, &err) != 0)
+        return mk_api_reply_err(c, &err);
+    return reply_ok(c, 200, list);
+}
+
+static int webhooks_create(ctx_t *c)
+{
+    const char *ns = path_ns(c);
+    json_t *body, *hook;
+    mk_err_t err;
+    if (ns == NULL)
+        return 404;
+    if (mk_api_parse_body(c, &body))
+        return 400;
+    int status =
+        mk_webhook_hooks_create(c->api->hooks->hooks, ns, body, c->who.login, &hook, &err) == 0
+            ? reply_ok(c, 201, hook)
+            : mk_api_reply_err(c, &err);
+    json_decref(body);
+    return status;
+}
+
+static int webhooks_delete(ctx_t *c)
+{
+    const char *ns = path_ns(c);
+    mk_err_t err;
+    if (ns == NULL)
+        return 404;
+    if (mk_webhook_hooks_delete(c->api->hooks->hooks, ns, mk_api_param(c, "id"), &err) != 0)
+        return mk_api_reply_err(c, &err);
+    return reply_ok(c, 200, json_pack("{s:b}", "deleted", 1));
+}
+
+static int webhooks_deliveries(ctx_t *c)
+{
+    const char *ns = path_ns(c);
+    json_t *list;
+    mk_err_t err;
+    if (ns == NULL)
+        return 404;
+    size_t limit = mk_api_query_size(c, "limit", MK_API_DEFAULT_LIMIT, MK_API_MAX_LIMIT);
+    if (mk_webhook_hooks_deliveries(c->api->hooks->hooks, ns, mk_api_param(c, "id"), limit, &list,
+                                    &err) != 0)
+        return mk_api_reply_err(c, &err);
+    return reply_ok(c, 200, list);
 }
 
 const mk_api_endpoint_t mk_api_identity_endpoints[] = {
@@ -575,8 +680,7 @@ const mk_api_endpoint_t mk_api_identity_endpoints[] = {
     {"DELETE", "/api/v1/users/:id", users_delete, "users:write",
      "Delete a user with their sessions, tokens and memberships", 0},
     {"POST", "/api/v1/users/:id/password", users_password, "self",
-     "Change a password {old_password, new_password}; administrators reset others'",
-     MK_API_HEAVY},
+     "Change a password {old_password, new_password}; administrators reset others'", MK_API_HEAVY},
     {"POST", "/api/v1/auth/tokens", tokens_create, "self",
      "Create a personal (mk_) or integration (mki_) token; the secret is shown once", 0},
     {"GET", "/api/v1/auth/tokens", tokens_list, "self",
@@ -592,26 +696,13 @@ const mk_api_endpoint_t mk_api_identity_endpoints[] = {
      "Remove a member", 0},
     {"GET", "/api/v1/audit", audit_list, "audit:read",
      "Audit rows, newest first (?namespace=&actor=&action=&since=&limit=)", MK_API_HEAVY},
+    {"GET", "/api/v1/namespaces/:ns/webhooks", webhooks_list, "webhooks:read",
+     "Webhooks of a namespace (without secrets)", 0},
+    {"POST", "/api/v1/namespaces/:ns/webhooks", webhooks_create, "webhooks:write",
+     "Add a webhook {url, events, secret?, retries?}; the secret is shown once", 0},
+    {"DELETE", "/api/v1/namespaces/:ns/webhooks/:id", webhooks_delete, "webhooks:write",
+     "Remove a webhook", 0},
+    {"GET", "/api/v1/namespaces/:ns/webhooks/:id/deliveries", webhooks_deliveries, "webhooks:read",
+     "A webhook's delivery attempts, newest first", 0},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };
-
-/* --- webhooks (filled in by the webhook step) --- */
-
-int mk_api_hooks_start(mk_api_t *api, mk_err_t *err)
-{
-    (void)api;
-    (void)err;
-    return 0;
-}
-
-void mk_api_hooks_stop(mk_api_t *api)
-{
-    (void)api;
-}
-
-void mk_api_mock_event(mk_api_t *api, const char *event, const mk_mock_t *m)
-{
-    (void)api;
-    (void)event;
-    (void)m;
-}

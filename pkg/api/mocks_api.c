@@ -112,7 +112,12 @@ static int commit(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced, bo
             mk_mock_unref(mocks[i]);
         return rc;
     }
-    return mk_catalog_put(api->catalog, mocks, n, replaced, err);
+    /* Held across the put, so the namespace's webhooks can be told what was stored. */
+    for (size_t i = 0; i < n; i++)
+        mk_mock_ref(mocks[i]);
+    rc = mk_catalog_put(api->catalog, mocks, n, replaced, err);
+    mk_api_mock_events(api, mocks, n, rc == 0);
+    return rc;
 }
 
 int mk_api_commit_mocks(mk_api_t *api, mk_mock_t **mocks, size_t n, bool *replaced, mk_err_t *err)

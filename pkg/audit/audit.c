@@ -9,10 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#define KIND "audit"
+#define KIND          "audit"
 #define DEFAULT_LIMIT 100
-#define MAX_LIMIT 10000
-#define PRUNE_BATCH 500
+#define MAX_LIMIT     10000
+#define PRUNE_BATCH   500
 
 struct mk_audit {
     mk_repo_t *repo;
@@ -64,12 +64,11 @@ int mk_audit_record(mk_audit_t *a, const mk_audit_entry_t *e, mk_err_t *err)
     snprintf(id, sizeof id, "%013lld-%08x", (long long)at,
              atomic_fetch_add(&a->seq, 1) & 0xffffffffu);
     format_time(at, when);
-    json_t *doc = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id",
-                            id, "at", when, "at_ms", (json_int_t)at, "actor", s(e->actor),
-                            "actor_id", s(e->actor_id), "credential", s(e->credential), "action",
-                            s(e->action), "namespace", s(e->namespace_), "kind", s(e->kind),
-                            "object_id", s(e->object_id), "status", e->status, "request_id",
-                            s(e->request_id));
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id", id, "at", when,
+        "at_ms", (json_int_t)at, "actor", s(e->actor), "actor_id", s(e->actor_id), "credential",
+        s(e->credential), "action", s(e->action), "namespace", s(e->namespace_), "kind", s(e->kind),
+        "object_id", s(e->object_id), "status", e->status, "request_id", s(e->request_id));
     if (doc && e->summary)
         json_object_set(doc, "summary", e->summary);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -106,11 +105,12 @@ static int query_one(void *ud, const mk_repo_doc_t *doc)
     json_t *row = json_loads(doc->json, 0, NULL);
     if (row == NULL)
         return 0;
-    bool keep = (!f->since_ms || json_integer_value(json_object_get(row, "at_ms")) >= f->since_ms) &&
-                (!f->actor || str_field_is(row, "actor", f->actor) ||
-                 str_field_is(row, "actor_id", f->actor)) &&
-                (!f->action || strncmp(s(json_string_value(json_object_get(row, "action"))),
-                                       f->action, strlen(f->action)) == 0);
+    bool keep =
+        (!f->since_ms || json_integer_value(json_object_get(row, "at_ms")) >= f->since_ms) &&
+        (!f->actor || str_field_is(row, "actor", f->actor) ||
+         str_field_is(row, "actor_id", f->actor)) &&
+        (!f->action || strncmp(s(json_string_value(json_object_get(row, "action"))), f->action,
+                               strlen(f->action)) == 0);
     if (!keep) {
         json_decref(row);
         return 0;

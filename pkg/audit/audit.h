@@ -25,7 +25,7 @@ typedef struct mk_audit_entry {
     const char *object_id;  /* "" when none */
     int status;             /* HTTP status answered */
     const char *request_id;
-    json_t *summary;        /* borrowed; NULL or a small JSON value */
+    json_t *summary; /* borrowed; NULL or a small JSON value */
 } mk_audit_entry_t;
 
 typedef struct mk_audit_filter {

@@ -34,8 +34,8 @@ static void test_record_query_prune(void)
     /* Newest first. */
     MK_CHECK_STR(json_string_value(json_object_get(json_array_get(rows, 0), "action")),
                  "login.failed");
-    MK_CHECK_STR(json_string_value(json_object_get(
-                     json_object_get(json_array_get(rows, 1), "summary"), "id")),
+    MK_CHECK_STR(json_string_value(
+                     json_object_get(json_object_get(json_array_get(rows, 1), "summary"), "id")),
                  "m1");
     json_decref(rows);
     MK_CHECK_INT(mk_audit_query(a, &(mk_audit_filter_t){.actor = "ann", .namespace_ = "team-a"},
@@ -44,14 +44,12 @@ static void test_record_query_prune(void)
     /* i odd and i % 3 != 0: 1, 5, 7 */
     MK_CHECK_INT(json_array_size(rows), 3);
     json_decref(rows);
-    MK_CHECK_INT(mk_audit_query(a, &(mk_audit_filter_t){.action = "login", .limit = 5}, &rows,
-                                &err),
-                 0);
+    MK_CHECK_INT(
+        mk_audit_query(a, &(mk_audit_filter_t){.action = "login", .limit = 5}, &rows, &err), 0);
     MK_CHECK_INT(json_array_size(rows), 1);
     json_decref(rows);
-    MK_CHECK_INT(mk_audit_query(a, &(mk_audit_filter_t){.since_ms = now - day, .limit = 2},
-                                &rows, &err),
-                 0);
+    MK_CHECK_INT(
+        mk_audit_query(a, &(mk_audit_filter_t){.since_ms = now - day, .limit = 2}, &rows, &err), 0);
     MK_CHECK_INT(json_array_size(rows), 2);
     json_decref(rows);
     /* Rows 0..3 are two days old: a one-day retention removes them. */

@@ -132,7 +132,7 @@ typedef struct settings {
           "require credentials on the admin API (auto: when API_TOKEN or ADMIN_PASSWORD is set)", \
           "auto|true|false", 0, 0),                                                                \
         S("SESSION_TTL", MK_CONFIG_DURATION_MS, "12h", session_ttl_ms,                             \
-          "lifetime of a login session", NULL, 60000, 366LL * 24 * 3600 * 1000),                   \
+          "lifetime of a login session", NULL, 1000, 366LL * 24 * 3600 * 1000),                    \
         S("AUDIT_RETENTION_DAYS", MK_CONFIG_INT, "90", audit_retention_days,                       \
           "days the audit log keeps its rows (0: forever)", NULL, 0, 36500),                       \
         S("RATE_LIMIT_LOGIN_PER_MINUTE", MK_CONFIG_INT, "20", login_rate,                          \

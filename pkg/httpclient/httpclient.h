@@ -1,60 +1,54 @@
-/* A small blocking HTTP client over libcurl's easy interface: one request struct in, one response
- * struct out. The only module that includes curl/curl.h (besides pkg/kube's own client). */
+/* An asynchronous HTTP client for calls the server makes on its own (webhooks): one thread runs
+ * libcurl's multi interface, so many slow or hanging targets cost no request thread anything.
+ * Requests are copied, may start after a delay, and end in exactly one callback. The only module
+ * besides pkg/kube that includes curl.h. */
 #ifndef MK_HTTPCLIENT_H
 #define MK_HTTPCLIENT_H
 
-#include <stddef.h>
-
 #include "err/err.h"
 
-/* A header as a name/value pair. */
-typedef struct mk_httpclient_header {
-    char *name;
-    char *value;
-} mk_httpclient_header_t;
+#include <stddef.h>
+#include <stdint.h>
 
-/* What to send. Every pointer is borrowed for the duration of mk_httpclient_do only. */
+typedef struct mk_httpclient mk_httpclient_t;
+
+typedef struct mk_httpclient_config {
+    unsigned max_in_flight; /* transfers at once; 0: 32 */
+    size_t max_queued;      /* requests waiting (delayed or over max_in_flight); 0: 10000 */
+} mk_httpclient_config_t;
+
+/* Everything is copied by mk_httpclient_send. */
 typedef struct mk_httpclient_req {
-    const char *method; /* "GET" when NULL */
-    const char *url;
-    const mk_httpclient_header_t *headers; /* sent as given; an empty value sends "Name:" */
-    size_t n_headers;
-    const char *body; /* NULL: no body */
+    const char *method;         /* NULL: "POST" */
+    const char *url;            /* http:// or https:// only */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    const void *body;
     size_t body_len;
-    long timeout_ms;         /* whole transfer; 0: no limit */
-    long connect_timeout_ms; /* 0: curl's default (300 s) */
-    int follow_redirects;    /* nonzero: follow 3xx Location */
-    long max_redirects;      /* with follow_redirects; 0: 10 */
-    int insecure;            /* nonzero: do not verify the peer's TLS certificate or host name */
-    const char *ca_file;     /* PEM bundle to verify with; NULL: the system's */
-    size_t max_body;         /* response bodies longer than this fail; 0: 64 MiB */
-    const char *user_agent;  /* NULL: "mockarty-httpclient" (a "User-Agent" header overrides) */
+    int64_t timeout_ms; /* the whole attempt; 0: 10 s */
+    int64_t delay_ms;   /* start no earlier than this from now */
 } mk_httpclient_req_t;
 
-/* What came back: the final response after redirects. Free with mk_httpclient_resp_free. */
-typedef struct mk_httpclient_resp {
-    long status;                     /* 200, 404, ... */
-    char *reason;                    /* the status line's reason phrase ("" for HTTP/2) */
-    char *http_version;              /* "HTTP/1.1", "HTTP/2" */
-    mk_httpclient_header_t *headers; /* in the order received, of the final response */
-    size_t n_headers;
-    char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
+#define MK_HTTPCLIENT_BODY_KEPT 4096
+
+typedef struct mk_httpclient_result {
+    int status;         /* the HTTP status; 0 when there was no answer */
+    const char *error;  /* "" on an answer, else why not (timeout, refused, stopped) */
+    double duration_ms; /* of the transfer, without the delay */
+    const char *body;   /* the answer's first MK_HTTPCLIENT_BODY_KEPT bytes (borrowed) */
     size_t body_len;
-    double total_ms;     /* from start to the last byte */
-    char *effective_url; /* where the final response came from */
-    long redirects;      /* how many were followed */
-} mk_httpclient_resp_t;
+} mk_httpclient_result_t;
 
-/* Sends req and waits for the answer. 0 with *resp filled (any HTTP status is success), or
- * MK_EUNAVAIL (connect/DNS/TLS failure, timeout), MK_ETOOBIG (body over max_body) or MK_EINVAL
- * with err naming curl's reason. On failure *resp holds nothing that needs freeing, but
- * mk_httpclient_resp_free on it is harmless. Thread-safe: each call uses its own handle. */
-int mk_httpclient_do(const mk_httpclient_req_t *req, mk_httpclient_resp_t *resp, mk_err_t *err);
+/* Runs on the client's thread (or in mk_httpclient_free, with error "stopped"); may call
+ * mk_httpclient_send again (a retry). res is valid during the call only. */
+typedef void (*mk_httpclient_cb)(void *ud, const mk_httpclient_result_t *res);
 
-/* Frees what a response holds (not resp itself) and zeroes it. NULL is fine. */
-void mk_httpclient_resp_free(mk_httpclient_resp_t *resp);
+int mk_httpclient_new(const mk_httpclient_config_t *cfg, mk_httpclient_t **out, mk_err_t *err);
+/* Stops the thread; requests still queued or in flight end with error "stopped". */
+void mk_httpclient_free(mk_httpclient_t *c);
 
-/* The first value of header name (case-insensitive) in resp, or NULL. Borrowed from resp. */
-const char *mk_httpclient_resp_header(const mk_httpclient_resp_t *resp, const char *name);
+/* Queues req. On success cb will run exactly once; on failure (bad URL scheme MK_EINVAL, queue
+ * full MK_EUNAVAIL, stopping) it never runs. */
+int mk_httpclient_send(mk_httpclient_t *c, const mk_httpclient_req_t *req, mk_httpclient_cb cb,
+                       void *ud, mk_err_t *err);
 
 #endif

@@ -813,6 +813,8 @@ typedef struct job {
     void *ud;
     mk_request_t view; /* slices into copy */
     const char *protocol;
+    bool tls;
+    char authority[256];
     char *copy;
     arena_block_t *arena;
     bool cancelled; /* the pool stopped before running it */
@@ -1019,6 +1021,8 @@ int mk_httpd_offload(mk_httpd_req_t *r, mk_httpd_work_cb work, void *ud)
     j->work = work;
     j->ud = ud;
     j->protocol = mk_httpd_req_protocol(r);
+    j->tls = mk_httpd_req_tls(r);
+    mk_httpd_req_authority(r, j->authority, sizeof j->authority);
     j->headers_tail = &j->headers;
     j->ref = h2o_mem_alloc_shared(&r->req->pool, sizeof *j->ref, on_offload_ref_dispose);
     j->ref->job = j;
@@ -1177,9 +1181,21 @@ void mk_httpd_req_peer(const mk_httpd_req_t *r, char *buf, size_t size)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, (socklen_t)size);
 }
 
+void mk_httpd_req_authority(const mk_httpd_req_t *r, char *buf, size_t size)
+{
+    if (r->job) {
+        snprintf(buf, size, "%s", r->job->authority);
+        return;
+    }
+    h2o_iovec_t a = r->req ? r->req->input.authority : h2o_iovec_init(NULL, 0);
+    snprintf(buf, size, "%.*s", (int)a.len, a.base ? a.base : "");
+}
+
 bool mk_httpd_req_tls(const mk_httpd_req_t *r)
 {
-    return r->job == NULL && r->req && r->req->scheme == &H2O_URL_SCHEME_HTTPS;
+    if (r->job)
+        return r->job->tls;
+    return r->req && r->req->scheme == &H2O_URL_SCHEME_HTTPS;
 }
 
 void mk_httpd_add_header(mk_httpd_req_t *r, mk_str_t name, mk_str_t value)

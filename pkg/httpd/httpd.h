@@ -72,6 +72,9 @@ const char *mk_httpd_req_protocol(const mk_httpd_req_t *req);
 void mk_httpd_req_peer(const mk_httpd_req_t *req, char *buf, size_t size);
 /* True when the request came over TLS (cookies get Secure). */
 bool mk_httpd_req_tls(const mk_httpd_req_t *req);
+/* The authority the client addressed (the Host header, or HTTP/2's :authority) into buf; "" when
+ * absent. For same-origin checks. */
+void mk_httpd_req_authority(const mk_httpd_req_t *req, char *buf, size_t size);
 
 /* Response headers; name and value are copied. */
 void mk_httpd_add_header(mk_httpd_req_t *req, mk_str_t name, mk_str_t value);
