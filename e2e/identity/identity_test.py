@@ -352,6 +352,23 @@ class IdentityTest(unittest.TestCase):
         self.assertNotIn({"b": 1}, [m.get("response", {}).get("payload") for m in listed])
         # an editor has no role in sandbox: the default namespace is refused, not leaked
         self.assertEqual(s.call("GET", "/api/v1/mocks", tok=ed)[0], 403)
+        self.assertEqual(s.call("POST", "/api/v1/mocks/batch?namespace=team-b",
+                                [{"http": {"route": "/sneak"}, "response": {"statusCode": 200}}],
+                                tok=ed)[0], 403)
+        # folders and unmatched requests of another namespace are not shown or touched
+        folder = s.ok("POST", "/api/v1/mock-folders", {"name": "b-folder", "namespace": "team-b"})
+        self.assertNotIn(folder["id"], [f["id"] for f in s.ok("GET", "/api/v1/mock-folders",
+                                                               tok=ed)])
+        self.assertIn(folder["id"], [f["id"] for f in s.ok("GET", "/api/v1/mock-folders",
+                                                           tok=bob)])
+        self.assertEqual(s.call("PUT", "/api/v1/mock-folders/" + folder["id"], {"name": "x"},
+                                tok=ed)[0], 404)
+        self.assertEqual(s.call("DELETE", "/api/v1/mock-folders/" + folder["id"], tok=ed)[0], 404)
+        s.m.request("GET", "/stubs/team-b/unmatched-path")
+        undefined = s.ok("GET", "/api/v1/undefined-requests", tok=ed)
+        self.assertNotIn("team-b", {u.get("namespace") for u in undefined})
+        undefined = s.ok("GET", "/api/v1/undefined-requests", tok=bob)
+        self.assertIn("team-b", {u.get("namespace") for u in undefined})
 
     # --- secrets, journal ---
 

@@ -100,6 +100,9 @@ static int undefined_list(ctx_t *c)
     {
         if (ns && strcmp(ns, json_string_value(json_object_get(g, "namespace"))) != 0)
             continue;
+        const char *gns = json_string_value(json_object_get(g, "namespace"));
+        if (!mk_api_may(c, "requests:read", gns ? gns : MK_MOCK_DEFAULT_NAMESPACE))
+            continue; /* another namespace's */
         if (show && strcmp(show, "false") == 0 && json_is_true(json_object_get(g, "ignored")))
             continue;
         json_array_append(out, g);

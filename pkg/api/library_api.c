@@ -143,6 +143,12 @@ static json_t *folders_all(ctx_t *c)
     return items;
 }
 
+static const char *folder_namespace(json_t *folder)
+{
+    const char *ns = json_string_value(json_object_get(folder, "namespace"));
+    return ns ? ns : MK_MOCK_DEFAULT_NAMESPACE;
+}
+
 static json_t *folder_find(json_t *all, const char *id)
 {
     size_t i;
@@ -189,6 +195,8 @@ static int folders_list(ctx_t *c)
     {
         if (ns && strcmp(ns, json_string_value(json_object_get(f, "namespace"))) != 0)
             continue;
+        if (!mk_api_may(c, "mocks:read", folder_namespace(f)))
+            continue; /* another namespace's */
         json_t *n = json_object_get(w.counts, json_string_value(json_object_get(f, "id")));
         json_object_set_new(f, "mockCount", json_integer(n ? json_integer_value(n) : 0));
         json_array_append(out, f);
@@ -286,7 +294,10 @@ static int folders_update(ctx_t *c)
     pthread_mutex_lock(&c->api->write_lock);
     json_t *all = folders_all(c);
     json_t *folder = all ? folder_find(all, id) : NULL;
-    if (all && folder == NULL)
+    int guard = folder ? mk_api_guard_ns(c, folder_namespace(folder)) : 0;
+    if (guard == MK_EFORBIDDEN)
+        status = 403;
+    else if (all && (folder == NULL || guard != 0))
         status = mk_api_reply_fmt(c, MK_ENOTFOUND, "folder '%s' not found", id);
     else if (folder && move && json_object_get(body, "parentId") == NULL)
         status = mk_api_reply_fmt(c, MK_EINVAL, "parentId: required, a folder id or null");
@@ -334,7 +345,10 @@ static int folders_delete(ctx_t *c)
     json_t *all = folders_all(c);
     json_t *folder = all ? folder_find(all, id) : NULL;
     mk_err_t err;
-    if (all && folder == NULL) {
+    int guard = folder ? mk_api_guard_ns(c, folder_namespace(folder)) : 0;
+    if (guard == MK_EFORBIDDEN) {
+        status = 403;
+    } else if (all && (folder == NULL || guard != 0)) {
         status = mk_api_reply_fmt(c, MK_ENOTFOUND, "folder '%s' not found", id);
     } else if (folder) {
         const char *parent = json_string_value(json_object_get(folder, "parentId"));

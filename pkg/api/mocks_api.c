@@ -278,7 +278,14 @@ static int mocks_batch_create(ctx_t *c)
         return mk_api_reply_fmt(c, MK_EINVAL,
                                 "request body: expected an array of mocks or {\"mocks\": [...]}");
     }
-    const char *qns = mk_api_query(c, "namespace");
+    const char *qns = NULL;
+    if (mk_api_query(c, "namespace")) {
+        qns = mk_api_namespace(c, NULL); /* checked as a single create's is */
+        if (qns == NULL) {
+            json_decref(body);
+            return 403;
+        }
+    }
     size_t n = json_array_size(list);
     mk_mock_t **mocks = calloc(n ? n : 1, sizeof *mocks);
     bool *replaced = calloc(n ? n : 1, sizeof *replaced);
