@@ -564,6 +564,19 @@ static bool is_write(mk_str_t method)
            !mk_str_eq_cstr(method, "OPTIONS");
 }
 
+/* Takes one from key's bucket; when empty, adds Retry-After and returns true. */
+static bool limited(ctx_t *c, const char *key, int64_t per_minute)
+{
+    int wait = mk_identity_limiter_take(c->api->limiter, key, (double)per_minute,
+                                        (double)per_minute, mk_mock_now_ms());
+    if (wait <= 0)
+        return false;
+    char after[16];
+    snprintf(after, sizeof after, "%d", wait);
+    mk_httpd_add_header(c->req, MK_STR_LIT("Retry-After"), mk_str_of(after));
+    return true;
+}
+
 /* Authentication, CSRF, the token's rate limit and the row's permission "in some namespace";
  * the namespace itself is checked where the handler learns it (mk_api_namespace,
  * mk_api_guard_ns). Returns 0, or the status of the refusal it sent. */
@@ -582,37 +595,26 @@ static int admit(ctx_t *c)
         return mk_api_reply_error(c->req, MK_EFORBIDDEN,
                                   "a cookie session's write must come with a same-origin Origin "
                                   "or Referer header (CSRF protection)");
-    if (c->who.kind == MK_PRINCIPAL_TOKEN || c->who.kind == MK_PRINCIPAL_INTEGRATION) {
+    /* Rates are charged once, on the serving loop (where the client's address is known), not
+     * again when a heavy row runs on the pool. */
+    char peer[64];
+    mk_httpd_req_peer(c->req, peer, sizeof peer);
+    bool token = c->who.kind == MK_PRINCIPAL_TOKEN || c->who.kind == MK_PRINCIPAL_INTEGRATION;
+    if (peer[0] && token) {
         int64_t rate = c->who.rate_per_minute ? c->who.rate_per_minute : c->api->token_rate;
         char key[64];
         snprintf(key, sizeof key, "token:%s", c->who.cred_id);
-        int wait = mk_identity_limiter_take(c->api->limiter, key, (double)rate, (double)rate,
-                                            mk_mock_now_ms());
-        if (wait > 0) {
-            char after[16];
-            snprintf(after, sizeof after, "%d", wait);
-            mk_httpd_add_header(c->req, MK_STR_LIT("Retry-After"), mk_str_of(after));
+        if (limited(c, key, rate))
             return mk_api_reply_fmt(c, MK_ERATE, "token rate limit (%lld per minute) reached",
                                     (long long)rate);
-        }
     }
-    if (c->ep->flags & MK_API_CLIENT_LIMIT) {
-        /* Charged on the serving loop, where the address is known (not again on the pool). */
-        char peer[64], key[80];
-        mk_httpd_req_peer(c->req, peer, sizeof peer);
+    if (peer[0] && (c->ep->flags & MK_API_CLIENT_LIMIT)) {
+        char key[80];
         snprintf(key, sizeof key, "client:%s", peer);
-        int wait = peer[0] ? mk_identity_limiter_take(c->api->limiter, key,
-                                                      (double)c->api->login_rate,
-                                                      (double)c->api->login_rate, mk_mock_now_ms())
-                           : 0;
-        if (wait > 0) {
-            char after[16];
-            snprintf(after, sizeof after, "%d", wait);
-            mk_httpd_add_header(c->req, MK_STR_LIT("Retry-After"), mk_str_of(after));
+        if (limited(c, key, c->api->login_rate))
             return mk_api_reply_fmt(c, MK_ERATE,
                                     "too many attempts from %s (%lld per minute): retry later",
                                     peer, (long long)c->api->login_rate);
-        }
     }
     if (!(c->ep->flags & MK_API_PUBLIC) && !mk_api_may(c, c->ep->permission, NULL))
         return mk_api_reply_fmt(c, MK_EFORBIDDEN, "%s %s needs permission %s, which %s lacks",
