@@ -31,6 +31,7 @@ struct mk_grpc_channel {
     pthread_mutex_t mu;
     bool conn_ok;         /* under mu: a usable connection exists or is being attached */
     mk_grpc_conn_t *conn; /* loop only */
+    char last_error[300]; /* loop only: why the last connection closed */
     bool quitting;        /* loop only */
     mk_grpc_task_t quit_task;
 };
@@ -245,7 +246,7 @@ static void stream_send_headers(mk_grpc_stream_t *s, mk_grpc_conn_t *c)
 {
     mk_grpc_channel_t *ch = s->ch;
     char timeout[24];
-    nghttp2_nv *nva = calloc(s->md.n + 8, sizeof *nva);
+    nghttp2_nv *nva = calloc(s->md.n + 9, sizeof *nva);
     mk_buf_t store;
     mk_buf_init(&store, 0);
     if (nva == NULL) {
@@ -261,6 +262,7 @@ static void stream_send_headers(mk_grpc_stream_t *s, mk_grpc_conn_t *c)
     nva[n++] = NV("content-type", "application/grpc", 16);
     nva[n++] = NV("te", "trailers", 8);
     nva[n++] = NV("user-agent", "mockarty-grpc-c/1", 17);
+    nva[n++] = NV("grpc-accept-encoding", "identity,gzip", 13);
     if (s->deadline) {
         int64_t left = s->deadline - mk_grpc_now_ms();
         mk_grpc_timeout_format(left > 0 ? left : 1, timeout, sizeof timeout);
@@ -292,7 +294,10 @@ static void stream_submit(mk_grpc_stream_t *s)
     mk_grpc_conn_t *c = s->ch->conn;
     s->submitted = true;
     if (c == NULL || c->closing || c->goaway) {
-        stream_detach(s, MK_GRPC_UNAVAILABLE, "connection lost before the call started");
+        /* The connection this call was to use failed first (e.g. its TLS handshake). */
+        stream_detach(s, MK_GRPC_UNAVAILABLE,
+                      s->ch->last_error[0] ? s->ch->last_error
+                                           : "connection lost before the call started");
         return;
     }
     s->conn = c;
@@ -370,6 +375,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         memcpy(tmp, value, vlen < 11 ? vlen : 11);
         s->st.code = atoi(tmp);
         s->got_status = true;
+    } else if (nlen == 13 && memcmp(name, "grpc-encoding", 13) == 0) {
+        s->dec.gzip = vlen == 4 && memcmp(value, "gzip", 4) == 0;
     } else if (nlen == 12 && memcmp(name, "grpc-message", 12) == 0) {
         mk_buf_t m;
         mk_buf_init(&m, 0);
@@ -521,6 +528,7 @@ static void client_conn_close(mk_grpc_conn_t *c, const char *reason)
     mk_grpc_channel_t *ch = c->owner;
     char msg[300];
     snprintf(msg, sizeof msg, "connection to %s closed: %s", ch->authority, reason);
+    snprintf(ch->last_error, sizeof ch->last_error, "%s", msg);
     while (c->streams) {
         mk_grpc_stream_t *s = c->streams;
         stream_detach(s, MK_GRPC_UNAVAILABLE, msg);

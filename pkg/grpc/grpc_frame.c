@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 static const char *const code_names[] = {
     "OK",
@@ -80,6 +81,62 @@ static int decoder_fail(mk_grpc_decoder_t *d, int code, int status)
     return code;
 }
 
+/* Inflates a gzip message into at most d->max bytes (a small bomb cannot grow past it). */
+static int inflate_msg(mk_grpc_decoder_t *d, const uint8_t *in, size_t len, uint8_t **out,
+                       size_t *out_len, mk_err_t *err)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        mk_err_set(err, MK_ENOMEM, "inflateInit2 failed");
+        return decoder_fail(d, MK_ENOMEM, MK_GRPC_RESOURCE_EXHAUSTED);
+    }
+    size_t cap = len * 4 + 64 < d->max ? len * 4 + 64 : d->max + 1;
+    uint8_t *buf = malloc(cap);
+    int zrc = Z_OK, rc = 0;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    size_t have = 0;
+    while (buf != NULL) {
+        z.next_out = buf + have;
+        z.avail_out = (uInt)(cap - have);
+        zrc = inflate(&z, Z_NO_FLUSH);
+        have = cap - z.avail_out;
+        if (zrc == Z_STREAM_END || (zrc != Z_OK && zrc != Z_BUF_ERROR) || have > d->max)
+            break;
+        if (z.avail_out > 0 && z.avail_in == 0)
+            break; /* input ended before the stream did */
+        if (z.avail_out == 0) {
+            size_t ncap = cap * 2 < d->max + 1 ? cap * 2 : d->max + 1;
+            uint8_t *nb = ncap > cap ? realloc(buf, ncap) : NULL;
+            if (nb == NULL) {
+                have = d->max + 1; /* full at max + 1 bytes: over the limit */
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+    }
+    inflateEnd(&z);
+    if (buf == NULL) {
+        mk_err_set(err, MK_ENOMEM, "out of memory inflating a message");
+        rc = decoder_fail(d, MK_ENOMEM, MK_GRPC_RESOURCE_EXHAUSTED);
+    } else if (have > d->max) {
+        mk_err_set(err, MK_ETOOBIG, "message inflates past the limit of %zu bytes", d->max);
+        rc = decoder_fail(d, MK_ETOOBIG, MK_GRPC_RESOURCE_EXHAUSTED);
+    } else if (zrc != Z_STREAM_END) {
+        mk_err_set(err, MK_EINVAL, "compressed message is not valid gzip");
+        rc = decoder_fail(d, MK_EINVAL, MK_GRPC_INTERNAL);
+    }
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *out_len = have;
+    return 0;
+}
+
 int mk_grpc_decoder_feed(mk_grpc_decoder_t *d, const uint8_t *data, size_t len, mk_grpc_msg_fn fn,
                          void *ud, mk_err_t *err)
 {
@@ -96,13 +153,11 @@ int mk_grpc_decoder_feed(mk_grpc_decoder_t *d, const uint8_t *data, size_t len, 
             len -= take;
             if (d->prefix_len < MK_GRPC_PREFIX_LEN)
                 break;
-            if (d->prefix[0] == 1) {
-                mk_err_set(err, MK_EINVAL,
-                           "compressed message, but only identity encoding is "
-                           "supported");
-                return decoder_fail(d, MK_EINVAL, MK_GRPC_UNIMPLEMENTED);
+            if (d->prefix[0] == 1 && !d->gzip) {
+                mk_err_set(err, MK_EINVAL, "compressed message without a grpc-encoding");
+                return decoder_fail(d, MK_EINVAL, MK_GRPC_INTERNAL);
             }
-            if (d->prefix[0] != 0) {
+            if (d->prefix[0] > 1) {
                 mk_err_set(err, MK_EINVAL, "invalid message flag byte %u", d->prefix[0]);
                 return decoder_fail(d, MK_EINVAL, MK_GRPC_INTERNAL);
             }
@@ -137,6 +192,15 @@ int mk_grpc_decoder_feed(mk_grpc_decoder_t *d, const uint8_t *data, size_t len, 
         /* Complete: reset before the callback so it may feed again or free the decoder. */
         uint8_t *msg = d->msg;
         size_t n = d->msg_len;
+        if (d->prefix[0] == 1) {
+            uint8_t *plain = NULL;
+            int rc = inflate_msg(d, msg, n, &plain, &n, err);
+            free(msg);
+            d->msg = NULL;
+            if (rc < 0)
+                return rc;
+            msg = plain;
+        }
         d->msg = NULL;
         d->prefix_len = 0;
         d->msg_len = d->msg_have = 0;

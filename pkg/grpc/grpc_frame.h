@@ -51,6 +51,7 @@ typedef struct mk_grpc_decoder {
     size_t prefix_len;
     uint8_t *msg; /* current message, msg_len bytes long once complete */
     size_t msg_len, msg_have;
+    bool gzip;  /* the stream's grpc-encoding is gzip: compressed messages are inflated */
     int status; /* after a failure: the gRPC status to answer with */
 } mk_grpc_decoder_t;
 
@@ -60,10 +61,11 @@ typedef int (*mk_grpc_msg_fn)(void *ud, const uint8_t *msg, size_t len);
 
 void mk_grpc_decoder_init(mk_grpc_decoder_t *d, size_t max); /* max 0: the default */
 void mk_grpc_decoder_free(mk_grpc_decoder_t *d);
-/* Feeds len bytes, calling fn for each message completed. Returns 0, the callback's negative
- * value, or: MK_ETOOBIG (message over max; d->status RESOURCE_EXHAUSTED), MK_EINVAL (compressed
- * flag set, which we do not negotiate: d->status UNIMPLEMENTED; or a flag byte other than 0/1:
- * INTERNAL), MK_ENOMEM. After a failure the decoder refuses further input. */
+/* Feeds len bytes, calling fn for each message completed (inflated when compressed). Returns 0,
+ * the callback's negative value, or: MK_ETOOBIG (a message, compressed or inflated, over max:
+ * d->status RESOURCE_EXHAUSTED), MK_EINVAL (compressed flag without gzip, a flag byte other than
+ * 0/1, or gzip data that does not inflate: INTERNAL), MK_ENOMEM. After a failure the decoder
+ * refuses further input. */
 int mk_grpc_decoder_feed(mk_grpc_decoder_t *d, const uint8_t *data, size_t len, mk_grpc_msg_fn fn,
                          void *ud, mk_err_t *err);
 /* True when bytes of an unfinished message are buffered (a stream ending now was truncated). */

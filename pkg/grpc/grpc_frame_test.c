@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 typedef struct collected {
     int n;
@@ -76,11 +77,12 @@ static void test_limits_and_flags(void)
                  MK_ETOOBIG);
     mk_grpc_decoder_free(&d);
 
+    /* Compressed flag on a stream without grpc-encoding: INTERNAL, as the spec says. */
     mk_grpc_decoder_init(&d, 0);
     MK_CHECK_INT(mk_grpc_decoder_feed(&d, (const uint8_t *)"\1\0\0\0\1x", 6, collect, &c, &err),
                  MK_EINVAL);
-    MK_CHECK_INT(d.status, MK_GRPC_UNIMPLEMENTED);
-    MK_CHECK(strstr(err.msg, "compressed") != NULL);
+    MK_CHECK_INT(d.status, MK_GRPC_INTERNAL);
+    MK_CHECK(strstr(err.msg, "compressed message without a grpc-encoding") != NULL);
     mk_grpc_decoder_free(&d);
 
     mk_grpc_decoder_init(&d, 0);
@@ -88,6 +90,77 @@ static void test_limits_and_flags(void)
                  MK_EINVAL);
     MK_CHECK_INT(d.status, MK_GRPC_INTERNAL);
     mk_grpc_decoder_free(&d);
+}
+
+/* gzip-compresses src into a framed message (flag 1) appended to out. */
+static void gzip_frame(mk_buf_t *out, const uint8_t *src, size_t n)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    uLong cap = deflateBound(&z, n);
+    uint8_t *buf = malloc(cap);
+    z.next_in = (Bytef *)src;
+    z.avail_in = (uInt)n;
+    z.next_out = buf;
+    z.avail_out = (uInt)cap;
+    deflate(&z, Z_FINISH);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    mk_grpc_frame_encode(out, buf, len);
+    out->data[out->len - len - 5] = 1;
+    free(buf);
+}
+
+static void test_gzip(void)
+{
+    mk_buf_t wire;
+    mk_buf_init(&wire, 0);
+    gzip_frame(&wire, (const uint8_t *)"hello gzip", 10);
+    mk_grpc_decoder_t d;
+    mk_err_t err = {0};
+    collected_t c = {0};
+    mk_grpc_decoder_init(&d, 1024);
+    d.gzip = true;
+    MK_CHECK_INT(mk_grpc_decoder_feed(&d, (const uint8_t *)wire.data, wire.len, collect, &c, &err),
+                 0);
+    MK_CHECK_INT(c.n, 1);
+    MK_CHECK_STR(c.first, "hello gzip");
+    mk_grpc_decoder_free(&d);
+
+    /* A bomb: 4 MiB of zeros compress to a few KiB; inflating stops at the 64 KiB limit. */
+    size_t big = 4u << 20;
+    uint8_t *zeros = calloc(1, big);
+    mk_buf_reset(&wire);
+    gzip_frame(&wire, zeros, big);
+    free(zeros);
+    MK_CHECK(wire.len < 64 * 1024);
+    mk_grpc_decoder_init(&d, 64 * 1024);
+    d.gzip = true;
+    MK_CHECK_INT(mk_grpc_decoder_feed(&d, (const uint8_t *)wire.data, wire.len, collect, &c, &err),
+                 MK_ETOOBIG);
+    MK_CHECK_INT(d.status, MK_GRPC_RESOURCE_EXHAUSTED);
+    MK_CHECK(strstr(err.msg, "inflates past the limit") != NULL);
+    mk_grpc_decoder_free(&d);
+
+    /* Not gzip at all, and gzip cut short. */
+    mk_grpc_decoder_init(&d, 0);
+    d.gzip = true;
+    MK_CHECK_INT(mk_grpc_decoder_feed(&d, (const uint8_t *)"\1\0\0\0\3abc", 8, collect, &c, &err),
+                 MK_EINVAL);
+    MK_CHECK_INT(d.status, MK_GRPC_INTERNAL);
+    mk_grpc_decoder_free(&d);
+    mk_buf_reset(&wire);
+    gzip_frame(&wire, (const uint8_t *)"hello gzip", 10);
+    wire.data[4] = (char)(wire.data[4] - 4); /* claim 4 bytes fewer: a truncated stream */
+    mk_grpc_decoder_init(&d, 0);
+    d.gzip = true;
+    MK_CHECK_INT(
+        mk_grpc_decoder_feed(&d, (const uint8_t *)wire.data, wire.len - 4, collect, &c, &err),
+        MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "not valid gzip") != NULL);
+    mk_grpc_decoder_free(&d);
+    mk_buf_free(&wire);
 }
 
 static int stop_at_second(void *ud, const uint8_t *msg, size_t len)
@@ -183,6 +256,7 @@ int main(void)
     MK_RUN(test_roundtrip_byte_by_byte);
     MK_RUN(test_limits_and_flags);
     MK_RUN(test_callback_stops);
+    MK_RUN(test_gzip);
     MK_RUN(test_timeout);
     MK_RUN(test_message_and_base64);
     MK_RUN(test_metadata);

@@ -253,7 +253,8 @@ static int submit_headers(mk_grpc_call_t *c, bool with_status, int code, const c
     size_t n = 0;
     nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)"200", 7, 3, 0};
     nva[n++] = (nghttp2_nv){(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0};
-    nva[n++] = (nghttp2_nv){(uint8_t *)"grpc-accept-encoding", (uint8_t *)"identity", 20, 8, 0};
+    nva[n++] =
+        (nghttp2_nv){(uint8_t *)"grpc-accept-encoding", (uint8_t *)"identity,gzip", 20, 13, 0};
     pthread_mutex_lock(&c->mu);
     rc = mk_grpc_md_to_nv(&c->hdr_md, nva, &n, &store);
     pthread_mutex_unlock(&c->mu);
@@ -620,9 +621,11 @@ static void request_headers_done(mk_grpc_call_t *c)
         nghttp2_submit_response(c->conn->h2, c->id, nva, 3, NULL);
         return;
     }
-    if (c->encoding && strcmp(c->encoding, "identity") != 0) {
+    if (c->encoding && strcmp(c->encoding, "gzip") == 0) {
+        c->dec.gzip = true;
+    } else if (c->encoding && strcmp(c->encoding, "identity") != 0) {
         char msg[160];
-        snprintf(msg, sizeof msg, "grpc-encoding %.64s is not supported (identity only)",
+        snprintf(msg, sizeof msg, "grpc-encoding %.64s is not supported (identity, gzip)",
                  c->encoding);
         finish_now(c, MK_GRPC_UNIMPLEMENTED, msg);
         return;
