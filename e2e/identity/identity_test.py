@@ -610,9 +610,13 @@ class FirstStartTest(unittest.TestCase):
             m.stop()
 
     def test_admin_password_and_session_expiry(self):
-        m = Mockarty(BINARY, env={"ADMIN_PASSWORD": ADMIN_PW, "SESSION_TTL": "2s"}).start()
+        m = Mockarty(BINARY, env={"ADMIN_PASSWORD": ADMIN_PW, "SESSION_TTL": "2s",
+                                  "HTTP_MAX_BODY_BYTES": "4096"}).start()
         try:
             self.assertNotIn("created user", m.proc.stdout.readline().decode())
+            # an oversized body is refused before anyone reads it
+            status, _, _, _ = m.request("POST", "/api/v1/login", raw=b"x" * 10000)
+            self.assertEqual(status, 413)
             self.assertEqual(m.request("GET", "/api/v1/mocks")[0], 401)  # required (auto)
             status, body, _, _ = m.request("POST", "/api/v1/login",
                                            {"login": "admin", "password": ADMIN_PW})
@@ -646,6 +650,14 @@ class RateLimitTest(unittest.TestCase):
                          "rate_limit_per_minute": 3})["token"]
             codes = [s.call("GET", "/api/v1/me", tok=made)[0] for _ in range(5)]
             self.assertEqual(codes, [200, 200, 200, 429, 429])
+            hourly = s.ok("POST", "/api/v1/auth/tokens",
+                          {"name": "hourly", "kind": "integration",
+                           "rate_limit_per_hour": 2})["token"]
+            codes = [s.call("GET", "/api/v1/me", tok=hourly)[0] for _ in range(3)]
+            self.assertEqual(codes, [200, 200, 429])
+            status, err, resp = s.call("GET", "/api/v1/me", tok=hourly)
+            self.assertIn("per hour", err["error"])
+            self.assertGreater(int(resp.getheader("Retry-After")), 60)
         finally:
             s.stop()
         # one user's repeated failures slow that user down (per-address limit off)

@@ -565,10 +565,10 @@ static bool is_write(mk_str_t method)
 }
 
 /* Takes one from key's bucket; when empty, adds Retry-After and returns true. */
-static bool limited(ctx_t *c, const char *key, int64_t per_minute)
+static bool limited(ctx_t *c, const char *key, double per_minute, int64_t burst)
 {
-    int wait = mk_identity_limiter_take(c->api->limiter, key, (double)per_minute,
-                                        (double)per_minute, mk_mock_now_ms());
+    int wait = mk_identity_limiter_take(c->api->limiter, key, per_minute, (double)burst,
+                                        mk_mock_now_ms());
     if (wait <= 0)
         return false;
     char after[16];
@@ -604,14 +604,23 @@ static int admit(ctx_t *c)
         int64_t rate = c->who.rate_per_minute ? c->who.rate_per_minute : c->api->token_rate;
         char key[64];
         snprintf(key, sizeof key, "token:%s", c->who.cred_id);
-        if (limited(c, key, rate))
+        if (limited(c, key, rate, rate))
             return mk_api_reply_fmt(c, MK_ERATE, "token rate limit (%lld per minute) reached",
                                     (long long)rate);
+        /* Hourly and daily limits are buckets that refill over the hour and the day. */
+        const int64_t spans[2] = {60, 24 * 60}, caps[2] = {c->who.rate_per_hour,
+                                                            c->who.rate_per_day};
+        for (int i = 0; i < 2; i++) {
+            snprintf(key, sizeof key, "token-%c:%s", i ? 'd' : 'h', c->who.cred_id);
+            if (caps[i] > 0 && limited(c, key, (double)caps[i] / (double)spans[i], caps[i]))
+                return mk_api_reply_fmt(c, MK_ERATE, "token rate limit (%lld per %s) reached",
+                                        (long long)caps[i], i ? "day" : "hour");
+        }
     }
     if (peer[0] && (c->ep->flags & MK_API_CLIENT_LIMIT)) {
         char key[80];
         snprintf(key, sizeof key, "client:%s", peer);
-        if (limited(c, key, c->api->login_rate))
+        if (limited(c, key, (double)c->api->login_rate, c->api->login_rate))
             return mk_api_reply_fmt(c, MK_ERATE,
                                     "too many attempts from %s (%lld per minute): retry later",
                                     peer, (long long)c->api->login_rate);

@@ -915,6 +915,8 @@ int mk_identity_authenticate(mk_identity_t *id, const char *secret, size_t len, 
     snprintf(out->cred_id, sizeof out->cred_id, "%s", t->id);
     snprintf(out->scope_ns, sizeof out->scope_ns, "%s", t->ns);
     out->rate_per_minute = t->rpm;
+    out->rate_per_hour = t->rph;
+    out->rate_per_day = t->rpd;
     if (t->integration) {
         out->kind = MK_PRINCIPAL_INTEGRATION;
         snprintf(out->login, sizeof out->login, "%s", t->name);

@@ -49,6 +49,7 @@ typedef struct mk_identity_principal {
     mk_identity_role_t scope_role;       /* integration tokens: their role in scope_ns */
     char actions[512];                   /* personal tokens: ",perm,perm," allowed; "" all */
     int64_t rate_per_minute;             /* the token's own limit (0: the default) */
+    int64_t rate_per_hour, rate_per_day; /* the token's own (0: none) */
 } mk_identity_principal_t;
 
 typedef struct mk_identity mk_identity_t;
