@@ -6,6 +6,7 @@
 # --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) --build-arg REVISION=$(git rev-parse HEAD).
 
 FROM debian:12-slim AS build
+ARG DEBIAN_FRONTEND=noninteractive
 # The build packages are those of `make build` (one list, scripts/install-deps.sh), so a module
 # that needs a new library cannot build on a laptop and fail here.
 COPY scripts/install-deps.sh /usr/local/sbin/install-deps
@@ -26,6 +27,7 @@ RUN targets="mockarty mockarty-resolver mockarty-operator"; \
     done
 
 FROM debian:12-slim AS runtime
+ARG DEBIAN_FRONTEND=noninteractive
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=https://github.com/mockarty/mockarty-c
