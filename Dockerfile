@@ -30,6 +30,9 @@ FROM debian:12-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 ARG VERSION=0.1.0
 ARG REVISION=unknown
+# Seen by the RUN steps (useradd dates its password entry by it): with buildah --timestamp (or
+# docker's SOURCE_DATE_EPOCH) the same commit gives the same image.
+ARG SOURCE_DATE_EPOCH
 ARG SOURCE=https://github.com/mockarty/mockarty-c
 LABEL org.opencontainers.image.title="mockarty" \
       org.opencontainers.image.description="Mockarty-compatible mock server: admin, resolver, runner, operator" \
@@ -46,6 +49,7 @@ RUN apt-get update \
       libh2o-evloop0.13 libjansson4 libyaml-0-2 libsqlite3-0 libpcre2-8-0 libcurl4 \
       libhiredis0.14 libpq5 libssl3 libnghttp2-14 libprotobuf-c1 libsodium23 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+      /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old /var/lib/dpkg/*-old \
  && groupadd --system --gid 10001 mockarty \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/mockarty \
       --shell /usr/sbin/nologin mockarty \

@@ -64,7 +64,8 @@ epoch=$(git -C "$ROOT" log -1 --format=%ct)
 # --timestamp: the commit's time as the image's and its files' time (SOURCE_DATE_EPOCH).
 if [ "${IMAGE_TEST_SKIP_BUILD:-0}" != 1 ]; then
     buildah "${STORE[@]}" bud --isolation chroot --network host --layers=false \
-        --timestamp "$epoch" --build-arg REVISION="$rev" -t "$TAG" "$ctx"
+        --timestamp "$epoch" --build-arg SOURCE_DATE_EPOCH="$epoch" --build-arg REVISION="$rev" \
+        -t "$TAG" "$ctx"
 fi
 t2=$(date +%s)
 
@@ -109,6 +110,16 @@ got=$(curl -fsS "http://127.0.0.1:$PORT/api/users/42" || true)
 echo "$got" | grep -q '"id": *"42"'; check $? "admin serves the mock at /api/users/42 ($got)"
 kill "$admin_pid" 2>/dev/null; wait "$admin_pid" 2>/dev/null || true
 admin_pid=""
+
+# 5. Optionally (IMAGE_TEST_REPRO=1, a second full build): the same commit gives the same image.
+if [ "${IMAGE_TEST_REPRO:-0}" = 1 ]; then
+    buildah "${STORE[@]}" bud --isolation chroot --network host --layers=false \
+        --timestamp "$epoch" --build-arg SOURCE_DATE_EPOCH="$epoch" --build-arg REVISION="$rev" \
+        -t "$TAG-again" "$ctx" >/dev/null
+    a=$(buildah "${STORE[@]}" images --no-trunc --format '{{.ID}}' "$TAG" | head -1)
+    b=$(buildah "${STORE[@]}" images --no-trunc --format '{{.ID}}' "$TAG-again" | head -1)
+    [ "$a" = "$b" ]; check $? "a second build of the same commit is the same image ($a, $b)"
+fi
 
 size=$(buildah "${STORE[@]}" images --format '{{.Size}}' "$TAG" | head -1)
 echo "image $TAG: $size; base $((t1 - t0)) s, build $((t2 - t1)) s, checks $(($(date +%s) - t2)) s"
