@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -394,10 +393,6 @@ class ControlPlane:
             print("envtest: kept %s" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def quote(s):
-    return urllib.parse.quote(s, safe="")
 
 
 # kind -> (API prefix, plural, namespaced) for the kinds the tests touch.
