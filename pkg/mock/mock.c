@@ -155,6 +155,10 @@ static int get_int(const json_t *obj, const char *key, const char *field, int64_
         return 0;
     if (json_is_real(v)) {
         double d = json_real_value(v);
+        /* Out of int64 range the cast below is undefined (found by fuzz_mock). */
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+            return mk_err_set(err, MK_EINVAL, "%s: must be between %lld and %lld", field,
+                              (long long)min, (long long)max);
         if (d != (double)(int64_t)d)
             return mk_err_set(err, MK_EINVAL, "%s: must be an integer", field);
         *out = (int64_t)d;
@@ -1152,7 +1156,9 @@ static char *pack_text(const char *text)
         bool maybe = text[i] == '"' || text[i] == ',' || text[i] == '{' || text[i] == '}';
         for (size_t t = 1; maybe && t < N_PACKED_TOKENS; t++) {
             size_t tl = packed_tokens[t].len;
-            if (tl > best_len && packed_tokens[t].s[0] == text[i] && tl <= len - i &&
+            /* Every token is at least 3 bytes: two byte compares reject most before memcmp. */
+            if (tl > best_len && tl <= len - i && packed_tokens[t].s[0] == text[i] &&
+                packed_tokens[t].s[1] == text[i + 1] &&
                 memcmp(text + i, packed_tokens[t].s, tl) == 0) {
                 best = t;
                 best_len = tl;
