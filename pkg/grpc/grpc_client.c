@@ -76,7 +76,7 @@ struct mk_grpc_stream {
     size_t out_off;
     bool close_send, cancel_req, done;
     qmsg_t *qhead, *qtail;
-    size_t consumed; /* taken by the application, not yet returned to flow control */
+    size_t queued; /* bytes of messages waiting for the application (+5 each) */
     mk_grpc_status_t st;
 };
 
@@ -319,6 +319,20 @@ static void arm_deadline(mk_grpc_stream_t *s)
 
 /* Applies what the application asked for: start, more data, credit for taken messages,
  * cancellation. */
+/* Flow control: returns credit for every received byte except those of messages still waiting
+ * in the queue, so a slow reader holds at most a window of messages while a message larger
+ * than the window (partly in the decoder) still arrives. */
+static void stream_credit(mk_grpc_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t held = s->queued;
+    pthread_mutex_unlock(&s->mu);
+    if (s->unconsumed > held) {
+        nghttp2_session_consume(s->conn->h2, s->id, s->unconsumed - held);
+        s->unconsumed = held;
+    }
+}
+
 static void stream_task(mk_grpc_task_t *t)
 {
     mk_grpc_stream_t *s = CONTAINER(t, mk_grpc_stream_t, task);
@@ -328,19 +342,12 @@ static void stream_task(mk_grpc_task_t *t)
     }
     pthread_mutex_lock(&s->mu);
     bool cancel = s->cancel_req;
-    size_t consumed = s->consumed;
-    s->consumed = 0;
     pthread_mutex_unlock(&s->mu);
     if (!s->detached && cancel) {
         stream_abort(s, MK_GRPC_CANCELLED, "cancelled by the client");
     } else if (!s->detached && s->conn && s->conn->h2 && s->id > 0) {
         nghttp2_session_resume_data(s->conn->h2, s->id);
-        if (consumed > s->unconsumed)
-            consumed = s->unconsumed;
-        if (consumed) {
-            s->unconsumed -= consumed;
-            nghttp2_session_consume(s->conn->h2, s->id, consumed);
-        }
+        stream_credit(s);
         mk_grpc_conn_want_flush(s->conn);
     }
     stream_unref(s);
@@ -404,6 +411,7 @@ static int queue_msg(void *ud, const uint8_t *msg, size_t len)
     q->len = len;
     memcpy(q->data, msg, len);
     pthread_mutex_lock(&s->mu);
+    s->queued += len + MK_GRPC_PREFIX_LEN;
     if (s->qtail)
         s->qtail->next = q;
     else
@@ -430,6 +438,8 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
     mk_err_t err;
     if (mk_grpc_decoder_feed(&s->dec, data, len, queue_msg, s, &err) < 0)
         stream_abort(s, s->dec.status ? s->dec.status : MK_GRPC_INTERNAL, err.msg);
+    else
+        stream_credit(s);
     return 0;
 }
 
@@ -818,7 +828,7 @@ int mk_grpc_stream_recv(mk_grpc_stream_t *s, uint8_t **msg, size_t *len)
     s->qhead = q->next;
     if (s->qhead == NULL)
         s->qtail = NULL;
-    s->consumed += q->len + MK_GRPC_PREFIX_LEN;
+    s->queued -= q->len + MK_GRPC_PREFIX_LEN;
     if (!s->done)
         stream_post_locked(s);
     pthread_mutex_unlock(&s->mu);

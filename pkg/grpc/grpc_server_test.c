@@ -405,6 +405,37 @@ static void test_client_reconnects(void)
     mk_grpc_server_free(s);
 }
 
+/* Messages larger than the 1 MiB stream window, both ways, several in flight. */
+static void test_large_messages(void)
+{
+    mk_grpc_server_t *s = start_server(-1, 0);
+    mk_grpc_channel_t *ch = channel(mk_grpc_server_port(s));
+    size_t big = 3u << 20;
+    uint8_t *req = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        req[i] = (uint8_t)(i * 31);
+    mk_grpc_stream_t *st;
+    MK_CHECK_INT(mk_grpc_stream_start(ch, "/t.S/Echo", NULL, 20000, &st, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        MK_CHECK_INT(mk_grpc_stream_send(st, req, big, NULL), 0);
+    mk_grpc_stream_close_send(st);
+    int got = 0, same = 1;
+    uint8_t *m;
+    size_t n;
+    while (mk_grpc_stream_recv(st, &m, &n) == 1) {
+        same &= n == big && memcmp(m, req, big) == 0;
+        got++;
+        free(m);
+    }
+    MK_CHECK_INT(mk_grpc_stream_finish(st, NULL), MK_GRPC_OK);
+    MK_CHECK_INT(got, 3);
+    MK_CHECK(same);
+    mk_grpc_stream_free(st);
+    free(req);
+    mk_grpc_channel_free(ch);
+    mk_grpc_server_free(s);
+}
+
 int main(void)
 {
     MK_RUN(test_slow_reader_does_not_stall_others);
@@ -412,5 +443,6 @@ int main(void)
     MK_RUN(test_push_from_thread_and_cancel);
     MK_RUN(test_delays_fallback_and_stop);
     MK_RUN(test_client_reconnects);
+    MK_RUN(test_large_messages);
     return mk_testing_done();
 }
