@@ -52,22 +52,32 @@ static mk_mock_t *id_get(const id_table_t *t, mk_str_t id)
     return t->cap ? t->slots[id_slot(t, id)] : NULL;
 }
 
+/* Makes room for want entries at most 3/4 full, rehashing once. */
+static int id_reserve(id_table_t *t, size_t want)
+{
+    if (want * 4 <= t->cap * 3)
+        return 0;
+    size_t cap = t->cap ? t->cap : 64;
+    while (want * 4 > cap * 3)
+        cap *= 2;
+    mk_mock_t **slots = calloc(cap, sizeof *slots);
+    if (slots == NULL)
+        return MK_ENOMEM;
+    id_table_t grown = {slots, cap, t->size};
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i])
+            slots[id_slot(&grown, mk_str_of(t->slots[i]->id))] = t->slots[i];
+    free(t->slots);
+    *t = grown;
+    return 0;
+}
+
 /* Inserts m, or replaces the mock with its id (returned). MK_ENOMEM when it cannot grow. */
 static int id_put(id_table_t *t, mk_mock_t *m, mk_mock_t **old)
 {
     *old = NULL;
-    if ((t->size + 1) * 4 > t->cap * 3) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        mk_mock_t **slots = calloc(cap, sizeof *slots);
-        if (slots == NULL)
-            return MK_ENOMEM;
-        id_table_t grown = {slots, cap, t->size};
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->slots[i])
-                slots[id_slot(&grown, mk_str_of(t->slots[i]->id))] = t->slots[i];
-        free(t->slots);
-        *t = grown;
-    }
+    if (id_reserve(t, t->size + 1) != 0)
+        return MK_ENOMEM;
     size_t i = id_slot(t, mk_str_of(m->id));
     *old = t->slots[i];
     if (*old == NULL)
@@ -459,6 +469,9 @@ int mk_catalog_put(mk_catalog_t *c, mk_mock_t **mocks, size_t n, bool *replaced,
         c->order = grown;
         c->caporder = cap;
     }
+    /* One rehash for a whole load instead of one per doubling (a failure here is retried, and
+     * reported, by id_put). */
+    id_reserve(&c->by_id, c->by_id.size + n);
     for (size_t i = 0; i < n; i++) {
         mk_mock_t *m = mocks[i];
         mk_mock_t *old = NULL;

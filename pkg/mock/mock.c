@@ -1156,7 +1156,9 @@ static char *pack_text(const char *text)
         bool maybe = text[i] == '"' || text[i] == ',' || text[i] == '{' || text[i] == '}';
         for (size_t t = 1; maybe && t < N_PACKED_TOKENS; t++) {
             size_t tl = packed_tokens[t].len;
-            if (tl > best_len && packed_tokens[t].s[0] == text[i] && tl <= len - i &&
+            /* Every token is at least 3 bytes: two byte compares reject most before memcmp. */
+            if (tl > best_len && tl <= len - i && packed_tokens[t].s[0] == text[i] &&
+                packed_tokens[t].s[1] == text[i + 1] &&
                 memcmp(text + i, packed_tokens[t].s, tl) == 0) {
                 best = t;
                 best_len = tl;
