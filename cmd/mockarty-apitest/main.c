@@ -150,6 +150,11 @@ int main(int argc, char **argv)
     if (!doc)
         goto out;
     mk_err_t err = {0};
+    if (mk_apitest_init(&err) < 0) {
+        fprintf(stderr, "mockarty-apitest: %s\n", err.msg);
+        json_decref(doc);
+        goto out;
+    }
     int prc = mk_apitest_collection_parse(doc, &coll, &err);
     json_decref(doc);
     if (prc < 0) {

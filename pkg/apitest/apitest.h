@@ -16,6 +16,10 @@
 
 typedef struct mk_apitest_collection mk_apitest_collection_t;
 
+/* Starts the script sandbox's fork server (pkg/js mk_js_init). A threaded program (the runner)
+ * calls this first thing in main, before it starts threads; single-threaded tools may skip it. */
+int mk_apitest_init(mk_err_t *err);
+
 /* Parses a Postman collection (v2.1; v2.0 is accepted and converted). doc is borrowed: the
  * collection keeps its own normalised copy. MK_EINVAL with the JSON path of the fault
  * ("item[2].item[0].request.url: ...") for malformed input. */

@@ -42,7 +42,14 @@ char *mk_apitest_utf8_clean(const char *s, size_t len)
 }
 
 /* pm.sendRequest: {url, method, headers: [{key, value}], body} -> a response object. */
-static int send_request(mk_apitest_scripts_t *s, const char *arg, size_t len, char **out,
+/* What pm.sendRequest needs from the run, copied into the sandbox's worker. */
+typedef struct host_ctx {
+    long request_timeout_ms;
+    long connect_timeout_ms;
+    int insecure;
+} host_ctx_t;
+
+static int send_request(const host_ctx_t *s, const char *arg, size_t len, char **out,
                         size_t *out_len, mk_err_t *err)
 {
     json_error_t je;
@@ -108,7 +115,7 @@ out:
     return rc;
 }
 
-static int host(void *ud, const char *name, const char *arg, size_t len, char **out,
+static int host(const void *ud, const char *name, const char *arg, size_t len, char **out,
                 size_t *out_len, mk_err_t *err)
 {
     if (strcmp(name, "sendRequest") == 0)
@@ -116,12 +123,18 @@ static int host(void *ud, const char *name, const char *arg, size_t len, char **
     return mk_err_set(err, MK_EINVAL, "no host function %s", name);
 }
 
+int mk_apitest_init(mk_err_t *err)
+{
+    return mk_js_init(err);
+}
+
 int mk_apitest_scripts_init(mk_apitest_scripts_t *s, long timeout_ms, size_t max_heap,
                             mk_err_t *err)
 {
     mk_js_limits_t lim = {.timeout_ms = timeout_ms, .max_heap_bytes = max_heap};
-    return mk_js_new(&lim, mk_apitest_sandbox_js, mk_apitest_sandbox_js_len, "sandbox.js", host, s,
-                     &s->js, err);
+    host_ctx_t ctx = {s->request_timeout_ms, s->connect_timeout_ms, s->insecure};
+    return mk_js_new(&lim, mk_apitest_sandbox_js, mk_apitest_sandbox_js_len, "sandbox.js", host,
+                     &ctx, sizeof ctx, &s->js, err);
 }
 
 void mk_apitest_scripts_fini(mk_apitest_scripts_t *s)

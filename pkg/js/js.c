@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,9 +32,11 @@ struct mk_js {
     char *bytecode; /* the prelude, compiled once in mk_js_new */
     size_t bytecode_len;
     mk_js_host_fn host;
-    void *host_ud;
-    pid_t worker; /* 0: not running */
-    int sock;     /* our end of the socket pair to the worker; -1 when none */
+    void *host_ctx; /* a copy of what mk_js_new was given */
+    size_t host_ctx_len;
+    int via_server; /* the worker is the fork server's child, not ours */
+    pid_t worker;   /* 0: not running */
+    int sock;       /* our end of the socket pair to the worker; -1 when none */
 };
 
 /* The worker's engine: a fresh heap per call, with its allocation count. */
@@ -194,7 +197,7 @@ static duk_ret_t js_host(duk_context *ctx)
     char *out = NULL;
     size_t olen = 0;
     mk_err_t err = {0};
-    int rc = js->host(js->host_ud, name, arg, alen, &out, &olen, &err);
+    int rc = js->host(js->host_ctx, name, arg, alen, &out, &olen, &err);
     if (rc < 0) {
         free(out);
         return duk_error(ctx, DUK_ERR_ERROR, "%s", err.msg[0] ? err.msg : "host call failed");
@@ -228,7 +231,8 @@ static duk_context *heap_open(heap_t *h)
 }
 
 int mk_js_new(const mk_js_limits_t *lim, const char *prelude, size_t prelude_len, const char *name,
-              mk_js_host_fn host, void *host_ud, mk_js_t **out, mk_err_t *err)
+              mk_js_host_fn host, const void *host_ctx, size_t host_ctx_len, mk_js_t **out,
+              mk_err_t *err)
 {
     *out = NULL;
     mk_js_t *js = calloc(1, sizeof *js);
@@ -243,7 +247,14 @@ int mk_js_new(const mk_js_limits_t *lim, const char *prelude, size_t prelude_len
     if (!js->lim.max_output_bytes)
         js->lim.max_output_bytes = DEFAULT_MAX_OUTPUT;
     js->host = host;
-    js->host_ud = host_ud;
+    js->host_ctx = malloc(host_ctx_len ? host_ctx_len : 1);
+    if (!js->host_ctx) {
+        free(js);
+        return mk_err_set(err, MK_ENOMEM, "js: out of memory");
+    }
+    if (host_ctx_len)
+        memcpy(js->host_ctx, host_ctx, host_ctx_len);
+    js->host_ctx_len = host_ctx_len;
     js->sock = -1;
 
     /* Compile once here, keep the bytecode, and run it once to catch the prelude's own errors. */
@@ -295,7 +306,8 @@ static void worker_stop(mk_js_t *js)
     js->sock = -1;
     if (js->worker > 0) {
         kill(js->worker, SIGKILL);
-        while (waitpid(js->worker, NULL, 0) < 0 && errno == EINTR)
+        /* the fork server reaps its own children */
+        while (!js->via_server && waitpid(js->worker, NULL, 0) < 0 && errno == EINTR)
             ;
     }
     js->worker = 0;
@@ -307,52 +319,63 @@ void mk_js_free(mk_js_t *js)
         return;
     worker_stop(js);
     free(js->bytecode);
+    free(js->host_ctx);
     free(js);
 }
 
-/* One call in the worker: a fresh heap, the prelude, func(arg), the reply. */
-static void worker_call(mk_js_t *js, int fd, const char *func, const char *arg, size_t arg_len)
+/* A heap with the prelude run, or NULL with the reason sent as the reply. */
+static duk_context *worker_heap(mk_js_t *js, heap_t *h)
 {
-    heap_t h = {.js = js, .in_child = 1, .fd = fd, .max = js->lim.max_heap_bytes};
-    duk_context *ctx = heap_open(&h);
+    duk_context *ctx = heap_open(h);
     if (!ctx) {
-        worker_reply(&h, REPLY_FATAL, "cannot create a heap", 20);
-        return;
+        worker_reply(h, REPLY_FATAL, "cannot create a heap", 20);
+        return NULL;
     }
-    duk_size_t len = 0;
-    const char *s;
     void *bc = duk_push_fixed_buffer(ctx, js->bytecode_len);
     memcpy(bc, js->bytecode, js->bytecode_len);
     duk_load_function(ctx);
     if (duk_pcall(ctx, 0)) {
-        s = error_text(ctx, &len);
-        worker_reply(&h, h.cap_hit ? REPLY_MEMORY : REPLY_FATAL, s, len);
-        goto out;
+        duk_size_t len = 0;
+        const char *s = error_text(ctx, &len);
+        worker_reply(h, h->cap_hit ? REPLY_MEMORY : REPLY_FATAL, s, len);
+        duk_destroy_heap(ctx);
+        return NULL;
     }
     duk_pop(ctx);
+    return ctx;
+}
+
+/* One call in the worker: func(arg) on the worker's heap, then the reply. */
+static void worker_call(mk_js_t *js, heap_t *h, duk_context *ctx, const char *func, const char *arg,
+                        size_t arg_len)
+{
+    duk_size_t len = 0;
+    const char *s;
     if (!duk_get_global_string(ctx, func) || !duk_is_function(ctx, -1)) {
         char msg[256];
         int n = snprintf(msg, sizeof msg, "no function %s in the sandbox", func);
-        worker_reply(&h, REPLY_THREW, msg, (size_t)n);
-        goto out;
+        duk_pop(ctx);
+        worker_reply(h, REPLY_THREW, msg, (size_t)n);
+        return;
     }
     duk_push_lstring(ctx, arg, arg_len);
     int rc = duk_pcall(ctx, 1);
     s = rc ? error_text(ctx, &len) : duk_safe_to_lstring(ctx, -1, &len);
-    if (h.cap_hit)
-        worker_reply(&h, REPLY_MEMORY, "", 0);
+    if (h->cap_hit)
+        worker_reply(h, REPLY_MEMORY, "", 0);
     else if (rc)
-        worker_reply(&h, REPLY_THREW, s, len);
+        worker_reply(h, REPLY_THREW, s, len);
     else if (len > js->lim.max_output_bytes)
-        worker_reply(&h, REPLY_BIG, "", 0);
+        worker_reply(h, REPLY_BIG, "", 0);
     else
-        worker_reply(&h, REPLY_OK, s, len);
-out:
-    duk_destroy_heap(ctx);
+        worker_reply(h, REPLY_OK, s, len);
+    duk_pop(ctx);
 }
 
 /* The worker serves calls until its socket closes. It keeps no descriptor but its socket, so it
- * holds none of the parent's connections open. Never returns. */
+ * holds none of the parent's connections open. Its heap lives from one call to the next unless
+ * isolate_calls is set; after a memory failure the parent replaces the whole worker. Never
+ * returns. */
 static void worker_main(mk_js_t *js, int fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -363,20 +386,199 @@ static void worker_main(mk_js_t *js, int fd)
         fd = 3;
     }
     close_range(4, ~0U, 0);
+    heap_t h = {.js = js, .in_child = 1, .fd = fd, .max = js->lim.max_heap_bytes};
+    duk_context *ctx = NULL;
     for (;;) {
         size_t flen = 0, alen = 0;
         char *func = recv_frame(fd, &flen);
         char *arg = func ? recv_frame(fd, &alen) : NULL;
         if (!arg)
             _exit(0);
-        worker_call(js, fd, func, arg, alen);
+        h.cap_hit = 0;
+        if (!ctx)
+            ctx = worker_heap(js, &h);
+        if (ctx) {
+            worker_call(js, &h, ctx, func, arg, alen);
+            if (js->lim.isolate_calls) {
+                duk_destroy_heap(ctx);
+                ctx = NULL;
+            } else {
+                /* the next call starts without this one's garbage (cycles included) */
+                duk_gc(ctx, 0);
+            }
+        }
         free(func);
         free(arg);
     }
 }
 
+/* The fork server (mk_js_init): a process forked while the embedder was still single-threaded,
+ * which forks workers on request. A worker forked straight from a threaded process may inherit a
+ * lock another thread held at that instant (seen with ASan's allocator; OpenSSL under
+ * pm.sendRequest is the same risk), and then hangs on its first allocation. */
+static struct {
+    pthread_mutex_t mu;
+    int sock; /* to the server; -1: none */
+    pid_t pid;
+} server = {PTHREAD_MUTEX_INITIALIZER, -1, 0};
+
+/* What the server needs to fork a worker: everything mk_js_t holds, by value. */
+typedef struct spawn_req {
+    mk_js_limits_t lim;
+    mk_js_host_fn host; /* valid in the server: it is a fork of this very image */
+    uint32_t bytecode_len, host_ctx_len;
+} spawn_req_t;
+
+static int send_fd(int sock, const void *data, size_t len, int fd)
+{
+    char ctl[CMSG_SPACE(sizeof(int))];
+    memset(ctl, 0, sizeof ctl);
+    struct iovec iov = {(void *)data, len};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    while ((n = sendmsg(sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+static int recv_fd(int sock, void *data, size_t len, int *fd)
+{
+    char ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {data, len};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+    ssize_t n;
+    while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (n != (ssize_t)len || !c || c->cmsg_type != SCM_RIGHTS)
+        return -1;
+    memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    return 0;
+}
+
+/* The server: one spawn request at a time; each worker gets a fresh socket pair, whose other
+ * end goes back with the worker's pid. Never returns. */
+static void server_main(int fd)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGCHLD, SIG_IGN); /* workers are reaped by the kernel */
+    if (fd != 3) {
+        dup2(fd, 3);
+        fd = 3;
+    }
+    close_range(4, ~0U, 0);
+    for (;;) {
+        spawn_req_t r;
+        if (read_all(fd, &r, sizeof r) < 0)
+            _exit(0);
+        mk_js_t js = {.lim = r.lim, .host = r.host, .sock = -1};
+        js.bytecode = malloc(r.bytecode_len ? r.bytecode_len : 1);
+        js.host_ctx = malloc(r.host_ctx_len ? r.host_ctx_len : 1);
+        js.bytecode_len = r.bytecode_len;
+        js.host_ctx_len = r.host_ctx_len;
+        if (!js.bytecode || !js.host_ctx || read_all(fd, js.bytecode, r.bytecode_len) < 0 ||
+            read_all(fd, js.host_ctx, r.host_ctx_len) < 0)
+            _exit(0);
+        int sv[2];
+        pid_t pid = -1;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+            pid = fork();
+            if (pid == 0) {
+                close(fd);
+                close(sv[0]);
+                worker_main(&js, sv[1]);
+            }
+            close(sv[1]);
+        }
+        int32_t reply = (int32_t)pid;
+        if (pid > 0 ? send_fd(fd, &reply, sizeof reply, sv[0]) < 0
+                    : write_all(fd, &reply, sizeof reply) < 0)
+            _exit(0);
+        if (pid > 0 || sv[0] >= 0)
+            close(sv[0]);
+        free(js.bytecode);
+        free(js.host_ctx);
+    }
+}
+
+int mk_js_init(mk_err_t *err)
+{
+    pthread_mutex_lock(&server.mu);
+    int rc = 0;
+    if (server.pid > 0)
+        goto out;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        rc = mk_err_set(err, MK_EINTERNAL, "js: socketpair: %s", strerror(errno));
+        goto out;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        rc = mk_err_set(err, MK_EINTERNAL, "js: fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        server_main(sv[1]);
+    }
+    close(sv[1]);
+    server.sock = sv[0];
+    server.pid = pid;
+out:
+    pthread_mutex_unlock(&server.mu);
+    return rc;
+}
+
+/* Asks the fork server for a worker; -1 when there is no server or it failed. */
+static int worker_from_server(mk_js_t *js)
+{
+    pthread_mutex_lock(&server.mu);
+    int rc = -1;
+    if (server.pid <= 0)
+        goto out;
+    spawn_req_t r = {.lim = js->lim,
+                     .host = js->host,
+                     .bytecode_len = (uint32_t)js->bytecode_len,
+                     .host_ctx_len = (uint32_t)js->host_ctx_len};
+    int32_t pid = -1;
+    int fd = -1;
+    if (write_all(server.sock, &r, sizeof r) < 0 ||
+        write_all(server.sock, js->bytecode, js->bytecode_len) < 0 ||
+        write_all(server.sock, js->host_ctx, js->host_ctx_len) < 0 ||
+        recv_fd(server.sock, &pid, sizeof pid, &fd) < 0 || pid <= 0) {
+        /* a server that went away is not asked again: workers fork directly from now on */
+        if (fd >= 0)
+            close(fd);
+        close(server.sock);
+        server.sock = -1;
+        waitpid(server.pid, NULL, WNOHANG);
+        server.pid = 0;
+        goto out;
+    }
+    js->worker = pid;
+    js->sock = fd;
+    js->via_server = 1;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&server.mu);
+    return rc;
+}
+
 static int worker_start(mk_js_t *js, mk_err_t *err)
 {
+    if (worker_from_server(js) == 0)
+        return 0;
+    js->via_server = 0;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return mk_err_set(err, MK_EINTERNAL, "js: socketpair: %s", strerror(errno));
@@ -444,7 +646,7 @@ static int worker_died(mk_js_t *js, mk_err_t *err)
 {
     int status = 0, rc;
     kill(js->worker, SIGKILL);
-    while (waitpid(js->worker, &status, 0) < 0 && errno == EINTR)
+    while (!js->via_server && waitpid(js->worker, &status, 0) < 0 && errno == EINTR)
         ;
     js->worker = 0;
     worker_stop(js);
@@ -534,8 +736,9 @@ int mk_js_call(mk_js_t *js, const char *func, const char *arg, size_t arg_len, c
         break;
     }
     free(buf);
-    /* A fatal error ends the worker (see js_fatal); reap it now rather than at the next call. */
-    if (kind == REPLY_FATAL)
+    /* A fatal error ends the worker (see js_fatal); a heap that hit its limit may hold what the
+     * script kept in globals: either way the next call gets a new worker. */
+    if (kind == REPLY_FATAL || kind == REPLY_MEMORY)
         worker_stop(js);
     return rc;
 }

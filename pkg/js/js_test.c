@@ -2,6 +2,7 @@
  * (an endless loop, a memory bomb, a huge result) failing cleanly and quickly. */
 #include "js/js.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ static const char prelude[] = "var counter = 0;\n"
                               "function run(src) { return String(new Function(src)()); }\n"
                               "function host(s) { return __mk_host('upper', s); }\n";
 
-static int host_fn(void *ud, const char *name, const char *arg, size_t len, char **out,
+static int host_fn(const void *ud, const char *name, const char *arg, size_t len, char **out,
                    size_t *out_len, mk_err_t *err)
 {
     (void)ud;
@@ -35,7 +36,7 @@ static mk_js_t *engine(long timeout_ms, size_t heap)
     mk_js_limits_t lim = {.timeout_ms = timeout_ms, .max_heap_bytes = heap};
     mk_js_t *js = NULL;
     mk_err_t err = {0};
-    int rc = mk_js_new(&lim, prelude, strlen(prelude), "prelude.js", host_fn, NULL, &js, &err);
+    int rc = mk_js_new(&lim, prelude, strlen(prelude), "prelude.js", host_fn, NULL, 0, &js, &err);
     if (rc < 0)
         fprintf(stderr, "mk_js_new: %s\n", err.msg);
     return js;
@@ -53,9 +54,37 @@ static double ms_since(struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static void test_calls_are_isolated(void)
+static void test_calls_share_state(void)
 {
     mk_js_t *js = engine(2000, 0);
+    char *out = NULL;
+    mk_err_t err = {0};
+    MK_CHECK_INT(run(js, "echo", "a", &out, &err), 0);
+    MK_CHECK_STR(out, "got a 1");
+    free(out);
+    MK_CHECK_INT(run(js, "echo", "b", &out, &err), 0);
+    MK_CHECK_STR(out, "got b 2");
+    free(out);
+    /* a timeout replaces the worker: back to the prelude's state */
+    mk_js_limits_t lim = {.timeout_ms = 300};
+    mk_js_t *short_js = NULL;
+    MK_CHECK_INT(mk_js_new(&lim, prelude, strlen(prelude), "p", NULL, NULL, 0, &short_js, &err), 0);
+    MK_CHECK_INT(run(short_js, "echo", "c", &out, &err), 0);
+    free(out);
+    MK_CHECK_INT(run(short_js, "run", "for (;;) {}", &out, &err), MK_EUNAVAIL);
+    MK_CHECK_INT(run(short_js, "echo", "d", &out, &err), 0);
+    MK_CHECK_STR(out, "got d 1");
+    free(out);
+    mk_js_free(short_js);
+    mk_js_free(js);
+}
+
+static void test_calls_are_isolated(void)
+{
+    mk_js_limits_t lim = {.timeout_ms = 2000, .isolate_calls = 1};
+    mk_js_t *js = NULL;
+    mk_err_t e0 = {0};
+    MK_CHECK_INT(mk_js_new(&lim, prelude, strlen(prelude), "p", host_fn, NULL, 0, &js, &e0), 0);
     MK_CHECK(js != NULL);
     char *out = NULL;
     mk_err_t err = {0};
@@ -96,7 +125,7 @@ static void test_exceptions(void)
     mk_js_free(js);
 
     mk_js_t *bad = NULL;
-    MK_CHECK_INT(mk_js_new(NULL, "function (", 10, "bad.js", NULL, NULL, &bad, &err), MK_EINVAL);
+    MK_CHECK_INT(mk_js_new(NULL, "function (", 10, "bad.js", NULL, NULL, 0, &bad, &err), MK_EINVAL);
     MK_CHECK(strstr(err.msg, "bad.js") != NULL && strstr(err.msg, "SyntaxError") != NULL);
     MK_CHECK(bad == NULL);
 }
@@ -186,7 +215,7 @@ static void test_memory_bomb(void)
     /* a result over the output limit */
     mk_js_limits_t lim = {.max_output_bytes = 1000};
     mk_js_t *small = NULL;
-    MK_CHECK_INT(mk_js_new(&lim, prelude, strlen(prelude), "p", NULL, NULL, &small, &err), 0);
+    MK_CHECK_INT(mk_js_new(&lim, prelude, strlen(prelude), "p", NULL, NULL, 0, &small, &err), 0);
     MK_CHECK_INT(run(small, "run", "return new Array(2000).join('y')", &out, &err), MK_ETOOBIG);
     MK_CHECK(strstr(err.msg, "1000 byte") != NULL);
     mk_js_free(small);
@@ -209,13 +238,41 @@ static void test_call_cost(void)
         free(out);
     }
     MK_CHECK_INT(ok, n);
-    printf("  %.2f ms per sandboxed call (worker round trip, fresh heap, prelude, call)\n",
+    printf("  %.2f ms per sandboxed call (a round trip to the worker and the call)\n",
            ms_since(&t0) / n);
     mk_js_free(js);
 }
 
-int main(void)
+/* Two threads calling their own engines at once: workers from the fork server. */
+static void *thread_calls(void *arg)
 {
+    int *ok = arg;
+    mk_js_t *js = engine(5000, 0);
+    for (int i = 0; i < 20 && js; i++) {
+        char *out = NULL;
+        mk_err_t err = {0};
+        *ok += run(js, "echo", "t", &out, &err) == 0;
+        free(out);
+    }
+    mk_js_free(js);
+    return NULL;
+}
+
+static void test_threads_via_server(void)
+{
+    pthread_t t[3];
+    int ok[3] = {0};
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, thread_calls, &ok[i]);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        MK_CHECK_INT(ok[i], 20);
+    }
+}
+
+static void all(void)
+{
+    MK_RUN(test_calls_share_state);
     MK_RUN(test_calls_are_isolated);
     MK_RUN(test_exceptions);
     MK_RUN(test_no_io);
@@ -223,5 +280,16 @@ int main(void)
     MK_RUN(test_endless_loop_times_out);
     MK_RUN(test_memory_bomb);
     MK_RUN(test_call_cost);
+}
+
+int main(void)
+{
+    /* workers forked straight from this (single-threaded) process, then from the fork server */
+    all();
+    mk_err_t err = {0};
+    MK_CHECK_INT(mk_js_init(&err), 0);
+    MK_CHECK_INT(mk_js_init(&err), 0);
+    all();
+    MK_RUN(test_threads_via_server);
     return mk_testing_done();
 }
