@@ -435,6 +435,130 @@ class NearMissTest(unittest.TestCase):
         self.assertNotIn("closest", token[1])
 
 
+class WebhookTest(unittest.TestCase):
+    """Per-mock webhooks (Mockarty's `webhooks`): rendered with the request, sent after a match;
+    a synchronous one (the default) holds the answer until the call is done, an async one does
+    not; retries after failures; an unreachable target never breaks the mock's answer."""
+
+    @classmethod
+    def setUpClass(cls):
+        import http.server
+        cls.calls = []
+        cls.fail_first = {"n": 0}
+        test = cls
+
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(0.3 if self.path.startswith("/slow") else
+                           3 if self.path == "/hang" else 0)
+                test.calls.append((self.path, dict(self.headers), body, time.time()))
+                fail = self.path == "/flaky" and test.fail_first["n"] > 0
+                if fail:
+                    test.fail_first["n"] -= 1
+                self.send_response(500 if fail else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        cls.rx = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=cls.rx.serve_forever, daemon=True).start()
+        cls.url = "http://127.0.0.1:%d" % cls.rx.server_address[1]
+        cls.m = Mockarty(BINARY).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rx.shutdown()
+        code, err = cls.m.stop()
+        shutil.rmtree(cls.m.dir, ignore_errors=True)
+        assert code == 0 and "LeakSanitizer" not in err and "runtime error" not in err, err
+
+    def hook_mock(self, mid, route, **hook):
+        d = mock(route, id=mid, payload={"ok": True})
+        d["webhooks"] = [dict({"headers": {"X-Order": "$.pathParam.id"},
+                               "body": {"order": "$.pathParam.id", "event": "created"}}, **hook)]
+        s, _, raw, _ = self.m.request("POST", "/api/v1/mocks", d)
+        self.assertEqual(s, 201, raw)
+
+    def wait_calls(self, path, n, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = [c for c in self.calls if c[0] == path]
+            if len(got) >= n:
+                return got
+            time.sleep(0.02)
+        return [c for c in self.calls if c[0] == path]
+
+    def test_sync_waits_and_renders(self):
+        self.hook_mock("wh-sync", "/wh/sync/:id", url=self.url + "/slow-sync")
+        t0 = time.time()
+        s, body, _, _ = self.m.request("GET", "/wh/sync/7")
+        took = time.time() - t0
+        self.assertEqual((s, body), (200, {"ok": True}))
+        got = self.wait_calls("/slow-sync", 1, timeout=0)
+        self.assertEqual(len(got), 1, "the answer came before the synchronous call was done")
+        self.assertGreaterEqual(took, 0.3)
+        _, headers, raw, _ = got[0]
+        self.assertEqual(json.loads(raw), {"order": "7", "event": "created"})
+        self.assertEqual(headers["X-Order"], "7")
+        self.assertIn("application/json", headers["Content-Type"])
+
+    def test_async_does_not_wait(self):
+        d = mock("/wh/async/:id", id="wh-async", payload={"ok": True})
+        d["webhooks"] = [{"url": self.url + "/slow-async", "async": True,
+                          "body": {"id": "$.pathParam.id"}}]
+        self.assertEqual(self.m.request("POST", "/api/v1/mocks", d)[0], 201)
+        t0 = time.time()
+        self.assertEqual(self.m.request("GET", "/wh/async/9")[0], 200)
+        self.assertLess(time.time() - t0, 0.25)
+        got = self.wait_calls("/slow-async", 1)
+        self.assertEqual(json.loads(got[-1][2]), {"id": "9"})
+
+    def test_retries_then_unreachable(self):
+        self.fail_first["n"] = 2
+        self.hook_mock("wh-flaky", "/wh/flaky", url=self.url + "/flaky", retryCount=3,
+                       retryDelay=50)
+        self.assertEqual(self.m.request("GET", "/wh/flaky")[0], 200)
+        self.assertEqual(len(self.wait_calls("/flaky", 3, timeout=0)), 3)
+        # Nothing listens there: the mock still answers, after the attempt fails.
+        port = socket.socket()
+        port.bind(("127.0.0.1", 0))
+        dead = port.getsockname()[1]
+        port.close()
+        self.hook_mock("wh-dead", "/wh/dead", url="http://127.0.0.1:%d/x" % dead)
+        self.assertEqual(self.m.request("GET", "/wh/dead")[:2], (200, {"ok": True}))
+
+    def test_shutdown_while_a_call_is_out(self):
+        m = Mockarty(BINARY).start()
+        try:
+            d = mock("/wh/hang", id="wh-hang")
+            d["webhooks"] = [{"url": self.url + "/hang", "timeout": 10000}]
+            self.assertEqual(m.request("POST", "/api/v1/mocks", d)[0], 201)
+            caller = threading.Thread(target=lambda: self.swallow(m.request, "GET", "/wh/hang"))
+            caller.start()
+            time.sleep(0.5)
+        finally:
+            code, err = m.stop()
+            shutil.rmtree(m.dir, ignore_errors=True)
+        caller.join()
+        self.assertTrue(code == 0 and "Sanitizer" not in err and "runtime error" not in err, err)
+
+    @staticmethod
+    def swallow(fn, *a):
+        try:
+            fn(*a)
+        except OSError:
+            pass
+
+    def test_trigger(self):
+        self.hook_mock("wh-err", "/wh/err", url=self.url + "/onerror", trigger="on_error")
+        self.assertEqual(self.m.request("GET", "/wh/err")[0], 200)
+        time.sleep(0.2)
+        self.assertEqual(self.wait_calls("/onerror", 1, timeout=0), [])
+
+
 class OffloadTest(unittest.TestCase):
     """Admin queries that scan run off the serving loop: with one worker, mock calls keep their
     latency while 10,000-entry journal queries run (the same worker answered them in line

@@ -158,6 +158,7 @@ typedef struct node_parts {
     mk_journal_t *journal;
     mk_api_t *api;
     mk_serve_t *serve;
+    mk_webhook_sender_t *mock_hooks; /* per-mock webhooks */
     mk_node_t *node;
     mk_follow_t *follow;
     mk_httpd_t *httpd;
@@ -257,6 +258,8 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
         p->api = mk_api_new(&ac, p->catalog, p->repo, p->journal, p->store);
     }
     p->serve = mk_serve_new(p->catalog, p->journal, p->store);
+    if (p->serve != NULL && mk_webhook_sender_new(0, &p->mock_hooks, &err) == 0)
+        mk_serve_set_webhooks(p->serve, p->mock_hooks);
     if (c->node_name == NULL && gethostname(p->hostname, sizeof p->hostname - 1) == 0)
         c->node_name = strdup(p->hostname);
     mk_node_config_t nc = {
@@ -382,6 +385,8 @@ static void announce(const node_parts_t *p, const mk_httpd_config_t *hc)
 static void teardown(node_parts_t *p, const mk_config_spec_t *spec, size_t nspec)
 {
     mk_httpd_stop(p->httpd);
+    /* Mock webhooks still out end now ("stopped"), while the worker loops' state is alive. */
+    mk_webhook_sender_free(p->mock_hooks);
     if (p->api)
         mk_api_maintain(p->api);
     mk_httpd_free(p->httpd);

@@ -5,6 +5,9 @@
 #include "httpd/httpd_loop.h"
 #include "stores/stores.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +17,16 @@ struct mk_serve {
     mk_catalog_t *catalog;
     mk_journal_t *journal;
     mk_store_t *store;
+    mk_webhook_sender_t *hooks; /* per-mock webhooks; NULL: not sent */
     mk_serve_details_t details;
     mk_serve_may_read_cb may_read;
     void *may_read_ud;
 };
+
+void mk_serve_set_webhooks(mk_serve_t *s, mk_webhook_sender_t *sender)
+{
+    s->hooks = sender;
+}
 
 void mk_serve_set_details(mk_serve_t *s, mk_serve_details_t mode, mk_serve_may_read_cb may_read,
                           void *ud)
@@ -224,7 +233,7 @@ static void seed_rng(const mk_request_t *view, mk_faker_rng_t *rng)
 /* Per-thread output buffers, reused across requests so rendering does not allocate once warm;
  * released when the worker thread ends: the body, the rendered header values, one extract
  * value. */
-enum { BUF_BODY, BUF_HEADERS, BUF_EXTRACT, NBUFS };
+enum { BUF_BODY, BUF_HEADERS, BUF_EXTRACT, BUF_HOOKS, NBUFS };
 
 typedef struct scratch_bufs {
     mk_buf_t bufs[NBUFS];
@@ -580,10 +589,18 @@ typedef struct header_val {
     size_t at, len;
 } header_val_t;
 
+/* Where one webhook's rendered url, header lines ("Name: value", each NUL-terminated) and body
+ * lie in the BUF_HOOKS scratch buffer. */
+typedef struct hook_val {
+    size_t url_at, hdr_at, hdr_len, body_at, body_len;
+} hook_val_t;
+
 /* Runs the mock's extraction (each value rendered and written to its store, in order), then
  * renders the templated headers (into the header buffer, positions in hv) and the body. */
+static int render_hooks(const mk_mock_t *m, mk_template_env_t *env, hook_val_t *wv, mk_err_t *err);
+
 static int render_pass(const mk_mock_t *m, const mk_mock_response_t *r, mk_template_env_t *env,
-                       pass_t *p, header_val_t *hv, mk_str_t *body, mk_err_t *err)
+                       pass_t *p, header_val_t *hv, hook_val_t *wv, mk_str_t *body, mk_err_t *err)
 {
     int rc;
     if (p->sctx->store != NULL) {
@@ -622,6 +639,10 @@ static int render_pass(const mk_mock_t *m, const mk_mock_response_t *r, mk_templ
                     hb->data[k] = ' ';
         }
     }
+    /* Webhooks render with the request's values and stores, like the answer. */
+    rc = m->nwebhooks ? render_hooks(m, env, wv, err) : 0;
+    if (rc != 0)
+        return rc;
     if (r->body_tpl == NULL) {
         *body = (mk_str_t){r->body, r->body_len};
         return 0;
@@ -648,9 +669,13 @@ static void add_headers(mk_httpd_req_t *req, const mk_mock_response_t *r, const 
 }
 
 /* Sends the rendered answer (after its delay, or its fault) and journals it. */
+static bool fire_hooks(mk_serve_t *s, mk_httpd_req_t *req, const mk_mock_t *m, const hook_val_t *wv,
+                       int status, int send_status, mk_str_t body,
+                       const mk_httpd_send_opts_t *opts);
+
 static int answer(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
                   const mk_mock_t *m, const mk_mock_response_t *r, const header_val_t *hv,
-                  mk_str_t body, mk_faker_rng_t *rng, int64_t now_ms)
+                  const hook_val_t *wv, mk_str_t body, mk_faker_rng_t *rng, int64_t now_ms)
 {
     add_headers(req, r, hv);
     mk_httpd_send_opts_t opts = {
@@ -663,6 +688,9 @@ static int answer(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     /* Journaled before the answer leaves, so a client that reads the journal once it has its
      * answer finds the entry. */
     record(s, req, view, ns, m, status, now_ms);
+    /* A synchronous webhook holds the answer until its call is done. */
+    if (m->nwebhooks && s->hooks && fire_hooks(s, req, m, wv, status, r->status, body, &opts))
+        return status;
     /* The body is copied into the request here, so nothing from the snapshot outlives it. */
     mk_httpd_send(req, r->status, body, &opts);
     return status;
@@ -681,6 +709,275 @@ static header_val_t *header_vals(const mk_mock_response_t *r, header_val_t *stac
     if (r->header_tpls == NULL || r->nheaders <= nstack)
         return stack;
     return calloc(r->nheaders, sizeof(header_val_t));
+}
+
+/* ---- per-mock webhooks ----
+ *
+ * Mockarty's `webhooks`: HTTP calls made after a match through the webhook sender (its own
+ * thread, retries with backoff). An async one is sent and forgotten. A synchronous one (the
+ * default) holds the answer: the request waits, without blocking the loop, until every such call
+ * has had its last attempt; the sender's thread then hands the request back to its worker's loop
+ * through an eventfd, and the loop sends the answer. Only the HTTP kind is sent. */
+
+static int render_hooks(const mk_mock_t *m, mk_template_env_t *env, hook_val_t *wv, mk_err_t *err)
+{
+    mk_buf_t *b = scratch(BUF_HOOKS);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < m->nwebhooks; i++) {
+        const mk_mock_webhook_t *w = &m->webhooks[i];
+        if (w->kind != MK_MOCK_WEBHOOK_HTTP)
+            continue;
+        wv[i].url_at = b->len;
+        rc = w->url_tpl ? mk_template_render(w->url_tpl, env, b, err)
+                        : mk_buf_append(b, w->url, strlen(w->url));
+        rc = rc ? rc : mk_buf_append(b, "", 1);
+        wv[i].hdr_at = b->len;
+        for (size_t k = 0; rc == 0 && k < w->nheaders; k++) {
+            size_t at = b->len;
+            rc = mk_buf_append(b, w->headers[k].name.base, w->headers[k].name.len);
+            rc = rc ? rc : mk_buf_append(b, ": ", 2);
+            if (rc == 0)
+                rc = w->header_tpls && w->header_tpls[k]
+                         ? mk_template_render(w->header_tpls[k], env, b, err)
+                         : mk_buf_append(b, w->headers[k].value.base, w->headers[k].value.len);
+            /* A value rendered from the request must not smuggle a header line in. */
+            for (size_t c = at; rc == 0 && c < b->len; c++)
+                if (b->data[c] == '\r' || b->data[c] == '\n')
+                    b->data[c] = ' ';
+            rc = rc ? rc : mk_buf_append(b, "", 1);
+        }
+        wv[i].hdr_len = b->len - wv[i].hdr_at;
+        wv[i].body_at = b->len;
+        if (rc == 0 && w->body_tpl)
+            rc = mk_template_render(w->body_tpl, env, b, err);
+        else if (rc == 0 && w->body)
+            rc = mk_buf_append(b, w->body, w->body_len);
+        wv[i].body_len = b->len - wv[i].body_at;
+    }
+    /* The buffer's own failures (template errors have set err themselves). */
+    if (rc == MK_ETOOBIG || rc == MK_ENOMEM)
+        return mk_err_set(err, MK_EINTERNAL, "rendered webhooks exceed %u bytes or memory",
+                          MK_SERVE_MAX_RENDERED_BYTES);
+    return rc;
+}
+
+static bool hook_fires(const mk_mock_t *m, const mk_mock_webhook_t *w, int status)
+{
+    int64_t uses = atomic_load_explicit(&((mk_mock_t *)m)->uses, memory_order_relaxed);
+    switch (w->trigger) {
+    case MK_MOCK_WEBHOOK_ON_SUCCESS:
+        return status > 0 && status < 400;
+    case MK_MOCK_WEBHOOK_ON_ERROR:
+        return status == 0 || status >= 400;
+    case MK_MOCK_WEBHOOK_ON_FIRST_USE:
+        return uses == 1;
+    case MK_MOCK_WEBHOOK_ON_LAST_USE:
+        return m->use_limiter > 0 && uses == m->use_limiter;
+    default:
+        return true;
+    }
+}
+
+typedef struct hook_loop hook_loop_t;
+typedef struct hook_wait hook_wait_t;
+
+/* The request side of a waiting answer, in the request's pool. */
+typedef struct hook_guard {
+    hook_wait_t *wait; /* NULL once detached */
+} hook_guard_t;
+
+/* An answer held for synchronous webhooks; heap-owned by the worker's loop. */
+struct hook_wait {
+    hook_wait_t *next;
+    hook_loop_t *hl;
+    mk_httpd_req_t *req; /* NULL once the request is gone */
+    hook_guard_t *guard;
+    int remaining; /* calls not yet final (under hl->mu) */
+    int status;
+    mk_httpd_send_opts_t opts;
+    size_t body_len;
+    char body[];
+};
+
+/* One per worker loop: answers whose webhooks are done, handed over by the sender's thread. */
+struct hook_loop {
+    pthread_mutex_t mu;
+    hook_wait_t *done;
+    int efd;
+    mk_httpd_watch_t *watch;
+    mk_httpd_loop_t *loop;
+};
+
+static void wait_free(hook_wait_t *w)
+{
+    if (w->guard != NULL)
+        w->guard->wait = NULL;
+    free(w);
+}
+
+static void on_wait_req_gone(void *p)
+{
+    hook_guard_t *g = p;
+    if (g->wait != NULL) {
+        g->wait->req = NULL;
+        g->wait->guard = NULL;
+    }
+}
+
+/* On the loop: send the answers whose webhooks are done. */
+static void hook_loop_drain(void *ud)
+{
+    hook_loop_t *hl = ud;
+    uint64_t n;
+    if (read(hl->efd, &n, sizeof n) < 0) {
+        /* Nothing to read (EAGAIN): another wakeup took it; the list says what is done. */
+    }
+    pthread_mutex_lock(&hl->mu);
+    hook_wait_t *list = hl->done;
+    hl->done = NULL;
+    pthread_mutex_unlock(&hl->mu);
+    while (list != NULL) {
+        hook_wait_t *w = list;
+        list = w->next;
+        if (w->req != NULL && !mk_httpd_loop_disposing(hl->loop))
+            mk_httpd_send(w->req, w->status, (mk_str_t){w->body, w->body_len}, &w->opts);
+        wait_free(w);
+    }
+}
+
+/* The server is being freed; the sender was freed before, so no call is still out. */
+static void hook_loop_dispose(void *data)
+{
+    hook_loop_t *hl = data;
+    mk_httpd_watch_free(hl->watch);
+    close(hl->efd);
+    while (hl->done != NULL) {
+        hook_wait_t *w = hl->done;
+        hl->done = w->next;
+        wait_free(w);
+    }
+    pthread_mutex_destroy(&hl->mu);
+    free(hl);
+}
+
+static hook_loop_t *hook_loop_of(mk_serve_t *s, mk_httpd_req_t *req)
+{
+    mk_httpd_loop_t *loop = mk_httpd_req_loop(req);
+    void **slot = loop ? mk_httpd_loop_slot(loop, &s->hooks, hook_loop_dispose) : NULL;
+    if (slot == NULL)
+        return NULL;
+    if (*slot != NULL)
+        return *slot;
+    hook_loop_t *hl = calloc(1, sizeof *hl);
+    if (hl == NULL)
+        return NULL;
+    hl->loop = loop;
+    hl->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&hl->mu, NULL);
+    hl->watch = hl->efd >= 0 ? mk_httpd_watch_new(loop, hl->efd, hook_loop_drain, NULL, hl) : NULL;
+    if (hl->watch == NULL) {
+        if (hl->efd >= 0)
+            close(hl->efd);
+        pthread_mutex_destroy(&hl->mu);
+        free(hl);
+        return NULL;
+    }
+    mk_httpd_watch_read(hl->watch, true);
+    *slot = hl;
+    return hl;
+}
+
+/* On the sender's thread, after every attempt of a synchronous webhook. */
+static void on_sync_attempt(void *ud, const mk_webhook_attempt_t *a)
+{
+    hook_wait_t *w = ud;
+    if (!a->final)
+        return;
+    hook_loop_t *hl = w->hl;
+    pthread_mutex_lock(&hl->mu);
+    bool last = --w->remaining == 0;
+    if (last) {
+        w->next = hl->done;
+        hl->done = w;
+    }
+    pthread_mutex_unlock(&hl->mu);
+    uint64_t one = 1;
+    if (last && write(hl->efd, &one, sizeof one) < 0) {
+        /* The counter is saturated: a wakeup is pending anyway. */
+    }
+}
+
+/* Sends the webhooks that fire for this answer. Returns true when the answer waits for
+ * synchronous ones (it is then sent from the loop), false when the caller sends it now. */
+static bool fire_hooks(mk_serve_t *s, mk_httpd_req_t *req, const mk_mock_t *m, const hook_val_t *wv,
+                       int status, int send_status, mk_str_t body, const mk_httpd_send_opts_t *opts)
+{
+    mk_buf_t *b = scratch_get(BUF_HOOKS, false);
+    hook_wait_t *wait = NULL;
+    int nsync = 0;
+    for (size_t i = 0; i < m->nwebhooks; i++) {
+        const mk_mock_webhook_t *w = &m->webhooks[i];
+        if (w->kind != MK_MOCK_WEBHOOK_HTTP || wv == NULL || !hook_fires(m, w, status))
+            continue;
+        const char *lines[64];
+        size_t nl = 0;
+        for (size_t at = wv[i].hdr_at; at < wv[i].hdr_at + wv[i].hdr_len && nl < 63;) {
+            lines[nl++] = b->data + at;
+            at += strlen(b->data + at) + 1;
+        }
+        lines[nl] = NULL;
+        mk_webhook_req_t hr = {
+            .url = b->data + wv[i].url_at,
+            .method = w->method,
+            .headers = lines,
+            .body = b->data + wv[i].body_at,
+            .body_len = wv[i].body_len,
+            .retries = (int)w->retry_count,
+            .backoff_ms = w->retry_delay_ms,
+            .timeout_ms = w->timeout_ms,
+        };
+        if (!w->async && wait == NULL) {
+            hook_loop_t *hl = hook_loop_of(s, req);
+            wait = hl ? calloc(1, sizeof *wait + body.len) : NULL;
+            if (wait != NULL) {
+                wait->hl = hl;
+                wait->req = req;
+                wait->status = send_status;
+                wait->opts = *opts;
+                wait->body_len = body.len;
+                memcpy(wait->body, body.base, body.len);
+                wait->remaining = 1; /* held until every call is queued */
+            }
+        }
+        if (!w->async && wait != NULL) {
+            hr.on_attempt = on_sync_attempt;
+            hr.ud = wait;
+            pthread_mutex_lock(&wait->hl->mu);
+            wait->remaining++;
+            pthread_mutex_unlock(&wait->hl->mu);
+        }
+        /* A webhook that cannot be queued (bad URL, queue full) is skipped: the answer is the
+         * mock's either way. */
+        if (mk_webhook_send(s->hooks, &hr, NULL) == 0) {
+            nsync += hr.on_attempt != NULL;
+        } else if (hr.on_attempt != NULL) {
+            pthread_mutex_lock(&wait->hl->mu);
+            wait->remaining--;
+            pthread_mutex_unlock(&wait->hl->mu);
+        }
+    }
+    if (wait == NULL)
+        return false;
+    if (nsync == 0) {
+        free(wait);
+        return false;
+    }
+    wait->guard = mk_httpd_req_alloc_guard(req, sizeof *wait->guard, on_wait_req_gone);
+    wait->guard->wait = wait;
+    /* Release the hold taken while queuing: the last call (maybe already done) hands it over. */
+    mk_webhook_attempt_t released = {.final = true};
+    on_sync_attempt(wait, &released);
+    return true;
 }
 
 /* ---- requests waiting for Redis ---- */
@@ -815,6 +1112,7 @@ static bool job_step(job_t *j, int *status)
     int rc = 0;
     header_val_t stack[16];
     header_val_t *hv = header_vals(j->resp, stack, 16);
+    hook_val_t wv[MK_MOCK_WEBHOOK_MAX];
     mk_faker_rng_t rng = j->rng0;
     pass_t p = {.job = j, .sctx = &j->sctx};
     mk_template_env_t env = {
@@ -834,7 +1132,7 @@ static bool job_step(job_t *j, int *status)
                         "the store operations of mock %s did not settle in %d round trips",
                         j->mock->id, MAX_ROUNDS);
     else
-        rc = render_pass(j->mock, j->resp, &env, &p, hv, &body, &err);
+        rc = render_pass(j->mock, j->resp, &env, &p, hv, wv, &body, &err);
     pass_release(&p);
     if (rc == 0 && j->nops > 0) {
         rc = mk_store_submit(j->s->store, j->loop, j->ns, j->ops, j->nops, on_batch_done, j, &err);
@@ -856,7 +1154,7 @@ static bool job_step(job_t *j, int *status)
         *status = answer_error(j->s, j->req, &j->view, j->ns, j->mock, &err, j->now_ms);
     else
         *status =
-            answer(j->s, j->req, &j->view, j->ns, j->mock, j->resp, hv, body, &rng, j->now_ms);
+            answer(j->s, j->req, &j->view, j->ns, j->mock, j->resp, hv, wv, body, &rng, j->now_ms);
     if (hv != stack)
         free(hv);
     job_free(j);
@@ -889,12 +1187,13 @@ static int serve_sync(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk
     };
     header_val_t stack[16];
     header_val_t *hv = header_vals(res->response, stack, 16);
+    hook_val_t wv[MK_MOCK_WEBHOOK_MAX];
     mk_err_t err;
     mk_str_t body;
-    int rc = hv != NULL ? render_pass(m, res->response, &env, &p, hv, &body, &err)
+    int rc = hv != NULL ? render_pass(m, res->response, &env, &p, hv, wv, &body, &err)
                         : mk_err_set(&err, MK_ENOMEM, "out of memory");
     int status = rc != 0 ? answer_error(s, req, view, ns, m, &err, now_ms)
-                         : answer(s, req, view, ns, m, res->response, hv, body, rng, now_ms);
+                         : answer(s, req, view, ns, m, res->response, hv, wv, body, rng, now_ms);
     if (hv != stack)
         free(hv);
     return status;
@@ -916,9 +1215,9 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     }
     const mk_mock_t *m = res.mock;
     const mk_mock_response_t *r = res.response;
-    if (m->nextracts == 0 && r->body_tpl == NULL && r->header_tpls == NULL) {
-        status =
-            answer(s, req, view, ns, m, r, NULL, (mk_str_t){r->body, r->body_len}, &rng, now_ms);
+    if (m->nextracts == 0 && r->body_tpl == NULL && r->header_tpls == NULL && m->nwebhooks == 0) {
+        status = answer(s, req, view, ns, m, r, NULL, NULL, (mk_str_t){r->body, r->body_len}, &rng,
+                        now_ms);
     } else if (s->store != NULL && m->uses_store && mk_store_is_async(s->store)) {
         job_t *j = job_new(s, req, ns, &res, &rng, now_ms);
         if (j == NULL) {

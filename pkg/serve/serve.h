@@ -9,6 +9,7 @@
 #include "journal/journal.h"
 #include "request/request.h"
 #include "store/store.h"
+#include "webhook/webhook.h"
 
 #include <jansson.h>
 
@@ -48,6 +49,10 @@ typedef bool (*mk_serve_may_read_cb)(void *ud, mk_request_t *view);
 /* catalog, journal and store are borrowed and must outlive the server. */
 mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal, mk_store_t *store);
 void mk_serve_free(mk_serve_t *s);
+/* Per-mock webhooks (Mockarty's `webhooks`, HTTP kind) go through sender (borrowed). It must be
+ * freed after mk_httpd_stop and before mk_httpd_free, so that no call is out when the worker
+ * loops are disposed. Without one, webhooks are not sent. */
+void mk_serve_set_webhooks(mk_serve_t *s, mk_webhook_sender_t *sender);
 /* Sets who sees the diagnosis; in TOKEN mode may_read decides (NULL: no one). ud is borrowed. */
 void mk_serve_set_details(mk_serve_t *s, mk_serve_details_t mode, mk_serve_may_read_cb may_read,
                           void *ud);
