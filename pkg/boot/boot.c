@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MOCKARTY_VERSION "0.2.0"
+#define MOCKARTY_VERSION MK_API_VERSION
 
 extern char **environ;
 
