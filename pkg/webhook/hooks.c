@@ -140,7 +140,7 @@ int mk_webhook_hooks_create(mk_webhook_hooks_t *h, const char *ns, json_t *body,
     json_t *desc = json_object_get(body, "description");
     if (desc && !json_is_null(desc) && !json_is_string(desc))
         return mk_err_set(err, MK_EINVAL, "description: must be a string");
-    json_t *evs;
+    json_t *evs = NULL;
     int rc = check_events(json_object_get(body, "events"), &evs, err);
     if (rc != 0)
         return rc;
