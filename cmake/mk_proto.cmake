@@ -33,14 +33,31 @@ function(mk_proto_library target)
     # Generated code is not ours to warn about.
     target_compile_options(${target} PRIVATE -w)
     if(P_DESCRIPTOR_SET)
-        set(ds ${CMAKE_CURRENT_BINARY_DIR}/${P_DESCRIPTOR_SET})
-        add_custom_command(OUTPUT ${ds}
-            COMMAND ${MK_PROTOC_C} --descriptor_set_out=${ds} --include_imports
-                    -I${dir} ${abs_protos}
-            DEPENDS ${abs_protos}
-            COMMENT "descriptor set ${P_DESCRIPTOR_SET}")
-        add_custom_target(${target}_descriptor DEPENDS ${ds})
+        mk_proto_descriptor_set(${target}_descriptor OUTPUT ${P_DESCRIPTOR_SET} PROTOS ${P_PROTOS})
         add_dependencies(${target} ${target}_descriptor)
-        set(${target}_DESCRIPTOR_SET ${ds} PARENT_SCOPE)
+        set(${target}_DESCRIPTOR_SET ${${target}_descriptor_FILE} PARENT_SCOPE)
     endif()
+endfunction()
+
+#   mk_proto_descriptor_set(target OUTPUT x.pb PROTOS a.proto ...)
+#     -> custom target building only the descriptor set (--include_imports; imports are found
+#        from the folder of the first proto); its path is in <target>_FILE.
+function(mk_proto_descriptor_set target)
+    cmake_parse_arguments(P "" "OUTPUT" "PROTOS" ${ARGN})
+    set(abs_protos)
+    set(deps)
+    foreach(proto ${P_PROTOS})
+        get_filename_component(abs ${proto} ABSOLUTE)
+        list(APPEND abs_protos ${abs})
+    endforeach()
+    list(GET abs_protos 0 first)
+    get_filename_component(dir ${first} DIRECTORY)
+    file(GLOB_RECURSE deps CONFIGURE_DEPENDS ${dir}/*.proto)
+    set(ds ${CMAKE_CURRENT_BINARY_DIR}/${P_OUTPUT})
+    add_custom_command(OUTPUT ${ds}
+        COMMAND ${MK_PROTOC_C} --descriptor_set_out=${ds} --include_imports -I${dir} ${abs_protos}
+        DEPENDS ${abs_protos} ${deps}
+        COMMENT "descriptor set ${P_OUTPUT}")
+    add_custom_target(${target} DEPENDS ${ds})
+    set(${target}_FILE ${ds} PARENT_SCOPE)
 endfunction()

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* FieldDescriptorProto.Type */
 enum {
@@ -61,11 +62,15 @@ typedef struct pd_field {
     const pd_enum_t *en;
 } pd_field_t;
 
+typedef struct wkt wkt_t;
+
 struct mk_protodyn_msg {
     char *name;
     pd_field_t *fields; /* sorted by number */
     size_t nfields;
     bool map_entry;
+    const wkt_t *wkt; /* a well-known type with its own JSON form, or NULL */
+    const mk_protodyn_pool_t *pool;
 };
 
 /* A method and, until resolve() looks them up, its type names. */
@@ -613,6 +618,8 @@ static const pd_enum_t *find_enum(const mk_protodyn_pool_t *p, const char *name)
     return e ? *e : NULL;
 }
 
+static const wkt_t *wkt_find(const char *name);
+
 static int resolve(mk_protodyn_pool_t *pool, mk_err_t *err)
 {
     if (pool->msgs.n > 1)
@@ -625,6 +632,8 @@ static int resolve(mk_protodyn_pool_t *pool, mk_err_t *err)
                               ((mk_protodyn_msg_t *)pool->msgs.items[i])->name);
     for (size_t i = 0; i < pool->msgs.n; i++) {
         mk_protodyn_msg_t *m = pool->msgs.items[i];
+        m->pool = pool;
+        m->wkt = wkt_find(m->name);
         for (size_t j = 0; j < m->nfields; j++) {
             pd_field_t *f = &m->fields[j];
             if (f->type != T_MESSAGE && f->type != T_GROUP && f->type != T_ENUM)
@@ -753,6 +762,9 @@ static json_t *json_double(double d)
         return json_string("NaN");
     if (isinf(d))
         return json_string(d > 0 ? "Infinity" : "-Infinity");
+    /* Integral values print as integers, as protobuf prints them (1, not 1.0). */
+    if (d == floor(d) && fabs(d) < 9007199254740992.0)
+        return json_integer((json_int_t)d);
     return json_real(d);
 }
 
@@ -817,6 +829,8 @@ static json_t *scalar_json(const pd_field_t *f, uint64_t v)
 
 static int decode_msg(const mk_protodyn_msg_t *m, const uint8_t *d, size_t n, json_t *obj,
                       int depth, mk_err_t *err);
+static int msg_json(const mk_protodyn_msg_t *m, const uint8_t *d, size_t n, json_t *merge_into,
+                    int depth, json_t **out, mk_err_t *err);
 
 /* One value of field f from wire field w; *out is a new reference. merge_into: an existing
  * object of a singular message field, decoded into (protobuf merges repeated occurrences). */
@@ -834,16 +848,8 @@ static int value_json(const pd_field_t *f, const wf_t *w, json_t *merge_into, in
     case T_BYTES:
         *out = bytes_json(w->data, w->len);
         return *out ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
-    case T_MESSAGE: {
-        json_t *o = merge_into ? json_incref(merge_into) : json_object();
-        int rc = decode_msg(f->msg, w->data, w->len, o, depth + 1, err);
-        if (rc < 0) {
-            json_decref(o);
-            return rc;
-        }
-        *out = o;
-        return 0;
-    }
+    case T_MESSAGE:
+        return msg_json(f->msg, w->data, w->len, merge_into, depth + 1, out, err);
     default:
         *out = scalar_json(f, w->v);
         return *out ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
@@ -899,7 +905,13 @@ static int map_entry_json(const pd_field_t *f, const wf_t *w, json_t *map, int d
             key = "false";
         else if (kf->type != T_STRING)
             key = "0";
-        json_object_set_new(map, key, v ? json_incref(v) : default_json(vf));
+        json_t *dv = NULL;
+        if (v == NULL && vf->type == T_MESSAGE) /* absent message value: its empty form */
+            rc = msg_json(vf->msg, (const uint8_t *)"", 0, NULL, depth + 1, &dv, err);
+        else if (v == NULL)
+            dv = default_json(vf);
+        if (rc == 0)
+            json_object_set_new(map, key, v ? json_incref(v) : dv);
     }
     json_decref(e);
     return rc;
@@ -979,15 +991,7 @@ static int decode_msg(const mk_protodyn_msg_t *m, const uint8_t *d, size_t n, js
 int mk_protodyn_decode(const mk_protodyn_msg_t *m, const uint8_t *data, size_t len, json_t **out,
                        mk_err_t *err)
 {
-    json_t *o = json_object();
-    int rc = decode_msg(m, data, len, o, 0, err);
-    if (rc < 0) {
-        json_decref(o);
-        *out = NULL;
-        return rc;
-    }
-    *out = o;
-    return 0;
+    return msg_json(m, data, len, NULL, 0, out, err);
 }
 
 /* ---- JSON -> wire ---- */
@@ -1095,6 +1099,8 @@ static int json_float(const json_t *v, double *out, mk_err_t *err)
 
 static int encode_msg(const mk_protodyn_msg_t *m, const json_t *obj, mk_buf_t *out, int depth,
                       mk_err_t *err);
+static int msg_wire(const mk_protodyn_msg_t *m, const json_t *v, mk_buf_t *out, int depth,
+                    mk_err_t *err);
 
 /* A scalar's wire value (no key): varint or fixed bytes appended to b. */
 static int scalar_wire(const pd_field_t *f, const json_t *v, mk_buf_t *b, mk_err_t *err)
@@ -1195,7 +1201,7 @@ static int value_wire(const pd_field_t *f, const json_t *v, mk_buf_t *b, int dep
     case T_MESSAGE: {
         mk_buf_t sub;
         mk_buf_init(&sub, b->max);
-        rc = encode_msg(f->msg, v, &sub, depth + 1, err);
+        rc = msg_wire(f->msg, v, &sub, depth + 1, err);
         if (rc == 0)
             rc = put_len(b, f->number, sub.data, sub.len);
         mk_buf_free(&sub);
@@ -1237,7 +1243,8 @@ static int map_wire(const pd_field_t *f, const json_t *v, mk_buf_t *b, int depth
         }
         rc = k ? value_wire(kf, k, &e, depth + 1, err) : MK_EINVAL;
         json_decref(k);
-        if (rc == 0 && !json_is_null(val))
+        /* null is the default (no value on the wire), except where it is a value of its own */
+        if (rc == 0 && (!json_is_null(val) || (vf->type == T_MESSAGE && vf->msg->wkt)))
             rc = value_wire(vf, val, &e, depth + 1, err);
         if (rc == 0)
             rc = put_len(b, f->number, e.data, e.len);
@@ -1349,5 +1356,492 @@ static int encode_msg(const mk_protodyn_msg_t *m, const json_t *obj, mk_buf_t *o
 
 int mk_protodyn_encode(const mk_protodyn_msg_t *m, const json_t *in, mk_buf_t *out, mk_err_t *err)
 {
-    return encode_msg(m, in, out, 0, err);
+    return msg_wire(m, in, out, 0, err);
+}
+
+/* ---- well-known types: their JSON forms, as transforms over the generic codec ---- */
+
+/* dec: generic JSON of the message (borrowed) -> the type's JSON (*out, new reference).
+ * enc: the type's JSON (borrowed) -> generic JSON (*out, new reference). */
+typedef int (*wkt_dec_fn)(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out,
+                          mk_err_t *err);
+typedef int (*wkt_enc_fn)(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                          mk_err_t *err);
+
+struct wkt {
+    const char *name;
+    wkt_dec_fn dec;
+    wkt_enc_fn enc;
+};
+
+#define MAX_TS_SECONDS  253402300799LL /* 9999-12-31T23:59:59Z */
+#define MIN_TS_SECONDS  -62135596800LL /* 0001-01-01T00:00:00Z */
+#define MAX_DUR_SECONDS 315576000000LL /* 10,000 years */
+
+static int64_t jget_i64(const json_t *g, const char *key)
+{
+    const json_t *v = json_object_get(g, key);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_string(v))
+        return strtoll(json_string_value(v), NULL, 10);
+    return 0;
+}
+
+/* ".5", ".500123", ".000000001": 0, 3, 6 or 9 digits as protobuf prints them. */
+static void frac_format(char *out, size_t size, int32_t nanos)
+{
+    if (nanos == 0)
+        out[0] = '\0';
+    else if (nanos % 1000000 == 0)
+        snprintf(out, size, ".%03d", nanos / 1000000);
+    else if (nanos % 1000 == 0)
+        snprintf(out, size, ".%06d", nanos / 1000);
+    else
+        snprintf(out, size, ".%09d", nanos);
+}
+
+/* Parses ".ddd" (1 to 9 digits) at *p into nanoseconds; advances *p. No dot: 0. */
+static int frac_parse(const char **p, int32_t *nanos)
+{
+    *nanos = 0;
+    if (**p != '.')
+        return 0;
+    (*p)++;
+    int digits = 0;
+    int32_t n = 0;
+    while (**p >= '0' && **p <= '9' && digits < 9) {
+        n = n * 10 + (**p - '0');
+        (*p)++;
+        digits++;
+    }
+    if (digits == 0 || (**p >= '0' && **p <= '9'))
+        return MK_EINVAL;
+    while (digits++ < 9)
+        n *= 10;
+    *nanos = n;
+    return 0;
+}
+
+static json_t *seconds_nanos(int64_t s, int32_t n)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%" PRId64, s);
+    return json_pack("{s:s,s:i}", "seconds", b, "nanos", (int)n);
+}
+
+static int ts_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    int64_t s = jget_i64(g, "seconds"), n = jget_i64(g, "nanos");
+    if (s < MIN_TS_SECONDS || s > MAX_TS_SECONDS || n < 0 || n > 999999999)
+        return mk_err_set(err, MK_EINVAL, "Timestamp out of range (%" PRId64 " s, %" PRId64 " ns)",
+                          s, n);
+    time_t t = (time_t)s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char frac[16], b[64];
+    frac_format(frac, sizeof frac, (int32_t)n);
+    snprintf(b, sizeof b, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    *out = json_string(b);
+    return 0;
+}
+
+static bool digits_at(const char *s, const int *pos, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[pos[i]] < '0' || s[pos[i]] > '9')
+            return false;
+    return true;
+}
+
+static int num_at(const char *s, int at, int len)
+{
+    int v = 0;
+    for (int i = 0; i < len; i++)
+        v = v * 10 + (s[at + i] - '0');
+    return v;
+}
+
+/* RFC 3339: 1972-01-01T10:00:20.021Z or with an offset (+01:00). */
+static int ts_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                  mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    const char *s = json_string_value(v);
+    static const int dpos[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+    if (s == NULL || strlen(s) < 20 || !digits_at(s, dpos, 14) || s[4] != '-' || s[7] != '-' ||
+        (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+        return mk_err_set(err, MK_EINVAL, "expected an RFC 3339 timestamp string");
+    struct tm tm = {.tm_year = num_at(s, 0, 4) - 1900,
+                    .tm_mon = num_at(s, 5, 2) - 1,
+                    .tm_mday = num_at(s, 8, 2),
+                    .tm_hour = num_at(s, 11, 2),
+                    .tm_min = num_at(s, 14, 2),
+                    .tm_sec = num_at(s, 17, 2)};
+    const char *p = s + 19;
+    int32_t nanos;
+    if (frac_parse(&p, &nanos) < 0)
+        return mk_err_set(err, MK_EINVAL, "bad fraction of a second in \"%.40s\"", s);
+    int64_t offset = 0;
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        offset = 0;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
+               digits_at(p, (const int[]){1, 2, 4, 5}, 4)) {
+        offset = (num_at(p, 1, 2) * 3600 + num_at(p, 4, 2) * 60) * (*p == '-' ? -1 : 1);
+    } else {
+        return mk_err_set(err, MK_EINVAL, "bad time zone in \"%.40s\"", s);
+    }
+    struct tm check = tm;
+    int64_t secs = (int64_t)timegm(&check);
+    /* timegm normalises 02-30 into March: refuse dates that moved. */
+    if (check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon || check.tm_hour != tm.tm_hour ||
+        check.tm_min != tm.tm_min || check.tm_sec != tm.tm_sec)
+        return mk_err_set(err, MK_EINVAL, "no such date or time: \"%.40s\"", s);
+    secs -= offset;
+    if (secs < MIN_TS_SECONDS || secs > MAX_TS_SECONDS)
+        return mk_err_set(err, MK_EINVAL, "Timestamp out of range: \"%.40s\"", s);
+    *out = seconds_nanos(secs, nanos);
+    return 0;
+}
+
+static int dur_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    int64_t s = jget_i64(g, "seconds"), n = jget_i64(g, "nanos");
+    if (s < -MAX_DUR_SECONDS || s > MAX_DUR_SECONDS || n < -999999999 || n > 999999999 ||
+        (s > 0 && n < 0) || (s < 0 && n > 0))
+        return mk_err_set(err, MK_EINVAL, "Duration out of range (%" PRId64 " s, %" PRId64 " ns)",
+                          s, n);
+    bool neg = s < 0 || n < 0;
+    char frac[16], b[48];
+    frac_format(frac, sizeof frac, (int32_t)(n < 0 ? -n : n));
+    snprintf(b, sizeof b, "%s%" PRId64 "%ss", neg ? "-" : "", s < 0 ? -s : s, frac);
+    *out = json_string(b);
+    return 0;
+}
+
+/* "1.5s", "-0.000001s" */
+static int dur_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                   mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    const char *s = json_string_value(v);
+    if (s == NULL)
+        return mk_err_set(err, MK_EINVAL, "expected a duration string like \"1.5s\"");
+    const char *p = s;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    int64_t secs = 0;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 13) {
+        secs = secs * 10 + (*p++ - '0');
+        digits++;
+    }
+    int32_t nanos;
+    if (digits == 0 || frac_parse(&p, &nanos) < 0 || p[0] != 's' || p[1] != '\0' ||
+        secs > MAX_DUR_SECONDS)
+        return mk_err_set(err, MK_EINVAL, "expected a duration string like \"1.5s\", got \"%.40s\"",
+                          s);
+    *out = seconds_nanos(neg ? -secs : secs, neg ? -nanos : nanos);
+    return 0;
+}
+
+static int wrap_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    (void)depth;
+    json_t *v = json_object_get(g, "value");
+    const pd_field_t *f = find_field(m, 1);
+    *out = v ? json_incref(v) : f ? default_json(f) : json_null();
+    return *out ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+}
+
+static int wrap_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                    mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    (void)err;
+    *out = json_pack("{s:O}", "value", v);
+    return 0;
+}
+
+/* Struct <-> object, ListValue <-> array: the generic form's one field. */
+static int one_field_dec(json_t *g, const char *key, bool array, json_t **out)
+{
+    json_t *v = json_object_get(g, key);
+    *out = v ? json_incref(v) : array ? json_array() : json_object();
+    return 0;
+}
+
+static int struct_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    (void)err;
+    return one_field_dec(g, "fields", false, out);
+}
+
+static int struct_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                      mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    if (!json_is_object(v))
+        return mk_err_set(err, MK_EINVAL, "expected an object (Struct)");
+    *out = json_pack("{s:O}", "fields", v);
+    return 0;
+}
+
+static int list_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    (void)err;
+    return one_field_dec(g, "values", true, out);
+}
+
+static int list_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                    mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    if (!json_is_array(v))
+        return mk_err_set(err, MK_EINVAL, "expected an array (ListValue)");
+    *out = json_pack("{s:O}", "values", v);
+    return 0;
+}
+
+/* Value: whichever member is set, as plain JSON. */
+static int value_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    (void)err;
+    static const char *const members[] = {"numberValue", "stringValue", "boolValue", "structValue",
+                                          "listValue"};
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        json_t *v = json_object_get(g, members[i]);
+        if (v) {
+            *out = json_incref(v);
+            return 0;
+        }
+    }
+    *out = json_null(); /* nullValue, or nothing set */
+    return 0;
+}
+
+static int value_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                     mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    (void)err;
+    const char *key = json_is_null(v)      ? "nullValue"
+                      : json_is_boolean(v) ? "boolValue"
+                      : json_is_number(v)  ? "numberValue"
+                      : json_is_string(v)  ? "stringValue"
+                      : json_is_object(v)  ? "structValue"
+                                           : "listValue";
+    *out = json_is_null(v) ? json_pack("{s:s}", key, "NULL_VALUE") : json_pack("{s:O}", key, v);
+    return 0;
+}
+
+/* FieldMask: paths ["a_b", "c.d_e"] <-> "aB,c.dE". */
+static int mask_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    mk_buf_t b;
+    mk_buf_init(&b, 0);
+    json_t *paths = json_object_get(g, "paths"), *p;
+    size_t i;
+    int rc = 0;
+    json_array_foreach(paths, i, p)
+    {
+        char *c = camel(json_string_value(p) ? json_string_value(p) : "");
+        if (c == NULL || (i && mk_buf_append(&b, ",", 1) < 0) || mk_buf_append_str(&b, c) < 0)
+            rc = MK_ENOMEM;
+        free(c);
+        if (rc < 0)
+            break;
+    }
+    *out = rc == 0 ? json_stringn(b.data ? b.data : "", b.len) : NULL;
+    mk_buf_free(&b);
+    return *out ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+}
+
+static int mask_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                    mk_err_t *err)
+{
+    (void)m;
+    (void)depth;
+    const char *s = json_string_value(v);
+    if (s == NULL)
+        return mk_err_set(err, MK_EINVAL, "expected a FieldMask string like \"a,bC\"");
+    json_t *paths = json_array();
+    mk_buf_t b;
+    mk_buf_init(&b, 0);
+    for (const char *p = s;; p++) {
+        if (*p == ',' || *p == '\0') {
+            if (b.len > 0)
+                json_array_append_new(paths, json_stringn(b.data, b.len));
+            mk_buf_reset(&b);
+            if (*p == '\0')
+                break;
+        } else if (*p >= 'A' && *p <= 'Z') {
+            char low[2] = {'_', (char)(*p + 32)};
+            mk_buf_append(&b, low, 2);
+        } else {
+            mk_buf_append(&b, p, 1);
+        }
+    }
+    mk_buf_free(&b);
+    *out = json_pack("{s:o}", "paths", paths);
+    return 0;
+}
+
+/* Any: {"@type": url, ...fields} or, for a type with its own JSON form, {"@type", "value"}. */
+static const mk_protodyn_msg_t *any_type(const mk_protodyn_msg_t *m, const char *url, mk_err_t *err)
+{
+    const char *slash = strrchr(url, '/');
+    const mk_protodyn_msg_t *t = mk_protodyn_find_message(m->pool, slash ? slash + 1 : url);
+    if (t == NULL)
+        mk_err_set(err, MK_EINVAL, "Any: type %.120s is not in the descriptor set", url);
+    return t;
+}
+
+static int any_dec(const mk_protodyn_msg_t *m, json_t *g, int depth, json_t **out, mk_err_t *err)
+{
+    const char *url = json_string_value(json_object_get(g, "typeUrl"));
+    const char *b64 = json_string_value(json_object_get(g, "value"));
+    if (url == NULL || url[0] == '\0') {
+        *out = json_object();
+        return 0;
+    }
+    const mk_protodyn_msg_t *t = any_type(m, url, err);
+    if (t == NULL)
+        return MK_EINVAL;
+    mk_buf_t raw;
+    mk_buf_init(&raw, 0);
+    json_t *inner = NULL;
+    int rc = mk_grpc_base64_decode(&raw, b64 ? b64 : "", b64 ? strlen(b64) : 0);
+    if (rc == 0)
+        rc = msg_json(t, (const uint8_t *)(raw.data ? raw.data : ""), raw.len, NULL, depth + 1,
+                      &inner, err);
+    mk_buf_free(&raw);
+    if (rc < 0)
+        return rc;
+    json_t *o = json_pack("{s:s}", "@type", url);
+    if (t->wkt)
+        json_object_set_new(o, "value", inner);
+    else {
+        json_object_update(o, inner);
+        json_decref(inner);
+    }
+    *out = o;
+    return 0;
+}
+
+static int any_enc(const mk_protodyn_msg_t *m, const json_t *v, int depth, json_t **out,
+                   mk_err_t *err)
+{
+    if (!json_is_object(v))
+        return mk_err_set(err, MK_EINVAL, "expected an object (Any)");
+    if (json_object_size(v) == 0) {
+        *out = json_object();
+        return 0;
+    }
+    const char *url = json_string_value(json_object_get(v, "@type"));
+    if (url == NULL)
+        return mk_err_set(err, MK_EINVAL, "Any needs \"@type\"");
+    const mk_protodyn_msg_t *t = any_type(m, url, err);
+    if (t == NULL)
+        return MK_EINVAL;
+    json_t *inner;
+    if (t->wkt) {
+        inner = json_incref(json_object_get(v, "value"));
+        if (inner == NULL)
+            return mk_err_set(err, MK_EINVAL, "Any of %.80s needs \"value\"", url);
+    } else {
+        inner = json_copy((json_t *)v);
+        json_object_del(inner, "@type");
+    }
+    mk_buf_t sub;
+    mk_buf_init(&sub, 0);
+    int rc = msg_wire(t, inner, &sub, depth + 1, err);
+    json_decref(inner);
+    if (rc == 0) {
+        json_t *b = bytes_json((const uint8_t *)(sub.data ? sub.data : ""), sub.len);
+        *out = json_pack("{s:s,s:o}", "typeUrl", url, "value", b);
+    }
+    mk_buf_free(&sub);
+    return rc;
+}
+
+static const wkt_t wkts[] = {
+    {"google.protobuf.Any", any_dec, any_enc},
+    {"google.protobuf.BoolValue", wrap_dec, wrap_enc},
+    {"google.protobuf.BytesValue", wrap_dec, wrap_enc},
+    {"google.protobuf.DoubleValue", wrap_dec, wrap_enc},
+    {"google.protobuf.Duration", dur_dec, dur_enc},
+    {"google.protobuf.FieldMask", mask_dec, mask_enc},
+    {"google.protobuf.FloatValue", wrap_dec, wrap_enc},
+    {"google.protobuf.Int32Value", wrap_dec, wrap_enc},
+    {"google.protobuf.Int64Value", wrap_dec, wrap_enc},
+    {"google.protobuf.ListValue", list_dec, list_enc},
+    {"google.protobuf.StringValue", wrap_dec, wrap_enc},
+    {"google.protobuf.Struct", struct_dec, struct_enc},
+    {"google.protobuf.Timestamp", ts_dec, ts_enc},
+    {"google.protobuf.UInt32Value", wrap_dec, wrap_enc},
+    {"google.protobuf.UInt64Value", wrap_dec, wrap_enc},
+    {"google.protobuf.Value", value_dec, value_enc},
+};
+
+static const wkt_t *wkt_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof wkts / sizeof wkts[0]; i++)
+        if (strcmp(wkts[i].name, name) == 0)
+            return &wkts[i];
+    return NULL;
+}
+
+static int msg_json(const mk_protodyn_msg_t *m, const uint8_t *d, size_t n, json_t *merge_into,
+                    int depth, json_t **out, mk_err_t *err)
+{
+    *out = NULL;
+    json_t *g = m->wkt == NULL && merge_into ? json_incref(merge_into) : json_object();
+    int rc = decode_msg(m, d, n, g, depth, err);
+    if (rc == 0 && m->wkt) {
+        rc = m->wkt->dec(m, g, depth, out, err);
+        json_decref(g);
+        return rc;
+    }
+    if (rc < 0) {
+        json_decref(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+static int msg_wire(const mk_protodyn_msg_t *m, const json_t *v, mk_buf_t *out, int depth,
+                    mk_err_t *err)
+{
+    if (m->wkt == NULL)
+        return encode_msg(m, v, out, depth, err);
+    if (depth > MK_PROTODYN_MAX_DEPTH)
+        return mk_err_set(err, MK_EINVAL, "nested deeper than %d", MK_PROTODYN_MAX_DEPTH);
+    json_t *g = NULL;
+    int rc = m->wkt->enc(m, v, depth, &g, err);
+    if (rc == 0)
+        rc = g ? encode_msg(m, g, out, depth, err) : mk_err_set(err, MK_ENOMEM, "out of memory");
+    json_decref(g);
+    return rc;
 }

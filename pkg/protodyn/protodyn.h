@@ -4,7 +4,10 @@
  * integers as strings; bytes as base64; enums by name (numbers for values the descriptor does
  * not know); maps as objects; repeated fields as arrays; oneofs (last member on the wire wins;
  * two members in JSON are refused). Unknown wire fields are skipped; unknown JSON keys are
- * refused. Well-known types (Timestamp, Struct, ...) are treated as the plain messages they are.
+ * refused. Well-known types, recognised by full name, take their JSON forms: Timestamp (RFC 3339,
+ * UTC out), Duration ("1.500s"), the wrappers (the bare value), Struct/Value/ListValue (plain
+ * JSON), FieldMask ("a,fooBar"), Any ({"@type": url, ...} with the type looked up in the pool).
+ * Doubles with integral values print as integers (1, not 1.0), as protobuf prints them.
  * Used by gRPC mocks (issue 13) for users' uploaded APIs; our own services use protobuf-c. */
 #ifndef MK_PROTODYN_H
 #define MK_PROTODYN_H
@@ -44,13 +47,15 @@ size_t mk_protodyn_method_count(const mk_protodyn_pool_t *p);
 const mk_protodyn_method_t *mk_protodyn_method_at(const mk_protodyn_pool_t *p, size_t i);
 const char *mk_protodyn_msg_name(const mk_protodyn_msg_t *m); /* full name, no leading dot */
 
-/* Wire bytes of a message of type m to a JSON object (*out: a new reference). MK_EINVAL with
- * the field path on malformed input or input deeper than MK_PROTODYN_MAX_DEPTH. */
+/* Wire bytes of a message of type m to JSON (*out: a new reference; an object, except for
+ * well-known types with other JSON forms). MK_EINVAL with the field path on malformed input,
+ * input deeper than MK_PROTODYN_MAX_DEPTH, out-of-range Timestamp/Duration, an Any whose type is
+ * not in the pool. */
 int mk_protodyn_decode(const mk_protodyn_msg_t *m, const uint8_t *data, size_t len, json_t **out,
                        mk_err_t *err);
-/* A JSON object (borrowed) to wire bytes appended to out (which may have a max: MK_ETOOBIG).
- * MK_EINVAL with the field path for unknown keys, wrong JSON types, out-of-range numbers, bad
- * base64, unknown enum names, two members of one oneof. */
+/* JSON (borrowed) to wire bytes appended to out (which may have a max: MK_ETOOBIG). MK_EINVAL
+ * with the field path for unknown keys, wrong JSON types, out-of-range numbers, bad base64,
+ * unknown enum names, two members of one oneof, malformed well-known type strings. */
 int mk_protodyn_encode(const mk_protodyn_msg_t *m, const json_t *in, mk_buf_t *out, mk_err_t *err);
 
 #endif

@@ -346,6 +346,114 @@ static void test_coordinator_descriptors(void)
     mk_protodyn_pool_free(p);
 }
 
+/* JSON in, wire, JSON out: must come back as expect (NULL: unchanged). */
+static void wkt_roundtrip(const mk_protodyn_msg_t *w, const char *json, const char *expect)
+{
+    json_t *in = json_loads(json, 0, NULL);
+    MK_CHECK(in != NULL);
+    mk_buf_t out;
+    mk_buf_init(&out, 0);
+    mk_err_t err = {0};
+    int rc = mk_protodyn_encode(w, in, &out, &err);
+    json_t *back = NULL;
+    if (rc == 0)
+        rc = mk_protodyn_decode(w, (const uint8_t *)out.data, out.len, &back, &err);
+    char *got = back ? dump(back) : NULL;
+    json_t *want_j = json_loads(expect ? expect : json, 0, NULL);
+    char *want = dump(want_j);
+    char d[1500];
+    snprintf(d, sizeof d, "%s -> %s (rc %d %s), want %s", json, got ? got : "-", rc, err.msg, want);
+    mk_testing_record(rc == 0 && got && strcmp(got, want) == 0, __FILE__, __LINE__,
+                      "well-known type round trip", d);
+    free(got);
+    free(want);
+    json_decref(want_j);
+    json_decref(back);
+    json_decref(in);
+    mk_buf_free(&out);
+}
+
+static void test_well_known_types(void)
+{
+    size_t n;
+    uint8_t *d = read_file(WKT_DESCRIPTORS, &n);
+    MK_CHECK(d != NULL);
+    mk_protodyn_pool_t *p = NULL;
+    mk_err_t err = {0};
+    MK_CHECK_INT(mk_protodyn_pool_new(d, n, &p, &err), 0);
+    free(d);
+    if (p == NULL)
+        return;
+    const mk_protodyn_msg_t *w = mk_protodyn_find_message(p, "wkt.W");
+    const mk_protodyn_msg_t *ts = mk_protodyn_find_message(p, "google.protobuf.Timestamp");
+    MK_CHECK(w != NULL && ts != NULL);
+
+    /* Timestamp on the wire is {seconds, nanos}; in JSON an RFC 3339 string in UTC. */
+    json_t *t = json_string("1970-01-01T00:00:01.500+00:00");
+    mk_buf_t out;
+    mk_buf_init(&out, 0);
+    MK_CHECK_INT(mk_protodyn_encode(ts, t, &out, &err), 0);
+    MK_CHECK(out.len == 8 && memcmp(out.data, "\x08\x01\x10\x80\xca\xb5\xee\x01", 8) == 0);
+    json_decref(t);
+    mk_buf_free(&out);
+
+    wkt_roundtrip(w, "{\"ts\":\"2024-02-29T23:59:59.123456789Z\"}", NULL);
+    wkt_roundtrip(w, "{\"ts\":\"2024-03-01T01:00:00.100+01:00\"}",
+                  "{\"ts\":\"2024-03-01T00:00:00.100Z\"}");
+    wkt_roundtrip(w, "{\"tss\":[\"0001-01-01T00:00:00Z\",\"9999-12-31T23:59:59.000001Z\"]}", NULL);
+    wkt_roundtrip(w, "{\"d\":\"-1.5s\"}", "{\"d\":\"-1.500s\"}"); /* 0, 3, 6 or 9 digits */
+    wkt_roundtrip(w, "{\"d\":\"0.000000001s\"}", NULL);
+    wkt_roundtrip(w, "{\"i32w\":0,\"sw\":\"s\",\"i64w\":\"-5\",\"bw\":false}", NULL);
+    wkt_roundtrip(w, "{\"st\":{\"a\":1.5,\"b\":[true,null,\"x\",{\"c\":{}}],\"n\":null}}", NULL);
+    wkt_roundtrip(w, "{\"v\":\"str\",\"lv\":[1,[2],{}],\"mv\":{\"k\":{\"z\":false}}}", NULL);
+    wkt_roundtrip(w, "{\"fm\":\"a,fooBar.bazQux\"}", NULL);
+    wkt_roundtrip(w, "{\"any\":{\"@type\":\"type.googleapis.com/wkt.Point\",\"x\":3,\"y\":-4}}",
+                  NULL);
+    wkt_roundtrip(w,
+                  "{\"anyWkt\":{\"@type\":\"type.googleapis.com/google.protobuf.Duration\","
+                  "\"value\":\"2s\"}}",
+                  NULL);
+    wkt_roundtrip(w, "{\"any\":{}}", NULL);
+
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"{\"ts\":\"2024-02-30T00:00:00Z\"}", "no such date"},
+        {"{\"ts\":\"2024-01-01 00:00:00Z\"}", "RFC 3339"},
+        {"{\"ts\":\"2024-01-01T00:00:00\"}", "RFC 3339"},
+        {"{\"ts\":\"2024-01-01T00:00:00+1:00\"}", "bad time zone"},
+        {"{\"ts\":\"2024-01-01T00:00:00.1234567891Z\"}", "fraction"},
+        {"{\"ts\":5}", "RFC 3339"},
+        {"{\"d\":\"5\"}", "duration string"},
+        {"{\"d\":\"1e3s\"}", "duration string"},
+        {"{\"st\":[1]}", "st: expected an object (Struct)"},
+        {"{\"lv\":{}}", "lv: expected an array"},
+        {"{\"any\":{\"x\":1}}", "Any needs \"@type\""},
+        {"{\"any\":{\"@type\":\"type.googleapis.com/no.Such\"}}", "not in the descriptor set"},
+        {"{\"any\":{\"@type\":\"x/wkt.Point\",\"z\":1}}", "any: unknown field \"z\""},
+        {"{\"i32w\":\"x\"}", "i32w: value: \"x\" is not an integer"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *in = json_loads(bad[i].json, 0, NULL);
+        mk_buf_init(&out, 0);
+        int rc = mk_protodyn_encode(w, in, &out, &err);
+        char dd[600];
+        snprintf(dd, sizeof dd, "%s -> %d \"%s\", want \"%s\"", bad[i].json, rc, err.msg,
+                 bad[i].needle);
+        mk_testing_record(rc == MK_EINVAL && strstr(err.msg, bad[i].needle), __FILE__, __LINE__,
+                          "well-known type refused", dd);
+        mk_buf_free(&out);
+        json_decref(in);
+    }
+
+    /* Out-of-range values on the wire are refused rather than printed as nonsense. */
+    json_t *j = NULL;
+    const uint8_t far[] = {0x0a, 0x0a, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    MK_CHECK_INT(mk_protodyn_decode(w, far, sizeof far, &j, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "ts: Timestamp out of range") != NULL);
+    mk_protodyn_pool_free(p);
+}
+
 int main(void)
 {
     MK_RUN(test_load);
@@ -357,6 +465,7 @@ int main(void)
     MK_RUN(test_decode_errors_and_unknown);
     MK_RUN(test_bad_descriptors);
     MK_RUN(test_coordinator_descriptors);
+    MK_RUN(test_well_known_types);
     mk_protodyn_pool_free(pool);
     return mk_testing_done();
 }
