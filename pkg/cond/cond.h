@@ -1,5 +1,6 @@
 /* Request conditions of a mock: `{path, assertAction, value, sortArray}` compiled once when the
- * mock is saved and evaluated on the hot path without allocating.
+ * mock is saved and evaluated on the hot path without allocating (sortArray on values whose
+ * canonical form exceeds a few hundred bytes takes scratch memory, bounded by the value's size).
  *
  * Kinds: a body condition's path is a JSONPath into the JSON body; a query or header condition's
  * path is the parameter or header name (headers case-insensitive).
