@@ -66,6 +66,7 @@ typedef struct mk_apitest_options {
     const json_t *globals;
     const json_t *variables;
     const char *run_id;        /* the TestRunResult's id; NULL: a random UUID */
+    const char *collection_id; /* its collectionId; NULL: the collection's info._postman_id */
     long request_timeout_ms;   /* per request; 0: 30000 */
     long connect_timeout_ms;   /* 0: 10000 */
     int no_follow_redirects;   /* Postman follows by default; an item's

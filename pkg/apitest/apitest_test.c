@@ -575,7 +575,7 @@ static int on_progress(void *ud, const mk_apitest_event_t *ev)
 static void test_pm_api(void)
 {
     progress_t p = {0};
-    mk_apitest_options_t o = {.progress = on_progress, .progress_ud = &p};
+    mk_apitest_options_t o = {.progress = on_progress, .progress_ud = &p, .run_id = "run-7"};
     json_t *run = run_text(pm_api, &o);
     MK_CHECK(run != NULL);
     if (!run)
@@ -631,6 +631,7 @@ static void test_pm_api(void)
         7);
     MK_CHECK_STR(json_string_value(json_object_get(run, "status")), "failed");
     MK_CHECK_STR(json_string_value(json_object_get(run, "collectionId")), "pm-1");
+    MK_CHECK_STR(json_string_value(json_object_get(run, "id")), "run-7");
     size_t n = json_array_size(json_object_get(run, "results"));
     MK_CHECK_INT(p.starts, n);
     MK_CHECK_INT(p.dones, n);
@@ -655,8 +656,9 @@ static void test_pm_api(void)
 
     /* cancel from the progress callback */
     progress_t pc = {.cancel_after = 1};
-    mk_apitest_options_t oc = {.progress = on_progress, .progress_ud = &pc};
+    mk_apitest_options_t oc = {.progress = on_progress, .progress_ud = &pc, .collection_id = "c9"};
     run = run_text(pm_api, &oc);
+    MK_CHECK_STR(json_string_value(json_object_get(run, "collectionId")), "c9");
     MK_CHECK_STR(json_string_value(json_object_get(run, "status")), "cancelled");
     MK_CHECK_INT(json_array_size(json_object_get(run, "results")), 1);
     json_decref(run);

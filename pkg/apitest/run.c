@@ -616,14 +616,14 @@ int mk_apitest_run(const mk_apitest_collection_t *c, const mk_apitest_options_t 
                              "engine", "mockarty-c apitest (Postman v2.1, Duktape sandbox)");
     if (stop_reason)
         json_object_set_new(meta, "stopReason", json_string(stop_reason));
-    *result =
-        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s}", "id", run_id,
-                  "collectionId", mk_apitest_collection_id(c), "collectionName",
-                  mk_apitest_collection_name(c), "status", status, "totalTests",
-                  (json_int_t)json_array_size(results), "passedTests", (json_int_t)counts[0],
-                  "failedTests", (json_int_t)(counts[1] + counts[3]), "skippedTests",
-                  (json_int_t)counts[2], "duration", (json_int_t)(now_ms() - t0 + 0.5), "results",
-                  results, "metadata", meta, "startedAt", started, "completedAt", completed);
+    *result = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s}", "id", run_id,
+        "collectionId", r.o.collection_id ? r.o.collection_id : mk_apitest_collection_id(c),
+        "collectionName", mk_apitest_collection_name(c), "status", status, "totalTests",
+        (json_int_t)json_array_size(results), "passedTests", (json_int_t)counts[0], "failedTests",
+        (json_int_t)(counts[1] + counts[3]), "skippedTests", (json_int_t)counts[2], "duration",
+        (json_int_t)(now_ms() - t0 + 0.5), "results", results, "metadata", meta, "startedAt",
+        started, "completedAt", completed);
     if (r.scripts_ready)
         mk_apitest_scripts_fini(&r.scripts);
     json_decref(r.vars.local);
