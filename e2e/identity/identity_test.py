@@ -369,6 +369,16 @@ class IdentityTest(unittest.TestCase):
         self.assertNotIn("team-b", {u.get("namespace") for u in undefined})
         undefined = s.ok("GET", "/api/v1/undefined-requests", tok=bob)
         self.assertIn("team-b", {u.get("namespace") for u in undefined})
+        b_entry = [u["id"] for u in undefined if u.get("namespace") == "team-b"][0]
+        self.assertEqual(s.call("PATCH", "/api/v1/undefined-requests/%s/ignore" % b_entry,
+                                tok=ed)[0], 404)
+        self.assertEqual(s.call("POST", "/api/v1/undefined-requests/%s/create-mock" % b_entry,
+                                tok=ed)[0], 404)
+        self.assertEqual(s.ok("DELETE", "/api/v1/undefined-requests", {"ids": [b_entry]},
+                              tok=ed)["deleted"], 0)
+        self.assertEqual(s.call("DELETE", "/api/v1/undefined-requests/all", tok=ed)[0], 403)
+        self.assertIn(b_entry, [u["id"] for u in s.ok("GET", "/api/v1/undefined-requests",
+                                                      tok=bob)])
 
     # --- secrets, journal ---
 

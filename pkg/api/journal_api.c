@@ -133,13 +133,40 @@ static int undefined_forget(ctx_t *c, json_t *ids)
     return mk_api_reply_json(c->req, 200, json_pack("{s:I}", "deleted", (json_int_t)removed));
 }
 
+/* The ids (new reference) among ids whose unmatched requests the caller may forget: all of them
+ * for an administrator, else those of namespaces where the caller may write requests. */
+static json_t *writable_ids(ctx_t *c, json_t *ids)
+{
+    if (mk_api_may(c, "admin", NULL))
+        return json_incref(ids);
+    mk_err_t err;
+    json_t *items = undefined_all(c, &err), *out = json_array();
+    size_t i, k;
+    json_t *g, *id;
+    json_array_foreach(items, i, g)
+    {
+        const char *ns = json_string_value(json_object_get(g, "namespace"));
+        if (!mk_api_may(c, "requests:write", ns ? ns : MK_MOCK_DEFAULT_NAMESPACE))
+            continue;
+        json_array_foreach(ids, k, id)
+        {
+            if (json_equal(id, json_object_get(g, "id")))
+                json_array_append(out, id);
+        }
+    }
+    json_decref(items);
+    return out;
+}
+
 static int undefined_delete(ctx_t *c)
 {
     json_t *body;
     if (mk_api_parse_body(c, &body))
         return 400;
     json_t *ids = mk_api_body_ids(c, body, "ids");
-    int status = ids ? undefined_forget(c, ids) : 400;
+    json_t *mine = ids ? writable_ids(c, ids) : NULL;
+    int status = mine ? undefined_forget(c, mine) : 400;
+    json_decref(mine);
     json_decref(body);
     return status;
 }
@@ -168,7 +195,14 @@ static json_t *find_group(ctx_t *c)
             found = json_incref(g);
     }
     json_decref(items);
-    if (found == NULL)
+    /* Another namespace's unmatched request is "not found" unless the caller has a role there. */
+    const char *ns = found ? json_string_value(json_object_get(found, "namespace")) : NULL;
+    int guard = found ? mk_api_guard_ns(c, ns ? ns : MK_MOCK_DEFAULT_NAMESPACE) : 0;
+    if (guard != 0) {
+        json_decref(found);
+        found = NULL;
+    }
+    if (found == NULL && guard != MK_EFORBIDDEN)
         mk_api_reply_fmt(c, MK_ENOTFOUND, "undefined request '%s' not found", id);
     return found;
 }
@@ -236,8 +270,8 @@ const mk_api_endpoint_t mk_api_journal_endpoints[] = {
      "Unmatched requests grouped by namespace, method and path (a list)", MK_API_HEAVY},
     {"DELETE", "/api/v1/undefined-requests", undefined_delete, "requests:write",
      "Forget unmatched requests by ids", 0},
-    {"DELETE", "/api/v1/undefined-requests/all", undefined_delete_all, "requests:write",
-     "Forget every unmatched request", 0},
+    {"DELETE", "/api/v1/undefined-requests/all", undefined_delete_all, "admin",
+     "Forget every unmatched request (every namespace's: administrators)", 0},
     {"PATCH", "/api/v1/undefined-requests/:id/ignore", undefined_ignore, "requests:write",
      "Mark an unmatched request as ignored", 0},
     {"POST", "/api/v1/undefined-requests/:id/create-mock", undefined_create_mock, "mocks:write",
