@@ -768,6 +768,21 @@ static json_t *json_double(double d)
     return json_real(d);
 }
 
+/* The double nearest to the shortest decimal that reads back as x: protobuf prints a float
+ * field 0.1f as 0.1, not as the double 0.10000000149011612. */
+static double float_shortest(float x)
+{
+    if (isnan(x) || isinf(x))
+        return x;
+    char b[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, (double)x);
+        if ((float)strtod(b, NULL) == x)
+            break;
+    }
+    return strtod(b, NULL);
+}
+
 static json_t *enum_json(const pd_enum_t *e, int32_t v)
 {
     for (size_t i = 0; e && i < e->n; i++)
@@ -815,7 +830,7 @@ static json_t *scalar_json(const pd_field_t *f, uint64_t v)
         uint32_t u = (uint32_t)v;
         float x;
         memcpy(&x, &u, sizeof x);
-        return json_double(x);
+        return json_double(float_shortest(x));
     }
     case T_DOUBLE: {
         double x;
