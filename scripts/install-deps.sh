@@ -7,7 +7,7 @@ set -eu
 build="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libyaml-dev
   libsqlite3-dev libpcre2-dev libcurl4-openssl-dev libhiredis-dev libpq-dev libssl-dev
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev protobuf-compiler duktape-dev zlib1g-dev"
-test="curl python3 python3-yaml python3-grpcio redis-server postgresql nginx-light wrk
+test="curl python3 python3-yaml python3-grpcio python3-protobuf redis-server postgresql nginx-light wrk
   openssl procps xz-utils etcd-server"
 
 case "${1:-runtime}" in
