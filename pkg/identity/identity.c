@@ -195,6 +195,15 @@ static user_t *user_by_login(mk_identity_t *id, const char *login)
     return NULL;
 }
 
+/* Administrators among the users; caller holds the lock. */
+static size_t admins(mk_identity_t *id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < id->users.n; i++)
+        n += ((user_t *)id->users.items[i])->admin;
+    return n;
+}
+
 static json_t *user_namespaces(mk_identity_t *id, const char *user_id)
 {
     json_t *out = json_array();
@@ -637,6 +646,8 @@ int mk_identity_user_update(mk_identity_t *id, const char *user_id, json_t *body
         rc = mk_err_set(err, MK_ENOTFOUND, "user '%s' not found", user_id);
     } else if (other && other != u) {
         rc = mk_err_set(err, MK_ECONFLICT, "login: '%s' is taken", login);
+    } else if (u->admin && json_object_get(body, "system_role") && !admin && admins(id) == 1) {
+        rc = mk_err_set(err, MK_ECONFLICT, "system_role: '%s' is the last administrator", u->login);
     } else {
         user_t next = *u;
         next.admin = json_object_get(body, "system_role") ? admin : u->admin;
@@ -694,14 +705,9 @@ int mk_identity_user_delete(mk_identity_t *id, const char *user_id, mk_err_t *er
         rc = mk_err_set(err, MK_ENOTFOUND, "user '%s' not found", user_id);
         goto out;
     }
-    if (u->admin) {
-        size_t admins = 0;
-        for (size_t i = 0; i < id->users.n; i++)
-            admins += ((user_t *)id->users.items[i])->admin;
-        if (admins == 1) {
-            rc = mk_err_set(err, MK_ECONFLICT, "user '%s' is the last administrator", u->login);
-            goto out;
-        }
+    if (u->admin && admins(id) == 1) {
+        rc = mk_err_set(err, MK_ECONFLICT, "user '%s' is the last administrator", u->login);
+        goto out;
     }
     rc = delete_doc(id, KIND_USER, u->id, err);
     if (rc != 0)
