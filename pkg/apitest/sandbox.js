@@ -1521,8 +1521,10 @@ function __mk_run(inputJson) {
             err = e;
         }
         var r = err ? undefined : new __mk_Response(res);
+        /* Postman calls back once the script has finished; so do we (the request itself has
+         * already run, synchronously) */
         if (typeof cb === 'function')
-            cb(err, r);
+            timers.push({fn: cb, ms: 0, seq: timers.length, args: [err, r]});
         return r;
     }
 
