@@ -10,6 +10,7 @@
 
 #include "catalog/catalog.h"
 #include "httpd/httpd.h"
+#include "identity/identity.h"
 #include "journal/journal.h"
 #include "repo/repo.h"
 #include "store/store.h"
@@ -39,6 +40,9 @@ int mk_api_load(mk_api_t *api, mk_err_t *err);
 /* After a first start without ADMIN_PASSWORD: copies the generated administrator password into
  * out (33 bytes), forgets it, and returns true; false otherwise. For main to print once. */
 bool mk_api_take_generated_password(mk_api_t *api, char *out);
+/* The identities behind the API (borrowed; NULL before mk_api_load): for the coordinator, which
+ * authenticates runners' integration tokens with mk_identity_authenticate. */
+mk_identity_t *mk_api_identity(mk_api_t *api);
 
 /* Periodic work off the hot path: usage counters to the repository, snapshot reclamation. */
 void mk_api_maintain(mk_api_t *api);

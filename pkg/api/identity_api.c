@@ -63,6 +63,11 @@ void mk_api_identity_free(mk_api_t *api)
     api->limiter = NULL;
 }
 
+mk_identity_t *mk_api_identity(mk_api_t *api)
+{
+    return api->identity;
+}
+
 bool mk_api_take_generated_password(mk_api_t *api, char *out)
 {
     if (api->generated_password[0] == '\0')
