@@ -1,6 +1,6 @@
 /* Postman's script API (pm, chai-style expect, the legacy globals, tv4, xml2Json) for the apitest
  * engine, run in the pkg/js Duktape sandbox. CMake embeds this file into the C library.
- * Entry: __mk_run(inputJson) -> outputJson (see apitest/script.c for both shapes). */
+ * Entry: __mk_run(inputJson) -> outputJson (see apitest/run.c and scripts.c for both shapes). */
 /* jshint es3: true */
 
 /* ---- language gaps of Duktape (ES5.1 plus a little) that scripts commonly rely on ---- */
@@ -401,11 +401,13 @@ function Assertion(obj, msg) {
             var o = obj(this);
             if (flag(this, 'doLength')) {
                 var len = o.length;
-                this.assert(test(len, n), 'expected #{this} to have a length ' + words + ' #{exp} but got ' + len,
+                this.assert(test(len, n),
+                            'expected #{this} to have a length ' + words + ' #{exp} but got ' + len,
                             'expected #{this} to not have a length ' + words + ' #{exp}', n, len);
             } else {
                 if (typeof o !== 'number' && !(o instanceof Date))
-                    throw new AssertionError('expected ' + __mk_inspect(o) + ' to be a number or a date');
+                    throw new AssertionError('expected ' + __mk_inspect(o) +
+                                             ' to be a number or a date');
                 this.assert(test(o, n), 'expected #{this} to be ' + words + ' #{exp}',
                             'expected #{this} to be not ' + words + ' #{exp}', n);
             }
@@ -491,14 +493,16 @@ function Assertion(obj, msg) {
     method('string', function (s) {
         var o = obj(this);
         this.assert(typeof o === 'string' && o.indexOf(s) !== -1,
-                    'expected #{this} to contain #{exp}', 'expected #{this} to not contain #{exp}', s);
+                    'expected #{this} to contain #{exp}',
+                    'expected #{this} to not contain #{exp}', s);
         return this;
     });
     method('keys key', function (keys) {
         var o = obj(this);
         if (!Array.isArray(keys))
-            keys = typeof keys === 'object' && keys !== null ? Object.keys(keys)
-                                                             : Array.prototype.slice.call(arguments);
+            keys = typeof keys === 'object' && keys !== null
+                       ? Object.keys(keys)
+                       : Array.prototype.slice.call(arguments);
         var actual = Object.keys(o), ok;
         var any = flag(this, 'any');
         if (any) {
@@ -543,7 +547,8 @@ function Assertion(obj, msg) {
     });
     method('closeTo approximately', function (exp, delta) {
         var o = obj(this);
-        this.assert(Math.abs(o - exp) <= delta, 'expected #{this} to be close to ' + exp + ' +/- ' + delta,
+        this.assert(Math.abs(o - exp) <= delta,
+                    'expected #{this} to be close to ' + exp + ' +/- ' + delta,
                     'expected #{this} not to be close to ' + exp + ' +/- ' + delta);
         return this;
     });
@@ -570,8 +575,9 @@ function Assertion(obj, msg) {
             else if (typeof what === 'function')
                 ok = thrown instanceof what;
         }
-        this.assert(ok, 'expected #{this} to throw' + (what !== undefined ? ' ' + __mk_inspect(what) : ''),
-                    'expected #{this} to not throw' + (what !== undefined ? ' ' + __mk_inspect(what) : ''));
+        var shown = what !== undefined ? ' ' + __mk_inspect(what) : '';
+        this.assert(ok, 'expected #{this} to throw' + shown,
+                    'expected #{this} to not throw' + shown);
         return this;
     });
     method('respondTo respondsTo', function (name) {
@@ -593,7 +599,8 @@ function Assertion(obj, msg) {
     method('status', function (s) {
         var r = resp(this);
         if (typeof s === 'string')
-            this.assert(r.status === s, 'expected response to have status reason #{exp} but got #{act}',
+            this.assert(r.status === s,
+                        'expected response to have status reason #{exp} but got #{act}',
                         'expected response to not have status reason #{exp}', s, r.status);
         else
             this.assert(r.code === s, 'expected response to have status code #{exp} but got #{act}',
@@ -607,7 +614,8 @@ function Assertion(obj, msg) {
                         "expected response to not have header with key '" + name + "'", name);
         } else {
             var v = r.headers.get(name);
-            this.assert(has && v === value, "expected '" + name + "' response header to be #{exp} but got #{act}",
+            this.assert(has && v === value,
+                        "expected '" + name + "' response header to be #{exp} but got #{act}",
                         "expected '" + name + "' response header to not be #{exp}", value, v);
         }
         return this;
@@ -626,7 +634,8 @@ function Assertion(obj, msg) {
         else {
             var j;
             try { j = JSON.parse(text); } catch (e) { j = undefined; }
-            this.assert(__mk_deepEqual(j, v), 'expected response body json to equal #{exp} but got #{act}',
+            this.assert(__mk_deepEqual(j, v),
+                        'expected response body json to equal #{exp} but got #{act}',
                         'expected response body json to not equal #{exp}', v, j);
         }
         return this;
@@ -638,17 +647,20 @@ function Assertion(obj, msg) {
             this.assert(ok, 'expected response body to be a valid json',
                         'expected response body not to be a valid json');
         } else if (typeof path === 'object' && path !== null) {
-            this.assert(ok && __mk_deepEqual(j, path), 'expected response body json to equal #{exp} but got #{act}',
+            this.assert(ok && __mk_deepEqual(j, path),
+                        'expected response body json to equal #{exp} but got #{act}',
                         'expected response body json to not equal #{exp}', path, j);
         } else {
             var g = ok ? __mk_getPath(j, path) : {exists: false};
             if (arguments.length < 2)
-                this.assert(g.exists, "expected #{act} in response to contain property '" + path + "'",
+                this.assert(g.exists,
+                            "expected #{act} in response to contain property '" + path + "'",
                             "expected #{act} in response to not contain property '" + path + "'",
                             path, j);
             else
                 this.assert(g.exists && __mk_deepEqual(g.value, value),
-                            "expected response body json at '" + path + "' to contain #{exp} but got #{act}",
+                            "expected response body json at '" + path +
+                                "' to contain #{exp} but got #{act}",
                             "expected response body json at '" + path + "' to not contain #{exp}",
                             value, g.value);
         }
@@ -699,7 +711,9 @@ function Assertion(obj, msg) {
             if (ok && name === 'json') {
                 try { JSON.parse(r.text()); } catch (e) { ok = false; }
             }
-            this.assert(ok, 'expected response to be ' + name + ' (content-type ' + __mk_inspect(ct) + ')',
+            this.assert(ok,
+                        'expected response to be ' + name + ' (content-type ' +
+                            __mk_inspect(ct) + ')',
                         'expected response to not be ' + name);
             return this;
         });
@@ -746,16 +760,18 @@ var tv4 = (function () {
         if (s.type !== undefined) {
             var types = Array.isArray(s.type) ? s.type : [s.type];
             if (!types.some(function (t) { return typeOk(v, t); }))
-                return fail('Invalid type: ' + typeOf(v) + ' (expected ' + types.join('/') + ')', 'type');
+                return fail('Invalid type: ' + typeOf(v) + ' (expected ' + types.join('/') + ')',
+                            'type');
         }
         if (s['enum'] && !s['enum'].some(function (e) { return __mk_deepEqual(e, v); }))
             fail('No enum match for: ' + __mk_str(v), 'enum');
         if ('const' in s && !__mk_deepEqual(s['const'], v))
             fail('Value does not match const', 'const');
         if (typeof v === 'number') {
-            if (s.minimum !== undefined && (s.exclusiveMinimum === true ? v <= s.minimum : v < s.minimum))
+            var exMin = s.exclusiveMinimum === true, exMax = s.exclusiveMaximum === true;
+            if (s.minimum !== undefined && (exMin ? v <= s.minimum : v < s.minimum))
                 fail('Value ' + v + ' is less than minimum ' + s.minimum, 'minimum');
-            if (s.maximum !== undefined && (s.exclusiveMaximum === true ? v >= s.maximum : v > s.maximum))
+            if (s.maximum !== undefined && (exMax ? v >= s.maximum : v > s.maximum))
                 fail('Value ' + v + ' is greater than maximum ' + s.maximum, 'maximum');
             if (typeof s.exclusiveMinimum === 'number' && v <= s.exclusiveMinimum)
                 fail('Value ' + v + ' is not above ' + s.exclusiveMinimum, 'exclusiveMinimum');
@@ -766,9 +782,11 @@ var tv4 = (function () {
         }
         if (typeof v === 'string') {
             if (s.minLength !== undefined && v.length < s.minLength)
-                fail('String is too short (' + v.length + ' chars), minimum ' + s.minLength, 'minLength');
+                fail('String is too short (' + v.length + ' chars), minimum ' + s.minLength,
+                     'minLength');
             if (s.maxLength !== undefined && v.length > s.maxLength)
-                fail('String is too long (' + v.length + ' chars), maximum ' + s.maxLength, 'maxLength');
+                fail('String is too long (' + v.length + ' chars), maximum ' + s.maxLength,
+                     'maxLength');
             if (s.pattern && !new RegExp(s.pattern).test(v))
                 fail('String does not match pattern: ' + s.pattern, 'pattern');
         }
@@ -781,7 +799,8 @@ var tv4 = (function () {
                 for (var i = 0; i < v.length; i++)
                     for (var j = i + 1; j < v.length; j++)
                         if (__mk_deepEqual(v[i], v[j]))
-                            fail('Array items are not unique (indices ' + i + ' and ' + j + ')', 'uniqueItems');
+                            fail('Array items are not unique (indices ' + i + ' and ' + j + ')',
+                                 'uniqueItems');
             if (Array.isArray(s.items)) {
                 for (var k = 0; k < v.length; k++) {
                     if (k < s.items.length)
@@ -1018,7 +1037,8 @@ function __mk_PropertyList(items, caseless) {
             var c = item.indexOf(':');
             item = {key: item.slice(0, c).trim(), value: item.slice(c + 1).trim()};
         }
-        this.__items.push({key: item.key, value: item.value === undefined ? '' : String(item.value)});
+        this.__items.push({key: item.key,
+                           value: item.value === undefined ? '' : String(item.value)});
     };
     P.append = P.add;
     P.upsert = function (item) {
@@ -1050,7 +1070,8 @@ function __mk_Scope(values, name) {
 }
 (function () {
     var P = __mk_Scope.prototype;
-    P.get = function (k) { return Object.prototype.hasOwnProperty.call(this.values, k) ? this.values[k] : undefined; };
+    P.get = function (k) { return Object.prototype.hasOwnProperty.call(this.values,
+            k) ? this.values[k] : undefined; };
     P.has = function (k) { return Object.prototype.hasOwnProperty.call(this.values, k); };
     P.set = function (k, v) {
         if (v === undefined)
@@ -1070,7 +1091,10 @@ function __mk_Url(raw) { this.__parse(String(raw)); }
 (function () {
     var P = __mk_Url.prototype;
     P.__parse = function (raw) {
-        var m = /^(?:([A-Za-z][\w+.-]*):\/\/)?([^\/?#:]*)(?::(\d+|\{\{[^}]*\}\}))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/.exec(raw) || [];
+        /* protocol, host, port (a number or a {{variable}}), path, query, hash */
+        var re = new RegExp('^(?:([A-Za-z][\\w+.-]*)://)?([^/?#:]*)(?::(\\d+|\\{\\{[^}]*\\}\\}))?' +
+                            '([^?#]*)(?:\\?([^#]*))?(?:#(.*))?$');
+        var m = re.exec(raw) || [];
         this.protocol = m[1];
         this.host = m[2] ? m[2].split('.') : [];
         this.port = m[3];
@@ -1127,8 +1151,10 @@ __mk_Request.prototype.toJSON = function () {
     var body = this.body;
     if (body)
         body = {mode: body.mode, raw: body.raw,
-                urlencoded: body.urlencoded && body.urlencoded.toJSON ? body.urlencoded.toJSON() : body.urlencoded,
-                formdata: body.formdata && body.formdata.toJSON ? body.formdata.toJSON() : body.formdata,
+                urlencoded: body.urlencoded && body.urlencoded.toJSON ? body.urlencoded.toJSON()
+                                                                     : body.urlencoded,
+                formdata: body.formdata && body.formdata.toJSON ? body.formdata.toJSON()
+                                                                : body.formdata,
                 graphql: body.graphql, options: body.options};
     return {method: this.method, url: String(this.url), headers: this.headers.toJSON(), body: body};
 };
@@ -1166,7 +1192,8 @@ function __mk_Response(r) {
         }
     };
     P.reason = function () { return this.status; };
-    P.size = function () { return {body: this.__body.length, header: 0, total: this.__body.length}; };
+    P.size = function () { return {body: this.__body.length, header: 0,
+                                   total: this.__body.length}; };
     P.dataURI = function () { return 'data:;base64,' + btoa(this.__body); };
     Object.defineProperty(P, 'to', {get: function () { return new Assertion(this); }});
     Object.defineProperty(P, 'body', {get: function () { return this.__body; }});
@@ -1185,7 +1212,8 @@ function btoa(s) {
     return o;
 }
 function atob(s) {
-    var t = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', o = '', bits = 0, n = 0;
+    var t = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    var o = '', bits = 0, n = 0;
     s = String(s).replace(/[=\s]/g, '');
     for (var i = 0; i < s.length; i++) {
         bits = (bits << 6) | t.indexOf(s.charAt(i));
@@ -1355,7 +1383,8 @@ function __mk_es5(src) {
         } else if (/[A-Za-z_$]/.test(c)) {
             var m = /^[\w$]+/.exec(src.slice(i, i + 64))[0];
             var prev = out.charAt(out.length - 1);
-            if ((m === 'let' || m === 'const') && prev !== '.' && !/[\w$]/.test(src.charAt(i + m.length)))
+            var decl = (m === 'let' || m === 'const') && prev !== '.';
+            if (decl && !/[\w$]/.test(src.charAt(i + m.length)))
                 out += 'var';
             else
                 out += m;
@@ -1412,7 +1441,8 @@ function __mk_run(inputJson) {
     function record(name, passed, e, skipped) {
         var t = {name: String(name), passed: passed, skipped: !!skipped};
         if (e) {
-            t.error = (e.name || 'Error') + ': ' + (e.message !== undefined ? e.message : String(e));
+            t.error = (e.name || 'Error') + ': ' +
+                      (e.message !== undefined ? e.message : String(e));
             if (e.name === 'AssertionError' && e.showDiff) {
                 t.expected = __mk_str(e.expected);
                 t.actual = __mk_str(e.actual);
@@ -1488,12 +1518,14 @@ function __mk_run(inputJson) {
 
     function expect(v, msg) { return new Assertion(v, msg); }
     expect.fail = function (a, b, msg) {
-        throw new AssertionError(arguments.length === 1 ? String(a) : (msg || 'expect.fail()'), b, a);
+        throw new AssertionError(arguments.length === 1 ? String(a) : (msg || 'expect.fail()'), b,
+                                 a);
     };
 
     function sendRequest(req, cb) {
         var spec = typeof req === 'string' ? {url: req, method: 'GET'} : req;
-        var url = spec.url && typeof spec.url === 'object' ? String(spec.url.raw || spec.url) : spec.url;
+        var url = spec.url && typeof spec.url === 'object' ? String(spec.url.raw || spec.url)
+                                                           : spec.url;
         var headers = [];
         var h = spec.header || spec.headers;
         if (Array.isArray(h))
@@ -1594,19 +1626,23 @@ function __mk_run(inputJson) {
         throw new Error("require('" + name + "') is not available: this sandbox has no modules");
     };
     g.setTimeout = function (fn, ms) {
-        timers.push({fn: fn, ms: +ms || 0, seq: timers.length, args: Array.prototype.slice.call(arguments, 2)});
+        timers.push({fn: fn, ms: +ms || 0, seq: timers.length,
+                     args: Array.prototype.slice.call(arguments, 2)});
         return timers.length;
     };
     g.clearTimeout = function (id) {
         if (timers[id - 1])
             timers[id - 1].fn = null;
     };
-    g.setInterval = function () { throw new Error('setInterval is not available in this sandbox'); };
+    g.setInterval = function () {
+        throw new Error('setInterval is not available in this sandbox');
+    };
     g.environment = scopes.environment.values;
     g.globals = scopes.globals.values;
     g.data = scopes.data.values;
     g.iteration = (input.info || {}).iteration || 0;
-    g.request = {url: String(request.url), method: request.method, headers: request.headers.toObject(),
+    g.request = {url: String(request.url), method: request.method,
+                 headers: request.headers.toObject(),
                  data: request.body && request.body.raw, name: request.name, id: request.id};
     if (response) {
         g.responseBody = response.text();
