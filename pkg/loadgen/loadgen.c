@@ -1,0 +1,1077 @@
+/* The engine: worker threads, each with one epoll loop driving its share of the VUs'
+ * connections, and the calling thread collecting per-second deltas from them. A worker holds its
+ * mutex while it processes events and releases it around epoll_wait, so the collector can swap the
+ * interval statistics out at any time for one lock per loop turn. */
+#include "loadgen/scenario_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RBUF_SIZE   (64 * 1024)
+#define HEAD_MAX    (64 * 1024)
+#define TICK_NS     (10 * 1000 * 1000)
+#define MAX_VUS     100000
+#define MAX_THREADS 256
+
+typedef enum conn_state { C_IDLE, C_CONNECTING, C_SENDING, C_RECEIVING } conn_state_t;
+typedef enum parse_state {
+    P_HEAD,
+    P_LEN,
+    P_CHUNK_SIZE,
+    P_CHUNK_DATA,
+    P_CHUNK_CRLF,
+    P_TRAILER,
+    P_CLOSE
+} parse_state_t;
+
+typedef struct worker worker_t;
+
+typedef struct conn {
+    worker_t *w;
+    int fd;
+    conn_state_t state;
+    int target;
+    uint32_t evmask;
+    bool active; /* closed model: the VU runs iterations */
+    bool queued; /* on the worker's ready list */
+    bool reused; /* the request went out on a kept-alive connection */
+    int64_t begin_ns, start_ns, sent_ns, first_ns;
+    const lg_request_t *req;
+    const char *wdata;
+    size_t wlen, woff;
+    mk_buf_t wbuf, tmp;
+    /* response */
+    parse_state_t ps;
+    int status;
+    bool keepalive, no_body;
+    uint64_t left, got;
+    char *hbuf;
+    size_t hlen;
+    size_t linelen; /* chunk-size or trailer line length so far */
+    uint64_t chunk;
+    bool chunk_hex_done;
+    struct conn *next; /* free list (open model) or ready list (closed model) */
+} conn_t;
+
+struct worker {
+    mk_loadgen_t *lg;
+    int id;
+    pthread_t th;
+    bool started;
+    int ep, efd;
+    conn_t *conns;
+    int nconns, nalloc, busy, active;
+    conn_t *free_list, *ready, **ready_tail;
+    pthread_mutex_t mu;
+    mk_loadgen_stats_t *iv;
+    mk_faker_rng_t rng;
+    char *rbuf;
+    uint64_t next_idx, sent;
+    int64_t next_at; /* absolute ns of the next arrival, -1 when none */
+    int64_t max_lag_ns;
+    bool draining;
+};
+
+struct mk_loadgen {
+    mk_loadgen_config_t cfg;
+    mk_loadgen_stage_t stages[MK_LOADGEN_MAX_STAGES];
+    bool open;
+    mk_loadgen_sched_t sched;
+    int max_vus;
+    int64_t start_ns, end_ns, grace_ns;
+    atomic_int stop;
+    atomic_llong claimed;
+    int nworkers;
+    worker_t *workers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int nfinished;
+    bool ran, aborted;
+    mk_loadgen_stats_t *total, *delta;
+    uint64_t prev_due;
+    double behind_from, behind_to;
+    int64_t elapsed_ns;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * MK_LOADGEN_NS_PER_S + ts.tv_nsec;
+}
+
+static const char *const executor_names[] = {"constant-vus", "ramping-vus", "shared-iterations",
+                                             "constant-arrival-rate", "ramping-arrival-rate"};
+
+const char *mk_loadgen_executor_name(mk_loadgen_executor_t e)
+{
+    return (unsigned)e < 5 ? executor_names[e] : "unknown";
+}
+
+int mk_loadgen_executor_parse(const char *name)
+{
+    for (int i = 0; i < 5; i++)
+        if (name && strcmp(name, executor_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- connections ---- */
+
+static void set_events(conn_t *c, uint32_t ev)
+{
+    if (c->evmask == ev)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(c->w->ep, c->evmask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &e);
+    c->evmask = ev;
+}
+
+static void conn_close(conn_t *c)
+{
+    if (c->fd >= 0)
+        close(c->fd); /* closing removes it from the epoll set */
+    c->fd = -1;
+    c->evmask = 0;
+    c->state = C_IDLE;
+}
+
+static void push_ready(worker_t *w, conn_t *c)
+{
+    if (c->queued)
+        return;
+    c->queued = true;
+    c->next = NULL;
+    *w->ready_tail = c;
+    w->ready_tail = &c->next;
+}
+
+/* The request is over (answered or failed): the VU moves on. Never starts the next request
+ * directly, so a connection refused at once cannot recurse. */
+static void request_over(conn_t *c)
+{
+    worker_t *w = c->w;
+    c->req = NULL;
+    w->busy--;
+    if (w->lg->open) {
+        c->next = w->free_list;
+        w->free_list = c;
+    } else {
+        push_ready(w, c);
+    }
+}
+
+static void fail(conn_t *c, const char *msg)
+{
+    worker_t *w = c->w;
+    w->iv->reqs++;
+    w->iv->failed++;
+    w->iv->iterations++;
+    w->iv->status[0]++;
+    mk_loadgen_stats_add_error(w->iv, msg, 1);
+    conn_close(c);
+    request_over(c);
+}
+
+static void fail_errno(conn_t *c, const char *what, int e)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: %s", what, strerror(e));
+    fail(c, msg);
+}
+
+static void begin_write(conn_t *c);
+
+static void do_connect(conn_t *c)
+{
+    const lg_target_t *t = &c->w->lg->cfg.scenario->targets[c->target];
+    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fail_errno(c, "socket", errno);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    c->evmask = 0;
+    c->reused = false;
+    if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) == 0) {
+        set_events(c, EPOLLIN);
+        begin_write(c);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        fail_errno(c, "dial", errno);
+        return;
+    }
+    c->state = C_CONNECTING;
+    set_events(c, EPOLLOUT);
+}
+
+static void parse_reset(conn_t *c)
+{
+    c->ps = P_HEAD;
+    c->status = 0;
+    c->hlen = 0;
+    c->got = 0;
+    c->first_ns = 0;
+}
+
+static void write_some(conn_t *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wdata + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->woff += (size_t)n;
+            c->w->iv->data_sent += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_events(c, EPOLLIN | EPOLLOUT);
+            return;
+        }
+        fail_errno(c, "write", n < 0 ? errno : EPIPE);
+        return;
+    }
+    c->sent_ns = mono_ns();
+    c->state = C_RECEIVING;
+    set_events(c, EPOLLIN);
+}
+
+static void begin_write(conn_t *c)
+{
+    c->state = C_SENDING;
+    c->woff = 0;
+    parse_reset(c);
+    if (!c->w->lg->open)
+        c->start_ns = mono_ns(); /* closed model: from the first byte out, as wrk and k6 */
+    write_some(c);
+}
+
+/* Starts one request on c: begin is now, start the instant latency is measured from. */
+static void start_request(conn_t *c, int64_t begin, int64_t start)
+{
+    worker_t *w = c->w;
+    const mk_loadgen_scenario_t *sc = w->lg->cfg.scenario;
+    const lg_request_t *r = &sc->req[lg_pick(sc, &w->rng)];
+    w->busy++;
+    c->req = r;
+    c->begin_ns = begin;
+    c->start_ns = start;
+    if (r->prebuilt) {
+        c->wdata = r->prebuilt;
+        c->wlen = r->prebuilt_len;
+    } else {
+        if (lg_request_render(r, &w->rng, &c->wbuf, &c->tmp) != 0) {
+            fail(c, "request too large");
+            return;
+        }
+        c->wdata = c->wbuf.data;
+        c->wlen = c->wbuf.len;
+    }
+    if (c->fd >= 0 && c->target != r->target)
+        conn_close(c);
+    c->target = r->target;
+    if (c->fd < 0) {
+        do_connect(c);
+    } else {
+        c->reused = true;
+        begin_write(c);
+    }
+}
+
+/* ---- responses ---- */
+
+static void complete(conn_t *c)
+{
+    worker_t *w = c->w;
+    int64_t now = mono_ns();
+    mk_loadgen_stats_t *s = w->iv;
+    s->reqs++;
+    s->iterations++;
+    s->status[c->status < MK_LOADGEN_STATUS_MAX ? c->status : 0]++;
+    if (c->status >= 400)
+        s->failed++;
+    int64_t d = now - c->start_ns, wt = c->first_ns - c->sent_ns;
+    mk_hdr_record(s->duration, d > 0 ? (uint64_t)(d / 1000) : 0);
+    mk_hdr_record(s->waiting, wt > 0 ? (uint64_t)(wt / 1000) : 0);
+    if (c->keepalive) {
+        c->state = C_IDLE;
+    } else {
+        conn_close(c);
+    }
+    request_over(c);
+}
+
+static bool header_is(const char *name, size_t nlen, const char *want)
+{
+    return nlen == strlen(want) && strncasecmp(name, want, nlen) == 0;
+}
+
+static bool value_has(const char *v, size_t vlen, const char *token)
+{
+    size_t tl = strlen(token);
+    for (size_t i = 0; i + tl <= vlen; i++)
+        if (strncasecmp(v + i, token, tl) == 0)
+            return true;
+    return false;
+}
+
+/* Parses the status line and the headers that frame the body. -1 when malformed. */
+static int parse_head(conn_t *c, const char *h, size_t len)
+{
+    if (len < 12 || memcmp(h, "HTTP/1.", 7) != 0 || h[8] != ' ')
+        return -1;
+    int st = 0;
+    for (int i = 9; i < 12; i++) {
+        if (h[i] < '0' || h[i] > '9')
+            return -1;
+        st = st * 10 + (h[i] - '0');
+    }
+    c->status = st;
+    c->keepalive = h[7] == '1';
+    bool chunked = false, has_len = false;
+    uint64_t clen = 0;
+    const char *p = memchr(h, '\n', len), *end = h + len;
+    while (p && ++p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            break;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon) {
+            size_t nlen = (size_t)(colon - p);
+            const char *v = colon + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(eol - v);
+            if (header_is(p, nlen, "content-length")) {
+                has_len = true;
+                clen = 0;
+                for (const char *q = v; q < eol && *q >= '0' && *q <= '9'; q++)
+                    clen = clen * 10 + (uint64_t)(*q - '0');
+            } else if (header_is(p, nlen, "transfer-encoding")) {
+                chunked = value_has(v, vlen, "chunked");
+            } else if (header_is(p, nlen, "connection")) {
+                if (value_has(v, vlen, "close"))
+                    c->keepalive = false;
+                else if (value_has(v, vlen, "keep-alive"))
+                    c->keepalive = true;
+            }
+        }
+        p = eol;
+    }
+    if (c->req->head || st == 204 || st == 304 || (st >= 100 && st < 200))
+        c->ps = P_LEN, c->left = 0;
+    else if (chunked)
+        c->ps = P_CHUNK_SIZE, c->linelen = 0, c->chunk = 0, c->chunk_hex_done = false;
+    else if (has_len)
+        c->ps = P_LEN, c->left = clen;
+    else
+        c->ps = P_CLOSE, c->keepalive = false;
+    return 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = (char)(ch | 0x20);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Consumes body bytes; returns 1 when the response is complete, 0 for more, -1 when malformed. */
+static int parse_body(conn_t *c, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n || (c->ps == P_LEN && c->left == 0)) {
+        switch (c->ps) {
+        case P_LEN: {
+            size_t take = n - i < c->left ? n - i : (size_t)c->left;
+            c->left -= take;
+            i += take;
+            if (c->left == 0)
+                return 1;
+            break;
+        }
+        case P_CHUNK_SIZE: {
+            char ch = p[i++];
+            if (ch == '\n') {
+                if (!c->linelen)
+                    return -1;
+                c->ps = c->chunk ? P_CHUNK_DATA : P_TRAILER;
+                c->left = c->chunk;
+                c->linelen = 0;
+                break;
+            }
+            int h = hexval(ch);
+            if (h >= 0 && !c->chunk_hex_done) {
+                if (c->chunk >> 58)
+                    return -1;
+                c->chunk = c->chunk * 16 + (uint64_t)h;
+                c->linelen++;
+            } else if (ch != '\r') {
+                c->chunk_hex_done = true; /* extension: ignored */
+            }
+            break;
+        }
+        case P_CHUNK_DATA: {
+            size_t take = n - i < c->left ? n - i : (size_t)c->left;
+            c->left -= take;
+            i += take;
+            if (c->left == 0)
+                c->ps = P_CHUNK_CRLF, c->linelen = 0;
+            break;
+        }
+        case P_CHUNK_CRLF:
+            if (p[i++] == '\n') {
+                c->ps = P_CHUNK_SIZE;
+                c->chunk = 0;
+                c->linelen = 0;
+                c->chunk_hex_done = false;
+            }
+            break;
+        case P_TRAILER: {
+            char ch = p[i++];
+            if (ch == '\n') {
+                if (c->linelen == 0)
+                    return 1;
+                c->linelen = 0;
+            } else if (ch != '\r') {
+                c->linelen++;
+            }
+            break;
+        }
+        case P_CLOSE:
+            return 0; /* until the server closes */
+        case P_HEAD:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Feeds received bytes: 1 complete, 0 more needed, -1 malformed, -2 header too large. */
+static int feed(conn_t *c, const char *p, size_t n)
+{
+    if (c->ps != P_HEAD)
+        return parse_body(c, p, n);
+    const char *head = p;
+    size_t hlen = 0, rest_off = 0;
+    if (c->hlen == 0) {
+        const char *e = memmem(p, n, "\r\n\r\n", 4);
+        if (e) {
+            hlen = (size_t)(e - p) + 4;
+            rest_off = hlen;
+        }
+    }
+    if (!hlen) {
+        if (c->hlen + n > HEAD_MAX)
+            return -2;
+        if (!c->hbuf && !(c->hbuf = malloc(HEAD_MAX)))
+            return -1;
+        size_t from = c->hlen > 3 ? c->hlen - 3 : 0;
+        memcpy(c->hbuf + c->hlen, p, n);
+        c->hlen += n;
+        const char *e = memmem(c->hbuf + from, c->hlen - from, "\r\n\r\n", 4);
+        if (!e)
+            return 0;
+        hlen = (size_t)(e - c->hbuf) + 4;
+        head = c->hbuf;
+        rest_off = n - (c->hlen - hlen); /* offset in p where the body starts */
+    }
+    if (parse_head(c, head, hlen) != 0)
+        return -1;
+    if (c->status >= 100 && c->status < 200 && c->status != 101) {
+        /* an interim answer: the real one follows */
+        c->ps = P_HEAD;
+        c->hlen = 0;
+        return rest_off < n ? feed(c, p + rest_off, n - rest_off) : 0;
+    }
+    c->hlen = 0;
+    return parse_body(c, p + rest_off, n - rest_off);
+}
+
+static void on_readable(conn_t *c)
+{
+    worker_t *w = c->w;
+    for (;;) {
+        ssize_t n = recv(c->fd, w->rbuf, RBUF_SIZE, 0);
+        if (n > 0) {
+            w->iv->data_received += (uint64_t)n;
+            if (c->state == C_IDLE) {
+                conn_close(c); /* bytes nobody asked for: drop the connection */
+                return;
+            }
+            if (c->state != C_RECEIVING) {
+                fail(c, "response before the request was sent");
+                return;
+            }
+            if (!c->first_ns)
+                c->first_ns = mono_ns();
+            c->got += (uint64_t)n;
+            int rc = feed(c, w->rbuf, (size_t)n);
+            if (rc == 1) {
+                complete(c);
+                return;
+            }
+            if (rc < 0) {
+                fail(c, rc == -2 ? "response header too large" : "malformed response");
+                return;
+            }
+            if (n < RBUF_SIZE)
+                return;
+            continue;
+        }
+        int e = n == 0 ? 0 : errno;
+        if (n < 0 && e == EINTR)
+            continue;
+        if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+            return;
+        if (c->state == C_IDLE) { /* the server closed an idle keep-alive connection */
+            conn_close(c);
+            return;
+        }
+        if (n == 0 && c->ps == P_CLOSE) {
+            complete(c);
+            return;
+        }
+        if (c->reused && c->got == 0) {
+            /* the server closed a kept-alive connection as we reused it: resend once on a new
+             * one, as browsers and curl do; not the target's failure */
+            conn_close(c);
+            do_connect(c);
+            return;
+        }
+        if (n == 0)
+            fail(c, c->got ? "unexpected EOF in response" : "EOF before response");
+        else
+            fail_errno(c, "read", e);
+        return;
+    }
+}
+
+static void on_event(conn_t *c, uint32_t ev)
+{
+    if (c->state == C_CONNECTING) {
+        int e = 0;
+        socklen_t el = sizeof e;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el);
+        if (e) {
+            fail_errno(c, "dial", e);
+            return;
+        }
+        set_events(c, EPOLLIN);
+        begin_write(c);
+        return;
+    }
+    if (c->state == C_SENDING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        write_some(c);
+        return;
+    }
+    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        on_readable(c);
+}
+
+/* ---- scheduling ---- */
+
+static bool iterations_left(mk_loadgen_t *lg)
+{
+    if (lg->cfg.executor != MK_LOADGEN_SHARED_ITERATIONS)
+        return true;
+    return atomic_fetch_add(&lg->claimed, 1) < lg->cfg.iterations;
+}
+
+static void run_ready(worker_t *w)
+{
+    conn_t *list = w->ready;
+    w->ready = NULL;
+    w->ready_tail = &w->ready;
+    while (list) {
+        conn_t *c = list;
+        list = c->next;
+        c->queued = false;
+        if (w->draining || !c->active || atomic_load(&w->lg->stop))
+            continue;
+        if (!iterations_left(w->lg)) {
+            w->draining = true;
+            continue;
+        }
+        int64_t now = mono_ns();
+        start_request(c, now, now);
+    }
+}
+
+static void dispatch(worker_t *w, int64_t now)
+{
+    mk_loadgen_t *lg = w->lg;
+    while (!w->draining && w->next_at >= 0 && w->next_at <= now) {
+        conn_t *c = w->free_list;
+        if (c) {
+            w->free_list = c->next;
+        } else if (w->nalloc < w->nconns) {
+            c = &w->conns[w->nalloc++];
+        } else {
+            return; /* every connection busy: the arrival waits, its latency grows */
+        }
+        if (now - w->next_at > w->max_lag_ns)
+            w->max_lag_ns = now - w->next_at;
+        start_request(c, now, w->next_at);
+        w->sent++;
+        w->next_idx += (uint64_t)lg->nworkers;
+        int64_t at = mk_loadgen_sched_at(&lg->sched, w->next_idx);
+        w->next_at = at < 0 ? -1 : lg->start_ns + at;
+    }
+}
+
+static int vu_target(mk_loadgen_t *lg, int64_t now)
+{
+    if (lg->cfg.executor != MK_LOADGEN_RAMPING_VUS)
+        return lg->cfg.vus;
+    double v =
+        mk_loadgen_stages_value(lg->stages, lg->cfg.nstages, lg->cfg.vus, now - lg->start_ns);
+    return (int)lround(v);
+}
+
+/* Every tick: timeouts, the VU target of ramping-vus, the end of the run. */
+static bool housekeeping(worker_t *w, int64_t now)
+{
+    mk_loadgen_t *lg = w->lg;
+    for (int i = 0; i < w->nconns; i++) {
+        conn_t *c = &w->conns[i];
+        if (c->req && now - c->begin_ns > lg->cfg.timeout_ns)
+            fail(c, "request timeout");
+    }
+    if (now >= lg->end_ns)
+        w->draining = true;
+    if (!lg->open) {
+        int target = w->draining ? 0 : vu_target(lg, now);
+        w->active = 0;
+        for (int i = 0; i < w->nconns; i++) {
+            conn_t *c = &w->conns[i];
+            bool on = i * lg->nworkers + w->id < target;
+            if (on && !c->active)
+                push_ready(w, c);
+            if (!on && c->active && !c->req)
+                conn_close(c);
+            c->active = on;
+            w->active += on;
+        }
+    }
+    if (w->draining && (w->busy == 0 || now >= lg->grace_ns))
+        return true;
+    return false;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    mk_loadgen_t *lg = w->lg;
+    struct epoll_event evs[256];
+    prctl(PR_SET_TIMERSLACK, 1UL); /* open-model sends within microseconds of their time */
+    pthread_mutex_lock(&w->mu);
+    int64_t next_tick = 0;
+    while (!atomic_load(&lg->stop)) {
+        int64_t now = mono_ns();
+        if (now >= next_tick) {
+            if (housekeeping(w, now))
+                break;
+            next_tick = now + TICK_NS;
+        }
+        run_ready(w);
+        if (lg->open)
+            dispatch(w, now);
+        int64_t wake = next_tick;
+        if (lg->open && w->next_at >= 0 && w->next_at < wake &&
+            (w->free_list || w->nalloc < w->nconns))
+            wake = w->next_at;
+        if (w->ready)
+            wake = now;
+        int64_t wait = wake - mono_ns();
+        struct timespec ts = {0, 0};
+        if (wait > 0)
+            ts = (struct timespec){wait / MK_LOADGEN_NS_PER_S, wait % MK_LOADGEN_NS_PER_S};
+        pthread_mutex_unlock(&w->mu);
+        int n = epoll_pwait2(w->ep, evs, 256, &ts, NULL);
+        pthread_mutex_lock(&w->mu);
+        for (int i = 0; i < n; i++) {
+            if (!evs[i].data.ptr)
+                continue; /* the stop eventfd: the loop condition sees the flag */
+            on_event(evs[i].data.ptr, evs[i].events);
+        }
+    }
+    for (int i = 0; i < w->nconns; i++) {
+        conn_t *c = &w->conns[i];
+        if (c->req)
+            w->iv->interrupted++;
+        c->req = NULL;
+        conn_close(c);
+    }
+    w->busy = 0;
+    w->active = 0;
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_lock(&lg->mu);
+    lg->nfinished++;
+    pthread_cond_signal(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+    return NULL;
+}
+
+/* ---- setup ---- */
+
+static int validate(mk_loadgen_t *lg, mk_err_t *err)
+{
+    mk_loadgen_config_t *c = &lg->cfg;
+    if (!c->scenario)
+        return mk_err_set(err, MK_EINVAL, "scenario: required");
+    if (c->threads == 0)
+        c->threads = 1;
+    if (c->threads < 1 || c->threads > MAX_THREADS)
+        return mk_err_set(err, MK_EINVAL, "threads: from 1 to %d", MAX_THREADS);
+    if (!c->timeout_ns)
+        c->timeout_ns = 60 * MK_LOADGEN_NS_PER_S;
+    if (!c->time_unit_ns)
+        c->time_unit_ns = MK_LOADGEN_NS_PER_S;
+    if (c->graceful_stop_ns < 0 || c->timeout_ns < 0 || c->time_unit_ns < 0)
+        return mk_err_set(err, MK_EINVAL, "timeout, gracefulStop, timeUnit: must be positive");
+    if (c->nstages > MK_LOADGEN_MAX_STAGES)
+        return mk_err_set(err, MK_EINVAL, "stages: at most %d", MK_LOADGEN_MAX_STAGES);
+    bool ramping =
+        c->executor == MK_LOADGEN_RAMPING_VUS || c->executor == MK_LOADGEN_RAMPING_ARRIVAL_RATE;
+    if (ramping && c->nstages == 0)
+        return mk_err_set(err, MK_EINVAL, "stages: %s needs at least one stage",
+                          mk_loadgen_executor_name(c->executor));
+    for (size_t i = 0; i < c->nstages; i++) {
+        if (c->stages[i].duration_ns < 0 || !(c->stages[i].target >= 0))
+            return mk_err_set(err, MK_EINVAL, "stages[%zu]: duration and target must be >= 0", i);
+        lg->stages[i] = c->stages[i];
+    }
+    c->stages = lg->stages;
+    switch (c->executor) {
+    case MK_LOADGEN_CONSTANT_VUS:
+    case MK_LOADGEN_SHARED_ITERATIONS:
+        if (c->vus < 1 || c->vus > MAX_VUS)
+            return mk_err_set(err, MK_EINVAL, "vus: from 1 to %d", MAX_VUS);
+        if (c->executor == MK_LOADGEN_SHARED_ITERATIONS && c->iterations < 1)
+            return mk_err_set(err, MK_EINVAL, "iterations: must be at least 1");
+        if (c->executor == MK_LOADGEN_SHARED_ITERATIONS && !c->duration_ns)
+            c->duration_ns = 600 * MK_LOADGEN_NS_PER_S; /* k6's maxDuration default */
+        if (c->duration_ns <= 0)
+            return mk_err_set(err, MK_EINVAL, "duration: must be positive");
+        lg->max_vus = c->vus;
+        break;
+    case MK_LOADGEN_RAMPING_VUS: {
+        if (c->vus < 0 || c->vus > MAX_VUS)
+            return mk_err_set(err, MK_EINVAL, "startVUs: from 0 to %d", MAX_VUS);
+        double m = c->vus;
+        for (size_t i = 0; i < c->nstages; i++)
+            m = c->stages[i].target > m ? c->stages[i].target : m;
+        if (m < 1 || m > MAX_VUS)
+            return mk_err_set(err, MK_EINVAL, "stages: the highest target must be 1 to %d VUs",
+                              MAX_VUS);
+        lg->max_vus = (int)ceil(m);
+        c->duration_ns = mk_loadgen_stages_duration(c->stages, c->nstages);
+        if (c->duration_ns <= 0)
+            return mk_err_set(err, MK_EINVAL, "stages: the total duration must be positive");
+        break;
+    }
+    case MK_LOADGEN_CONSTANT_ARRIVAL_RATE:
+    case MK_LOADGEN_RAMPING_ARRIVAL_RATE: {
+        lg->open = true;
+        double per_s = 1e9 / (double)c->time_unit_ns;
+        mk_loadgen_stage_t st[MK_LOADGEN_MAX_STAGES];
+        size_t n = c->nstages;
+        if (c->executor == MK_LOADGEN_CONSTANT_ARRIVAL_RATE) {
+            if (!(c->rate > 0))
+                return mk_err_set(err, MK_EINVAL, "rate: must be positive");
+            if (c->duration_ns <= 0)
+                return mk_err_set(err, MK_EINVAL, "duration: must be positive");
+            st[0] = (mk_loadgen_stage_t){c->duration_ns, c->rate * per_s};
+            n = 1;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                st[i] = (mk_loadgen_stage_t){c->stages[i].duration_ns, c->stages[i].target * per_s};
+        }
+        int rc = mk_loadgen_sched_init(&lg->sched, c->rate * per_s, st, n, err);
+        if (rc)
+            return rc;
+        c->duration_ns = mk_loadgen_stages_duration(st, n);
+        if (c->duration_ns <= 0)
+            return mk_err_set(err, MK_EINVAL, "stages: the total duration must be positive");
+        if (c->pre_allocated_vus < 1 || c->pre_allocated_vus > MAX_VUS)
+            return mk_err_set(err, MK_EINVAL, "preAllocatedVUs: from 1 to %d", MAX_VUS);
+        if (!c->max_vus)
+            c->max_vus = c->pre_allocated_vus;
+        if (c->max_vus < c->pre_allocated_vus || c->max_vus > MAX_VUS)
+            return mk_err_set(err, MK_EINVAL, "maxVUs: from preAllocatedVUs to %d", MAX_VUS);
+        lg->max_vus = c->max_vus;
+        break;
+    }
+    default:
+        return mk_err_set(err, MK_EINVAL, "executor: unknown");
+    }
+    if (c->threads > lg->max_vus)
+        c->threads = lg->max_vus; /* a thread without a VU would only spin */
+    return 0;
+}
+
+static int share(int total, int nworkers, int id)
+{
+    return total / nworkers + (id < total % nworkers);
+}
+
+int mk_loadgen_new(const mk_loadgen_config_t *cfg, mk_loadgen_t **out, mk_err_t *err)
+{
+    *out = NULL;
+    mk_loadgen_t *lg = calloc(1, sizeof *lg);
+    if (!lg)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    lg->cfg = *cfg;
+    pthread_mutex_init(&lg->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&lg->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = validate(lg, err);
+    if (rc)
+        goto fail;
+    lg->total = mk_loadgen_stats_new();
+    lg->delta = mk_loadgen_stats_new();
+    lg->nworkers = lg->cfg.threads;
+    lg->workers = calloc((size_t)lg->nworkers, sizeof *lg->workers);
+    if (!lg->total || !lg->delta || !lg->workers) {
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+        goto fail;
+    }
+    uint64_t seed = cfg->seed ? cfg->seed : (uint64_t)mono_ns();
+    for (int i = 0; i < lg->nworkers; i++) {
+        worker_t *w = &lg->workers[i];
+        w->lg = lg;
+        w->id = i;
+        w->ep = w->efd = -1;
+        pthread_mutex_init(&w->mu, NULL);
+        w->ready_tail = &w->ready;
+        mk_faker_rng_seed(&w->rng, seed + (uint64_t)i * 7919);
+        w->nconns = share(lg->max_vus, lg->nworkers, i);
+        w->nalloc = lg->open ? share(lg->cfg.pre_allocated_vus, lg->nworkers, i) : w->nconns;
+        w->conns = calloc((size_t)w->nconns, sizeof *w->conns);
+        w->iv = mk_loadgen_stats_new();
+        w->rbuf = malloc(RBUF_SIZE);
+        w->ep = epoll_create1(EPOLL_CLOEXEC);
+        w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (!w->conns || !w->iv || !w->rbuf || w->ep < 0 || w->efd < 0) {
+            rc = mk_err_set(err, MK_ENOMEM, "out of memory or descriptors");
+            goto fail;
+        }
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
+        epoll_ctl(w->ep, EPOLL_CTL_ADD, w->efd, &e);
+        for (int k = 0; k < w->nconns; k++) {
+            conn_t *c = &w->conns[k];
+            c->w = w;
+            c->fd = -1;
+            mk_buf_init(&c->wbuf, 4 << 20);
+            mk_buf_init(&c->tmp, 4 << 20);
+        }
+        /* the free list holds the preallocated connections, lowest first */
+        for (int k = w->nalloc - 1; lg->open && k >= 0; k--) {
+            w->conns[k].next = w->free_list;
+            w->free_list = &w->conns[k];
+        }
+    }
+    *out = lg;
+    return 0;
+fail:
+    mk_loadgen_free(lg);
+    return rc;
+}
+
+void mk_loadgen_stop(mk_loadgen_t *lg)
+{
+    atomic_store(&lg->stop, 1);
+    uint64_t one = 1;
+    for (int i = 0; i < lg->nworkers; i++)
+        if (lg->workers[i].efd >= 0 && write(lg->workers[i].efd, &one, sizeof one) < 0) {
+            /* the counter is full: a wakeup is pending anyway */
+        }
+}
+
+/* Moves every worker's interval statistics into lg->delta and adds gauges. */
+static void collect(mk_loadgen_t *lg, int64_t now, double interval_s)
+{
+    mk_loadgen_stats_t *d = lg->delta;
+    mk_loadgen_stats_reset(d);
+    uint64_t sent = 0;
+    for (int i = 0; i < lg->nworkers; i++) {
+        worker_t *w = &lg->workers[i];
+        pthread_mutex_lock(&w->mu);
+        mk_loadgen_stats_merge(d, w->iv);
+        mk_loadgen_stats_reset(w->iv);
+        d->vus += lg->open ? w->busy : w->active;
+        d->vus_max += lg->open ? w->nalloc : w->nconns;
+        sent += w->sent;
+        if (w->max_lag_ns / 1000 > d->max_lag_us)
+            d->max_lag_us = w->max_lag_ns / 1000;
+        w->max_lag_ns = 0;
+        pthread_mutex_unlock(&w->mu);
+    }
+    d->t_s = (double)(now - lg->start_ns) / 1e9;
+    d->interval_s = interval_s;
+    if (lg->open) {
+        int64_t t = now < lg->end_ns ? now - lg->start_ns : lg->end_ns - lg->start_ns;
+        uint64_t due = mk_loadgen_sched_due(&lg->sched, t);
+        d->scheduled = due - lg->prev_due;
+        lg->prev_due = due;
+        d->behind = due > sent ? due - sent : 0;
+        /* a second counts as behind when sends lag by more than a millisecond's worth */
+        double per_ms = (double)mk_loadgen_sched_total(&lg->sched) /
+                        ((double)(lg->end_ns - lg->start_ns) / 1e6);
+        if ((double)d->behind > per_ms + 1 || d->max_lag_us > 1000) {
+            if (lg->behind_from < 0)
+                lg->behind_from = d->t_s;
+            lg->behind_to = d->t_s;
+        }
+    }
+    int64_t vmax = lg->total->vus_max;
+    mk_loadgen_stats_merge(lg->total, d);
+    lg->total->vus = d->vus;
+    lg->total->vus_max = d->vus_max > vmax ? d->vus_max : vmax;
+    lg->total->t_s = d->t_s;
+    lg->total->behind = d->behind;
+}
+
+int mk_loadgen_run(mk_loadgen_t *lg, mk_err_t *err)
+{
+    if (lg->ran)
+        return mk_err_set(err, MK_EINVAL, "a run can be started once");
+    lg->ran = true;
+    lg->behind_from = lg->behind_to = -1;
+    lg->start_ns = mono_ns();
+    lg->end_ns = lg->start_ns + lg->cfg.duration_ns;
+    lg->grace_ns = lg->end_ns + lg->cfg.graceful_stop_ns;
+    for (int i = 0; i < lg->nworkers; i++) {
+        worker_t *w = &lg->workers[i];
+        if (lg->open) {
+            w->next_idx = (uint64_t)i;
+            int64_t at = mk_loadgen_sched_at(&lg->sched, w->next_idx);
+            w->next_at = at < 0 ? -1 : lg->start_ns + at;
+        }
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+            mk_loadgen_stop(lg);
+            for (int k = 0; k < i; k++)
+                pthread_join(lg->workers[k].th, NULL);
+            return mk_err_set(err, MK_EINTERNAL, "cannot start worker threads");
+        }
+        w->started = true;
+    }
+    int64_t last = lg->start_ns, next = lg->start_ns + MK_LOADGEN_NS_PER_S;
+    pthread_mutex_lock(&lg->mu);
+    while (lg->nfinished < lg->nworkers) {
+        struct timespec ts = {next / MK_LOADGEN_NS_PER_S, next % MK_LOADGEN_NS_PER_S};
+        pthread_cond_timedwait(&lg->cv, &lg->mu, &ts);
+        if (lg->nfinished == lg->nworkers)
+            break;
+        int64_t now = mono_ns();
+        if (now < next)
+            continue;
+        pthread_mutex_unlock(&lg->mu);
+        collect(lg, now, (double)(now - last) / 1e9);
+        last = now;
+        next += MK_LOADGEN_NS_PER_S;
+        if (lg->cfg.on_second && lg->cfg.on_second(lg->delta, lg->total, lg->cfg.arg) != 0) {
+            lg->aborted = true;
+            mk_loadgen_stop(lg);
+        }
+        pthread_mutex_lock(&lg->mu);
+    }
+    pthread_mutex_unlock(&lg->mu);
+    for (int i = 0; i < lg->nworkers; i++)
+        pthread_join(lg->workers[i].th, NULL);
+    int64_t now = mono_ns();
+    lg->elapsed_ns = now - lg->start_ns;
+    collect(lg, now, (double)(now - last) / 1e9);
+    if (lg->open && !atomic_load(&lg->stop)) {
+        /* arrivals the schedule had that were never sent */
+        uint64_t sent = 0;
+        for (int i = 0; i < lg->nworkers; i++)
+            sent += lg->workers[i].sent;
+        uint64_t total = mk_loadgen_sched_total(&lg->sched);
+        lg->delta->dropped = total > sent ? total - sent : 0;
+        lg->total->dropped += lg->delta->dropped;
+    }
+    if (lg->cfg.on_second)
+        lg->cfg.on_second(lg->delta, lg->total, lg->cfg.arg);
+    return 0;
+}
+
+const mk_loadgen_stats_t *mk_loadgen_total(const mk_loadgen_t *lg)
+{
+    return lg->total;
+}
+
+void mk_loadgen_summary(const mk_loadgen_t *lg, mk_loadgen_summary_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->elapsed_s = (double)lg->elapsed_ns / 1e9;
+    o->stopped = atomic_load(&lg->stop) && !lg->aborted;
+    o->aborted = lg->aborted;
+    uint64_t sent = 0;
+    for (int i = 0; i < lg->nworkers; i++)
+        sent += lg->workers[i].sent;
+    double run_s = (double)lg->cfg.duration_ns / 1e9;
+    if (lg->open) {
+        o->target_rate = (double)mk_loadgen_sched_total(&lg->sched) / run_s;
+        o->achieved_rate = (double)sent / (o->elapsed_s < run_s ? o->elapsed_s : run_s);
+        o->rate_kept = lg->total->dropped == 0 && !o->stopped && !o->aborted &&
+                       (double)sent >= 0.99 * (double)mk_loadgen_sched_total(&lg->sched);
+    } else {
+        o->achieved_rate = o->elapsed_s > 0 ? (double)lg->total->reqs / o->elapsed_s : 0;
+        o->rate_kept = true;
+    }
+    o->behind_from_s = lg->behind_from;
+    o->behind_to_s = lg->behind_to;
+}
+
+void mk_loadgen_free(mk_loadgen_t *lg)
+{
+    if (!lg)
+        return;
+    for (int i = 0; lg->workers && i < lg->nworkers; i++) {
+        worker_t *w = &lg->workers[i];
+        for (int k = 0; w->conns && k < w->nconns; k++) {
+            conn_close(&w->conns[k]);
+            mk_buf_free(&w->conns[k].wbuf);
+            mk_buf_free(&w->conns[k].tmp);
+            free(w->conns[k].hbuf);
+        }
+        free(w->conns);
+        mk_loadgen_stats_free(w->iv);
+        free(w->rbuf);
+        if (w->ep >= 0)
+            close(w->ep);
+        if (w->efd >= 0)
+            close(w->efd);
+        pthread_mutex_destroy(&w->mu);
+    }
+    free(lg->workers);
+    mk_loadgen_stats_free(lg->total);
+    mk_loadgen_stats_free(lg->delta);
+    pthread_mutex_destroy(&lg->mu);
+    pthread_cond_destroy(&lg->cv);
+    free(lg);
+}
