@@ -3,7 +3,7 @@
 # checks the image: every binary present with all its libraries (ldd), a non-root user (10001),
 # the OCI labels, the admin started from the entrypoint answering /health and serving a mock at
 # /api/users/:id. Prints the image size and the build time. IMAGE_TEST_SKIP_BUILD=1 checks the image
-# built last time. Opt-in: `make image-test` (it needs
+# built last time; IMAGE_TEST_REF=<commit> builds that commit. Opt-in: `make image-test` (it needs
 # root, buildah, podman, debootstrap, and takes minutes; not part of make test).
 # The build context is `git archive HEAD`: the image is of the committed tree, not the work tree.
 set -euo pipefail
@@ -58,9 +58,10 @@ cleanup() {
     rm -rf "$ctx"
 }
 trap cleanup EXIT
-git -C "$ROOT" archive HEAD | tar -x -C "$ctx"
-rev=$(git -C "$ROOT" rev-parse HEAD)
-epoch=$(git -C "$ROOT" log -1 --format=%ct)
+ref=${IMAGE_TEST_REF:-HEAD}
+git -C "$ROOT" archive "$ref" | tar -x -C "$ctx"
+rev=$(git -C "$ROOT" rev-parse "$ref")
+epoch=$(git -C "$ROOT" log -1 --format=%ct "$ref")
 # --timestamp: the commit's time as the image's and its files' time (SOURCE_DATE_EPOCH).
 if [ "${IMAGE_TEST_SKIP_BUILD:-0}" != 1 ]; then
     buildah "${STORE[@]}" bud --isolation chroot --network host --layers=false \
