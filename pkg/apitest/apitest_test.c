@@ -554,7 +554,24 @@ static const char pm_api[] =
     "\"pm.test('async done', function (done) { setTimeout(function () { pm.expect(1).to.equal(1); "
     "done(); }, 10); });\","
     "\"throw new Error('script-level boom');\"]}}],"
-    "\"request\":{\"url\":\"{{base}}/xml\"}}"
+    "\"request\":{\"url\":\"{{base}}/xml\"}},"
+    "{\"name\":\"modified\",\"event\":[{\"listen\":\"prerequest\",\"script\":{\"exec\":["
+    "\"pm.request.url.addQueryParams('via=pre'); pm.request.url.addQueryParams([{key: 'b', value: "
+    "'2'}]);\","
+    "\"pm.request.url.removeQueryParams('drop'); pm.request.method = 'PUT';\","
+    "\"pm.request.headers.upsert({key: 'X-Up', value: 'v2'}); pm.request.body.update('new "
+    "body');\"]}},"
+    "{\"listen\":\"test\",\"script\":{\"exec\":["
+    "\"var e = pm.response.json();\","
+    "\"pm.test('request changed by the pre-request script', function () {"
+    " pm.expect(e.target).to.equal('/echo/m?via=pre&b=2'); pm.expect(e.method).to.equal('PUT');"
+    " pm.expect(e.headers['x-up']).to.equal('v2'); pm.expect(e.body).to.equal('new body'); });\","
+    "\"pm.test('jsonSchema on a value', function () { pm.expect(e).to.have.jsonSchema({type: "
+    "'object',"
+    " required: ['method', 'target']}); pm.response.to.have.jsonSchema({required: ['body']}); "
+    "});\"]}}],"
+    "\"request\":{\"method\":\"POST\",\"url\":\"{{base}}/echo/m?drop=1\",\"header\":[{\"key\":"
+    "\"X-Up\",\"value\":\"v1\"}],\"body\":{\"mode\":\"raw\",\"raw\":\"old\"}}}"
     "]}";
 
 typedef struct progress {
@@ -621,6 +638,8 @@ static void test_pm_api(void)
     const char *last_tests[] = {"xml", "tv4", "es2015 syntax", "sendRequest", "async done"};
     for (size_t k = 0; k < sizeof last_tests / sizeof *last_tests; k++)
         MK_CHECK_INT(passed(run, "last", last_tests[k]), 1);
+    MK_CHECK_INT(passed(run, "modified", "request changed by the pre-request script"), 1);
+    MK_CHECK_INT(passed(run, "modified", "jsonSchema on a value"), 1);
     const json_t *last = result_named(run, "last");
     MK_CHECK_STR(json_string_value(json_object_get(last, "status")), "error");
     MK_CHECK(strstr(json_string_value(json_object_get(last, "error")), "script-level boom"));
@@ -629,7 +648,7 @@ static void test_pm_api(void)
                  "abc123");
     MK_CHECK_INT(
         json_integer_value(json_object_get(json_object_get(vars, "collectionVariables"), "seen")),
-        7);
+        8);
     MK_CHECK_STR(json_string_value(json_object_get(run, "status")), "failed");
     MK_CHECK_STR(json_string_value(json_object_get(run, "collectionId")), "pm-1");
     MK_CHECK_STR(json_string_value(json_object_get(run, "id")), "run-7");
@@ -775,7 +794,7 @@ static void test_concurrent_runs(void)
         pthread_join(t[i], NULL);
     for (int i = 0; i < N; i++) {
         json_t *a = json_object_get(json_object_get(res[i], "metadata"), "assertions");
-        MK_CHECK_INT(json_integer_value(json_object_get(res[i], "totalTests")), 7);
+        MK_CHECK_INT(json_integer_value(json_object_get(res[i], "totalTests")), 8);
         MK_CHECK_INT(json_integer_value(json_object_get(a, "failed")), 2);
         if (json_integer_value(json_object_get(a, "failed")) != 2) {
             char *dump = json_dumps(json_object_get(res[i], "results"), JSON_COMPACT);

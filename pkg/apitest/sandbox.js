@@ -666,13 +666,17 @@ function Assertion(obj, msg) {
         }
         return this;
     });
+    /* on a response its JSON body; on anything else the value itself */
     method('jsonSchema', function (schema) {
-        var r = resp(this), j;
-        try { j = JSON.parse(r.text()); } catch (e) { j = undefined; }
+        var o = obj(this), j = o, what = 'value';
+        if (isResponse(o)) {
+            what = 'response body';
+            try { j = JSON.parse(o.text()); } catch (e) { j = undefined; }
+        }
         var res = tv4.validateResult(j, schema);
-        this.assert(res.valid, 'expected response body to be valid against schema: ' +
+        this.assert(res.valid, 'expected ' + what + ' to be valid against schema: ' +
                     (res.error ? res.error.message + ' at ' + (res.error.dataPath || '/') : ''),
-                    'expected response body to not be valid against schema');
+                    'expected ' + what + ' to not be valid against schema');
         return this;
     });
     method('responseTime', function (ms) {
@@ -1124,6 +1128,18 @@ function __mk_Url(raw) { this.__parse(String(raw)); }
                (this.hash ? '#' + this.hash : '');
     };
     P.update = function (raw) { this.__parse(String(raw)); };
+    P.addQueryParams = function (params) {
+        var list = typeof params === 'string' ? params.split('&').map(function (kv) {
+            var e = kv.indexOf('=');
+            return e < 0 ? {key: kv, value: null} : {key: kv.slice(0, e), value: kv.slice(e + 1)};
+        }) : [].concat(params);
+        var q = this.query;
+        list.forEach(function (p) { q.__items.push({key: p.key, value: p.value}); });
+    };
+    P.removeQueryParams = function (names) {
+        var drop = [].concat(names).map(function (n) { return typeof n === 'string' ? n : n.key; });
+        this.query.remove(function (it) { return drop.indexOf(it.key) !== -1; });
+    };
     P.toJSON = function () { return this.toString(); };
 })();
 
@@ -1141,6 +1157,16 @@ function __mk_Request(r) {
         if (b.formdata)
             b.formdata = new __mk_PropertyList(b.formdata);
         b.toString = function () { return this.raw !== undefined ? String(this.raw) : ''; };
+        b.update = function (v) {
+            if (typeof v === 'string') {
+                this.mode = 'raw';
+                this.raw = v;
+            } else if (v && typeof v === 'object') {
+                this.mode = v.mode || 'raw';
+                if (v.raw !== undefined)
+                    this.raw = typeof v.raw === 'string' ? v.raw : JSON.stringify(v.raw);
+            }
+        };
     }
     this.auth = r.auth;
 }
