@@ -158,6 +158,7 @@ static int rd_next(rd_t *r, wf_t *f, int depth)
         return MK_EINVAL;
     f->num = (uint32_t)(key >> 3);
     f->wt = (int)(key & 7);
+    f->v = 0;
     f->data = NULL;
     f->len = 0;
     switch (f->wt) {
