@@ -70,6 +70,13 @@ struct mk_identity {
 
 /* --- small helpers --- */
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -806,7 +813,11 @@ int mk_identity_login(mk_identity_t *id, const char *login, const char *password
                           *retry_after_s);
     }
     /* Unknown logins verify against a dummy hash, so both answers take as long. */
+    int64_t started = mono_ms();
     bool ok = mk_identity_verify_password(hash, password) && uid != NULL;
+    /* The wait runs from the failure's answer, not from its arrival: a slow hash must not use
+     * it up. */
+    int64_t failed_at = now_ms + (mono_ms() - started);
     free(hash);
     pthread_mutex_lock(&id->lock);
     u = uid ? user_by_id(id, uid, NULL) : NULL;
@@ -817,7 +828,7 @@ int mk_identity_login(mk_identity_t *id, const char *login, const char *password
             if (u->fails >= FAILS_FREE) {
                 int shift = u->fails - FAILS_FREE;
                 int64_t wait = shift > 8 ? LOCK_MAX_S : (int64_t)1 << shift;
-                u->locked_until = now_ms + (wait > LOCK_MAX_S ? LOCK_MAX_S : wait) * 1000;
+                u->locked_until = failed_at + (wait > LOCK_MAX_S ? LOCK_MAX_S : wait) * 1000;
             }
         }
         rc = mk_err_set(err, MK_EUNAUTH, "invalid login or password");
