@@ -499,23 +499,39 @@ static json_t *service_monitor(const mk_op_owner_t *ow)
                      "/metrics", "interval", "30s");
 }
 
+/* True when every pod of dep runs its template at version (updated, whether ready or not:
+ * readiness is the Ready condition's business, not the upgrade's). */
+static bool rolled_to(const json_t *dep, const char *version)
+{
+    const json_t *st = json_object_get(dep, "status"), *spec = json_object_get(dep, "spec");
+    const char *v = mk_op_deployment_version(dep);
+    json_int_t gen =
+        json_integer_value(json_object_get(json_object_get(dep, "metadata"), "generation"));
+    json_int_t want = json_is_integer(json_object_get(spec, "replicas"))
+                          ? json_integer_value(json_object_get(spec, "replicas"))
+                          : 1;
+
+    return dep && v && strcmp(v, version) == 0 &&
+           json_integer_value(json_object_get(st, "observedGeneration")) >= gen &&
+           json_integer_value(json_object_get(st, "updatedReplicas")) >= want;
+}
+
 /* The Upgrading condition: True while a new version rolls out, admin first. */
-static json_t *upgrade_condition(const json_t *prev, const cluster_spec_t *cs, const rollout_t *ro,
-                                 const char *version, const json_t *rdep, const char *now,
-                                 json_int_t gen)
+static json_t *upgrade_condition(const json_t *prev, const cluster_spec_t *cs, const char *version,
+                                 const json_t *rdep, const char *now, json_int_t gen)
 {
     char msg[400];
     const char *reason;
     bool upgrading = true;
-    bool res_done = !resolvers_wanted(cs) ||
-                    (rdep && mk_op_deployment_rolled_out(rdep) && mk_op_deployment_version(rdep) &&
-                     strcmp(mk_op_deployment_version(rdep), cs->version) == 0);
+    bool res_done = !resolvers_wanted(cs) || rolled_to(rdep, cs->version);
 
     if (!version) {
         upgrading = false;
         reason = "Installing";
         snprintf(msg, sizeof msg, "waiting for the admin to become available at %s", cs->version);
-    } else if (!ro->admin_at || strcmp(ro->admin_at, cs->version) != 0) {
+    } else if (strcmp(version, cs->version) != 0) {
+        /* version is the admin's while it is available, else the last one it was: an admin
+         * that is merely down at the asked version is no upgrade. */
         reason = "AdminRollingOut";
         snprintf(msg, sizeof msg,
                  "rolling the admin from %s to %s; resolvers and runner pools follow once it is "
@@ -610,7 +626,7 @@ static int build_status(const json_t *cluster, const cluster_spec_t *cs, const r
     version = ro->admin_at ? ro->admin_at : json_string_value(json_object_get(prev, "version"));
     if ((version && json_object_set_new(st, "version", json_string(version)) != 0) ||
         json_array_append_new(json_object_get(st, "conditions"),
-                              upgrade_condition(prev, cs, ro, version, rdep, now, gen)) != 0) {
+                              upgrade_condition(prev, cs, version, rdep, now, gen)) != 0) {
         json_decref(st);
         return MK_ENOMEM;
     }

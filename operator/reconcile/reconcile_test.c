@@ -860,6 +860,94 @@ static void test_pool_invalid(void)
     }
 }
 
+/* A Deployment of the cluster as observed: template version and image, rolled out or not. */
+static void dep_json(char *buf, size_t n, const char *name, const char *version, bool rolled,
+                     int ready)
+{
+    snprintf(buf, n,
+             "\"%s\":{\"metadata\":{\"generation\":2},\"spec\":{\"replicas\":1,"
+             "\"template\":{\"metadata\":{\"annotations\":{\"mockarty.io/version\":\"%s\"}},"
+             "\"spec\":{\"containers\":[{\"image\":\"mockarty/mockarty:%s\"}]}}},"
+             "\"status\":{\"observedGeneration\":%d,\"updatedReplicas\":1,"
+             "\"readyReplicas\":%d,\"conditions\":[{\"type\":\"Progressing\","
+             "\"status\":\"True\",\"reason\":\"%s\"}]}}",
+             name, version, version, rolled ? 2 : 1, ready,
+             rolled ? "NewReplicaSetAvailable" : "ReplicaSetUpdated");
+}
+
+static void test_admin_first_upgrade(void)
+{
+    const char *spec = "{\"image\":{\"tag\":\"0.2.0\"},\"database\":{\"type\":\"postgres\","
+                       "\"postgres\":{\"dsnSecretRef\":{\"name\":\"pg\"}}},"
+                       "\"resolvers\":{\"replicas\":1}}";
+    const char *prev = "{\"version\":\"0.1.0\"}";
+    char a[1024], r[1024], deps[2200];
+    mk_op_desired_t d = {0};
+
+    /* The admin is still rolling to 0.2.0: resolvers keep 0.1.0. */
+    dep_json(a, sizeof a, "demo-admin", "0.2.0", false, 1);
+    dep_json(r, sizeof r, "demo-resolvers", "0.1.0", true, 1);
+    snprintf(deps, sizeof deps, "{%s,%s}", a, r);
+    if (run_cluster(spec, prev, deps, &d) != 0)
+        return;
+    const json_t *res = find_obj(d.apply, "Deployment", "demo-resolvers");
+    const json_t *adm = find_obj(d.apply, "Deployment", "demo-admin");
+    MK_CHECK_STR(str_at(adm, "spec/template/spec/containers/0/image"), "mockarty/mockarty:0.2.0");
+    MK_CHECK_STR(str_at(res, "spec/template/spec/containers/0/image"), "mockarty/mockarty:0.1.0");
+    MK_CHECK_STR(str_at(res, "spec/template/metadata/annotations/mockarty.io/version"), "0.1.0");
+    MK_CHECK_STR(str_at(d.status, "version"), "0.1.0");
+    MK_CHECK_STR(str_at(condition(d.status, "Upgrading"), "reason"), "AdminRollingOut");
+    MK_CHECK_STR(str_at(condition(d.status, "Upgrading"), "status"), "True");
+    mk_op_desired_free(&d);
+
+    /* The admin is available at 0.2.0: resolvers follow. */
+    dep_json(a, sizeof a, "demo-admin", "0.2.0", true, 1);
+    snprintf(deps, sizeof deps, "{%s,%s}", a, r);
+    if (run_cluster(spec, prev, deps, &d) != 0)
+        return;
+    res = find_obj(d.apply, "Deployment", "demo-resolvers");
+    MK_CHECK_STR(str_at(res, "spec/template/spec/containers/0/image"), "mockarty/mockarty:0.2.0");
+    MK_CHECK_STR(str_at(d.status, "version"), "0.2.0");
+    MK_CHECK_STR(str_at(condition(d.status, "Upgrading"), "reason"), "NodesRollingOut");
+    bool upgraded_event = false;
+    const json_t *ev;
+    size_t i;
+    json_array_foreach(d.events, i, ev)
+    {
+        upgraded_event |=
+            str_at(ev, "reason") && strcmp(str_at(ev, "reason"), "AdminUpgraded") == 0;
+    }
+    MK_CHECK(upgraded_event);
+    mk_op_desired_free(&d);
+
+    /* Every node at 0.2.0, then the admin goes down at 0.2.0: no upgrade, no rollback. */
+    dep_json(r, sizeof r, "demo-resolvers", "0.2.0", true, 1);
+    snprintf(deps, sizeof deps, "{%s,%s}", a, r);
+    if (run_cluster(spec, "{\"version\":\"0.2.0\"}", deps, &d) != 0)
+        return;
+    MK_CHECK_STR(str_at(condition(d.status, "Upgrading"), "reason"), "UpToDate");
+    MK_CHECK_STR(str_at(condition(d.status, "Upgrading"), "status"), "False");
+    mk_op_desired_free(&d);
+    dep_json(a, sizeof a, "demo-admin", "0.2.0", true, 0);
+    snprintf(deps, sizeof deps, "{%s,%s}", a, r);
+    if (run_cluster(spec, "{\"version\":\"0.2.0\"}", deps, &d) != 0)
+        return;
+    MK_CHECK_STR(str_at(condition(d.status, "Upgrading"), "reason"), "UpToDate");
+    MK_CHECK_STR(str_at(d.status, "version"), "0.2.0");
+    res = find_obj(d.apply, "Deployment", "demo-resolvers");
+    MK_CHECK_STR(str_at(res, "spec/template/spec/containers/0/image"), "mockarty/mockarty:0.2.0");
+    mk_op_desired_free(&d);
+
+    /* First install: nothing observed, resolvers start at the asked version. */
+    if (run_cluster(spec, NULL, NULL, &d) != 0)
+        return;
+    res = find_obj(d.apply, "Deployment", "demo-resolvers");
+    MK_CHECK_STR(str_at(res, "spec/template/spec/containers/0/image"), "mockarty/mockarty:0.2.0");
+    MK_CHECK_STR(str_at(condition(d.status, "Upgrading"), "reason"), "Installing");
+    MK_CHECK(at(d.status, "version") == NULL);
+    mk_op_desired_free(&d);
+}
+
 int main(void)
 {
     MK_RUN(test_defaults_single_node_sqlite);
@@ -877,5 +965,6 @@ int main(void)
     MK_RUN(test_pool_without_cluster);
     MK_RUN(test_pool_shared_and_namespace);
     MK_RUN(test_pool_invalid);
+    MK_RUN(test_admin_first_upgrade);
     return mk_testing_done();
 }
