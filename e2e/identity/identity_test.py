@@ -350,6 +350,11 @@ class IdentityTest(unittest.TestCase):
         # nobody copied anything across
         listed = s.ok("GET", "/api/v1/mocks?namespace=team-a&limit=1000")["items"]
         self.assertNotIn({"b": 1}, [m.get("response", {}).get("payload") for m in listed])
+        # aggregates count only the caller's namespaces
+        mine = s.ok("GET", "/api/v1/counts", tok=bob)["mocks"]
+        team_b = s.ok("GET", "/api/v1/mocks?namespace=team-b&limit=1000")["total"]
+        self.assertEqual(mine, team_b)
+        self.assertLess(mine, s.ok("GET", "/api/v1/counts")["mocks"])
         # an editor has no role in sandbox: the default namespace is refused, not leaked
         self.assertEqual(s.call("GET", "/api/v1/mocks", tok=ed)[0], 403)
         self.assertEqual(s.call("POST", "/api/v1/mocks/batch?namespace=team-b",

@@ -35,6 +35,20 @@ static int stats(ctx_t *c)
     mk_journal_sync(c->api->journal);
     size_t total = 0;
     json_t *entries = mk_journal_query(c->api->journal, NULL, &total);
+    if (!mk_api_may(c, "admin", NULL)) {
+        /* Only the namespaces the caller may read count. */
+        json_t *mine = json_array();
+        size_t k;
+        json_t *e;
+        json_array_foreach(entries, k, e)
+        {
+            const char *ns = json_string_value(json_object_get(e, "namespace"));
+            if (mk_api_may(c, "requests:read", ns ? ns : MK_MOCK_DEFAULT_NAMESPACE))
+                json_array_append(mine, e);
+        }
+        json_decref(entries);
+        entries = mine;
+    }
     size_t n = json_array_size(entries), matched = 0, errors = 0;
     double *lat = calloc(n ? n : 1, sizeof *lat), sum = 0;
     size_t i;
@@ -63,11 +77,14 @@ static int stats(ctx_t *c)
 
 typedef struct counts_walk {
     size_t live, deleted;
+    ctx_t *caller; /* when set: only namespaces the caller may read */
 } counts_walk_t;
 
 static int count_one(void *ud, mk_mock_t *m)
 {
     counts_walk_t *w = ud;
+    if (w->caller && !mk_api_may(w->caller, "mocks:read", m->namespace_))
+        return 0;
     if (m->closed_at)
         w->deleted++;
     else
@@ -91,7 +108,8 @@ static size_t docs_count(mk_api_t *api, const char *kind)
 
 static int counts(ctx_t *c)
 {
-    counts_walk_t w = {0};
+    /* Administrators count everything; others their namespaces' mocks. */
+    counts_walk_t w = {.caller = mk_api_may(c, "admin", NULL) ? NULL : c};
     mk_catalog_each(c->api->catalog, count_one, &w);
     pthread_mutex_lock(&c->api->write_lock);
     size_t namespaces = mk_strmap_size(c->api->namespaces);
