@@ -1,203 +1,188 @@
-/* httpclient against a tiny HTTP/1.1 server on a loopback socket in a thread. */
+/* The asynchronous client against a loopback server that answers each request after a pause, on
+ * its own thread: transfers overlap, delays order the starts, answers and bodies come back,
+ * timeouts and a stop end every request with exactly one callback. */
 #include "httpclient/httpclient.h"
+
+#include "testing/testing.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "testing/testing.h"
+static int srv_fd, srv_port;
+static atomic_int pause_ms;
 
-static int srv_fd;
-static int srv_port;
-
-/* Reads one request; returns its path in path and the body in body. */
-static int read_request(int fd, char *buf, size_t cap, char **body)
+static double now_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* One connection: read the head, wait, answer with the request line as the body. */
+static void *conn_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
     size_t len = 0;
-    char *end = NULL;
-    while (!end && len < cap - 1) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
+    while (len < sizeof buf - 1) {
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
         if (n <= 0)
-            return -1;
+            break;
         len += (size_t)n;
         buf[len] = '\0';
-        end = strstr(buf, "\r\n\r\n");
+        if (strstr(buf, "\r\n\r\n"))
+            break;
     }
-    if (!end)
-        return -1;
-    size_t clen = 0;
-    const char *cl = strcasestr(buf, "\r\nContent-Length:");
-    if (cl)
-        clen = strtoul(cl + 17, NULL, 10);
-    size_t have = len - (size_t)(end + 4 - buf);
-    while (have < clen && len < cap - 1) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-        have += (size_t)n;
-        buf[len] = '\0';
-    }
-    *body = end + 4;
-    return 0;
+    buf[len] = '\0';
+    usleep((useconds_t)atomic_load(&pause_ms) * 1000);
+    char *eol = strstr(buf, "\r\n");
+    size_t line = eol ? (size_t)(eol - buf) : 0;
+    char resp[512];
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%.*s",
+                     line, (int)line, buf);
+    if (write(fd, resp, (size_t)n) < 0)
+        perror("write");
+    close(fd);
+    return NULL;
 }
 
-static void reply(int fd, const char *status, const char *extra, const char *body, size_t len)
-{
-    char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %s\r\nContent-Length: %zu\r\n%s\r\n", status, len,
-                     extra);
-    if (write(fd, head, (size_t)n) < 0 || write(fd, body, len) < 0)
-        return;
-}
-
-static void *serve(void *arg)
+static void *accept_main(void *arg)
 {
     (void)arg;
     for (;;) {
         int fd = accept(srv_fd, NULL, NULL);
         if (fd < 0)
             return NULL;
-        static char buf[65536];
-        char *body;
-        if (read_request(fd, buf, sizeof buf, &body) == 0) {
-            char method[16] = "", path[256] = "";
-            sscanf(buf, "%15s %255s", method, path);
-            if (strcmp(path, "/stop") == 0) {
-                close(fd);
-                return NULL;
-            }
-            if (strcmp(path, "/redirect") == 0) {
-                reply(fd, "302 Found", "Location: /echo\r\n", "", 0);
-            } else if (strcmp(path, "/slow") == 0) {
-                sleep(2);
-                reply(fd, "200 OK", "", "late", 4);
-            } else if (strcmp(path, "/big") == 0) {
-                static char big[100000];
-                memset(big, 'x', sizeof big);
-                reply(fd, "200 OK", "", big, sizeof big);
-            } else {
-                char out[1024], extra[512] = "";
-                const char *t = strcasestr(buf, "\r\nX-Test:");
-                if (t) {
-                    const char *e = strstr(t + 2, "\r\n");
-                    snprintf(extra, sizeof extra,
-                             "X-Seen: %.*s\r\nSet-Cookie: a=1\r\n"
-                             "Set-Cookie: b=2\r\n",
-                             (int)(e - t - 9), t + 9);
-                }
-                int n = snprintf(out, sizeof out, "%s %s %s", method, path, body);
-                reply(fd, "201 Created Here", extra, out, (size_t)n);
-            }
-        }
-        close(fd);
+        pthread_t t;
+        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd);
+        pthread_detach(t);
     }
 }
 
-static char url_buf[256];
-static const char *url(const char *path)
+typedef struct done {
+    atomic_int count;
+    int status[16];
+    char body[16][128];
+    char error[16][128];
+    double at[16];
+} done_t;
+
+typedef struct slot {
+    done_t *d;
+    int i;
+} slot_t;
+
+static void on_done(void *ud, const mk_httpclient_result_t *res)
 {
-    snprintf(url_buf, sizeof url_buf, "http://127.0.0.1:%d%s", srv_port, path);
-    return url_buf;
+    slot_t *s = ud;
+    s->d->status[s->i] = res->status;
+    snprintf(s->d->body[s->i], sizeof s->d->body[0], "%.*s", (int)res->body_len, res->body);
+    snprintf(s->d->error[s->i], sizeof s->d->error[0], "%s", res->error);
+    s->d->at[s->i] = now_ms();
+    atomic_fetch_add(&s->d->count, 1);
 }
 
-static void test_post_with_headers(void)
+static bool wait_count(done_t *d, int n, double ms)
 {
-    mk_httpclient_header_t hs[] = {{"X-Test", "hello"}, {"Content-Type", "text/plain"}};
-    mk_httpclient_req_t req = {.method = "POST",
-                               .url = url("/echo"),
-                               .headers = hs,
-                               .n_headers = 2,
-                               .body = "abc",
-                               .body_len = 3,
-                               .timeout_ms = 5000};
-    mk_httpclient_resp_t resp;
-    mk_err_t err = {0};
-    MK_CHECK_INT(mk_httpclient_do(&req, &resp, &err), 0);
-    MK_CHECK_INT(resp.status, 201);
-    MK_CHECK_STR(resp.reason, "Created Here");
-    MK_CHECK_STR(resp.http_version, "HTTP/1.1");
-    MK_CHECK_STR(resp.body, "POST /echo abc");
-    MK_CHECK_INT(resp.body_len, 14);
-    MK_CHECK_STR(mk_httpclient_resp_header(&resp, "x-seen"), "hello");
-    MK_CHECK_STR(mk_httpclient_resp_header(&resp, "set-cookie"), "a=1");
-    int cookies = 0;
-    for (size_t i = 0; i < resp.n_headers; i++)
-        cookies += strcmp(resp.headers[i].name, "Set-Cookie") == 0;
-    MK_CHECK_INT(cookies, 2);
-    MK_CHECK(resp.total_ms > 0);
-    mk_httpclient_resp_free(&resp);
+    double until = now_ms() + ms;
+    while (atomic_load(&d->count) < n && now_ms() < until)
+        usleep(2000);
+    return atomic_load(&d->count) >= n;
 }
 
-static void test_redirects(void)
+static void test_overlap_delay_and_answers(void)
 {
-    mk_httpclient_req_t req = {.url = url("/redirect"), .timeout_ms = 5000};
-    mk_httpclient_resp_t resp;
-    mk_err_t err = {0};
-    MK_CHECK_INT(mk_httpclient_do(&req, &resp, &err), 0);
-    MK_CHECK_INT(resp.status, 302);
-    MK_CHECK_STR(mk_httpclient_resp_header(&resp, "location"), "/echo");
-    mk_httpclient_resp_free(&resp);
-
-    req.follow_redirects = 1;
-    MK_CHECK_INT(mk_httpclient_do(&req, &resp, &err), 0);
-    MK_CHECK_INT(resp.status, 201);
-    MK_CHECK_INT(resp.redirects, 1);
-    MK_CHECK_STR(resp.body, "GET /echo ");
-    MK_CHECK(strstr(resp.effective_url, "/echo") != NULL);
-    /* only the final response's headers */
-    MK_CHECK(mk_httpclient_resp_header(&resp, "location") == NULL);
-    mk_httpclient_resp_free(&resp);
+    mk_httpclient_t *c;
+    MK_CHECK_INT(mk_httpclient_new(NULL, &c, NULL), 0);
+    atomic_store(&pause_ms, 300);
+    done_t d = {0};
+    slot_t slots[10];
+    char url[64];
+    double t0 = now_ms();
+    for (int i = 0; i < 8; i++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/r%d", srv_port, i);
+        slots[i] = (slot_t){&d, i};
+        mk_httpclient_req_t req = {.url = url, .method = "PUT", .body = "x", .body_len = 1};
+        MK_CHECK_INT(mk_httpclient_send(c, &req, on_done, &slots[i], NULL), 0);
+    }
+    /* A delayed request starts after the others although queued last. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/late", srv_port);
+    slots[8] = (slot_t){&d, 8};
+    mk_httpclient_req_t late = {.url = url, .delay_ms = 500};
+    MK_CHECK_INT(mk_httpclient_send(c, &late, on_done, &slots[8], NULL), 0);
+    MK_CHECK(wait_count(&d, 9, 10000));
+    double all8 = 0;
+    for (int i = 0; i < 8; i++)
+        all8 = d.at[i] > all8 ? d.at[i] : all8;
+    /* Eight 300 ms answers overlap: far less than 8 x 300 ms. */
+    MK_CHECK(all8 - t0 < 1500);
+    MK_CHECK(d.at[8] - t0 >= 800);
+    MK_CHECK_INT(d.status[3], 201);
+    MK_CHECK_STR(d.body[3], "PUT /r3 HTTP/1.1");
+    MK_CHECK_STR(d.body[8], "POST /late HTTP/1.1");
+    MK_CHECK_STR(d.error[3], "");
+    mk_httpclient_free(c);
 }
 
-static void test_failures(void)
+static void test_timeout_refused_and_stop(void)
 {
-    mk_httpclient_resp_t resp;
-    mk_err_t err = {0};
-    mk_httpclient_req_t slow = {.url = url("/slow"), .timeout_ms = 300};
-    MK_CHECK_INT(mk_httpclient_do(&slow, &resp, &err), MK_EUNAVAIL);
-    MK_CHECK(strstr(err.msg, "imeout") != NULL || strstr(err.msg, "timed out") != NULL);
-
-    mk_httpclient_req_t big = {.url = url("/big"), .max_body = 1000, .timeout_ms = 5000};
-    MK_CHECK_INT(mk_httpclient_do(&big, &resp, &err), MK_ETOOBIG);
-    MK_CHECK(strstr(err.msg, "1000 bytes") != NULL);
-
-    mk_httpclient_req_t refused = {.url = "http://127.0.0.1:1/", .timeout_ms = 2000};
-    MK_CHECK_INT(mk_httpclient_do(&refused, &resp, &err), MK_EUNAVAIL);
-
-    mk_httpclient_req_t file = {.url = "file:///etc/passwd"};
-    MK_CHECK(mk_httpclient_do(&file, &resp, &err) < 0);
-    mk_httpclient_resp_free(&resp);
+    mk_httpclient_t *c;
+    MK_CHECK_INT(mk_httpclient_new(&(mk_httpclient_config_t){.max_in_flight = 2}, &c, NULL), 0);
+    atomic_store(&pause_ms, 2000);
+    done_t d = {0};
+    slot_t slots[4] = {{&d, 0}, {&d, 1}, {&d, 2}, {&d, 3}};
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", srv_port);
+    mk_httpclient_req_t slow = {.url = url, .timeout_ms = 200};
+    MK_CHECK_INT(mk_httpclient_send(c, &slow, on_done, &slots[0], NULL), 0);
+    MK_CHECK(wait_count(&d, 1, 5000));
+    MK_CHECK_INT(d.status[0], 0);
+    MK_CHECK(d.error[0][0] != '\0');
+    /* Nobody listens on port 1. */
+    mk_httpclient_req_t refused = {.url = "http://127.0.0.1:1/"};
+    MK_CHECK_INT(mk_httpclient_send(c, &refused, on_done, &slots[1], NULL), 0);
+    MK_CHECK(wait_count(&d, 2, 5000));
+    MK_CHECK_INT(d.status[1], 0);
+    mk_err_t err;
+    mk_httpclient_req_t bad = {.url = "file:///etc/passwd"};
+    MK_CHECK_INT(mk_httpclient_send(c, &bad, on_done, &slots[2], &err), MK_EINVAL);
+    /* In flight and waiting when the client stops: both end, once, with "stopped". */
+    mk_httpclient_req_t hang = {.url = url, .timeout_ms = 60000};
+    mk_httpclient_req_t later = {.url = url, .delay_ms = 60000};
+    MK_CHECK_INT(mk_httpclient_send(c, &hang, on_done, &slots[2], NULL), 0);
+    MK_CHECK_INT(mk_httpclient_send(c, &later, on_done, &slots[3], NULL), 0);
+    usleep(100000);
+    mk_httpclient_free(c);
+    MK_CHECK_INT(atomic_load(&d.count), 4);
+    MK_CHECK_STR(d.error[2], "stopped");
+    MK_CHECK_STR(d.error[3], "stopped");
 }
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN); /* the server writes to clients that gave up */
+    signal(SIGPIPE, SIG_IGN);
     srv_fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(srv_fd, (struct sockaddr *)&a, sizeof a);
     socklen_t alen = sizeof a;
-    if (bind(srv_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(srv_fd, 16) < 0 ||
-        getsockname(srv_fd, (struct sockaddr *)&a, &alen) < 0) {
-        perror("listen");
-        return 1;
-    }
+    getsockname(srv_fd, (struct sockaddr *)&a, &alen);
     srv_port = ntohs(a.sin_port);
+    listen(srv_fd, 64);
     pthread_t t;
-    pthread_create(&t, NULL, serve, NULL);
-    MK_RUN(test_post_with_headers);
-    MK_RUN(test_redirects);
-    MK_RUN(test_failures);
-    mk_httpclient_resp_t resp;
-    mk_httpclient_req_t stop = {.url = url("/stop"), .timeout_ms = 2000};
-    mk_httpclient_do(&stop, &resp, NULL);
-    mk_httpclient_resp_free(&resp);
-    pthread_join(t, NULL);
-    close(srv_fd);
+    pthread_create(&t, NULL, accept_main, NULL);
+    pthread_detach(t);
+    MK_RUN(test_overlap_delay_and_answers);
+    MK_RUN(test_timeout_refused_and_stop);
     return mk_testing_done();
 }
