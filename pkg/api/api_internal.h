@@ -45,6 +45,7 @@ extern const mk_api_endpoint_t mk_api_meta_endpoints[];      /* meta_api.c */
 extern const mk_api_endpoint_t mk_api_identity_endpoints[];  /* identity_api.c: login, users,
                                                                  tokens, members, audit,
                                                                  webhooks */
+extern const mk_api_endpoint_t mk_api_generator_endpoints[]; /* generators_api.c: imports */
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 

@@ -1,0 +1,321 @@
+/* Mocks from existing artefacts (pkg/importer): Mockarty's /api/v1/generators/{kind} and their
+ * /preview, and /api/v1/import/{wiremock,postman}. A preview stores nothing; the plain call
+ * stores every mock in the request's namespace in one transaction, or nothing (see
+ * docs/imports.md). */
+#include "api/api_internal.h"
+
+#include "importer/importer.h"
+#include "mock/mock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*translate_fn)(json_t *doc, const mk_import_opts_t *o, mk_import_result_t *r,
+                            mk_err_t *err);
+
+/* The kinds, by the last path segment of the row. text: the spec is not a JSON/YAML document.
+ * missing: answered 501 with this reason. */
+static const struct kind {
+    const char *name;
+    translate_fn fn;
+    bool text;
+    const char *missing;
+} kinds[] = {
+    {"openapi", mk_import_openapi, false, NULL},
+    {"har", mk_import_har, false, NULL},
+    {"wiremock", mk_import_wiremock, false, NULL},
+    {"postman", mk_import_postman, false, NULL},
+    {"graphql", NULL, true, NULL},
+    {"soap", NULL, true,
+     "SOAP mocks from a WSDL need the SOAP protocol (issue: protocols), which this server does "
+     "not serve yet; nothing was stored"},
+    {"grpc", NULL, true,
+     "gRPC mocks from a descriptor set need gRPC mock serving (issue: protocols), which this "
+     "server does not do yet; nothing was stored"},
+    {NULL, NULL, false, NULL},
+};
+
+static const struct kind *kind_of(const char *path)
+{
+    char seg[32] = "";
+    const char *p = path;
+    while ((p = strchr(p, '/')) != NULL) {
+        p++;
+        size_t n = strcspn(p, "/");
+        if (n < sizeof seg && strncmp(p, "preview", n) != 0) {
+            memcpy(seg, p, n);
+            seg[n] = 0;
+        }
+    }
+    for (size_t i = 0; kinds[i].name; i++)
+        if (strcmp(kinds[i].name, seg) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
+/* Options come from the body when it wraps the spec ({"spec": ...}), else from the query. */
+typedef struct call {
+    json_t *wrapper; /* the body, when it has "spec"; else NULL */
+    json_t *doc;     /* the parsed document (new reference); NULL for text kinds */
+    const char *text;
+    size_t len;
+    bool partial;
+    json_t *tags;
+    mk_import_opts_t o;
+} call_t;
+
+static const char *opt(ctx_t *c, call_t *k, const char *name)
+{
+    if (k->wrapper)
+        return json_string_value(json_object_get(k->wrapper, name));
+    return mk_api_query(c, name);
+}
+
+/* Reads the body into k; answers 400 itself and returns nonzero on bad input. */
+static int read_call(ctx_t *c, const struct kind *kind, call_t *k)
+{
+    mk_str_t body = c->view->body;
+    if (body.len == 0)
+        return mk_api_reply_fmt(c, MK_EINVAL, "request body: empty, expected a spec");
+    if (body.len > MK_IMPORT_MAX_BYTES)
+        return mk_api_reply_fmt(c, MK_EINVAL, "spec: %zu bytes, over the import limit of %u bytes",
+                                body.len, MK_IMPORT_MAX_BYTES);
+    json_t *whole = json_loadb(body.base, body.len, JSON_DECODE_ANY, NULL);
+    json_t *spec = json_object_get(whole, "spec");
+    if (json_is_object(whole) && (spec || json_object_get(whole, "url"))) {
+        k->wrapper = whole;
+        if (spec == NULL || json_is_null(spec))
+            return mk_api_reply_fmt(c, MK_EINVAL,
+                                    "url: fetching a spec from a URL is not supported; send its "
+                                    "text in \"spec\"");
+        if (json_is_string(spec)) {
+            k->text = json_string_value(spec);
+            k->len = json_string_length(spec);
+        } else if (!kind->text) {
+            k->doc = json_incref(spec);
+        } else {
+            return mk_api_reply_fmt(c, MK_EINVAL, "spec: expected the %s text as a string",
+                                    kind->name);
+        }
+        json_t *p = json_object_get(whole, "partial");
+        k->partial = json_is_true(p);
+        k->tags = json_incref(json_object_get(whole, "tags"));
+        if (k->tags && !json_is_array(k->tags))
+            return mk_api_reply_fmt(c, MK_EINVAL, "tags: expected an array of strings");
+        k->o.files = json_object_get(whole, "files");
+    } else {
+        json_decref(whole);
+        /* The body is the spec itself: JSON or YAML (parsed below, for the error position). */
+        k->text = body.base;
+        k->len = body.len;
+        const char *p = mk_api_query(c, "partial");
+        k->partial = p && strcmp(p, "true") == 0;
+        const char *t = mk_api_query(c, "tags");
+        if (t) {
+            k->tags = json_array();
+            for (const char *s = t; *s;) {
+                size_t n = strcspn(s, ",");
+                if (n)
+                    json_array_append_new(k->tags, json_stringn(s, n));
+                s += n + (s[n] == ',');
+            }
+        }
+    }
+    k->o.tags = k->tags;
+    k->o.path_prefix = opt(c, k, "pathPrefix");
+    k->o.chain_id = opt(c, k, "chainId");
+    k->o.server_name = opt(c, k, "serverName");
+    if (!kind->text && k->doc == NULL) {
+        mk_err_t err;
+        if (mk_import_parse(k->text, k->len, &k->doc, &err) != 0)
+            return mk_api_reply_fmt(c, MK_EINVAL, "%s", err.msg);
+    }
+    return 0;
+}
+
+static json_t *report(json_t *out, const mk_import_result_t *r)
+{
+    json_object_set(out, "skipped", r->skipped);
+    json_object_set(out, "warnings", r->warnings);
+    if (json_array_size(r->errors))
+        json_object_set(out, "errors", r->errors);
+    return out;
+}
+
+/* 400 naming the first problem, with the whole list. */
+static int refuse(ctx_t *c, json_t *errors, const mk_import_result_t *r)
+{
+    json_t *first = json_array_get(errors, 0);
+    char msg[900];
+    snprintf(msg, sizeof msg, "%s: %s%s", json_string_value(json_object_get(first, "item")),
+             json_string_value(json_object_get(first, "reason")),
+             json_array_size(errors) > 1 ? " (and more: see errors)" : "");
+    mk_str_t id = mk_httpd_req_id(c->req);
+    json_t *out = json_pack("{s:s, s:s, s:s#, s:O, s:i}", "error", msg, "code", "validation",
+                            "request_id", id.base, id.len, "errors", errors, "created", 0);
+    json_object_set(out, "skipped", r->skipped);
+    json_object_set(out, "warnings", r->warnings);
+    return mk_api_reply_json(c->req, 400, out);
+}
+
+static int run(ctx_t *c, bool store)
+{
+    const struct kind *kind = kind_of(c->ep->path);
+    if (kind == NULL)
+        return mk_api_reply_fmt(c, MK_EINTERNAL, "no importer for %s", c->ep->path);
+    if (kind->missing) {
+        mk_str_t id = mk_httpd_req_id(c->req);
+        return mk_api_reply_json(c->req, 501,
+                                 json_pack("{s:s, s:s, s:s#}", "error", kind->missing, "code",
+                                           "not_implemented", "request_id", id.base, id.len));
+    }
+    call_t k = {0};
+    mk_import_result_t r;
+    mk_import_result_init(&r);
+    mk_mock_t **mocks = NULL;
+    bool *replaced = NULL;
+    size_t n = 0;
+    int status = read_call(c, kind, &k);
+    if (status)
+        goto out;
+    const char *ns = mk_api_namespace(c, k.wrapper);
+    if (ns == NULL) {
+        status = 400;
+        goto out;
+    }
+    k.o.id_seed = ns;
+    mk_err_t err;
+    int rc = kind->text ? mk_import_graphql(k.text, k.len, &k.o, &r, &err)
+                        : kind->fn(k.doc, &k.o, &r, &err);
+    if (rc != 0) {
+        status = mk_api_reply_fmt(c, MK_EINVAL, "%s", err.msg);
+        goto out;
+    }
+    if (json_array_size(r.errors) && !k.partial) {
+        status = refuse(c, r.errors, &r);
+        goto out;
+    }
+    size_t total = json_array_size(r.mocks);
+    mocks = calloc(total ? total : 1, sizeof *mocks);
+    replaced = calloc(total ? total : 1, sizeof *replaced);
+    json_t *ids = json_object();
+    int64_t now = mk_mock_now_ms();
+    pthread_mutex_lock(&c->api->write_lock);
+    for (size_t i = 0; i < total; i++) {
+        json_t *def = json_array_get(r.mocks, i);
+        const char *id = json_string_value(json_object_get(def, "id"));
+        char where[200];
+        snprintf(where, sizeof where, "mocks[%zu] %s %s", i,
+                 json_string_value(json_object_get(json_object_get(def, "http"), "httpMethod")),
+                 json_string_value(json_object_get(json_object_get(def, "http"), "route")));
+        if (id && json_object_get(ids, id)) {
+            mk_err_set(&err, MK_EINVAL, "id '%s' repeats an earlier mock of this import", id);
+        } else if (mk_api_prepare_mock(c, def, ns, now, &mocks[n], &err) == 0) {
+            json_object_set_new(ids, mocks[n]->id, json_true());
+            n++;
+            continue;
+        }
+        if (!k.partial) {
+            json_t *one = json_pack("[{s:s, s:s}]", "item", where, "reason", err.msg);
+            status = refuse(c, one, &r);
+            json_decref(one);
+            pthread_mutex_unlock(&c->api->write_lock);
+            json_decref(ids);
+            goto out;
+        }
+        json_array_append_new(r.errors, json_pack("{s:s, s:s}", "item", where, "reason", err.msg));
+    }
+    json_decref(ids);
+    json_t *items = json_array();
+    if (store && n > 0) {
+        for (size_t i = 0; i < n; i++)
+            mk_mock_ref(mocks[i]);
+        if (mk_api_commit_mocks(c->api, mocks, n, replaced, &err) != 0) {
+            for (size_t i = 0; i < n; i++)
+                mk_mock_unref(mocks[i]);
+            pthread_mutex_unlock(&c->api->write_lock);
+            json_decref(items);
+            status = mk_api_reply_err(c, &err);
+            goto out;
+        }
+    }
+    pthread_mutex_unlock(&c->api->write_lock);
+    size_t overwritten = 0;
+    for (size_t i = 0; i < n; i++) {
+        overwritten += replaced[i];
+        json_array_append_new(items, mk_mock_to_json(mocks[i]));
+    }
+    json_t *res;
+    if (store) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%zu mocks created, %zu overwritten, %zu skipped",
+                 n - overwritten, overwritten,
+                 json_array_size(r.skipped) + (json_array_size(r.errors)));
+        res =
+            json_pack("{s:i, s:i, s:i, s:o, s:s}", "created", (int)(n - overwritten), "overwritten",
+                      (int)overwritten, "count", (int)n, "mocks", items, "message", msg);
+    } else {
+        res = json_pack("{s:i, s:o}", "count", (int)n, "mocks", items);
+    }
+    status = mk_api_reply_json(c->req, store ? 201 : 200, report(res, &r));
+out:
+    for (size_t i = 0; i < n; i++)
+        mk_mock_unref(mocks[i]);
+    free(mocks);
+    free(replaced);
+    json_decref(k.doc);
+    json_decref(k.tags);
+    json_decref(k.wrapper);
+    mk_import_result_free(&r);
+    return status;
+}
+
+static int generate(ctx_t *c)
+{
+    return run(c, true);
+}
+
+static int preview(ctx_t *c)
+{
+    return run(c, false);
+}
+
+const mk_api_endpoint_t mk_api_generator_endpoints[] = {
+    {"POST", "/api/v1/generators/openapi", generate, "mocks:write",
+     "Create mocks from an OpenAPI 3.0/3.1 spec (JSON or YAML) in one transaction", MK_API_HEAVY},
+    {"POST", "/api/v1/generators/openapi/preview", preview, "mocks:read",
+     "The mocks an OpenAPI 3.0/3.1 spec (JSON or YAML) would give, storing nothing",
+     MK_API_HEAVY | MK_API_NOAUDIT},
+    {"POST", "/api/v1/generators/har", generate, "mocks:write",
+     "Create mocks from a HAR 1.2 capture in one transaction", MK_API_HEAVY},
+    {"POST", "/api/v1/generators/har/preview", preview, "mocks:read",
+     "The mocks a HAR 1.2 capture would give, storing nothing", MK_API_HEAVY | MK_API_NOAUDIT},
+    {"POST", "/api/v1/generators/graphql", generate, "mocks:write",
+     "Create mocks from a GraphQL SDL (POST /graphql) in one transaction", MK_API_HEAVY},
+    {"POST", "/api/v1/generators/graphql/preview", preview, "mocks:read",
+     "The mocks a GraphQL SDL (POST /graphql) would give, storing nothing",
+     MK_API_HEAVY | MK_API_NOAUDIT},
+    {"POST", "/api/v1/generators/soap", generate, "mocks:write",
+     "Create mocks from a WSDL (answers 501: needs the SOAP protocol) in one transaction",
+     MK_API_HEAVY},
+    {"POST", "/api/v1/generators/soap/preview", preview, "mocks:read",
+     "The mocks a WSDL (answers 501: needs the SOAP protocol) would give, storing nothing",
+     MK_API_HEAVY | MK_API_NOAUDIT},
+    {"POST", "/api/v1/generators/grpc", generate, "mocks:write",
+     "Create mocks from a descriptor set (answers 501: needs gRPC mocks) in one transaction",
+     MK_API_HEAVY},
+    {"POST", "/api/v1/generators/grpc/preview", preview, "mocks:read",
+     "The mocks a descriptor set (answers 501: needs gRPC mocks) would give, storing nothing",
+     MK_API_HEAVY | MK_API_NOAUDIT},
+    {"POST", "/api/v1/import/wiremock", generate, "mocks:write",
+     "Create mocks from WireMock mappings in one transaction", MK_API_HEAVY},
+    {"POST", "/api/v1/import/wiremock/preview", preview, "mocks:read",
+     "The mocks WireMock mappings would give, storing nothing", MK_API_HEAVY | MK_API_NOAUDIT},
+    {"POST", "/api/v1/import/postman", generate, "mocks:write",
+     "Create mocks from a Postman v2.1 collection's saved examples in one transaction",
+     MK_API_HEAVY},
+    {"POST", "/api/v1/import/postman/preview", preview, "mocks:read",
+     "The mocks a Postman v2.1 collection's saved examples would give, storing nothing",
+     MK_API_HEAVY | MK_API_NOAUDIT},
+    {NULL, NULL, NULL, NULL, NULL, 0},
+};
