@@ -1,6 +1,7 @@
 /* mockarty-apitest: runs a Postman collection from the command line and prints a report, the
  * way `newman run` does. Exit status: 0 every request passed, 1 some failed, 2 bad usage or
  * input. */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@ static const char usage[] =
     "usage: mockarty-apitest COLLECTION.json [options]\n"
     "  -e, --environment FILE   Postman environment export (or a JSON object)\n"
     "  -g, --globals FILE       Postman globals export (or a JSON object)\n"
+    "  -d, --iteration-data FILE  a JSON list of objects or a CSV file with a header row\n"
+    "  -n, --iteration-count N  passes over the collection (default: one per data row)\n"
     "      --var KEY=VALUE      a run variable (repeatable; above every scope)\n"
     "      --base-url URL       shorthand for --var baseUrl=URL\n"
     "  -r, --format FORMAT      json (default), junit or html\n"
@@ -30,6 +33,118 @@ static json_t *load_json(const char *path)
     json_t *doc = json_load_file(path, 0, &je);
     if (!doc)
         fprintf(stderr, "mockarty-apitest: %s: line %d: %s\n", path, je.line, je.text);
+    return doc;
+}
+
+/* An unquoted CSV field as Newman casts it: integers and decimals become numbers (quoted fields
+ * stay text). */
+static json_t *csv_value(const char *s, size_t len, int quoted)
+{
+    while (!quoted && len && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    while (!quoted && len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    if (!quoted && len && len < 64) {
+        char buf[64];
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        size_t i = buf[0] == '-', digits = 0, dots = 0;
+        for (; i < len && (isdigit((unsigned char)buf[i]) || buf[i] == '.'); i++) {
+            digits += buf[i] != '.';
+            dots += buf[i] == '.';
+        }
+        if (i == len && digits && dots == 0)
+            return json_integer(strtoll(buf, NULL, 10));
+        if (i == len && digits && dots == 1 && buf[len - 1] != '.')
+            return json_real(strtod(buf, NULL));
+    }
+    return json_stringn(s, len);
+}
+
+/* A CSV file with a header row as a list of objects (RFC 4180 quoting), as Newman reads -d. */
+static json_t *load_csv(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    json_t *rows = json_array(), *header = NULL, *row = json_array();
+    char field[65536];
+    size_t len = 0;
+    int c, quoted = 0, in_quotes = 0;
+    for (;;) {
+        c = fgetc(f);
+        if (in_quotes) {
+            if (c == '"') {
+                int d = fgetc(f);
+                if (d == '"') {
+                    if (len < sizeof field - 1)
+                        field[len++] = '"';
+                    continue;
+                }
+                in_quotes = 0;
+                c = d;
+            } else if (c != EOF) {
+                if (len < sizeof field - 1)
+                    field[len++] = (char)c;
+                continue;
+            }
+        }
+        if (c == '"' && len == 0 && !quoted) {
+            in_quotes = quoted = 1;
+            continue;
+        }
+        if (c == ',' || c == '\n' || c == EOF) {
+            if (len && field[len - 1] == '\r' && !quoted)
+                len--;
+            if (c != EOF || len || json_array_size(row))
+                json_array_append_new(row, csv_value(field, len, quoted));
+            len = 0;
+            quoted = 0;
+            if (c == ',')
+                continue;
+            if (json_array_size(row)) {
+                if (!header) {
+                    header = row;
+                } else {
+                    json_t *obj = json_object();
+                    for (size_t i = 0; i < json_array_size(header); i++) {
+                        const char *k = json_string_value(json_array_get(header, i));
+                        json_t *v = json_array_get(row, i);
+                        json_object_set(obj, k, v ? v : json_string(""));
+                    }
+                    json_array_append_new(rows, obj);
+                    json_decref(row);
+                }
+                row = json_array();
+            }
+            if (c == EOF)
+                break;
+            continue;
+        }
+        if (len < sizeof field - 1)
+            field[len++] = (char)c;
+    }
+    fclose(f);
+    json_decref(row);
+    json_decref(header);
+    return rows;
+}
+
+/* JSON when the file parses as JSON, else CSV (Newman decides by content too). */
+static json_t *load_data(const char *path)
+{
+    json_t *doc = json_load_file(path, 0, NULL);
+    if (!doc)
+        return load_csv(path);
+    if (!json_is_array(doc)) {
+        fprintf(stderr, "mockarty-apitest: %s: iteration data must be a list of objects\n", path);
+        json_decref(doc);
+        return NULL;
+    }
     return doc;
 }
 
@@ -64,6 +179,8 @@ int main(int argc, char **argv)
     static const struct option longs[] = {
         {"environment", required_argument, 0, 'e'},
         {"globals", required_argument, 0, 'g'},
+        {"iteration-data", required_argument, 0, 'd'},
+        {"iteration-count", required_argument, 0, 'n'},
         {"var", required_argument, 0, OPT_VAR},
         {"base-url", required_argument, 0, OPT_BASE},
         {"format", required_argument, 0, 'r'},
@@ -79,18 +196,25 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     mk_apitest_options_t o = {0};
-    const char *env_path = NULL, *globals_path = NULL, *format = "json", *output = NULL;
+    const char *env_path = NULL, *globals_path = NULL, *data_path = NULL, *format = "json",
+               *output = NULL;
     int export = 0, quiet = 0, rc = 2, c;
-    json_t *vars = json_object(), *env = NULL, *globals = NULL, *result = NULL;
+    json_t *vars = json_object(), *env = NULL, *globals = NULL, *data = NULL, *result = NULL;
     mk_apitest_collection_t *coll = NULL;
     char *report = NULL;
-    while ((c = getopt_long(argc, argv, "e:g:r:o:kqh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:g:d:n:r:o:kqh", longs, NULL)) != -1) {
         switch (c) {
         case 'e':
             env_path = optarg;
             break;
         case 'g':
             globals_path = optarg;
+            break;
+        case 'd':
+            data_path = optarg;
+            break;
+        case 'n':
+            o.iterations = (size_t)atol(optarg);
             break;
         case OPT_VAR: {
             char *eq = strchr(optarg, '=');
@@ -167,8 +291,10 @@ int main(int argc, char **argv)
         json_decref(ex);
     } else {
         if ((env_path && !(env = load_json(env_path))) ||
-            (globals_path && !(globals = load_json(globals_path))))
+            (globals_path && !(globals = load_json(globals_path))) ||
+            (data_path && !(data = load_data(data_path))))
             goto out;
+        o.data = data;
         o.environment = env;
         o.globals = globals;
         o.variables = vars;
@@ -215,6 +341,7 @@ out:
     json_decref(vars);
     json_decref(env);
     json_decref(globals);
+    json_decref(data);
     mk_apitest_collection_free(coll);
     return rc;
 }

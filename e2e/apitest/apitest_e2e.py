@@ -49,12 +49,13 @@ def fail(msg):
     sys.exit(1)
 
 
-def our_run(apitest, collection, env_path, workdir):
+def our_run(apitest, collection, env_path, workdir, extra=()):
     name = os.path.basename(collection).split(".")[0]
     out_json = os.path.join(workdir, name + "-ours.json")
     out_xml = os.path.join(workdir, name + "-ours.xml")
     for fmt, path in (("json", out_json), ("junit", out_xml)):
-        p = subprocess.run([apitest, collection, "-e", env_path, "-r", fmt, "-o", path, "-q"],
+        p = subprocess.run([apitest, collection, "-e", env_path, "-r", fmt, "-o", path, "-q"] +
+                           list(extra),
                            capture_output=True, text=True, timeout=120)
         # deliberate failures: exit 1, never 2 (usage) or a crash
         if p.returncode != 1:
@@ -97,10 +98,11 @@ def newman_binary():
     return binary, None
 
 
-def newman_outcomes(binary, collection, env_path, workdir):
+def newman_outcomes(binary, collection, env_path, workdir, extra=()):
     report = os.path.join(workdir, os.path.basename(collection) + "-newman.json")
     p = subprocess.run([binary, "run", collection, "-e", env_path, "--reporters", "json",
-                        "--reporter-json-export", report, "--timeout-request", "10000"],
+                        "--reporter-json-export", report, "--timeout-request", "10000"] +
+                       list(extra),
                        capture_output=True, text=True, timeout=300)
     if not os.path.exists(report):
         fail("newman produced no report (exit %d): %s" % (p.returncode, p.stderr[-500:]))
@@ -171,13 +173,28 @@ def main():
         print("ours: snippets collection, %d tests, %d failing" % (
             len(snip_ours), sum(1 for v in snip_ours.values() if not v)))
 
+        data_path = os.path.join(workdir, "data.postman_collection.json")
+        csv_path = os.path.join(workdir, "rows.csv")
+        with open(data_path, "w") as f:
+            json.dump(snippets.data_collection(), f, indent=1)
+        with open(csv_path, "w") as f:
+            f.write(snippets.DATA_CSV)
+        data_run, _ = our_run(apitest_bin, data_path, env_path, workdir, ["-d", csv_path])
+        data_ours = our_outcomes(data_run)
+        if len(data_run["results"]) != 3 or len(data_ours) != 9:
+            fail("data-driven run: %d executions, %d tests" % (len(data_run["results"]),
+                                                               len(data_ours)))
+        print("ours: data-driven collection, 3 iterations from CSV, %d tests, %d failing" % (
+            len(data_ours), sum(1 for v in data_ours.values() if not v)))
+
         binary, why = newman_binary()
         if not binary:
             print("SKIP newman comparison: " + why)
         else:
-            for label, path, mine in (("shop", COLLECTION, ours),
-                                      ("snippets", snip_path, snip_ours)):
-                theirs, failures = newman_outcomes(binary, path, env_path, workdir)
+            for label, path, mine, extra in (("shop", COLLECTION, ours, []),
+                                             ("snippets", snip_path, snip_ours, []),
+                                             ("data", data_path, data_ours, ["-d", csv_path])):
+                theirs, failures = newman_outcomes(binary, path, env_path, workdir, extra)
                 if set(theirs) != set(mine):
                     fail("%s: different tests: only ours %s, only newman %s" % (
                         label, sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))))

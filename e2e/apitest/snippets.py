@@ -233,3 +233,30 @@ def collection():
             _item("chai", "GET", "/snip/json", chai),
         ],
     }
+
+
+# A data-driven collection and its CSV (quoted fields, a comma inside quotes, an empty cell):
+# one pass per row, {{row}} in the URL, pm.iterationData and pm.info.iteration in the tests.
+DATA_CSV = 'row,expected,note\na,100,plain\nb,99,"quoted, with comma"\n"c ""q""",100,\n'
+
+
+def data_collection():
+    tests = """
+var row = pm.iterationData.get("row");
+pm.test("row " + row + ": value as expected", function () {
+    pm.expect(String(pm.response.json().value)).to.equal(pm.iterationData.get("expected"));
+});
+pm.test("row " + row + ": iteration " + pm.info.iteration + " of " + pm.info.iterationCount,
+        function () {
+    pm.expect(pm.info.iterationCount).to.equal(3);
+    pm.expect(pm.request.url.toString()).to.include("/snip/json");
+});
+pm.test("row " + row + ": note", function () {
+    pm.expect(pm.iterationData.get("note")).to.be.a("string").and.not.be.empty;
+});
+"""
+    return {
+        "info": {"_postman_id": "e2e-data", "name": "Data",
+                 "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+        "item": [_item("data row", "GET", "/snip/json?row={{row}}", tests)],
+    }

@@ -79,6 +79,9 @@ typedef struct mk_apitest_options {
     size_t max_body_kept;      /* response body kept in the result; 0: 64 KiB */
     size_t max_executions;     /* cap on requests run (setNextRequest loops); 0: 10 * count */
     int bail;                  /* stop after the first request that fails */
+    size_t iterations;         /* passes over the collection; 0: one per data row, or 1 */
+    const json_t *data;        /* iteration data: a list of objects (pm.iterationData,
+                                  {{name}} between local and environment); borrowed */
     mk_apitest_progress_fn progress;
     void *progress_ud;
 } mk_apitest_options_t;

@@ -388,6 +388,7 @@ static const char auth_bodies[] =
     "\"host\":[\"127\",\"0\",\"0\",\"1\"],\"port\":\"{{port}}\",\"path\":[\"echo\",\":id\"],"
     "\"query\":[{\"key\":\"q\",\"value\":\"1\"},{\"key\":\"off\",\"value\":\"2\",\"disabled\":"
     "true}],\"variable\":[{\"key\":\"id\",\"value\":\"{{user}}\"}]}}},"
+    "{\"name\":\"encoded url\",\"request\":{\"url\":\"{{base}}/echo/a b?q={{quoted}}&x=%41\"}},"
     "{\"name\":\"file field\",\"request\":{\"method\":\"POST\",\"url\":\"{{base}}/echo/j\","
     "\"body\":{\"mode\":\"formdata\",\"formdata\":[{\"key\":\"up\",\"type\":\"file\",\"src\":"
     "\"/etc/passwd\"}]}}}"
@@ -397,7 +398,7 @@ static void test_auth_and_bodies(void)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", srv_port);
-    json_t *vars = json_pack("{s:s}", "port", port);
+    json_t *vars = json_pack("{s:s, s:s}", "port", port, "quoted", "\"x y\" <é>");
     mk_apitest_options_t o = {.variables = vars};
     json_t *run = run_text(auth_bodies, &o);
     json_decref(vars);
@@ -446,10 +447,14 @@ static void test_auth_and_bodies(void)
     e = echoed(run, "url object");
     MK_CHECK_STR(json_string_value(json_object_get(e, "target")), "/echo/ann?q=1");
     json_decref(e);
+    e = echoed(run, "encoded url");
+    MK_CHECK_STR(json_string_value(json_object_get(e, "target")),
+                 "/echo/a%20b?q=%22x%20y%22%20%3C%C3%A9%3E&x=%41");
+    json_decref(e);
     const json_t *ff = result_named(run, "file field");
     MK_CHECK_STR(json_string_value(json_object_get(ff, "status")), "error");
     MK_CHECK(strstr(json_string_value(json_object_get(ff, "error")), "file uploads") != NULL);
-    MK_CHECK_INT(json_integer_value(json_object_get(run, "totalTests")), 11);
+    MK_CHECK_INT(json_integer_value(json_object_get(run, "totalTests")), 12);
     MK_CHECK_INT(json_integer_value(json_object_get(run, "failedTests")), 1);
     json_decref(run);
 }
@@ -763,7 +768,7 @@ static void test_junit_folders(void)
     mk_err_t err = {0};
     MK_CHECK_INT(mk_apitest_report_junit(run, &xml, &err), 0);
     /* root requests in the collection's suite, the folder's in its own, in order */
-    const char *s1 = xml ? strstr(xml, "<testsuite id=\"0\" name=\"Auth\" tests=\"7\"") : NULL;
+    const char *s1 = xml ? strstr(xml, "<testsuite id=\"0\" name=\"Auth\" tests=\"8\"") : NULL;
     const char *s2 = xml ? strstr(xml, "<testsuite id=\"1\" name=\"Auth/F\" tests=\"4\"") : NULL;
     const char *s3 = xml ? strstr(xml, "<testsuite id=\"2\" name=\"Auth\" tests=\"1\"") : NULL;
     MK_CHECK(s1 && s2 && !s3 && s1 < s2);
@@ -773,6 +778,45 @@ static void test_junit_folders(void)
     MK_CHECK_INT(mk_apitest_report_junit(bad, &xml, &err), MK_EINVAL);
     json_decref(bad);
     json_decref(run);
+}
+
+static const char data_driven[] =
+    "{\"info\":{\"name\":\"Data\"},\"item\":["
+    "{\"name\":\"row\",\"event\":[{\"listen\":\"test\",\"script\":{\"exec\":["
+    "\"var e = pm.response.json();\","
+    "\"pm.test('row ' + pm.iterationData.get('n'), function () {"
+    " pm.expect(e.target).to.equal('/echo/' + pm.iterationData.get('n'));"
+    " pm.expect(pm.info.iteration).to.equal(pm.iterationData.get('i'));"
+    " pm.expect(pm.info.iterationCount).to.equal(3); });\","
+    "\"if (pm.iterationData.get('n') === 'b') pm.execution.setNextRequest(null);\"]}}],"
+    "\"request\":\"{{base}}/echo/{{n}}\"},"
+    "{\"name\":\"after\",\"request\":\"{{base}}/echo/after\"}]}";
+
+/* Iteration data: one pass per row, {{name}} and pm.iterationData from the row, pm.info's
+ * iteration; setNextRequest(null) ends only its own iteration. */
+static void test_iterations(void)
+{
+    json_t *data = json_pack("[{s:s, s:i}, {s:s, s:i}, {s:s, s:i}]", "n", "a", "i", 0, "n", "b",
+                             "i", 1, "n", "c", "i", 2);
+    mk_apitest_options_t o = {.data = data};
+    json_t *run = run_text(data_driven, &o);
+    json_t *results = json_object_get(run, "results");
+    MK_CHECK_INT(json_array_size(results), 5); /* a, after, b, c, after */
+    const char *want[] = {"row", "after", "row", "row", "after"};
+    for (size_t i = 0; i < 5 && i < json_array_size(results); i++)
+        MK_CHECK_STR(json_string_value(json_object_get(json_array_get(results, i), "requestName")),
+                     want[i]);
+    MK_CHECK_INT(json_integer_value(json_object_get(json_array_get(results, 3), "iteration")), 2);
+    MK_CHECK_INT(json_integer_value(json_object_get(run, "failedTests")), 0);
+    json_t *asserts = json_object_get(json_object_get(run, "metadata"), "assertions");
+    MK_CHECK_INT(json_integer_value(json_object_get(asserts, "passed")), 3);
+    json_decref(run);
+    /* more iterations than rows: the last row repeats */
+    mk_apitest_options_t o2 = {.data = data, .iterations = 4};
+    run = run_text(data_driven, &o2);
+    MK_CHECK_INT(json_array_size(json_object_get(run, "results")), 7);
+    json_decref(run);
+    json_decref(data);
 }
 
 static void *concurrent_run(void *arg)
@@ -833,6 +877,7 @@ int main(void)
     MK_RUN(test_pm_api);
     MK_RUN(test_limits_timeouts_redirects);
     MK_RUN(test_junit_folders);
+    MK_RUN(test_iterations);
     MK_RUN(test_concurrent_runs);
     /* stop the server: a request it answers by returning */
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -583,6 +583,34 @@ static const struct {
     {"none", body_none},
 };
 
+/* What the URL may hold as is: RFC 3986's unreserved and reserved characters, and '%' (escapes
+ * already there stay). Anything else (spaces, quotes, braces, non-ASCII bytes from variables)
+ * is percent-encoded, as Postman does before sending. */
+static char *encode_url(char *url)
+{
+    static const char ok[] = "-._~:/?#[]@!$&'()*+,;=%";
+    size_t extra = 0;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (!isalnum(*p) && !strchr(ok, *p))
+            extra += 2;
+    if (!extra)
+        return url;
+    char *out = malloc(strlen(url) + extra + 1), *o = out;
+    if (!out) {
+        free(url);
+        return NULL;
+    }
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (isalnum(*p) || strchr(ok, *p))
+            *o++ = (char)*p;
+        else
+            o += sprintf(o, "%%%02X", *p);
+    }
+    *o = '\0';
+    free(url);
+    return out;
+}
+
 int mk_apitest_http_build(const mk_apitest_vars_t *v, const json_t *req, const json_t *auth,
                           mk_apitest_http_t *out, mk_err_t *err)
 {
@@ -614,6 +642,10 @@ int mk_apitest_http_build(const mk_apitest_vars_t *v, const json_t *req, const j
         sprintf(u, "http://%s", out->url);
         free(out->url);
         out->url = u;
+    }
+    if (!strstr(out->url, "{{") && !(out->url = encode_url(out->url))) {
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+        goto out;
     }
     if (strstr(out->url, "{{")) {
         const char *open = strstr(out->url, "{{");

@@ -32,6 +32,12 @@ typedef struct run {
     int scripts_ready;
     size_t index; /* executions so far */
     int cancelled;
+    size_t iteration, iterations;
+    json_t *results;
+    size_t counts[4];  /* requests passed, failed, skipped, error */
+    size_t asserts[3]; /* assertions passed, failed, skipped */
+    const char *stop_reason;
+    char stop_buf[600];
 } run_t;
 
 typedef struct step {
@@ -204,9 +210,10 @@ static void run_event(step_t *s, const char *listen, json_t **request, const jso
     }
     const char *name = json_string_value(json_object_get(s->e->item, "name"));
     const char *id = json_string_value(json_object_get(s->e->item, "id"));
-    json_t *info = json_pack("{s:s, s:i, s:i, s:s, s:s, s:o}", "eventName", listen, "iteration", 0,
-                             "iterationCount", 1, "requestName", name ? name : "", "requestId",
-                             id ? id : "", "location", location(r, s->e));
+    json_t *info = json_pack("{s:s, s:I, s:I, s:s, s:s, s:o}", "eventName", listen, "iteration",
+                             (json_int_t)r->iteration, "iterationCount", (json_int_t)r->iterations,
+                             "requestName", name ? name : "", "requestId", id ? id : "", "location",
+                             location(r, s->e));
     json_t *vars =
         json_pack("{s:O, s:O, s:O, s:O, s:O, s:s}", "local", r->vars.local, "data", r->vars.data,
                   "environment", r->vars.environment, "collectionVariables", r->vars.collection,
@@ -514,6 +521,76 @@ static void defaults(mk_apitest_options_t *o, const mk_apitest_collection_t *c)
         o->max_executions = c->n * 10 + 10;
 }
 
+/* Adds a TestResult's counts to the run's. */
+static void count(run_t *r, const json_t *tr)
+{
+    const char *st = json_string_value(json_object_get(tr, "status"));
+    r->counts[strcmp(st, "passed") == 0    ? 0
+              : strcmp(st, "failed") == 0  ? 1
+              : strcmp(st, "skipped") == 0 ? 2
+                                           : 3]++;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(tr, "assertions"), i, a)
+    {
+        r->asserts[json_is_true(json_object_get(a, "skipped"))  ? 2
+                   : json_is_true(json_object_get(a, "passed")) ? 0
+                                                                : 1]++;
+    }
+}
+
+/* One pass over the collection. -1 when the whole run stops (cancel, bail, too many
+ * executions); setNextRequest(null) only ends this iteration, as in Newman. */
+static int run_iteration(run_t *r)
+{
+    const mk_apitest_collection_t *c = r->c;
+    size_t idx = 0;
+    while (idx < c->n) {
+        const mk_apitest_entry_t *e = &c->entries[idx];
+        if (r->index >= r->o.max_executions) {
+            snprintf(r->stop_buf, sizeof r->stop_buf,
+                     "stopped after %zu request executions (setNextRequest loop?)", r->index);
+            r->stop_reason = r->stop_buf;
+            return -1;
+        }
+        if (emit(r, MK_APITEST_REQUEST_START, e, NULL, NULL))
+            return -1;
+        json_t *next = NULL;
+        json_t *tr = run_entry(r, e, &next);
+        if (r->iterations > 1)
+            json_object_set_new(tr, "iteration", json_integer((json_int_t)r->iteration));
+        json_array_append_new(r->results, tr);
+        count(r, tr);
+        emit(r, MK_APITEST_REQUEST_DONE, e, NULL, tr);
+        r->index++;
+        const char *st = json_string_value(json_object_get(tr, "status"));
+        int stop = r->cancelled ? -1 : 0;
+        if (!stop && r->o.bail && (strcmp(st, "failed") == 0 || strcmp(st, "error") == 0)) {
+            r->stop_reason = "stopped at the first failure (bail)";
+            stop = -1;
+        }
+        if (!stop && next && json_is_null(next)) {
+            r->stop_reason = "stopped by setNextRequest(null)";
+            stop = 1;
+        } else if (!stop && next) {
+            long to = json_is_string(next) ? find_entry(c, json_string_value(next)) : -1;
+            if (to < 0) {
+                snprintf(r->stop_buf, sizeof r->stop_buf, "setNextRequest: no request named '%s'",
+                         json_is_string(next) ? json_string_value(next) : "?");
+                r->stop_reason = r->stop_buf;
+                stop = 1;
+            }
+            idx = (size_t)to;
+        } else {
+            idx++;
+        }
+        json_decref(next);
+        if (stop)
+            return stop < 0 ? -1 : 0;
+    }
+    return 0;
+}
+
 int mk_apitest_run(const mk_apitest_collection_t *c, const mk_apitest_options_t *o, json_t **result,
                    mk_err_t *err)
 {
@@ -531,6 +608,8 @@ int mk_apitest_run(const mk_apitest_collection_t *c, const mk_apitest_options_t 
                           "apitest: environment, globals and variables must be JSON objects");
     r.vars.local = scope_from(r.o.variables);
     r.vars.data = json_object();
+    if (r.o.data && !json_is_array(r.o.data))
+        return mk_err_set(err, MK_EINVAL, "apitest: iteration data must be a JSON array");
     r.vars.environment = scope_from(r.o.environment);
     r.vars.collection = scope_from(json_object_get(c->doc, "variable"));
     r.vars.globals = scope_from(r.o.globals);
@@ -542,67 +621,22 @@ int mk_apitest_run(const mk_apitest_collection_t *c, const mk_apitest_options_t 
     else
         mk_apitest_uuid(run_id);
     double t0 = now_ms();
-    json_t *results = json_array();
-    size_t counts[4] = {0};  /* passed, failed, skipped, error */
-    size_t asserts[3] = {0}; /* passed, failed, skipped */
-    const char *stop_reason = NULL;
-    char stop_buf[600];
-    size_t idx = 0;
-    while (idx < c->n) {
-        const mk_apitest_entry_t *e = &c->entries[idx];
-        if (r.index >= r.o.max_executions) {
-            snprintf(stop_buf, sizeof stop_buf,
-                     "stopped after %zu request executions (setNextRequest loop?)", r.index);
-            stop_reason = stop_buf;
+    r.results = json_array();
+    r.iterations = r.o.iterations ? r.o.iterations : json_array_size(r.o.data);
+    if (!r.iterations)
+        r.iterations = 1;
+    for (r.iteration = 0; r.iteration < r.iterations; r.iteration++) {
+        /* the data row of this iteration; a shorter data file repeats its last row, as Newman */
+        size_t rows = json_array_size(r.o.data);
+        json_decref(r.vars.data);
+        r.vars.data = scope_from(
+            rows ? json_array_get(r.o.data, r.iteration < rows ? r.iteration : rows - 1) : NULL);
+        if (run_iteration(&r) < 0)
             break;
-        }
-        if (emit(&r, MK_APITEST_REQUEST_START, e, NULL, NULL))
-            break;
-        json_t *next = NULL;
-        json_t *tr = run_entry(&r, e, &next);
-        json_array_append_new(results, tr);
-        const char *st = json_string_value(json_object_get(tr, "status"));
-        counts[strcmp(st, "passed") == 0    ? 0
-               : strcmp(st, "failed") == 0  ? 1
-               : strcmp(st, "skipped") == 0 ? 2
-                                            : 3]++;
-        size_t i;
-        json_t *a;
-        json_array_foreach(json_object_get(tr, "assertions"), i, a)
-        {
-            asserts[json_is_true(json_object_get(a, "skipped"))  ? 2
-                    : json_is_true(json_object_get(a, "passed")) ? 0
-                                                                 : 1]++;
-        }
-        emit(&r, MK_APITEST_REQUEST_DONE, e, NULL, tr);
-        r.index++;
-        if (r.cancelled)
-            break;
-        if (r.o.bail && (strcmp(st, "failed") == 0 || strcmp(st, "error") == 0)) {
-            stop_reason = "stopped at the first failure (bail)";
-            json_decref(next);
-            break;
-        }
-        if (next) {
-            if (json_is_null(next)) {
-                stop_reason = "stopped by setNextRequest(null)";
-                json_decref(next);
-                break;
-            }
-            long to = json_is_string(next) ? find_entry(c, json_string_value(next)) : -1;
-            if (to < 0) {
-                snprintf(stop_buf, sizeof stop_buf, "setNextRequest: no request named '%s'",
-                         json_is_string(next) ? json_string_value(next) : "?");
-                stop_reason = stop_buf;
-                json_decref(next);
-                break;
-            }
-            idx = (size_t)to;
-            json_decref(next);
-        } else {
-            idx++;
-        }
     }
+    json_t *results = r.results;
+    size_t *counts = r.counts, *asserts = r.asserts;
+    const char *stop_reason = r.stop_reason;
     char completed[32];
     iso_now(completed);
     const char *status = r.cancelled                 ? "cancelled"
