@@ -138,8 +138,8 @@ mk_identity_role_t mk_identity_role_in(mk_identity_t *id, const mk_identity_prin
 json_t *mk_identity_roles(mk_identity_t *id, const mk_identity_principal_t *p);
 
 /* May p do perm ("mocks:read", "members:write", "users:write", "self", "public", ...) in ns?
- * ns NULL asks "in some namespace", the check made before a handler learns which one. An unknown
- * permission is refused. */
+ * ns NULL asks "in some namespace", the check made before a handler learns which one. A
+ * permission the table does not know is granted to global administrators only. */
 bool mk_identity_may(mk_identity_t *id, const mk_identity_principal_t *p, const char *perm,
                      const char *ns);
 /* True when perm is one the permission table knows. */

@@ -184,6 +184,7 @@ static void test_flow(void)
     MK_CHECK(!mk_identity_may(id, &a, "users:write", NULL));
     MK_CHECK(mk_identity_may(id, &a, "self", NULL));
     MK_CHECK(!mk_identity_may(id, &a, "no-such:perm", "team-a"));
+    MK_CHECK(mk_identity_may(id, &p, "no-such:perm", "team-a")); /* administrators only */
 
     /* A personal token narrowed to team-a and to reading. */
     body = json_pack("{s:s, s:s, s:[s]}", "name", "ci", "namespace", "team-a", "allowed_actions",
