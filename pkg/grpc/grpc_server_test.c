@@ -232,7 +232,7 @@ static void test_slow_reader_does_not_stall_others(void)
     char d[64];
     snprintf(d, sizeof d, "unary took %.3f s beside a stalled reader", took);
     printf("  %s; flood queued %d messages before MK_ERATE\n", d, flood_sent);
-    mk_testing_record(took < 0.5, __FILE__, __LINE__, "fast beside slow", d);
+    mk_testing_record(took < 1.0, __FILE__, __LINE__, "fast beside slow", d);
     free(resp);
     mk_grpc_status_clear(&st);
 

@@ -33,7 +33,7 @@ static char *dump(const json_t *j)
 
 static void test_load(void)
 {
-    size_t n;
+    size_t n = 0;
     uint8_t *d = read_file(DYN_DESCRIPTORS, &n);
     MK_CHECK(d != NULL);
     mk_err_t err = {0};
@@ -316,7 +316,7 @@ static void test_bad_descriptors(void)
 
 static void test_coordinator_descriptors(void)
 {
-    size_t n;
+    size_t n = 0;
     uint8_t *d = read_file(COORDINATOR_DESCRIPTORS, &n);
     MK_CHECK(d != NULL);
     mk_protodyn_pool_t *p = NULL;
@@ -375,7 +375,7 @@ static void wkt_roundtrip(const mk_protodyn_msg_t *w, const char *json, const ch
 
 static void test_well_known_types(void)
 {
-    size_t n;
+    size_t n = 0;
     uint8_t *d = read_file(WKT_DESCRIPTORS, &n);
     MK_CHECK(d != NULL);
     mk_protodyn_pool_t *p = NULL;
