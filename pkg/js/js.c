@@ -301,9 +301,8 @@ out:
 
 static void worker_stop(mk_js_t *js)
 {
-    if (js->sock >= 0)
-        close(js->sock);
-    js->sock = -1;
+    /* Kill before closing: a live worker exits by itself once its socket closes, and the fork
+     * server reaps it at once, so a kill after the close could reach a reused pid. */
     if (js->worker > 0) {
         kill(js->worker, SIGKILL);
         /* the fork server reaps its own children */
@@ -311,6 +310,9 @@ static void worker_stop(mk_js_t *js)
             ;
     }
     js->worker = 0;
+    if (js->sock >= 0)
+        close(js->sock);
+    js->sock = -1;
 }
 
 void mk_js_free(mk_js_t *js)
@@ -645,9 +647,13 @@ static int with_cause(mk_err_t *err, int code, const char *cause)
 static int worker_died(mk_js_t *js, mk_err_t *err)
 {
     int status = 0, rc;
-    kill(js->worker, SIGKILL);
-    while (!js->via_server && waitpid(js->worker, &status, 0) < 0 && errno == EINTR)
-        ;
+    /* A child of ours is a zombie until reaped, so its pid is safe to signal; the fork server's
+     * child is gone already (its socket closed) and its pid may be someone else's by now. */
+    if (!js->via_server) {
+        kill(js->worker, SIGKILL);
+        while (waitpid(js->worker, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
     js->worker = 0;
     worker_stop(js);
     if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
