@@ -744,6 +744,8 @@ int mk_js_call(mk_js_t *js, const char *func, const char *arg, size_t arg_len, c
     free(buf);
     /* A fatal error ends the worker (see js_fatal); a heap that hit its limit may hold what the
      * script kept in globals: either way the next call gets a new worker. */
+    if (kind == REPLY_FATAL && js->via_server)
+        js->worker = 0; /* it exits by itself (js_fatal); see worker_died on signalling it */
     if (kind == REPLY_FATAL || kind == REPLY_MEMORY)
         worker_stop(js);
     return rc;
