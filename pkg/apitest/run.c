@@ -4,10 +4,11 @@
  * "failed"; "cancelled"), totalTests, passedTests, failedTests, skippedTests (these count
  * executed requests, one TestResult each), duration (ms), results, metadata {assertions: {total,
  * passed, failed, skipped}, variables: {environment, collectionVariables, globals} after the run,
- * engine}, startedAt, completedAt}.
+ * engine, stopReason when the run ended early}, startedAt, completedAt}.
  * TestResult: {id, requestName, folder, status ("passed", "failed", "skipped", "error"), duration,
  * assertions, error, request {method, url, headers, body}, response {status, statusText, headers,
- * body, size, responseTime}, console}.
+ * body (the first max_body_kept bytes), size, responseTime}, console [{level, message}],
+ * iteration (0-based, when there are several)}.
  * Assertion: {name, passed, expected, actual, message, skipped}. */
 #include <stdio.h>
 #include <stdlib.h>
