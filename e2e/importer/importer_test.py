@@ -77,6 +77,8 @@ def scenario_openapi(node):
     st, other, _, _ = node.request("GET", "/stubs/shop/v1/pets/search")
     check(st == 200 and isinstance(other, dict), "a required query parameter missing: no match")
     st, found, _, _ = node.request("GET", "/stubs/shop/v1/pets/search?q=rex")
+    check(st == 200 and isinstance(found, list), "the concrete path ranks above /pets/:petId")
+    st, found, _, _ = node.request("GET", "/stubs/shop/v1/pets/search?q=rex")
     check(st == 200 and len(found) == 2, "with the required query parameter: minItems 2")
 
     st, body, raw, _ = post(node, "/api/v1/generators/openapi", req)
@@ -136,8 +138,8 @@ def scenario_wiremock(node):
     st, body, raw, _ = post(node, "/api/v1/import/wiremock",
                             {"spec": json.loads(text("wiremock.json")), "namespace": "wm",
                              "files": {"file.txt": "file body"}})
-    check(st == 201 and body["created"] == 11 and len(body["skipped"]) == 4,
-          "WireMock mappings: 11 created, 4 skipped with reasons (%s %s)" % (st, raw[:300]))
+    check(st == 201 and body["created"] == 13 and len(body["skipped"]) == 5,
+          "WireMock mappings: 13 created, 5 skipped with reasons (%s %s)" % (st, raw[:300]))
     st, _, raw, resp = node.request("GET", "/stubs/wm/some/thing")
     check(st == 200 and raw == b"Hello world!" and resp.getheader("Content-Type") == "text/plain",
           "url + body + headers")
@@ -163,6 +165,12 @@ def scenario_wiremock(node):
     check(st == 200 and body == {"street": "Main"}, "urlPathTemplate + base64Body")
     st, _, raw, _ = node.request("GET", "/stubs/wm/files/a/b.txt")
     check(st == 200 and raw == b"file body", "urlPattern tail + bodyFileName from files")
+    st, _, raw, resp = node.request("GET", "/stubs/wm/greet/Ann?city=Oslo", headers={"X-Who": "me"})
+    check(st == 200 and raw == b"Hello Ann from Oslo, me!" and resp.getheader("X-Echo") == "greet",
+          "Handlebars request.path/query/headers translated (%s %s)" % (st, raw[:100]))
+    st, body, raw, _ = post(node, "/stubs/wm/echo", body={"id": 42})
+    check(st == 200 and body["id"] == 42 and body["all"] == {"id": 42} and len(body["uuid"]) == 36,
+          "Handlebars jsonPath, request.body and randomValue translated (%s)" % raw[:200])
 
 
 def scenario_har_postman_graphql(node):

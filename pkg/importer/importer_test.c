@@ -167,12 +167,15 @@ static void test_petstore_30_yaml(void)
     MK_CHECK_STR(cond(create, "header", 0), "X-Request-Source any");
     json_t *bad = find(&r, "POST", "/pets", 400);
     MK_CHECK_STR(cond(bad, "header", 1), "x-mock-response-code equals \"400\"");
-    MK_CHECK_INT(json_integer_value(json_object_get(bad, "priority")), 1);
+    MK_CHECK_INT(json_integer_value(json_object_get(bad, "priority")), 3);
     MK_CHECK_STR(payload_str(bad, "code"), "\"$.fake.IntBetween(1,1000)\"");
 
     json_t *one = find(&r, "GET", "/pets/:petId", 200);
     MK_CHECK(one != NULL);
-    MK_CHECK(json_object_get(one, "priority") == NULL);
+    MK_CHECK_INT(json_integer_value(json_object_get(one, "priority")), 2);
+    /* Concrete paths rank above templated ones (OpenAPI's path matching). */
+    MK_CHECK_INT(
+        json_integer_value(json_object_get(find(&r, "GET", "/pets/search", 200), "priority")), 4);
     MK_CHECK_STR(payload_str(find(&r, "GET", "/pets/:petId", 404), "message"), "\"no such pet\"");
     MK_CHECK(find(&r, "DELETE", "/pets/:petId", 204) != NULL);
 
@@ -341,17 +344,29 @@ static void test_wiremock(void)
     json_t *files = json_pack("{s:s}", "file.txt", "file body");
     mk_import_opts_t o = {.id_seed = "wm", .files = files};
     MK_CHECK_INT(import_file("wiremock.json", mk_import_wiremock, &o, &r, &err), 0);
+    json_t *m;
     check_valid(&r);
     MK_CHECK_INT(json_array_size(r.errors), 0);
-    MK_CHECK_INT(json_array_size(r.mocks), 11);
-    MK_CHECK_INT(json_array_size(r.skipped), 4);
+    MK_CHECK_INT(json_array_size(r.mocks), 13);
+    MK_CHECK_INT(json_array_size(r.skipped), 5);
+    MK_CHECK(noted(r.skipped, "mappings[17]", "'{{math 1 '+' 2}}' has no counterpart"));
+    m = find(&r, "GET", "/greet/:name", 200);
+    MK_CHECK_STR(payload_str(m, ""),
+                 "\"Hello $.pathParam.name from $.queryParam.city, $.reqHeader.X-Who[0]!\"");
+    MK_CHECK_STR(json_string_value(json_object_get(
+                     json_object_get(json_object_get(m, "response"), "headers"), "X-Echo")),
+                 "greet");
+    m = find(&r, "POST", "/echo", 200);
+    MK_CHECK_STR(payload_str(m, "id"), "\"$.req.id\"");
+    MK_CHECK_STR(payload_str(m, "uuid"), "\"$.fake.UUID\"");
+    MK_CHECK_STR(payload_str(m, "all"), "\"$.req\"");
     MK_CHECK(noted(r.skipped, "mappings[10]", "requiredScenarioState"));
     MK_CHECK(noted(r.skipped, "mappings[11]", "doesNotMatch"));
     MK_CHECK(noted(r.skipped, "mappings[13]", "equalToXml"));
     MK_CHECK(noted(r.skipped, "mappings[14]", "proxy"));
     MK_CHECK(noted(r.warnings, "mappings[9]", "newScenarioState"));
 
-    json_t *m = find(&r, "GET", "/some/thing", 200);
+    m = find(&r, "GET", "/some/thing", 200);
     MK_CHECK_STR(payload_str(m, ""), "\"Hello world!\"");
     MK_CHECK_INT(json_integer_value(json_object_get(m, "priority")), -5);
     m = find(&r, "GET", "/search", 200);

@@ -463,6 +463,15 @@ static int status_of(const char *key)
     return (*end || v < 100 || v > 599) ? -1 : (int)v;
 }
 
+static int literal_segments(const char *route)
+{
+    int n = 0;
+    for (const char *p = route; *p; p++)
+        if (*p == '/' && p[1] && p[1] != '/' && p[1] != ':' && !(p[1] == '*' && p[2] == 0))
+            n++;
+    return n;
+}
+
 static const char *const methods[] = {"get",  "put",   "post",  "delete", "options",
                                       "head", "patch", "trace", NULL};
 
@@ -581,8 +590,12 @@ static int operation(oa_t *st, const char *path, const char *method, json_t *ite
             char code[8];
             snprintf(code, sizeof code, "%d", codes[i].status);
             mk_imp_cond(mock, "header", "x-mock-response-code", "equals", json_string(code));
-            json_object_set_new(mock, "priority", json_integer(1));
         }
+        /* OpenAPI: concrete paths match before templated ones, so each literal segment ranks;
+         * within an operation, a selected status ranks above the default answer. */
+        int prio = 2 * literal_segments(route) + (first ? 0 : 1);
+        if (prio)
+            json_object_set_new(mock, "priority", json_integer(prio));
         first = false;
         json_t *tags = json_object_get(op, "tags");
         if (json_array_size(tags)) {

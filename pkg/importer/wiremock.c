@@ -365,6 +365,182 @@ static char *url_route(wm_t *w, json_t *req, json_t *mock_query)
     return strdup("/*"); /* no URL matcher: WireMock matches every URL */
 }
 
+/* ---- WireMock response templates (Handlebars) → our placeholders ---- */
+
+/* The text of route segment n (0-based) of route into out: "$.pathParam.x" for ":x", the
+ * literal otherwise; false when there is no such segment or it is the `*` tail. */
+static bool path_segment(const char *route, long n, char *out, size_t cap)
+{
+    const char *p = route;
+    for (long i = 0; *p == '/' && p[1]; i++) {
+        p++;
+        size_t len = strcspn(p, "/");
+        if (i == n) {
+            if (len == 1 && *p == '*')
+                return false;
+            if (*p == ':')
+                snprintf(out, cap, "$.pathParam.%.*s", (int)len - 1, p + 1);
+            else
+                snprintf(out, cap, "%.*s", (int)len, p);
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+/* A name after "request.query." or "request.headers.": "x", "[x]", "x.[0]", "x.0". */
+static bool helper_name(const char *s, char *out, size_t cap)
+{
+    if (*s == '[') {
+        size_t n = strcspn(s + 1, "]");
+        if (s[1 + n] != ']' || (s[2 + n] && strcmp(s + 2 + n, ".[0]") && strcmp(s + 2 + n, ".0")))
+            return false;
+        snprintf(out, cap, "%.*s", (int)n, s + 1);
+        return n > 0;
+    }
+    size_t n = strcspn(s, ".");
+    if (s[n] && strcmp(s + n, ".[0]") != 0 && strcmp(s + n, ".0") != 0)
+        return false;
+    snprintf(out, cap, "%.*s", (int)n, s);
+    return n > 0;
+}
+
+/* One {{expression}} (trimmed) → a placeholder in out; false when we have no counterpart. */
+static bool helper(const char *e, const char *route, char *out, size_t cap)
+{
+    char name[256];
+    const char *rest;
+    if (strncmp(e, "request.path.", 13) == 0 || strncmp(e, "request.pathSegments.", 21) == 0) {
+        rest = strchr(e + 8, '.') + 1;
+        char *end;
+        long n = strtol(rest + (*rest == '['), &end, 10);
+        if (end == rest + (*rest == '[') || (*rest == '[' ? strcmp(end, "]") : *end != 0))
+            return false;
+        return path_segment(route, n, out, cap);
+    }
+    if (strncmp(e, "request.query.", 14) == 0 && helper_name(e + 14, name, sizeof name)) {
+        snprintf(out, cap, "$.queryParam.%s", name);
+        return true;
+    }
+    if (strncmp(e, "request.headers.", 16) == 0 && helper_name(e + 16, name, sizeof name)) {
+        snprintf(out, cap, "$.reqHeader.%s[0]", name);
+        return true;
+    }
+    if (strcmp(e, "request.body") == 0) {
+        snprintf(out, cap, "$.req");
+        return true;
+    }
+    if (strncmp(e, "jsonPath request.body ", 22) == 0) {
+        const char *q = e + 22;
+        size_t n = strlen(q);
+        if (n < 3 || (q[0] != '\'' && q[0] != '"') || q[n - 1] != q[0] || q[1] != '$')
+            return false;
+        snprintf(out, cap, "$.req%.*s", (int)n - 3, q + 2);
+        return true;
+    }
+    static const struct {
+        const char *wm, *ours;
+    } fixed[] = {
+        {"randomValue type='UUID'", "$.fake.UUID"},
+        {"randomValue type=\"UUID\"", "$.fake.UUID"},
+        {"now", "$.fake.Timestamp"},
+        {"now format='unix'", "$.fake.UnixTime"},
+        {"now format=\"unix\"", "$.fake.UnixTime"},
+        {NULL, NULL},
+    };
+    for (size_t i = 0; fixed[i].wm; i++)
+        if (strcmp(e, fixed[i].wm) == 0) {
+            snprintf(out, cap, "%s", fixed[i].ours);
+            return true;
+        }
+    return false;
+}
+
+/* Rewrites the {{...}} of a string; NULL (with w->why) when one cannot be translated. */
+static json_t *template_string(wm_t *w, const char *s, const char *route, const char *field)
+{
+    if (strstr(s, "{{") == NULL)
+        return json_string(s);
+    size_t cap = strlen(s) * 2 + 256, j = 0;
+    char *out = malloc(cap);
+    while (*s) {
+        const char *open = strstr(s, "{{");
+        if (open == NULL) {
+            j += (size_t)snprintf(out + j, cap - j, "%s", s);
+            break;
+        }
+        bool triple = open[2] == '{';
+        const char *body = open + (triple ? 3 : 2);
+        const char *close = strstr(body, triple ? "}}}" : "}}");
+        memcpy(out + j, s, (size_t)(open - s));
+        j += (size_t)(open - s);
+        char expr[512];
+        if (close == NULL || (size_t)(close - body) >= sizeof expr) {
+            free(out);
+            wm_fail(w, false, "%s: an unterminated or too long {{ }} expression%s", field, "");
+            return NULL;
+        }
+        size_t n = (size_t)(close - body);
+        while (n && isspace((unsigned char)body[n - 1]))
+            n--;
+        while (n && isspace((unsigned char)*body))
+            body++, n--;
+        snprintf(expr, sizeof expr, "%.*s", (int)n, body);
+        const char *after = close + (triple ? 3 : 2);
+        char ph[600];
+        if (!helper(expr, route, ph, sizeof ph)) {
+            free(out);
+            wm_fail(w, false, "%s: template helper '{{%s}}' has no counterpart in our templates",
+                    field, expr);
+            return NULL;
+        }
+        /* A placeholder name would run on into following name characters. */
+        if (strncmp(ph, "$.", 2) == 0 &&
+            (isalnum((unsigned char)*after) || strchr("_-.[", *after) != NULL) && *after) {
+            free(out);
+            wm_fail(w, false, "%s: '{{%s}}' is followed by text our placeholder would absorb",
+                    field, expr);
+            return NULL;
+        }
+        j += (size_t)snprintf(out + j, cap - j, "%s", ph);
+        s = after;
+    }
+    json_t *v = json_string(out);
+    free(out);
+    return v;
+}
+
+/* The same over every string of a JSON value (a new reference; NULL with w->why). */
+static json_t *template_json(wm_t *w, json_t *v, const char *route, const char *field)
+{
+    if (json_is_string(v))
+        return template_string(w, json_string_value(v), route, field);
+    json_t *out = json_deep_copy(v);
+    const char *k;
+    json_t *c;
+    size_t i;
+    json_object_foreach(out, k, c)
+    {
+        json_t *t = template_json(w, c, route, field);
+        if (t == NULL) {
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set_new(out, k, t);
+    }
+    json_array_foreach(out, i, c)
+    {
+        json_t *t = template_json(w, c, route, field);
+        if (t == NULL) {
+            json_decref(out);
+            return NULL;
+        }
+        json_array_set_new(out, i, t);
+    }
+    return out;
+}
+
 static json_t *response_of(wm_t *w, json_t *res)
 {
     json_t *out = json_object();
@@ -504,7 +680,18 @@ static int mapping(wm_t *w, json_t *m, size_t idx, mk_err_t *err)
     {
         body_pattern(w, mock, p, i);
     }
-    json_object_set_new(mock, "response", response_of(w, res));
+    json_t *resp = response_of(w, res);
+    /* WireMock's response templates: payload and header values. */
+    const char *fields[] = {"payload", "headers"};
+    for (int f = 0; f < 2 && w->why[0] == 0; f++) {
+        json_t *v = json_object_get(resp, fields[f]);
+        json_t *t =
+            v ? template_json(w, v, route ? route : "/", f ? "response.headers" : "response.body")
+              : NULL;
+        if (t)
+            json_object_set_new(resp, fields[f], t);
+    }
+    json_object_set_new(mock, "response", resp);
     json_t *prio = json_object_get(m, "priority");
     /* WireMock: 1 is the highest priority and 5 the default; ours: higher wins. */
     json_object_set_new(mock, "priority",
