@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_mock_endpoints,
@@ -16,7 +17,6 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_library_endpoints,
     mk_api_meta_endpoints,
     mk_api_identity_endpoints,
-    mk_api_generator_endpoints,
     NULL,
 };
 
@@ -191,37 +191,9 @@ void mk_api_free(mk_api_t *api)
     free(api);
 }
 
-typedef struct load_state {
-    mk_mock_t **mocks;
-    size_t n, cap;
-    mk_err_t *err;
-    int failed;
-} load_state_t;
-
 static int load_one(void *ud, const mk_repo_mock_t *row)
 {
-    load_state_t *st = ud;
-    json_t *def = json_loads(row->json, 0, NULL);
-    mk_mock_t *m = NULL;
-    mk_err_t err;
-    if (def == NULL || mk_mock_load(def, row->uses, row->last_use, &m, &err) != 0) {
-        /* A row this binary cannot compile is skipped, not fatal: the rest must still serve. */
-        st->failed++;
-        json_decref(def);
-        return 0;
-    }
-    json_decref(def);
-    if (st->n == st->cap) {
-        st->cap = st->cap ? st->cap * 2 : 256;
-        mk_mock_t **grown = realloc(st->mocks, st->cap * sizeof *grown);
-        if (grown == NULL) {
-            mk_mock_unref(m);
-            return mk_err_set(st->err, MK_ENOMEM, "out of memory loading mocks");
-        }
-        st->mocks = grown;
-    }
-    st->mocks[st->n++] = m;
-    return 0;
+    return mk_mock_loader_add(ud, row->json, row->uses, row->last_use);
 }
 
 static int load_ns(void *ud, const char *name, int64_t created_at)
@@ -234,15 +206,24 @@ int mk_api_load(mk_api_t *api, mk_err_t *err)
 {
     if (mk_api_identity_start(api, err) != 0)
         return err->code;
-    load_state_t st = {.err = err};
-    int rc = mk_repo_load_mocks(api->repo, 0, load_one, &st, err);
+    mk_mock_loader_t *loader = mk_mock_loader_new();
+    if (loader == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory loading mocks");
+    int rc = mk_repo_load_mocks(api->repo, 0, load_one, loader, err);
+    if (rc == MK_ENOMEM)
+        mk_err_set(err, MK_ENOMEM, "out of memory loading mocks");
     if (rc == 0)
         rc = mk_repo_list_namespaces(api->repo, load_ns, api->namespaces, err);
-    if (rc == 0 && st.n > 0)
-        return mk_catalog_put(api->catalog, st.mocks, st.n, NULL, err) ? -1 : (free(st.mocks), 0);
-    for (size_t i = 0; i < st.n; i++)
-        mk_mock_unref(st.mocks[i]);
-    free(st.mocks);
+    mk_mock_t **mocks = NULL;
+    size_t n = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (rc == 0 && mk_mock_loader_run(loader, cpus > 0 ? (unsigned)cpus : 1, &mocks, &n, NULL))
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory loading mocks");
+    mk_mock_loader_free(loader);
+    /* The catalog takes the references over, also when it fails. */
+    if (rc == 0 && n > 0)
+        rc = mk_catalog_put(api->catalog, mocks, n, NULL, err);
+    free(mocks);
     return rc;
 }
 

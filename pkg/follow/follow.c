@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define QUEUE_MAX 4096
 
@@ -33,8 +34,7 @@ struct mk_follow {
 
 /* Rows of one load, applied to the catalog in one snapshot publication. */
 typedef struct batch {
-    mk_mock_t **put;
-    size_t nput, capput;
+    mk_mock_loader_t *put; /* rows to compile (on every core) when the batch is applied */
     char **del;
     size_t ndel, capdel;
     int64_t max_seq;
@@ -42,11 +42,9 @@ typedef struct batch {
 
 static void batch_free(batch_t *b)
 {
-    for (size_t i = 0; i < b->nput; i++)
-        mk_mock_unref(b->put[i]);
+    mk_mock_loader_free(b->put);
     for (size_t i = 0; i < b->ndel; i++)
         free(b->del[i]);
-    free(b->put);
     free(b->del);
     memset(b, 0, sizeof *b);
 }
@@ -75,31 +73,26 @@ static int batch_row(void *ud, const mk_repo_mock_t *row)
         b->del[b->ndel] = strdup(row->id);
         return b->del[b->ndel++] ? 0 : MK_ENOMEM;
     }
-    json_t *def = json_loads(row->json, 0, NULL);
-    mk_mock_t *m = NULL;
-    mk_err_t err;
-    int rc = def ? mk_mock_load(def, row->uses, row->last_use, &m, &err) : MK_EINVAL;
-    json_decref(def);
-    if (rc != 0)
-        return 0; /* a row this binary cannot compile is skipped; the rest must serve */
-    if (grow((void **)&b->put, &b->capput, b->nput, sizeof *b->put) != 0) {
-        mk_mock_unref(m);
+    if (b->put == NULL && (b->put = mk_mock_loader_new()) == NULL)
         return MK_ENOMEM;
-    }
-    b->put[b->nput++] = m;
-    return 0;
+    return mk_mock_loader_add(b->put, row->json, row->uses, row->last_use);
 }
 
 static void batch_apply(mk_follow_t *f, batch_t *b)
 {
     if (b->ndel)
         mk_catalog_remove(f->catalog, (const char *const *)b->del, b->ndel);
-    if (b->nput) {
+    mk_mock_t **mocks = NULL;
+    size_t n = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Rows this binary cannot compile are skipped; the rest must serve. */
+    if (b->put &&
+        mk_mock_loader_run(b->put, cpus > 0 ? (unsigned)cpus : 1, &mocks, &n, NULL) == 0 && n > 0) {
         mk_err_t err;
-        /* The catalog takes the references over. */
-        if (mk_catalog_put(f->catalog, b->put, b->nput, NULL, &err) == 0)
-            b->nput = 0;
+        /* The catalog takes the references over, also when it fails. */
+        mk_catalog_put(f->catalog, mocks, n, NULL, &err);
     }
+    free(mocks);
     if (b->max_seq > atomic_load(&f->seq))
         atomic_store(&f->seq, b->max_seq);
     mk_catalog_reclaim(f->catalog);

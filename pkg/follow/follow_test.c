@@ -52,6 +52,9 @@ static void test_follow_sqlite(void)
     mk_follow_opts_t opts = {.poll_ms = 50};
     MK_CHECK_INT(mk_follow_start(reader, catalog, &opts, &f, &err), 0);
     MK_CHECK(wait_for(catalog, "a", true) && wait_for(catalog, "b", true));
+    /* Readiness (and the applied seq) follow the snapshot's publication by a moment. */
+    for (int i = 0; i < 300 && !mk_follow_ready(f); i++)
+        usleep(10 * 1000);
     MK_CHECK(mk_follow_ready(f));
     MK_CHECK(mk_follow_db_up(f));
     int64_t seq = mk_follow_seq(f);

@@ -175,6 +175,19 @@ int mk_mock_parse(const json_t *def, const mk_mock_parse_opts_t *opts, mk_mock_t
 int mk_mock_load(const json_t *stored, int64_t uses, int64_t last_use, mk_mock_t **out,
                  mk_err_t *err);
 
+/* Many stored definitions compiled at once, split over threads (a node's start, a resolver's
+ * resync): add the rows (json is copied), then run. */
+typedef struct mk_mock_loader mk_mock_loader_t;
+mk_mock_loader_t *mk_mock_loader_new(void);
+void mk_mock_loader_free(mk_mock_loader_t *l);
+int mk_mock_loader_add(mk_mock_loader_t *l, const char *json, int64_t uses, int64_t last_use);
+size_t mk_mock_loader_count(const mk_mock_loader_t *l);
+/* Compiles every row added on up to nthreads threads (fewer for few rows). *out (caller frees
+ * the array with free() and owns one reference per mock) gets those that compiled, in the order
+ * added; rows this build cannot compile are skipped and counted in *failed (may be NULL). */
+int mk_mock_loader_run(mk_mock_loader_t *l, unsigned nthreads, mk_mock_t ***out, size_t *n,
+                       size_t *failed);
+
 mk_mock_t *mk_mock_ref(mk_mock_t *m);
 void mk_mock_unref(mk_mock_t *m);
 

@@ -348,8 +348,47 @@ static void test_webhooks(void)
 #undef WH
 }
 
+/* Many stored rows compiled on several threads: every good row, in order, the bad ones counted. */
+static void test_loader(void)
+{
+    mk_mock_loader_t *l = mk_mock_loader_new();
+    mk_err_t err;
+    char json[256];
+    for (int i = 0; i < 3000; i++) {
+        mk_mock_t *m;
+        snprintf(json, sizeof json,
+                 "{\"id\":\"l%d\",\"http\":{\"route\":\"/l/%d\"},"
+                 "\"response\":{\"payload\":{\"i\":%d}}}",
+                 i, i, i);
+        json_t *def = json_loads(json, 0, NULL);
+        mk_mock_parse_opts_t opts = {.now_ms = 1000};
+        MK_CHECK_INT(mk_mock_parse(def, &opts, &m, &err), 0);
+        json_t *stored = mk_mock_definition(m);
+        char *text = json_dumps(stored, JSON_COMPACT);
+        MK_CHECK_INT(mk_mock_loader_add(l, i == 1500 ? "{not json" : text, i, 0), 0);
+        free(text);
+        json_decref(stored);
+        json_decref(def);
+        mk_mock_unref(m);
+    }
+    MK_CHECK_INT(mk_mock_loader_count(l), 3000);
+    mk_mock_t **out;
+    size_t n, failed;
+    MK_CHECK_INT(mk_mock_loader_run(l, 4, &out, &n, &failed), 0);
+    MK_CHECK_INT(n, 2999);
+    MK_CHECK_INT(failed, 1);
+    MK_CHECK_STR(out[0]->id, "l0");
+    MK_CHECK_STR(out[1500]->id, "l1501");
+    MK_CHECK_INT(atomic_load(&out[2998]->uses), 2999);
+    for (size_t i = 0; i < n; i++)
+        mk_mock_unref(out[i]);
+    free(out);
+    mk_mock_loader_free(l);
+}
+
 int main(void)
 {
+    MK_RUN(test_loader);
     MK_RUN(test_defaults_and_server_fields);
     MK_RUN(test_validation_names_the_field);
     MK_RUN(test_path_prefix_and_headers);
