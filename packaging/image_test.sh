@@ -117,11 +117,11 @@ if [ "${IMAGE_TEST_REPRO:-0}" = 1 ]; then
     buildah "${STORE[@]}" bud --isolation chroot --network host --layers=false \
         --timestamp "$epoch" --build-arg SOURCE_DATE_EPOCH="$epoch" --build-arg REVISION="$rev" \
         -t "$TAG-again" "$ctx" >/dev/null
-    a=$(buildah "${STORE[@]}" images --no-trunc --format '{{.ID}}' "$TAG" | head -1)
-    b=$(buildah "${STORE[@]}" images --no-trunc --format '{{.ID}}' "$TAG-again" | head -1)
+    a=$(buildah "${STORE[@]}" images --no-trunc --format '{{.ID}}' "$TAG" | awk 'NR == 1')
+    b=$(buildah "${STORE[@]}" images --no-trunc --format '{{.ID}}' "$TAG-again" | awk 'NR == 1')
     [ "$a" = "$b" ]; check $? "a second build of the same commit is the same image ($a, $b)"
 fi
 
-size=$(buildah "${STORE[@]}" images --format '{{.Size}}' "$TAG" | head -1)
+size=$(buildah "${STORE[@]}" images --format '{{.Size}}' "$TAG" | awk 'NR == 1')
 echo "image $TAG: $size; base $((t1 - t0)) s, build $((t2 - t1)) s, checks $(($(date +%s) - t2)) s"
 exit $fail
