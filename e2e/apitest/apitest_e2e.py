@@ -21,14 +21,15 @@ COLLECTION = os.path.join(HERE, "shop.postman_collection.json")
 
 MOCKS = [
     {"id": "shop-login", "http": {"route": "/shop/login", "httpMethod": "POST"},
-     "response": {"statusCode": 200,
+     "response": {"statusCode": 200, "headers": {"Set-Cookie": "session=s-9; Path=/shop"},
                   "payload": {"token": "tok-42", "user": {"id": 7, "name": "$.req.user"}}}},
     {"id": "shop-user", "http": {"route": "/shop/users/:id", "httpMethod": "GET",
                                  "header": [{"path": "Authorization", "assertAction": "equals",
                                              "value": "Bearer tok-42"}]},
      "response": {"statusCode": 200,
                   "payload": {"id": "$.pathParam.id", "name": "Ann", "roles": ["admin", "dev"],
-                              "auth": "$.reqHeader.Authorization[0]"}}},
+                              "auth": "$.reqHeader.Authorization[0]",
+                              "cookie": "$.reqHeader.Cookie[0]"}}},
     {"id": "shop-order-create", "http": {"route": "/shop/orders", "httpMethod": "POST",
                                          "header": [{"path": "Authorization",
                                                      "assertAction": "equals",

@@ -94,9 +94,9 @@ typedef struct mk_apitest_options {
  * scripts. *result (new reference) is Mockarty's TestRunResult: one TestResult per executed
  * request, one Assertion per test; the shapes are described at the top of run.c. A failing test,
  * script or request is part of the result, not an error: only bad options return an error
- * (MK_EINVAL). o may be NULL. Blocking; safe to run several runs on different threads. The progress callback runs on
- * the calling thread; a cancel takes effect between requests (a request in flight finishes or
- * times out first). */
+ * (MK_EINVAL). o may be NULL. Blocking; safe to run several runs on different threads. The progress
+ * callback runs on the calling thread; a cancel takes effect between requests (a request in flight
+ * finishes or times out first). */
 int mk_apitest_run(const mk_apitest_collection_t *c, const mk_apitest_options_t *o, json_t **result,
                    mk_err_t *err);
 

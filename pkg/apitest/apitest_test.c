@@ -352,6 +352,33 @@ static void test_variables(void)
     json_decref(data);
 }
 
+static void test_cookie_jar(void)
+{
+    json_t *jar = json_array();
+    mk_apitest_jar_store(jar, "http://a.example.com/x/y", "s=1; HttpOnly");
+    mk_apitest_jar_store(jar, "http://a.example.com/x/y", "d=2; Domain=.Example.com; Path=/");
+    mk_apitest_jar_store(jar, "http://a.example.com:8080/", "bad");
+    char *h = mk_apitest_jar_header(jar, "http://a.example.com:9/x/z?q");
+    MK_CHECK_STR(h, "s=1; d=2");
+    free(h);
+    h = mk_apitest_jar_header(jar, "https://b.example.com/other");
+    MK_CHECK_STR(h, "d=2"); /* host-only s stays on a.example.com, and under /x */
+    free(h);
+    h = mk_apitest_jar_header(jar, "http://a.example.com/xy");
+    MK_CHECK_STR(h, "d=2");
+    free(h);
+    MK_CHECK(mk_apitest_jar_header(jar, "http://example.org/") == NULL);
+    mk_apitest_jar_store(jar, "http://a.example.com/x/", "s=3; Path=/x");
+    h = mk_apitest_jar_header(jar, "http://a.example.com/x");
+    MK_CHECK_STR(h, "d=2; s=3"); /* replaced, not added */
+    free(h);
+    mk_apitest_jar_store(jar, "http://a.example.com/", "d=; Domain=example.com; Path=/; Max-Age=0");
+    h = mk_apitest_jar_header(jar, "http://a.example.com/x");
+    MK_CHECK_STR(h, "s=3");
+    free(h);
+    json_decref(jar);
+}
+
 static const char auth_bodies[] =
     "{\"info\":{\"name\":\"Auth\"},"
     "\"auth\":{\"type\":\"bearer\",\"bearer\":[{\"key\":\"token\",\"value\":\"{{tok}}\"}]},"
@@ -518,6 +545,8 @@ static const char pm_api[] =
     "\"pm.test('number var', function () { pm.expect(e.target).to.equal('/echo/users/7'); });\","
     "\"pm.test('pre header', function () { pm.expect(e.headers['x-pre']).to.equal('use "
     "token-prerequest'); });\","
+    "\"pm.test('session cookie sent back', function () {"
+    " pm.expect(e.headers.cookie).to.equal('sid=s-1'); });\","
     "\"pm.test('globals unset', function () { pm.expect(pm.globals.has('g1')).to.be.false; });\","
     "\"pm.test('legacy var', function () { "
     "pm.expect(pm.environment.get('legacy')).to.equal('yes'); });\","
@@ -608,8 +637,9 @@ static void test_pm_api(void)
                                  "legacy tests object"};
     for (size_t i = 0; i < sizeof login_tests / sizeof *login_tests; i++)
         MK_CHECK_INT(passed(run, "login", login_tests[i]), 1);
-    const char *use_tests[] = {"token sent", "number var", "pre header",    "globals unset",
-                               "legacy var", "replaceIn",  "request object"};
+    const char *use_tests[] = {
+        "token sent", "number var", "pre header",     "globals unset",
+        "legacy var", "replaceIn",  "request object", "session cookie sent back"};
     for (size_t i = 0; i < sizeof use_tests / sizeof *use_tests; i++)
         MK_CHECK_INT(passed(run, "use token", use_tests[i]), 1);
     const json_t *use = result_named(run, "use token");
@@ -873,6 +903,7 @@ int main(void)
     MK_RUN(test_parse_errors);
     MK_RUN(test_parse_export_roundtrip);
     MK_RUN(test_variables);
+    MK_RUN(test_cookie_jar);
     MK_RUN(test_auth_and_bodies);
     MK_RUN(test_pm_api);
     MK_RUN(test_limits_timeouts_redirects);

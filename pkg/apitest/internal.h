@@ -77,3 +77,9 @@ typedef struct mk_apitest_http {
 int mk_apitest_http_build(const mk_apitest_vars_t *v, const json_t *req, const json_t *auth,
                           mk_apitest_http_t *out, mk_err_t *err);
 void mk_apitest_http_free(mk_apitest_http_t *h);
+
+/* The run's cookie jar (cookies.c), a JSON list: keeps the cookie of one Set-Cookie value
+ * answered to url (or deletes it), and gives the Cookie header for a request to url (new heap
+ * string, or NULL when no cookie applies). */
+void mk_apitest_jar_store(json_t *jar, const char *url, const char *set_cookie);
+char *mk_apitest_jar_header(const json_t *jar, const char *url);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "apitest/internal.h"
@@ -39,6 +40,7 @@ typedef struct run {
     size_t asserts[3]; /* assertions passed, failed, skipped */
     const char *stop_reason;
     char stop_buf[600];
+    json_t *jar; /* cookies from Set-Cookie answers (cookies.c) */
 } run_t;
 
 typedef struct step {
@@ -383,11 +385,21 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
         return -1;
     }
     json_t *rq_headers = json_object();
-    mk_httpclient_fetch_header_t *hs = calloc(h.n_headers + 1, sizeof *hs);
+    mk_httpclient_fetch_header_t *hs = calloc(h.n_headers + 2, sizeof *hs);
+    size_t nh = 0;
+    int has_cookie = 0;
     for (size_t i = 0; hs && i < h.n_headers; i++) {
-        hs[i].name = h.names[i];
-        hs[i].value = h.values[i];
+        hs[nh].name = h.names[i];
+        hs[nh++].value = h.values[i];
         json_object_set_new(rq_headers, h.names[i], json_string(h.values[i]));
+        has_cookie |= strcasecmp(h.names[i], "Cookie") == 0;
+    }
+    /* the jar's cookies unless the request sets its own Cookie header */
+    char *cookie = has_cookie ? NULL : mk_apitest_jar_header(r->jar, h.url);
+    if (hs && cookie) {
+        hs[nh].name = "Cookie";
+        hs[nh++].value = cookie;
+        json_object_set_new(rq_headers, "Cookie", json_string(cookie));
     }
     json_object_set_new(s->result, "request",
                         json_pack("{s:s, s:s, s:o, s:o}", "method", h.method, "url", h.url,
@@ -397,7 +409,7 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
         .method = h.method,
         .url = h.url,
         .headers = hs,
-        .n_headers = hs ? h.n_headers : 0,
+        .n_headers = hs ? nh : 0,
         .body = h.body,
         .body_len = h.body_len,
         .timeout_ms = r->o.request_timeout_ms,
@@ -411,6 +423,7 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
     mk_httpclient_fetch_resp_t resp;
     int rc = hs ? mk_httpclient_fetch(&req, &resp, &err) : MK_ENOMEM;
     free(hs);
+    free(cookie);
     mk_apitest_http_free(&h);
     if (rc < 0) {
         step_error(s, "request failed: %s", err.msg[0] ? err.msg : "out of memory");
@@ -418,6 +431,8 @@ static int send(step_t *s, const json_t *request, json_t **script_resp)
     }
     json_t *obj = json_object(), *list = json_array();
     for (size_t i = 0; i < resp.n_headers; i++) {
+        if (strcasecmp(resp.headers[i].name, "Set-Cookie") == 0)
+            mk_apitest_jar_store(r->jar, resp.effective_url, resp.headers[i].value);
         json_t *prev = json_object_get(obj, resp.headers[i].name);
         if (prev && json_is_string(prev)) {
             /* repeated headers (Set-Cookie) join with ", " in the summary; the list keeps all */
@@ -607,10 +622,11 @@ int mk_apitest_run(const mk_apitest_collection_t *c, const mk_apitest_options_t 
         (r.o.variables && !json_is_object(r.o.variables)))
         return mk_err_set(err, MK_EINVAL,
                           "apitest: environment, globals and variables must be JSON objects");
-    r.vars.local = scope_from(r.o.variables);
-    r.vars.data = json_object();
     if (r.o.data && !json_is_array(r.o.data))
         return mk_err_set(err, MK_EINVAL, "apitest: iteration data must be a JSON array");
+    r.vars.local = scope_from(r.o.variables);
+    r.jar = json_array();
+    r.vars.data = json_object();
     r.vars.environment = scope_from(r.o.environment);
     r.vars.collection = scope_from(json_object_get(c->doc, "variable"));
     r.vars.globals = scope_from(r.o.globals);
@@ -661,6 +677,7 @@ int mk_apitest_run(const mk_apitest_collection_t *c, const mk_apitest_options_t 
         started, "completedAt", completed);
     if (r.scripts_ready)
         mk_apitest_scripts_fini(&r.scripts);
+    json_decref(r.jar);
     json_decref(r.vars.local);
     json_decref(r.vars.data);
     json_decref(r.vars.environment);
