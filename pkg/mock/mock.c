@@ -76,6 +76,8 @@ static void response_clear(mk_mock_response_t *r)
     free(r->body);
     mk_template_free(r->body_tpl);
     free(r->template_path);
+    free(r->grpc_message);
+    json_decref(r->grpc_details);
 }
 
 static void webhook_clear(mk_mock_webhook_t *w)
@@ -490,8 +492,59 @@ static int compile_dribble(const json_t *def, const char *field, mk_mock_respons
     return rc;
 }
 
+/* google.rpc error detail kinds Mockarty's `errorDetails[].type` names. */
+static const char *const grpc_detail_types[] = {
+    "badRequest",          "help",         "debugInfo",   "errorInfo",    "localizedMessage",
+    "preconditionFailure", "quotaFailure", "requestInfo", "resourceInfo", "retryInfo"};
+
+/* The gRPC side of a response: `error` (the status message) and `errorDetails`. */
+static int compile_grpc_error(const json_t *def, const char *field, mk_mock_response_t *r,
+                              mk_err_t *err)
+{
+    const char *msg;
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s.error", field);
+    int rc = get_string(def, "error", sub, false, &msg, err);
+    if (rc)
+        return rc;
+    if (msg && msg[0] && (r->grpc_message = strdup(msg)) == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    json_t *list = json_object_get(def, "errorDetails");
+    if (list == NULL || json_is_null(list))
+        return 0;
+    if (!json_is_array(list))
+        return mk_err_set(err, MK_EINVAL, "%s.errorDetails: must be an array", field);
+    size_t i;
+    json_t *d;
+    json_array_foreach(list, i, d)
+    {
+        const char *type;
+        snprintf(sub, sizeof sub, "%s.errorDetails[%zu].type", field, i);
+        if (!json_is_object(d))
+            return mk_err_set(err, MK_EINVAL, "%s.errorDetails[%zu]: must be an object", field, i);
+        rc = get_string(d, "type", sub, true, &type, err);
+        if (rc)
+            return rc;
+        size_t k = 0, n = sizeof grpc_detail_types / sizeof *grpc_detail_types;
+        while (k < n && strcmp(type, grpc_detail_types[k]) != 0)
+            k++;
+        if (k == n)
+            return mk_err_set(err, MK_EINVAL,
+                              "%s: unknown type '%.40s' (badRequest, help, debugInfo, errorInfo, "
+                              "localizedMessage, preconditionFailure, quotaFailure, requestInfo, "
+                              "resourceInfo or retryInfo)",
+                              sub, type);
+        json_t *det = json_object_get(d, "details");
+        if (det != NULL && !json_is_null(det) && !json_is_object(det))
+            return mk_err_set(err, MK_EINVAL, "%s.errorDetails[%zu].details: must be an object",
+                              field, i);
+    }
+    r->grpc_details = json_deep_copy(list);
+    return r->grpc_details ? 0 : mk_err_set(err, MK_ENOMEM, "out of memory");
+}
+
 static int compile_response(const json_t *def, const char *field, mk_mock_response_t *r,
-                            bool *uses_store, mk_err_t *err)
+                            bool *uses_store, bool grpc, mk_err_t *err)
 {
     int rc;
     int64_t v;
@@ -500,7 +553,11 @@ static int compile_response(const json_t *def, const char *field, mk_mock_respon
         return mk_err_set(err, MK_EINVAL, "%s: must be an object", field);
     char sub[160];
     snprintf(sub, sizeof sub, "%s.statusCode", field);
-    rc = get_int(def, "statusCode", sub, 100, 599, 200, &v, err);
+    /* A gRPC mock's statusCode is the gRPC status (0 OK ... 16 UNAUTHENTICATED). */
+    rc = grpc ? get_int(def, "statusCode", sub, 0, 16, 0, &v, err)
+              : get_int(def, "statusCode", sub, 100, 599, 200, &v, err);
+    if (rc == 0 && grpc)
+        rc = compile_grpc_error(def, field, r, err);
     if (rc)
         return rc;
     r->status = (int)v;
@@ -562,7 +619,8 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
         m->nresponses = 1;
         if (resp == NULL)
             return mk_err_set(err, MK_EINVAL, "response: required (or oneOf)");
-        return compile_response(resp, "response", &m->responses[0], &m->uses_store, err);
+        return compile_response(resp, "response", &m->responses[0], &m->uses_store,
+                                m->grpc_kind != MK_MOCK_GRPC_NONE, err);
     }
     if (!json_is_object(oneof))
         return mk_err_set(err, MK_EINVAL, "oneOf: must be an object");
@@ -587,8 +645,8 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
     for (size_t i = 0; i < n; i++) {
         char field[64];
         snprintf(field, sizeof field, "oneOf.responses[%zu]", i);
-        rc =
-            compile_response(json_array_get(list, i), field, &m->responses[i], &m->uses_store, err);
+        rc = compile_response(json_array_get(list, i), field, &m->responses[i], &m->uses_store,
+                              m->grpc_kind != MK_MOCK_GRPC_NONE, err);
         if (rc)
             return rc;
     }
@@ -597,14 +655,31 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
 
 /* --- http section --- */
 
+/* A gRPC body condition may address the message as Mockarty's examples do, "$.body.user_id":
+ * the request message is the JSON root, so "$.body" is dropped from the path. */
+static json_t *grpc_cond_def(const json_t *def)
+{
+    const char *path = json_string_value(json_object_get(def, "path"));
+    if (path == NULL || strncmp(path, "$.body", 6) != 0 ||
+        (path[6] != '.' && path[6] != '[' && path[6] != '\0'))
+        return json_incref((json_t *)def);
+    json_t *copy = json_copy((json_t *)def);
+    char buf[512];
+    snprintf(buf, sizeof buf, "$%s", path + 6);
+    if (copy)
+        json_object_set_new(copy, "path", json_string(buf));
+    return copy;
+}
+
 static int compile_conds(mk_mock_t *m, const json_t *http, const char *key, mk_cond_kind_t kind,
                          mk_err_t *err)
 {
+    const char *section = m->grpc_kind != MK_MOCK_GRPC_NONE ? "grpc" : "http";
     json_t *list = json_object_get(http, key);
     if (list == NULL || json_is_null(list))
         return 0;
     if (!json_is_array(list))
-        return mk_err_set(err, MK_EINVAL, "http.%s: must be an array", key);
+        return mk_err_set(err, MK_EINVAL, "%s.%s: must be an array", section, key);
     size_t n = json_array_size(list);
     mk_cond_t **grown = realloc(m->conds, (m->nconds + n + 1) * sizeof *grown);
     if (grown == NULL)
@@ -612,8 +687,16 @@ static int compile_conds(mk_mock_t *m, const json_t *http, const char *key, mk_c
     m->conds = grown;
     for (size_t i = 0; i < n; i++) {
         char field[64];
-        snprintf(field, sizeof field, "http.%s[%zu]", key, i);
-        int rc = mk_cond_compile(json_array_get(list, i), kind, field, &m->conds[m->nconds], err);
+        snprintf(field, sizeof field, "%s.%s[%zu]", section, key, i);
+        json_t *def = json_array_get(list, i);
+        if (m->grpc_kind != MK_MOCK_GRPC_NONE && kind == MK_COND_BODY)
+            def = grpc_cond_def(def);
+        else
+            json_incref(def);
+        if (def == NULL)
+            return mk_err_set(err, MK_ENOMEM, "out of memory");
+        int rc = mk_cond_compile(def, kind, field, &m->conds[m->nconds], err);
+        json_decref(def);
         if (rc)
             return rc;
         m->nconds++;
@@ -697,6 +780,77 @@ static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
         rc = compile_conds(m, http, "queryParams", MK_COND_QUERY, err);
     if (rc == 0)
         rc = compile_conds(m, http, "header", MK_COND_HEADER, err);
+    return rc;
+}
+
+/* methodType spellings: the issue's, the Go SDK's comment's, and gRPC's own names. */
+static const struct {
+    const char *name;
+    mk_mock_grpc_kind_t kind;
+} grpc_kinds[] = {
+    {"unary", MK_MOCK_GRPC_UNARY},
+    {"server_stream", MK_MOCK_GRPC_SERVER_STREAM},
+    {"server-stream", MK_MOCK_GRPC_SERVER_STREAM},
+    {"server_streaming", MK_MOCK_GRPC_SERVER_STREAM},
+    {"client_stream", MK_MOCK_GRPC_CLIENT_STREAM},
+    {"client-stream", MK_MOCK_GRPC_CLIENT_STREAM},
+    {"client_streaming", MK_MOCK_GRPC_CLIENT_STREAM},
+    {"bidi", MK_MOCK_GRPC_BIDI},
+    {"bidirectional", MK_MOCK_GRPC_BIDI},
+    {"bidi_stream", MK_MOCK_GRPC_BIDI},
+    {"bidi-stream", MK_MOCK_GRPC_BIDI},
+};
+
+/* A gRPC service or method name: dotted identifiers. */
+static bool grpc_name_ok(const char *s)
+{
+    if (s[0] == '\0' || s[0] == '.' || strlen(s) > 200)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.')
+            return false;
+    return true;
+}
+
+static int compile_grpc(mk_mock_t *m, const json_t *def, mk_err_t *err)
+{
+    json_t *g = json_object_get(def, "grpc");
+    if (!json_is_object(g))
+        return mk_err_set(err, MK_EINVAL, "grpc: must be an object");
+    const char *service, *method, *type;
+    int rc = get_string(g, "service", "grpc.service", true, &service, err);
+    if (rc == 0)
+        rc = get_string(g, "method", "grpc.method", true, &method, err);
+    if (rc == 0)
+        rc = get_string(g, "methodType", "grpc.methodType", false, &type, err);
+    if (rc)
+        return rc;
+    if (!grpc_name_ok(service))
+        return mk_err_set(err, MK_EINVAL,
+                          "grpc.service: '%.64s' is not a service name (package.Service)", service);
+    if (!grpc_name_ok(method) || strchr(method, '.'))
+        return mk_err_set(err, MK_EINVAL, "grpc.method: '%.64s' is not a method name", method);
+    m->grpc_kind = MK_MOCK_GRPC_ANY;
+    if (type && type[0]) {
+        size_t i = 0, n = sizeof grpc_kinds / sizeof *grpc_kinds;
+        while (i < n && strcasecmp(type, grpc_kinds[i].name) != 0)
+            i++;
+        if (i == n)
+            return mk_err_set(err, MK_EINVAL,
+                              "grpc.methodType: unknown '%.32s' (unary, server_stream, "
+                              "client_stream or bidi)",
+                              type);
+        m->grpc_kind = grpc_kinds[i].kind;
+    }
+    m->method = (char *)MK_MOCK_GRPC_METHOD;
+    size_t ls = strlen(service), lm = strlen(method);
+    m->route = malloc(ls + lm + 3);
+    if (m->route == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    snprintf(m->route, ls + lm + 3, "/%s/%s", service, method);
+    rc = compile_conds(m, g, "conditions", MK_COND_BODY, err);
+    if (rc == 0)
+        rc = compile_conds(m, g, "meta", MK_COND_HEADER, err);
     return rc;
 }
 
@@ -1074,8 +1228,10 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
     if (!json_is_object(def))
         return mk_err_set(err, MK_EINVAL, "mock: must be a JSON object");
     int rc = compile_meta(m, def, err);
+    json_t *http = json_object_get(def, "http"), *grpc = json_object_get(def, "grpc");
+    bool is_grpc = grpc != NULL && !json_is_null(grpc) && (http == NULL || json_is_null(http));
     if (rc == 0)
-        rc = compile_http(m, def, err);
+        rc = is_grpc ? compile_grpc(m, def, err) : compile_http(m, def, err);
     if (rc == 0)
         rc = compile_responses(m, def, err);
     if (rc == 0)

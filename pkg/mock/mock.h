@@ -52,6 +52,10 @@ typedef struct mk_mock_response {
     mk_mock_fault_t fault;
     uint32_t dribble_chunks; /* chunkedDribbleDelay: 0 = off */
     uint32_t dribble_ms;
+    /* gRPC mocks: status is the gRPC code (0-16), grpc_message the `error` text (owned, NULL
+     * when none), grpc_details the validated `errorDetails` array (owned reference, or NULL). */
+    char *grpc_message;
+    json_t *grpc_details;
 } mk_mock_response_t;
 
 /* One `extract` entry: on a match, value is rendered and written to key of store. */
@@ -106,6 +110,20 @@ typedef struct mk_mock_webhook {
     uint32_t retry_delay_ms; /* between attempts */
 } mk_mock_webhook_t;
 
+/* The call kind of a gRPC mock (`grpc.methodType`); NONE marks an HTTP mock. */
+typedef enum mk_mock_grpc_kind {
+    MK_MOCK_GRPC_NONE,
+    MK_MOCK_GRPC_UNARY,
+    MK_MOCK_GRPC_SERVER_STREAM,
+    MK_MOCK_GRPC_CLIENT_STREAM,
+    MK_MOCK_GRPC_BIDI,
+    MK_MOCK_GRPC_ANY, /* methodType absent: whatever the descriptor says */
+} mk_mock_grpc_kind_t;
+
+/* A gRPC mock is indexed like an HTTP one under this method and the route
+ * "/<service>/<method>" (the call's :path), so its lookup costs what an HTTP lookup costs. */
+#define MK_MOCK_GRPC_METHOD "GRPC"
+
 typedef enum mk_mock_oneof {
     MK_MOCK_SINGLE,
     MK_MOCK_ONEOF_ORDER,
@@ -115,11 +133,12 @@ typedef enum mk_mock_oneof {
 typedef struct mk_mock {
     char *id;
     char *namespace_;
-    char *chain_id;    /* NULL when none */
-    char *folder_id;   /* Mockarty's folderId; NULL when none */
-    char *server_name; /* Mockarty's serverName; NULL when none */
-    char *method;      /* upper-case, or "ANY" */
-    char *route;       /* pathPrefix + http.route */
+    char *chain_id;                /* NULL when none */
+    char *folder_id;               /* Mockarty's folderId; NULL when none */
+    char *server_name;             /* Mockarty's serverName; NULL when none */
+    char *method;                  /* upper-case, or "ANY" */
+    char *route;                   /* pathPrefix + http.route; "/<service>/<method>" for gRPC */
+    mk_mock_grpc_kind_t grpc_kind; /* MK_MOCK_GRPC_NONE for HTTP mocks */
     char **tags;
     size_t ntags;
     int64_t priority;
@@ -129,7 +148,7 @@ typedef struct mk_mock {
     int64_t updated_at;
     int64_t expire_at; /* 0 = never */
     int64_t closed_at; /* 0 = live */
-    mk_cond_t **conds; /* body, query and header conditions */
+    mk_cond_t **conds; /* body, query and header conditions (gRPC: message and metadata) */
     size_t nconds;
     mk_mock_response_t *responses;
     size_t nresponses;

@@ -386,8 +386,48 @@ static void test_loader(void)
     mk_mock_loader_free(l);
 }
 
+/* The `grpc` context: indexed as GRPC /<service>/<method>, gRPC status codes, errorDetails. */
+static void test_grpc(void)
+{
+    mk_err_t err;
+    mk_mock_t *m = parse("{\"grpc\":{\"service\":\"user.Users\",\"method\":\"Get\","
+                         "\"methodType\":\"server-stream\",\"conditions\":[{\"path\":"
+                         "\"$.body.id\",\"assertAction\":\"equals\",\"value\":\"7\"}],"
+                         "\"meta\":[{\"path\":\"x-k\",\"assertAction\":\"notEmpty\"}]},"
+                         "\"response\":{\"statusCode\":5,\"error\":\"gone\",\"errorDetails\":"
+                         "[{\"type\":\"resourceInfo\",\"details\":{\"resourceName\":\"u\"}}]}}",
+                         &err);
+    MK_CHECK(m != NULL);
+    if (m == NULL)
+        return;
+    MK_CHECK_STR(m->method, MK_MOCK_GRPC_METHOD);
+    MK_CHECK_STR(m->route, "/user.Users/Get");
+    MK_CHECK_INT(m->grpc_kind, MK_MOCK_GRPC_SERVER_STREAM);
+    MK_CHECK_INT(m->nconds, 2);
+    MK_CHECK_INT(m->responses[0].status, 5);
+    MK_CHECK_STR(m->responses[0].grpc_message, "gone");
+    MK_CHECK(json_array_size(m->responses[0].grpc_details) == 1);
+    /* "$.body.id" addresses the message root. */
+    json_t *c = mk_cond_to_json(m->conds[0]);
+    MK_CHECK_STR(json_string_value(json_object_get(c, "path")), "$.id");
+    json_decref(c);
+    mk_mock_unref(m);
+    expect_error("{\"grpc\":{\"service\":\"a.B\",\"method\":\"M\",\"methodType\":\"x\"},"
+                 "\"response\":{}}",
+                 "grpc.methodType: unknown 'x'");
+    expect_error("{\"grpc\":{\"service\":\"a/B\",\"method\":\"M\"},\"response\":{}}",
+                 "grpc.service:");
+    expect_error("{\"grpc\":{\"service\":\"a.B\",\"method\":\"M\"},"
+                 "\"response\":{\"statusCode\":200}}",
+                 "response.statusCode");
+    expect_error("{\"grpc\":{\"service\":\"a.B\",\"method\":\"M\"},"
+                 "\"response\":{\"errorDetails\":[{\"type\":\"nope\"}]}}",
+                 "response.errorDetails[0].type: unknown type 'nope'");
+}
+
 int main(void)
 {
+    MK_RUN(test_grpc);
     MK_RUN(test_loader);
     MK_RUN(test_defaults_and_server_fields);
     MK_RUN(test_validation_names_the_field);
