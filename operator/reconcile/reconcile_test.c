@@ -777,10 +777,56 @@ static void test_pool_with_cluster(void)
     MK_CHECK_INT(int_at(dep, "spec/replicas"), 1);
     MK_CHECK_STR(str_at(env_of(dep, "CAPABILITIES"), "value"), "api_test,performance");
     MK_CHECK_STR(str_at(env_of(dep, "MAX_CONCURRENT"), "value"), "4");
+    /* Another namespace than the cluster's and no caSecretName: no CA to mount. */
+    MK_CHECK(find_named(at(dep, "spec/template/spec/volumes"), "coordinator-ca") == NULL);
     MK_CHECK_STR(str_at(d.status, "conditions/0/status"), "True");
     MK_CHECK_STR(str_at(d.status, "conditions/0/reason"), "ReplicasReady");
     MK_CHECK_INT(int_at(d.status, "readyReplicas"), 1);
     mk_op_desired_free(&d);
+}
+
+/* Same namespace as the cluster: the CA defaults to the cluster's coordinator Secret; mTLS
+ * client certificate; the image at the cluster's status.version; a missing token Secret. */
+static void test_pool_tls_version_and_token(void)
+{
+    json_t *p = load("{\"apiVersion\":\"mockarty.io/v1alpha1\",\"kind\":\"MockartyRunnerPool\","
+                     "\"metadata\":{\"name\":\"r\",\"namespace\":\"mockarty\",\"uid\":\"u\","
+                     "\"generation\":1},\"spec\":{\"clusterRef\":{\"name\":\"prod\"},"
+                     "\"tokenSecretRef\":{\"name\":\"tok\"},"
+                     "\"tls\":{\"clientCertSecretName\":\"runner-cert\"}}}");
+    json_t *c = load("{\"metadata\":{\"name\":\"prod\",\"namespace\":\"mockarty\"},"
+                     "\"spec\":{\"image\":{\"repository\":\"reg/mk\",\"tag\":\"2.1\"},"
+                     "\"coordinator\":{\"tls\":{\"enabled\":true,\"secretName\":\"coord\"}}},"
+                     "\"status\":{\"version\":\"2.0\"}}");
+    json_t *o = observed("{}", "2026-11-21T10:00:00Z");
+    mk_op_desired_t d = {0};
+    mk_err_t err = {0};
+
+    MK_CHECK_INT(mk_op_runnerpool_desired(p, c, o, &d, &err), 0);
+    const json_t *dep = find_obj(d.apply, "Deployment", "r-runner");
+    const json_t *vols = at(dep, "spec/template/spec/volumes");
+    MK_CHECK_STR(str_at(dep, "spec/template/spec/containers/0/image"), "reg/mk:2.0");
+    MK_CHECK_STR(str_at(find_named(vols, "coordinator-ca"), "secret/secretName"), "coord");
+    MK_CHECK_STR(str_at(find_named(vols, "runner-tls"), "secret/secretName"), "runner-cert");
+    MK_CHECK_STR(str_at(env_of(dep, "RUNNER_GRPC_TLS_CA_FILE"), "value"),
+                 "/etc/mockarty/coordinator-ca/ca.crt");
+    MK_CHECK_STR(str_at(env_of(dep, "RUNNER_GRPC_TLS_CERT_FILE"), "value"),
+                 "/etc/mockarty/runner-tls/tls.crt");
+    MK_CHECK_STR(str_at(env_of(dep, "RUNNER_GRPC_TLS_KEY_FILE"), "value"),
+                 "/etc/mockarty/runner-tls/tls.key");
+    mk_op_desired_free(&d);
+
+    json_object_set_new(o, "tokenSecret", json_false());
+    MK_CHECK_INT(mk_op_runnerpool_desired(p, c, o, &d, &err), 0);
+    MK_CHECK_INT(json_array_size(d.apply), 0);
+    MK_CHECK_STR(str_at(d.status, "conditions/0/status"), "False");
+    MK_CHECK_STR(str_at(d.status, "conditions/0/reason"), "TokenSecretNotFound");
+    MK_CHECK(strstr(str_at(d.status, "conditions/0/message"), "mockarty/tok") != NULL);
+    MK_CHECK_STR(str_at(d.events, "0/type"), "Warning");
+    mk_op_desired_free(&d);
+    json_decref(p);
+    json_decref(c);
+    json_decref(o);
 }
 
 static void test_pool_without_cluster(void)
@@ -965,6 +1011,7 @@ int main(void)
     MK_RUN(test_pool_without_cluster);
     MK_RUN(test_pool_shared_and_namespace);
     MK_RUN(test_pool_invalid);
+    MK_RUN(test_pool_tls_version_and_token);
     MK_RUN(test_admin_first_upgrade);
     return mk_testing_done();
 }

@@ -151,10 +151,15 @@ static json_t *runner_deployment(const pool_spec_t *ps, const mk_op_owner_t *ow,
         rc = env_value(env, "MAX_CONCURRENT", num);
     if (rc == 0)
         rc = env_value(env, "RUNNER_GRPC_TLS_ENABLED", tls_on ? "true" : "false");
-    if (rc == 0 && tls_on && ps->ca_secret) {
+    /* The coordinator's CA: the pool's own Secret, else, in the cluster's namespace (a pod mounts
+     * only Secrets of its own), the cluster's coordinator Secret, whose ca.crt signed it. */
+    const char *ca = ps->ca_secret;
+    if (!ca && cns && strcmp(cns, ow->ns) == 0)
+        ca = json_string_value(json_object_get(tls, "secretName"));
+    if (rc == 0 && tls_on && ca) {
         rc = env_value(env, "RUNNER_GRPC_TLS_CA_FILE", CA_DIR "/ca.crt");
         if (rc == 0)
-            rc = mount_secret(volumes, mounts, "coordinator-ca", ps->ca_secret, CA_DIR);
+            rc = mount_secret(volumes, mounts, "coordinator-ca", ca, CA_DIR);
     }
     /* Mutual TLS: the runner's own certificate, when the pool names one. */
     if (rc == 0 && tls_on && ps->client_cert) {
