@@ -345,6 +345,13 @@ def scenario_leader(a, b):
     lease = CP.obj(L)
     check(lease and lease["spec"]["holderIdentity"] == "op-a", "the real Lease is held by op-a")
     check(b.metric("mockarty_operator_reconcile_total") == 0, "op-b (standby) reconciled nothing")
+    # The API server's audit log: who wrote, by user agent ("mockarty-operator/0.1.0 (op-b)").
+    writes = {n: [e for e in CP.audit_events() if "(%s)" % n in e.get("userAgent", "")]
+              for n in ("op-a", "op-b")}
+    check(writes["op-b"] == [], "op-b (standby) sent no write request (audit log): %s" % [
+        (e["verb"], e["requestURI"]) for e in writes["op-b"]][:5])
+    check(len(writes["op-a"]) > 10, "op-a sent the writes (%d in the audit log)"
+          % len(writes["op-a"]))
     check(b.metric("mockarty_operator_is_leader") == 0, "op-b is not leader")
     rc = a.stop()
     check(rc == 0, "op-a exits 0 on SIGTERM (%r)" % rc)
@@ -378,7 +385,7 @@ def main():
         return 77
     services.install_signal_handlers()
     t0 = time.time()
-    CP = envtest.ControlPlane(kcm="garbagecollector,horizontalpodautoscaling").start()
+    CP = envtest.ControlPlane(kcm="garbagecollector,horizontalpodautoscaling", audit=True).start()
     a = b = None
     try:
         for f in sorted(glob.glob(os.path.join(ROOT, "crds", "*.yaml"))):

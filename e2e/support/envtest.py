@@ -166,9 +166,10 @@ class ControlPlane:
     Deployment controller out lets a test stand in for it (there is no kubelet to make pods
     ready) while the garbage collector and the HPA controller are the real ones."""
 
-    def __init__(self, kcm=None, workdir=None):
+    def __init__(self, kcm=None, workdir=None, audit=False):
         self.assets = find_assets()
         self.kcm = kcm
+        self.audit = audit
         self.dir = tempfile.mkdtemp(prefix="envtest-", dir=workdir)
         # etcd fsyncs every write; on tmpfs that costs nothing.
         shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
@@ -231,6 +232,15 @@ class ControlPlane:
         self._wait("etcd", lambda: services.port_open(etcd_port), 30)
         self.port = services.free_port()
         d = self.dir
+        audit = []
+        if self.audit:
+            # Every write, with its user agent: tests can tell who changed what.
+            with open(os.path.join(d, "audit-policy.yaml"), "w") as f:
+                f.write("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+                        "rules:\n- level: Metadata\n  verbs: [create, update, patch, delete, "
+                        "deletecollection]\n- level: None\n")
+            audit = ["--audit-policy-file=%s/audit-policy.yaml" % d,
+                     "--audit-log-path=%s/audit.log" % d, "--audit-log-mode=blocking"]
         self._spawn("kube-apiserver", [
             self.assets["kube-apiserver"], "--etcd-servers=http://127.0.0.1:%d" % etcd_port,
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
@@ -241,7 +251,7 @@ class ControlPlane:
             "--service-account-key-file=%s/sa.pub" % d,
             "--service-account-signing-key-file=%s/sa.key" % d,
             "--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24",
-            "--allow-privileged=true", "--profiling=false", "--v=1"])
+            "--allow-privileged=true", "--profiling=false", "--v=1"] + audit)
         self._wait("kube-apiserver", lambda: self._readyz(), timeout)
         self.write_kubeconfig(os.path.join(d, "kubeconfig"), self.token)
         if self.kcm:
@@ -354,6 +364,20 @@ class ControlPlane:
                     return r
             time.sleep(0.1)
         raise RuntimeError("CRD %s not established" % doc["metadata"]["name"])
+
+    def audit_events(self):
+        """The audit log's events so far (ControlPlane(audit=True))."""
+        out = []
+        try:
+            with open(os.path.join(self.dir, "audit.log")) as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass  # a line being written
+        except FileNotFoundError:
+            pass
+        return out
 
     def service_account_token(self, namespace, name, seconds=3600):
         """A bound token of a ServiceAccount (TokenRequest), as a pod of it would mount."""
