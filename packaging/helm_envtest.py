@@ -196,6 +196,10 @@ def test_install_upgrade_uninstall():
                  % REL).status == 404, "watchNamespace: no ClusterRoleBinding")
     check(CP.obj("/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings/"
                  "%s-mockarty-operator" % REL), "watchNamespace: a RoleBinding in team")
+    check(CP.obj("/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles/%s-mockarty-operator"
+                 % REL) and CP.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/"
+                                   "%s-mockarty-operator" % REL).status == 404,
+          "watchNamespace: the rules are a Role in team, no ClusterRole")
     CP.create(P("MockartyCluster", "team"), {
         "apiVersion": "mockarty.io/v1alpha1", "kind": "MockartyCluster",
         "metadata": {"name": "mockarty", "namespace": "team"}, "spec": {}})
