@@ -44,6 +44,10 @@ bool mk_api_take_generated_password(mk_api_t *api, char *out);
  * authenticates runners' integration tokens with mk_identity_authenticate. */
 mk_identity_t *mk_api_identity(mk_api_t *api);
 
+/* The coordinator (borrowed; NULL detaches it) the API tester endpoints queue runs through. */
+struct mk_coord;
+void mk_api_set_coordinator(mk_api_t *api, struct mk_coord *co);
+
 /* Periodic work off the hot path: usage counters to the repository, snapshot reclamation. */
 void mk_api_maintain(mk_api_t *api);
 

@@ -46,6 +46,9 @@ extern const mk_api_endpoint_t mk_api_identity_endpoints[];  /* identity_api.c: 
                                                                  tokens, members, audit,
                                                                  webhooks */
 extern const mk_api_endpoint_t mk_api_generator_endpoints[]; /* generators_api.c: imports */
+extern const mk_api_endpoint_t mk_api_grpc_endpoints[];      /* grpc_api.c: descriptor sets */
+extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,
+                                                                 test runs, runners */
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 
@@ -75,6 +78,7 @@ struct mk_api {
     mk_audit_t *audit;
     mk_identity_limiter_t *limiter;
     struct mk_api_hooks *hooks; /* namespace webhooks (identity_api.c); may be NULL */
+    struct mk_coord *coord;     /* runners' coordinator (apitester_api.c); may be NULL */
     bool auth_required;
     char *admin_password;
     char generated_password[33];

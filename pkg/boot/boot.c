@@ -5,6 +5,7 @@
 #include "catalog/catalog.h"
 #include "composite/composite.h"
 #include "config/config.h"
+#include "coordinator/coordinator.h"
 #include "follow/follow.h"
 #include "httpd/httpd.h"
 #include "journal/journal.h"
@@ -63,6 +64,13 @@ typedef struct settings {
     int64_t audit_retention_days;
     int64_t login_rate;
     int64_t token_rate;
+    int64_t runner_grpc_port;
+    int64_t runner_heartbeat_ms;
+    int64_t runner_task_ms;
+    bool runner_tls;
+    char *runner_tls_cert;
+    char *runner_tls_key;
+    char *runner_tls_client_ca;
 } settings_t;
 
 #define S(env, type, def, field, help, choices, min, max)                                          \
@@ -139,7 +147,23 @@ typedef struct settings {
           "login attempts per client address and minute (0: no limit)", NULL, 0, 1000000),        \
         S("RATE_LIMIT_TOKEN_PER_MINUTE", MK_CONFIG_INT, "0", token_rate,                           \
           "API calls per token and minute unless the token sets its own (0: no limit)", NULL, 0,  \
-          100000000)
+          100000000),                                                                              \
+        S("RUNNER_GRPC_PORT", MK_CONFIG_INT, "5773", runner_grpc_port,                             \
+          "admin: the coordinator's gRPC port for runners (0: no coordinator)", NULL, 0, 65535),  \
+        S("RUNNER_HEARTBEAT_TIMEOUT", MK_CONFIG_DURATION_MS, "30s", runner_heartbeat_ms,           \
+          "admin: a runner silent this long is offline and its tasks requeued", NULL, 1000,       \
+          86400000),                                                                               \
+        S("RUNNER_TASK_TIMEOUT", MK_CONFIG_DURATION_MS, "30m", runner_task_ms,                     \
+          "admin: a task running longer is cancelled and timed_out", NULL, 1000,                  \
+          7LL * 86400000),                                                                         \
+        S("RUNNER_GRPC_TLS_ENABLED", MK_CONFIG_BOOL, "false", runner_tls,                          \
+          "admin: TLS on the coordinator port (needs the cert and key files)", NULL, 0, 0),       \
+        S("RUNNER_GRPC_TLS_CERT_FILE", MK_CONFIG_STRING, NULL, runner_tls_cert,                    \
+          "admin: PEM certificate chain of the coordinator", NULL, 0, 0),                          \
+        S("RUNNER_GRPC_TLS_KEY_FILE", MK_CONFIG_STRING, NULL, runner_tls_key,                      \
+          "admin: PEM private key of the coordinator", NULL, 0, 0),                                \
+        S("RUNNER_GRPC_TLS_CLIENT_CA_CERT", MK_CONFIG_STRING, NULL, runner_tls_client_ca,          \
+          "admin: mTLS, runners must present a certificate signed by this CA", NULL, 0, 0)
 
 static const mk_config_spec_t admin_spec[] = {SETTINGS("5770", "sqlite")};
 static const mk_config_spec_t resolver_spec[] = {SETTINGS("5780", "postgres")};
@@ -162,6 +186,8 @@ typedef struct node_parts {
     mk_node_t *node;
     mk_follow_t *follow;
     mk_httpd_t *httpd;
+    bool auth_required;
+    mk_coord_t *coord; /* admin: the runners' coordinator; NULL when off or its port was taken */
 } node_parts_t;
 
 static volatile sig_atomic_t stop;
@@ -224,6 +250,48 @@ static int open_store(node_parts_t *p, mk_err_t *err)
     return mk_store_open(&so, &p->store, err);
 }
 
+/* The coordinator on RUNNER_GRPC_PORT. A port already taken only disables it (with a warning):
+ * several admins on one machine (tests, laptops) must not fail over a port none of them asked for;
+ * bad TLS settings are an error. */
+static int start_coordinator(node_parts_t *p)
+{
+    const settings_t *c = &p->cfg;
+    if (c->runner_grpc_port == 0)
+        return 0;
+    if (c->runner_tls && (c->runner_tls_cert == NULL || c->runner_tls_key == NULL)) {
+        fprintf(stderr, "mockarty admin: RUNNER_GRPC_TLS_ENABLED needs RUNNER_GRPC_TLS_CERT_FILE "
+                        "and RUNNER_GRPC_TLS_KEY_FILE\n");
+        return 1;
+    }
+    mk_grpc_tls_opts_t tls = {.cert_file = c->runner_tls_cert,
+                              .key_file = c->runner_tls_key,
+                              .ca_file = c->runner_tls_client_ca};
+    mk_coord_config_t cc = {
+        .host = c->http_host,
+        .port = (int)c->runner_grpc_port,
+        .tls = c->runner_tls ? &tls : NULL,
+        .api_token = c->api_token,
+        .allow_anonymous = !p->auth_required,
+        .queue = {.heartbeat_timeout_ms = c->runner_heartbeat_ms,
+                  .task_timeout_ms = c->runner_task_ms},
+    };
+    mk_err_t err;
+    if (mk_coord_new(&cc, p->repo, mk_api_identity(p->api), &p->coord, &err) != 0) {
+        fprintf(stderr, "mockarty admin: coordinator: %s\n", err.msg);
+        return 1;
+    }
+    if (mk_coord_start(p->coord, &err) != 0) {
+        fprintf(stderr, "mockarty admin: coordinator disabled: %s\n", err.msg);
+        mk_coord_free(p->coord);
+        p->coord = NULL;
+        return 0;
+    }
+    mk_api_set_coordinator(p->api, p->coord);
+    printf("mockarty admin: coordinator (gRPC%s) on port %d\n", c->runner_tls ? ", TLS" : "",
+           mk_coord_port(p->coord));
+    return 0;
+}
+
 /* Builds every module; returns 0 or prints why not and returns 1. */
 static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
 {
@@ -248,6 +316,7 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
                     (strcmp(c->auth_required, "auto") == 0 &&
                      ((c->api_token && c->api_token[0]) ||
                       (c->admin_password && c->admin_password[0])));
+        p->auth_required = auth;
         mk_api_config_t ac = {.api_token = c->api_token,
                               .admin_password = c->admin_password,
                               .auth_required = auth,
@@ -292,6 +361,8 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
             fflush(stdout);
             memset(pw, 0, sizeof pw);
         }
+        if (start_coordinator(p) != 0)
+            return 1;
     } else {
         mk_follow_opts_t fo = {.poll_ms = c->poll_ms};
         if (mk_follow_start(p->repo, p->catalog, &fo, &p->follow, &err) != 0) {
@@ -392,6 +463,9 @@ static void teardown(node_parts_t *p, const mk_config_spec_t *spec, size_t nspec
     mk_httpd_free(p->httpd);
     /* The change feed lives in the repository: stop the follower, then the feed, then free. */
     mk_follow_stop(p->follow);
+    if (p->api)
+        mk_api_set_coordinator(p->api, NULL);
+    mk_coord_free(p->coord);
     mk_node_free(p->node);
     mk_serve_free(p->serve);
     mk_api_free(p->api);

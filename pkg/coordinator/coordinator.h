@@ -1,0 +1,49 @@
+/* The coordinator: the admin's gRPC service (proto/coordinator.proto) through which runners
+ * register, heartbeat, pull tasks from the durable queue (pkg/queue), stream progress and report
+ * results. A runner's integration token (metadata "authorization: Bearer mki_...") decides its
+ * scope: an admin-scoped token may run shared, a namespace-scoped one only that namespace.
+ * Progress events are kept in memory per task for the REST API's event stream. */
+#ifndef MK_COORDINATOR_H
+#define MK_COORDINATOR_H
+
+#include "err/err.h"
+#include "grpc/grpc.h"
+#include "identity/identity.h"
+#include "queue/queue.h"
+#include "repo/repo.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct mk_coord mk_coord_t;
+
+typedef struct mk_coord_config {
+    const char *host;              /* NULL: 0.0.0.0 */
+    int port;                      /* RUNNER_GRPC_PORT; 0: ephemeral */
+    const mk_grpc_tls_opts_t *tls; /* NULL: h2c */
+    const char *api_token;         /* the bootstrap API_TOKEN, accepted as an admin token */
+    bool allow_anonymous;          /* no credentials needed (authentication off): acts as admin */
+    int heartbeat_interval_ms;     /* told to runners; 0: 5000 */
+    mk_queue_config_t queue;
+} mk_coord_config_t;
+
+/* Opens the queue over repo (borrowed, must outlive the coordinator); identity is borrowed and may
+ * be NULL (then only api_token or anonymous callers are accepted). Not yet listening. */
+int mk_coord_new(const mk_coord_config_t *cfg, mk_repo_t *repo, mk_identity_t *identity,
+                 mk_coord_t **out, mk_err_t *err);
+/* Listens and starts the dispatch/tick thread. */
+int mk_coord_start(mk_coord_t *c, mk_err_t *err);
+int mk_coord_port(const mk_coord_t *c);
+/* Stops the gRPC server and the thread, frees everything. NULL is fine. */
+void mk_coord_free(mk_coord_t *c);
+
+/* The queue (borrowed): the REST API submits, lists and cancels through it. */
+mk_queue_t *mk_coord_queue(mk_coord_t *c);
+
+/* The progress events received for task_id so far (new reference: an array of
+ * {seq, attempt, percent, event}), or NULL when none. */
+json_t *mk_coord_events(mk_coord_t *c, const char *task_id);
+/* Forgets a task's events (the run was deleted). */
+void mk_coord_forget(mk_coord_t *c, const char *task_id);
+
+#endif
