@@ -3,9 +3,11 @@ request journal says was served, thresholds pass and fail (exit 0 / 99, abortOnF
 target in the open model shows the latency its schedule implies, resetting and unreachable
 targets give counted errors and no crash, SIGINT stops within a second, bad configs are refused
 (exit 2), the per-second snapshots add up to the totals, the HTML report is written."""
+import http.client
 import json
 import os
 import signal
+import ssl
 import socket
 import subprocess
 import sys
@@ -197,6 +199,53 @@ class LoadgenTest(unittest.TestCase):
             r = json.load(f)
         self.assertEqual(r["status"], "stopped")
         self.assertGreater(r["metrics"]["http_reqs"]["count"], 0)
+
+    def test_tls_target(self):
+        """https targets: verified against SSL_CERT_FILE, or insecureSkipTLSVerify, or refused
+        with counted certificate errors."""
+        d = tempfile.mkdtemp(prefix="mockarty-load-tls-")
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        t = Mockarty(ADMIN, env={"HTTP_TLS_CERT_FILE": cert, "HTTP_TLS_KEY_FILE": key})
+        t.start()
+        try:
+            ctx = ssl.create_default_context(cafile=cert)
+
+            def call(method, path, body=None):
+                c = http.client.HTTPSConnection("127.0.0.1", t.port, context=ctx, timeout=10)
+                c.request(method, path, body=json.dumps(body) if body else None,
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                return r.status, json.loads(data) if data else None
+
+            self.assertEqual(call("POST", "/api/v1/mocks", mock("tls-m", "/tls/m"))[0], 201)
+            sc = self.scenario({"url": "https://127.0.0.1:%d/tls/m" % t.port})
+            r = self.run_load({"vus": 4, "iterations": 300, "insecureSkipTLSVerify": True,
+                               "scenario": sc})
+            self.assertEqual(r["statusCodes"], {"200": 300})
+            old = os.environ.get("SSL_CERT_FILE")
+            os.environ["SSL_CERT_FILE"] = cert  # the run verifies against our CA
+            try:
+                r = self.run_load({"vus": 4, "iterations": 300, "scenario": sc})
+            finally:
+                if old is None:
+                    del os.environ["SSL_CERT_FILE"]
+                else:
+                    os.environ["SSL_CERT_FILE"] = old
+            self.assertEqual(r["statusCodes"], {"200": 300})
+            time.sleep(0.5)
+            self.assertEqual(call("GET", "/api/v1/requests?limit=1")[1]["total"], 600)
+            # without the CA: every request fails verification, counted, no crash
+            r = self.run_load({"vus": 2, "iterations": 20, "scenario": sc})
+            self.assertEqual(r["metrics"]["http_req_failed"]["passes"], 20)
+            self.assertIn("certificate verify failed", r["errors"][0]["message"])
+        finally:
+            code, err = t.stop()
+            self.assertEqual(code, 0, err[-3000:])
 
     def test_bad_configs(self):
         sc = self.scenario({"url": self.base + "/lg/items/1"})

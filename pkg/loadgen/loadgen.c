@@ -3,6 +3,7 @@
  * mutex while it processes events and releases it around epoll_wait, so the collector can swap the
  * interval statistics out at any time for one lock per loop turn. */
 #include "loadgen/scenario_int.h"
+#include "loadgen/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,7 @@
 #define MAX_VUS     100000
 #define MAX_THREADS 256
 
-typedef enum conn_state { C_IDLE, C_CONNECTING, C_SENDING, C_RECEIVING } conn_state_t;
+typedef enum conn_state { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_SENDING, C_RECEIVING } conn_state_t;
 typedef enum parse_state {
     P_HEAD,
     P_LEN,
@@ -43,6 +44,7 @@ typedef struct worker worker_t;
 typedef struct conn {
     worker_t *w;
     int fd;
+    lg_tls_t *tls; /* https targets */
     conn_state_t state;
     int target;
     uint32_t evmask;
@@ -92,6 +94,7 @@ struct mk_loadgen {
     bool open;
     mk_loadgen_sched_t sched;
     int max_vus;
+    lg_tls_ctx_t *tls;
     int64_t start_ns, end_ns, grace_ns;
     atomic_int stop;
     atomic_llong claimed;
@@ -143,6 +146,8 @@ static void set_events(conn_t *c, uint32_t ev)
 
 static void conn_close(conn_t *c)
 {
+    lg_tls_free(c->tls);
+    c->tls = NULL;
     if (c->fd >= 0)
         close(c->fd); /* closing removes it from the epoll set */
     c->fd = -1;
@@ -195,6 +200,47 @@ static void fail_errno(conn_t *c, const char *what, int e)
 }
 
 static void begin_write(conn_t *c);
+static void handshake(conn_t *c);
+
+/* The TCP connection is up: a TLS handshake first for https targets. */
+static void connected(conn_t *c)
+{
+    const lg_target_t *t = &c->w->lg->cfg.scenario->targets[c->target];
+    if (!t->tls) {
+        set_events(c, EPOLLIN);
+        begin_write(c);
+        return;
+    }
+    c->tls = lg_tls_new(c->w->lg->tls, c->fd, t->host);
+    if (!c->tls) {
+        fail(c, "tls: out of memory");
+        return;
+    }
+    c->state = C_HANDSHAKE;
+    handshake(c);
+}
+
+static void handshake(conn_t *c)
+{
+    char msg[80];
+    switch (lg_tls_handshake(c->tls, msg, sizeof msg)) {
+    case LG_TLS_OK:
+        set_events(c, EPOLLIN);
+        begin_write(c);
+        return;
+    case LG_TLS_WANT_READ:
+        set_events(c, EPOLLIN);
+        return;
+    case LG_TLS_WANT_WRITE:
+        set_events(c, EPOLLOUT);
+        return;
+    default: {
+        char full[96];
+        snprintf(full, sizeof full, "tls: %s", msg);
+        fail(c, full);
+    }
+    }
+}
 
 static void do_connect(conn_t *c)
 {
@@ -210,8 +256,7 @@ static void do_connect(conn_t *c)
     c->evmask = 0;
     c->reused = false;
     if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) == 0) {
-        set_events(c, EPOLLIN);
-        begin_write(c);
+        connected(c);
         return;
     }
     if (errno != EINPROGRESS) {
@@ -231,8 +276,37 @@ static void parse_reset(conn_t *c)
     c->first_ns = 0;
 }
 
+/* Writes over TLS: 1 when all is written, 0 to wait for the socket, -1 failed. */
+static int write_tls(conn_t *c)
+{
+    while (c->woff < c->wlen) {
+        size_t n = 0;
+        char msg[80];
+        int r = lg_tls_write(c->tls, c->wdata + c->woff, c->wlen - c->woff, &n, msg, sizeof msg);
+        if (r == LG_TLS_OK) {
+            c->woff += n;
+            c->w->iv->data_sent += n;
+            continue;
+        }
+        if (r == LG_TLS_WANT_WRITE || r == LG_TLS_WANT_READ) {
+            set_events(c, r == LG_TLS_WANT_WRITE ? EPOLLIN | EPOLLOUT : EPOLLIN);
+            return 0;
+        }
+        char full[96];
+        snprintf(full, sizeof full, "tls write: %s", r == LG_TLS_EOF ? "closed" : msg);
+        fail(c, full);
+        return -1;
+    }
+    return 1;
+}
+
 static void write_some(conn_t *c)
 {
+    if (c->tls) {
+        if (write_tls(c) <= 0)
+            return;
+        c->woff = c->wlen;
+    }
     while (c->woff < c->wlen) {
         ssize_t n = send(c->fd, c->wdata + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
         if (n > 0) {
@@ -507,11 +581,32 @@ static int feed(conn_t *c, const char *p, size_t n)
     return parse_body(c, p + rest_off, n - rest_off);
 }
 
+/* One read: bytes (> 0), 0 at EOF, -1 with errno (EAGAIN included), or -2 with msg (TLS). */
+static ssize_t conn_read(conn_t *c, char *buf, size_t len, char *msg, size_t msglen)
+{
+    if (!c->tls)
+        return recv(c->fd, buf, len, 0);
+    size_t n = 0;
+    switch (lg_tls_read(c->tls, buf, len, &n, msg, msglen)) {
+    case LG_TLS_OK:
+        return (ssize_t)n;
+    case LG_TLS_EOF:
+        return 0;
+    case LG_TLS_WANT_READ:
+    case LG_TLS_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        return -2;
+    }
+}
+
 static void on_readable(conn_t *c)
 {
     worker_t *w = c->w;
+    char tmsg[80] = "";
     for (;;) {
-        ssize_t n = recv(c->fd, w->rbuf, RBUF_SIZE, 0);
+        ssize_t n = conn_read(c, w->rbuf, RBUF_SIZE, tmsg, sizeof tmsg);
         if (n > 0) {
             w->iv->data_received += (uint64_t)n;
             if (c->state == C_IDLE) {
@@ -534,9 +629,18 @@ static void on_readable(conn_t *c)
                 fail(c, rc == -2 ? "response header too large" : "malformed response");
                 return;
             }
-            if (n < RBUF_SIZE)
+            if (n < RBUF_SIZE && !c->tls) /* TLS may hold more decrypted bytes: read on */
                 return;
             continue;
+        }
+        if (n == -2) {
+            char full[96];
+            snprintf(full, sizeof full, "tls read: %s", tmsg);
+            if (c->state == C_IDLE)
+                conn_close(c);
+            else
+                fail(c, full);
+            return;
         }
         int e = n == 0 ? 0 : errno;
         if (n < 0 && e == EINTR)
@@ -576,11 +680,14 @@ static void on_event(conn_t *c, uint32_t ev)
             fail_errno(c, "dial", e);
             return;
         }
-        set_events(c, EPOLLIN);
-        begin_write(c);
+        connected(c);
         return;
     }
-    if (c->state == C_SENDING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    if (c->state == C_HANDSHAKE) {
+        handshake(c);
+        return;
+    }
+    if (c->state == C_SENDING && (c->tls || (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
         write_some(c);
         return;
     }
@@ -859,6 +966,10 @@ int mk_loadgen_new(const mk_loadgen_config_t *cfg, mk_loadgen_t **out, mk_err_t 
         rc = mk_err_set(err, MK_ENOMEM, "out of memory");
         goto fail;
     }
+    for (size_t i = 0; i < cfg->scenario->ntargets && !lg->tls; i++)
+        if (cfg->scenario->targets[i].tls &&
+            (rc = lg_tls_ctx_new(cfg->insecure_skip_tls_verify, &lg->tls, err)) != 0)
+            goto fail;
     uint64_t seed = cfg->seed ? cfg->seed : (uint64_t)mono_ns();
     for (int i = 0; i < lg->nworkers; i++) {
         worker_t *w = &lg->workers[i];
@@ -1069,6 +1180,7 @@ void mk_loadgen_free(mk_loadgen_t *lg)
         pthread_mutex_destroy(&w->mu);
     }
     free(lg->workers);
+    lg_tls_ctx_free(lg->tls);
     mk_loadgen_stats_free(lg->total);
     mk_loadgen_stats_free(lg->delta);
     pthread_mutex_destroy(&lg->mu);

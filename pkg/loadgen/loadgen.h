@@ -64,7 +64,7 @@ typedef struct mk_loadgen_scenario mk_loadgen_scenario_t;
  * object of variables (the run's "environment"); the scenario's own win. {{name}} is replaced by
  * a variable at compile time; {{$randomInt}}, {{$uuid}}, {{$timestamp}}, ... (see
  * mk_loadgen_fakers) and {{$fake.Name}} (pkg/faker) are generated per request. URLs are
- * http://host[:port]/path; hosts are resolved here. Errors name the field:
+ * http[s]://host[:port]/path; hosts are resolved here. Errors name the field:
  * "requests[1].url: unsupported scheme 'ftp'". Caller frees with mk_loadgen_scenario_free(). */
 int mk_loadgen_scenario_compile(const json_t *scenario, const json_t *vars,
                                 mk_loadgen_scenario_t **out, mk_err_t *err);
@@ -153,7 +153,8 @@ typedef struct mk_loadgen_config {
     const mk_loadgen_scenario_t *scenario; /* borrowed; must outlive the run */
     mk_loadgen_second_fn on_second;        /* optional */
     void *arg;
-    uint64_t seed; /* fakers and weighted choice; 0 = from the clock */
+    uint64_t seed;                 /* fakers and weighted choice; 0 = from the clock */
+    bool insecure_skip_tls_verify; /* https targets: accept any certificate (k6's option) */
 } mk_loadgen_config_t;
 
 typedef struct mk_loadgen mk_loadgen_t;

@@ -112,7 +112,7 @@ static void test_scenario_errors(void)
     } cases[] = {
         {"{}", "scenario.requests: a non-empty array"},
         {"{\"requests\":[{\"url\":\"ftp://x/\"}]}", "requests[0]: url: unsupported scheme"},
-        {"{\"requests\":[{\"url\":\"https://x/\"}]}", "https targets are not supported"},
+        {"{\"requests\":[{\"url\":\"https://[::1/\"}]}", "bad host"},
         {"{\"requests\":[{\"url\":\"http://127.0.0.1:99999/\"}]}", "bad port"},
         {"{\"requests\":[{\"url\":\"http://127.0.0.1/{{nope}}\"}]}", "unknown variable 'nope'"},
         {"{\"requests\":[{\"url\":\"http://127.0.0.1/{{$nope}}\"}]}", "unknown faker"},

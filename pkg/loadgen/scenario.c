@@ -269,12 +269,13 @@ size_t lg_pick(const mk_loadgen_scenario_t *sc, mk_faker_rng_t *rng)
     return lo;
 }
 
-static int find_target(mk_loadgen_scenario_t *sc, const char *host, const char *port, mk_err_t *err)
+static int find_target(mk_loadgen_scenario_t *sc, const char *host, const char *port, bool tls,
+                       mk_err_t *err)
 {
     char hp[280];
     snprintf(hp, sizeof hp, "%s:%s", host, port);
     for (size_t i = 0; i < sc->ntargets; i++)
-        if (strcmp(sc->targets[i].hostport, hp) == 0)
+        if (strcmp(sc->targets[i].hostport, hp) == 0 && sc->targets[i].tls == tls)
             return (int)i;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     int g = getaddrinfo(host, port, &hints, &res);
@@ -289,6 +290,8 @@ static int find_target(mk_loadgen_scenario_t *sc, const char *host, const char *
     lg_target_t *t = &n[sc->ntargets];
     memset(t, 0, sizeof *t);
     snprintf(t->hostport, sizeof t->hostport, "%s", hp);
+    snprintf(t->host, sizeof t->host, "%s", host);
+    t->tls = tls;
     memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
     t->addrlen = res->ai_addrlen;
     freeaddrinfo(res);
@@ -351,24 +354,27 @@ static int compile_request(mk_loadgen_scenario_t *sc, size_t i, const json_t *jr
     }
     rc = MK_EINVAL;
     const char *u = url.data;
-    if (strncasecmp(u, "https://", 8) == 0) {
-        mk_err_set(err, MK_EINVAL, "url: https targets are not supported yet (plain http only)");
+    bool tls = strncasecmp(u, "https://", 8) == 0;
+    if (!tls && strncasecmp(u, "http://", 7) != 0) {
+        mk_err_set(err, MK_EINVAL,
+                   "url: unsupported scheme in '%.40s' (http:// or https:// expected)", u);
         goto out;
     }
-    if (strncasecmp(u, "http://", 7) != 0) {
-        mk_err_set(err, MK_EINVAL, "url: unsupported scheme in '%.40s' (http:// expected)", u);
-        goto out;
-    }
-    const char *hs = u + 7, *he = hs + strcspn(hs, "/?#");
+    const char *hs = u + (tls ? 8 : 7), *he = hs + strcspn(hs, "/?#");
     if (he == hs || memchr(hs, '{', (size_t)(he - hs)) || memchr(hs, '@', (size_t)(he - hs))) {
         mk_err_set(err, MK_EINVAL, "url: the host must be a plain host[:port]");
         goto out;
     }
-    char host[256], port[8] = "80";
+    char host[256], port[8];
+    snprintf(port, sizeof port, "%s", tls ? "443" : "80");
     size_t hl = (size_t)(he - hs);
     const char *colon = NULL;
     if (*hs == '[') {
         const char *rb = memchr(hs, ']', hl);
+        if (!rb) {
+            mk_err_set(err, MK_EINVAL, "url: bad host (no ']')");
+            goto out;
+        }
         colon = rb && rb + 1 < he && rb[1] == ':' ? rb + 1 : NULL;
     } else {
         colon = memchr(hs, ':', hl);
@@ -399,7 +405,7 @@ static int compile_request(mk_loadgen_scenario_t *sc, size_t i, const json_t *jr
             goto out;
         }
     }
-    int t = find_target(sc, host, port, err);
+    int t = find_target(sc, host, port, tls, err);
     if (t < 0) {
         rc = t;
         mk_err_prefix(err, "url");

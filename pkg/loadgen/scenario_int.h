@@ -23,7 +23,9 @@ typedef struct lg_tmpl {
 } lg_tmpl_t;
 
 typedef struct lg_target {
-    char hostport[280];
+    char hostport[280]; /* "host:port", what allow-lists match */
+    char host[256];     /* for TLS verification and SNI */
+    bool tls;
     struct sockaddr_storage addr;
     socklen_t addrlen;
 } lg_target_t;

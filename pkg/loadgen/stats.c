@@ -92,8 +92,8 @@ void mk_loadgen_stats_merge(mk_loadgen_stats_t *d, const mk_loadgen_stats_t *s)
 /* Counters by JSON key: one table drives both directions. */
 #define U64_FIELDS(X)                                                                              \
     X(reqs)                                                                                        \
-    X(failed) X(iterations) X(interrupted) X(dropped) X(scheduled) X(data_sent) X(data_received)   \
-        X(behind)
+    X(failed)                                                                                      \
+    X(iterations) X(interrupted) X(dropped) X(scheduled) X(data_sent) X(data_received) X(behind)
 
 json_t *mk_loadgen_stats_to_json(const mk_loadgen_stats_t *s)
 {

@@ -168,6 +168,12 @@ int mk_perf_config_parse(const json_t *j, mk_perf_config_t **out, mk_err_t *err)
         (rc = get_num(j, "rate", &lg->rate, err)) || (rc = get_num(j, "startRate", &lg->rate, err)))
         goto fail;
     rc = MK_EINVAL;
+    json_t *insecure = json_object_get(j, "insecureSkipTLSVerify");
+    if (insecure && !json_is_boolean(insecure)) {
+        mk_err_set(err, MK_EINVAL, "insecureSkipTLSVerify: a boolean expected");
+        goto fail;
+    }
+    lg->insecure_skip_tls_verify = json_is_true(insecure);
     if (!json_object_get(j, "gracefulStop"))
         lg->graceful_stop_ns = 30 * MK_LOADGEN_NS_PER_S;
     if (open && !lg->pre_allocated_vus)
