@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "coordinator/coordinator.h"
 #include "follow/follow.h"
+#include "grpcmock/grpcmock.h"
 #include "httpd/httpd.h"
 #include "journal/journal.h"
 #include "metrics/metrics.h"
@@ -65,6 +66,9 @@ typedef struct settings {
     int64_t login_rate;
     int64_t token_rate;
     int64_t runner_grpc_port;
+    int64_t grpc_mock_port;
+    char *grpc_mock_tls_cert;
+    char *grpc_mock_tls_key;
     int64_t runner_heartbeat_ms;
     int64_t runner_task_ms;
     bool runner_tls;
@@ -78,7 +82,7 @@ typedef struct settings {
         env, type, def, offsetof(settings_t, field), help, choices, min, max                       \
     }
 /* The settings of both roles; only the port and database defaults differ. */
-#define SETTINGS(PORT, DB_USE_DEFAULT)                                                             \
+#define SETTINGS(PORT, DB_USE_DEFAULT, GRPC_PORT)                                                           \
     S("HTTP_HOST", MK_CONFIG_STRING, "0.0.0.0", http_host, "listen address", NULL, 0, 0),          \
         S("HTTP_PORT", MK_CONFIG_PORT, PORT, http_port, "HTTP port", NULL, 0, 0),                  \
         S("HTTP_WORKERS", MK_CONFIG_INT, "0", http_workers,                                        \
@@ -163,10 +167,16 @@ typedef struct settings {
         S("RUNNER_GRPC_TLS_KEY_FILE", MK_CONFIG_STRING, NULL, runner_tls_key,                      \
           "admin: PEM private key of the coordinator", NULL, 0, 0),                                \
         S("RUNNER_GRPC_TLS_CLIENT_CA_CERT", MK_CONFIG_STRING, NULL, runner_tls_client_ca,          \
-          "admin: mTLS, runners must present a certificate signed by this CA", NULL, 0, 0)
+          "admin: mTLS, runners must present a certificate signed by this CA", NULL, 0, 0),       \
+        S("GRPC_MOCK_PORT", MK_CONFIG_INT, GRPC_PORT, grpc_mock_port,                              \
+          "gRPC mocks port, h2c or TLS (0: no gRPC mocks)", NULL, 0, 65535),                      \
+        S("GRPC_MOCK_TLS_CERT_FILE", MK_CONFIG_STRING, NULL, grpc_mock_tls_cert,                   \
+          "PEM certificate chain: TLS on the gRPC mocks port", NULL, 0, 0),                        \
+        S("GRPC_MOCK_TLS_KEY_FILE", MK_CONFIG_STRING, NULL, grpc_mock_tls_key,                     \
+          "PEM private key of the gRPC mocks port", NULL, 0, 0)
 
-static const mk_config_spec_t admin_spec[] = {SETTINGS("5770", "sqlite")};
-static const mk_config_spec_t resolver_spec[] = {SETTINGS("5780", "postgres")};
+static const mk_config_spec_t admin_spec[] = {SETTINGS("5770", "sqlite", "5771")};
+static const mk_config_spec_t resolver_spec[] = {SETTINGS("5780", "postgres", "5781")};
 #undef SETTINGS
 #undef S
 
@@ -188,6 +198,7 @@ typedef struct node_parts {
     mk_httpd_t *httpd;
     bool auth_required;
     mk_coord_t *coord; /* admin: the runners' coordinator; NULL when off or its port was taken */
+    mk_grpcmock_t *grpcmock; /* gRPC mocks; NULL when GRPC_MOCK_PORT is 0 */
 } node_parts_t;
 
 static volatile sig_atomic_t stop;
@@ -292,6 +303,30 @@ static int start_coordinator(node_parts_t *p)
     return 0;
 }
 
+/* The gRPC mock server on GRPC_MOCK_PORT, reading the catalog and journal through the slot after
+ * the HTTP workers'. */
+static int start_grpcmock(node_parts_t *p, unsigned slot)
+{
+    const settings_t *c = &p->cfg;
+    mk_grpc_tls_opts_t tls = {.cert_file = c->grpc_mock_tls_cert, .key_file = c->grpc_mock_tls_key};
+    mk_grpcmock_opts_t go = {.host = c->http_host,
+                             .port = (int)c->grpc_mock_port,
+                             .tls = c->grpc_mock_tls_cert ? &tls : NULL,
+                             .catalog = p->catalog,
+                             .reader_slot = slot,
+                             .journal = p->journal,
+                             .journal_slot = slot,
+                             .repo = p->repo,
+                             .poll_ms = (int)c->poll_ms};
+    mk_err_t err;
+    if (mk_grpcmock_start(&go, &p->grpcmock, &err) != 0) {
+        fprintf(stderr, "mockarty %s: gRPC mocks on port %d: %s\n", role_name(p->role),
+                (int)c->grpc_mock_port, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 /* Builds every module; returns 0 or prints why not and returns 1. */
 static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
 {
@@ -307,8 +342,9 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
         return 1;
     }
     p->metrics = mk_metrics_new(hc->workers);
-    p->catalog = mk_catalog_new(hc->workers);
-    p->journal = mk_journal_new(c->journal_max, c->journal_body_max, hc->workers);
+    /* One reader and journal slot more than HTTP workers: the gRPC mock server's loop. */
+    p->catalog = mk_catalog_new(hc->workers + 1);
+    p->journal = mk_journal_new(c->journal_max, c->journal_body_max, hc->workers + 1);
     if (p->journal != NULL)
         mk_journal_share(p->journal, p->store);
     if (p->role == MK_BOOT_ADMIN) {
@@ -370,6 +406,8 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
             return 1;
         }
     }
+    if (c->grpc_mock_port > 0 && start_grpcmock(p, hc->workers) != 0)
+        return 1;
     if (mk_httpd_new(hc, mk_node_handle, p->node, &p->httpd, &err) != 0 ||
         mk_httpd_start(p->httpd, &err) != 0) {
         fprintf(stderr, "mockarty %s: %s\n", who, err.msg);
@@ -461,6 +499,7 @@ static void teardown(node_parts_t *p, const mk_config_spec_t *spec, size_t nspec
     if (p->api)
         mk_api_maintain(p->api);
     mk_httpd_free(p->httpd);
+    mk_grpcmock_free(p->grpcmock);
     /* The change feed lives in the repository: stop the follower, then the feed, then free. */
     mk_follow_stop(p->follow);
     if (p->api)

@@ -1,0 +1,1119 @@
+/* The gRPC mock server: decode with the namespace's descriptors, match in the route index, render,
+ * encode, answer all four call kinds; descriptor sets kept as repository documents. */
+#include "grpcmock/grpcmock.h"
+#include "grpc/grpc_frame.h"
+#include "protodyn/protodyn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* A retired registry is freed once no call holds it and this long has passed. */
+#define RETIRE_GRACE_MS 5000
+#define MAX_NEAREST     5
+#define MAX_NAME        128
+
+/* ---- the descriptor registry: an immutable snapshot per reload ----------------------------- */
+
+typedef struct reg_ns {
+    char *name;
+    mk_protodyn_pool_t **pools;
+    size_t npools;
+} reg_ns_t;
+
+typedef struct reg {
+    reg_ns_t *nss;
+    size_t n;
+    uint64_t sig; /* of the documents it was built from */
+    atomic_int refs;
+    int64_t retired_ms;
+    struct reg *next_retired;
+} reg_t;
+
+struct mk_grpcmock {
+    mk_grpcmock_opts_t o;
+    mk_grpc_server_t *server;
+    _Atomic(reg_t *) reg;
+    pthread_mutex_t reload_mu; /* serializes reloads and owns the retired list */
+    reg_t *retired;
+    pthread_t poller;
+    bool poller_started;
+    bool stopping;            /* under kick_mu */
+    atomic_uint_fast64_t seq; /* seeds per-call random state */
+};
+
+static int64_t now_ms(void)
+{
+    return mk_mock_now_ms();
+}
+
+static void reg_free(reg_t *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        for (size_t k = 0; k < r->nss[i].npools; k++)
+            mk_protodyn_pool_free(r->nss[i].pools[k]);
+        free(r->nss[i].pools);
+        free(r->nss[i].name);
+    }
+    free(r->nss);
+    free(r);
+}
+
+static const reg_ns_t *reg_find_ns(const reg_t *r, const char *ns)
+{
+    for (size_t i = 0; r && i < r->n; i++)
+        if (strcmp(r->nss[i].name, ns) == 0)
+            return &r->nss[i];
+    return NULL;
+}
+
+static const mk_protodyn_method_t *reg_find_method(const reg_t *r, const char *ns, const char *path)
+{
+    const reg_ns_t *n = reg_find_ns(r, ns);
+    for (size_t k = 0; n && k < n->npools; k++) {
+        const mk_protodyn_method_t *m = mk_protodyn_find_method(n->pools[k], path);
+        if (m)
+            return m;
+    }
+    return NULL;
+}
+
+typedef struct load_ctx {
+    reg_t *r;
+    uint64_t sig;
+    bool sig_only;
+} load_ctx_t;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Decodes the "data" member of a stored document. */
+static int doc_data(const json_t *doc, mk_buf_t *out)
+{
+    const char *b64 = json_string_value(json_object_get(doc, "data"));
+    if (b64 == NULL)
+        return MK_EINVAL;
+    mk_buf_init(out, MK_GRPCMOCK_MAX_DESCRIPTOR);
+    return mk_grpc_base64_decode(out, b64, strlen(b64));
+}
+
+static int load_doc(void *ud, const mk_repo_doc_t *d)
+{
+    load_ctx_t *lc = ud;
+    lc->sig = fnv(lc->sig, d->id, strlen(d->id) + 1);
+    lc->sig = fnv(lc->sig, &d->updated_at, sizeof d->updated_at);
+    if (lc->sig_only)
+        return 0;
+    json_t *doc = json_loads(d->json, 0, NULL);
+    mk_buf_t data;
+    mk_protodyn_pool_t *pool = NULL;
+    mk_err_t err;
+    /* A set that no longer loads (a newer protodyn refusing it) is skipped, not fatal. */
+    if (doc && doc_data(doc, &data) == 0 &&
+        mk_protodyn_pool_new((const uint8_t *)data.data, data.len, &pool, &err) == 0) {
+        reg_t *r = lc->r;
+        reg_ns_t *n = (reg_ns_t *)reg_find_ns(r, d->namespace_);
+        if (n == NULL) {
+            reg_ns_t *grown = realloc(r->nss, (r->n + 1) * sizeof *grown);
+            if (grown) {
+                r->nss = grown;
+                n = &r->nss[r->n];
+                memset(n, 0, sizeof *n);
+                n->name = strdup(d->namespace_);
+                if (n->name)
+                    r->n++;
+                else
+                    n = NULL;
+            }
+        }
+        mk_protodyn_pool_t **pools = n ? realloc(n->pools, (n->npools + 1) * sizeof *pools) : NULL;
+        if (pools) {
+            n->pools = pools;
+            n->pools[n->npools++] = pool;
+            pool = NULL;
+        }
+    }
+    if (doc)
+        mk_buf_free(&data);
+    mk_protodyn_pool_free(pool);
+    json_decref(doc);
+    return 0;
+}
+
+static void reclaim(mk_grpcmock_t *g, bool all)
+{
+    reg_t **pp = &g->retired;
+    int64_t now = now_ms();
+    while (*pp) {
+        reg_t *r = *pp;
+        if (all || (atomic_load(&r->refs) == 0 && now - r->retired_ms >= RETIRE_GRACE_MS)) {
+            *pp = r->next_retired;
+            reg_free(r);
+        } else {
+            pp = &r->next_retired;
+        }
+    }
+}
+
+int mk_grpcmock_reload(mk_grpcmock_t *g, mk_err_t *err)
+{
+    pthread_mutex_lock(&g->reload_mu);
+    load_ctx_t lc = {.sig = 1469598103934665603ull, .sig_only = true};
+    int rc = mk_repo_list_docs(g->o.repo, MK_GRPCMOCK_DOC_KIND, NULL, load_doc, &lc, err);
+    reg_t *cur = atomic_load(&g->reg);
+    if (rc || (cur && cur->sig == lc.sig))
+        goto out;
+    lc = (load_ctx_t){.sig = 1469598103934665603ull, .r = calloc(1, sizeof(reg_t))};
+    if (lc.r == NULL) {
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = mk_repo_list_docs(g->o.repo, MK_GRPCMOCK_DOC_KIND, NULL, load_doc, &lc, err);
+    if (rc) {
+        reg_free(lc.r);
+        goto out;
+    }
+    lc.r->sig = lc.sig;
+    reg_t *old = atomic_exchange(&g->reg, lc.r);
+    if (old) {
+        old->retired_ms = now_ms();
+        old->next_retired = g->retired;
+        g->retired = old;
+    }
+out:
+    reclaim(g, false);
+    pthread_mutex_unlock(&g->reload_mu);
+    return rc;
+}
+
+/* Uploads in this process wake every poller at once (mk_grpcmock_notify), so the admin serves a
+ * new descriptor set right after the API answered; other processes see it at their next poll. */
+static pthread_mutex_t kick_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kick_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t kick_gen;
+
+void mk_grpcmock_notify(void)
+{
+    pthread_mutex_lock(&kick_mu);
+    kick_gen++;
+    pthread_cond_broadcast(&kick_cv);
+    pthread_mutex_unlock(&kick_mu);
+}
+
+static void *poll_main(void *arg)
+{
+    mk_grpcmock_t *g = arg;
+    int ms = g->o.poll_ms > 0 ? g->o.poll_ms : 1000;
+    pthread_mutex_lock(&kick_mu);
+    while (!g->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long)(ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&kick_cv, &kick_mu, &ts);
+        if (g->stopping)
+            break;
+        pthread_mutex_unlock(&kick_mu);
+        mk_err_t err;
+        mk_grpcmock_reload(g, &err); /* a database hiccup: the next round retries */
+        pthread_mutex_lock(&kick_mu);
+    }
+    pthread_mutex_unlock(&kick_mu);
+    return NULL;
+}
+
+/* ---- google.rpc.Status details ------------------------------------------------------------ */
+
+/* The google.rpc error detail messages, as a table: JSON key (lowerCamelCase; snake_case is
+ * accepted too), field number, and kind. Sub-tables describe repeated messages. */
+typedef enum { F_STR, F_STRS, F_MAP, F_DURATION, F_MSGS } fkind_t;
+typedef struct dfield {
+    const char *key;
+    int num;
+    fkind_t kind;
+    const struct dfield *sub;
+} dfield_t;
+
+static const dfield_t f_violation2[] = {
+    {"subject", 1, F_STR, NULL}, {"description", 2, F_STR, NULL}, {NULL, 0, 0, NULL}};
+static const dfield_t f_precond[] = {{"type", 1, F_STR, NULL},
+                                     {"subject", 2, F_STR, NULL},
+                                     {"description", 3, F_STR, NULL},
+                                     {NULL, 0, 0, NULL}};
+static const dfield_t f_fieldviol[] = {
+    {"field", 1, F_STR, NULL}, {"description", 2, F_STR, NULL}, {NULL, 0, 0, NULL}};
+static const dfield_t f_link[] = {
+    {"description", 1, F_STR, NULL}, {"url", 2, F_STR, NULL}, {NULL, 0, 0, NULL}};
+
+static const struct {
+    const char *type, *message;
+    dfield_t fields[5];
+} detail_types[] = {
+    {"errorInfo",
+     "ErrorInfo",
+     {{"reason", 1, F_STR, NULL}, {"domain", 2, F_STR, NULL}, {"metadata", 3, F_MAP, NULL}}},
+    {"retryInfo", "RetryInfo", {{"retryDelay", 1, F_DURATION, NULL}}},
+    {"debugInfo", "DebugInfo", {{"stackEntries", 1, F_STRS, NULL}, {"detail", 2, F_STR, NULL}}},
+    {"quotaFailure", "QuotaFailure", {{"violations", 1, F_MSGS, f_violation2}}},
+    {"preconditionFailure", "PreconditionFailure", {{"violations", 1, F_MSGS, f_precond}}},
+    {"badRequest", "BadRequest", {{"fieldViolations", 1, F_MSGS, f_fieldviol}}},
+    {"requestInfo",
+     "RequestInfo",
+     {{"requestId", 1, F_STR, NULL}, {"servingData", 2, F_STR, NULL}}},
+    {"resourceInfo",
+     "ResourceInfo",
+     {{"resourceType", 1, F_STR, NULL},
+      {"resourceName", 2, F_STR, NULL},
+      {"owner", 3, F_STR, NULL},
+      {"description", 4, F_STR, NULL}}},
+    {"help", "Help", {{"links", 1, F_MSGS, f_link}}},
+    {"localizedMessage",
+     "LocalizedMessage",
+     {{"locale", 1, F_STR, NULL}, {"message", 2, F_STR, NULL}}},
+};
+
+static int put_varint(mk_buf_t *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    return mk_buf_append(b, tmp, n);
+}
+
+static int put_bytes(mk_buf_t *b, int num, const void *p, size_t n)
+{
+    int rc = put_varint(b, ((uint64_t)num << 3) | 2);
+    if (rc == 0)
+        rc = put_varint(b, n);
+    return rc ? rc : mk_buf_append(b, p, n);
+}
+
+/* A member by its camelCase key or the snake_case form of it. */
+static json_t *get_either(const json_t *obj, const char *camel)
+{
+    json_t *v = json_object_get(obj, camel);
+    if (v)
+        return v;
+    char snake[64];
+    size_t k = 0;
+    for (const char *p = camel; *p && k + 2 < sizeof snake; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            snake[k++] = '_';
+            snake[k++] = (char)(*p - 'A' + 'a');
+        } else {
+            snake[k++] = *p;
+        }
+    }
+    snake[k] = '\0';
+    return json_object_get(obj, snake);
+}
+
+/* Text of a JSON scalar (numbers and booleans as JSON text). */
+static char *scalar_text(const json_t *v)
+{
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+}
+
+static int encode_fields(const dfield_t *f, const json_t *obj, mk_buf_t *out);
+
+static int encode_field(const dfield_t *f, const json_t *v, mk_buf_t *out)
+{
+    int rc = 0;
+    if (f->kind == F_STR) {
+        char *t = scalar_text(v);
+        rc = t ? put_bytes(out, f->num, t, strlen(t)) : MK_ENOMEM;
+        free(t);
+    } else if (f->kind == F_STRS || f->kind == F_MSGS) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (rc)
+                break;
+            if (f->kind == F_STRS) {
+                rc = encode_field(&(dfield_t){NULL, f->num, F_STR, NULL}, e, out);
+            } else {
+                mk_buf_t sub;
+                mk_buf_init(&sub, 0);
+                rc = json_is_object(e) ? encode_fields(f->sub, e, &sub) : 0;
+                if (rc == 0)
+                    rc = put_bytes(out, f->num, sub.data ? sub.data : "", sub.len);
+                mk_buf_free(&sub);
+            }
+        }
+    } else if (f->kind == F_MAP) {
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e)
+        {
+            mk_buf_t entry;
+            mk_buf_init(&entry, 0);
+            char *t = scalar_text(e);
+            rc = t ? put_bytes(&entry, 1, k, strlen(k)) : MK_ENOMEM;
+            if (rc == 0)
+                rc = put_bytes(&entry, 2, t, strlen(t));
+            free(t);
+            if (rc == 0)
+                rc = put_bytes(out, f->num, entry.data, entry.len);
+            mk_buf_free(&entry);
+            if (rc)
+                break;
+        }
+    } else { /* F_DURATION: "1.5s" or a number of seconds */
+        double s = json_is_number(v)   ? json_number_value(v)
+                   : json_is_string(v) ? strtod(json_string_value(v), NULL)
+                                       : 0;
+        int64_t secs = (int64_t)s;
+        int32_t nanos = (int32_t)((s - (double)secs) * 1e9);
+        mk_buf_t d;
+        mk_buf_init(&d, 0);
+        rc = put_varint(&d, 1 << 3);
+        if (rc == 0)
+            rc = put_varint(&d, (uint64_t)secs);
+        if (rc == 0 && nanos) {
+            rc = put_varint(&d, 2 << 3);
+            if (rc == 0)
+                rc = put_varint(&d, (uint64_t)(int64_t)nanos);
+        }
+        if (rc == 0)
+            rc = put_bytes(out, f->num, d.data, d.len);
+        mk_buf_free(&d);
+    }
+    return rc;
+}
+
+static int encode_fields(const dfield_t *f, const json_t *obj, mk_buf_t *out)
+{
+    int rc = 0;
+    for (; rc == 0 && f->key; f++) {
+        json_t *v = get_either(obj, f->key);
+        if (v == NULL || json_is_null(v))
+            continue;
+        bool ok = f->kind == F_STR        ? !json_is_object(v) && !json_is_array(v)
+                  : f->kind == F_MAP      ? json_is_object(v)
+                  : f->kind == F_DURATION ? json_is_number(v) || json_is_string(v)
+                                          : json_is_array(v);
+        if (ok)
+            rc = encode_field(f, v, out);
+    }
+    return rc;
+}
+
+/* google.rpc.Status{code, message, details: [Any]} for grpc-status-details-bin. */
+static int encode_status(int code, const char *message, const json_t *details, mk_buf_t *out)
+{
+    int rc = 0;
+    if (code) {
+        rc = put_varint(out, 1 << 3);
+        if (rc == 0)
+            rc = put_varint(out, (uint64_t)code);
+    }
+    if (rc == 0 && message && message[0])
+        rc = put_bytes(out, 2, message, strlen(message));
+    size_t i;
+    json_t *d;
+    json_array_foreach(details, i, d)
+    {
+        if (rc)
+            break;
+        const char *type = json_string_value(json_object_get(d, "type"));
+        json_t *body = json_object_get(d, "details");
+        size_t k = 0, n = sizeof detail_types / sizeof *detail_types;
+        while (type && k < n && strcmp(type, detail_types[k].type) != 0)
+            k++;
+        if (type == NULL || k == n)
+            continue; /* validated when the mock was saved */
+        mk_buf_t val, any;
+        mk_buf_init(&val, 0);
+        mk_buf_init(&any, 0);
+        if (json_is_object(body))
+            rc = encode_fields(detail_types[k].fields, body, &val);
+        char url[96];
+        snprintf(url, sizeof url, "type.googleapis.com/google.rpc.%s", detail_types[k].message);
+        if (rc == 0)
+            rc = put_bytes(&any, 1, url, strlen(url));
+        if (rc == 0)
+            rc = put_bytes(&any, 2, val.data ? val.data : "", val.len);
+        if (rc == 0)
+            rc = put_bytes(out, 3, any.data, any.len);
+        mk_buf_free(&val);
+        mk_buf_free(&any);
+    }
+    return rc;
+}
+
+/* ---- calls ---------------------------------------------------------------------------------- */
+
+typedef struct gcall {
+    mk_grpcmock_t *g;
+    reg_t *reg; /* held (refs) for the call */
+    const mk_protodyn_method_t *method;
+    char ns[65];
+    json_t *last; /* the last request message */
+    size_t nmsgs;
+    bool answered; /* headers went out (bidi answers per message) */
+    bool over;     /* finish was called */
+    int64_t start_ms;
+    mk_faker_rng_t rng;
+} gcall_t;
+
+static mk_mock_grpc_kind_t method_kind(const mk_protodyn_method_t *m)
+{
+    if (m->client_streaming && m->server_streaming)
+        return MK_MOCK_GRPC_BIDI;
+    if (m->client_streaming)
+        return MK_MOCK_GRPC_CLIENT_STREAM;
+    if (m->server_streaming)
+        return MK_MOCK_GRPC_SERVER_STREAM;
+    return MK_MOCK_GRPC_UNARY;
+}
+
+static void journal(gcall_t *gc, mk_grpc_call_t *call, const char *mock_id, const char *body,
+                    const mk_header_t *hdrs, size_t nh, int code)
+{
+    mk_grpcmock_t *g = gc->g;
+    if (g->o.journal == NULL)
+        return;
+    mk_journal_rec_t rec = {
+        .namespace_ = mk_str_of(gc->ns),
+        .mock_id = mk_str_of(mock_id),
+        .method = MK_STR_LIT(MK_MOCK_GRPC_METHOD),
+        .path = mk_str_of(mk_grpc_call_path(call)),
+        .body = mk_str_of(body),
+        .headers = hdrs,
+        .nheaders = nh,
+        .status = code,
+        .duration_ms = (double)(now_ms() - gc->start_ms),
+    };
+    mk_journal_record(g->o.journal, g->o.journal_slot, &rec);
+}
+
+static void finish(gcall_t *gc, mk_grpc_call_t *call, int code, const char *msg,
+                   const mk_grpc_mdlist_t *trailers, int delay_ms)
+{
+    if (gc->over)
+        return;
+    gc->over = true;
+    mk_grpc_call_finish(call, code, msg, trailers, delay_ms);
+}
+
+/* Metadata as request headers, for meta conditions and $.reqHeader templates. */
+static mk_header_t *md_headers(mk_grpc_call_t *call, size_t *n)
+{
+    const mk_grpc_mdlist_t *md = mk_grpc_call_metadata(call);
+    mk_header_t *h = calloc(md->n ? md->n : 1, sizeof *h);
+    *n = 0;
+    for (size_t i = 0; h && i < md->n; i++)
+        h[(*n)++] = (mk_header_t){mk_str_of(md->items[i].key),
+                                  (mk_str_t){md->items[i].value, md->items[i].len}};
+    return h;
+}
+
+/* The "no mock" message: the closest mock routes of the namespace, and why the first candidate
+ * of this method failed when there was one. */
+static void no_mock_message(const mk_route_index_t *idx, const char *path, const char *why,
+                            char *buf, size_t size)
+{
+    int k = snprintf(buf, size, "no mock for %s", path);
+    if (why[0] && k > 0 && (size_t)k < size)
+        k += snprintf(buf + k, size - (size_t)k, " (%s)", why);
+    void *near[MAX_NEAREST];
+    size_t n = idx ? mk_route_nearest(idx, MK_STR_LIT(MK_MOCK_GRPC_METHOD), mk_str_of(path), near,
+                                      MAX_NEAREST)
+                   : 0;
+    size_t shown = 0;
+    for (size_t i = 0; i < n && k > 0 && (size_t)k < size; i++) {
+        const mk_mock_t *m = near[i];
+        if (m->grpc_kind == MK_MOCK_GRPC_NONE)
+            continue;
+        k += snprintf(buf + k, size - (size_t)k, "%s%s (mock %s)",
+                      shown++ ? ", " : "; closest mocks: ", m->route, m->id);
+    }
+}
+
+/* Answers one request message (every call kind but client streaming answers the last one). */
+static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
+{
+    mk_grpcmock_t *g = gc->g;
+    const char *path = mk_grpc_call_path(call);
+    char *body = gc->last ? json_dumps(gc->last, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
+    size_t nh = 0;
+    mk_header_t *hdrs = md_headers(call, &nh);
+    mk_request_t view;
+    mk_request_init(&view);
+    view.method = MK_STR_LIT(MK_MOCK_GRPC_METHOD);
+    view.path = mk_str_of(path);
+    view.headers = hdrs;
+    view.nheaders = nh;
+    view.body = mk_str_of(body);
+    mk_mock_t *found = NULL;
+    mk_route_match_t match = {0};
+    char why[256] = "", msg[1024];
+    mk_mock_grpc_kind_t kind = method_kind(gc->method);
+    int64_t now = now_ms();
+
+    const mk_snapshot_t *snap = mk_catalog_enter(g->o.catalog, g->o.reader_slot);
+    const mk_route_index_t *idx = mk_snapshot_index(snap, mk_str_of(gc->ns));
+    if (idx && body && hdrs) {
+        mk_route_iter_t it;
+        mk_route_lookup(idx, MK_STR_LIT(MK_MOCK_GRPC_METHOD), mk_str_of(path), &it);
+        while (found == NULL && mk_route_next(&it, &match)) {
+            mk_mock_t *m = match.value;
+            if (m->grpc_kind == MK_MOCK_GRPC_NONE || !mk_mock_active(m, now))
+                continue;
+            if (m->grpc_kind != MK_MOCK_GRPC_ANY && m->grpc_kind != kind) {
+                if (!why[0])
+                    snprintf(why, sizeof why, "mock %s is for another methodType", m->id);
+                continue;
+            }
+            size_t i = 0;
+            while (i < m->nconds && mk_cond_eval(m->conds[i], &view))
+                i++;
+            if (i < m->nconds) {
+                if (!why[0]) {
+                    char ex[200];
+                    mk_cond_explain(m->conds[i], &view, ex, sizeof ex);
+                    snprintf(why, sizeof why, "mock %s: %s", m->id, ex);
+                }
+                continue;
+            }
+            if (mk_mock_claim_use(m, now))
+                found = mk_mock_ref(m);
+        }
+    }
+    if (found == NULL)
+        no_mock_message(idx, path, why, msg, sizeof msg);
+    mk_catalog_leave(g->o.catalog, g->o.reader_slot);
+
+    int code = MK_GRPC_OK;
+    if (found == NULL) {
+        code = MK_GRPC_UNIMPLEMENTED;
+        finish(gc, call, code, msg, NULL, 0);
+        goto out;
+    }
+    const mk_mock_response_t *r = mk_mock_pick_response(found, &gc->rng);
+    int delay = (int)mk_mock_pick_delay(r, &gc->rng);
+    mk_buf_t out;
+    mk_buf_init(&out, MK_GRPC_DEFAULT_MAX_MSG);
+    mk_err_t err = {0};
+    json_t *payload = NULL;
+    int rc = 0;
+    if (r->body_tpl) {
+        mk_template_env_t env = {.req = &view, .match = &match, .rng = &gc->rng, .now_ms = now};
+        rc = mk_template_render(r->body_tpl, &env, &out, &err);
+    } else {
+        rc = mk_buf_append(&out, r->body, r->body_len);
+    }
+    if (rc == 0 && out.len > 0)
+        payload = json_loadb(out.data, out.len, JSON_DECODE_ANY, NULL);
+    mk_buf_free(&out);
+    if (rc) {
+        code = MK_GRPC_INTERNAL;
+        snprintf(msg, sizeof msg, "mock %s: rendering the payload: %s", found->id, err.msg);
+        finish(gc, call, code, msg, NULL, 0);
+        goto done;
+    }
+    if (!gc->answered) {
+        gc->answered = true;
+        for (size_t i = 0; i < r->nheaders; i++) {
+            char *v = mk_str_dup(r->headers[i].value), *k = mk_str_dup(r->headers[i].name);
+            if (k && v) {
+                for (char *p = k; *p; p++)
+                    *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+                mk_grpc_call_add_header(call, k, v, strlen(v)); /* reserved keys are refused */
+            }
+            free(k);
+            free(v);
+        }
+    }
+    if (r->status != MK_GRPC_OK || r->grpc_message) {
+        code = r->status != MK_GRPC_OK ? r->status : MK_GRPC_UNKNOWN;
+        mk_grpc_mdlist_t tr = {0};
+        mk_buf_t st;
+        mk_buf_init(&st, 0);
+        if (r->grpc_details && encode_status(code, r->grpc_message, r->grpc_details, &st) == 0)
+            mk_grpc_md_add(&tr, "grpc-status-details-bin", st.data, st.len);
+        finish(gc, call, code, r->grpc_message, &tr, delay);
+        mk_buf_free(&st);
+        mk_grpc_md_clear(&tr);
+        goto done;
+    }
+    /* A streaming answer's payload is a list of messages; "$delay" in one (no protobuf JSON
+     * name starts with '$') holds it back that many ms after the previous one. */
+    bool stream = gc->method->server_streaming && json_is_array(payload);
+    size_t count = stream ? json_array_size(payload) : 1;
+    for (size_t i = 0; i < count && code == MK_GRPC_OK; i++) {
+        json_t *msgj = stream ? json_array_get(payload, i) : payload;
+        json_t *copy = NULL;
+        int d = i == 0 ? delay : 0;
+        json_t *dj = json_is_object(msgj) ? json_object_get(msgj, "$delay") : NULL;
+        if (dj) {
+            d += (int)json_integer_value(dj);
+            copy = json_copy(msgj);
+            json_object_del(copy, "$delay");
+            msgj = copy;
+        }
+        json_t *empty = msgj ? NULL : json_object();
+        mk_buf_t wire;
+        mk_buf_init(&wire, MK_GRPC_DEFAULT_MAX_MSG);
+        rc = mk_protodyn_encode(gc->method->output, msgj ? msgj : empty, &wire, &err);
+        if (rc) {
+            code = MK_GRPC_INTERNAL;
+            snprintf(msg, sizeof msg, "mock %s: the payload is not a %s: %s", found->id,
+                     mk_protodyn_msg_name(gc->method->output), err.msg);
+            finish(gc, call, code, msg, NULL, d);
+        } else {
+            mk_grpc_call_send(call, (const uint8_t *)(wire.data ? wire.data : ""), wire.len, d);
+        }
+        mk_buf_free(&wire);
+        json_decref(copy);
+        json_decref(empty);
+    }
+    if (code == MK_GRPC_OK && last)
+        finish(gc, call, MK_GRPC_OK, NULL, NULL, 0);
+done:
+    json_decref(payload);
+out:
+    journal(gc, call, found ? found->id : "", body, hdrs, nh, code);
+    mk_mock_unref(found);
+    mk_request_release(&view);
+    free(hdrs);
+    free(body);
+}
+
+static const char *call_namespace(mk_grpc_call_t *call, char *buf, size_t size)
+{
+    const mk_grpc_md_t *md = mk_grpc_call_metadata(call)
+                                 ? mk_grpc_md_get(mk_grpc_call_metadata(call), "x-namespace")
+                                 : NULL;
+    mk_err_t err;
+    if (md && md->len > 0 && md->len < size && mk_mock_validate_namespace(md->value, &err) == 0)
+        snprintf(buf, size, "%s", md->value);
+    else
+        snprintf(buf, size, "%s", MK_MOCK_DEFAULT_NAMESPACE);
+    return buf;
+}
+
+static void on_start(mk_grpc_call_t *call, void *ud)
+{
+    mk_grpcmock_t *g = ud;
+    gcall_t *gc = calloc(1, sizeof *gc);
+    if (gc == NULL) {
+        mk_grpc_call_finish(call, MK_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+        return;
+    }
+    gc->g = g;
+    gc->start_ms = now_ms();
+    mk_faker_rng_seed(&gc->rng, (uint64_t)gc->start_ms ^ (atomic_fetch_add(&g->seq, 1) << 20));
+    call_namespace(call, gc->ns, sizeof gc->ns);
+    gc->reg = atomic_load(&g->reg);
+    if (gc->reg)
+        atomic_fetch_add(&gc->reg->refs, 1);
+    mk_grpc_call_set_data(call, gc);
+    const char *path = mk_grpc_call_path(call);
+    gc->method = reg_find_method(gc->reg, gc->ns, path);
+    if (gc->method == NULL) {
+        char msg[1024];
+        char why[160];
+        snprintf(why, sizeof why, "no uploaded descriptor of namespace %s defines it", gc->ns);
+        const mk_snapshot_t *snap = mk_catalog_enter(g->o.catalog, g->o.reader_slot);
+        no_mock_message(mk_snapshot_index(snap, mk_str_of(gc->ns)), path, why, msg, sizeof msg);
+        mk_catalog_leave(g->o.catalog, g->o.reader_slot);
+        finish(gc, call, MK_GRPC_UNIMPLEMENTED, msg, NULL, 0);
+        journal(gc, call, "", "", NULL, 0, MK_GRPC_UNIMPLEMENTED);
+    }
+}
+
+static void on_message(mk_grpc_call_t *call, const uint8_t *data, size_t len, void *ud)
+{
+    (void)ud;
+    gcall_t *gc = mk_grpc_call_data(call);
+    if (gc == NULL || gc->over || gc->method == NULL)
+        return;
+    json_t *j = NULL;
+    mk_err_t err = {0};
+    if (mk_protodyn_decode(gc->method->input, data, len, &j, &err) != 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "request is not a valid %s: %s",
+                 mk_protodyn_msg_name(gc->method->input), err.msg);
+        finish(gc, call, MK_GRPC_INVALID_ARGUMENT, msg, NULL, 0);
+        journal(gc, call, "", "", NULL, 0, MK_GRPC_INVALID_ARGUMENT);
+        return;
+    }
+    json_decref(gc->last);
+    gc->last = j;
+    gc->nmsgs++;
+    if (gc->method->client_streaming && gc->method->server_streaming)
+        answer(gc, call, false);
+}
+
+static void on_half_close(mk_grpc_call_t *call, void *ud)
+{
+    (void)ud;
+    gcall_t *gc = mk_grpc_call_data(call);
+    if (gc == NULL || gc->over || gc->method == NULL)
+        return;
+    if (gc->method->client_streaming && gc->method->server_streaming) {
+        finish(gc, call, MK_GRPC_OK, NULL, NULL, 0);
+        return;
+    }
+    if (!gc->method->client_streaming && gc->nmsgs != 1) {
+        finish(gc, call, MK_GRPC_UNIMPLEMENTED,
+               gc->nmsgs ? "more than one request message for a unary method"
+                         : "no request message",
+               NULL, 0);
+        return;
+    }
+    answer(gc, call, true);
+}
+
+static void on_done(mk_grpc_call_t *call, int code, void *ud)
+{
+    (void)code;
+    (void)ud;
+    gcall_t *gc = mk_grpc_call_data(call);
+    if (gc == NULL)
+        return;
+    if (gc->reg)
+        atomic_fetch_sub(&gc->reg->refs, 1);
+    json_decref(gc->last);
+    free(gc);
+    mk_grpc_call_set_data(call, NULL);
+}
+
+/* grpc.health.v1.Health/Check: SERVING for every service name. */
+static void health_half_close(mk_grpc_call_t *call, void *ud)
+{
+    (void)ud;
+    static const uint8_t serving[] = {0x08, 0x01};
+    mk_grpc_call_send(call, serving, sizeof serving, 0);
+    mk_grpc_call_finish(call, MK_GRPC_OK, NULL, NULL, 0);
+}
+
+int mk_grpcmock_start(const mk_grpcmock_opts_t *opts, mk_grpcmock_t **out, mk_err_t *err)
+{
+    *out = NULL;
+    mk_grpcmock_t *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    g->o = *opts;
+    pthread_mutex_init(&g->reload_mu, NULL);
+    int rc = mk_grpcmock_reload(g, err);
+    mk_grpc_server_opts_t so = {.host = opts->host ? opts->host : "0.0.0.0",
+                                .port = opts->port,
+                                .threads = 1,
+                                .tls = opts->tls};
+    mk_grpc_method_t fb = {.on_start = on_start,
+                           .on_message = on_message,
+                           .on_half_close = on_half_close,
+                           .on_done = on_done,
+                           .ud = g};
+    mk_grpc_method_t health = {.path = "/grpc.health.v1.Health/Check",
+                               .on_half_close = health_half_close};
+    if (rc == 0)
+        rc = mk_grpc_server_new(&so, &g->server, err);
+    if (rc == 0)
+        rc = mk_grpc_server_add(g->server, &health, err);
+    if (rc == 0)
+        rc = mk_grpc_server_set_fallback(g->server, &fb, err);
+    if (rc == 0)
+        rc = mk_grpc_server_start(g->server, err);
+    if (rc == 0) {
+        if (pthread_create(&g->poller, NULL, poll_main, g) != 0)
+            rc = mk_err_set(err, MK_ENOMEM, "cannot start the descriptor poller");
+        else
+            g->poller_started = true;
+    }
+    if (rc) {
+        mk_grpcmock_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+int mk_grpcmock_port(const mk_grpcmock_t *g)
+{
+    return mk_grpc_server_port(g->server);
+}
+
+void mk_grpcmock_free(mk_grpcmock_t *g)
+{
+    if (g == NULL)
+        return;
+    if (g->poller_started) {
+        pthread_mutex_lock(&kick_mu);
+        g->stopping = true;
+        pthread_cond_broadcast(&kick_cv);
+        pthread_mutex_unlock(&kick_mu);
+        pthread_join(g->poller, NULL);
+    }
+    mk_grpc_server_free(g->server);
+    reclaim(g, true);
+    reg_free(atomic_load(&g->reg));
+    pthread_mutex_destroy(&g->reload_mu);
+    free(g);
+}
+
+/* ---- descriptor documents ------------------------------------------------------------------- */
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MAX_NAME)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int mk_grpcmock_descriptor_put(mk_repo_t *repo, const char *namespace_, const char *name,
+                               const uint8_t *data, size_t len, json_t **info, mk_err_t *err)
+{
+    if (info)
+        *info = NULL;
+    if (!name_ok(name))
+        return mk_err_set(err, MK_EINVAL, "name: '%.64s' is not 1-%d of [A-Za-z0-9_.-]", name,
+                          MAX_NAME);
+    if (len == 0)
+        return mk_err_set(err, MK_EINVAL, "body: an empty descriptor set");
+    if (len > MK_GRPCMOCK_MAX_DESCRIPTOR)
+        return mk_err_set(err, MK_ETOOBIG, "body: a descriptor set is at most %u bytes",
+                          MK_GRPCMOCK_MAX_DESCRIPTOR);
+    mk_protodyn_pool_t *pool = NULL;
+    int rc = mk_protodyn_pool_new(data, len, &pool, err);
+    if (rc) {
+        mk_err_prefix(err, "descriptor set");
+        return rc == MK_ENOMEM ? rc : MK_EINVAL;
+    }
+    json_t *sum = json_object(), *services = json_array(), *methods = json_array();
+    mk_buf_t b64;
+    mk_buf_init(&b64, 0);
+    char *text = NULL, id[200];
+    int64_t now = mk_mock_now_ms();
+    for (size_t i = 0; i < mk_protodyn_method_count(pool); i++) {
+        const mk_protodyn_method_t *m = mk_protodyn_method_at(pool, i);
+        bool seen = false;
+        size_t k;
+        json_t *s;
+        json_array_foreach(services, k, s) seen =
+            seen || strcmp(json_string_value(s), m->service) == 0;
+        if (!seen)
+            json_array_append_new(services, json_string(m->service));
+        json_array_append_new(methods, json_pack("{s:s, s:s, s:s, s:b, s:b}", "path", m->path,
+                                                 "input", mk_protodyn_msg_name(m->input), "output",
+                                                 mk_protodyn_msg_name(m->output), "clientStreaming",
+                                                 m->client_streaming, "serverStreaming",
+                                                 m->server_streaming));
+    }
+    mk_protodyn_pool_free(pool);
+    json_object_set_new(sum, "name", json_string(name));
+    json_object_set_new(sum, "namespace", json_string(namespace_));
+    json_object_set_new(sum, "size", json_integer((json_int_t)len));
+    json_object_set_new(sum, "services", services);
+    json_object_set_new(sum, "methods", methods);
+    json_object_set_new(sum, "updatedAt", json_integer(now));
+    rc = mk_grpc_base64_encode(&b64, data, len);
+    if (rc == 0) {
+        json_object_set_new(sum, "data", json_stringn(b64.data, b64.len));
+        text = json_dumps(sum, JSON_COMPACT);
+        json_object_del(sum, "data");
+    }
+    if (rc || text == NULL) {
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(id, sizeof id, "%s/%s", namespace_, name);
+    mk_repo_doc_t doc = {.kind = MK_GRPCMOCK_DOC_KIND,
+                         .id = id,
+                         .namespace_ = namespace_,
+                         .json = text,
+                         .updated_at = now};
+    rc = mk_repo_put_docs(repo, &doc, 1, err);
+    if (rc == 0 && info)
+        *info = json_incref(sum);
+out:
+    free(text);
+    mk_buf_free(&b64);
+    json_decref(sum);
+    return rc;
+}
+
+typedef struct list_ctx {
+    json_t *arr;
+    const char *exact; /* only this id */
+    bool found;
+} list_ctx_t;
+
+static int list_doc(void *ud, const mk_repo_doc_t *d)
+{
+    list_ctx_t *lc = ud;
+    if (lc->exact) {
+        lc->found = lc->found || strcmp(d->id, lc->exact) == 0;
+        return 0;
+    }
+    json_t *doc = json_loads(d->json, 0, NULL);
+    if (doc) {
+        json_object_del(doc, "data");
+        json_array_append_new(lc->arr, doc);
+    }
+    return 0;
+}
+
+int mk_grpcmock_descriptor_list(mk_repo_t *repo, const char *namespace_, json_t **out,
+                                mk_err_t *err)
+{
+    char prefix[80] = "";
+    if (namespace_)
+        snprintf(prefix, sizeof prefix, "%s/", namespace_);
+    list_ctx_t lc = {.arr = json_array()};
+    int rc = lc.arr ? mk_repo_list_docs(repo, MK_GRPCMOCK_DOC_KIND, prefix, list_doc, &lc, err)
+                    : mk_err_set(err, MK_ENOMEM, "out of memory");
+    if (rc) {
+        json_decref(lc.arr);
+        lc.arr = NULL;
+    }
+    *out = lc.arr;
+    return rc;
+}
+
+int mk_grpcmock_descriptor_delete(mk_repo_t *repo, const char *namespace_, const char *name,
+                                  mk_err_t *err)
+{
+    char id[200];
+    snprintf(id, sizeof id, "%s/%s", namespace_, name);
+    list_ctx_t lc = {.exact = id};
+    int rc = mk_repo_list_docs(repo, MK_GRPCMOCK_DOC_KIND, id, list_doc, &lc, err);
+    if (rc)
+        return rc;
+    if (!lc.found)
+        return mk_err_set(err, MK_ENOTFOUND, "no descriptor set '%.128s' in namespace %s", name,
+                          namespace_);
+    const char *ids[] = {id};
+    return mk_repo_delete_docs(repo, MK_GRPCMOCK_DOC_KIND, ids, 1, err);
+}
+
+/* ---- .proto text through protoc -------------------------------------------------------------- */
+
+#define PROTOC "/usr/bin/protoc"
+
+static int read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return MK_EIO;
+    mk_buf_t b;
+    mk_buf_init(&b, max);
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = mk_buf_append(&b, chunk, n);
+    fclose(f);
+    if (rc) {
+        mk_buf_free(&b);
+        return rc;
+    }
+    *len = b.len;
+    *out = (uint8_t *)mk_buf_take(&b);
+    return *out ? 0 : MK_ENOMEM;
+}
+
+int mk_grpcmock_compile_proto(const char *text, size_t len, uint8_t **out, size_t *out_len,
+                              mk_err_t *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (access(PROTOC, X_OK) != 0)
+        return mk_err_set(err, MK_EUNAVAIL,
+                          ".proto upload needs protoc (Debian package protobuf-compiler), which is "
+                          "not installed here; upload a descriptor set instead (protoc "
+                          "--descriptor_set_out=api.pb --include_imports api.proto)");
+    char dir[] = "/tmp/mk-protoc-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return mk_err_set(err, MK_EIO, "temporary directory: %s", strerror(errno));
+    char src[96], pb[96], log[96], out_arg[128], inc[128];
+    snprintf(src, sizeof src, "%s/upload.proto", dir);
+    snprintf(pb, sizeof pb, "%s/out.pb", dir);
+    snprintf(log, sizeof log, "%s/err.txt", dir);
+    snprintf(out_arg, sizeof out_arg, "--descriptor_set_out=%s", pb);
+    snprintf(inc, sizeof inc, "-I%s", dir);
+    int rc = 0;
+    FILE *f = fopen(src, "wb");
+    if (f == NULL || fwrite(text, 1, len, f) != len) {
+        rc = mk_err_set(err, MK_EIO, "writing the .proto: %s", strerror(errno));
+        if (f)
+            fclose(f);
+        goto out;
+    }
+    fclose(f);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    /* /usr/include holds the well-known types that imports name (google/protobuf/...). */
+    char *argv[] = {PROTOC, "--include_imports", out_arg, inc, "-I/usr/include", src, NULL};
+    pid_t pid;
+    int status = 0;
+    int sp = posix_spawn(&pid, PROTOC, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (sp != 0) {
+        rc = mk_err_set(err, MK_EUNAVAIL, "running protoc: %s", strerror(sp));
+        goto out;
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        uint8_t *msg = NULL;
+        size_t mlen = 0;
+        read_file(log, 4000, &msg, &mlen);
+        while (mlen > 0 && (msg[mlen - 1] == '\n' || msg[mlen - 1] == '\r'))
+            msg[--mlen] = '\0';
+        rc = mk_err_set(err, MK_EINVAL, "the .proto does not compile: %s",
+                        msg && mlen ? (char *)msg : "protoc failed");
+        free(msg);
+        goto out;
+    }
+    if (read_file(pb, MK_GRPCMOCK_MAX_DESCRIPTOR, out, out_len) != 0)
+        rc = mk_err_set(err, MK_EIO, "reading protoc's output failed");
+out:
+    unlink(src);
+    unlink(pb);
+    unlink(log);
+    rmdir(dir);
+    return rc;
+}
