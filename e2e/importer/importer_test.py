@@ -9,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "pkg", "importer", "testdata")
 sys.path.insert(0, os.path.join(HERE, "..", "admin"))
 sys.path.insert(0, os.path.join(HERE, ".."))
-from mockarty_proc import Mockarty  # noqa: E402
+from mockarty_proc import Mockarty, free_port  # noqa: E402
 from support import services  # noqa: E402
 
 BINARY = sys.argv[1]
@@ -218,7 +218,8 @@ def scenario_har_postman_graphql(node):
 
 def main():
     services.install_signal_handlers()
-    node = Mockarty(BINARY).start()
+    # Its own gRPC mock port: the default one may be taken by another admin on this machine.
+    node = Mockarty(BINARY, env={"GRPC_MOCK_PORT": str(free_port())}).start()
     try:
         scenario_openapi(node)
         scenario_bad_input(node)

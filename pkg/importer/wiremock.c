@@ -15,8 +15,9 @@ typedef struct wm {
     const mk_import_opts_t *o;
     mk_import_result_t *r;
     char item[200];
-    char why[500]; /* set: the mapping is skipped (or, with bad, refused) for this reason */
-    bool bad;      /* the reason is an input error (an invalid regex), not a limit of ours */
+    char why[500];    /* set: the mapping is skipped (or, with bad, refused) for this reason */
+    bool bad;         /* the reason is an input error (an invalid regex), not a limit of ours */
+    json_t *requests; /* request JSON text → mappings seen with it (ids of id-less mappings) */
 } wm_t;
 
 static const char *str_or(const char *s, const char *def)
@@ -491,15 +492,16 @@ static json_t *template_string(wm_t *w, const char *s, const char *route, const 
         char ph[600];
         if (!helper(expr, route, ph, sizeof ph)) {
             free(out);
-            wm_fail(w, false, "%s: template helper '{{%s}}' has no counterpart in our templates",
-                    field, expr);
+            wm_fail(w, false,
+                    "%s: template helper '{{%.200s}}' has no counterpart in our templates", field,
+                    expr);
             return NULL;
         }
         /* A placeholder name would run on into following name characters. */
         if (strncmp(ph, "$.", 2) == 0 &&
             (isalnum((unsigned char)*after) || strchr("_-.[", *after) != NULL) && *after) {
             free(out);
-            wm_fail(w, false, "%s: '{{%s}}' is followed by text our placeholder would absorb",
+            wm_fail(w, false, "%s: '{{%.200s}}' is followed by text our placeholder would absorb",
                     field, expr);
             return NULL;
         }
@@ -643,15 +645,23 @@ static int mapping(wm_t *w, json_t *m, size_t idx, mk_err_t *err)
     um[k] = 0;
     json_t *query = json_object();
     char *route = url_route(w, req, query);
-    char key[600];
-    if (id)
-        snprintf(key, sizeof key, "id:%s", id);
-    else {
-        char *dump = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
-        snprintf(key, sizeof key, "%zu:%.500s:%zu", idx, dump ? dump : "", dump ? strlen(dump) : 0);
-        free(dump);
+    /* The id follows the mapping's id, else its request (and how many identical requests came
+     * before): re-importing an edited answer replaces the mock, other mappings keep theirs. */
+    char *dump = id ? NULL : json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    json_int_t seen = 0;
+    if (dump) {
+        seen = json_integer_value(json_object_get(w->requests, dump));
+        json_object_set_new(w->requests, dump, json_integer(seen + 1));
     }
+    size_t klen = (dump ? strlen(dump) : strlen(id)) + 32;
+    char *key = malloc(klen);
+    if (id)
+        snprintf(key, klen, "id:%s", id);
+    else
+        snprintf(key, klen, "%s#%lld", dump, (long long)seen);
+    free(dump);
     json_t *mock = mk_imp_mock_new(w->o, "wm", key, k ? um : "ANY", route ? route : "/");
+    free(key);
     const char *qk;
     json_t *qv;
     json_object_foreach(query, qk, qv)
@@ -717,7 +727,7 @@ int mk_import_wiremock(json_t *doc, const mk_import_opts_t *o, mk_import_result_
         return mk_err_set(err, MK_EINVAL,
                           "spec: expected a mapping, an array of mappings or "
                           "{\"mappings\": [...]}");
-    wm_t w = {.o = o, .r = r};
+    wm_t w = {.o = o, .r = r, .requests = json_object()};
     size_t i;
     json_t *m;
     int rc = 0;
@@ -727,5 +737,6 @@ int mk_import_wiremock(json_t *doc, const mk_import_opts_t *o, mk_import_result_
             rc = mapping(&w, m, i, err);
     }
     json_decref(single);
+    json_decref(w.requests);
     return rc;
 }
