@@ -19,6 +19,7 @@ struct mk_pg_pool {
     int timeout_ms;
     const char *const *stmts;
     int nstmts;
+    mk_pg_prepared_t prepared;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     mk_pg_conn_t *conns;
@@ -174,30 +175,46 @@ static void stmt_name(char *buf, size_t len, int stmt)
     snprintf(buf, len, "s%d", stmt);
 }
 
-static int connect_prepared(mk_pg_pool_t *p, PGconn **out, mk_err_t *err)
+int mk_pg_detect_pooler(PGconn *pg, bool *pooled, mk_err_t *err)
+{
+    PGresult *res = PQexecParams(pg, "SELECT pg_backend_pid()", 0, NULL, NULL, NULL, NULL, 0);
+    int rc = mk_pg_check(pg, res, NULL, "detect a pooler", err);
+    if (rc == 0)
+        *pooled = strtol(PQgetvalue(res, 0, 0), NULL, 10) != (long)PQbackendPID(pg);
+    PQclear(res);
+    return rc;
+}
+
+/* Connects c and prepares the pool's statements on it, or (prepared statements off, or AUTO
+ * behind a pooler) marks it to send them unnamed. */
+static int connect_conn(mk_pg_pool_t *p, mk_pg_conn_t *c, mk_err_t *err)
 {
     PGconn *pg = NULL;
     int rc = mk_pg_connect(p->dsn, p->timeout_ms, -1, &pg, err);
     if (rc != 0)
         return rc;
-    for (int i = 0; i < p->nstmts; i++) {
+    bool unnamed = p->prepared == MK_PG_PREPARED_OFF;
+    if (p->prepared == MK_PG_PREPARED_AUTO)
+        rc = mk_pg_detect_pooler(pg, &unnamed, err);
+    for (int i = 0; rc == 0 && !unnamed && i < p->nstmts; i++) {
         char name[16], what[48];
         stmt_name(name, sizeof name, i);
         snprintf(what, sizeof what, "prepare statement %d", i);
         PGresult *res = PQprepare(pg, name, p->stmts[i], 0, NULL);
         rc = mk_pg_check(pg, res, NULL, what, err);
         PQclear(res);
-        if (rc != 0) {
-            PQfinish(pg);
-            return rc;
-        }
     }
-    *out = pg;
+    if (rc != 0) {
+        PQfinish(pg);
+        return rc;
+    }
+    c->pg = pg;
+    c->unnamed = unnamed ? p->stmts : NULL;
     return 0;
 }
 
 int mk_pg_pool_new(const char *dsn, int size, int timeout_ms, const char *const *stmts, int nstmts,
-                   mk_pg_pool_t **out, mk_err_t *err)
+                   mk_pg_prepared_t prepared, mk_pg_pool_t **out, mk_err_t *err)
 {
     *out = NULL;
     mk_pg_pool_t *p = calloc(1, sizeof *p);
@@ -216,6 +233,7 @@ int mk_pg_pool_new(const char *dsn, int size, int timeout_ms, const char *const 
     p->timeout_ms = timeout_ms;
     p->stmts = stmts;
     p->nstmts = nstmts;
+    p->prepared = prepared;
     p->size = size;
     for (int i = 0; i < size; i++)
         p->idle[p->nidle++] = &p->conns[size - 1 - i];
@@ -275,7 +293,7 @@ static int acquire(mk_pg_pool_t *p, mk_pg_conn_t **out, mk_err_t *err)
     pthread_mutex_unlock(&p->mu);
 
     mk_err_t local = {0};
-    int rc = connect_prepared(p, &c->pg, &local);
+    int rc = connect_conn(p, c, &local);
     pthread_mutex_lock(&p->mu);
     p->connecting--;
     p->is_down = rc != 0;
@@ -383,8 +401,10 @@ int mk_pg_exec_fmt(mk_pg_conn_t *c, int stmt, int nparams, const char *const *pa
     stmt_name(name, sizeof name, stmt);
     if (fmt == NULL)
         fmt = &text_fmt;
-    PGresult *r = PQexecPrepared(c->pg, name, nparams, params, fmt->lengths, fmt->formats,
-                                 fmt->result_format);
+    PGresult *r = c->unnamed != NULL ? PQexecParams(c->pg, c->unnamed[stmt], nparams, NULL, params,
+                                                    fmt->lengths, fmt->formats, fmt->result_format)
+                                     : PQexecPrepared(c->pg, name, nparams, params, fmt->lengths,
+                                                      fmt->formats, fmt->result_format);
     int rc = mk_pg_check(c->pg, r, c->sqlstate, what, err);
     if (rc != 0 || res == NULL) {
         PQclear(r);
@@ -411,8 +431,12 @@ int mk_pg_query_rows_fmt(mk_pg_conn_t *c, int stmt, int nparams, const char *con
     stmt_name(name, sizeof name, stmt);
     if (fmt == NULL)
         fmt = &text_fmt;
-    if (!PQsendQueryPrepared(c->pg, name, nparams, params, fmt->lengths, fmt->formats,
-                             fmt->result_format))
+    int sent = c->unnamed != NULL
+                   ? PQsendQueryParams(c->pg, c->unnamed[stmt], nparams, NULL, params, fmt->lengths,
+                                       fmt->formats, fmt->result_format)
+                   : PQsendQueryPrepared(c->pg, name, nparams, params, fmt->lengths, fmt->formats,
+                                         fmt->result_format);
+    if (!sent)
         return mk_pg_check(c->pg, NULL, c->sqlstate, what, err);
     /* Single-row mode keeps a full load from holding every row in memory at once. */
     PQsetSingleRowMode(c->pg);

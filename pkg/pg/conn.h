@@ -4,6 +4,7 @@
 #define MK_PG_CONN_H
 
 #include "err/err.h"
+#include "pg/pg.h"
 
 #include <libpq-fe.h>
 
@@ -12,10 +13,12 @@
 
 /* A pooled connection as an operation sees it. */
 typedef struct mk_pg_conn {
-    PGconn *pg;       /* NULL while disconnected */
-    bool reused;      /* was connected before the current call took it */
-    int progress;     /* results received in the current attempt */
-    char sqlstate[6]; /* of the last failure in the current attempt; "" when none */
+    PGconn *pg;                 /* NULL while disconnected */
+    bool reused;                /* was connected before the current call took it */
+    int progress;               /* results received in the current attempt */
+    char sqlstate[6];           /* of the last failure in the current attempt; "" when none */
+    const char *const *unnamed; /* while connected: the pool's statements when they are sent
+                                 * unnamed (prepared statements off), else NULL */
 } mk_pg_conn_t;
 
 typedef struct mk_pg_pool mk_pg_pool_t;
@@ -32,9 +35,13 @@ int mk_pg_connect(const char *dsn, int timeout_ms, int stop_fd, PGconn **out, mk
 int mk_pg_check(PGconn *pg, const PGresult *res, char sqlstate[6], const char *what, mk_err_t *err);
 
 /* Creates a pool of size lazily opened connections to dsn (copied); stmts (borrowed, static) are
- * prepared on each connection as "s0", "s1", ... */
+ * prepared on each connection as "s0", "s1", ... or, as prepared says, sent unnamed each time. */
 int mk_pg_pool_new(const char *dsn, int size, int timeout_ms, const char *const *stmts, int nstmts,
-                   mk_pg_pool_t **out, mk_err_t *err);
+                   mk_pg_prepared_t prepared, mk_pg_pool_t **out, mk_err_t *err);
+
+/* Whether the connection is reached through a pooler: the server process id differs from the one
+ * given at startup (PgBouncer makes up its own). *pooled is set on success. */
+int mk_pg_detect_pooler(PGconn *pg, bool *pooled, mk_err_t *err);
 void mk_pg_pool_free(mk_pg_pool_t *p);
 
 typedef int (*mk_pg_op_fn)(mk_pg_conn_t *c, void *ud, mk_err_t *err);
@@ -46,8 +53,9 @@ typedef int (*mk_pg_op_fn)(mk_pg_conn_t *c, void *ud, mk_err_t *err);
  * (a caller's callback stopping) is returned as is. */
 int mk_pg_pool_run(mk_pg_pool_t *p, bool tx, mk_pg_op_fn fn, void *ud, mk_err_t *err);
 
-/* Runs prepared statement stmt with text params (NULL: SQL NULL). On success *res, when res is
- * not NULL, is the result, which the caller PQclear()s. */
+/* Runs statement stmt (prepared, or unnamed when prepared statements are off) with text params
+ * (NULL: SQL NULL). On success *res, when res is not NULL, is the result, which the caller
+ * PQclear()s. */
 int mk_pg_exec(mk_pg_conn_t *c, int stmt, int nparams, const char *const *params, PGresult **res,
                const char *what, mk_err_t *err);
 /* Runs prepared statement stmt in single-row mode, calling row(ud, res) with a one-row result per

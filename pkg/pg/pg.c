@@ -1,5 +1,6 @@
-/* PostgreSQL implementation of the repository: the repo.h operations as prepared statements on a
- * pooled connection, versioned migrations under an advisory lock, and the change feed. */
+/* PostgreSQL implementation of the repository: the repo.h operations as (prepared or unnamed)
+ * statements on a pooled connection, versioned migrations under an advisory lock, and the change
+ * feed. */
 #include "pg/pg.h"
 
 #include "pg/conn.h"
@@ -16,7 +17,7 @@
 #define MAX_POOL_SIZE           64
 #define DEFAULT_CONNECT_TIMEOUT 3000
 #define SCHEMA_POLL_MS          100
-/* pg_advisory_lock key held while migrating: "mockarty" in ASCII. */
+/* pg_advisory_xact_lock key held while migrating: "mockarty" in ASCII. */
 #define MIGRATION_LOCK_KEY "7885630785396569209"
 
 /* Ordered; version N is migrations[N - 1]. Never edit an entry once released: append a new one.
@@ -147,6 +148,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 typedef struct pg_repo {
     mk_repo_t base; /* first: the repo.h contract casts between the two */
     char *dsn;
+    char *listen_dsn;
     int timeout_ms;
     mk_pg_pool_t *pool;
     pthread_mutex_t sub_mu;
@@ -598,7 +600,8 @@ static int pg_subscribe(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *
                         "postgres subscribe: this repository already has a "
                         "subscription");
     else
-        rc = mk_pg_listener_start(p->dsn, p->timeout_ms, MK_PG_CHANNEL, cb, ud, &p->listener, err);
+        rc = mk_pg_listener_start(p->listen_dsn, p->timeout_ms, MK_PG_CHANNEL, cb, ud, &p->listener,
+                                  err);
     pthread_mutex_unlock(&p->sub_mu);
     return rc;
 }
@@ -612,6 +615,7 @@ static void pg_free(mk_repo_t *r)
     mk_pg_pool_free(p->pool);
     pthread_mutex_destroy(&p->sub_mu);
     free(p->dsn);
+    free(p->listen_dsn);
     free(p);
 }
 
@@ -674,60 +678,55 @@ static int newer_schema(int64_t version, mk_err_t *err)
                       (long long)version, MIGRATION_COUNT);
 }
 
-/* Applies migration version + 1 and records it, in one transaction. */
-static int apply_migration(PGconn *pg, int64_t version, mk_err_t *err)
+/* One transaction: takes the migration lock, reads the version and, when behind, applies the
+ * next migration and records it. *done when the schema is current afterwards. The lock is
+ * transaction-scoped, so admins starting together migrate one at a time and the later ones find
+ * nothing left to do, and no lock outlives its transaction on a pooler's server connection. */
+static int migrate_step(PGconn *pg, bool *done, mk_err_t *err)
 {
-    char what[64];
-    snprintf(what, sizeof what, "migration %lld", (long long)version + 1);
-    int rc = raw_exec(pg, "BEGIN", 0, NULL, NULL, what, err);
-    if (rc != 0)
-        return rc;
-    PGresult *res = PQexec(pg, migrations[version]);
-    rc = mk_pg_check(pg, res, NULL, what, err);
-    PQclear(res);
-    if (rc == 0) {
+    int64_t version = 0;
+    char what[64] = "migration";
+    int rc = raw_exec(pg, "BEGIN", 0, NULL, NULL, "begin migration", err);
+    if (rc == 0)
+        rc = raw_exec(pg, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, NULL,
+                      "take the migration lock", err);
+    if (rc == 0)
+        rc = raw_exec(pg,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      " version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                      0, NULL, NULL, "create schema_migrations", err);
+    if (rc == 0)
+        rc = read_schema_version(pg, &version, err);
+    if (rc == 0 && version > MIGRATION_COUNT)
+        rc = newer_schema(version, err);
+    if (rc == 0 && version < MIGRATION_COUNT) {
+        snprintf(what, sizeof what, "migration %lld", (long long)version + 1);
+        PGresult *res = PQexec(pg, migrations[version]);
+        rc = mk_pg_check(pg, res, NULL, what, err);
+        PQclear(res);
         char v[24], at[24];
         snprintf(v, sizeof v, "%lld", (long long)version + 1);
         snprintf(at, sizeof at, "%" PRId64, now_unix_ms());
         const char *params[2] = {v, at};
-        rc = raw_exec(pg, "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)", 2,
-                      params, NULL, "record migration", err);
+        if (rc == 0)
+            rc = raw_exec(pg, "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)",
+                          2, params, NULL, "record migration", err);
+        version++;
     }
     if (rc == 0)
         rc = raw_exec(pg, "COMMIT", 0, NULL, NULL, what, err);
     if (rc != 0 && PQtransactionStatus(pg) != PQTRANS_IDLE)
         PQclear(PQexec(pg, "ROLLBACK"));
+    *done = rc == 0 && version == MIGRATION_COUNT;
     return rc;
 }
 
-/* The whole run holds an advisory lock, so admins starting together migrate one at a time and
- * the later ones find nothing left to do. The lock is the session's: a crash releases it. */
 static int migrate(PGconn *pg, mk_err_t *err)
 {
-    int rc = raw_exec(pg, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, NULL,
-                      "take the migration lock", err);
-    if (rc != 0)
-        return rc;
-    rc = raw_exec(pg,
-                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                  " version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
-                  0, NULL, NULL, "create schema_migrations", err);
-    for (;;) {
-        int64_t version = 0;
-        if (rc == 0)
-            rc = read_schema_version(pg, &version, err);
-        if (rc != 0)
-            break;
-        if (version > MIGRATION_COUNT) {
-            rc = newer_schema(version, err);
-            break;
-        }
-        if (version == MIGRATION_COUNT)
-            break;
-        rc = apply_migration(pg, version, err);
-    }
-    raw_exec(pg, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", 0, NULL, NULL,
-             "release the migration lock", NULL);
+    bool done = false;
+    int rc = 0;
+    while (rc == 0 && !done)
+        rc = migrate_step(pg, &done, err);
     return rc;
 }
 
@@ -786,11 +785,14 @@ int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, 
     if (o.connect_timeout_ms == 0)
         o.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT;
     if (o.pool_size < 1 || o.pool_size > MAX_POOL_SIZE || o.connect_timeout_ms < 0 ||
-        o.schema_wait_ms < 0)
+        o.schema_wait_ms < 0 || o.prepared < MK_PG_PREPARED_AUTO || o.prepared > MK_PG_PREPARED_OFF)
         return mk_err_set(err, MK_EINVAL,
-                          "postgres open: pool_size must be 1..%d and timeouts not negative",
+                          "postgres open: pool_size must be 1..%d, timeouts not negative and "
+                          "prepared one of auto, on, off",
                           MAX_POOL_SIZE);
     int rc = check_dsn(dsn, err);
+    if (rc == 0 && o.listen_dsn != NULL && o.listen_dsn[0] != '\0')
+        rc = check_dsn(o.listen_dsn, err);
     if (rc != 0)
         return rc;
 
@@ -801,11 +803,13 @@ int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, 
     p->timeout_ms = o.connect_timeout_ms;
     pthread_mutex_init(&p->sub_mu, NULL);
     p->dsn = strdup(dsn);
-    if (p->dsn == NULL) {
+    p->listen_dsn = strdup(o.listen_dsn != NULL && o.listen_dsn[0] != '\0' ? o.listen_dsn : dsn);
+    if (p->dsn == NULL || p->listen_dsn == NULL) {
         rc = mk_err_set(err, MK_ENOMEM, "postgres open: out of memory");
         goto out;
     }
-    rc = mk_pg_pool_new(dsn, o.pool_size, o.connect_timeout_ms, stmt_sql, ST_COUNT, &p->pool, err);
+    rc = mk_pg_pool_new(dsn, o.pool_size, o.connect_timeout_ms, stmt_sql, ST_COUNT, o.prepared,
+                        &p->pool, err);
     if (rc != 0)
         goto out;
     PGconn *pg = NULL;

@@ -12,13 +12,28 @@
 /* The NOTIFY channel every write publishes on, payload "<seq> <id>". */
 #define MK_PG_CHANNEL "mockarty_changes"
 
+/* Whether calls use protocol-level prepared statements. A pooler in transaction mode (PgBouncer
+ * before 1.21) hands each transaction any server connection, where a statement prepared on another
+ * does not exist; off sends every call as an unnamed statement (PQexecParams), which works there.
+ * AUTO turns them off on a connection whose server process id differs from the one the
+ * connection reported at startup, which is how a pooler shows (it makes up its own). */
+typedef enum mk_pg_prepared {
+    MK_PG_PREPARED_AUTO = 0,
+    MK_PG_PREPARED_ON,
+    MK_PG_PREPARED_OFF,
+} mk_pg_prepared_t;
+
 typedef struct mk_pg_opts {
     int pool_size;          /* connections serving calls; 0 = 4 */
-    bool migrate;           /* true (the admin): apply pending migrations under an advisory
-                             * lock; false (resolvers): only check the schema is current */
+    bool migrate;           /* true (the admin): apply pending migrations, each under an
+                             * advisory lock; false (resolvers): only check the schema is current */
     int connect_timeout_ms; /* per connection attempt; 0 = 3000 */
     int schema_wait_ms;     /* with migrate false: how long open waits for the admin to create
                              * or upgrade the schema; 0 = fail at once */
+    mk_pg_prepared_t prepared;
+    const char *listen_dsn; /* the change feed's LISTEN connection, which needs a session of its
+                             * own: direct to PostgreSQL, not through a transaction pooler;
+                             * NULL or "": dsn. Borrowed, copied by open. */
 } mk_pg_opts_t;
 
 /* Connects to dsn (a libpq connection string or URI, copied), then migrates or checks the schema
@@ -37,15 +52,19 @@ typedef struct mk_pg_opts {
  * - Every put and purge is published with pg_notify(MK_PG_CHANNEL, "<seq> <id>") inside its
  *   transaction, so subscribers hear of it on commit. update_usage neither bumps seq nor
  *   notifies.
- * - Calls take a pooled connection (statements prepared once per connection). A lost server
+ * - No session state is relied on, so dsn may name a PgBouncer in transaction pooling mode (with
+ *   prepared OFF or AUTO): each migration is one transaction under a transaction-scoped advisory
+ *   lock, and LISTEN runs on listen_dsn.
+ * - Calls take a pooled connection (statements prepared once per connection, unless prepared
+ *   statements are off). A lost server
  *   makes calls fail with MK_EUNAVAIL ("postgres: cannot connect: ... Connection refused ...");
  *   reconnection is tried by later calls at most every 200 ms, failing fast in between, so the
  *   repository recovers by itself when the server is back. Serialization failures and deadlocks
  *   (SQLSTATE 40001, 40P01) are retried 3 times, then reported as MK_EUNAVAIL. err->cause
  *   carries the SQLSTATE.
- * - subscribe starts a thread with its own connection doing LISTEN; it returns once listening
- *   when the server is reachable (else the thread keeps trying). The callback gets (0, NULL)
- *   after every (re)connection, then (seq, id) per committed change; reconnection backs off
+ * - subscribe starts a thread with its own connection (to listen_dsn) doing LISTEN; it returns once
+ * listening when the server is reachable (else the thread keeps trying). The callback gets (0,
+ * NULL) after every (re)connection, then (seq, id) per committed change; reconnection backs off
  *   from 100 ms to 2 s. mk_repo_free stops and joins the thread.
  * - Documents (table docs, migration 2) behave as in the SQLite backend: json is BYTEA, sent
  *   and read as raw bytes, so any bytes round-trip (PostgreSQL refuses kinds, ids or namespaces

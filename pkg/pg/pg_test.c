@@ -100,9 +100,12 @@ static void fresh_db(char *dsn, size_t len)
     mk_testing_pg_dsn(&srv, name, dsn, len);
 }
 
+/* MK_PG_TEST_PREPARED=off runs every scenario with unnamed statements, as through PgBouncer. */
+static mk_pg_prepared_t test_prepared = MK_PG_PREPARED_ON;
+
 static mk_repo_t *open_pg(const char *dsn, int pool_size)
 {
-    mk_pg_opts_t o = {.pool_size = pool_size, .migrate = true};
+    mk_pg_opts_t o = {.pool_size = pool_size, .migrate = true, .prepared = test_prepared};
     mk_repo_t *r = NULL;
     mk_err_t err = {0};
     int rc = mk_pg_repo_open(dsn, &o, &r, &err);
@@ -605,6 +608,47 @@ out:
     free(e);
 }
 
+/* The feed LISTENs on listen_dsn, not on the pool's dsn: pointed at a database that does not
+ * exist it never connects while calls work; pointed at the real one it hears the writes. */
+static void test_listen_dsn(void)
+{
+    char dsn[160], nowhere[160];
+    fresh_db(dsn, sizeof dsn);
+    mk_testing_pg_dsn(&srv, "nosuchdb", nowhere, sizeof nowhere);
+    mk_repo_t *writer = open_pg(dsn, 1);
+    events_t *e = calloc(1, sizeof *e);
+    events_init(e);
+    mk_err_t err = {0};
+    for (int i = 0; i < 2 && writer != NULL; i++) {
+        mk_pg_opts_t o = {
+            .pool_size = 1, .prepared = test_prepared, .listen_dsn = i == 0 ? nowhere : dsn};
+        mk_repo_t *follower = NULL;
+        MK_CHECK_INT(mk_pg_repo_open(dsn, &o, &follower, &err), 0);
+        if (follower == NULL)
+            break;
+        MK_CHECK_INT(mk_repo_subscribe(follower, on_change, e, &err), 0);
+        mk_repo_mock_t m = mock(i == 0 ? "unheard" : "heard", "n", "{}");
+        MK_CHECK_INT(mk_repo_put_mocks(writer, &m, 1, &err), 0);
+        sleep_ms(300);
+        pthread_mutex_lock(&e->mu);
+        MK_CHECK_INT(e->connects, i);
+        MK_CHECK_INT(e->n, i);
+        if (i == 1 && e->n == 1)
+            MK_CHECK_STR(e->id[0], "heard");
+        pthread_mutex_unlock(&e->mu);
+        /* Calls go through the pool whatever the feed does. */
+        mk_testing_rows_t *c = calloc(1, sizeof *c);
+        MK_CHECK_INT(mk_repo_get_mock(follower, "unheard", mk_testing_rows_collect, c, &err), 0);
+        MK_CHECK_INT(c->n, 1);
+        mk_testing_rows_reset(c);
+        free(c);
+        mk_repo_free(follower);
+    }
+    mk_repo_free(writer);
+    events_destroy(e);
+    free(e);
+}
+
 /* --- outages ---------------------------------------------------------------------------- */
 
 static bool contains_nocase(const char *hay, const char *needle)
@@ -700,6 +744,11 @@ static void test_open_errors(void)
     MK_CHECK_INT(mk_pg_repo_open(srv.dsn, &o, NULL, &err), MK_EINVAL);
     mk_pg_opts_t neg = {.pool_size = -1};
     MK_CHECK_INT(mk_pg_repo_open(srv.dsn, &neg, &r, &err), MK_EINVAL);
+    mk_pg_opts_t bad_mode = {.prepared = (mk_pg_prepared_t)3};
+    MK_CHECK_INT(mk_pg_repo_open(srv.dsn, &bad_mode, &r, &err), MK_EINVAL);
+    mk_pg_opts_t bad_listen = {.listen_dsn = "this is = = not a dsn"};
+    MK_CHECK_INT(mk_pg_repo_open(srv.dsn, &bad_listen, &r, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "invalid DSN") != NULL);
 
     /* Nothing listens on port 1 of loopback: refused at once. */
     int64_t t0 = now_ms();
@@ -1009,6 +1058,12 @@ static void test_docs_upgrade_from_v1(void)
 int main(void)
 {
     int64_t t0 = now_ms();
+    const char *mode = getenv("MK_PG_TEST_PREPARED");
+    if (mode != NULL && strcmp(mode, "off") == 0)
+        test_prepared = MK_PG_PREPARED_OFF;
+    else if (mode != NULL && strcmp(mode, "auto") == 0)
+        test_prepared = MK_PG_PREPARED_AUTO;
+    fprintf(stderr, "     prepared statements: %s\n", mode != NULL ? mode : "on");
     if (mk_testing_pg_start(&srv) != 0) {
         fprintf(stderr, "cannot start PostgreSQL\n");
         return 1;
@@ -1017,6 +1072,7 @@ int main(void)
     MK_RUN(test_same_semantics_as_sqlite);
     MK_RUN(test_concurrent_writers);
     MK_RUN(test_notifications_across_instances);
+    MK_RUN(test_listen_dsn);
     MK_RUN(test_open_errors);
     MK_RUN(test_concurrent_migration);
     MK_RUN(test_resolver_needs_schema);
