@@ -264,15 +264,20 @@ static json_t *run_view(ctx_t *c, const json_t *doc, bool with_results)
         json_object_set(v, "error", json_object_get(task, "error"));
     }
     if (json_is_object(res)) {
-        /* The result's counts under both Mockarty names (TestRun and TestRunResult). */
-        static const char *const copy[] = {"totalTests", "passed",    "failed",     "skipped",
-                                           "durationMs", "startedAt", "completedAt"};
-        for (size_t i = 0; i < sizeof copy / sizeof *copy; i++)
-            if (json_object_get(res, copy[i]))
-                json_object_set(v, copy[i], json_object_get(res, copy[i]));
-        json_object_set(v, "passedTests", json_object_get(res, "passed"));
-        json_object_set(v, "failedTests", json_object_get(res, "failed"));
-        json_object_set(v, "duration", json_object_get(res, "durationMs"));
+        /* The result's counts (executed requests) under both Mockarty names: TestRun's and the
+         * SDK's TestRunResult's. */
+        static const char *const copy[][2] = {
+            {"totalTests", NULL},        {"passedTests", "passed"},  {"failedTests", "failed"},
+            {"skippedTests", "skipped"}, {"duration", "durationMs"}, {"startedAt", NULL},
+            {"completedAt", NULL},       {"metadata", NULL},
+        };
+        for (size_t i = 0; i < sizeof copy / sizeof *copy; i++) {
+            json_t *x = json_object_get(res, copy[i][0]);
+            if (x)
+                json_object_set(v, copy[i][0], x);
+            if (x && copy[i][1])
+                json_object_set(v, copy[i][1], x);
+        }
         if (jstr(res, "status") && state && strcmp(state, "succeeded") == 0)
             json_object_set(v, "status", json_object_get(res, "status"));
         if (with_results)

@@ -662,8 +662,13 @@ int mk_coord_new(const mk_coord_config_t *cfg, mk_repo_t *repo, mk_identity_t *i
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     co->cfg = *cfg;
     co->cfg.tls = NULL; /* read during mk_grpc_server_new only */
-    if (co->cfg.heartbeat_interval_ms <= 0)
-        co->cfg.heartbeat_interval_ms = 5000;
+    if (co->cfg.heartbeat_interval_ms <= 0) {
+        /* Three heartbeats fit in the timeout, so one lost heartbeat never loses the runner. */
+        int64_t timeout =
+            cfg->queue.heartbeat_timeout_ms > 0 ? cfg->queue.heartbeat_timeout_ms : 30000;
+        int64_t every = timeout / 3 < 5000 ? timeout / 3 : 5000;
+        co->cfg.heartbeat_interval_ms = (int)(every < 100 ? 100 : every);
+    }
     co->api_token = cfg->api_token ? strdup(cfg->api_token) : NULL;
     co->cfg.api_token = NULL;
     co->repo = repo;

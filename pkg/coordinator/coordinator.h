@@ -23,7 +23,7 @@ typedef struct mk_coord_config {
     const mk_grpc_tls_opts_t *tls; /* NULL: h2c */
     const char *api_token;         /* the bootstrap API_TOKEN, accepted as an admin token */
     bool allow_anonymous;          /* no credentials needed (authentication off): acts as admin */
-    int heartbeat_interval_ms;     /* told to runners; 0: 5000 */
+    int heartbeat_interval_ms;     /* told to runners; 0: a third of the timeout, at most 5 s */
     mk_queue_config_t queue;
 } mk_coord_config_t;
 

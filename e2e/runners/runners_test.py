@@ -1,0 +1,374 @@
+"""Coordinator and runners against the real binaries: an admin, a shared runner (admin-scoped
+integration token) and a team-a runner (team-a token) run Postman collections against mocks served
+by the same admin. Checks scope refusal, that a team-b task never reaches the team-a runner, that a
+runner killed with SIGKILL mid-task has its task requeued and finished exactly once by the other,
+reports (JUnit parses, HTML, JSON), the SSE events, cancel, and the python3-grpcio interop of the
+coordinator's scope check.
+Usage: runners_test.py <mockarty binary> <mockarty-runner binary> [coordinator.pb]"""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+
+ADMIN_BIN = RUNNER_BIN = DESCRIPTORS = None
+BOOT = "boot-s3cret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Proc:
+    def __init__(self, argv, env, log):
+        self.log_path = log
+        self.logf = open(log, "wb")
+        self.p = subprocess.Popen(argv, env=env, stdout=self.logf, stderr=subprocess.STDOUT)
+
+    def log(self):
+        self.logf.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.logf.close()
+
+
+def collection(name, requests):
+    items = []
+    for rname, path in requests:
+        items.append({
+            "name": rname,
+            "request": {"method": "GET", "url": "{{baseUrl}}" + path},
+            "event": [{"listen": "test", "script": {"exec": [
+                "pm.test('status 200', function () { pm.response.to.have.status(200); });",
+                "pm.test('says hello', function () {",
+                "  pm.expect(pm.response.json().hello).to.eql('world'); });",
+            ]}}],
+        })
+    return {"info": {"name": name, "schema":
+                     "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+            "item": [{"name": "folder", "item": items}]}
+
+
+class RunnersTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="runners-e2e-")
+        cls.http = free_port()
+        cls.grpc = free_port()
+        cls.db = os.path.join(cls.tmp, "m.db")
+        env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
+                   DB_PATH=cls.db, API_TOKEN=BOOT, HTTP_WORKERS="1", HTTP_HOST="127.0.0.1",
+                   RUNNER_HEARTBEAT_TIMEOUT="3s", ADMIN_PASSWORD="admin-pass-1234",
+                   GRPC_MOCK_PORT="0")
+        cls.admin = Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))
+        cls.procs = [cls.admin]
+        wait_for(lambda: cls.get_ok("/health"), 20, "the admin")
+        for ns in ("team-a", "team-b"):
+            cls.api("POST", "/api/v1/namespaces", {"name": ns})
+        cls.admin_token = cls.api("POST", "/api/v1/auth/tokens",
+                                  {"name": "shared-runners", "kind": "integration"})[1]["token"]
+        cls.team_a_token = cls.api("POST", "/api/v1/auth/tokens",
+                                   {"name": "team-a-runners", "kind": "integration",
+                                    "namespace": "team-a", "role": "editor"})[1]["token"]
+        assert cls.admin_token.startswith("mki_") and cls.team_a_token.startswith("mki_")
+        for route, delay in (("/hello", 0), ("/slow", 700)):
+            st, body = cls.api2("POST", "/api/v1/mocks", {
+                "http": {"route": route, "httpMethod": "GET"},
+                "response": {"statusCode": 200, "delay": delay, "payload": {"hello": "world"}}})
+            assert st in (200, 201), body
+        cls.runners = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in cls.procs:
+            p.stop()
+
+    # ---- helpers ----
+
+    @classmethod
+    def get_ok(cls, path):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (cls.http, path), timeout=2):
+                return True
+        except Exception:
+            return False
+
+    @classmethod
+    def api(cls, method, path, body=None, raw=False):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (cls.http, path), data=data,
+                                     method=method,
+                                     headers={"Authorization": "Bearer " + BOOT,
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                text = r.read()
+                return r.status, (text if raw else json.loads(text or b"null")), r.headers
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            return e.code, (text if raw else json.loads(text or b"null")), e.headers
+
+    @classmethod
+    def api2(cls, method, path, body=None):
+        st, b, _ = cls.api(method, path, body)
+        return st, b
+
+    def start_runner(self, name, token, shared=False, ns=None, extra=None):
+        port = free_port()
+        env = dict(os.environ, COORDINATOR_ADDR="127.0.0.1:%d" % self.grpc, API_TOKEN=token,
+                   RUNNER_NAME=name, SHARED="true" if shared else "false",
+                   RUNNER_HTTP_PORT=str(port), RUNNER_HTTP_HOST="127.0.0.1",
+                   MAX_CONCURRENT="1", CAPABILITIES="api_test")
+        if ns:
+            env["NAMESPACE"] = ns
+        env.update(extra or {})
+        p = Proc([RUNNER_BIN], env, os.path.join(self.tmp, name + ".log"))
+        p.port = port
+        self.procs.append(p)
+        return p
+
+    def runner_id(self, name):
+        def find():
+            st, body = self.api2("GET", "/api/v1/runners")
+            for r in body["items"]:
+                if r["name"] == name and r["state"] == "online":
+                    return r["id"]
+            return None
+        return wait_for(find, 20, "runner %s online" % name)
+
+    def create_collection(self, ns, name, requests):
+        st, body = self.api2("POST", "/api/v1/api-tester/collections",
+                             {"namespace": ns, "name": name,
+                              "collection": collection(name, requests)})
+        self.assertEqual(st, 201, body)
+        return body["id"]
+
+    def execute(self, cid):
+        st, body = self.api2("POST", "/api/v1/api-tester/collections/%s/execute" % cid,
+                             {"baseUrl": "http://127.0.0.1:%d" % self.http})
+        self.assertEqual(st, 202, body)
+        self.assertIn(body["status"], ("pending", "running"))
+        return body["id"]
+
+    def get_run(self, rid):
+        st, body = self.api2("GET", "/api/v1/api-tester/test-runs/" + rid)
+        self.assertEqual(st, 200, body)
+        return body
+
+    def wait_done(self, rid, timeout=40):
+        return wait_for(lambda: (lambda r: r if r["status"] not in ("pending", "running")
+                                 else None)(self.get_run(rid)), timeout, "run %s to finish" % rid)
+
+    # ---- scenarios, in order ----
+
+    def test_1_scope_refused(self):
+        p = self.start_runner("bad-shared", self.team_a_token, shared=True)
+        code = p.p.wait(20)
+        self.assertEqual(code, 2)
+        self.assertIn("SHARED=true needs an admin-scoped integration token", p.log())
+        p = self.start_runner("bad-ns", self.team_a_token, ns="team-b")
+        self.assertEqual(p.p.wait(20), 2)
+        self.assertIn("scoped to namespace 'team-a'", p.log())
+        p = self.start_runner("bad-token", "mki_nope", shared=True)
+        self.assertEqual(p.p.wait(20), 2)
+
+    def test_2_team_b_never_on_team_a(self):
+        RunnersTest.team_a = self.start_runner("runner-team-a", self.team_a_token, ns="team-a")
+        ta = self.runner_id("runner-team-a")
+        cid = self.create_collection("team-b", "b-hello", [("hello", "/hello")])
+        rids = [self.execute(cid) for _ in range(3)]
+        time.sleep(2.5)  # the team-a runner is online and idle all along
+        for rid in rids:
+            self.assertEqual(self.get_run(rid)["status"], "pending")
+        st, active = self.api2("GET", "/api/v1/test-runs/active")
+        self.assertTrue({r["id"] for r in active["items"]} >= set(rids))
+        RunnersTest.shared = self.start_runner("runner-shared", self.admin_token, shared=True)
+        sh = self.runner_id("runner-shared")
+        for rid in rids:
+            r = self.wait_done(rid)
+            self.assertEqual(r["status"], "completed", r)
+            self.assertEqual(r["runnerId"], sh)
+            self.assertNotEqual(r["runnerId"], ta)
+            self.assertEqual(r["passed"], 1)  # requests; each has two tests
+            self.assertEqual(r["metadata"]["assertions"]["passed"], 2)
+            self.assertEqual(r["failed"], 0)
+        # a team-a run may go to either runner
+        cid = self.create_collection("team-a", "a-hello", [("hello", "/hello")])
+        r = self.wait_done(self.execute(cid))
+        self.assertIn(r["runnerId"], (ta, sh))
+        RunnersTest.hello_run = rids[0]
+
+    def test_3_reports_and_events(self):
+        rid = RunnersTest.hello_run
+        st, xml, h = self.api("GET", "/api/v1/api-tester/test-runs/%s/report?format=junit" % rid,
+                              raw=True)
+        self.assertEqual(st, 200)
+        root = ET.fromstring(xml)
+        cases = root.findall(".//testcase")
+        self.assertEqual(len(cases), 1)
+        self.assertEqual(len(root.findall(".//failure")), 0)
+        st, html, h = self.api("GET", "/api/v1/api-tester/test-runs/%s/report?format=html" % rid,
+                               raw=True)
+        self.assertEqual(st, 200)
+        self.assertIn(b"<html", html.lower())
+        st, body, h = self.api("GET", "/api/v1/api-tester/test-runs/%s/report?format=json" % rid)
+        self.assertEqual(body["results"][0]["assertions"][0]["passed"], True, body)
+        st, _, _ = self.api("GET", "/api/v1/api-tester/test-runs/%s/report?format=pdf" % rid)
+        self.assertEqual(st, 400)
+        st, sse, h = self.api("GET", "/api/v1/api-tester/test-runs/%s/events" % rid, raw=True)
+        self.assertEqual(st, 200)
+        self.assertTrue(h["Content-Type"].startswith("text/event-stream"))
+        text = sse.decode()
+        self.assertIn("event: progress", text)
+        self.assertIn("event: end", text)
+        self.assertIn('"request_done"', text)
+
+    def test_4_kill_requeues_exactly_once(self):
+        cid = self.create_collection("team-a", "a-slow",
+                                     [("slow%d" % i, "/slow") for i in range(8)])
+        rid = self.execute(cid)
+        r = wait_for(lambda: (lambda r: r if r["taskState"] == "running" else None)(self.get_run(rid)),
+                     20, "the slow run to start")
+        first = r["runnerId"]
+        ids = {self.runner_id("runner-team-a"): RunnersTest.team_a,
+               self.runner_id("runner-shared"): RunnersTest.shared}
+        victim = ids[first]
+        other = [i for i in ids if i != first][0]
+        time.sleep(1.0)
+        victim.p.send_signal(signal.SIGKILL)
+        victim.p.wait()
+        r = self.wait_done(rid, 60)
+        self.assertEqual(r["status"], "completed", r)
+        self.assertEqual(r["attempt"], 2)
+        self.assertEqual(r["runnerId"], other)
+        self.assertEqual(r["passed"], 8)
+        # the database holds one finished task, attempt 2
+        con = sqlite3.connect(self.db)
+        rows = con.execute("SELECT json FROM docs WHERE kind='task' AND id=?", (rid,)).fetchall()
+        con.close()
+        self.assertEqual(len(rows), 1)
+        task = json.loads(rows[0][0])
+        self.assertEqual(task["state"], "succeeded")
+        self.assertEqual(task["attempt"], 2)
+        survivor = RunnersTest.shared if victim is RunnersTest.team_a else RunnersTest.team_a
+        self.assertIn("task %s attempt 2" % rid, survivor.log())
+        runners = self.api2("GET", "/api/v1/runners")[1]["items"]
+        self.assertIn("offline", [x["state"] for x in runners if x["id"] == first])
+
+    def test_5_cancel_and_delete(self):
+        # team-a: whichever runner survived the kill above can take it
+        cid = self.create_collection("team-a", "a-slow2", [("slow%d" % i, "/slow")
+                                                          for i in range(20)])
+        rid = self.execute(cid)
+        wait_for(lambda: self.get_run(rid)["taskState"] in ("assigned", "running"), 20, "start")
+        st, body = self.api2("POST", "/api/v1/api-tester/test-runs/%s/cancel" % rid)
+        self.assertEqual(st, 200, body)
+        r = self.wait_done(rid, 30)
+        self.assertEqual(r["status"], "cancelled")
+        st, body = self.api2("DELETE", "/api/v1/api-tester/test-runs/" + rid)
+        self.assertEqual(st, 200)
+        self.assertEqual(self.api2("GET", "/api/v1/api-tester/test-runs/" + rid)[0], 404)
+
+    def test_6_collections_crud(self):
+        st, body = self.api2("POST", "/api/v1/api-tester/import/postman",
+                             collection("imported", [("h", "/hello")]))
+        self.assertEqual(st, 201, body)
+        cid = body["id"]
+        st, exp, _ = self.api("GET", "/api/v1/api-tester/collections/%s/export" % cid)
+        self.assertEqual(exp["info"]["name"], "imported")
+        self.assertEqual(exp["item"][0]["item"][0]["name"], "h")
+        st, body = self.api2("PUT", "/api/v1/api-tester/collections/" + cid,
+                             {"name": "renamed", "collection": exp})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.api2("GET", "/api/v1/api-tester/collections/" + cid)[1]["name"],
+                         "renamed")
+        st, body = self.api2("POST", "/api/v1/api-tester/collections",
+                             {"collection": {"info": {"name": "x"}, "item": [{"request": 5}]}})
+        self.assertEqual(st, 400, body)
+        self.assertEqual(self.api2("DELETE", "/api/v1/api-tester/collections/" + cid)[0], 200)
+        self.assertEqual(self.api2("GET", "/api/v1/api-tester/collections/" + cid)[0], 404)
+
+    def test_7_dashboard(self):
+        p = RunnersTest.shared if RunnersTest.shared.p.poll() is None else RunnersTest.team_a
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % p.port, timeout=5) as r:
+            h = json.loads(r.read())
+        self.assertEqual(h["components"]["coordinator"]["status"], "up")
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p.port, timeout=5) as r:
+            self.assertIn(b"runner_active_tasks", r.read())
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % p.port, timeout=5) as r:
+            self.assertIn(b"mockarty-runner", r.read())
+
+    def test_8_grpcio_interop(self):
+        """A python3-grpcio client talks to the coordinator: the namespace token asking for
+        SHARED gets PERMISSION_DENIED with the reason; the admin token registers."""
+        if not DESCRIPTORS:
+            self.skipTest("no descriptor set given")
+        import grpc
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+        fds = descriptor_pb2.FileDescriptorSet()
+        with open(DESCRIPTORS, "rb") as f:
+            fds.ParseFromString(f.read())
+        pool = descriptor_pool.DescriptorPool()
+        for fd in fds.file:
+            pool.Add(fd)
+
+        def cls(name):
+            d = pool.FindMessageTypeByName("mockarty.coordinator.v1." + name)
+            return message_factory.GetMessageClass(d) if hasattr(
+                message_factory, "GetMessageClass") else message_factory.MessageFactory(
+                pool).GetPrototype(d)
+        Req, Resp = cls("RegisterRequest"), cls("RegisterResponse")
+        ch = grpc.insecure_channel("127.0.0.1:%d" % self.grpc)
+        reg = ch.unary_unary("/mockarty.coordinator.v1.Coordinator/RegisterNode",
+                             request_serializer=Req.SerializeToString,
+                             response_deserializer=Resp.FromString)
+        with self.assertRaises(grpc.RpcError) as e:
+            reg(Req(name="py", capabilities=["api_test"], shared=True, max_concurrent=1),
+                metadata=[("authorization", "Bearer " + self.team_a_token)], timeout=10)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        self.assertIn("admin-scoped", e.exception.details())
+        with self.assertRaises(grpc.RpcError) as e:
+            reg(Req(name="py", shared=True), timeout=10)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        resp = reg(Req(name="py-ns", capabilities=["api_test"], max_concurrent=1),
+                   metadata=[("authorization", "Bearer " + self.team_a_token)], timeout=10)
+        self.assertTrue(resp.runner_id)
+        self.assertEqual(resp.namespace, "team-a")
+        self.assertFalse(resp.shared)
+        ch.close()
+
+
+if __name__ == "__main__":
+    ADMIN_BIN, RUNNER_BIN = sys.argv[1], sys.argv[2]
+    DESCRIPTORS = sys.argv[3] if len(sys.argv) > 3 else None
+    del sys.argv[1:]
+    unittest.main(verbosity=2)
