@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -647,7 +648,8 @@ static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
         gc->answered = true;
         for (size_t i = 0; i < r->nheaders; i++) {
             char *v = mk_str_dup(r->headers[i].value), *k = mk_str_dup(r->headers[i].name);
-            if (k && v) {
+            /* The payload's default Content-Type is HTTP's; gRPC sets its own. */
+            if (k && v && strcasecmp(k, "content-type") != 0) {
                 for (char *p = k; *p; p++)
                     *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
                 mk_grpc_call_add_header(call, k, v, strlen(v)); /* reserved keys are refused */

@@ -1,0 +1,315 @@
+#!/usr/bin/python3
+"""gRPC mocks against real clients (Debian's python3-grpcio): a descriptor set uploaded through the
+API, a dynamic client built from the same set, the four call kinds, an error with google.rpc.Status
+details, a deadline, unknown methods, the health service and the journal.
+
+usage: grpcmock_test.py MOCKARTY [MOCKARTY_RESOLVER]
+With the resolver binary, the same calls also run against a resolver following a PostgreSQL admin.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from support import services  # noqa: E402
+from support.services import Node  # noqa: E402
+
+import grpc  # noqa: E402
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # noqa: E402
+
+PROTO = """
+syntax = "proto3";
+package demo;
+import "google/protobuf/timestamp.proto";
+message GetUserRequest { string user_id = 1; }
+message User {
+  string id = 1; string name = 2; int64 age = 3; repeated string tags = 4;
+  google.protobuf.Timestamp born = 5;
+}
+message Chunk { string text = 1; int32 seq = 2; }
+message Sum { int32 count = 1; string last = 2; }
+service Users {
+  rpc GetUser(GetUserRequest) returns (User);
+  rpc ListUsers(GetUserRequest) returns (stream User);
+  rpc Upload(stream Chunk) returns (Sum);
+  rpc Chat(stream Chunk) returns (stream Chunk);
+}
+"""
+
+# google.rpc.Status and two details, declared here so the check needs no googleapis package.
+STATUS_PROTO = """
+syntax = "proto3";
+package google.rpc;
+message Any { string type_url = 1; bytes value = 2; }  // wire-compatible with protobuf's Any
+message Status { int32 code = 1; string message = 2; repeated Any details = 3; }
+message ResourceInfo { string resource_type = 1; string resource_name = 2; string owner = 3;
+                       string description = 4; }
+message BadRequest {
+  message FieldViolation { string field = 1; string description = 2; }
+  repeated FieldViolation field_violations = 1;
+}
+"""
+
+# Uploaded as text: no imports, since the server's protoc finds the well-known types only where
+# libprotobuf-dev installs them.
+PLAIN_PROTO = """
+syntax = "proto3";
+package plain;
+message Msg { string text = 1; }
+service Pings { rpc Ping(Msg) returns (Msg); }
+"""
+WKT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pkg", "protodyn",
+                   "testdata", "wkt")
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def protoc(work, name, text):
+    src = os.path.join(work, name + ".proto")
+    with open(src, "w") as f:
+        f.write(text)
+    out = os.path.join(work, name + ".pb")
+    subprocess.run(["protoc", "--include_imports", "-I" + work, "-I" + WKT,
+                    "--descriptor_set_out=" + out, src], check=True)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+class Types:
+    """Message classes built at run time from a FileDescriptorSet."""
+
+    def __init__(self, data):
+        fds = descriptor_pb2.FileDescriptorSet.FromString(data)
+        self.pool = descriptor_pool.DescriptorPool()
+        for fd in fds.file:
+            self.pool.Add(fd)
+        self.factory = message_factory.MessageFactory(self.pool)
+
+    def __getitem__(self, name):
+        d = self.pool.FindMessageTypeByName(name)
+        if hasattr(message_factory, "GetMessageClass"):
+            return message_factory.GetMessageClass(d)
+        return self.factory.GetPrototype(d)
+
+
+def api(node, method, path, body=None, headers=None, raw=None):
+    r = node.request(method, path, body=body, headers=headers, raw=raw)
+    try:
+        data = json.loads(r.raw) if r.raw else None
+    except ValueError:
+        data = r.raw
+    return r.status, data
+
+
+MOCKS = [
+    {"id": "g-unary", "grpc": {"service": "demo.Users", "method": "GetUser", "methodType": "unary"},
+     "response": {"payload": {"id": "$.req.userId", "name": "Guest", "age": "42",
+                              "tags": ["a", "b"], "born": "2020-01-02T03:04:05Z"}}},
+    {"id": "g-admin", "priority": 10,
+     "grpc": {"service": "demo.Users", "method": "GetUser",
+              "conditions": [{"path": "$.body.userId", "assertAction": "equals",
+                              "value": "admin"}]},
+     "response": {"payload": {"id": "admin", "name": "Super Admin"}}},
+    {"id": "g-tenant", "priority": 20,
+     "grpc": {"service": "demo.Users", "method": "GetUser",
+              "meta": [{"path": "x-tenant", "assertAction": "equals", "value": "acme"}]},
+     "response": {"payload": {"id": "$.req.userId", "name": "Acme"},
+                  "headers": {"x-mock": ["tenant"]}}},
+    {"id": "g-missing", "priority": 30,
+     "grpc": {"service": "demo.Users", "method": "GetUser",
+              "conditions": [{"path": "$.userId", "assertAction": "equals", "value": "missing"}]},
+     "response": {"statusCode": 5, "error": "user not found",
+                  "errorDetails": [
+                      {"type": "resourceInfo",
+                       "details": {"resourceType": "User", "resourceName": "missing"}},
+                      {"type": "badRequest",
+                       "details": {"fieldViolations": [{"field": "user_id",
+                                                        "description": "unknown"}]}}]}},
+    {"id": "g-slow", "priority": 30,
+     "grpc": {"service": "demo.Users", "method": "GetUser",
+              "conditions": [{"path": "$.userId", "assertAction": "equals", "value": "slow"}]},
+     "response": {"delay": 2000, "payload": {"id": "slow"}}},
+    {"id": "g-list", "grpc": {"service": "demo.Users", "method": "ListUsers",
+                              "methodType": "server_stream"},
+     "response": {"payload": [{"id": "1"}, {"id": "2", "$delay": 300}, {"id": "$.req.userId"}]}},
+    {"id": "g-upload", "grpc": {"service": "demo.Users", "method": "Upload",
+                                "methodType": "client_stream"},
+     "response": {"payload": {"count": 1, "last": "$.req.text"}}},
+    {"id": "g-chat", "grpc": {"service": "demo.Users", "method": "Chat", "methodType": "bidi"},
+     "response": {"payload": [{"text": "echo: $.req.text", "seq": "$.req.seq"}]}},
+]
+
+
+def calls(port, T, S, where):
+    """The client scenarios; where names the server in the messages."""
+    ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+    grpc.channel_ready_future(ch).result(timeout=10)
+    Req, User, Chunk, Sum = T["demo.GetUserRequest"], T["demo.User"], T["demo.Chunk"], T["demo.Sum"]
+    get = ch.unary_unary("/demo.Users/GetUser", request_serializer=Req.SerializeToString,
+                         response_deserializer=User.FromString)
+    u = get(Req(user_id="u1"), timeout=5)
+    check(u.id == "u1" and u.name == "Guest" and u.age == 42 and list(u.tags) == ["a", "b"] and
+          u.born.seconds == 1577934245, where + ": unary answer rendered from the request: %r" % u)
+    u = get(Req(user_id="admin"), timeout=5)
+    check(u.name == "Super Admin", where + ": condition on the message picks the admin mock")
+    u, call = get.with_call(Req(user_id="t"), metadata=[("x-tenant", "acme")], timeout=5)
+    check(u.name == "Acme" and ("x-mock", "tenant") in call.initial_metadata(),
+          where + ": metadata condition and response header metadata")
+
+    try:
+        get(Req(user_id="missing"), timeout=5)
+        check(False, where + ": error mock answers an error")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.NOT_FOUND and e.details() == "user not found",
+              where + ": NOT_FOUND with its message (%s %s)" % (e.code(), e.details()))
+        bin_ = dict(e.trailing_metadata()).get("grpc-status-details-bin")
+        st = S["google.rpc.Status"].FromString(bin_ or b"")
+        kinds = [d.type_url for d in st.details]
+        ri = S["google.rpc.ResourceInfo"].FromString(st.details[0].value) if st.details else None
+        br = S["google.rpc.BadRequest"].FromString(st.details[1].value) if len(st.details) > 1 \
+            else None
+        check(st.code == 5 and st.message == "user not found" and
+              kinds == ["type.googleapis.com/google.rpc.ResourceInfo",
+                        "type.googleapis.com/google.rpc.BadRequest"] and
+              ri.resource_name == "missing" and br.field_violations[0].field == "user_id",
+              where + ": grpc-status-details-bin is a google.rpc.Status with the details")
+
+    t0 = time.time()
+    try:
+        get(Req(user_id="slow"), timeout=0.3)
+        check(False, where + ": deadline passes")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and time.time() - t0 < 1.5,
+              where + ": DEADLINE_EXCEEDED before the 2 s delay (%s)" % e.code())
+
+    lst = ch.unary_stream("/demo.Users/ListUsers", request_serializer=Req.SerializeToString,
+                          response_deserializer=User.FromString)
+    t0 = time.time()
+    got = [m.id for m in lst(Req(user_id="zz"), timeout=5)]
+    check(got == ["1", "2", "zz"] and time.time() - t0 >= 0.3,
+          where + ": server stream of three messages with a 300 ms $delay: %r" % got)
+
+    up = ch.stream_unary("/demo.Users/Upload", request_serializer=Chunk.SerializeToString,
+                         response_deserializer=Sum.FromString)
+    s = up(iter([Chunk(text="a", seq=1), Chunk(text="b", seq=2), Chunk(text="last", seq=3)]),
+           timeout=5)
+    check(s.count == 1 and s.last == "last", where + ": client stream answered after the last")
+
+    chat = ch.stream_stream("/demo.Users/Chat", request_serializer=Chunk.SerializeToString,
+                            response_deserializer=Chunk.FromString)
+    got = [(m.text, m.seq) for m in chat(iter([Chunk(text="hi", seq=1), Chunk(text="yo", seq=2)]),
+                                         timeout=5)]
+    check(got == [("echo: hi", 1), ("echo: yo", 2)], where + ": bidi answers each message: %r" % got)
+
+    nope = ch.unary_unary("/demo.Users/Nope", request_serializer=Req.SerializeToString,
+                          response_deserializer=User.FromString)
+    try:
+        nope(Req(), timeout=5)
+        check(False, where + ": unknown method fails")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.UNIMPLEMENTED and "/demo.Users/GetUser" in e.details(),
+              where + ": unknown method: UNIMPLEMENTED naming the closest mocks: %s" % e.details())
+    try:
+        get(Req(user_id="u1"), metadata=[("x-namespace", "elsewhere")], timeout=5)
+        check(False, where + ": other namespace fails")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.UNIMPLEMENTED and "elsewhere" in e.details(),
+              where + ": a namespace without descriptors: UNIMPLEMENTED (%s)" % e.details())
+
+    health = ch.unary_unary("/grpc.health.v1.Health/Check")
+    check(health(b"", timeout=5) == b"\x08\x01", where + ": health Check answers SERVING")
+    ch.close()
+
+
+def descriptor_api(admin, work, pb):
+    st, body = api(admin, "POST", "/api/v1/grpc/descriptors?name=demo", raw=pb,
+                   headers={"Content-Type": "application/octet-stream"})
+    check(st == 201 and len(body["methods"]) == 4 and body["services"] == ["demo.Users"],
+          "upload a descriptor set: 201 with its methods (%s %s)" % (st, body))
+    st, body = api(admin, "POST", "/api/v1/grpc/descriptors?name=junk", raw=b"\x0a\x05junk!",
+                   headers={"Content-Type": "application/octet-stream"})
+    check(st == 400 and "descriptor set" in body["error"], "a broken set: 400 (%s)" % body)
+    st, body = api(admin, "POST", "/api/v1/grpc/descriptors?name=text", raw=PLAIN_PROTO.encode(),
+                   headers={"Content-Type": "text/plain"})
+    check(st == 201 and body["methods"][0]["path"] == "/plain.Pings/Ping",
+          ".proto text compiled by protoc: 201 (%s %s)" % (st, body))
+    st, body = api(admin, "POST", "/api/v1/grpc/descriptors?name=bad", raw=b"syntax = nope;",
+                   headers={"Content-Type": "text/plain"})
+    check(st == 400 and "does not compile" in body["error"], "a bad .proto: 400 (%s)" % body)
+    st, body = api(admin, "GET", "/api/v1/grpc/descriptors")
+    names = sorted(d["name"] for d in body["descriptors"])
+    check(st == 200 and names == ["demo", "text"] and "data" not in body["descriptors"][0],
+          "list: the two sets, without their bytes (%s)" % names)
+    st2, body2 = api(admin, "GET", "/api/v1/grpc/descriptors?namespace=other")
+    check(st2 == 200 and body2["descriptors"] == [], "another namespace sees none")
+    st, _ = api(admin, "DELETE", "/api/v1/grpc/descriptors/text")
+    st2, _ = api(admin, "DELETE", "/api/v1/grpc/descriptors/text")
+    check(st == 200 and st2 == 404, "delete: 200, then 404 (%s %s)" % (st, st2))
+    for m in MOCKS:
+        st, body = api(admin, "POST", "/api/v1/mocks", body=m)
+        check(st in (200, 201), "create mock %s (%s %s)" % (m["id"], st, body))
+    st, body = api(admin, "POST", "/api/v1/mocks",
+                   body={"grpc": {"service": "demo.Users", "method": "X", "methodType": "twice"},
+                         "response": {}})
+    check(st == 400 and "grpc.methodType" in body["error"], "a bad methodType: 400")
+
+
+def main():
+    admin_bin = sys.argv[1]
+    resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
+    services.install_signal_handlers()
+    work = tempfile.mkdtemp(prefix="mk-grpcmock-")
+    pb = protoc(work, "demo", PROTO)
+    T = Types(pb)
+    S = Types(protoc(work, "status", STATUS_PROTO))
+    pg = None
+    try:
+        env = {"GRPC_MOCK_PORT": str(services.free_port()), "RUNNER_GRPC_PORT": "0",
+               "HTTP_WORKERS": "2"}
+        if resolver_bin:
+            pg = services.Postgres(work)
+            pg.start()
+            env.update({"DB_USE": "postgres", "DB_DSN": pg.dsn})
+        admin = Node(admin_bin, env, name="admin", workdir=work)
+        admin.start(wait_ready=True, timeout=120)
+        descriptor_api(admin, work, pb)
+        calls(int(env["GRPC_MOCK_PORT"]), T, S, "admin")
+
+        st, body = api(admin, "GET", "/api/v1/requests?limit=200")
+        entries = body if isinstance(body, list) else (body or {}).get("requests", body)
+        grpc_entries = [e for e in entries if e.get("request", {}).get("method") == "GRPC"]
+        check(len(grpc_entries) >= 10 and
+              any(e.get("mockId") == "g-missing" and e["response"]["status"] == 5
+                  for e in grpc_entries),
+              "journal: gRPC calls recorded with mock id and status (%d)" % len(grpc_entries))
+
+        if resolver_bin:
+            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
+                    "GRPC_MOCK_PORT": str(services.free_port()), "RESYNC_INTERVAL": "200ms"}
+            res = Node(resolver_bin, renv, name="resolver", workdir=work)
+            res.start(wait_ready=True, timeout=120)
+            calls(int(renv["GRPC_MOCK_PORT"]), T, S, "resolver")
+            code, err = res.stop()
+            check(code == 0, "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
+        code, err = admin.stop()
+        check(code == 0 and not services.sanitizer_problems(err),
+              "admin exits cleanly (%d) %s" % (code, err[-2000:]))
+    finally:
+        services.cleanup_all()
+        if pg:
+            pg.cleanup()
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
