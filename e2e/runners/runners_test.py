@@ -7,6 +7,7 @@ coordinator's scope check.
 Usage: runners_test.py <mockarty binary> <mockarty-runner binary> [coordinator.pb]"""
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -209,6 +210,10 @@ class RunnersTest(unittest.TestCase):
         time.sleep(2.5)  # the team-a runner is online and idle all along
         for rid in rids:
             self.assertEqual(self.get_run(rid)["status"], "pending")
+        def queued_metric():
+            st, text, _ = self.api("GET", "/metrics", raw=True)
+            return re.search(rb'runner_queue_depth\{namespace="team-b"\} 3\b', text)
+        wait_for(queued_metric, 5, "runner_queue_depth of team-b on /metrics")
         st, active = self.api2("GET", "/api/v1/test-runs/active")
         self.assertTrue({r["id"] for r in active["items"]} >= set(rids))
         RunnersTest.shared = self.start_runner("runner-shared", self.admin_token, shared=True)

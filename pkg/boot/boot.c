@@ -329,7 +329,13 @@ static int start_grpcmock(node_parts_t *p, unsigned slot)
                              .journal = p->journal,
                              .journal_slot = slot,
                              .repo = p->repo,
-                             .poll_ms = (int)c->poll_ms};
+                             .poll_ms = (int)c->poll_ms,
+                             .details = strcmp(c->near_miss, "public") == 0
+                                            ? MK_GRPCMOCK_DETAILS_PUBLIC
+                                        : strcmp(c->near_miss, "off") == 0
+                                            ? MK_GRPCMOCK_DETAILS_OFF
+                                            : MK_GRPCMOCK_DETAILS_TOKEN,
+                             .api_token = c->api_token};
     mk_err_t err;
     if (mk_grpcmock_start(&go, &p->grpcmock, &err) != 0) {
         /* A taken port (another node on this host) costs the gRPC mocks, not the node. */
@@ -456,6 +462,29 @@ static void publish_cache_metrics(node_parts_t *p)
         tier_gauges(p->metrics, "redis", &redis);
 }
 
+/* The coordinator's queue as the seed's gauges, per namespace (a namespace whose tasks are all
+ * done drops out). */
+static void publish_runner_metrics(node_parts_t *p)
+{
+    if (p->coord == NULL)
+        return;
+    json_t *depths = mk_queue_depths(mk_coord_queue(p->coord));
+    mk_metrics_gauge_clear(p->metrics, "runner_queue_depth");
+    mk_metrics_gauge_clear(p->metrics, "runner_active_tasks");
+    const char *ns;
+    json_t *d;
+    json_object_foreach(depths, ns, d)
+    {
+        mk_metrics_gauge_set(p->metrics, "runner_queue_depth", "Tasks waiting for a runner",
+                             "namespace", ns,
+                             (double)json_integer_value(json_object_get(d, "queued")));
+        mk_metrics_gauge_set(p->metrics, "runner_active_tasks", "Tasks assigned to or run by runners",
+                             "namespace", ns,
+                             (double)json_integer_value(json_object_get(d, "active")));
+    }
+    json_decref(depths);
+}
+
 /* The health of the dependencies, measured here (off the request path) and handed to the node. */
 static void refresh_status(node_parts_t *p)
 {
@@ -484,6 +513,7 @@ static void refresh_status(node_parts_t *p)
     st.redis_latency_ms = cache_ms > store_ms ? cache_ms : store_ms;
     mk_node_set_status(p->node, &st);
     publish_cache_metrics(p);
+    publish_runner_metrics(p);
 }
 
 static void announce(const node_parts_t *p, const mk_httpd_config_t *hc)
