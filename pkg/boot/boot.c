@@ -329,13 +329,7 @@ static int start_grpcmock(node_parts_t *p, unsigned slot)
                              .journal = p->journal,
                              .journal_slot = slot,
                              .repo = p->repo,
-                             .poll_ms = (int)c->poll_ms,
-                             .details = strcmp(c->near_miss, "public") == 0
-                                            ? MK_GRPCMOCK_DETAILS_PUBLIC
-                                        : strcmp(c->near_miss, "off") == 0
-                                            ? MK_GRPCMOCK_DETAILS_OFF
-                                            : MK_GRPCMOCK_DETAILS_TOKEN,
-                             .api_token = c->api_token};
+                             .poll_ms = (int)c->poll_ms};
     mk_err_t err;
     if (mk_grpcmock_start(&go, &p->grpcmock, &err) != 0) {
         /* A taken port (another node on this host) costs the gRPC mocks, not the node. */
