@@ -101,7 +101,12 @@ class Types:
         return self.factory.GetPrototype(d)
 
 
+TOKEN = "grpc-e2e-token"
+AUTH = [("authorization", "Bearer " + TOKEN)]
+
+
 def api(node, method, path, body=None, headers=None, raw=None):
+    headers = dict(headers or {}, Authorization="Bearer " + TOKEN)
     r = node.request(method, path, body=body, headers=headers, raw=raw)
     try:
         data = json.loads(r.raw) if r.raw else None
@@ -216,10 +221,17 @@ def calls(port, T, S, where):
         nope(Req(), timeout=5)
         check(False, where + ": unknown method fails")
     except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.UNIMPLEMENTED and "closest mocks:" not in e.details() and
+              "API token" in e.details(),
+              where + ": without the API token the closest mocks stay hidden: %s" % e.details())
+    try:
+        nope(Req(), metadata=AUTH, timeout=5)
+        check(False, where + ": unknown method fails")
+    except grpc.RpcError as e:
         check(e.code() == grpc.StatusCode.UNIMPLEMENTED and "/demo.Users/GetUser" in e.details(),
               where + ": unknown method: UNIMPLEMENTED naming the closest mocks: %s" % e.details())
     try:
-        get(Req(user_id="u1"), metadata=[("x-namespace", "elsewhere")], timeout=5)
+        get(Req(user_id="u1"), metadata=[("x-namespace", "elsewhere")] + AUTH, timeout=5)
         check(False, where + ": other namespace fails")
     except grpc.RpcError as e:
         check(e.code() == grpc.StatusCode.UNIMPLEMENTED and "elsewhere" in e.details(),
@@ -274,6 +286,7 @@ def main():
     pg = None
     try:
         env = {"GRPC_MOCK_PORT": str(services.free_port()), "RUNNER_GRPC_PORT": "0",
+               "API_TOKEN": TOKEN,
                "HTTP_WORKERS": "2"}
         if resolver_bin:
             pg = services.Postgres(work)
@@ -293,7 +306,7 @@ def main():
               "journal: gRPC calls recorded with mock id and status (%d)" % len(grpc_entries))
 
         if resolver_bin:
-            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
+            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1", "API_TOKEN": TOKEN,
                     "GRPC_MOCK_PORT": str(services.free_port()), "RESYNC_INTERVAL": "200ms"}
             res = Node(resolver_bin, renv, name="resolver", workdir=work)
             res.start(wait_ready=True, timeout=120)

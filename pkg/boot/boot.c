@@ -329,7 +329,18 @@ static int start_grpcmock(node_parts_t *p, unsigned slot)
                              .journal = p->journal,
                              .journal_slot = slot,
                              .repo = p->repo,
-                             .poll_ms = (int)c->poll_ms};
+                             .poll_ms = (int)c->poll_ms,
+                             .details = strcmp(c->near_miss, "public") == 0
+                                            ? MK_GRPCMOCK_DETAILS_PUBLIC
+                                        : strcmp(c->near_miss, "off") == 0
+                                            ? MK_GRPCMOCK_DETAILS_OFF
+                                            : MK_GRPCMOCK_DETAILS_TOKEN,
+                             .api_token = c->api_token};
+    /* Credentials other than API_TOKEN (sessions, user tokens) are not checked over gRPC: an
+     * admin that requires them keeps the details to itself. */
+    if (go.details == MK_GRPCMOCK_DETAILS_TOKEN && (c->api_token == NULL || !c->api_token[0]) &&
+        p->auth_required)
+        go.details = MK_GRPCMOCK_DETAILS_OFF;
     mk_err_t err;
     if (mk_grpcmock_start(&go, &p->grpcmock, &err) != 0) {
         /* A taken port (another node on this host) costs the gRPC mocks, not the node. */

@@ -540,12 +540,37 @@ static mk_header_t *md_headers(mk_grpc_call_t *call, size_t *n)
     return h;
 }
 
+/* May this caller see the closest mocks (opts.details)? */
+static bool details_allowed(const mk_grpcmock_t *g, mk_grpc_call_t *call)
+{
+    if (g->o.details != MK_GRPCMOCK_DETAILS_TOKEN)
+        return g->o.details == MK_GRPCMOCK_DETAILS_PUBLIC;
+    if (g->o.api_token == NULL || g->o.api_token[0] == '\0')
+        return true;
+    const mk_grpc_mdlist_t *md = mk_grpc_call_metadata(call);
+    const mk_grpc_md_t *a = md ? mk_grpc_md_get(md, "authorization") : NULL;
+    const mk_grpc_md_t *x = md ? mk_grpc_md_get(md, "x-api-key") : NULL;
+    mk_str_t tok = {0};
+    if (a && a->len > 7 && strncasecmp(a->value, "Bearer ", 7) == 0)
+        tok = (mk_str_t){a->value + 7, a->len - 7};
+    else if (x)
+        tok = (mk_str_t){x->value, x->len};
+    return tok.base != NULL && mk_str_secret_eq(tok, g->o.api_token);
+}
+
 /* The "no mock" message: the closest mock routes of the namespace, and why the first candidate
- * of this method failed when there was one. */
-static void no_mock_message(const mk_route_index_t *idx, const char *path, const char *why,
+ * of this method failed when there was one; only the path for callers who may not see mocks. */
+static void no_mock_message(const mk_grpcmock_t *g, mk_grpc_call_t *call,
+                            const mk_route_index_t *idx, const char *path, const char *why,
                             char *buf, size_t size)
 {
     int k = snprintf(buf, size, "no mock for %s", path);
+    if (!details_allowed(g, call)) {
+        if (k > 0 && (size_t)k < size)
+            snprintf(buf + k, size - (size_t)k,
+                     "; send the API token (authorization metadata) to see the closest mocks");
+        return;
+    }
     if (why[0] && k > 0 && (size_t)k < size)
         k += snprintf(buf + k, size - (size_t)k, " (%s)", why);
     void *near[MAX_NEAREST];
@@ -613,7 +638,7 @@ static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
         }
     }
     if (found == NULL)
-        no_mock_message(idx, path, why, msg, sizeof msg);
+        no_mock_message(g, call, idx, path, why, msg, sizeof msg);
     mk_catalog_leave(g->o.catalog, g->o.reader_slot);
 
     int code = MK_GRPC_OK;
@@ -749,7 +774,8 @@ static void on_start(mk_grpc_call_t *call, void *ud)
         char why[160];
         snprintf(why, sizeof why, "no uploaded descriptor of namespace %s defines it", gc->ns);
         const mk_snapshot_t *snap = mk_catalog_enter(g->o.catalog, g->o.reader_slot);
-        no_mock_message(mk_snapshot_index(snap, mk_str_of(gc->ns)), path, why, msg, sizeof msg);
+        no_mock_message(g, call, mk_snapshot_index(snap, mk_str_of(gc->ns)), path, why, msg,
+                        sizeof msg);
         mk_catalog_leave(g->o.catalog, g->o.reader_slot);
         finish(gc, call, MK_GRPC_UNIMPLEMENTED, msg, NULL, 0);
         journal(gc, call, "", "", NULL, 0, MK_GRPC_UNIMPLEMENTED);

@@ -32,6 +32,12 @@ typedef struct mk_grpcmock_opts {
     unsigned journal_slot;
     mk_repo_t *repo; /* borrowed: where descriptor sets are read from */
     int poll_ms;     /* re-read descriptor sets this often (resolvers); 0: 1000 */
+    /* Who sees the closest mocks and why a candidate failed in an UNIMPLEMENTED message (they
+     * show what mocks expect), as NEAR_MISS_DETAILS for HTTP: TOKEN (callers sending api_token
+     * as "authorization: Bearer ..." or "x-api-key" metadata; everyone when api_token is NULL),
+     * PUBLIC or OFF. */
+    enum { MK_GRPCMOCK_DETAILS_TOKEN, MK_GRPCMOCK_DETAILS_PUBLIC, MK_GRPCMOCK_DETAILS_OFF } details;
+    const char *api_token; /* borrowed; must outlive the server */
 } mk_grpcmock_opts_t;
 
 /* Loads the descriptor sets, starts the server and the descriptor poller. */
