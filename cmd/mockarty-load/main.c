@@ -1,7 +1,11 @@
 /* mockarty-load: runs one performance test from a config file (the body of POST
  * /api/v1/perf/run) on this machine and prints the result JSON. Exit status as k6's: 0 every
  * threshold passed, 99 a threshold failed, 105 interrupted (SIGINT/SIGTERM), 2 bad usage or
- * config, 1 the run could not start. */
+ * config, 1 the run could not start.
+ *
+ * --runner I/N runs only runner I's share of the load, as a distributed run does; --merge adds
+ * the per-second deltas several such runs wrote (--snapshots) into one result, the
+ * coordinator's part, so a split run can be checked from the command line. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +24,9 @@ static const char usage[] =
     "                          (histograms included), as a runner streams them\n"
     "  -t, --threads N         event-loop threads (overrides the config's \"threads\")\n"
     "      --allowed-targets P host patterns (default: $PERF_ALLOWED_TARGETS; empty = any)\n"
+    "      --runner I/N        run only runner I's share (0 <= I < N) of the load\n"
+    "      --merge FILE...     no run: merge the --snapshots files of several runners into one\n"
+    "                          result (thresholds evaluated on the merged totals)\n"
     "  -q, --quiet             no progress lines on stderr\n";
 
 static mk_loadgen_t *running;
@@ -74,6 +81,58 @@ static void iso_now(char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Adds line k of every snapshot file into one delta per second, then the totals. */
+static int merge_files(mk_perf_config_t *cfg, char **files, int nfiles, mk_loadgen_stats_t *total,
+                       json_t *timeline)
+{
+    FILE **f = calloc((size_t)nfiles, sizeof *f);
+    mk_loadgen_stats_t *sec = mk_loadgen_stats_new();
+    int rc = 0, open_files = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < nfiles; i++) {
+        if (!(f[i] = fopen(files[i], "r"))) {
+            perror(files[i]);
+            rc = -1;
+            goto out;
+        }
+        open_files++;
+    }
+    for (;;) {
+        bool any = false;
+        mk_loadgen_stats_reset(sec);
+        for (int i = 0; i < nfiles; i++) {
+            if (getline(&line, &cap, f[i]) <= 0)
+                continue;
+            json_t *j = json_loads(line, 0, NULL);
+            mk_err_t err = {0};
+            if (!j || mk_loadgen_stats_from_json_add(sec, json_object_get(j, "delta"), &err)) {
+                fprintf(stderr, "mockarty-load: %s: bad snapshot line: %s\n", files[i], err.msg);
+                json_decref(j);
+                rc = -1;
+                goto out;
+            }
+            json_decref(j);
+            any = true;
+        }
+        if (!any)
+            break;
+        json_array_append_new(timeline, mk_perf_timeline_point(sec));
+        int64_t vmax = total->vus_max;
+        mk_loadgen_stats_merge(total, sec);
+        total->vus = sec->vus;
+        total->vus_max = sec->vus_max > vmax ? sec->vus_max : vmax;
+    }
+    (void)cfg;
+out:
+    for (int i = 0; i < open_files; i++)
+        fclose(f[i]);
+    free(f);
+    free(line);
+    mk_loadgen_stats_free(sec);
+    return rc;
+}
+
 static int write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -93,10 +152,14 @@ int main(int argc, char **argv)
                                          {"snapshots", required_argument, NULL, 'S'},
                                          {"threads", required_argument, NULL, 't'},
                                          {"allowed-targets", required_argument, NULL, 'A'},
+                                         {"runner", required_argument, NULL, 'r'},
+                                         {"merge", no_argument, NULL, 'M'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *output = NULL, *report = NULL, *snapshots = NULL;
+    bool merge = false;
+    int runner = 0, runners = 1;
     const char *allowed = getenv("PERF_ALLOWED_TARGETS");
     int threads = 0, c;
     progress_t p = {0};
@@ -114,6 +177,16 @@ int main(int argc, char **argv)
         case 't':
             threads = atoi(optarg);
             break;
+        case 'r':
+            if (sscanf(optarg, "%d/%d", &runner, &runners) != 2 || runners < 1 || runner < 0 ||
+                runner >= runners) {
+                fprintf(stderr, "mockarty-load: --runner: I/N with 0 <= I < N expected\n");
+                return 2;
+            }
+            break;
+        case 'M':
+            merge = true;
+            break;
         case 'A':
             allowed = optarg;
             break;
@@ -125,7 +198,7 @@ int main(int argc, char **argv)
             return c == 'h' ? 0 : 2;
         }
     }
-    if (optind != argc - 1) {
+    if (merge ? optind >= argc - 1 : optind != argc - 1) {
         fputs(usage, stderr);
         return 2;
     }
@@ -146,6 +219,35 @@ int main(int argc, char **argv)
         fprintf(stderr, "mockarty-load: %s\n", err.msg);
         mk_perf_config_free(cfg);
         return 2;
+    }
+    if (merge) {
+        mk_loadgen_stats_t *total = mk_loadgen_stats_new();
+        json_t *timeline = json_array();
+        rc = merge_files(cfg, argv + optind + 1, argc - optind - 1, total, timeline);
+        if (rc == 0) {
+            mk_perf_result_info_t info = {.timeline = timeline};
+            json_t *res = mk_perf_result_json(cfg, total, &info);
+            char *text = json_dumps(res, JSON_INDENT(2));
+            if (output)
+                write_text(output, text);
+            else
+                puts(text);
+            free(text);
+            rc = json_is_true(json_object_get(res, "thresholdsPassed")) ? 0 : 99;
+            json_decref(res);
+        } else {
+            rc = 2;
+        }
+        json_decref(timeline);
+        mk_loadgen_stats_free(total);
+        mk_perf_config_free(cfg);
+        return rc;
+    }
+    mk_loadgen_stage_t shared_stages[MK_LOADGEN_MAX_STAGES];
+    if (runners > 1) {
+        mk_loadgen_config_t share;
+        mk_perf_config_share(cfg, runners, runner, &share, shared_stages);
+        cfg->lg = share;
     }
     if (threads > 0)
         cfg->lg.threads = threads;

@@ -115,6 +115,48 @@ class LoadgenTest(unittest.TestCase):
         self.assertIn("<svg", html)
         self.assertNotIn("<script src", html)
 
+    def test_split_over_two_runners_merges_exactly(self):
+        """Two processes each run their share (--runner I/2) and write per-second deltas; the
+        merge (the coordinator's part) gives http_reqs equal to what the journal counted."""
+        cfg = {"name": "split", "vus": 4, "duration": "2s",
+               "scenario": self.scenario({"url": self.base + "/lg/items/{{$randomInt}}"}),
+               "thresholds": {"http_req_duration": ["p(99)<5000"]}}
+        path = os.path.join(self.dir, "split.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        before = self.journal_total()
+        procs, outs, snaps = [], [], []
+        for i in range(2):
+            outs.append(os.path.join(self.dir, "split-%d.json" % i))
+            snaps.append(os.path.join(self.dir, "split-%d.jsonl" % i))
+            procs.append(subprocess.Popen([LOAD, "-q", "--runner", "%d/2" % i, "-o", outs[i],
+                                           "--snapshots", snaps[i], path]))
+        for p in procs:
+            self.assertEqual(p.wait(timeout=60), 0)
+        served = self.journal_total() - before
+        parts = []
+        for o in outs:
+            with open(o) as f:
+                parts.append(json.load(f))
+        self.assertEqual([p["vus"] for p in parts], [2, 2])
+        merged = os.path.join(self.dir, "merged.json")
+        p = subprocess.run([LOAD, "-q", "-o", merged, path, "--merge"] + snaps,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(merged) as f:
+            r = json.load(f)
+        m = r["metrics"]
+        self.assertEqual(m["http_reqs"]["count"], served)
+        self.assertEqual(m["http_reqs"]["count"],
+                         sum(x["metrics"]["http_reqs"]["count"] for x in parts))
+        self.assertEqual(r["statusCodes"], {"200": served})
+        p99s = [x["metrics"]["http_req_duration"]["p(99)"] for x in parts]
+        self.assertTrue(min(p99s) <= m["http_req_duration"]["p(99)"] <= max(p99s), (p99s, m))
+        self.assertEqual(m["http_req_duration"]["max"],
+                         max(x["metrics"]["http_req_duration"]["max"] for x in parts))
+        self.assertTrue(r["thresholdsPassed"])
+        self.assertGreaterEqual(len(r["timeline"]), 2)
+
     def test_thresholds_pass_and_fail(self):
         sc = self.scenario({"url": self.base + "/lg/items/7"})
         r = self.run_load({"vus": 2, "iterations": 300, "scenario": sc,
