@@ -369,6 +369,23 @@ static bool json_mime(const char *mime)
 static json_t *responses_of(oa_t *st, json_t *resp, int status)
 {
     json_t *content = json_object_get(resp, "content");
+    json_t *v2 = NULL; /* Swagger 2.0: schema and examples sit on the response itself */
+    if (content == NULL && (json_object_get(resp, "schema") || json_object_get(resp, "examples"))) {
+        json_t *ex = json_object_get(resp, "examples");
+        const char *m = json_object_iter_key(json_object_iter(ex));
+        if (m == NULL)
+            m = json_string_value(json_array_get(json_object_get(st->doc, "produces"), 0));
+        if (m == NULL)
+            m = "application/json";
+        v2 = json_object();
+        json_t *media = json_object();
+        if (json_object_get(resp, "schema"))
+            json_object_set(media, "schema", json_object_get(resp, "schema"));
+        if (json_object_get(ex, m))
+            json_object_set(media, "example", json_object_get(ex, m));
+        json_object_set_new(v2, m, media);
+        content = v2;
+    }
     const char *mime = NULL, *key;
     json_t *media = NULL, *v;
     json_object_foreach(content, key, v)
@@ -385,7 +402,8 @@ static json_t *responses_of(oa_t *st, json_t *resp, int status)
     json_object_foreach(json_object_get(resp, "headers"), hname, h)
     {
         json_t *hd = deref(st, h);
-        json_t *val = hd ? gen(st, json_object_get(hd, "schema"), hname, 0) : NULL;
+        json_t *hs = json_object_get(hd, "schema");
+        json_t *val = hd ? gen(st, hs ? hs : hd, hname, 0) : NULL;
         if (json_is_string(val) || json_is_number(val))
             json_object_set_new(headers, hname,
                                 json_is_string(val) ? json_string(json_string_value(val))
@@ -444,9 +462,11 @@ static json_t *responses_of(oa_t *st, json_t *resp, int status)
     json_decref(payloads);
 done:
     json_decref(base);
+    json_decref(v2);
     return out;
 fail:
     json_decref(base);
+    json_decref(v2);
     json_decref(out);
     return NULL;
 }
@@ -629,12 +649,12 @@ int mk_import_openapi(json_t *doc, const mk_import_opts_t *o, mk_import_result_t
     if (!json_is_object(doc))
         return mk_err_set(err, MK_EINVAL, "spec: not an OpenAPI document (expected an object)");
     const char *ver = json_string_value(json_object_get(doc, "openapi"));
-    if (ver == NULL) {
-        if (json_object_get(doc, "swagger"))
-            return mk_err_set(err, MK_EINVAL,
-                              "spec: Swagger 2.0 is not supported; convert it to OpenAPI 3 first");
-        return mk_err_set(err, MK_EINVAL, "spec: not an OpenAPI document (no \"openapi\" field)");
-    }
+    const char *swagger = json_string_value(json_object_get(doc, "swagger"));
+    if (ver == NULL && swagger && strcmp(swagger, "2.0") == 0)
+        ver = "3.0"; /* Swagger 2.0 reads the same but for responses (see responses_of) */
+    if (ver == NULL)
+        return mk_err_set(err, MK_EINVAL,
+                          "spec: not an OpenAPI document (no \"openapi\" or \"swagger\": \"2.0\")");
     if (strncmp(ver, "3.0", 3) != 0 && strncmp(ver, "3.1", 3) != 0)
         return mk_err_set(err, MK_EINVAL, "spec: openapi '%s' is not supported (3.0 and 3.1 are)",
                           ver);
