@@ -485,6 +485,41 @@ static void test_open_model_latency_from_schedule(void)
     srv_stop(&s);
 }
 
+static void test_ramping_arrival_rate(void)
+{
+    /* 0 -> 200/s over 1 s, then 200 -> 0 over 0.5 s: 100 + 50 arrivals, two threads */
+    srv_t s;
+    srv_start(&s, SRV_FIXED, 0);
+    mk_loadgen_scenario_t *sc = scenario_for(s.port, "");
+    mk_loadgen_stage_t st[] = {{1 * S, 200}, {S / 2, 0}};
+    mk_loadgen_config_t cfg = {.executor = MK_LOADGEN_RAMPING_ARRIVAL_RATE,
+                               .rate = 0,
+                               .stages = st,
+                               .nstages = 2,
+                               .pre_allocated_vus = 4,
+                               .max_vus = 16,
+                               .threads = 2,
+                               .scenario = sc};
+    mk_loadgen_t *lg = NULL;
+    MK_CHECK_INT(mk_loadgen_new(&cfg, &lg, NULL), 0);
+    double t0 = now_s();
+    MK_CHECK_INT(mk_loadgen_run(lg, NULL), 0);
+    double took = now_s() - t0;
+    const mk_loadgen_stats_t *t = mk_loadgen_total(lg);
+    mk_loadgen_summary_t sum;
+    mk_loadgen_summary(lg, &sum);
+    MK_CHECK_INT(t->reqs, 150);
+    MK_CHECK_INT(t->scheduled, 150);
+    MK_CHECK_INT(t->dropped, 0);
+    MK_CHECK_INT(atomic_load(&s.served), 150);
+    MK_CHECK(sum.rate_kept);
+    MK_CHECK(fabs(sum.target_rate - 100) < 1e-6); /* 150 over 1.5 s */
+    MK_CHECK(took > 1.4 && took < 2.5);
+    mk_loadgen_free(lg);
+    mk_loadgen_scenario_free(sc);
+    srv_stop(&s);
+}
+
 static void test_ramping_vus_and_validation(void)
 {
     srv_t s;
@@ -588,6 +623,7 @@ int main(void)
     MK_RUN(test_refused_and_reset_are_counted);
     MK_RUN(test_timeout_and_stop);
     MK_RUN(test_open_model_latency_from_schedule);
+    MK_RUN(test_ramping_arrival_rate);
     MK_RUN(test_ramping_vus_and_validation);
     return mk_testing_done();
 }
