@@ -81,6 +81,9 @@ def scenario_openapi(node):
     st, found, _, _ = node.request("GET", "/stubs/shop/v1/pets/search?q=rex")
     check(st == 200 and len(found) == 2, "with the required query parameter: minItems 2")
 
+    st, body, raw, _ = post(node, "/api/v1/generators/openapi/preview", req)
+    check(st == 200 and body["count"] == 9 and body["overwritten"] == 9,
+          "a preview says what a create would overwrite (%s)" % raw[:200])
     st, body, raw, _ = post(node, "/api/v1/generators/openapi", req)
     check(st == 201 and body["created"] == 0 and body["overwritten"] == 9,
           "re-import overwrites the same 9 (%s)" % raw[:200])

@@ -4,6 +4,7 @@
  * docs/imports.md). */
 #include "api/api_internal.h"
 
+#include "catalog/catalog.h"
 #include "importer/importer.h"
 #include "mock/mock.h"
 
@@ -200,7 +201,10 @@ static int run(ctx_t *c, bool store)
     replaced = calloc(total ? total : 1, sizeof *replaced);
     json_t *ids = json_object();
     int64_t now = mk_mock_now_ms();
-    pthread_mutex_lock(&c->api->write_lock);
+    /* A create holds the lock from the first check to the commit (one consistent step); a
+     * preview takes it per mock, so a large one does not hold other writers back. */
+    if (store)
+        pthread_mutex_lock(&c->api->write_lock);
     for (size_t i = 0; i < total; i++) {
         json_t *def = json_array_get(r.mocks, i);
         const char *id = json_string_value(json_object_get(def, "id"));
@@ -208,18 +212,32 @@ static int run(ctx_t *c, bool store)
         snprintf(where, sizeof where, "mocks[%zu] %s %s", i,
                  json_string_value(json_object_get(json_object_get(def, "http"), "httpMethod")),
                  json_string_value(json_object_get(json_object_get(def, "http"), "route")));
+        int rc2 = MK_EINVAL;
         if (id && json_object_get(ids, id)) {
             mk_err_set(&err, MK_EINVAL, "id '%s' repeats an earlier mock of this import", id);
-        } else if (mk_api_prepare_mock(c, def, ns, now, &mocks[n], &err) == 0) {
+        } else {
+            if (!store)
+                pthread_mutex_lock(&c->api->write_lock);
+            rc2 = mk_api_prepare_mock(c, def, ns, now, &mocks[n], &err);
+            if (!store)
+                pthread_mutex_unlock(&c->api->write_lock);
+        }
+        if (rc2 == 0) {
             json_object_set_new(ids, mocks[n]->id, json_true());
+            if (!store) { /* what a create would replace */
+                mk_mock_t *old = mk_catalog_get(c->api->catalog, mocks[n]->id);
+                replaced[n] = old != NULL;
+                mk_mock_unref(old);
+            }
             n++;
             continue;
         }
         if (!k.partial) {
+            if (store)
+                pthread_mutex_unlock(&c->api->write_lock);
             json_t *one = json_pack("[{s:s, s:s}]", "item", where, "reason", err.msg);
             status = refuse(c, one, &r);
             json_decref(one);
-            pthread_mutex_unlock(&c->api->write_lock);
             json_decref(ids);
             goto out;
         }
@@ -239,7 +257,8 @@ static int run(ctx_t *c, bool store)
             goto out;
         }
     }
-    pthread_mutex_unlock(&c->api->write_lock);
+    if (store)
+        pthread_mutex_unlock(&c->api->write_lock);
     size_t overwritten = 0;
     for (size_t i = 0; i < n; i++) {
         overwritten += replaced[i];
@@ -255,7 +274,8 @@ static int run(ctx_t *c, bool store)
             json_pack("{s:i, s:i, s:i, s:o, s:s}", "created", (int)(n - overwritten), "overwritten",
                       (int)overwritten, "count", (int)n, "mocks", items, "message", msg);
     } else {
-        res = json_pack("{s:i, s:o}", "count", (int)n, "mocks", items);
+        res = json_pack("{s:i, s:i, s:o}", "count", (int)n, "overwritten", (int)overwritten,
+                        "mocks", items);
     }
     status = mk_api_reply_json(c->req, store ? 201 : 200, report(res, &r));
 out:
