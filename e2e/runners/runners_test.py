@@ -372,6 +372,87 @@ class RunnersTest(unittest.TestCase):
         ch.close()
 
 
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+
+
+class TlsTest(unittest.TestCase):
+    """The coordinator over TLS with mTLS: a runner with a client certificate signed by the CA
+    registers; one without a certificate is refused and never listed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="runners-tls-e2e-")
+        t = lambda n: os.path.join(cls.tmp, n)  # noqa: E731
+        cls.t = staticmethod(t)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", t("ca.key"), "-out", t("ca.crt"), "-days", "2", "-subj", "/CN=test-ca")
+        for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                          ("client", "extendedKeyUsage=clientAuth")):
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", t(name + ".key"), "-out", t(name + ".csr"), "-subj", "/CN=" + name)
+            with open(t(name + ".ext"), "w") as f:
+                f.write(ext + "\n")
+            openssl("x509", "-req", "-in", t(name + ".csr"), "-CA", t("ca.crt"), "-CAkey",
+                    t("ca.key"), "-CAcreateserial", "-out", t(name + ".crt"), "-days", "2",
+                    "-extfile", t(name + ".ext"))
+        cls.http, cls.grpc = free_port(), free_port()
+        env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
+                   DB_PATH=t("m.db"), API_TOKEN=BOOT, HTTP_WORKERS="1", HTTP_HOST="127.0.0.1",
+                   GRPC_MOCK_PORT="0", RUNNER_GRPC_TLS_ENABLED="true",
+                   RUNNER_GRPC_TLS_CERT_FILE=t("server.crt"), RUNNER_GRPC_TLS_KEY_FILE=t("server.key"),
+                   RUNNER_GRPC_TLS_CLIENT_CA_CERT=t("ca.crt"), ADMIN_PASSWORD="admin-pass-1234")
+        cls.admin = Proc([ADMIN_BIN], env, t("admin.log"))
+        cls.procs = [cls.admin]
+        RunnersTest.http = cls.http
+        wait_for(lambda: RunnersTest.get_ok("/health"), 20, "the TLS admin")
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in cls.procs:
+            p.stop()
+
+    def runner(self, name, cert):
+        port = free_port()
+        env = dict(os.environ, COORDINATOR_ADDR="127.0.0.1:%d" % self.grpc, API_TOKEN=BOOT,
+                   RUNNER_NAME=name, SHARED="true", RUNNER_HTTP_PORT=str(port),
+                   RUNNER_HTTP_HOST="127.0.0.1", COORDINATOR_TLS="true",
+                   COORDINATOR_TLS_CA_FILE=self.t("ca.crt"))
+        if cert:
+            env.update(COORDINATOR_TLS_CERT_FILE=self.t("client.crt"),
+                       COORDINATOR_TLS_KEY_FILE=self.t("client.key"))
+        p = Proc([RUNNER_BIN], env, self.t(name + ".log"))
+        p.port = port
+        self.procs.append(p)
+        return p
+
+    def names(self):
+        req = urllib.request.Request("http://127.0.0.1:%d/api/v1/runners" % self.http,
+                                     headers={"Authorization": "Bearer " + BOOT})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return {x["name"] for x in json.loads(r.read())["items"] if x["state"] == "online"}
+
+    def test_mtls(self):
+        self.assertIn("coordinator (gRPC, TLS)", self.admin.log())
+        good = self.runner("tls-good", True)
+        bad = self.runner("tls-nocert", False)
+        wait_for(lambda: "tls-good" in self.names(), 20, "the runner with a certificate")
+        time.sleep(1.5)
+        self.assertNotIn("tls-nocert", self.names())
+        self.assertIsNone(bad.p.poll())  # it keeps retrying, as after any connection loss
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/health" % bad.port, timeout=5)
+            self.fail("a runner that is not registered reports healthy")
+        except urllib.error.HTTPError as e:
+            code, h = e.code, json.loads(e.read())
+        self.assertEqual(code, 503)
+        self.assertEqual(h["components"]["coordinator"]["status"], "down")
+        self.assertTrue(h["components"]["coordinator"]["error"])
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % good.port, timeout=5) as r:
+            self.assertEqual(json.loads(r.read())["components"]["coordinator"]["status"], "up")
+
+
 if __name__ == "__main__":
     ADMIN_BIN, RUNNER_BIN = sys.argv[1], sys.argv[2]
     DESCRIPTORS = sys.argv[3] if len(sys.argv) > 3 else None
