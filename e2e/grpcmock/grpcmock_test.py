@@ -53,6 +53,35 @@ message BadRequest {
 }
 """
 
+REFLECTION_PROTO = """
+syntax = "proto3";
+package grpc.reflection.v1;
+message ServerReflectionRequest {
+  string host = 1;
+  oneof message_request {
+    string file_by_filename = 3; string file_containing_symbol = 4;
+    ExtensionRequest file_containing_extension = 5; string all_extension_numbers_of_type = 6;
+    string list_services = 7;
+  }
+}
+message ExtensionRequest { string containing_type = 1; int32 extension_number = 2; }
+message ServerReflectionResponse {
+  string valid_host = 1;
+  ServerReflectionRequest original_request = 2;
+  oneof message_response {
+    FileDescriptorResponse file_descriptor_response = 4;
+    ExtensionNumberResponse all_extension_numbers_response = 5;
+    ListServiceResponse list_services_response = 6;
+    ErrorResponse error_response = 7;
+  }
+}
+message FileDescriptorResponse { repeated bytes file_descriptor_proto = 1; }
+message ExtensionNumberResponse { string base_type_name = 1; repeated int32 extension_number = 2; }
+message ListServiceResponse { repeated ServiceResponse service = 1; }
+message ServiceResponse { string name = 1; }
+message ErrorResponse { int32 error_code = 1; string error_message = 2; }
+"""
+
 # Uploaded as text: no imports, since the server's protoc finds the well-known types only where
 # libprotobuf-dev installs them.
 PLAIN_PROTO = """
@@ -154,7 +183,7 @@ MOCKS = [
 ]
 
 
-def calls(port, T, S, where):
+def calls(port, T, S, R, where):
     """The client scenarios; where names the server in the messages."""
     ch = grpc.insecure_channel("127.0.0.1:%d" % port)
     grpc.channel_ready_future(ch).result(timeout=10)
@@ -237,6 +266,29 @@ def calls(port, T, S, where):
         check(e.code() == grpc.StatusCode.UNIMPLEMENTED and "elsewhere" in e.details(),
               where + ": a namespace without descriptors: UNIMPLEMENTED (%s)" % e.details())
 
+    RReq = R["grpc.reflection.v1.ServerReflectionRequest"]
+    RResp = R["grpc.reflection.v1.ServerReflectionResponse"]
+    for version in ("v1", "v1alpha"):
+        refl = ch.stream_stream("/grpc.reflection.%s.ServerReflection/ServerReflectionInfo" %
+                                version, request_serializer=RReq.SerializeToString,
+                                response_deserializer=RResp.FromString)
+        answers = list(refl(iter([RReq(list_services=""),
+                                  RReq(file_containing_symbol="demo.Users"),
+                                  RReq(file_containing_symbol="demo.Users.GetUser"),
+                                  RReq(file_containing_symbol="no.Such")]), timeout=5))
+        services_ = [x.name for x in answers[0].list_services_response.service]
+        pool = descriptor_pool.DescriptorPool()
+        for raw in answers[1].file_descriptor_response.file_descriptor_proto:
+            pool.Add(descriptor_pb2.FileDescriptorProto.FromString(raw))
+        svc = pool.FindServiceByName("demo.Users")
+        check(services_ == ["demo.Users"] and
+              [m.name for m in svc.methods] == ["GetUser", "ListUsers", "Upload", "Chat"] and
+              svc.methods[1].server_streaming and
+              len(answers[2].file_descriptor_response.file_descriptor_proto) >= 2 and
+              answers[3].error_response.error_code == 5,
+              where + ": reflection %s lists the service, gives its files (a client can be built "
+              "from them) and NOT_FOUND for an unknown symbol" % version)
+
     health = ch.unary_unary("/grpc.health.v1.Health/Check")
     check(health(b"", timeout=5) == b"\x08\x01", where + ": health Check answers SERVING")
     ch.close()
@@ -283,6 +335,7 @@ def main():
     pb = protoc(work, "demo", PROTO)
     T = Types(pb)
     S = Types(protoc(work, "status", STATUS_PROTO))
+    R = Types(protoc(work, "reflection", REFLECTION_PROTO))
     pg = None
     try:
         env = {"GRPC_MOCK_PORT": str(services.free_port()), "RUNNER_GRPC_PORT": "0",
@@ -295,7 +348,7 @@ def main():
         admin = Node(admin_bin, env, name="admin", workdir=work)
         admin.start(wait_ready=True, timeout=120)
         descriptor_api(admin, work, pb)
-        calls(int(env["GRPC_MOCK_PORT"]), T, S, "admin")
+        calls(int(env["GRPC_MOCK_PORT"]), T, S, R, "admin")
 
         st, body = api(admin, "GET", "/api/v1/requests?limit=200")
         entries = body if isinstance(body, list) else (body or {}).get("requests", body)
@@ -310,7 +363,7 @@ def main():
                     "GRPC_MOCK_PORT": str(services.free_port()), "RESYNC_INTERVAL": "200ms"}
             res = Node(resolver_bin, renv, name="resolver", workdir=work)
             res.start(wait_ready=True, timeout=120)
-            calls(int(renv["GRPC_MOCK_PORT"]), T, S, "resolver")
+            calls(int(renv["GRPC_MOCK_PORT"]), T, S, R, "resolver")
             code, err = res.stop()
             check(code == 0, "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
         code, err = admin.stop()

@@ -27,10 +27,17 @@ extern char **environ;
 
 /* ---- the descriptor registry: an immutable snapshot per reload ----------------------------- */
 
+/* One uploaded set: its pool, and its bytes (server reflection answers with its files). */
+typedef struct reg_set {
+    mk_protodyn_pool_t *pool;
+    char *data;
+    size_t len;
+} reg_set_t;
+
 typedef struct reg_ns {
     char *name;
-    mk_protodyn_pool_t **pools;
-    size_t npools;
+    reg_set_t *sets;
+    size_t nsets;
 } reg_ns_t;
 
 typedef struct reg {
@@ -64,9 +71,11 @@ static void reg_free(reg_t *r)
     if (r == NULL)
         return;
     for (size_t i = 0; i < r->n; i++) {
-        for (size_t k = 0; k < r->nss[i].npools; k++)
-            mk_protodyn_pool_free(r->nss[i].pools[k]);
-        free(r->nss[i].pools);
+        for (size_t k = 0; k < r->nss[i].nsets; k++) {
+            mk_protodyn_pool_free(r->nss[i].sets[k].pool);
+            free(r->nss[i].sets[k].data);
+        }
+        free(r->nss[i].sets);
         free(r->nss[i].name);
     }
     free(r->nss);
@@ -84,8 +93,8 @@ static const reg_ns_t *reg_find_ns(const reg_t *r, const char *ns)
 static const mk_protodyn_method_t *reg_find_method(const reg_t *r, const char *ns, const char *path)
 {
     const reg_ns_t *n = reg_find_ns(r, ns);
-    for (size_t k = 0; n && k < n->npools; k++) {
-        const mk_protodyn_method_t *m = mk_protodyn_find_method(n->pools[k], path);
+    for (size_t k = 0; n && k < n->nsets; k++) {
+        const mk_protodyn_method_t *m = mk_protodyn_find_method(n->sets[k].pool, path);
         if (m)
             return m;
     }
@@ -112,7 +121,6 @@ static int doc_data(const json_t *doc, mk_buf_t *out)
     const char *b64 = json_string_value(json_object_get(doc, "data"));
     if (b64 == NULL)
         return MK_EINVAL;
-    mk_buf_init(out, MK_GRPCMOCK_MAX_DESCRIPTOR);
     return mk_grpc_base64_decode(out, b64, strlen(b64));
 }
 
@@ -125,6 +133,7 @@ static int load_doc(void *ud, const mk_repo_doc_t *d)
         return 0;
     json_t *doc = json_loads(d->json, 0, NULL);
     mk_buf_t data;
+    mk_buf_init(&data, MK_GRPCMOCK_MAX_DESCRIPTOR);
     mk_protodyn_pool_t *pool = NULL;
     mk_err_t err;
     /* A set that no longer loads (a newer protodyn refusing it) is skipped, not fatal. */
@@ -145,15 +154,15 @@ static int load_doc(void *ud, const mk_repo_doc_t *d)
                     n = NULL;
             }
         }
-        mk_protodyn_pool_t **pools = n ? realloc(n->pools, (n->npools + 1) * sizeof *pools) : NULL;
-        if (pools) {
-            n->pools = pools;
-            n->pools[n->npools++] = pool;
+        reg_set_t *sets = n ? realloc(n->sets, (n->nsets + 1) * sizeof *sets) : NULL;
+        if (sets) {
+            n->sets = sets;
+            size_t len = data.len;
+            n->sets[n->nsets++] = (reg_set_t){pool, mk_buf_take(&data), len};
             pool = NULL;
         }
     }
-    if (doc)
-        mk_buf_free(&data);
+    mk_buf_free(&data);
     mk_protodyn_pool_free(pool);
     json_decref(doc);
     return 0;
@@ -848,6 +857,231 @@ static void health_half_close(mk_grpc_call_t *call, void *ud)
     mk_grpc_call_finish(call, MK_GRPC_OK, NULL, NULL, 0);
 }
 
+/* ---- server reflection (v1 and v1alpha: the same messages) ---------------------------------- */
+
+/* A protobuf wire reader over borrowed bytes. */
+typedef struct rd {
+    const uint8_t *p, *end;
+} rd_t;
+
+static bool rd_varint(rd_t *r, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+        uint8_t b = *r->p++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* The next field: its number, and for length-delimited ones the bytes; other wire types are
+ * skipped (val NULL). False at the end or on malformed input. */
+static bool rd_field(rd_t *r, int *num, const uint8_t **val, size_t *len)
+{
+    uint64_t key, n;
+    if (r->p >= r->end || !rd_varint(r, &key))
+        return false;
+    *num = (int)(key >> 3);
+    *val = NULL;
+    *len = 0;
+    switch (key & 7) {
+    case 0:
+        return rd_varint(r, &n);
+    case 1:
+        if (r->end - r->p < 8)
+            return false;
+        r->p += 8;
+        return true;
+    case 5:
+        if (r->end - r->p < 4)
+            return false;
+        r->p += 4;
+        return true;
+    case 2:
+        if (!rd_varint(r, &n) || n > (uint64_t)(r->end - r->p))
+            return false;
+        *val = r->p;
+        *len = (size_t)n;
+        r->p += n;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The name (field 1) of a FileDescriptorProto. */
+static bool file_name_is(const uint8_t *fd, size_t len, const char *name)
+{
+    rd_t r = {fd, fd + len};
+    int num;
+    const uint8_t *v;
+    size_t n;
+    while (rd_field(&r, &num, &v, &n))
+        if (num == 1 && v)
+            return n == strlen(name) && memcmp(v, name, n) == 0;
+    return false;
+}
+
+/* Does the set define symbol (a message, a service, or a service's method)? */
+static bool set_has_symbol(const reg_set_t *set, const char *sym)
+{
+    if (mk_protodyn_find_message(set->pool, sym))
+        return true;
+    size_t sl = strlen(sym);
+    for (size_t i = 0; i < mk_protodyn_method_count(set->pool); i++) {
+        const mk_protodyn_method_t *m = mk_protodyn_method_at(set->pool, i);
+        size_t ls = strlen(m->service);
+        if (strcmp(m->service, sym) == 0 || (sl > ls && strncmp(sym, m->service, ls) == 0 &&
+                                             sym[ls] == '.' && strcmp(sym + ls + 1, m->name) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* A set's files (FileDescriptorSet field 1) into a FileDescriptorResponse; with want_file, only
+ * when the set has a file of that name. Returns whether the set matched. */
+static bool add_set_files(const reg_set_t *set, const char *want_file, mk_buf_t *fdr)
+{
+    rd_t r = {(const uint8_t *)set->data, (const uint8_t *)set->data + set->len};
+    int num;
+    const uint8_t *v;
+    size_t n;
+    if (want_file) {
+        bool found = false;
+        while (!found && rd_field(&r, &num, &v, &n))
+            found = num == 1 && v && file_name_is(v, n, want_file);
+        if (!found)
+            return false;
+        r.p = (const uint8_t *)set->data;
+    }
+    while (rd_field(&r, &num, &v, &n))
+        if (num == 1 && v)
+            put_bytes(fdr, 1, v, n);
+    return true;
+}
+
+typedef struct rcall {
+    reg_t *reg;
+    char ns[65];
+} rcall_t;
+
+static void refl_start(mk_grpc_call_t *call, void *ud)
+{
+    mk_grpcmock_t *g = ud;
+    rcall_t *rc = calloc(1, sizeof *rc);
+    if (rc == NULL) {
+        mk_grpc_call_finish(call, MK_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+        return;
+    }
+    call_namespace(call, rc->ns, sizeof rc->ns);
+    rc->reg = atomic_load(&g->reg);
+    if (rc->reg)
+        atomic_fetch_add(&rc->reg->refs, 1);
+    mk_grpc_call_set_data(call, rc);
+}
+
+static void refl_message(mk_grpc_call_t *call, const uint8_t *msg, size_t len, void *ud)
+{
+    (void)ud;
+    rcall_t *rc = mk_grpc_call_data(call);
+    if (rc == NULL)
+        return;
+    const reg_ns_t *ns = reg_find_ns(rc->reg, rc->ns);
+    rd_t r = {msg, msg + len};
+    int num, kind = 0;
+    const uint8_t *v, *host = NULL, *arg = NULL;
+    size_t n, host_len = 0, arg_len = 0;
+    while (rd_field(&r, &num, &v, &n)) {
+        if (num == 1 && v) {
+            host = v;
+            host_len = n;
+        } else if (num >= 3 && num <= 7 && v) {
+            kind = num;
+            arg = v;
+            arg_len = n;
+        }
+    }
+    char name[512];
+    snprintf(name, sizeof name, "%.*s", (int)(arg_len < 500 ? arg_len : 500),
+             arg ? (const char *)arg : "");
+    mk_buf_t out, body;
+    mk_buf_init(&out, 0);
+    mk_buf_init(&body, 0);
+    if (host)
+        put_bytes(&out, 1, host, host_len);
+    put_bytes(&out, 2, msg, len);
+    int field = 7; /* error_response unless something below answers */
+    const char *err_msg = "not found";
+    int err_code = MK_GRPC_NOT_FOUND;
+    if (kind == 7) { /* list_services */
+        field = 6;
+        const char **seen = NULL;
+        size_t nseen = 0;
+        for (size_t k = 0; ns && k < ns->nsets; k++)
+            for (size_t i = 0; i < mk_protodyn_method_count(ns->sets[k].pool); i++) {
+                const char *svc = mk_protodyn_method_at(ns->sets[k].pool, i)->service;
+                size_t j = 0;
+                while (j < nseen && strcmp(seen[j], svc) != 0)
+                    j++;
+                const char **grown = j == nseen ? realloc(seen, (nseen + 1) * sizeof *seen) : NULL;
+                if (grown == NULL)
+                    continue;
+                seen = grown;
+                seen[nseen++] = svc;
+                mk_buf_t sr;
+                mk_buf_init(&sr, 0);
+                put_bytes(&sr, 1, svc, strlen(svc));
+                put_bytes(&body, 1, sr.data, sr.len);
+                mk_buf_free(&sr);
+            }
+        free(seen);
+    } else if (kind == 3 || kind == 4) { /* file_by_filename, file_containing_symbol */
+        for (size_t k = 0; ns && k < ns->nsets && field == 7; k++) {
+            if (kind == 3 ? add_set_files(&ns->sets[k], name, &body)
+                          : set_has_symbol(&ns->sets[k], name) &&
+                                add_set_files(&ns->sets[k], NULL, &body))
+                field = 4;
+        }
+        if (field == 7)
+            err_msg = kind == 3 ? "no uploaded descriptor has this file"
+                                : "no uploaded descriptor defines this symbol";
+    } else if (kind == 6) { /* all_extension_numbers_of_type: none are known */
+        field = 5;
+        put_bytes(&body, 1, name, strlen(name));
+    } else {
+        err_code = MK_GRPC_UNIMPLEMENTED;
+        err_msg = "extensions are not served";
+    }
+    if (field == 7) {
+        put_varint(&body, 1 << 3);
+        put_varint(&body, (uint64_t)err_code);
+        put_bytes(&body, 2, err_msg, strlen(err_msg));
+    }
+    put_bytes(&out, field, body.data ? body.data : "", body.len);
+    mk_grpc_call_send(call, (const uint8_t *)out.data, out.len, 0);
+    mk_buf_free(&out);
+    mk_buf_free(&body);
+}
+
+static void refl_half_close(mk_grpc_call_t *call, void *ud)
+{
+    (void)ud;
+    mk_grpc_call_finish(call, MK_GRPC_OK, NULL, NULL, 0);
+}
+
+static void refl_done(mk_grpc_call_t *call, int code, void *ud)
+{
+    (void)code;
+    (void)ud;
+    rcall_t *rc = mk_grpc_call_data(call);
+    if (rc && rc->reg)
+        atomic_fetch_sub(&rc->reg->refs, 1);
+    free(rc);
+    mk_grpc_call_set_data(call, NULL);
+}
+
 int mk_grpcmock_start(const mk_grpcmock_opts_t *opts, mk_grpcmock_t **out, mk_err_t *err)
 {
     *out = NULL;
@@ -872,6 +1106,18 @@ int mk_grpcmock_start(const mk_grpcmock_opts_t *opts, mk_grpcmock_t **out, mk_er
         rc = mk_grpc_server_new(&so, &g->server, err);
     if (rc == 0)
         rc = mk_grpc_server_add(g->server, &health, err);
+    static const char *const refl_paths[] = {
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        mk_grpc_method_t refl = {.path = refl_paths[i],
+                                 .on_start = refl_start,
+                                 .on_message = refl_message,
+                                 .on_half_close = refl_half_close,
+                                 .on_done = refl_done,
+                                 .ud = g};
+        rc = mk_grpc_server_add(g->server, &refl, err);
+    }
     if (rc == 0)
         rc = mk_grpc_server_set_fallback(g->server, &fb, err);
     if (rc == 0)
@@ -944,10 +1190,8 @@ int mk_grpcmock_descriptor_put(mk_repo_t *repo, const char *namespace_, const ch
                           MK_GRPCMOCK_MAX_DESCRIPTOR);
     mk_protodyn_pool_t *pool = NULL;
     int rc = mk_protodyn_pool_new(data, len, &pool, err);
-    if (rc) {
-        mk_err_prefix(err, "descriptor set");
+    if (rc) /* protodyn's message starts with "descriptor set: " */
         return rc == MK_ENOMEM ? rc : MK_EINVAL;
-    }
     json_t *sum = json_object(), *services = json_array(), *methods = json_array();
     mk_buf_t b64;
     mk_buf_init(&b64, 0);
