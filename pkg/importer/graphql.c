@@ -285,7 +285,7 @@ static json_t *value_of(json_t *types, const char *ref, int depth)
         return json_incref(json_array_get(json_object_get(t, "values"), 0));
     if (strcmp(kind, "union") == 0) {
         const char *m = json_string_value(json_array_get(json_object_get(t, "values"), 0));
-        return m ? value_of(types, m, depth) : json_null();
+        return m && depth < GQL_DEPTH ? value_of(types, m, depth + 1) : json_null();
     }
     if (depth >= GQL_DEPTH)
         return json_null();

@@ -122,8 +122,12 @@ static bool simple_key(const char *k)
 }
 
 /* equalToJson with placeholders or ignoreExtraElements: one condition per leaf. */
-static void json_leaves(wm_t *w, json_t *mock, const char *path, json_t *v, bool sort)
+static void json_leaves(wm_t *w, json_t *mock, const char *path, json_t *v, bool sort, int depth)
 {
+    if (depth > 64) {
+        wm_fail(w, false, "bodyPatterns: equalToJson nested deeper than %s levels%s", "64", "");
+        return;
+    }
     if (json_is_object(v) && json_object_size(v)) {
         const char *k;
         json_t *c;
@@ -138,7 +142,7 @@ static void json_leaves(wm_t *w, json_t *mock, const char *path, json_t *v, bool
                 wm_fail(w, false, "bodyPatterns: key %s cannot be written as a path%s", k, "");
                 return;
             }
-            json_leaves(w, mock, p, c, sort);
+            json_leaves(w, mock, p, c, sort, depth + 1);
         }
         return;
     }
@@ -188,7 +192,7 @@ static void body_pattern(wm_t *w, json_t *mock, json_t *p, size_t i)
         }
         bool sort = json_is_true(json_object_get(p, "ignoreArrayOrder"));
         if (json_is_true(json_object_get(p, "ignoreExtraElements")) || has_placeholder(doc))
-            json_leaves(w, mock, "$", doc, sort);
+            json_leaves(w, mock, "$", doc, sort, 0);
         else {
             json_t *c = mk_imp_cond(mock, "conditions", "$", "equals", json_incref(doc));
             if (sort)
