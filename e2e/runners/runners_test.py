@@ -373,6 +373,50 @@ class RunnersTest(unittest.TestCase):
 
 
 
+class RestartTest(unittest.TestCase):
+    """Runs queued while no runner is up survive an admin restart and then run; a runner left
+    running across another restart registers again by itself and takes new runs."""
+
+    def test_restart(self):
+        tmp = tempfile.mkdtemp(prefix="runners-restart-e2e-")
+        http, grpc_port = free_port(), free_port()
+        env = dict(os.environ, HTTP_PORT=str(http), RUNNER_GRPC_PORT=str(grpc_port),
+                   DB_PATH=os.path.join(tmp, "m.db"), API_TOKEN=BOOT, HTTP_WORKERS="1",
+                   HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0", ADMIN_PASSWORD="admin-pass-1234",
+                   RUNNER_HEARTBEAT_TIMEOUT="3s")
+        procs = []
+
+        def admin():
+            p = Proc([ADMIN_BIN], env, os.path.join(tmp, "admin%d.log" % len(procs)))
+            procs.append(p)
+            wait_for(lambda: RunnersTest.get_ok("/health"), 20, "the admin")
+            return p
+        RunnersTest.http = http
+        t = RunnersTest("test_1_scope_refused")  # for its helpers
+        t.grpc, t.tmp, t.procs = grpc_port, tmp, procs
+        try:
+            a = admin()
+            RunnersTest.api2("POST", "/api/v1/mocks", {
+                "http": {"route": "/hello", "httpMethod": "GET"},
+                "response": {"statusCode": 200, "payload": {"hello": "world"}}})
+            cid = t.create_collection("sandbox", "queued", [("hello", "/hello")])
+            rids = [t.execute(cid) for _ in range(2)]
+            a.stop()
+            a = admin()
+            for rid in rids:
+                self.assertEqual(t.get_run(rid)["status"], "pending")
+            t.start_runner("restart-runner", BOOT, shared=True)
+            for rid in rids:
+                self.assertEqual(t.wait_done(rid)["status"], "completed")
+            a.stop()
+            a = admin()
+            rid = t.execute(cid)
+            self.assertEqual(t.wait_done(rid, 40)["status"], "completed")
+        finally:
+            for p in procs:
+                p.stop()
+
+
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
 
