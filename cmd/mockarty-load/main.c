@@ -49,6 +49,7 @@ typedef struct progress {
 static int on_second(const mk_loadgen_stats_t *d, const mk_loadgen_stats_t *t, void *arg)
 {
     progress_t *p = arg;
+    bool empty_tail = d->interval_s < 0.05 && d->reqs == 0 && d->nerrors == 0;
     json_t *point = mk_perf_timeline_point(d);
     if (p->snapshots) {
         json_t *line = json_pack("{s:O,s:o}", "point", point, "delta", mk_loadgen_stats_to_json(d));
@@ -57,8 +58,12 @@ static int on_second(const mk_loadgen_stats_t *d, const mk_loadgen_stats_t *t, v
         fflush(p->snapshots);
         json_decref(line);
     }
-    json_array_append_new(p->timeline, point);
-    if (!p->quiet)
+    /* the last interval can be a sliver after the final tick: nothing to plot or print */
+    if (empty_tail)
+        json_decref(point);
+    else
+        json_array_append_new(p->timeline, point);
+    if (!p->quiet && !empty_tail)
         fprintf(
             stderr,
             "%6.1fs  reqs %-9llu %8.0f/s  p95 %8.3f ms  p99 %8.3f ms  failed %-6llu vus %lld%s\n",
