@@ -843,10 +843,12 @@ static void collect(mk_loadgen_t *lg, int64_t now, double interval_s)
         d->scheduled = due - lg->prev_due;
         lg->prev_due = due;
         d->behind = due > sent ? due - sent : 0;
-        /* a second counts as behind when sends lag by more than a millisecond's worth */
+        /* a second counts as behind when more than 10 ms worth of arrivals wait at its end, or
+         * one waited over 100 ms: shorter lags are the scheduler preempting us, recovered at once
+         */
         double per_ms = (double)mk_loadgen_sched_total(&lg->sched) /
                         ((double)(lg->end_ns - lg->start_ns) / 1e6);
-        if ((double)d->behind > per_ms + 1 || d->max_lag_us > 1000) {
+        if ((double)d->behind > 10 * per_ms + 1 || d->max_lag_us > 100000) {
             if (lg->behind_from < 0)
                 lg->behind_from = d->t_s;
             lg->behind_to = d->t_s;

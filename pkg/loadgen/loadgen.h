@@ -178,7 +178,9 @@ typedef struct mk_loadgen_summary {
     double target_rate;   /* open model: requested arrivals per second (average over the run) */
     double achieved_rate; /* requests started per second */
     bool rate_kept; /* open model: at least 99 % of the due arrivals were sent, none dropped */
-    double behind_from_s, behind_to_s; /* first and last second in which sends fell behind */
+    /* first and last second in which sends fell behind (more than 10 ms worth of arrivals
+     * waiting at the second's end, or one that waited over 100 ms); -1 when never */
+    double behind_from_s, behind_to_s;
 } mk_loadgen_summary_t;
 void mk_loadgen_summary(const mk_loadgen_t *lg, mk_loadgen_summary_t *out);
 void mk_loadgen_free(mk_loadgen_t *lg);
