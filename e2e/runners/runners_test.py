@@ -60,6 +60,7 @@ class Proc:
                 self.p.kill()
                 self.p.wait()
         self.logf.close()
+        return self.p.returncode
 
 
 def collection(name, requests):
@@ -110,8 +111,9 @@ class RunnersTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in cls.procs:
-            p.stop()
+        codes = [p.stop() for p in cls.procs]
+        # a clean shutdown (sanitizers report leaks through the exit status)
+        assert codes[0] == 0, "admin exited %s: %s" % (codes[0], cls.admin.log()[-3000:])
 
     # ---- helpers ----
 
@@ -495,6 +497,44 @@ class TlsTest(unittest.TestCase):
         self.assertTrue(h["components"]["coordinator"]["error"])
         with urllib.request.urlopen("http://127.0.0.1:%d/health" % good.port, timeout=5) as r:
             self.assertEqual(json.loads(r.read())["components"]["coordinator"]["status"], "up")
+
+
+class SelfSignedTest(unittest.TestCase):
+    """TLS on without certificate files: a self-signed pair is made in RUNNER_GRPC_TLS_DIR, a
+    runner trusting it registers, and a restart reuses the same files."""
+
+    def test_selfsigned(self):
+        tmp = tempfile.mkdtemp(prefix="runners-selfsigned-e2e-")
+        tls_dir = os.path.join(tmp, "tls", "coord")
+        http, grpc_port = free_port(), free_port()
+        env = dict(os.environ, HTTP_PORT=str(http), RUNNER_GRPC_PORT=str(grpc_port),
+                   DB_PATH=os.path.join(tmp, "m.db"), API_TOKEN=BOOT, HTTP_WORKERS="1",
+                   HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0", ADMIN_PASSWORD="admin-pass-1234",
+                   RUNNER_GRPC_TLS_ENABLED="true", RUNNER_GRPC_TLS_DIR=tls_dir)
+        procs = []
+        try:
+            RunnersTest.http = http
+            procs.append(Proc([ADMIN_BIN], env, os.path.join(tmp, "admin.log")))
+            wait_for(lambda: RunnersTest.get_ok("/health"), 20, "the admin")
+            crt = os.path.join(tls_dir, "coordinator.crt")
+            key = os.path.join(tls_dir, "coordinator.key")
+            self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+            before = open(crt).read()
+            self.assertIn("BEGIN CERTIFICATE", before)
+            self.assertEqual(procs[0].stop(), 0)
+            procs.append(Proc([ADMIN_BIN], env, os.path.join(tmp, "admin2.log")))
+            wait_for(lambda: RunnersTest.get_ok("/health"), 20, "the admin again")
+            self.assertEqual(open(crt).read(), before)
+            renv = dict(os.environ, COORDINATOR_ADDR="localhost:%d" % grpc_port, API_TOKEN=BOOT,
+                        RUNNER_NAME="ss", SHARED="true", RUNNER_HTTP_PORT=str(free_port()),
+                        RUNNER_HTTP_HOST="127.0.0.1", COORDINATOR_TLS="true",
+                        COORDINATOR_TLS_CA_FILE=crt)
+            procs.append(Proc([RUNNER_BIN], renv, os.path.join(tmp, "ss.log")))
+            wait_for(lambda: "registered as ss" in procs[-1].log(), 20,
+                     "a runner trusting the self-signed certificate")
+        finally:
+            for p in procs:
+                p.stop()
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ typedef struct settings {
     char *runner_tls_cert;
     char *runner_tls_key;
     char *runner_tls_client_ca;
+    char *runner_tls_dir;
 } settings_t;
 
 #define S(env, type, def, field, help, choices, min, max)                                          \
@@ -175,6 +176,9 @@ typedef struct settings {
           "admin: PEM private key of the coordinator", NULL, 0, 0),                                \
         S("RUNNER_GRPC_TLS_CLIENT_CA_CERT", MK_CONFIG_STRING, NULL, runner_tls_client_ca,          \
           "admin: mTLS, runners must present a certificate signed by this CA", NULL, 0, 0),       \
+        S("RUNNER_GRPC_TLS_DIR", MK_CONFIG_STRING, ".mockarty/tls", runner_tls_dir,                \
+          "admin: TLS without cert and key files: a self-signed pair made here once, then reused", \
+          NULL, 0, 0),       \
         S("GRPC_MOCK_PORT", MK_CONFIG_INT, GRPC_PORT, grpc_mock_port,                              \
           "gRPC mocks port, h2c or TLS (0: no gRPC mocks)", NULL, 0, 65535),                      \
         S("GRPC_MOCK_TLS_CERT_FILE", MK_CONFIG_STRING, NULL, grpc_mock_tls_cert,                   \
@@ -281,14 +285,25 @@ static int start_coordinator(node_parts_t *p)
     const settings_t *c = &p->cfg;
     if (c->runner_grpc_port == 0)
         return 0;
-    if (c->runner_tls && (c->runner_tls_cert == NULL || c->runner_tls_key == NULL)) {
-        fprintf(stderr, "mockarty admin: RUNNER_GRPC_TLS_ENABLED needs RUNNER_GRPC_TLS_CERT_FILE "
-                        "and RUNNER_GRPC_TLS_KEY_FILE\n");
+    if (c->runner_tls && (c->runner_tls_cert == NULL) != (c->runner_tls_key == NULL)) {
+        fprintf(stderr, "mockarty admin: RUNNER_GRPC_TLS_CERT_FILE and RUNNER_GRPC_TLS_KEY_FILE "
+                        "must be set together\n");
         return 1;
     }
+    mk_err_t err;
+    char cert[1100], key[1100];
     mk_grpc_tls_opts_t tls = {.cert_file = c->runner_tls_cert,
                               .key_file = c->runner_tls_key,
                               .ca_file = c->runner_tls_client_ca};
+    if (c->runner_tls && c->runner_tls_cert == NULL) {
+        if (mk_coord_selfsigned(c->runner_tls_dir, c->node_name, cert, key, sizeof cert, &err)) {
+            fprintf(stderr, "mockarty admin: coordinator TLS: %s\n", err.msg);
+            return 1;
+        }
+        tls.cert_file = cert;
+        tls.key_file = key;
+        printf("mockarty admin: coordinator TLS certificate %s (self-signed)\n", cert);
+    }
     mk_coord_config_t cc = {
         .host = c->http_host,
         .port = (int)c->runner_grpc_port,
@@ -298,7 +313,6 @@ static int start_coordinator(node_parts_t *p)
         .queue = {.heartbeat_timeout_ms = c->runner_heartbeat_ms,
                   .task_timeout_ms = c->runner_task_ms},
     };
-    mk_err_t err;
     if (mk_coord_new(&cc, p->repo, mk_api_identity(p->api), &p->coord, &err) != 0) {
         fprintf(stderr, "mockarty admin: coordinator: %s\n", err.msg);
         return 1;

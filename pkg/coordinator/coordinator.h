@@ -37,6 +37,13 @@ int mk_coord_port(const mk_coord_t *c);
 /* Stops the gRPC server and the thread, frees everything. NULL is fine. */
 void mk_coord_free(mk_coord_t *c);
 
+/* TLS without certificate files: the paths of dir/coordinator.crt and dir/coordinator.key
+ * (written into cert_path and key_path, size bytes each), made now (EC P-256, self-signed, ten
+ * years, names localhost, 127.0.0.1, ::1 and hostname) unless an earlier start made them. The
+ * directory is created with mode 0700, the key file 0600. */
+int mk_coord_selfsigned(const char *dir, const char *hostname, char *cert_path, char *key_path,
+                        size_t size, mk_err_t *err);
+
 /* The queue (borrowed): the REST API submits, lists and cancels through it. */
 mk_queue_t *mk_coord_queue(mk_coord_t *c);
 
