@@ -109,7 +109,13 @@ int mk_pg_check(PGconn *pg, const PGresult *res, char sqlstate[6], const char *w
     else
         snprintf(msg, sizeof msg, "unexpected result %s", PQresStatus(st));
     int code = lost ? MK_EUNAVAIL : map_sqlstate(state);
-    mk_err_set(err, code, "postgres %s: %s", what, msg);
+    /* A missing (26000) or duplicate (42P05) prepared statement means a transaction pooler
+     * shuffles server connections under us: say what to change. */
+    const char *hint = strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0
+                           ? " (behind a transaction pooler such as PgBouncer? set "
+                             "DB_PREPARED_STATEMENTS=off or auto)"
+                           : "";
+    mk_err_set(err, code, "postgres %s: %s%s", what, msg, hint);
     if (err != NULL)
         snprintf(err->cause, sizeof err->cause, "%s", state);
     if (sqlstate != NULL)
