@@ -374,6 +374,25 @@ class RunnersTest(unittest.TestCase):
         ch.close()
 
 
+    def test_9_resolver_registers(self):
+        """A resolver with COORDINATOR_ADDR shows in GET /api/v1/resolvers (not in /runners)."""
+        resolver_bin = os.path.join(os.path.dirname(ADMIN_BIN), "..", "mockarty-resolver",
+                                    "mockarty-resolver")
+        env = dict(os.environ, HTTP_PORT=str(free_port()), DB_USE="sqlite", DB_PATH=self.db,
+                   HTTP_WORKERS="1", HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0", API_TOKEN=BOOT,
+                   NODE_NAME="resolver-1", COORDINATOR_ADDR="127.0.0.1:%d" % self.grpc)
+        p = Proc([resolver_bin], env, os.path.join(self.tmp, "resolver.log"))
+        self.procs.append(p)
+
+        def listed():
+            items = self.api2("GET", "/api/v1/resolvers")[1]["items"]
+            return [r for r in items if r["name"] == "resolver-1" and r["state"] == "online"]
+        r = wait_for(listed, 20, "the resolver in /api/v1/resolvers")[0]
+        self.assertEqual(r["kind"], "resolver")
+        self.assertNotIn("resolver-1", [x["name"] for x in
+                                        self.api2("GET", "/api/v1/runners")[1]["items"]])
+        self.assertEqual(p.stop(), 0)
+
 
 class RestartTest(unittest.TestCase):
     """Runs queued while no runner is up survive an admin restart and then run; a runner left

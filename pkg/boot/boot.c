@@ -78,6 +78,7 @@ typedef struct settings {
     char *runner_tls_key;
     char *runner_tls_client_ca;
     char *runner_tls_dir;
+    char *coordinator_addr;
 } settings_t;
 
 #define S(env, type, def, field, help, choices, min, max)                                          \
@@ -178,7 +179,10 @@ typedef struct settings {
           "admin: mTLS, runners must present a certificate signed by this CA", NULL, 0, 0),       \
         S("RUNNER_GRPC_TLS_DIR", MK_CONFIG_STRING, ".mockarty/tls", runner_tls_dir,                \
           "admin: TLS without cert and key files: a self-signed pair made here once, then reused", \
-          NULL, 0, 0),       \
+          NULL, 0, 0),                                                                             \
+        S("COORDINATOR_ADDR", MK_CONFIG_STRING, NULL, coordinator_addr,                            \
+          "resolvers: register with the coordinator at host:port (with API_TOKEN) for health "    \
+          "tracking", NULL, 0, 0),       \
         S("GRPC_MOCK_PORT", MK_CONFIG_INT, GRPC_PORT, grpc_mock_port,                              \
           "gRPC mocks port, h2c or TLS (0: no gRPC mocks)", NULL, 0, 65535),                      \
         S("GRPC_MOCK_TLS_CERT_FILE", MK_CONFIG_STRING, NULL, grpc_mock_tls_cert,                   \
@@ -208,6 +212,7 @@ typedef struct node_parts {
     mk_follow_t *follow;
     mk_httpd_t *httpd;
     bool auth_required;
+    mk_coord_announce_t *announce; /* resolver: registration with the coordinator */
     mk_coord_t *coord; /* admin: the runners' coordinator; NULL when off or its port was taken */
     mk_grpcmock_t *grpcmock; /* gRPC mocks; NULL when GRPC_MOCK_PORT is 0 */
 } node_parts_t;
@@ -443,6 +448,18 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
             fprintf(stderr, "mockarty resolver: following changes: %s\n", err.msg);
             return 1;
         }
+        if (c->coordinator_addr && c->coordinator_addr[0]) {
+            char addr[300];
+            snprintf(addr, sizeof addr, "%s:%d", c->node_name ? c->node_name : "", c->http_port);
+            mk_coord_announce_opts_t ao = {.target = c->coordinator_addr,
+                                           .token = c->api_token,
+                                           .name = c->node_name,
+                                           .address = addr};
+            if (mk_coord_announce_start(&ao, &p->announce, &err) != 0) {
+                fprintf(stderr, "mockarty resolver: coordinator: %s\n", err.msg);
+                return 1;
+            }
+        }
     }
     if (c->grpc_mock_port > 0 && start_grpcmock(p, hc->workers) != 0)
         return 1;
@@ -564,6 +581,7 @@ static void teardown(node_parts_t *p, const mk_config_spec_t *spec, size_t nspec
     mk_grpcmock_free(p->grpcmock);
     /* The change feed lives in the repository: stop the follower, then the feed, then free. */
     mk_follow_stop(p->follow);
+    mk_coord_announce_stop(p->announce);
     if (p->api)
         mk_api_set_coordinator(p->api, NULL);
     mk_coord_free(p->coord);

@@ -53,4 +53,25 @@ json_t *mk_coord_events(mk_coord_t *c, const char *task_id);
 /* Forgets a task's events (the run was deleted). */
 void mk_coord_forget(mk_coord_t *c, const char *task_id);
 
+/* ---- a node that takes no tasks (a resolver) announcing itself ---- */
+
+typedef struct mk_coord_announce mk_coord_announce_t;
+
+typedef struct mk_coord_announce_opts {
+    const char *target;            /* COORDINATOR_ADDR, "host:port" */
+    const char *token;             /* an admin-scoped token (mki_ or the admin's API_TOKEN) */
+    const char *name;              /* shown in GET /api/v1/resolvers */
+    const char *address;           /* where the node serves, e.g. "10.0.0.8:5780" */
+    const mk_grpc_tls_opts_t *tls; /* NULL: h2c */
+} mk_coord_announce_opts_t;
+
+/* Starts a thread that registers (kind resolver), heartbeats, and registers again with backoff
+ * whenever the coordinator is lost. Options are copied. */
+int mk_coord_announce_start(const mk_coord_announce_opts_t *o, mk_coord_announce_t **out,
+                            mk_err_t *err);
+/* Whether it is registered now; error (size bytes) gets the last failure, "" when none. */
+bool mk_coord_announce_status(mk_coord_announce_t *a, char *error, size_t size);
+/* Stops the thread (at worst after a call in flight times out) and frees. NULL is fine. */
+void mk_coord_announce_stop(mk_coord_announce_t *a);
+
 #endif
