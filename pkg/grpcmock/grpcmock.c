@@ -1193,31 +1193,34 @@ int mk_grpcmock_descriptor_put(mk_repo_t *repo, const char *namespace_, const ch
     if (rc) /* protodyn's message starts with "descriptor set: " */
         return rc == MK_ENOMEM ? rc : MK_EINVAL;
     json_t *sum = json_object(), *services = json_array(), *methods = json_array();
+    json_object_set_new(sum, "services", services); /* sum owns them from here on */
+    json_object_set_new(sum, "methods", methods);
     mk_buf_t b64;
     mk_buf_init(&b64, 0);
     char *text = NULL, id[200];
     int64_t now = mk_mock_now_ms();
-    for (size_t i = 0; i < mk_protodyn_method_count(pool); i++) {
+    for (size_t i = 0; rc == 0 && i < mk_protodyn_method_count(pool); i++) {
         const mk_protodyn_method_t *m = mk_protodyn_method_at(pool, i);
         bool seen = false;
         size_t k;
-        json_t *s;
-        json_array_foreach(services, k, s) seen =
-            seen || strcmp(json_string_value(s), m->service) == 0;
-        if (!seen)
-            json_array_append_new(services, json_string(m->service));
-        json_array_append_new(methods, json_pack("{s:s, s:s, s:s, s:b, s:b}", "path", m->path,
-                                                 "input", mk_protodyn_msg_name(m->input), "output",
-                                                 mk_protodyn_msg_name(m->output), "clientStreaming",
-                                                 m->client_streaming, "serverStreaming",
-                                                 m->server_streaming));
+        json_t *sv;
+        json_array_foreach(services, k, sv) seen =
+            seen || strcmp(json_string_value(sv), m->service) == 0;
+        /* jansson refuses names that are not UTF-8; such a set could not be listed. */
+        json_t *row = json_pack("{s:s, s:s, s:s, s:b, s:b}", "path", m->path, "input",
+                                mk_protodyn_msg_name(m->input), "output",
+                                mk_protodyn_msg_name(m->output), "clientStreaming",
+                                m->client_streaming, "serverStreaming", m->server_streaming);
+        if (row == NULL || (!seen && json_array_append_new(services, json_string(m->service))))
+            rc = mk_err_set(err, MK_EINVAL, "descriptor set: method %zu: a name is not UTF-8", i);
+        json_array_append_new(methods, row);
     }
     mk_protodyn_pool_free(pool);
+    if (rc)
+        goto out;
     json_object_set_new(sum, "name", json_string(name));
     json_object_set_new(sum, "namespace", json_string(namespace_));
     json_object_set_new(sum, "size", json_integer((json_int_t)len));
-    json_object_set_new(sum, "services", services);
-    json_object_set_new(sum, "methods", methods);
     json_object_set_new(sum, "updatedAt", json_integer(now));
     rc = mk_grpc_base64_encode(&b64, data, len);
     if (rc == 0) {
