@@ -294,10 +294,18 @@ static void stream_submit(mk_grpc_stream_t *s)
     mk_grpc_conn_t *c = s->ch->conn;
     s->submitted = true;
     if (c == NULL || c->closing || c->goaway) {
-        /* The connection this call was to use failed first (e.g. its TLS handshake). */
-        stream_detach(s, MK_GRPC_UNAVAILABLE,
-                      s->ch->last_error[0] ? s->ch->last_error
-                                           : "connection lost before the call started");
+        /* The connection this call was to use failed first (e.g. its TLS handshake). It may be
+         * closing with its reason known but not yet handed to the channel (on_close runs when
+         * it is freed): that reason says more than "lost". */
+        char why[300];
+        if (c != NULL && c->closing && c->close_reason != NULL)
+            snprintf(why, sizeof why, "connection to %s closed: %s", s->ch->authority,
+                     c->close_reason);
+        else
+            snprintf(why, sizeof why, "%s",
+                     s->ch->last_error[0] ? s->ch->last_error
+                                          : "connection lost before the call started");
+        stream_detach(s, MK_GRPC_UNAVAILABLE, why);
         return;
     }
     s->conn = c;
