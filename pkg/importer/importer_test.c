@@ -235,6 +235,23 @@ static void test_petstore_31_json(void)
     mk_import_result_free(&r);
 }
 
+/* The published Petstore 3.0 spec, verbatim: imports without error, and every mock validates. */
+static void test_published_petstore(void)
+{
+    mk_import_result_t r;
+    mk_err_t err = {0};
+    MK_CHECK_INT(import_file("swagger-petstore-openapi.yaml", mk_import_openapi, NULL, &r, &err),
+                 0);
+    MK_CHECK_INT(json_array_size(r.errors), 0);
+    MK_CHECK_INT(json_array_size(r.mocks), 45);
+    check_valid(&r);
+    json_t *m = find(&r, "GET", "/pet/:petId", 200);
+    MK_CHECK_STR(payload_str(m, "name"), "\"doggie\"");
+    /* status is optional there: no condition. */
+    MK_CHECK_STR(cond(find(&r, "GET", "/pet/findByStatus", 200), "queryParams", 0), "(none)");
+    mk_import_result_free(&r);
+}
+
 /* Swagger 2.0: responses carry schema and examples themselves; #/definitions refs. */
 static void test_petstore_swagger2(void)
 {
@@ -569,6 +586,7 @@ int main(void)
 {
     MK_RUN(test_petstore_30_yaml);
     MK_RUN(test_petstore_31_json);
+    MK_RUN(test_published_petstore);
     MK_RUN(test_petstore_swagger2);
     MK_RUN(test_openapi_bad_input);
     MK_RUN(test_openapi_large);
