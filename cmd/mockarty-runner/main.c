@@ -125,12 +125,14 @@ static void sleep_ms(int ms)
 
 static void note_error(runner_t *r, const char *fmt, const char *a, const char *b)
 {
+    char line[1400]; /* holds two 512-byte messages: never cut here */
+    snprintf(line, sizeof line, fmt, a, b ? b : "");
     pthread_mutex_lock(&r->mu);
-    snprintf(r->last_error, sizeof r->last_error, fmt, a, b ? b : "");
+    size_t n = strlen(line) < sizeof r->last_error ? strlen(line) : sizeof r->last_error - 1;
+    memcpy(r->last_error, line, n);
+    r->last_error[n] = '\0';
     pthread_mutex_unlock(&r->mu);
-    fprintf(stderr, "mockarty-runner: ");
-    fprintf(stderr, fmt, a, b ? b : "");
-    fputc('\n', stderr);
+    fprintf(stderr, "mockarty-runner: %s\n", line);
 }
 
 /* A unary call of the coordinator with the runner's token; returns the gRPC code (or -1 when the
@@ -365,7 +367,7 @@ static void *job_main(void *ud)
     mk_err_t err;
     if (mk_grpc_stream_start(r->ch, SVC "ReportProgress", &r->md, 0, &j->progress, &err) != 0)
         j->progress = NULL;
-    char error[512] = "";
+    char error[640] = "";
     char *result = NULL;
     int outcome;
     if (strcmp(j->task->capability, "api_test") != 0) {

@@ -25,6 +25,16 @@ struct mk_coord_announce {
     char error[256];
 };
 
+/* Copies src into dst (size bytes), cut if longer. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Sleeps ms unless stopped; true when stopping. */
 static bool pause_ms(mk_coord_announce_t *a, int ms)
 {
@@ -48,7 +58,7 @@ static void set_state(mk_coord_announce_t *a, bool registered, const char *error
 {
     pthread_mutex_lock(&a->mu);
     a->registered = registered;
-    snprintf(a->error, sizeof a->error, "%s", error ? error : "");
+    copy_cut(a->error, sizeof a->error, error ? error : "");
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -67,7 +77,7 @@ static int call(mk_coord_announce_t *a, const char *method, const ProtobufCMessa
     mk_err_t err;
     *resp = NULL;
     int code = mk_grpc_unary(a->ch, path, &a->md, buf, n, 10000, resp, len, &st, &err);
-    snprintf(msg, size, "%s", code < 0 ? err.msg : st.message ? st.message : "");
+    copy_cut(msg, size, code < 0 ? err.msg : st.message ? st.message : "");
     mk_grpc_status_clear(&st);
     free(buf);
     return code < 0 ? MK_GRPC_UNAVAILABLE : code;
