@@ -181,8 +181,8 @@ def scenario_har_postman_graphql(node):
                             {"spec": text("capture.har"), "namespace": "har"})
     check(st == 201 and body["created"] == 3 and len(body["skipped"]) == 2,
           "HAR: 3 mocks, the image and the blocked request skipped (%s)" % raw[:300])
-    a = node.request("GET", "/stubs/har/api/products?category=books&page=1")[1]
-    b = node.request("GET", "/stubs/har/api/products?category=books&page=1")[1]
+    a = node.request("GET", "/stubs/har/api/products?category=books&page=1&q=sci%20fi")[1]
+    b = node.request("GET", "/stubs/har/api/products?q=sci+fi&category=books&page=1")[1]
     check(a["items"][0]["title"] == "Dune" and b["items"][0]["title"] == "Emma",
           "repeated request with different answers: served in capture order")
     st, body, _, resp = post(node, "/stubs/har/api/cart", body={"qty": 2, "productId": 1})

@@ -29,9 +29,15 @@ static void query_of(json_t *req, json_t *mock, char *key, size_t cap)
         const char *value = json_string_value(json_object_get(items[i], "value"));
         if (name == NULL || *name == 0)
             continue;
+        /* Browsers save the values as sent (Chromium) or decoded (Firefox): decoding both is
+         * right unless a decoded value holds '%' or '+'. */
+        json_t *dn = mk_imp_query_text(name, strlen(name));
+        json_t *dv = mk_imp_query_text(value ? value : "", value ? strlen(value) : 0);
         if (j < cap)
-            j += (size_t)snprintf(key + j, cap - j, "&%s=%s", name, value ? value : "");
-        mk_imp_cond(mock, "queryParams", name, "equals", json_string(value ? value : ""));
+            j += (size_t)snprintf(key + j, cap - j, "&%s=%s", json_string_value(dn),
+                                  json_string_value(dv));
+        mk_imp_cond(mock, "queryParams", json_string_value(dn), "equals", dv);
+        json_decref(dn);
     }
     free(items);
 }

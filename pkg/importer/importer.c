@@ -2,6 +2,7 @@
 #include "importer/importer_internal.h"
 
 #include "config/config.h"
+#include "str/str.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -244,6 +245,17 @@ json_t *mk_imp_payload(const char *text, size_t n, const char *mime)
             return v;
     }
     return json_stringn(text, n);
+}
+
+json_t *mk_imp_query_text(const char *s, size_t n)
+{
+    char *buf = malloc(n + 1);
+    if (buf == NULL)
+        return NULL;
+    size_t len = mk_str_url_decode((mk_str_t){s, n}, buf, true);
+    json_t *v = json_stringn(buf, len);
+    free(buf);
+    return v;
 }
 
 static const char *const dropped_headers[] = {

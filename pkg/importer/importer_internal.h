@@ -38,6 +38,9 @@ char *mk_imp_url_path(const char *url, const char **query);
 /* A response payload from body text and its media type: JSON when the type says so and it
  * parses, else the string. New reference. */
 json_t *mk_imp_payload(const char *text, size_t n, const char *mime);
+/* A query name or value as it appears in a URL, decoded as the server decodes query parameters
+ * (%XX, '+' as space), as a new JSON string. */
+json_t *mk_imp_query_text(const char *s, size_t n);
 /* Headers a mock should not replay: hop-by-hop ones, and those the server sets itself. */
 bool mk_imp_drop_header(const char *name);
 

@@ -497,6 +497,7 @@ static void test_har(void)
     MK_CHECK(noted(r.skipped, "log.entries[4]", "no response"));
     json_t *m = find(&r, "GET", "/api/products", 200);
     MK_CHECK_STR(cond(m, "queryParams", 0), "category equals \"books\"");
+    MK_CHECK_STR(cond(m, "queryParams", 2), "q equals \"sci fi\""); /* saved encoded */
     json_t *resps = json_object_get(json_object_get(m, "oneOf"), "responses");
     MK_CHECK_INT(json_array_size(resps), 2); /* the repeat with another answer */
     json_t *h = json_object_get(json_array_get(resps, 0), "headers");

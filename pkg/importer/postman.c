@@ -87,7 +87,7 @@ static void add_query(json_t *mock, json_t *url)
         if (v == NULL || strstr(v, "{{"))
             mk_imp_cond(mock, "queryParams", k, "any", NULL);
         else
-            mk_imp_cond(mock, "queryParams", k, "equals", json_string(v));
+            mk_imp_cond(mock, "queryParams", k, "equals", mk_imp_query_text(v, strlen(v)));
     }
 }
 

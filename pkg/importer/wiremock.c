@@ -348,10 +348,10 @@ static char *url_route(wm_t *w, json_t *req, json_t *mock_query)
             size_t n = strcspn(query, "&");
             const char *eq = memchr(query, '=', n);
             if (eq && eq != query) {
-                char name[256];
-                snprintf(name, sizeof name, "%.*s", (int)(eq - query), query);
-                json_object_set_new(mock_query, name,
-                                    json_stringn(eq + 1, n - (size_t)(eq - query) - 1));
+                json_t *name = mk_imp_query_text(query, (size_t)(eq - query));
+                json_object_set_new(mock_query, json_string_value(name),
+                                    mk_imp_query_text(eq + 1, n - (size_t)(eq - query) - 1));
+                json_decref(name);
             }
             query += n + (query[n] == '&');
         }
