@@ -325,6 +325,8 @@ def descriptor_api(admin, work, pb):
                    body={"grpc": {"service": "demo.Users", "method": "X", "methodType": "twice"},
                          "response": {}})
     check(st == 400 and "grpc.methodType" in body["error"], "a bad methodType: 400")
+    st, body = api(admin, "GRPC", "/demo.Users/GetUser", raw=b"")
+    check(st == 404, "an HTTP request with method GRPC does not reach gRPC mocks (%s)" % st)
 
 
 def main():

@@ -80,7 +80,9 @@ bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_
     mk_route_lookup(idx, req->method, path, &it);
     while (mk_route_next(&it, &out->match)) {
         mk_mock_t *m = out->match.value;
-        if (!mk_mock_active(m, now_ms) || !conds_hold(m, req))
+        /* gRPC mocks (indexed under method GRPC) answer on the gRPC port only. */
+        if (m->grpc_kind != MK_MOCK_GRPC_NONE || !mk_mock_active(m, now_ms) ||
+            !conds_hold(m, req))
             continue;
         /* Another thread may take the last use between the check and here. */
         if (!mk_mock_claim_use(m, now_ms))
