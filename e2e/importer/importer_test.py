@@ -209,6 +209,15 @@ def scenario_har_postman_graphql(node):
                           body={"query": "mutation { createUser(input: {name: \"a\"}) { id } }"})
     check(st == 200 and "createUser" in body["data"], "a mutation")
 
+    intro = {"data": {"__schema": {"queryType": {"name": "Query"}, "types": [
+        {"kind": "OBJECT", "name": "Query", "fields": [
+            {"name": "ping", "type": {"kind": "NON_NULL",
+                                      "ofType": {"kind": "SCALAR", "name": "Boolean"}}}]}]}}}
+    st, body, raw, _ = post(node, "/api/v1/generators/graphql/preview",
+                            {"spec": intro, "namespace": "gql2"})
+    check(st == 200 and body["count"] == 1 and count(node, "gql2") == 0,
+          "an introspection result as the spec (%s)" % raw[:200])
+
     for kind in ("soap", "grpc"):
         st, body, raw, _ = post(node, "/api/v1/generators/%s" % kind, {"spec": "x"})
         check(st == 501 and ("SOAP" in body["error"] or "gRPC" in body["error"]),

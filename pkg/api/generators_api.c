@@ -62,6 +62,7 @@ typedef struct call {
     size_t len;
     bool partial;
     json_t *tags;
+    char *owned; /* text made from a JSON spec, freed with the call */
     mk_import_opts_t o;
 } call_t;
 
@@ -94,9 +95,10 @@ static int read_call(ctx_t *c, const struct kind *kind, call_t *k)
             k->len = json_string_length(spec);
         } else if (!kind->text) {
             k->doc = json_incref(spec);
-        } else {
-            return mk_api_reply_fmt(c, MK_EINVAL, "spec: expected the %s text as a string",
-                                    kind->name);
+        } else { /* GraphQL: an introspection result given as JSON */
+            k->owned = json_dumps(spec, JSON_COMPACT | JSON_ENCODE_ANY);
+            k->text = k->owned ? k->owned : "";
+            k->len = strlen(k->text);
         }
         json_t *p = json_object_get(whole, "partial");
         k->partial = json_is_true(p);
@@ -286,6 +288,7 @@ out:
     json_decref(k.doc);
     json_decref(k.tags);
     json_decref(k.wrapper);
+    free(k.owned);
     mk_import_result_free(&r);
     return status;
 }

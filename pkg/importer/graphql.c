@@ -299,6 +299,85 @@ static json_t *value_of(json_t *types, const char *ref, int depth)
     return out;
 }
 
+/* An introspection type reference ({"kind": "NON_NULL", "ofType": {...}}) as SDL text. */
+static bool ref_text(json_t *t, char *out, size_t cap, int depth)
+{
+    const char *kind = json_string_value(json_object_get(t, "kind"));
+    if (kind == NULL || depth > 16)
+        return false;
+    char inner[256];
+    if (strcmp(kind, "NON_NULL") == 0 || strcmp(kind, "LIST") == 0) {
+        if (!ref_text(json_object_get(t, "ofType"), inner, sizeof inner, depth + 1))
+            return false;
+        snprintf(out, cap, kind[0] == 'N' ? "%s!" : "[%s]", inner);
+        return true;
+    }
+    const char *name = json_string_value(json_object_get(t, "name"));
+    if (name == NULL)
+        return false;
+    snprintf(out, cap, "%s", name);
+    return true;
+}
+
+/* The result of an introspection query ({"data": {"__schema": ...}} or {"__schema": ...}) read
+ * into the same types and roots as an SDL. */
+static int introspection(json_t *doc, json_t *types, json_t *roots, mk_err_t *err)
+{
+    json_t *schema = json_object_get(json_object_get(doc, "data"), "__schema");
+    if (schema == NULL)
+        schema = json_object_get(doc, "__schema");
+    if (!json_is_object(schema))
+        return mk_err_set(err, MK_EINVAL,
+                          "spec: JSON that is not a GraphQL introspection result "
+                          "(no __schema)");
+    static const char *const roots_of[][2] = {{"query", "queryType"}, {"mutation", "mutationType"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *n =
+            json_string_value(json_object_get(json_object_get(schema, roots_of[i][1]), "name"));
+        if (n)
+            json_object_set_new(roots, roots_of[i][0], json_string(n));
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(schema, "types"), i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        const char *kind = json_string_value(json_object_get(t, "kind"));
+        if (name == NULL || kind == NULL)
+            continue;
+        char lower[16];
+        size_t k;
+        for (k = 0; kind[k] && k + 1 < sizeof lower; k++)
+            lower[k] = (char)tolower((unsigned char)kind[k]);
+        lower[k] = 0;
+        if (strcmp(lower, "object") == 0)
+            snprintf(lower, sizeof lower, "type");
+        json_t *fields = json_object(), *values = json_array();
+        size_t j;
+        json_t *f;
+        json_array_foreach(json_object_get(t, "fields"), j, f)
+        {
+            char ref[256];
+            const char *fn = json_string_value(json_object_get(f, "name"));
+            if (fn && ref_text(json_object_get(f, "type"), ref, sizeof ref, 0))
+                json_object_set_new(fields, fn, json_string(ref));
+        }
+        json_t *list = json_object_get(t, "enumValues");
+        if (list == NULL)
+            list = json_object_get(t, "possibleTypes");
+        json_array_foreach(list, j, f)
+        {
+            const char *vn = json_string_value(json_object_get(f, "name"));
+            if (vn)
+                json_array_append_new(values, json_string(vn));
+        }
+        json_object_set_new(
+            types, name,
+            json_pack("{s:s, s:o, s:o}", "kind", lower, "fields", fields, "values", values));
+    }
+    return 0;
+}
+
 int mk_import_graphql(const char *sdl, size_t len, const mk_import_opts_t *o, mk_import_result_t *r,
                       mk_err_t *err)
 {
@@ -306,7 +385,20 @@ int mk_import_graphql(const char *sdl, size_t len, const mk_import_opts_t *o, mk
         return mk_err_set(err, MK_ETOOBIG, "spec: %zu bytes, over the import limit of %u bytes",
                           len, MK_IMPORT_MAX_BYTES);
     json_t *types = json_object(), *roots = json_object();
-    int rc = parse(sdl, len, types, roots, err);
+    size_t at = 0;
+    while (at < len && isspace((unsigned char)sdl[at]))
+        at++;
+    int rc;
+    if (at < len && sdl[at] == '{') { /* an introspection result, not SDL */
+        json_error_t jerr;
+        json_t *doc = json_loadb(sdl, len, 0, &jerr);
+        rc = doc ? introspection(doc, types, roots, err)
+                 : mk_err_set(err, MK_EINVAL, "spec: invalid JSON at line %d column %d: %s",
+                              jerr.line, jerr.column, jerr.text);
+        json_decref(doc);
+    } else {
+        rc = parse(sdl, len, types, roots, err);
+    }
     static const char *const ops[2][3] = {{"query", "Query", "^\\s*(?:query\\b[^{]*)?\\{\\s*"},
                                           {"mutation", "Mutation", "^\\s*mutation\\b[^{]*\\{\\s*"}};
     size_t made = 0;

@@ -57,7 +57,8 @@ int mk_import_wiremock(json_t *doc, const mk_import_opts_t *o, mk_import_result_
                        mk_err_t *err);
 int mk_import_har(json_t *doc, const mk_import_opts_t *o, mk_import_result_t *r, mk_err_t *err);
 int mk_import_postman(json_t *doc, const mk_import_opts_t *o, mk_import_result_t *r, mk_err_t *err);
-/* GraphQL SDL text (not JSON): one mock per Query and Mutation field on POST /graphql. */
+/* GraphQL SDL text, or the JSON result of an introspection query ({"data": {"__schema": ...}}):
+ * one mock per Query and Mutation field on POST /graphql. */
 int mk_import_graphql(const char *sdl, size_t len, const mk_import_opts_t *o, mk_import_result_t *r,
                       mk_err_t *err);
 

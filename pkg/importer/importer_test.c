@@ -565,6 +565,39 @@ static void test_graphql(void)
     mk_import_result_free(&r);
 }
 
+/* The JSON result of an introspection query, as GraphQL servers answer it. */
+static void test_graphql_introspection(void)
+{
+    const char *doc =
+        "{\"data\": {\"__schema\": {\"queryType\": {\"name\": \"Root\"}, \"mutationType\": null,"
+        " \"types\": ["
+        "  {\"kind\": \"OBJECT\", \"name\": \"Root\", \"fields\": ["
+        "    {\"name\": \"user\", \"type\": {\"kind\": \"OBJECT\", \"name\": \"User\"}}]},"
+        "  {\"kind\": \"OBJECT\", \"name\": \"User\", \"fields\": ["
+        "    {\"name\": \"id\", \"type\": {\"kind\": \"NON_NULL\", \"ofType\": "
+        "       {\"kind\": \"SCALAR\", \"name\": \"ID\"}}},"
+        "    {\"name\": \"tags\", \"type\": {\"kind\": \"LIST\", \"ofType\": "
+        "       {\"kind\": \"SCALAR\", \"name\": \"String\"}}},"
+        "    {\"name\": \"status\", \"type\": {\"kind\": \"ENUM\", \"name\": \"Status\"}}]},"
+        "  {\"kind\": \"ENUM\", \"name\": \"Status\", \"enumValues\": [{\"name\": \"ON\"}]}"
+        "]}}}";
+    mk_import_result_t r;
+    mk_import_result_init(&r);
+    mk_err_t err = {0};
+    MK_CHECK_INT(mk_import_graphql(doc, strlen(doc), NULL, &r, &err), 0);
+    check_valid(&r);
+    MK_CHECK_INT(json_array_size(r.mocks), 1);
+    json_t *m = json_array_get(r.mocks, 0);
+    MK_CHECK_STR(payload_str(m, "data.user.id"), "\"$.fake.UUID\"");
+    MK_CHECK_STR(payload_str(m, "data.user.tags.0"), "\"string\"");
+    MK_CHECK_STR(payload_str(m, "data.user.status"), "\"ON\"");
+    mk_import_result_free(&r);
+    mk_import_result_init(&r);
+    MK_CHECK_INT(mk_import_graphql("{\"a\": 1}", 8, NULL, &r, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "__schema") != NULL);
+    mk_import_result_free(&r);
+}
+
 /* The same input in the same namespace gives the same ids (a re-import replaces). */
 static void test_ids_are_stable(void)
 {
@@ -596,6 +629,7 @@ int main(void)
     MK_RUN(test_har);
     MK_RUN(test_postman);
     MK_RUN(test_graphql);
+    MK_RUN(test_graphql_introspection);
     MK_RUN(test_ids_are_stable);
     return mk_testing_done();
 }
