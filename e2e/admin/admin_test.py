@@ -435,6 +435,27 @@ class NearMissTest(unittest.TestCase):
         self.assertNotIn("closest", token[1])
 
 
+class ShutdownTest(unittest.TestCase):
+    """SIGTERM with idle keep-alive clients connected exits 0 (h2o used to abort on an assertion
+    about the connections' timeouts when the context was disposed)."""
+
+    def test_sigterm_with_keepalive_clients(self):
+        import http.client
+        m = Mockarty(BINARY).start()
+        conns = []
+        try:
+            for _ in range(3):
+                c = http.client.HTTPConnection("127.0.0.1", m.port, timeout=5)
+                c.request("GET", "/health/live")
+                c.getresponse().read()
+                conns.append(c)
+        finally:
+            code, err = m.stop()
+            shutil.rmtree(m.dir, ignore_errors=True)
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("Assertion", err)
+
+
 class WebhookTest(unittest.TestCase):
     """Per-mock webhooks (Mockarty's `webhooks`): rendered with the request, sent after a match;
     a synchronous one (the default) holds the answer until the call is done, an async one does

@@ -675,6 +675,17 @@ static void *worker_main(void *arg)
      * cancelled and on its way back; answer them all before the loop goes. */
     while (atomic_load(&w->jobs_outstanding) > 0)
         h2o_evloop_run(w->loop, 10);
+    /* Connections still open (idle keep-alive clients, answers held by delays) would keep their
+     * entries in the context's timeouts, and h2o_context_dispose asserts on that (the process
+     * aborted on SIGTERM with a keep-alive client). Shut their sockets: h2o then sees them end
+     * and frees each connection itself. Bounded, in case a connection does not notice. */
+    for (h2o_linklist_t *l = w->conns.next; l != &w->conns; l = l->next) {
+        conn_track_t *t = (conn_track_t *)l;
+        if (t->sock != NULL)
+            shutdown(h2o_socket_get_fd(t->sock), SHUT_RDWR);
+    }
+    for (int i = 0; i < 100 && !h2o_linklist_is_empty(&w->conns); i++)
+        h2o_evloop_run(w->loop, 10);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->jobs_done);
     w->receiving = false;
     return NULL;
