@@ -625,7 +625,8 @@ class FirstStartTest(unittest.TestCase):
             m.stop()
 
     def test_admin_password_and_session_expiry(self):
-        m = Mockarty(BINARY, env={"ADMIN_PASSWORD": ADMIN_PW, "SESSION_TTL": "2s",
+        # The TTL leaves room for a slow argon2id under the sanitizers on a loaded machine.
+        m = Mockarty(BINARY, env={"ADMIN_PASSWORD": ADMIN_PW, "SESSION_TTL": "6s",
                                   "HTTP_MAX_BODY_BYTES": "4096"}).start()
         try:
             self.assertNotIn("created user", m.proc.stdout.readline().decode())
@@ -638,7 +639,7 @@ class FirstStartTest(unittest.TestCase):
             self.assertEqual(status, 200)
             tok = body["token"]
             self.assertEqual(m.request("GET", "/api/v1/me", headers=bearer(tok))[0], 200)
-            time.sleep(2.5)
+            time.sleep(6.5)
             status, err, _, _ = m.request("GET", "/api/v1/me", headers=bearer(tok))
             self.assertEqual(status, 401)
             self.assertIn("session", err["error"])  # "expired", or "ended" once pruned

@@ -194,7 +194,9 @@ class LoadgenTest(unittest.TestCase):
         self.assertFalse(r["rate"]["kept"])
         implied = n * 100 - (n - 1) * 50
         got = r["metrics"]["http_req_duration"]["max"]
-        self.assertTrue(0.85 * implied < got < 1.3 * implied, (got, implied))
+        # The point is the lower bound (queueing is not hidden); the upper one only guards
+        # against nonsense, loosely, since a loaded CI machine adds its own delay.
+        self.assertTrue(0.85 * implied < got < 2.0 * implied, (got, implied))
         self.assertGreater(r["metrics"]["http_req_duration"]["med"], 300)
         # enough connections: the rate is kept and latency is the service time
         r = self.run_load({"executor": "constant-arrival-rate", "rate": 20, "duration": "2s",
