@@ -331,6 +331,9 @@ class RunnersTest(unittest.TestCase):
         self.assertEqual(h["components"]["coordinator"]["status"], "up")
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p.port, timeout=5) as r:
             self.assertIn(b"runner_active_tasks", r.read())
+        st, health, _ = self.api("GET", "/health")
+        self.assertEqual(health["components"]["coordinator"]["status"], "up")
+        self.assertGreaterEqual(health["components"]["coordinator"]["runnersOnline"], 1)
         with urllib.request.urlopen("http://127.0.0.1:%d/" % p.port, timeout=5) as r:
             self.assertIn(b"mockarty-runner", r.read())
 
@@ -389,6 +392,10 @@ class RunnersTest(unittest.TestCase):
             return [r for r in items if r["name"] == "resolver-1" and r["state"] == "online"]
         r = wait_for(listed, 20, "the resolver in /api/v1/resolvers")[0]
         self.assertEqual(r["kind"], "resolver")
+        with urllib.request.urlopen("http://127.0.0.1:%s/health" % env["HTTP_PORT"],
+                                    timeout=5) as resp:
+            self.assertEqual(json.loads(resp.read())["components"]["coordinator"]["status"],
+                             "up")
         self.assertNotIn("resolver-1", [x["name"] for x in
                                         self.api2("GET", "/api/v1/runners")[1]["items"]])
         self.assertEqual(p.stop(), 0)

@@ -521,6 +521,31 @@ static void publish_runner_metrics(node_parts_t *p)
     json_decref(depths);
 }
 
+/* The coordinator component of /health: the admin's own (with the runners online), or a
+ * resolver's registration with it; none when neither is configured. */
+static void coordinator_status(node_parts_t *p, mk_node_status_t *st)
+{
+    if (p->coord != NULL) {
+        json_t *nodes = mk_queue_runners(mk_coord_queue(p->coord), "runner");
+        size_t i;
+        json_t *r;
+        json_array_foreach(nodes, i, r)
+        {
+            const char *state = json_string_value(json_object_get(r, "state"));
+            st->runners_online += state && strcmp(state, "online") == 0;
+        }
+        json_decref(nodes);
+        st->coordinator = "up";
+    } else if (p->announce != NULL) {
+        st->coordinator = mk_coord_announce_status(p->announce, st->coordinator_error,
+                                                   sizeof st->coordinator_error)
+                              ? "up"
+                              : "down";
+    } else if (p->role == MK_BOOT_ADMIN) {
+        st->coordinator = "disabled";
+    }
+}
+
 /* The health of the dependencies, measured here (off the request path) and handed to the node. */
 static void refresh_status(node_parts_t *p)
 {
@@ -547,6 +572,7 @@ static void refresh_status(node_parts_t *p)
     else if (strcmp(cache, "up") == 0 || strcmp(store, "up") == 0)
         st.redis = "up";
     st.redis_latency_ms = cache_ms > store_ms ? cache_ms : store_ms;
+    coordinator_status(p, &st);
     mk_node_set_status(p->node, &st);
     publish_cache_metrics(p);
     publish_runner_metrics(p);

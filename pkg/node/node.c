@@ -145,6 +145,11 @@ static json_t *health_body(mk_node_t *n, unsigned reader, const mk_node_status_t
                   st->db_up ? "pass" : "fail", "snapshot", "status", st->ready ? "pass" : "fail",
                   "mocks", (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)),
                   "changeSeq", (json_int_t)st->change_seq);
+    if (st->coordinator != NULL) {
+        json_t *co = json_pack("{s:s, s:i, s:s}", "status", st->coordinator, "runnersOnline",
+                               st->runners_online, "error", st->coordinator_error);
+        json_object_set_new(json_object_get(body, "components"), "coordinator", co);
+    }
     if (n->api != NULL)
         json_object_set_new(json_object_get(body, "checks"), "writes",
                             failing ? json_pack("{s:s, s:s}", "status", "fail", "error", why)

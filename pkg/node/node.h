@@ -34,6 +34,11 @@ typedef struct mk_node_status {
     const char *redis; /* "up", "down" or "not_configured" (static string) */
     double redis_latency_ms;
     int64_t change_seq; /* last change applied (resolvers) or written */
+    /* The coordinator component: NULL leaves it out; else "up", "down" or "disabled" (static),
+     * with the runners online (admin) and the last error ("" none). */
+    const char *coordinator;
+    int runners_online;
+    char coordinator_error[256];
 } mk_node_status_t;
 
 /* Everything is borrowed; api may be NULL (a node without the admin API). */
