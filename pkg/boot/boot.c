@@ -514,8 +514,8 @@ static void publish_runner_metrics(node_parts_t *p)
         mk_metrics_gauge_set(p->metrics, "runner_queue_depth", "Tasks waiting for a runner",
                              "namespace", ns,
                              (double)json_integer_value(json_object_get(d, "queued")));
-        mk_metrics_gauge_set(p->metrics, "runner_active_tasks", "Tasks assigned to or run by runners",
-                             "namespace", ns,
+        mk_metrics_gauge_set(p->metrics, "runner_active_tasks",
+                             "Tasks assigned to or run by runners", "namespace", ns,
                              (double)json_integer_value(json_object_get(d, "active")));
     }
     json_decref(depths);

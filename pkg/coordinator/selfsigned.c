@@ -46,7 +46,8 @@ static int write_pem(const char *path, EVP_PKEY *key, X509 *cert, mk_err_t *err)
             close(fd);
         return mk_err_set(err, MK_EIO, "%s: %s", path, strerror(errno));
     }
-    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
+    int ok =
+        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
     if (fclose(f) != 0)
         ok = 0;
     return ok ? 0 : mk_err_set(err, MK_EIO, "%s: cannot write", path);
@@ -71,14 +72,14 @@ int mk_coord_selfsigned(const char *dir, const char *hostname, char *cert_path, 
              hostname && hostname[0] ? ",DNS:" : "", hostname && hostname[0] ? hostname : "");
     X509V3_CTX v3;
     X509_EXTENSION *ext = NULL;
-    bool ok = key && x && name && X509_set_version(x, 2) &&
-              ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL)) &&
-              X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
-              X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600) &&
-              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                         (const unsigned char *)"mockarty-coordinator", -1, -1,
-                                         0) &&
-              X509_set_issuer_name(x, name) && X509_set_pubkey(x, key);
+    bool ok =
+        key && x && name && X509_set_version(x, 2) &&
+        ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL)) &&
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+        X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600) &&
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"mockarty-coordinator", -1, -1, 0) &&
+        X509_set_issuer_name(x, name) && X509_set_pubkey(x, key);
     if (ok) {
         X509V3_set_ctx_nodb(&v3);
         X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
