@@ -176,6 +176,22 @@ def scenario_wiremock(node):
           "Handlebars jsonPath, request.body and randomValue translated (%s)" % raw[:200])
 
 
+def scenario_wiremock_zip(node):
+    with open(os.path.join(DATA, "wiremock-folder.zip"), "rb") as f:
+        z = f.read()
+    st, body, raw, _ = post(node, "/api/v1/import/wiremock?namespace=zipns", raw=z,
+                            headers={"Content-Type": "application/zip"})
+    check(st == 201 and body["created"] == 3, "a zipped mappings/ + __files/ folder (%s)" % raw[:200])
+    st, body, _, _ = node.request("GET", "/stubs/zipns/zip/hello")
+    check(st == 200 and body == {"hello": "from __files"}, "bodyFileName from the zip's __files")
+    with open(os.path.join(DATA, "zip-bomb.zip"), "rb") as f:
+        bomb = f.read()
+    st, body, raw, _ = post(node, "/api/v1/import/wiremock?namespace=bomb", raw=bomb,
+                            headers={"Content-Type": "application/zip"})
+    check(st == 400 and "past the import limit" in body["error"] and count(node, "bomb") == 0,
+          "a zip bomb is refused, nothing stored (%s)" % raw[:200])
+
+
 def scenario_har_postman_graphql(node):
     st, body, raw, _ = post(node, "/api/v1/generators/har",
                             {"spec": text("capture.har"), "namespace": "har"})
@@ -236,6 +252,7 @@ def main():
         scenario_openapi(node)
         scenario_bad_input(node)
         scenario_wiremock(node)
+        scenario_wiremock_zip(node)
         scenario_har_postman_graphql(node)
     finally:
         code, stderr = node.stop()

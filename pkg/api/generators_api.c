@@ -62,15 +62,41 @@ typedef struct call {
     size_t len;
     bool partial;
     json_t *tags;
-    char *owned; /* text made from a JSON spec, freed with the call */
+    char *owned;       /* text made from a JSON spec, freed with the call */
+    json_t *zip_files; /* __files/ of an uploaded WireMock folder */
     mk_import_opts_t o;
 } call_t;
 
-static const char *opt(ctx_t *c, call_t *k, const char *name)
+/* Options from the query string, for a body that is the spec itself. */
+static void query_options(ctx_t *c, call_t *k)
 {
-    if (k->wrapper)
-        return json_string_value(json_object_get(k->wrapper, name));
-    return mk_api_query(c, name);
+    const char *p = mk_api_query(c, "partial");
+    k->partial = p && strcmp(p, "true") == 0;
+    const char *t = mk_api_query(c, "tags");
+    if (t) {
+        k->tags = json_array();
+        for (const char *s = t; *s;) {
+            size_t n = strcspn(s, ",");
+            if (n)
+                json_array_append_new(k->tags, json_stringn(s, n));
+            s += n + (s[n] == ',');
+        }
+    }
+    k->o.tags = k->tags;
+    k->o.path_prefix = mk_api_query(c, "pathPrefix");
+    k->o.chain_id = mk_api_query(c, "chainId");
+    k->o.server_name = mk_api_query(c, "serverName");
+}
+
+/* Parses a text spec of a document kind (the error names the position). */
+static int parse_text(ctx_t *c, const struct kind *kind, call_t *k)
+{
+    if (!kind->text && k->doc == NULL) {
+        mk_err_t err;
+        if (mk_import_parse(k->text, k->len, &k->doc, &err) != 0)
+            return mk_api_reply_fmt(c, MK_EINVAL, "%s", err.msg);
+    }
+    return 0;
 }
 
 /* Reads the body into k; answers 400 itself and returns nonzero on bad input. */
@@ -82,6 +108,18 @@ static int read_call(ctx_t *c, const struct kind *kind, call_t *k)
     if (body.len > MK_IMPORT_MAX_BYTES)
         return mk_api_reply_fmt(c, MK_EINVAL, "spec: %zu bytes, over the import limit of %u bytes",
                                 body.len, MK_IMPORT_MAX_BYTES);
+    if (mk_import_is_zip(body.base, body.len)) {
+        if (strcmp(kind->name, "wiremock") != 0)
+            return mk_api_reply_fmt(c, MK_EINVAL,
+                                    "a zip archive is accepted by "
+                                    "/api/v1/import/wiremock only");
+        mk_err_t err;
+        if (mk_import_wiremock_zip(body.base, body.len, &k->doc, &k->zip_files, &err) != 0)
+            return mk_api_reply_fmt(c, MK_EINVAL, "%s", err.msg);
+        k->o.files = k->zip_files;
+        query_options(c, k);
+        return 0;
+    }
     json_t *whole = json_loadb(body.base, body.len, JSON_DECODE_ANY, NULL);
     json_t *spec = json_object_get(whole, "spec");
     if (json_is_object(whole) && (spec || json_object_get(whole, "url"))) {
@@ -111,29 +149,14 @@ static int read_call(ctx_t *c, const struct kind *kind, call_t *k)
         /* The body is the spec itself: JSON or YAML (parsed below, for the error position). */
         k->text = body.base;
         k->len = body.len;
-        const char *p = mk_api_query(c, "partial");
-        k->partial = p && strcmp(p, "true") == 0;
-        const char *t = mk_api_query(c, "tags");
-        if (t) {
-            k->tags = json_array();
-            for (const char *s = t; *s;) {
-                size_t n = strcspn(s, ",");
-                if (n)
-                    json_array_append_new(k->tags, json_stringn(s, n));
-                s += n + (s[n] == ',');
-            }
-        }
+        query_options(c, k);
+        return parse_text(c, kind, k);
     }
     k->o.tags = k->tags;
-    k->o.path_prefix = opt(c, k, "pathPrefix");
-    k->o.chain_id = opt(c, k, "chainId");
-    k->o.server_name = opt(c, k, "serverName");
-    if (!kind->text && k->doc == NULL) {
-        mk_err_t err;
-        if (mk_import_parse(k->text, k->len, &k->doc, &err) != 0)
-            return mk_api_reply_fmt(c, MK_EINVAL, "%s", err.msg);
-    }
-    return 0;
+    k->o.path_prefix = json_string_value(json_object_get(whole, "pathPrefix"));
+    k->o.chain_id = json_string_value(json_object_get(whole, "chainId"));
+    k->o.server_name = json_string_value(json_object_get(whole, "serverName"));
+    return parse_text(c, kind, k);
 }
 
 static json_t *report(json_t *out, const mk_import_result_t *r)
@@ -289,6 +312,7 @@ out:
     json_decref(k.tags);
     json_decref(k.wrapper);
     free(k.owned);
+    json_decref(k.zip_files);
     mk_import_result_free(&r);
     return status;
 }

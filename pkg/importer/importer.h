@@ -55,6 +55,14 @@ int mk_import_openapi(json_t *doc, const mk_import_opts_t *o, mk_import_result_t
 /* A single mapping, an array of mappings, or {"mappings": [...]}. */
 int mk_import_wiremock(json_t *doc, const mk_import_opts_t *o, mk_import_result_t *r,
                        mk_err_t *err);
+/* A zip of a WireMock folder (mappings/ *.json, each a mapping or {"mappings": [...]}, and
+ * __files/): *doc gets {"mappings": [...]} and *files {"name under __files/": "text"} (new
+ * references) for mk_import_wiremock and its opts.files. The zip reader refuses encrypted, zip64
+ * and damaged archives, and stops when the entries would inflate past MK_IMPORT_MAX_BYTES
+ * (MK_ETOOBIG). A mapping file that is not JSON is MK_EINVAL naming it. */
+bool mk_import_is_zip(const void *data, size_t len);
+int mk_import_wiremock_zip(const void *data, size_t len, json_t **doc, json_t **files,
+                           mk_err_t *err);
 int mk_import_har(json_t *doc, const mk_import_opts_t *o, mk_import_result_t *r, mk_err_t *err);
 int mk_import_postman(json_t *doc, const mk_import_opts_t *o, mk_import_result_t *r, mk_err_t *err);
 /* GraphQL SDL text, or the JSON result of an introspection query ({"data": {"__schema": ...}}):

@@ -41,6 +41,11 @@ json_t *mk_imp_payload(const char *text, size_t n, const char *mime);
 /* A query name or value as it appears in a URL, decoded as the server decodes query parameters
  * (%XX, '+' as space), as a new JSON string. */
 json_t *mk_imp_query_text(const char *s, size_t n);
+/* Calls fn for each file of a zip archive (bytes NUL-terminated, freed after the call); see
+ * zip.c for the limits. A nonzero return from fn stops the walk and is returned. */
+typedef int (*mk_import_zip_fn)(void *ud, const char *name, const unsigned char *bytes, size_t n,
+                                mk_err_t *err);
+int mk_import_unzip(const void *data, size_t len, mk_import_zip_fn fn, void *ud, mk_err_t *err);
 /* Headers a mock should not replay: hop-by-hop ones, and those the server sets itself. */
 bool mk_imp_drop_header(const char *name);
 

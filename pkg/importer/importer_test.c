@@ -486,6 +486,50 @@ static void test_wiremock_large(void)
     mk_import_result_free(&r);
 }
 
+/* A zipped WireMock folder: mappings/ (single and grouped) and __files/; a zip bomb stops at the
+ * import limit; a damaged archive is refused. */
+static void test_wiremock_zip(void)
+{
+    size_t len;
+    char *zip = slurp("wiremock-folder.zip", &len);
+    json_t *doc = NULL, *files = NULL;
+    mk_err_t err = {0};
+    MK_CHECK(mk_import_is_zip(zip, len));
+    MK_CHECK_INT(mk_import_wiremock_zip(zip, len, &doc, &files, &err), 0);
+    MK_CHECK_INT(json_array_size(json_object_get(doc, "mappings")), 3);
+    MK_CHECK_STR(json_string_value(json_object_get(files, "hello.json")),
+                 "{\"hello\": \"from __files\"}");
+    mk_import_opts_t o = {.files = files};
+    mk_import_result_t r;
+    mk_import_result_init(&r);
+    MK_CHECK_INT(mk_import_wiremock(doc, &o, &r, &err), 0);
+    check_valid(&r);
+    MK_CHECK_STR(payload_str(find(&r, "GET", "/zip/hello", 200), "hello"), "\"from __files\"");
+    mk_import_result_free(&r);
+    json_decref(doc);
+    json_decref(files);
+    MK_CHECK_INT(mk_import_wiremock_zip(zip, len - 30, &doc, &files, &err), MK_EINVAL);
+    free(zip);
+
+    zip = slurp("zip-bomb.zip", &len);
+    MK_CHECK_INT(mk_import_wiremock_zip(zip, len, &doc, &files, &err), MK_ETOOBIG);
+    MK_CHECK(strstr(err.msg, "past the import limit") != NULL);
+    MK_CHECK(doc == NULL && files == NULL);
+    /* A declared size smaller than what the data inflates to is refused too. */
+    unsigned char *lie = (unsigned char *)zip;
+    for (size_t i = len - 22; i > 0; i--)
+        if (lie[i] == 'P' && lie[i + 1] == 'K' && lie[i + 2] == 1 && lie[i + 3] == 2) {
+            lie[i + 24] = 0x10; /* uncompressed size 16 MiB -> 4 KiB + ... */
+            lie[i + 25] = 0;
+            lie[i + 26] = 0;
+            lie[i + 27] = 0;
+            break;
+        }
+    MK_CHECK_INT(mk_import_wiremock_zip(zip, len, &doc, &files, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "does not inflate to its declared") != NULL);
+    free(zip);
+}
+
 static void test_har(void)
 {
     mk_import_result_t r;
@@ -626,6 +670,7 @@ int main(void)
     MK_RUN(test_openapi_large);
     MK_RUN(test_wiremock);
     MK_RUN(test_wiremock_large);
+    MK_RUN(test_wiremock_zip);
     MK_RUN(test_har);
     MK_RUN(test_postman);
     MK_RUN(test_graphql);

@@ -744,3 +744,53 @@ int mk_import_wiremock(json_t *doc, const mk_import_opts_t *o, mk_import_result_
     json_decref(w.requests);
     return rc;
 }
+
+typedef struct folder {
+    json_t *mappings, *files;
+} folder_t;
+
+static int folder_file(void *ud, const char *name, const unsigned char *bytes, size_t n,
+                       mk_err_t *err)
+{
+    folder_t *f = ud;
+    const char *under = strstr(name, "__files/");
+    if (under) {
+        if (mk_imp_utf8(bytes, n)) /* binary files have no payload form; a mapping naming one
+                                      is reported as missing its file */
+            json_object_set_new(f->files, under + 8, json_stringn((const char *)bytes, n));
+        return 0;
+    }
+    size_t len = strlen(name);
+    if (strstr(name, "mappings/") == NULL || len < 5 || strcmp(name + len - 5, ".json") != 0)
+        return 0;
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)bytes, n, 0, &jerr);
+    if (doc == NULL)
+        return mk_err_set(err, MK_EINVAL, "zip: %s: invalid JSON at line %d column %d: %s", name,
+                          jerr.line, jerr.column, jerr.text);
+    json_t *list = json_object_get(doc, "mappings");
+    if (json_is_array(list))
+        json_array_extend(f->mappings, list);
+    else
+        json_array_append(f->mappings, doc);
+    json_decref(doc);
+    return 0;
+}
+
+int mk_import_wiremock_zip(const void *data, size_t len, json_t **doc, json_t **files,
+                           mk_err_t *err)
+{
+    folder_t f = {json_array(), json_object()};
+    int rc = mk_import_unzip(data, len, folder_file, &f, err);
+    if (rc == 0 && json_array_size(f.mappings) == 0)
+        rc = mk_err_set(err, MK_EINVAL, "zip: no mappings/*.json file");
+    if (rc) {
+        json_decref(f.mappings);
+        json_decref(f.files);
+        *doc = *files = NULL;
+        return rc;
+    }
+    *doc = json_pack("{s:o}", "mappings", f.mappings);
+    *files = f.files;
+    return 0;
+}
