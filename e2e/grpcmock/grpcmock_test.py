@@ -150,7 +150,7 @@ MOCKS = [
                               "tags": ["a", "b"], "born": "2020-01-02T03:04:05Z"}}},
     {"id": "g-admin", "priority": 10,
      "grpc": {"service": "demo.Users", "method": "GetUser",
-              "conditions": [{"path": "$.body.userId", "assertAction": "equals",
+              "conditions": [{"path": "$.body.user_id", "assertAction": "equals",
                               "value": "admin"}]},
      "response": {"payload": {"id": "admin", "name": "Super Admin"}}},
     {"id": "g-tenant", "priority": 20,

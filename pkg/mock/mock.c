@@ -655,19 +655,42 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
 
 /* --- http section --- */
 
-/* A gRPC body condition may address the message as Mockarty's examples do, "$.body.user_id":
- * the request message is the JSON root, so "$.body" is dropped from the path. */
+/* A gRPC body condition reads the request message as proto3 JSON, whose names are lowerCamelCase.
+ * Mockarty's examples write "$.body.user_id": "$.body" is the message root, and a proto field
+ * name (user_id) in a dotted segment is turned into its JSON name (userId). Bracketed parts
+ * (['key'], [0], filters) are kept as written. */
 static json_t *grpc_cond_def(const json_t *def)
 {
     const char *path = json_string_value(json_object_get(def, "path"));
-    if (path == NULL || strncmp(path, "$.body", 6) != 0 ||
-        (path[6] != '.' && path[6] != '[' && path[6] != '\0'))
+    if (path == NULL || strncmp(path, "$.", 2) != 0)
         return json_incref((json_t *)def);
-    json_t *copy = json_copy((json_t *)def);
-    char buf[512];
-    snprintf(buf, sizeof buf, "$%s", path + 6);
-    if (copy)
+    size_t n = strlen(path);
+    char *buf = malloc(n + 1);
+    if (buf == NULL)
+        return NULL;
+    const char *p = path;
+    if (strncmp(p, "$.body", 6) == 0 && (p[6] == '.' || p[6] == '[' || p[6] == '\0'))
+        p += 6;
+    else
+        p += 1;
+    size_t k = 0;
+    buf[k++] = '$';
+    int depth = 0;
+    bool upper = false;
+    for (; *p; p++) {
+        depth += *p == '[' ? 1 : *p == ']' ? -1 : 0;
+        if (depth == 0 && *p == '_' && k > 0 && buf[k - 1] != '.' && isalnum((unsigned char)p[1])) {
+            upper = true;
+            continue;
+        }
+        buf[k++] = upper ? (char)toupper((unsigned char)*p) : *p;
+        upper = false;
+    }
+    buf[k] = '\0';
+    json_t *copy = strcmp(buf, path) == 0 ? json_incref((json_t *)def) : json_copy((json_t *)def);
+    if (copy && strcmp(buf, path) != 0)
         json_object_set_new(copy, "path", json_string(buf));
+    free(buf);
     return copy;
 }
 

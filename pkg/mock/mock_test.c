@@ -392,7 +392,7 @@ static void test_grpc(void)
     mk_err_t err;
     mk_mock_t *m = parse("{\"grpc\":{\"service\":\"user.Users\",\"method\":\"Get\","
                          "\"methodType\":\"server-stream\",\"conditions\":[{\"path\":"
-                         "\"$.body.id\",\"assertAction\":\"equals\",\"value\":\"7\"}],"
+                         "\"$.body.user_id\",\"assertAction\":\"equals\",\"value\":\"7\"}],"
                          "\"meta\":[{\"path\":\"x-k\",\"assertAction\":\"notEmpty\"}]},"
                          "\"response\":{\"statusCode\":5,\"error\":\"gone\",\"errorDetails\":"
                          "[{\"type\":\"resourceInfo\",\"details\":{\"resourceName\":\"u\"}}]}}",
@@ -407,10 +407,17 @@ static void test_grpc(void)
     MK_CHECK_INT(m->responses[0].status, 5);
     MK_CHECK_STR(m->responses[0].grpc_message, "gone");
     MK_CHECK(json_array_size(m->responses[0].grpc_details) == 1);
-    /* "$.body.id" addresses the message root. */
+    /* "$.body" is the message root, and proto field names become their JSON names. */
     json_t *c = mk_cond_to_json(m->conds[0]);
-    MK_CHECK_STR(json_string_value(json_object_get(c, "path")), "$.id");
+    MK_CHECK_STR(json_string_value(json_object_get(c, "path")), "$.userId");
     json_decref(c);
+    /* The stored definition keeps the path as written. */
+    json_t *d = mk_mock_definition(m);
+    MK_CHECK_STR(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(d, "grpc"), "conditions"), 0), "path")),
+        "$.body.user_id");
+    json_decref(d);
     mk_mock_unref(m);
     expect_error("{\"grpc\":{\"service\":\"a.B\",\"method\":\"M\",\"methodType\":\"x\"},"
                  "\"response\":{}}",
