@@ -156,7 +156,7 @@ MOCKS = [
     {"id": "g-tenant", "priority": 20,
      "grpc": {"service": "demo.Users", "method": "GetUser",
               "meta": [{"path": "x-tenant", "assertAction": "equals", "value": "acme"}]},
-     "response": {"payload": {"id": "$.req.userId", "name": "Acme"},
+     "response": {"payload": {"id": "$.req.userId", "name": "$.reqHeader.x-tenant[0]"},
                   "headers": {"x-mock": ["tenant"]}}},
     {"id": "g-missing", "priority": 30,
      "grpc": {"service": "demo.Users", "method": "GetUser",
@@ -196,8 +196,9 @@ def calls(port, T, S, R, where):
     u = get(Req(user_id="admin"), timeout=5)
     check(u.name == "Super Admin", where + ": condition on the message picks the admin mock")
     u, call = get.with_call(Req(user_id="t"), metadata=[("x-tenant", "acme")], timeout=5)
-    check(u.name == "Acme" and ("x-mock", "tenant") in call.initial_metadata(),
-          where + ": metadata condition and response header metadata")
+    check(u.name == "acme" and ("x-mock", "tenant") in call.initial_metadata(),
+          where + ": metadata condition, metadata in a template, response header metadata (%r)" %
+          u.name)
 
     try:
         get(Req(user_id="missing"), timeout=5)
