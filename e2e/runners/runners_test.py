@@ -392,10 +392,12 @@ class RunnersTest(unittest.TestCase):
             return [r for r in items if r["name"] == "resolver-1" and r["state"] == "online"]
         r = wait_for(listed, 20, "the resolver in /api/v1/resolvers")[0]
         self.assertEqual(r["kind"], "resolver")
-        with urllib.request.urlopen("http://127.0.0.1:%s/health" % env["HTTP_PORT"],
-                                    timeout=5) as resp:
-            self.assertEqual(json.loads(resp.read())["components"]["coordinator"]["status"],
-                             "up")
+
+        def health_up():  # the resolver measures its health every half second
+            with urllib.request.urlopen("http://127.0.0.1:%s/health" % env["HTTP_PORT"],
+                                        timeout=5) as resp:
+                return json.loads(resp.read())["components"]["coordinator"]["status"] == "up"
+        wait_for(health_up, 10, "the resolver's coordinator component up")
         self.assertNotIn("resolver-1", [x["name"] for x in
                                         self.api2("GET", "/api/v1/runners")[1]["items"]])
         self.assertEqual(p.stop(), 0)
@@ -545,12 +547,14 @@ class SelfSignedTest(unittest.TestCase):
             crt = os.path.join(tls_dir, "coordinator.crt")
             key = os.path.join(tls_dir, "coordinator.key")
             self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
-            before = open(crt).read()
+            with open(crt) as f:
+                before = f.read()
             self.assertIn("BEGIN CERTIFICATE", before)
             self.assertEqual(procs[0].stop(), 0)
             procs.append(Proc([ADMIN_BIN], env, os.path.join(tmp, "admin2.log")))
             wait_for(lambda: RunnersTest.get_ok("/health"), 20, "the admin again")
-            self.assertEqual(open(crt).read(), before)
+            with open(crt) as f:
+                self.assertEqual(f.read(), before)
             renv = dict(os.environ, COORDINATOR_ADDR="localhost:%d" % grpc_port, API_TOKEN=BOOT,
                         RUNNER_NAME="ss", SHARED="true", RUNNER_HTTP_PORT=str(free_port()),
                         RUNNER_HTTP_HOST="127.0.0.1", COORDINATOR_TLS="true",
