@@ -93,6 +93,14 @@ class RunnersTest(unittest.TestCase):
                    GRPC_MOCK_PORT="0")
         cls.admin = Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))
         cls.procs = [cls.admin]
+        try:
+            cls.prepare()
+        except BaseException:
+            cls.admin.stop()  # tearDownClass does not run after a failed setUpClass
+            raise
+
+    @classmethod
+    def prepare(cls):
         wait_for(lambda: cls.get_ok("/health"), 20, "the admin")
         for ns in ("team-a", "team-b"):
             cls.api("POST", "/api/v1/namespaces", {"name": ns})
@@ -480,7 +488,11 @@ class TlsTest(unittest.TestCase):
         cls.admin = Proc([ADMIN_BIN], env, t("admin.log"))
         cls.procs = [cls.admin]
         RunnersTest.http = cls.http
-        wait_for(lambda: RunnersTest.get_ok("/health"), 20, "the TLS admin")
+        try:
+            wait_for(lambda: RunnersTest.get_ok("/health"), 20, "the TLS admin")
+        except BaseException:
+            cls.admin.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
