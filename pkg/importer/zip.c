@@ -98,7 +98,7 @@ int mk_import_unzip(const void *data, size_t len, mk_import_zip_fn fn, void *ud,
         char name[512];
         snprintf(name, sizeof name, "%.*s", (int)namelen, (const char *)z + p + 46);
         p += 46 + namelen + extra + comment;
-        if (namelen == 0 || name[strlen(name) - 1] == '/')
+        if (name[0] == 0 || name[strlen(name) - 1] == '/')
             continue; /* a folder */
         if (flags & 1)
             return mk_err_set(err, MK_EINVAL, "zip: %s: encrypted entries are not supported", name);
