@@ -23,7 +23,10 @@ class Mockarty:
         self.port = free_port()
         self.env = dict(os.environ)
         self.env.update({"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port),
-                         "DB_PATH": os.path.join(self.dir, "mockarty.db"), "HTTP_WORKERS": "2"})
+                         "DB_PATH": os.path.join(self.dir, "mockarty.db"), "HTTP_WORKERS": "2",
+                         # fixed default ports (gRPC mocks, coordinator) are off unless a test
+                         # asks, so suites running side by side do not fight over them
+                         "GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0"})
         self.env.update(env or {})
         if os.environ.get("MK_TEST_PG_DSN") and "DB_USE" not in (env or {}):
             self._use_postgres(os.environ["MK_TEST_PG_DSN"])

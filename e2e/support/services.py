@@ -498,7 +498,10 @@ class Node:
         self.dir = tempfile.mkdtemp(prefix=self.name + "-", dir=workdir)
         self.port = port or free_port()
         self.env = dict(os.environ)
-        self.env.update({"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port)})
+        # The gRPC mock and coordinator ports default to fixed numbers (5771/5781, 5773): tests
+        # that run side by side must not fight over them, so they are off unless a test asks.
+        self.env.update({"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port),
+                         "GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0"})
         self.env.update(env or {})
         self.out_path = os.path.join(self.dir, "stdout.log")
         self.err_path = os.path.join(self.dir, "stderr.log")
