@@ -384,12 +384,63 @@ static long edge_find(const struct node *n, const char *seg, size_t len)
     return -(long)lo - 1;
 }
 
-static struct node *literal_child(struct node *n, const char *seg, size_t len)
+/* While a tree is built, literal children are found through one hash for the whole build, and
+ * a node's edges are appended unsorted (node_finish sorts them): inserting each edge in order
+ * moved half the array every time, quadratic in a wide node's width (a namespace of 3,000
+ * /x/<n> routes spent most of each write in memmove). */
+struct build_slot {
+    const struct node *parent; /* NULL: empty */
+    struct node *child;
+    const char *seg;
+    uint64_t key;
+    uint32_t len;
+};
+
+struct build_map {
+    struct build_slot *slots;
+    size_t mask, used;
+};
+
+static size_t build_slot_of(const struct build_map *m, const struct node *parent, const char *seg,
+                            size_t len, uint64_t key)
 {
-    long at = edge_find(n, seg, len);
-    if (at >= 0)
-        return n->lits[at].child;
-    size_t pos = (size_t)(-at - 1);
+    uint64_t h = seg_hash(seg, len, key) ^ ((uint64_t)(uintptr_t)parent * 0x9E3779B97F4A7C15ull);
+    size_t i = (size_t)(h ^ (h >> 32)) & m->mask;
+    for (;; i = (i + 1) & m->mask) {
+        const struct build_slot *sl = &m->slots[i];
+        if (sl->parent == NULL)
+            return i;
+        if (sl->parent == parent && sl->len == len && sl->key == key &&
+            (len <= sizeof key ||
+             memcmp(sl->seg + sizeof key, seg + sizeof key, len - sizeof key) == 0))
+            return i;
+    }
+}
+
+static int build_map_grow(struct build_map *m)
+{
+    size_t cap = m->slots ? (m->mask + 1) * 2 : 1024;
+    struct build_map bigger = {calloc(cap, sizeof *bigger.slots), cap - 1, m->used};
+    if (bigger.slots == NULL)
+        return MK_ENOMEM;
+    for (size_t i = 0; m->slots && i <= m->mask; i++) {
+        const struct build_slot *sl = &m->slots[i];
+        if (sl->parent != NULL)
+            bigger.slots[build_slot_of(&bigger, sl->parent, sl->seg, sl->len, sl->key)] = *sl;
+    }
+    free(m->slots);
+    *m = bigger;
+    return 0;
+}
+
+static struct node *literal_child(struct build_map *m, struct node *n, const char *seg, size_t len)
+{
+    uint64_t key = seg_key(seg, len);
+    if ((m->used + 1) * 2 > (m->slots ? m->mask + 1 : 0) && build_map_grow(m) != 0)
+        return NULL;
+    size_t at = build_slot_of(m, n, seg, len, key);
+    if (m->slots[at].parent != NULL)
+        return m->slots[at].child;
     /* Capacity doubles from 2: full when nlits is 0 or a power of two from 2 on. */
     if (n->nlits == 0 || (n->nlits >= 2 && (n->nlits & (n->nlits - 1)) == 0)) {
         uint32_t cap = n->nlits ? n->nlits * 2 : 2;
@@ -401,9 +452,9 @@ static struct node *literal_child(struct node *n, const char *seg, size_t len)
     struct node *child = calloc(1, sizeof *child);
     if (child == NULL)
         return NULL;
-    memmove(&n->lits[pos + 1], &n->lits[pos], (n->nlits - pos) * sizeof *n->lits);
-    n->lits[pos] = (struct edge){(uint32_t)len, seg_key(seg, len), seg, child};
-    n->nlits++;
+    n->lits[n->nlits++] = (struct edge){(uint32_t)len, key, seg, child};
+    m->slots[at] = (struct build_slot){n, child, seg, key, (uint32_t)len};
+    m->used++;
     return child;
 }
 
@@ -425,7 +476,7 @@ static int leaf_append(struct leaf **lp, const struct entry *e)
 }
 
 /* Entries arrive in match order, so appending keeps every leaf sorted. */
-static int tree_insert(struct node *root, const struct entry *e)
+static int tree_insert(struct build_map *m, struct node *root, const struct entry *e)
 {
     const char *r = e->route;
     size_t len = strlen(r);
@@ -442,7 +493,7 @@ static int tree_insert(struct node *root, const struct entry *e)
                 n->param = calloc(1, sizeof *n->param);
             n = n->param;
         } else {
-            n = literal_child(n, seg, slen);
+            n = literal_child(m, n, seg, slen);
         }
         if (n == NULL)
             return MK_ENOMEM;
@@ -456,9 +507,18 @@ static int tree_insert(struct node *root, const struct entry *e)
 
 /* Once every route is in: trims growth slack and indexes wide nodes. Recursion depth is the
  * tree's depth, bounded by the longest route. */
+static int edge_order(const void *a, const void *b)
+{
+    const struct edge *y = b;
+    return edge_cmp(a, y->seg, y->len, y->key);
+}
+
 static int node_finish(struct node *n)
 {
     uint32_t size = 0;
+    /* Edges came in unsorted; lookups binary-search narrow nodes. */
+    if (n->nlits > 1)
+        qsort(n->lits, n->nlits, sizeof *n->lits, edge_order);
     if (n->nlits >= HASH_MIN_CHILDREN) {
         size = 16;
         while (size < 2 * n->nlits)
@@ -552,13 +612,17 @@ mk_route_index_t *mk_route_builder_build(mk_route_builder_t *b)
         if (shrunk)
             idx->entries = shrunk;
     }
+    struct build_map map = {0};
     for (size_t i = 0; i < idx->n; i++) {
         struct tree *t = &idx->trees[idx->entries[i].method];
         if (t->root == NULL)
             t->root = calloc(1, sizeof *t->root);
-        if (t->root == NULL || tree_insert(t->root, &idx->entries[i]) < 0)
+        if (t->root == NULL || tree_insert(&map, t->root, &idx->entries[i]) < 0) {
+            free(map.slots);
             goto fail;
+        }
     }
+    free(map.slots);
     for (size_t i = 0; i < idx->ntrees; i++) {
         if (idx->trees[i].root && node_finish(idx->trees[i].root) < 0)
             goto fail;

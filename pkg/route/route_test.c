@@ -545,8 +545,36 @@ static void test_concurrent_readers(void)
     mk_route_index_free(idx);
 }
 
+/* One node with 40,000 literal children (a namespace of /x/<n> routes, rebuilt on every write)
+ * builds in linear-ish time: inserting edges in order made it quadratic (seconds). */
+static void test_wide_node_build_is_not_quadratic(void)
+{
+    enum { N = 40000 };
+    static char routes[N][24];
+    mk_route_builder_t *b = mk_route_builder_new();
+    mk_err_t err;
+    for (int i = 0; i < N; i++) {
+        snprintf(routes[i], sizeof routes[i], "/x/%d", (i * 7919) % N);
+        MK_CHECK_INT(mk_route_builder_add(b, "GET", routes[i], routes[i], 0, i, &err), 0);
+    }
+    double t0 = now_ns();
+    mk_route_index_t *idx = mk_route_builder_build(b);
+    double ms = (now_ns() - t0) / 1e6;
+    printf("  build of %d siblings: %.1f ms\n", N, ms);
+    MK_CHECK(idx != NULL);
+    MK_CHECK(ms < 1000);
+    mk_route_iter_t it;
+    mk_route_match_t m;
+    mk_route_lookup(idx, MK_STR_LIT("GET"), MK_STR_LIT("/x/123"), &it);
+    MK_CHECK(mk_route_next(&it, &m) && strcmp(m.value, "/x/123") == 0);
+    mk_route_lookup(idx, MK_STR_LIT("GET"), MK_STR_LIT("/x/40000"), &it);
+    MK_CHECK(!mk_route_next(&it, &m));
+    mk_route_index_free(idx);
+}
+
 int main(void)
 {
+    MK_RUN(test_wide_node_build_is_not_quadratic);
     MK_RUN(test_literal_param_wildcard);
     MK_RUN(test_root_trailing_slash_and_bytes);
     MK_RUN(test_ordering);
