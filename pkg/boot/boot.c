@@ -263,7 +263,8 @@ static int open_repo(node_parts_t *p, mk_err_t *err)
                           .password = c->redis_password,
                           .db = (int)c->redis_db};
     mk_composite_opts_t co = {.cache_max_bytes = c->cache_max,
-                              .redis = strcmp(c->cache_type, "redis") == 0 ? &ro : NULL};
+                              .redis = strcmp(c->cache_type, "redis") == 0 ? &ro : NULL,
+                              .no_l1_fill_on_write = p->role == MK_BOOT_ADMIN};
     return mk_composite_open(db, &co, &p->repo, err);
 }
 

@@ -44,7 +44,8 @@ typedef struct composite {
     mk_repo_t base;
     mk_repo_t *db;
     mk_cache_t *l1;
-    char ttl[24]; /* redis TTL in ms, as a PX argument */
+    bool no_l1_fill_on_write; /* see mk_composite_opts_t */
+    char ttl[24];             /* redis TTL in ms, as a PX argument */
 
     /* The Redis tier; redis is NULL when not configured. */
     mk_redis_t *redis;
@@ -647,7 +648,8 @@ static int composite_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_
         stripe_t *st = stripe_of(c, m->id);
         pthread_mutex_lock(&st->mu);
         atomic_fetch_add(&st->gen, 1);
-        if (!encoded || !mk_cache_set_if_newer(c->l1, key, w[i].value, m->seq))
+        if (c->no_l1_fill_on_write || !encoded ||
+            !mk_cache_set_if_newer(c->l1, key, w[i].value, m->seq))
             mk_cache_delete_if_older(c->l1, key, m->seq); /* refused: no older copy may stay */
         pthread_mutex_unlock(&st->mu);
     }
@@ -937,6 +939,7 @@ int mk_composite_open(mk_repo_t *db, const mk_composite_opts_t *opts, mk_repo_t 
     c->db = db;
     db = NULL; /* owned by c from here */
     snprintf(c->ttl, sizeof c->ttl, "%" PRId64, o.redis_ttl_ms);
+    c->no_l1_fill_on_write = o.no_l1_fill_on_write;
     c->l1 = mk_cache_new(o.cache_max_bytes);
     if (c->l1 == NULL) {
         rc = mk_err_set(err, MK_ENOMEM, "composite open: cannot allocate a %zu-byte cache",

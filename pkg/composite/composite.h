@@ -35,10 +35,15 @@
 #include "redis/redis.h"
 #include "repo/repo.h"
 
+#include <stdbool.h>
+
 typedef struct mk_composite_opts {
     size_t cache_max_bytes;       /* CACHE_MAX_BYTES; 0 = 64 MiB */
     const mk_redis_opts_t *redis; /* NULL = no Redis tier (CACHE_TYPE=inmemory) */
     int64_t redis_ttl_ms;         /* TTL of cached mocks in Redis; 0 = 1 hour */
+    /* Writes do not fill the in-process tier (they still evict older copies): for the admin,
+     * whose catalog already holds every mock it writes (~0.5-0.75 KB per mock otherwise). */
+    bool no_l1_fill_on_write;
 } mk_composite_opts_t;
 
 /* Takes ownership of db (freed with the composite, or at once when opening fails). With Redis,

@@ -63,6 +63,8 @@ static mk_redis_opts_t redis_opts(void)
 /* A node: a composite over the SQLite file at path, with Redis when with_redis. With Redis, it
  * is returned once its change subscription is connected: the first connection empties L1, which
  * would otherwise race with the test's first reads. */
+static bool writer_skips_l1; /* the admin's option, for test_writer_does_not_fill_l1 */
+
 static mk_repo_t *open_node(const char *path, bool with_redis, db_calls_t *calls)
 {
     mk_repo_t *db = NULL, *r = NULL;
@@ -74,7 +76,9 @@ static mk_repo_t *open_node(const char *path, bool with_redis, db_calls_t *calls
     if (calls != NULL)
         mk_repo_set_observer(db, observe, calls);
     mk_redis_opts_t ro = redis_opts();
-    mk_composite_opts_t o = {.cache_max_bytes = 1 << 20, .redis = with_redis ? &ro : NULL};
+    mk_composite_opts_t o = {.cache_max_bytes = 1 << 20,
+                             .redis = with_redis ? &ro : NULL,
+                             .no_l1_fill_on_write = writer_skips_l1};
     if (mk_composite_open(db, &o, &r, &err) != 0) {
         fprintf(stderr, "composite open: %s\n", err.msg);
         return NULL;
@@ -677,6 +681,31 @@ static void test_no_redis(void)
     mk_repo_free(a);
 }
 
+/* The admin's composite: writes leave the in-process tier alone (its catalog holds the mocks),
+ * so the first read goes to the database and fills it, and a rewrite evicts the older copy. */
+static void test_writer_does_not_fill_l1(void)
+{
+    char path[128];
+    new_db_path(path, sizeof path);
+    db_calls_t calls = {0};
+    writer_skips_l1 = true;
+    mk_repo_t *a = open_node(path, false, &calls);
+    writer_skips_l1 = false;
+    MK_CHECK(a != NULL);
+    int64_t s1 = put(a, "wl-1", "{\"v\":1}");
+    got_t g;
+    MK_CHECK_INT(get(a, "wl-1", &g), 0);
+    MK_CHECK_INT(g.seq, s1);
+    MK_CHECK_INT(atomic_load(&calls.get_mock), 1);
+    MK_CHECK_INT(get(a, "wl-1", &g), 0);
+    MK_CHECK_INT(atomic_load(&calls.get_mock), 1);
+    int64_t s2 = put(a, "wl-1", "{\"v\":2}");
+    MK_CHECK_INT(get(a, "wl-1", &g), 0);
+    MK_CHECK_INT(g.seq, s2);
+    MK_CHECK_INT(atomic_load(&calls.get_mock), 2);
+    mk_repo_free(a);
+}
+
 typedef struct rw_worker {
     mk_repo_t *r;
     int t;
@@ -795,6 +824,7 @@ int main(void)
     MK_RUN(test_pubsub_invalidation);
     MK_RUN(test_purge);
     MK_RUN(test_no_redis);
+    MK_RUN(test_writer_does_not_fill_l1);
     MK_RUN(test_concurrent);
     MK_RUN(test_redis_write_refused);
     MK_RUN(test_redis_outage);
