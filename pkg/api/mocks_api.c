@@ -561,48 +561,50 @@ static int set_closed(ctx_t *c, mk_mock_t **list, size_t n, int64_t closed_at, m
     return rc;
 }
 
+/* The write endpoints on one mock named by the path: the lookup (404 when absent) and the write
+ * lock are here once; act answers. */
+typedef int (*mock_action_fn)(ctx_t *c, mk_mock_t *m);
+
+static int on_mock(ctx_t *c, bool allow_closed, mock_action_fn act)
+{
+    pthread_mutex_lock(&c->api->write_lock);
+    mk_mock_t *m = mk_api_find_mock(c, mk_api_param(c, "id"), allow_closed);
+    int status = m ? act(c, m) : 404;
+    mk_mock_unref(m);
+    pthread_mutex_unlock(&c->api->write_lock);
+    return status;
+}
+
+static int delete_one(ctx_t *c, mk_mock_t *m)
+{
+    mk_err_t err;
+    int64_t now = mk_mock_now_ms();
+    if (set_closed(c, &m, 1, now, &err) != 0)
+        return mk_api_reply_err(c, &err);
+    return mk_api_reply_json(
+        c->req, 200,
+        json_pack("{s:s, s:b, s:I}", "id", m->id, "deleted", 1, "closedAt", (json_int_t)now));
+}
+
 static int mocks_delete(ctx_t *c)
 {
-    const char *id = mk_api_param(c, "id");
-    pthread_mutex_lock(&c->api->write_lock);
-    int status = 404;
-    mk_mock_t *m = mk_api_find_mock(c, id, false);
-    if (m) {
-        mk_err_t err;
-        int64_t now = mk_mock_now_ms();
-        if (set_closed(c, &m, 1, now, &err) != 0)
-            status = mk_api_reply_err(c, &err);
-        else
-            status = mk_api_reply_json(
-                c->req, 200,
-                json_pack("{s:s, s:b, s:I}", "id", id, "deleted", 1, "closedAt", (json_int_t)now));
-        mk_mock_unref(m);
-    }
-    pthread_mutex_unlock(&c->api->write_lock);
+    return on_mock(c, false, delete_one);
+}
+static int restore_one(ctx_t *c, mk_mock_t *m)
+{
+    mk_err_t err;
+    if (m->closed_at && set_closed(c, &m, 1, 0, &err) != 0)
+        return mk_api_reply_err(c, &err);
+    mk_mock_t *now = mk_catalog_get(c->api->catalog, m->id);
+    int status = mk_api_reply_json(c->req, 200, now ? mk_mock_to_json(now) : json_object());
+    mk_mock_unref(now);
     return status;
 }
 
 static int mocks_restore(ctx_t *c)
 {
-    const char *id = mk_api_param(c, "id");
-    pthread_mutex_lock(&c->api->write_lock);
-    int status = 404;
-    mk_mock_t *m = mk_api_find_mock(c, id, true);
-    if (m) {
-        mk_err_t err;
-        if (m->closed_at && set_closed(c, &m, 1, 0, &err) != 0) {
-            status = mk_api_reply_err(c, &err);
-        } else {
-            mk_mock_t *now = mk_catalog_get(c->api->catalog, id);
-            status = mk_api_reply_json(c->req, 200, now ? mk_mock_to_json(now) : json_object());
-            mk_mock_unref(now);
-        }
-        mk_mock_unref(m);
-    }
-    pthread_mutex_unlock(&c->api->write_lock);
-    return status;
+    return on_mock(c, true, restore_one);
 }
-
 static int drop_version(void *ud, const mk_repo_doc_t *doc)
 {
     return json_array_append_new(ud, json_string(doc->id)) ? MK_ENOMEM : 0;
@@ -627,28 +629,21 @@ static int purge_versions(mk_api_t *api, const char *id, mk_err_t *err)
     return rc;
 }
 
-static int mocks_purge(ctx_t *c)
+static int purge_one(ctx_t *c, mk_mock_t *m)
 {
-    const char *id = mk_api_param(c, "id");
-    pthread_mutex_lock(&c->api->write_lock);
-    int status = 404;
-    mk_mock_t *m = mk_api_find_mock(c, id, true);
-    if (m) {
-        mk_err_t err;
-        const char *ids[1] = {id};
-        if (mk_repo_delete_mocks(c->api->repo, ids, 1, &err) != 0 ||
-            purge_versions(c->api, id, &err) != 0) {
-            status = mk_api_reply_err(c, &err);
-        } else {
-            mk_catalog_remove(c->api->catalog, ids, 1);
-            status = mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "purged", 1));
-        }
-        mk_mock_unref(m);
-    }
-    pthread_mutex_unlock(&c->api->write_lock);
-    return status;
+    mk_err_t err;
+    const char *ids[1] = {m->id}; /* m is our reference: its id outlives the removal */
+    if (mk_repo_delete_mocks(c->api->repo, ids, 1, &err) != 0 ||
+        purge_versions(c->api, m->id, &err) != 0)
+        return mk_api_reply_err(c, &err);
+    mk_catalog_remove(c->api->catalog, ids, 1);
+    return mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", m->id, "purged", 1));
 }
 
+static int mocks_purge(ctx_t *c)
+{
+    return on_mock(c, true, purge_one);
+}
 /* --- batches --- */
 
 typedef struct collect {
