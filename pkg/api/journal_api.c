@@ -17,6 +17,7 @@ static int requests_list(ctx_t *c)
         .mock_id = mk_api_query(c, "mockId"),
         .method = mk_api_query(c, "method"),
         .path = mk_api_query(c, "path"),
+        .protocol = mk_api_query(c, "protocol"),
         .limit = mk_api_query_size(c, "limit", MK_API_DEFAULT_LIMIT, MK_API_MAX_LIMIT),
         .offset = mk_api_query_size(c, "offset", 0, SIZE_MAX),
     };

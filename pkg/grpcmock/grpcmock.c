@@ -524,6 +524,9 @@ static void journal(gcall_t *gc, mk_grpc_call_t *call, const char *mock_id, cons
         .nheaders = nh,
         .status = code,
         .duration_ms = (double)(now_ms() - gc->start_ms),
+        .protocol = MK_STR_LIT("grpc"),
+        /* The call's :path without its leading slash: "pkg.Service/Method". */
+        .operation = mk_str_of(mk_grpc_call_path(call) + (mk_grpc_call_path(call)[0] == '/')),
     };
     mk_journal_record(g->o.journal, g->o.journal_slot, &rec);
 }

@@ -33,6 +33,7 @@ typedef struct entry {
     bool body_truncated;
     double duration_ms;
     mk_str_t namespace_, mock_id, method, path, query, body, request_id;
+    mk_str_t protocol, operation, response; /* empty for plain HTTP */
     mk_header_t *headers;
     size_t nheaders;
 } entry_t;
@@ -440,8 +441,12 @@ static entry_t *entry_build(const mk_journal_t *j, const mk_journal_rec_t *rec)
         body.len = j->body_max;
         truncated = true;
     }
+    mk_str_t response = rec->response;
+    if (response.len > j->body_max)
+        response.len = j->body_max;
     size_t strs = rec->namespace_.len + rec->mock_id.len + rec->method.len + rec->path.len +
-                  rec->query.len + body.len + rec->request_id.len + 7;
+                  rec->query.len + body.len + rec->request_id.len + rec->protocol.len +
+                  rec->operation.len + response.len + 10;
     for (size_t i = 0; i < rec->nheaders; i++)
         strs += rec->headers[i].name.len + kept_value(&rec->headers[i]).len + 2;
     size_t size = sizeof(entry_t) + rec->nheaders * sizeof(mk_header_t) + strs;
@@ -466,6 +471,9 @@ static entry_t *entry_build(const mk_journal_t *j, const mk_journal_rec_t *rec)
     e->query = put_str(&p, rec->query);
     e->body = put_str(&p, body);
     e->request_id = put_str(&p, rec->request_id);
+    e->protocol = put_str(&p, rec->protocol);
+    e->operation = put_str(&p, rec->operation);
+    e->response = put_str(&p, response);
     for (size_t i = 0; i < rec->nheaders; i++) {
         e->headers[i].name = put_str(&p, rec->headers[i].name);
         e->headers[i].value = put_str(&p, kept_value(&rec->headers[i]));
@@ -646,8 +654,13 @@ static json_t *entry_json(const entry_t *e)
                 rc |= jset(req, "json", parsed);
         }
         rc |= jset(resp, "status", json_integer(e->status));
+        if (e->response.len)
+            rc |= jset(resp, "body", jstr(e->response));
         rc |= jset(o, "durationMs", json_real(e->duration_ms));
         rc |= jset(o, "requestId", jstr(e->request_id));
+        rc |= jset(o, "protocol", e->protocol.len ? jstr(e->protocol) : json_string("http"));
+        if (e->operation.len)
+            rc |= jset(o, "operation", jstr(e->operation));
         rc |= json_object_set(o, "request", req);
         rc |= json_object_set(o, "response", resp);
     }
@@ -667,6 +680,12 @@ static bool cstr_eq(mk_str_t s, const char *want)
     return want == NULL || mk_str_eq_cstr(s, want);
 }
 
+/* Entries recorded without a protocol are plain HTTP. */
+static bool protocol_eq(mk_str_t protocol, const char *want)
+{
+    return cstr_eq(protocol.len ? protocol : MK_STR_LIT("http"), want);
+}
+
 typedef struct query_ctx {
     const mk_journal_filter_t *f;
     json_t *out;
@@ -679,7 +698,7 @@ static bool query_visit(const entry_t *e, void *arg)
     query_ctx_t *q = arg;
     const mk_journal_filter_t *f = q->f;
     if (!cstr_eq(e->namespace_, f->namespace_) || !cstr_eq(e->mock_id, f->mock_id) ||
-        !cstr_eq(e->path, f->path))
+        !cstr_eq(e->path, f->path) || !protocol_eq(e->protocol, f->protocol))
         return true;
     if (f->method && !mk_str_caseeq(e->method, mk_str_of(f->method)))
         return true;
@@ -727,7 +746,7 @@ static const char *const re_keys[RE_COUNT] = {"urlPattern", "pathPattern", "urlP
 
 typedef struct pattern {
     const char *method; /* NULL: any */
-    const char *url, *path, *url_path, *mock_id, *namespace_;
+    const char *url, *path, *url_path, *mock_id, *namespace_, *protocol, *operation;
     mk_str_t body_contains;
     bool has_body_contains;
     bool has_re[RE_COUNT];
@@ -847,6 +866,10 @@ static int pattern_compile(pattern_t *p, const json_t *pattern, mk_err_t *err)
             rc = string_field(v, key, &p->mock_id, err);
         } else if (strcmp(key, "namespace") == 0) {
             rc = string_field(v, key, &p->namespace_, err);
+        } else if (strcmp(key, "protocol") == 0) {
+            rc = string_field(v, key, &p->protocol, err);
+        } else if (strcmp(key, "operation") == 0) {
+            rc = string_field(v, key, &p->operation, err);
         } else if (strcmp(key, "bodyContains") == 0) {
             const char *s = NULL;
             rc = string_field(v, key, &s, err);
@@ -918,7 +941,8 @@ static bool pattern_holds(pattern_t *p, const entry_t *e)
     if (p->method && !mk_str_caseeq(e->method, mk_str_of(p->method)))
         return false;
     if (!cstr_eq(e->path, p->path) || !cstr_eq(e->path, p->url_path) ||
-        !cstr_eq(e->mock_id, p->mock_id) || !cstr_eq(e->namespace_, p->namespace_))
+        !cstr_eq(e->mock_id, p->mock_id) || !cstr_eq(e->namespace_, p->namespace_) ||
+        !protocol_eq(e->protocol, p->protocol) || !cstr_eq(e->operation, p->operation))
         return false;
     if (p->has_body_contains && p->body_contains.len &&
         memmem(e->body.base, e->body.len, p->body_contains.base, p->body_contains.len) == NULL)
@@ -1174,12 +1198,15 @@ static char *entry_record(const entry_t *e)
     for (size_t i = 0; hdrs != NULL && i < e->nheaders; i++)
         json_array_append_new(
             hdrs, json_pack("[o,o]", jstr(e->headers[i].name), jstr(e->headers[i].value)));
-    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:i, s:f, s:o, s:o}", "ts",
+    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:i, s:f, s:o, s:o, s:o, s:o, "
+                          "s:o}",
+                          "ts",
                           (json_int_t)e->ts_ms, "ns", jstr(e->namespace_), "mock", jstr(e->mock_id),
                           "method", jstr(e->method), "path", jstr(e->path), "query", jstr(e->query),
                           "body", jstr(e->body), "bt", e->body_truncated, "status", e->status,
                           "dur", e->duration_ms, "rid", jstr(e->request_id), "headers",
-                          hdrs ? hdrs : json_array());
+                          hdrs ? hdrs : json_array(), "proto", jstr(e->protocol), "op",
+                          jstr(e->operation), "resp", jstr(e->response));
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
@@ -1257,6 +1284,9 @@ static int view_add(void *ud, mk_str_t key, mk_str_t value)
         .status = (int)json_integer_value(json_object_get(o, "status")),
         .duration_ms = json_number_value(json_object_get(o, "dur")),
         .request_id = jslice(o, "rid"),
+        .protocol = jslice(o, "proto"),
+        .operation = jslice(o, "op"),
+        .response = jslice(o, "resp"),
     };
     entry_t *e = entry_build(j, &rec);
     if (e != NULL) {

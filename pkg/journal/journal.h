@@ -34,6 +34,10 @@ typedef struct mk_journal_rec {
     int status;
     double duration_ms;
     mk_str_t request_id;
+    /* Protocol-level view, empty for plain HTTP: protocol "grpc", "graphql", "soap", "sse" or
+     * "websocket"; operation what was called ("pkg.Svc/Method", "query user", the SOAP method,
+     * the socket event); response a short summary of what was answered (cut at body_max). */
+    mk_str_t protocol, operation, response;
 } mk_journal_rec_t;
 
 /* A journal keeping at most max_bytes of entries (each entry counts the size of its block), with
@@ -57,6 +61,7 @@ void mk_journal_sync(mk_journal_t *j);
  * ASCII case; mock_id "" selects unmatched entries). limit 0 means no limit. */
 typedef struct mk_journal_filter {
     const char *namespace_, *mock_id, *method, *path;
+    const char *protocol; /* "http" selects entries recorded without a protocol */
     size_t limit;
     size_t offset;
 } mk_journal_filter_t;
@@ -66,7 +71,8 @@ typedef struct mk_journal_filter {
  *   {"id", "timestamp", "namespace", "mockId" (string or null),
  *    "request": {"method", "path", "query", "headers": {"Name": ["v", ...]}, "body",
  *                "bodyTruncated", "json" (only when the stored body is valid JSON)},
- *    "response": {"status"}, "durationMs", "requestId"}.
+ *    "response": {"status", "body" (only when recorded)}, "durationMs", "requestId",
+ *    "protocol" ("http" when recorded without one), "operation" (only when recorded)}.
  * Bytes of the body that are not UTF-8 are replaced by U+FFFD. f may be NULL (everything).
  * *total (optional) receives the number of matching entries before limit and offset.
  * Returns NULL only on allocation failure. */
@@ -78,7 +84,8 @@ json_t *mk_journal_query(mk_journal_t *j, const mk_journal_filter_t *f, size_t *
  *   "path" / "urlPath" (path without query), "urlPattern" (POSIX extended regex that must match
  *   the whole url), "pathPattern" / "urlPathPattern" (same, on the path), "mockId", "namespace",
  *   "headers": {"Name": "v" | {"equalTo": "v"} | {"contains": "v"} | {"matches": "re"}} (some
- *   value of the header, name case ignored), "bodyContains" (substring of the stored body).
+ *   value of the header, name case ignored), "bodyContains" (substring of the stored body),
+ *   "protocol" (exact; "http" for entries recorded without one), "operation" (exact).
  * Returns 0 and sets *count, or MK_EINVAL naming the offending key (unknown key, wrong type, bad
  * regex) in err, or MK_ENOMEM. */
 int mk_journal_count(mk_journal_t *j, const json_t *pattern, size_t *count, mk_err_t *err);

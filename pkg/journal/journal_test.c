@@ -264,6 +264,47 @@ static void test_count_patterns(void)
     mk_journal_free(j);
 }
 
+/* Protocol calls keep their protocol, operation and response summary; plain HTTP reads "http". */
+static void test_protocols(void)
+{
+    mk_journal_t *j = mk_journal_new(1 << 20, 8, 1);
+    mk_journal_rec_t http = rec_of("a", "m1", "GET", "/users");
+    mk_journal_rec_t grpc = rec_of("a", "m2", "GRPC", "/shop.Cart/Get");
+    grpc.protocol = MK_STR_LIT("grpc");
+    grpc.operation = MK_STR_LIT("shop.Cart/Get");
+    grpc.response = MK_STR_LIT("{\"items\": [1, 2, 3]}");
+    put(j, 0, &http);
+    put(j, 0, &grpc);
+    mk_journal_sync(j);
+
+    mk_journal_filter_t f = {.protocol = "grpc"};
+    size_t total = 0;
+    json_t *items = mk_journal_query(j, &f, &total);
+    MK_CHECK_INT(total, 1);
+    json_t *e = json_array_get(items, 0);
+    MK_CHECK_STR(get_str(e, "protocol", NULL), "grpc");
+    MK_CHECK_STR(get_str(e, "operation", NULL), "shop.Cart/Get");
+    /* The summary is cut at body_max like a request body. */
+    MK_CHECK_STR(get_str(e, "response", "body"), "{\"items\"");
+    json_decref(items);
+
+    f.protocol = "http";
+    items = mk_journal_query(j, &f, &total);
+    MK_CHECK_INT(total, 1);
+    e = json_array_get(items, 0);
+    MK_CHECK_STR(get_str(e, "protocol", NULL), "http");
+    MK_CHECK(json_object_get(e, "operation") == NULL);
+    MK_CHECK(json_object_get(json_object_get(e, "response"), "body") == NULL);
+    json_decref(items);
+
+    mk_err_t err = {0};
+    MK_CHECK_INT(count_of(j, "{\"protocol\": \"grpc\"}", &err), 1);
+    MK_CHECK_INT(count_of(j, "{\"protocol\": \"http\"}", &err), 1);
+    MK_CHECK_INT(count_of(j, "{\"operation\": \"shop.Cart/Get\"}", &err), 1);
+    MK_CHECK_INT(count_of(j, "{\"protocol\": \"soap\"}", &err), 0);
+    mk_journal_free(j);
+}
+
 static void test_undefined_aggregate(void)
 {
     mk_journal_t *j = mk_journal_new(1 << 20, 1024, 1);
@@ -477,6 +518,7 @@ int main(void)
     MK_RUN(test_body_truncation_and_json);
     MK_RUN(test_query_filters);
     MK_RUN(test_count_patterns);
+    MK_RUN(test_protocols);
     MK_RUN(test_undefined_aggregate);
     MK_RUN(test_clear);
     MK_RUN(test_drops_are_counted);
