@@ -1198,15 +1198,14 @@ static char *entry_record(const entry_t *e)
     for (size_t i = 0; hdrs != NULL && i < e->nheaders; i++)
         json_array_append_new(
             hdrs, json_pack("[o,o]", jstr(e->headers[i].name), jstr(e->headers[i].value)));
-    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:i, s:f, s:o, s:o, s:o, s:o, "
-                          "s:o}",
-                          "ts",
-                          (json_int_t)e->ts_ms, "ns", jstr(e->namespace_), "mock", jstr(e->mock_id),
-                          "method", jstr(e->method), "path", jstr(e->path), "query", jstr(e->query),
-                          "body", jstr(e->body), "bt", e->body_truncated, "status", e->status,
-                          "dur", e->duration_ms, "rid", jstr(e->request_id), "headers",
-                          hdrs ? hdrs : json_array(), "proto", jstr(e->protocol), "op",
-                          jstr(e->operation), "resp", jstr(e->response));
+    json_t *o =
+        json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:i, s:f, s:o, s:o, s:o, s:o, "
+                  "s:o}",
+                  "ts", (json_int_t)e->ts_ms, "ns", jstr(e->namespace_), "mock", jstr(e->mock_id),
+                  "method", jstr(e->method), "path", jstr(e->path), "query", jstr(e->query), "body",
+                  jstr(e->body), "bt", e->body_truncated, "status", e->status, "dur",
+                  e->duration_ms, "rid", jstr(e->request_id), "headers", hdrs ? hdrs : json_array(),
+                  "proto", jstr(e->protocol), "op", jstr(e->operation), "resp", jstr(e->response));
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
