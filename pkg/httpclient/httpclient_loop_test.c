@@ -1,0 +1,221 @@
+/* The loop client against a keep-alive loopback server, driven by poll() on the client's one
+ * descriptor as a worker's loop would: answers with headers and bodies, connection reuse, many
+ * transfers at once, timeout, refused connection, too-big bodies and a stop with transfers out. */
+#include "httpclient/httpclient_loop.h"
+
+#include "testing/testing.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int srv_fd, srv_port;
+static atomic_int accepted;
+
+/* One keep-alive connection: each request answered with its request line as the body; /slow
+ * waits 2 s, /big answers 64 KiB. */
+static void *conn_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[8192];
+    size_t len = 0;
+    for (;;) {
+        char *end;
+        while ((end = strstr(buf, "\r\n\r\n")) == NULL) {
+            ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+            if (n <= 0)
+                goto out;
+            len += (size_t)n;
+            buf[len] = '\0';
+        }
+        char *eol = strstr(buf, "\r\n");
+        size_t line = (size_t)(eol - buf);
+        if (strncmp(buf, "GET /slow", 9) == 0)
+            usleep(2000000);
+        static char big[65536];
+        bool is_big = strncmp(buf, "GET /big", 8) == 0;
+        char head[256];
+        int hn = snprintf(head, sizeof head,
+                          "HTTP/1.1 201 Created\r\nX-Echo:  yes \r\nContent-Length: %zu\r\n\r\n",
+                          is_big ? sizeof big : line);
+        if (write(fd, head, (size_t)hn) < 0 ||
+            write(fd, is_big ? big : buf, is_big ? sizeof big : line) < 0)
+            goto out;
+        size_t used = (size_t)(end + 4 - buf);
+        memmove(buf, buf + used, len - used);
+        len -= used;
+        buf[len] = '\0';
+    }
+out:
+    close(fd);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(srv_fd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        atomic_fetch_add(&accepted, 1);
+        pthread_t t;
+        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd);
+        pthread_detach(t);
+    }
+}
+
+typedef struct got {
+    int n;
+    int status[64];
+    char body[64][64];
+    char echo[64][16];
+    char error[64][256];
+    double ms[64];
+} got_t;
+
+typedef struct slot {
+    got_t *g;
+    int i;
+} slot_t;
+
+static void on_done(void *ud, const mk_httpclient_loop_resp_t *res)
+{
+    slot_t *s = ud;
+    got_t *g = s->g;
+    g->status[s->i] = res->status;
+    snprintf(g->body[s->i], sizeof g->body[0], "%.*s", (int)res->body_len, res->body);
+    snprintf(g->error[s->i], sizeof g->error[0], "%s", res->error);
+    for (size_t i = 0; i < res->n_headers; i++)
+        if (res->headers[i].name_len == 6 && strncmp(res->headers[i].name, "X-Echo", 6) == 0)
+            snprintf(g->echo[s->i], sizeof g->echo[0], "%.*s", (int)res->headers[i].value_len,
+                     res->headers[i].value);
+    g->ms[s->i] = res->duration_ms;
+    g->n++;
+}
+
+/* The worker's loop, reduced to poll() on the client's descriptor. */
+static bool run_until(mk_httpclient_loop_t *c, got_t *g, int n, int max_ms)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (g->n < n) {
+        struct pollfd p = {.fd = mk_httpclient_loop_fd(c), .events = POLLIN};
+        poll(&p, 1, 50);
+        mk_httpclient_loop_process(c);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > max_ms)
+            return false;
+    }
+    return true;
+}
+
+static void test_answers_and_reuse(void)
+{
+    mk_httpclient_loop_t *c;
+    MK_CHECK_INT(mk_httpclient_loop_new(NULL, &c, NULL), 0);
+    got_t g = {0};
+    slot_t slots[40];
+    char url[64];
+    atomic_store(&accepted, 0);
+    /* One after the other: every request goes over the same kept-alive connection. */
+    for (int i = 0; i < 20; i++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/seq%d", srv_port, i);
+        slots[i] = (slot_t){&g, i};
+        const char *hdrs[] = {"X-Test: 1"};
+        mk_httpclient_loop_req_t req = {.url = url, .headers = hdrs, .n_headers = 1};
+        MK_CHECK_INT(mk_httpclient_loop_send(c, &req, on_done, &slots[i], NULL), 0);
+        MK_CHECK(run_until(c, &g, i + 1, 5000));
+    }
+    MK_CHECK_INT(g.status[7], 201);
+    MK_CHECK_STR(g.body[7], "GET /seq7 HTTP/1.1");
+    MK_CHECK_STR(g.echo[7], "yes");
+    MK_CHECK_STR(g.error[7], "");
+    MK_CHECK_INT(atomic_load(&accepted), 1);
+    /* Twenty at once, with bodies: they overlap on several connections. */
+    for (int i = 20; i < 40; i++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/par%d", srv_port, i);
+        slots[i] = (slot_t){&g, i};
+        mk_httpclient_loop_req_t req = {.url = url, .method = "POST", .body = "abc", .body_len = 3};
+        MK_CHECK_INT(mk_httpclient_loop_send(c, &req, on_done, &slots[i], NULL), 0);
+    }
+    MK_CHECK_INT(mk_httpclient_loop_in_flight(c), 20);
+    MK_CHECK(run_until(c, &g, 40, 5000));
+    MK_CHECK_STR(g.body[33], "POST /par33 HTTP/1.1");
+    MK_CHECK_INT(mk_httpclient_loop_in_flight(c), 0);
+    mk_httpclient_loop_free(c);
+}
+
+static void test_failures_and_stop(void)
+{
+    mk_httpclient_loop_t *c;
+    MK_CHECK_INT(mk_httpclient_loop_new(&(mk_httpclient_loop_config_t){.max_body = 1000}, &c, NULL),
+                 0);
+    got_t g = {0};
+    slot_t slots[5] = {{&g, 0}, {&g, 1}, {&g, 2}, {&g, 3}, {&g, 4}};
+    char slow[64], big[64];
+    snprintf(slow, sizeof slow, "http://127.0.0.1:%d/slow", srv_port);
+    snprintf(big, sizeof big, "http://127.0.0.1:%d/big", srv_port);
+    MK_CHECK_INT(
+        mk_httpclient_loop_send(c, &(mk_httpclient_loop_req_t){.url = slow, .timeout_ms = 300},
+                                on_done, &slots[0], NULL),
+        0);
+    /* Nobody listens on port 1. */
+    MK_CHECK_INT(mk_httpclient_loop_send(c,
+                                         &(mk_httpclient_loop_req_t){.url = "http://127.0.0.1:1/"},
+                                         on_done, &slots[1], NULL),
+                 0);
+    MK_CHECK_INT(mk_httpclient_loop_send(c, &(mk_httpclient_loop_req_t){.url = big}, on_done,
+                                         &slots[2], NULL),
+                 0);
+    MK_CHECK(run_until(c, &g, 3, 5000));
+    MK_CHECK_INT(g.status[0], 0);
+    MK_CHECK(strstr(g.error[0], "timed out") != NULL);
+    MK_CHECK(g.ms[0] >= 250 && g.ms[0] < 1500);
+    MK_CHECK_INT(g.status[1], 0);
+    MK_CHECK(strstr(g.error[1], "onnect") != NULL);
+    MK_CHECK(strstr(g.error[2], "over 1000 bytes") != NULL);
+    mk_err_t err;
+    MK_CHECK_INT(mk_httpclient_loop_send(c,
+                                         &(mk_httpclient_loop_req_t){.url = "file:///etc/passwd"},
+                                         on_done, &slots[3], &err),
+                 MK_EINVAL);
+    /* Out when the client stops: ends once, with "stopped". */
+    MK_CHECK_INT(mk_httpclient_loop_send(c, &(mk_httpclient_loop_req_t){.url = slow}, on_done,
+                                         &slots[4], NULL),
+                 0);
+    struct pollfd p = {.fd = mk_httpclient_loop_fd(c), .events = POLLIN};
+    poll(&p, 1, 50);
+    mk_httpclient_loop_process(c);
+    mk_httpclient_loop_free(c);
+    MK_CHECK_INT(g.n, 4);
+    MK_CHECK_STR(g.error[4], "stopped");
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    srv_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(srv_fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t alen = sizeof a;
+    getsockname(srv_fd, (struct sockaddr *)&a, &alen);
+    srv_port = ntohs(a.sin_port);
+    listen(srv_fd, 64);
+    pthread_t t;
+    pthread_create(&t, NULL, accept_main, NULL);
+    pthread_detach(t);
+    MK_RUN(test_answers_and_reuse);
+    MK_RUN(test_failures_and_stop);
+    return mk_testing_done();
+}
