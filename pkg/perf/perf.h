@@ -125,4 +125,27 @@ json_t *mk_perf_result_json(const mk_perf_config_t *cfg, const mk_loadgen_stats_
  * the latency histogram, errors. Appends to out. */
 int mk_perf_report_html(const json_t *result, mk_buf_t *out);
 
+/* Two results side by side (both from mk_perf_result_json): a table of the main metrics with
+ * the change from a to b, then each report's plots in its own column. Appends to out. */
+int mk_perf_report_compare_html(const json_t *a, const json_t *b, mk_buf_t *out);
+
+/* ---- merging runners' snapshots ---- */
+
+/* Per-second deltas of one or more runners (mk_loadgen_stats_to_json shapes) merged exactly:
+ * each delta is added to the second of the run it ends in (its "t" rounded up, a trailing
+ * partial interval under 50 ms folding into the second before) and to the sum of everything. */
+typedef struct mk_perf_merge {
+    mk_loadgen_stats_t **sec; /* sec[i]: the second ending at i + 1 s; NULL when none */
+    size_t nsec;
+    mk_loadgen_stats_t *sum;
+    size_t deltas; /* how many were added */
+} mk_perf_merge_t;
+
+int mk_perf_merge_init(mk_perf_merge_t *m, mk_err_t *err);
+/* Adds one delta (borrowed). MK_EINVAL on a bad shape (nothing added), or past 30 days. */
+int mk_perf_merge_add(mk_perf_merge_t *m, const json_t *delta, mk_err_t *err);
+/* The timeline (mk_perf_timeline_point of each merged second, in order): a new reference. */
+json_t *mk_perf_merge_timeline(const mk_perf_merge_t *m);
+void mk_perf_merge_release(mk_perf_merge_t *m);
+
 #endif

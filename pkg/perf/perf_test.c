@@ -273,6 +273,13 @@ static void test_result_and_report(void)
     MK_CHECK(strstr(html.data, "FAILED") && strstr(html.data, "Connection &lt;refused&gt;"));
     MK_CHECK(!strstr(html.data, "http://") && !strstr(html.data, "https://")); /* nothing fetched */
     mk_buf_free(&html);
+    /* side by side: a result against itself, both columns, no change */
+    mk_buf_init(&html, 0);
+    MK_CHECK_INT(mk_perf_report_compare_html(r, r, &html), 0);
+    const char *col = strstr(html.data, "class=\"cols\"");
+    MK_CHECK(col && strstr(strstr(col, "<polyline") + 1, "<polyline"));
+    MK_CHECK(strstr(html.data, "+0.0 %") != NULL);
+    mk_buf_free(&html);
     json_decref(r);
     json_decref(tl);
     mk_loadgen_stats_free(t);
@@ -280,8 +287,58 @@ static void test_result_and_report(void)
     mk_perf_config_free(c);
 }
 
+/* Two runners' seconds merged: the total and each second equal what one generator recording
+ * everything would hold; a bad delta changes nothing; a trailing 20 ms folds into its second. */
+static void test_merge(void)
+{
+    mk_loadgen_stats_t *one = mk_loadgen_stats_new(), *d = mk_loadgen_stats_new();
+    mk_perf_merge_t m;
+    MK_CHECK_INT(mk_perf_merge_init(&m, NULL), 0);
+    const double ts[] = {1.001, 2.002, 3.0, 3.02};
+    for (int runner = 0; runner < 2; runner++) {
+        for (int k = 0; k < 4; k++) {
+            mk_loadgen_stats_reset(d);
+            for (int i = 0; i < 100 + 37 * k + runner; i++) {
+                uint64_t us = 1000 + (uint64_t)(i * 97 + runner * 5000 + k * 13);
+                mk_hdr_record(d->duration, us);
+                mk_hdr_record(one->duration, us);
+                d->reqs++;
+                one->reqs++;
+            }
+            d->status[200] = d->reqs;
+            d->vus = d->vus_max = 5;
+            d->t_s = ts[k] + runner * 0.01;
+            d->interval_s = k == 3 ? 0.02 : 1;
+            json_t *j = mk_loadgen_stats_to_json(d);
+            MK_CHECK_INT(mk_perf_merge_add(&m, j, NULL), 0);
+            json_decref(j);
+        }
+    }
+    MK_CHECK_INT((int)m.sum->reqs, (int)one->reqs);
+    MK_CHECK_INT((int)mk_hdr_count(m.sum->duration), (int)mk_hdr_count(one->duration));
+    MK_CHECK_INT((int)mk_hdr_percentile(m.sum->duration, 99),
+                 (int)mk_hdr_percentile(one->duration, 99));
+    MK_CHECK_INT((int)mk_hdr_max(m.sum->duration), (int)mk_hdr_max(one->duration));
+    MK_CHECK_INT((int)m.sum->status[200], (int)one->reqs);
+    MK_CHECK_INT((int)m.sum->vus_max, 10); /* both runners' 5 VUs at once, not 8 seconds' sum */
+    json_t *tl = mk_perf_merge_timeline(&m);
+    MK_CHECK_INT((int)json_array_size(tl), 3);
+    MK_CHECK_INT((int)json_integer_value(json_object_get(json_array_get(tl, 2), "reqs")),
+                 (100 + 74) * 2 + 1 + (100 + 111) * 2 + 1);
+    json_decref(tl);
+    json_t *bad = json_pack("{s:f, s:i}", "t", 1.0, "reqs", -3);
+    mk_err_t err;
+    MK_CHECK_INT(mk_perf_merge_add(&m, bad, &err), MK_EINVAL);
+    json_decref(bad);
+    MK_CHECK_INT((int)m.sum->reqs, (int)one->reqs);
+    mk_perf_merge_release(&m);
+    mk_loadgen_stats_free(one);
+    mk_loadgen_stats_free(d);
+}
+
 int main(void)
 {
+    MK_RUN(test_merge);
     MK_RUN(test_durations);
     MK_RUN(test_threshold_parse);
     MK_RUN(test_threshold_eval);

@@ -151,19 +151,26 @@ static double num(const json_t *o, const char *a, const char *b)
     return json_number_value(json_object_get(json_object_get(o, a), b));
 }
 
-int mk_perf_report_html(const json_t *r, mk_buf_t *o)
+static void page_head(mk_buf_t *o, const char *title)
 {
-    const json_t *m = json_object_get(r, "metrics");
-    const char *name = json_string_value(json_object_get(r, "name"));
-    const char *status = json_string_value(json_object_get(r, "status"));
     mk_buf_append_str(o, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>");
-    esc(o, name && *name ? name : "Performance test");
+    esc(o, title);
     mk_buf_append_str(
         o, "</title><style>body{font:14px sans-serif;margin:24px;color:#222}"
            "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px "
            "8px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}"
            ".ok{color:#1a7f37}.bad{color:#c62828;font-weight:bold}.grid{stroke:#eee}"
-           ".ax{font-size:11px;fill:#666}.lg{font-size:12px}</style></head><body><h1>");
+           ".ax{font-size:11px;fill:#666}.lg{font-size:12px}.cols{display:flex;gap:24px}"
+           ".cols>div{flex:1;min-width:0}.cols svg{width:100%;height:auto}</style></head><body>");
+}
+
+/* One result's sections, from its title to its status codes. */
+static void report_body(const json_t *r, mk_buf_t *o)
+{
+    const json_t *m = json_object_get(r, "metrics");
+    const char *name = json_string_value(json_object_get(r, "name"));
+    const char *status = json_string_value(json_object_get(r, "status"));
+    mk_buf_append_str(o, "<h1>");
     esc(o, name && *name ? name : "Performance test");
     mk_buf_appendf(o, "</h1><p>Status: <b class=\"%s\">",
                    status && !strcmp(status, "completed") ? "ok" : "bad");
@@ -263,5 +270,46 @@ int mk_perf_report_html(const json_t *r, mk_buf_t *o)
         }
         mk_buf_append_str(o, "</table>");
     }
+}
+
+int mk_perf_report_html(const json_t *r, mk_buf_t *o)
+{
+    const char *name = json_string_value(json_object_get(r, "name"));
+    page_head(o, name && *name ? name : "Performance test");
+    report_body(r, o);
     return mk_buf_append_str(o, "</body></html>\n");
+}
+
+int mk_perf_report_compare_html(const json_t *a, const json_t *b, mk_buf_t *o)
+{
+    page_head(o, "Performance test comparison");
+    mk_buf_append_str(o, "<h1>Comparison</h1><table><tr><th>metric</th><th>");
+    esc(o, json_string_value(json_object_get(a, "id")));
+    mk_buf_append_str(o, "</th><th>");
+    esc(o, json_string_value(json_object_get(b, "id")));
+    mk_buf_append_str(o, "</th><th>change</th></tr>");
+    static const char *const rows[][3] = {
+        {"http_reqs", "count", "http_reqs"},
+        {"http_reqs", "rate", "http_reqs/s"},
+        {"http_req_duration", "avg", "avg (ms)"},
+        {"http_req_duration", "med", "med (ms)"},
+        {"http_req_duration", "p(95)", "p(95) (ms)"},
+        {"http_req_duration", "p(99)", "p(99) (ms)"},
+        {"http_req_duration", "max", "max (ms)"},
+        {"http_req_failed", "rate", "http_req_failed"},
+    };
+    const json_t *ma = json_object_get(a, "metrics"), *mb = json_object_get(b, "metrics");
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        double x = num(ma, rows[i][0], rows[i][1]), y = num(mb, rows[i][0], rows[i][1]);
+        mk_buf_appendf(o, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td>", rows[i][2], x, y);
+        if (x != 0)
+            mk_buf_appendf(o, "<td>%+.1f %%</td></tr>", 100 * (y - x) / x);
+        else
+            mk_buf_append_str(o, "<td></td></tr>");
+    }
+    mk_buf_append_str(o, "</table><div class=\"cols\"><div>");
+    report_body(a, o);
+    mk_buf_append_str(o, "</div><div>");
+    report_body(b, o);
+    return mk_buf_append_str(o, "</div></div></body></html>\n");
 }
