@@ -360,6 +360,16 @@ def main():
               any(e.get("mockId") == "g-missing" and e["response"]["status"] == 5
                   for e in grpc_entries),
               "journal: gRPC calls recorded with mock id and status (%d)" % len(grpc_entries))
+        # (One HTTP request with the method GRPC is sent on purpose: it stays an HTTP entry.)
+        proto = [e for e in grpc_entries if e.get("protocol") == "grpc"]
+        check(len(proto) >= 10 and all("/" in e.get("operation", "") for e in proto),
+              "journal: gRPC calls carry protocol grpc and their Service/Method (%d)" % len(proto))
+        st, body = api(admin, "GET", "/api/v1/requests?protocol=grpc&limit=200")
+        check(st == 200 and body["total"] == len(proto),
+              "requests?protocol=grpc selects the gRPC calls (%s)" % (body or {}).get("total"))
+        metrics = admin.request("GET", "/metrics").raw.decode()
+        check('mockarty_protocol_requests_total{protocol="grpc",outcome="matched"}' in metrics,
+              "/metrics counts gRPC mock calls by protocol")
 
         if resolver_bin:
             renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1", "API_TOKEN": TOKEN,

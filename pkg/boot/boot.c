@@ -348,6 +348,7 @@ static int start_grpcmock(node_parts_t *p, unsigned slot)
                              .reader_slot = slot,
                              .journal = p->journal,
                              .journal_slot = slot,
+                             .metrics = p->metrics,
                              .repo = p->repo,
                              .poll_ms = (int)c->poll_ms,
                              .details = strcmp(c->near_miss, "public") == 0
@@ -385,8 +386,9 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
         fprintf(stderr, "mockarty %s: store: %s\n", who, err.msg);
         return 1;
     }
-    p->metrics = mk_metrics_new(hc->workers);
-    /* One reader and journal slot more than HTTP workers: the gRPC mock server's loop. */
+    /* One metrics shard, reader and journal slot more than HTTP workers: the gRPC mock server's
+     * loop. */
+    p->metrics = mk_metrics_new(hc->workers + 1);
     p->catalog = mk_catalog_new(hc->workers + 1);
     p->journal = mk_journal_new(c->journal_max, c->journal_body_max, hc->workers + 1);
     if (p->journal != NULL)

@@ -512,6 +512,8 @@ static void journal(gcall_t *gc, mk_grpc_call_t *call, const char *mock_id, cons
                     const mk_header_t *hdrs, size_t nh, int code)
 {
     mk_grpcmock_t *g = gc->g;
+    if (g->o.metrics != NULL)
+        mk_metrics_protocol(g->o.metrics, g->o.journal_slot, "grpc", mock_id && mock_id[0]);
     if (g->o.journal == NULL)
         return;
     mk_journal_rec_t rec = {

@@ -12,6 +12,7 @@
 #include "err/err.h"
 #include "grpc/grpc.h"
 #include "journal/journal.h"
+#include "metrics/metrics.h"
 #include "repo/repo.h"
 
 #include <jansson.h>
@@ -30,6 +31,7 @@ typedef struct mk_grpcmock_opts {
     unsigned reader_slot;          /* the catalog reader slot of the server's loop thread */
     mk_journal_t *journal;         /* borrowed; may be NULL */
     unsigned journal_slot;
+    mk_metrics_t *metrics; /* borrowed; may be NULL; its shard journal_slot is this server's */
     mk_repo_t *repo; /* borrowed: where descriptor sets are read from */
     int poll_ms;     /* re-read descriptor sets this often (resolvers); 0: 1000 */
     /* Who sees the closest mocks and why a candidate failed in an UNIMPLEMENTED message (they

@@ -22,10 +22,14 @@ enum { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_HEAD, M_OPTIONS, M_OTHER, NMET
 static const char *const method_names[NMETHODS] = {"GET",    "POST", "PUT",     "PATCH",
                                                    "DELETE", "HEAD", "OPTIONS", "OTHER"};
 
+static const char *const protocol_names[] = {MK_METRICS_PROTOCOLS};
+#define NPROTOCOLS (sizeof protocol_names / sizeof *protocol_names)
+
 static const double bounds[NBOUNDS] = {.0001, .0005, .001, .005, .01, .025, .05,
                                        .1,    .25,   .5,   1,    2.5, 5,    10};
 
 static const char *const builtin_names[] = {"http_requests_total", "http_request_duration_seconds",
+                                            "mockarty_protocol_requests_total",
                                             "db_query_duration_seconds"};
 
 /* One worker's counters. Buckets are per-bucket (not cumulative) so an observation is one
@@ -34,6 +38,7 @@ typedef struct shard {
     alignas(CACHE_LINE) _Atomic uint64_t requests[NMETHODS][NSTATUS];
     _Atomic uint64_t buckets[NMETHODS][NBOUNDS + 1];
     _Atomic uint64_t sum_ns[NMETHODS];
+    _Atomic uint64_t protocols[NPROTOCOLS][2]; /* [protocol][matched] */
 } shard_t;
 
 typedef struct db_hist {
@@ -169,6 +174,16 @@ void mk_metrics_http(mk_metrics_t *m, unsigned shard, mk_str_t method, int statu
     /* Saturate instead of overflowing the conversion for absurd durations. */
     uint64_t ns = seconds < 1.8e10 ? (uint64_t)(seconds * 1e9) : UINT64_C(18000000000000000000);
     bump(&s->sum_ns[mi], ns);
+}
+
+void mk_metrics_protocol(mk_metrics_t *m, unsigned shard, const char *protocol, bool matched)
+{
+    size_t pi = 0;
+    for (size_t i = 1; protocol != NULL && i < NPROTOCOLS; i++) {
+        if (strcmp(protocol, protocol_names[i]) == 0)
+            pi = i;
+    }
+    bump(&m->shards[shard % m->nshards].protocols[pi][matched], 1);
 }
 
 void mk_metrics_db(mk_metrics_t *m, const char *operation, double seconds)
@@ -450,6 +465,21 @@ static int render_http(mk_metrics_t *m, mk_buf_t *b)
                 continue;
             rc = mk_buf_appendf(b, "http_requests_total{method=\"%s\",status=\"%d\"} %llu\n",
                                 method_names[mi], si, (unsigned long long)n);
+        }
+    }
+    if (rc == 0)
+        rc = put_header(b, "mockarty_protocol_requests_total",
+                        "Mock calls by protocol, and whether a mock answered.", "counter");
+    for (size_t pi = 0; pi < NPROTOCOLS && rc == 0; pi++) {
+        for (int matched = 0; matched < 2 && rc == 0; matched++) {
+            uint64_t n = 0;
+            for (unsigned k = 0; k < m->nshards; k++)
+                n += atomic_load_explicit(&m->shards[k].protocols[pi][matched],
+                                          memory_order_relaxed);
+            if (n != 0)
+                rc = mk_buf_appendf(
+                    b, "mockarty_protocol_requests_total{protocol=\"%s\",outcome=\"%s\"} %llu\n",
+                    protocol_names[pi], matched ? "matched" : "unmatched", (unsigned long long)n);
         }
     }
     if (rc == 0)

@@ -5,6 +5,8 @@
 
 #include "str/str.h"
 
+#include <stdbool.h>
+
 typedef struct mk_metrics mk_metrics_t;
 
 /* Metrics with nshards hot-path shards (one per worker thread). NULL when nshards is 0 or on
@@ -18,6 +20,12 @@ void mk_metrics_free(mk_metrics_t *m);
  * atomics). An index past the last shard wraps. method is one of GET POST PUT PATCH DELETE HEAD
  * OPTIONS (exact), anything else counts as OTHER; a status outside 100-599 counts as "0". */
 void mk_metrics_http(mk_metrics_t *m, unsigned shard, mk_str_t method, int status, double seconds);
+
+/* Hot path, same single-writer rule as mk_metrics_http: counts one mock call in
+ * mockarty_protocol_requests_total{protocol,outcome}. protocol is one of MK_METRICS_PROTOCOLS
+ * (NULL or anything else counts as "http"); matched tells whether a mock answered. */
+#define MK_METRICS_PROTOCOLS "http", "grpc", "graphql", "soap", "sse", "websocket"
+void mk_metrics_protocol(mk_metrics_t *m, unsigned shard, const char *protocol, bool matched);
 
 /* Observes seconds in db_query_duration_seconds{operation} (operation borrowed, copied on first
  * use). Takes a lock: not for the hot path. */

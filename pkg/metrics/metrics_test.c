@@ -233,6 +233,30 @@ static void test_http_counts_and_histogram(void)
     MK_CHECK(mk_metrics_new(0) == NULL);
 }
 
+static void test_protocols(void)
+{
+    mk_metrics_t *m = mk_metrics_new(2);
+    mk_metrics_protocol(m, 0, "graphql", true);
+    mk_metrics_protocol(m, 1, "graphql", true);
+    mk_metrics_protocol(m, 1, "graphql", false);
+    mk_metrics_protocol(m, 0, NULL, true);
+    mk_metrics_protocol(m, 0, "carrier-pigeon", false); /* unknown: counted as http */
+    char *t = render(m);
+    check_well_formed(t);
+    MK_CHECK(strstr(t, "# TYPE mockarty_protocol_requests_total counter\n") != NULL);
+    const char *g = "mockarty_protocol_requests_total{protocol=\"graphql\",outcome=\"matched\"}";
+    MK_CHECK(value_of(t, g) == 2);
+    MK_CHECK(value_of(t, "mockarty_protocol_requests_total{protocol=\"graphql\",outcome=\""
+                         "unmatched\"}") == 1);
+    MK_CHECK(value_of(t, "mockarty_protocol_requests_total{protocol=\"http\",outcome=\""
+                         "matched\"}") == 1);
+    MK_CHECK(value_of(t, "mockarty_protocol_requests_total{protocol=\"http\",outcome=\""
+                         "unmatched\"}") == 1);
+    MK_CHECK_INT(lines_of(t, "mockarty_protocol_requests_total{protocol=\"soap\"", NULL), 0);
+    free(t);
+    mk_metrics_free(m);
+}
+
 static void test_gauges_counters_db(void)
 {
     mk_metrics_t *m = mk_metrics_new(1);
@@ -351,6 +375,7 @@ static void test_concurrent_writers_and_render(void)
 int main(void)
 {
     MK_RUN(test_http_counts_and_histogram);
+    MK_RUN(test_protocols);
     MK_RUN(test_gauges_counters_db);
     MK_RUN(test_concurrent_writers_and_render);
     return mk_testing_done();

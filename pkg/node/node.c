@@ -243,6 +243,8 @@ void mk_node_handle(void *ud, mk_httpd_req_t *req)
         mk_str_t ns, rest;
         split_namespace(path, &ns, &rest);
         status = mk_serve_http(n->serve, req, &view, ns, rest);
+        mk_metrics_protocol(n->metrics, mk_httpd_req_worker(req), view.served_protocol,
+                            view.served_matched);
     }
     /* A deferred API call is counted when handed over, as a 200: its status is only known on the
      * pool thread, which must not touch this worker's metrics shard. */

@@ -22,6 +22,11 @@ typedef struct mk_request {
     size_t nheaders;
     mk_str_t body;
 
+    /* Set by the server that answered, for metrics: the protocol of the mock call (one of
+     * MK_METRICS_PROTOCOLS; NULL is plain HTTP) and whether a mock answered it. */
+    const char *served_protocol;
+    bool served_matched;
+
     /* Lazily built; private to request.c. */
     mk_header_t *params_; /* decoded query parameters, one malloc'd block */
     size_t nparams_;

@@ -1215,6 +1215,7 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
         status = respond_not_found(s, snap, req, view, ns, path, now_ms);
         goto out;
     }
+    view->served_matched = true;
     const mk_mock_t *m = res.mock;
     const mk_mock_response_t *r = res.response;
     if (m->nextracts == 0 && r->body_tpl == NULL && r->header_tpls == NULL && m->nwebhooks == 0) {
