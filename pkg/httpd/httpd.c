@@ -669,6 +669,7 @@ static void *worker_main(void *arg)
     h2o_socket_read_stop(w->listener);
     h2o_socket_close(w->listener);
     w->listener = NULL;
+    mk_httpd_loop_stopping(&w->ctx); /* long-lived responses (streams) end now */
     for (int i = 0; i < 20; i++)
         h2o_evloop_run(w->loop, 10);
     /* Offloaded work still out: mk_httpd_stop has stopped the pool, so each job is finished or

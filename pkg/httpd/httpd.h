@@ -126,4 +126,93 @@ void mk_httpd_send(mk_httpd_req_t *req, int status, mk_str_t body,
 typedef void (*mk_httpd_work_cb)(void *ud, mk_httpd_req_t *req);
 int mk_httpd_offload(mk_httpd_req_t *req, mk_httpd_work_cb work, void *ud);
 
+/* --- Streaming responses (httpd_stream.c) ----------------------------------------------------
+ * A response whose body is produced over time: Server-Sent Events, live tails, run progress.
+ * Everything below runs on the request's worker thread unless it says "any thread".
+ *
+ * Start: in the handler (not in offloaded work), add headers with mk_httpd_add_header, then
+ * mk_httpd_stream_start(): the status and headers leave at once (the body is chunked on HTTP/1.1,
+ * DATA frames on HTTP/2) and *out is the stream. Instead of answering, the handler returns.
+ *
+ * Write: mk_httpd_stream_write(s, data) copies data into the stream's queue; it leaves as soon as
+ * the connection takes it (h2o's proceed). What is queued and not yet taken is bounded by
+ * opts.max_buffer: a write past it is refused with MK_ETOOBIG and queues nothing (the producer may
+ * skip, or stop until on_drain); with opts.close_when_full the stream is also dropped (SLOW).
+ * Nothing taken for opts.stall_ms while bytes wait also drops it (SLOW): a client that stopped
+ * reading costs at most max_buffer plus the kernel's socket buffer. mk_httpd_stream_buffered()
+ * says what waits; on_drain(ud), if set, runs each time the queue has been taken completely.
+ *
+ * Timers: mk_httpd_stream_after(s, i, ms, cb) runs cb(ud) once after ms (i below
+ * MK_HTTPD_STREAM_TIMERS; arming i again replaces it; mk_httpd_stream_cancel(s, i)). They stop
+ * when the stream ends, and share one list per duration per loop, so thousands of streams cost
+ * nothing per loop turn. (Durations are rounded up: to 10 ms past 64 ms, 100 ms past 1 s, 1 s
+ * past 10 s.)
+ *
+ * End: mk_httpd_stream_close(s) ends the response cleanly after what is queued;
+ * mk_httpd_stream_abort(s) drops it (HTTP/1: the connection is closed without the last chunk;
+ * HTTP/2: the stream is reset). When mk_httpd_stop begins, every open stream is closed cleanly
+ * (STOPPING), dropped if its last bytes cannot leave within 100 ms; starting a stream then fails
+ * with MK_EUNAVAIL.
+ *
+ * on_close(ud, why) runs exactly once per started stream, on the loop, never from inside a call
+ * to this API: the response has ended and the request is gone. After it returns the stream
+ * pointer is invalid (except for other threads' references, below) and ud is not used again,
+ * so on_close is where the producer frees its state. (The process must ignore SIGPIPE, as boot
+ * does: a dropped stream's socket is shut down under h2o's pending write.)
+ *
+ * Other threads (a run's progress arriving on a gRPC thread): on the loop, mk_httpd_stream_ref(s)
+ * before handing s over; then from any thread mk_httpd_stream_write_from(s, data, close_after)
+ * (copied, written on the loop) or mk_httpd_stream_post(s, cb, arg) (cb(s, arg) runs on the
+ * loop; s is NULL there when the stream has ended meanwhile, and cb only frees arg). Both return
+ * 0 when queued (cb then runs exactly once) or a negative MK_E* when not (cb never runs: the
+ * server is gone). mk_httpd_stream_unref(s) from any thread when done with it. */
+typedef struct mk_httpd_stream mk_httpd_stream_t;
+
+#define MK_HTTPD_STREAM_TIMERS 4
+
+typedef enum mk_httpd_stream_end {
+    MK_HTTPD_STREAM_DONE,     /* mk_httpd_stream_close: everything was handed to the connection */
+    MK_HTTPD_STREAM_GONE,     /* the client left or the connection broke */
+    MK_HTTPD_STREAM_SLOW,     /* the client stopped reading (queue full or stalled) */
+    MK_HTTPD_STREAM_ABORTED,  /* mk_httpd_stream_abort */
+    MK_HTTPD_STREAM_STOPPING, /* the server is stopping */
+} mk_httpd_stream_end_t;
+
+typedef struct mk_httpd_stream_opts {
+    size_t max_buffer;    /* bytes queued and not taken by the connection; 0 = 256 KiB */
+    uint32_t stall_ms;    /* queued bytes untaken this long drop the stream; 0 = 30 s */
+    bool close_when_full; /* a write refused for max_buffer also drops the stream (SLOW) */
+} mk_httpd_stream_opts_t;
+
+typedef struct mk_httpd_stream_cbs {
+    void (*on_close)(void *ud, mk_httpd_stream_end_t why); /* see above; may be NULL */
+    void (*on_drain)(void *ud);                            /* optional */
+} mk_httpd_stream_cbs_t;
+
+/* opts and cbs may be NULL (defaults; no callbacks) and are copied; ud is borrowed until
+ * on_close. Errors (nothing sent, req still to be answered by the caller): MK_EINVAL for
+ * offloaded work's request, MK_EUNAVAIL when the server is stopping, MK_ENOMEM. */
+int mk_httpd_stream_start(mk_httpd_req_t *req, int status, const mk_httpd_stream_opts_t *opts,
+                          const mk_httpd_stream_cbs_t *cbs, void *ud, mk_httpd_stream_t **out);
+/* 0, MK_ETOOBIG (over max_buffer; nothing queued), MK_EINVAL (closing or ended), MK_ENOMEM. */
+int mk_httpd_stream_write(mk_httpd_stream_t *s, mk_str_t data);
+size_t mk_httpd_stream_buffered(const mk_httpd_stream_t *s);
+/* True until close/abort/the client leaving: writes are accepted. */
+bool mk_httpd_stream_open(const mk_httpd_stream_t *s);
+void mk_httpd_stream_close(mk_httpd_stream_t *s);
+void mk_httpd_stream_abort(mk_httpd_stream_t *s);
+void mk_httpd_stream_after(mk_httpd_stream_t *s, unsigned timer, uint32_t ms, void (*cb)(void *ud));
+void mk_httpd_stream_cancel(mk_httpd_stream_t *s, unsigned timer);
+/* The loop's clock in milliseconds (monotonic). */
+uint64_t mk_httpd_stream_now(const mk_httpd_stream_t *s);
+/* The request (for mk_httpd_req_view, mk_httpd_req_id ...) until on_close; NULL after. */
+mk_httpd_req_t *mk_httpd_stream_req(const mk_httpd_stream_t *s);
+/* Open streams on req's worker (for metrics and tests). */
+size_t mk_httpd_stream_count(mk_httpd_req_t *req);
+void mk_httpd_stream_ref(mk_httpd_stream_t *s);
+void mk_httpd_stream_unref(mk_httpd_stream_t *s); /* any thread */
+typedef void (*mk_httpd_stream_post_cb)(mk_httpd_stream_t *s, void *arg);
+int mk_httpd_stream_post(mk_httpd_stream_t *s, mk_httpd_stream_post_cb cb, void *arg);
+int mk_httpd_stream_write_from(mk_httpd_stream_t *s, mk_str_t data, bool close_after);
+
 #endif

@@ -21,6 +21,7 @@ struct mk_httpd_loop {
         const void *key;
         void *data;
         void (*dispose)(void *data);
+        void (*on_stop)(void *data);
     } slots[MAX_SLOTS];
     size_t nslots;
 };
@@ -113,7 +114,24 @@ void **mk_httpd_loop_slot(mk_httpd_loop_t *l, const void *key, void (*dispose)(v
     l->slots[l->nslots].key = key;
     l->slots[l->nslots].data = NULL;
     l->slots[l->nslots].dispose = dispose;
+    l->slots[l->nslots].on_stop = NULL;
     return &l->slots[l->nslots++].data;
+}
+
+void mk_httpd_loop_on_stop(mk_httpd_loop_t *l, const void *key, void (*on_stop)(void *data))
+{
+    for (size_t i = 0; i < l->nslots; i++)
+        if (l->slots[i].key == key)
+            l->slots[i].on_stop = on_stop;
+}
+
+void mk_httpd_loop_stopping(struct st_h2o_context_t *ctx)
+{
+    void **data = h2o_context_get_storage(ctx, &context_key, on_context_dispose);
+    mk_httpd_loop_t *l = *data;
+    for (size_t i = 0; l && i < l->nslots; i++)
+        if (l->slots[i].on_stop != NULL && l->slots[i].data != NULL)
+            l->slots[i].on_stop(l->slots[i].data);
 }
 
 bool mk_httpd_loop_disposing(const mk_httpd_loop_t *l)

@@ -28,6 +28,12 @@ void mk_httpd_loop_free(mk_httpd_loop_t *loop);
  * while its sockets and timers may still be closed. At most 16 keys per loop; NULL when full. */
 void **mk_httpd_loop_slot(mk_httpd_loop_t *loop, const void *key, void (*dispose)(void *data));
 
+/* on_stop(data) (data: the slot's data pointer) runs on the loop's thread when the server begins
+ * to stop: it accepts no more and in-flight responses get a short grace period next, so
+ * long-lived responses (streams, WebSockets) end there and their connections can close. The slot
+ * must exist (mk_httpd_loop_slot). */
+void mk_httpd_loop_on_stop(mk_httpd_loop_t *loop, const void *key, void (*on_stop)(void *data));
+
 /* True while the loop's slots are being disposed (the server is being freed): a callback that
  * runs then must not answer requests, only release what it holds. */
 bool mk_httpd_loop_disposing(const mk_httpd_loop_t *loop);
@@ -64,5 +70,8 @@ void *mk_httpd_req_alloc_guard(mk_httpd_req_t *req, size_t size, void (*on_gone)
 /* For pkg/httpd only (defined in httpd.c, used by httpd_loop.c): the h2o request behind req. */
 struct st_h2o_req_t;
 struct st_h2o_req_t *mk_httpd_req_h2o(mk_httpd_req_t *req);
+/* For pkg/httpd only (httpd.c's worker, when stopping): runs the on_stop hooks of ctx's loop. */
+struct st_h2o_context_t;
+void mk_httpd_loop_stopping(struct st_h2o_context_t *ctx);
 
 #endif
