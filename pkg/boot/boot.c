@@ -53,6 +53,7 @@ typedef struct settings {
     size_t journal_body_max;
     char *store_type;
     char *near_miss;
+    char *ui_prefix;
     char *redis_host;
     int redis_port;
     char *redis_password;
@@ -133,6 +134,8 @@ typedef struct settings {
           "backend of the stores (gS, cS, mS) and history", "memory|redis", 0, 0),                 \
         S("NEAR_MISS_DETAILS", MK_CONFIG_ENUM, "token", near_miss,                                 \
           "who sees which mocks came close in a 404", "token|public|off", 0, 0),                  \
+        S("UI_PATH_PREFIX", MK_CONFIG_STRING, "/ui", ui_prefix,                                    \
+          "admin: path of the web UI (off: no UI)", NULL, 0, 0),                                  \
         S("REPO_REDIS_HOST", MK_CONFIG_STRING, "127.0.0.1", redis_host, "Redis host", NULL, 0, 0), \
         S("REPO_REDIS_PORT", MK_CONFIG_PORT, "6379", redis_port, "Redis port", NULL, 0, 0),        \
         S("REPO_REDIS_PASSWORD", MK_CONFIG_STRING, NULL, redis_password, "Redis password", NULL,   \
@@ -421,6 +424,7 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
         .details = strcmp(c->near_miss, "public") == 0 ? MK_SERVE_DETAILS_PUBLIC
                    : strcmp(c->near_miss, "off") == 0  ? MK_SERVE_DETAILS_OFF
                                                        : MK_SERVE_DETAILS_TOKEN,
+        .ui_prefix = c->ui_prefix,
     };
     p->node = mk_node_new(&nc, p->serve, p->api, p->catalog, p->journal, p->metrics, p->repo);
     if (!p->metrics || !p->catalog || !p->journal || !p->serve || !p->node ||

@@ -1,6 +1,8 @@
 /* Request dispatch for a node, plus /health and /metrics. */
 #include "node/node.h"
 
+#include "ui/ui.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@ struct mk_node {
     mk_journal_t *journal;
     mk_metrics_t *metrics;
     mk_repo_t *repo;
+    mk_ui_t *ui; /* NULL on a resolver or with UI_PATH_PREFIX=off */
     time_t started;
     pthread_mutex_t status_mu;
     mk_node_status_t status;
@@ -49,6 +52,7 @@ mk_node_t *mk_node_new(const mk_node_config_t *cfg, mk_serve_t *serve, mk_api_t 
     n->journal = journal;
     n->metrics = metrics;
     n->repo = repo;
+    n->ui = api != NULL ? mk_ui_new(cfg->ui_prefix) : NULL;
     n->started = time(NULL);
     pthread_mutex_init(&n->status_mu, NULL);
     n->status = (mk_node_status_t){.ready = false, .db_up = true, .redis = "not_configured"};
@@ -61,6 +65,7 @@ void mk_node_free(mk_node_t *n)
     if (n == NULL)
         return;
     pthread_mutex_destroy(&n->status_mu);
+    mk_ui_free(n->ui);
     free(n);
 }
 
@@ -224,6 +229,23 @@ static void split_namespace(mk_str_t path, mk_str_t *ns, mk_str_t *rest)
     *rest = path;
 }
 
+/* Whether a GET mock of the sandbox takes "/" (then "/" is not redirected to the UI). */
+static bool root_has_mock(mk_node_t *n, mk_httpd_req_t *req)
+{
+    unsigned reader = mk_httpd_req_worker(req);
+    const mk_snapshot_t *snap = mk_catalog_enter(n->catalog, reader);
+    const mk_route_index_t *idx = mk_snapshot_index(snap, MK_STR_LIT(MK_MOCK_DEFAULT_NAMESPACE));
+    bool found = false;
+    if (idx != NULL) {
+        mk_route_iter_t it;
+        mk_route_match_t m;
+        mk_route_lookup(idx, MK_STR_LIT("GET"), MK_STR_LIT("/"), &it);
+        found = mk_route_next(&it, &m);
+    }
+    mk_catalog_leave(n->catalog, reader);
+    return found;
+}
+
 void mk_node_handle(void *ud, mk_httpd_req_t *req)
 {
     mk_node_t *n = ud;
@@ -239,7 +261,13 @@ void mk_node_handle(void *ud, mk_httpd_req_t *req)
         status = health(n, req, path);
     } else if (mk_str_eq_cstr(path, "/metrics")) {
         status = metrics(n, req);
-    } else if (n->api == NULL || (status = mk_api_handle(n->api, req, &view)) == 0) {
+    } else if (n->api != NULL && (status = mk_api_handle(n->api, req, &view)) != 0) {
+        /* the API answered (or its pool will) */
+    } else if ((status = mk_ui_handle(n->ui, req, &view)) != 0) {
+        /* a file of the web UI */
+    } else if (n->ui != NULL && mk_str_eq_cstr(path, "/") && !root_has_mock(n, req)) {
+        status = mk_ui_redirect(n->ui, req);
+    } else {
         mk_str_t ns, rest;
         split_namespace(path, &ns, &rest);
         status = mk_serve_http(n->serve, req, &view, ns, rest);

@@ -23,6 +23,9 @@ typedef struct mk_node_config {
      * mode; NULL or "": shown to everyone, as the API would be open. */
     const char *api_token;
     mk_serve_details_t details; /* NEAR_MISS_DETAILS */
+    /* UI_PATH_PREFIX: where the admin serves the web UI (NULL: /ui; "off": nowhere). Only a node
+     * with the API serves it. */
+    const char *ui_prefix;
 } mk_node_config_t;
 
 /* What /health reports, measured off the request path by the node's owner (a ping every second)
