@@ -12,12 +12,14 @@
 
 static int requests_list(ctx_t *c)
 {
+    const char *status = mk_api_query(c, "status");
     mk_journal_filter_t f = {
         .namespace_ = mk_api_query(c, "namespace"),
         .mock_id = mk_api_query(c, "mockId"),
         .method = mk_api_query(c, "method"),
         .path = mk_api_query(c, "path"),
         .protocol = mk_api_query(c, "protocol"),
+        .status = status ? atoi(status) : 0,
         .limit = mk_api_query_size(c, "limit", MK_API_DEFAULT_LIMIT, MK_API_MAX_LIMIT),
         .offset = mk_api_query_size(c, "offset", 0, SIZE_MAX),
     };
@@ -32,6 +34,145 @@ static int requests_list(ctx_t *c)
     json_t *items = mk_journal_query(c->api->journal, &f, &total);
     return mk_api_reply_json(
         c->req, 200, json_pack("{s:o, s:I}", "requests", items, "total", (json_int_t)total));
+}
+
+/* --- GET /api/v1/requests/stream: the journal as a live tail (Server-Sent Events) ------------
+ * A timer on the worker's loop looks at the journal's newest id (one atomic load) and, when it
+ * moved, reads the new matching entries without waiting for the journal's lock; each becomes one
+ * event whose id is the journal id (so Last-Event-ID resumes) and whose data is the entry as
+ * GET /api/v1/requests shapes it. A client that reads slower than traffic comes skips entries
+ * (a comment says how many) instead of queueing them. */
+#define TAIL_POLL_MS      100
+#define TAIL_HEARTBEAT_MS 15000
+#define TAIL_MAX_EVENTS   200          /* per poll: 2,000 entries a second per client at most */
+#define TAIL_QUEUE_LIMIT  (256 * 1024) /* past this much unread, polls wait for the client */
+
+enum { TAIL_TIMER_POLL, TAIL_TIMER_HEARTBEAT };
+
+typedef struct tail {
+    mk_httpd_stream_t *s;
+    mk_journal_t *journal;
+    mk_journal_filter_t f; /* strings in strs */
+    uint64_t after;
+    size_t skipped;
+    char strs[];
+} tail_t;
+
+static void tail_poll(void *ud)
+{
+    tail_t *t = ud;
+    mk_httpd_stream_after(t->s, TAIL_TIMER_POLL, TAIL_POLL_MS, tail_poll);
+    if (mk_journal_last_id(t->journal) == t->after ||
+        mk_httpd_stream_buffered(t->s) > TAIL_QUEUE_LIMIT)
+        return;
+    json_t *items = NULL;
+    size_t skipped = 0;
+    if (mk_journal_tail(t->journal, &t->f, &t->after, TAIL_MAX_EVENTS, &items, &skipped) != 0) {
+        json_decref(items);
+        return; /* busy or out of memory: the next poll tries again from the same place */
+    }
+    mk_buf_t b;
+    mk_buf_init(&b, 0);
+    if (skipped)
+        mk_buf_appendf(&b, ": skipped %zu entries (the client reads slower than they come)\n\n",
+                       skipped);
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e)
+    {
+        char *data = json_dumps(e, JSON_COMPACT);
+        if (data)
+            mk_buf_appendf(&b, "id: %s\ndata: %s\n\n", json_string_value(json_object_get(e, "id")),
+                           data);
+        free(data);
+    }
+    json_decref(items);
+    if (b.len)
+        mk_httpd_stream_write(t->s, (mk_str_t){b.data, b.len});
+    mk_buf_free(&b);
+}
+
+static void tail_heartbeat(void *ud)
+{
+    tail_t *t = ud;
+    mk_httpd_stream_write(t->s, MK_STR_LIT(": heartbeat\n\n"));
+    mk_httpd_stream_after(t->s, TAIL_TIMER_HEARTBEAT, TAIL_HEARTBEAT_MS, tail_heartbeat);
+}
+
+static void tail_closed(void *ud, mk_httpd_stream_end_t why)
+{
+    (void)why;
+    free(ud);
+}
+
+/* Copies s (may be NULL) into *p; returns the copy. */
+static const char *tail_keep(char **p, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    memcpy(*p, s, n);
+    *p += n;
+    return *p - n;
+}
+
+static int requests_stream(ctx_t *c)
+{
+    const char *ns = mk_api_query(c, "namespace");
+    if (ns || !mk_api_may(c, "admin", NULL)) {
+        ns = mk_api_namespace(c, NULL);
+        if (ns == NULL)
+            return 403;
+    }
+    const char *mock = mk_api_query(c, "mockId"), *method = mk_api_query(c, "method"),
+               *path = mk_api_query(c, "path"), *protocol = mk_api_query(c, "protocol"),
+               *status = mk_api_query(c, "status");
+    long code = 0;
+    if (status) {
+        char *end;
+        code = strtol(status, &end, 10);
+        if (*end || code < 100 || code > 599)
+            return mk_api_reply_fmt(c, MK_EINVAL, "status: must be an HTTP status (100-599)");
+    }
+    const char *parts[] = {ns, mock, method, path, protocol};
+    size_t size = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        size += parts[i] ? strlen(parts[i]) + 1 : 0;
+    tail_t *t = calloc(1, sizeof *t + size);
+    if (t == NULL)
+        return mk_api_reply_fmt(c, MK_ENOMEM, "out of memory");
+    char *p = t->strs;
+    t->f = (mk_journal_filter_t){.namespace_ = tail_keep(&p, ns),
+                                 .mock_id = tail_keep(&p, mock),
+                                 .method = tail_keep(&p, method),
+                                 .path = tail_keep(&p, path),
+                                 .protocol = tail_keep(&p, protocol),
+                                 .status = (int)code};
+    t->journal = c->api->journal;
+    t->after = mk_journal_last_id(t->journal);
+    /* A reconnecting EventSource resumes after the last entry it saw, if still kept. */
+    mk_str_t last;
+    if (mk_request_header(c->view, MK_STR_LIT("Last-Event-ID"), &last) && last.len < 20) {
+        char num[24];
+        snprintf(num, sizeof num, "%.*s", (int)last.len, last.base);
+        char *end;
+        unsigned long long id = strtoull(num, &end, 10);
+        if (*end == '\0' && end != num && id < t->after)
+            t->after = id;
+    }
+    mk_httpd_add_header(c->req, MK_STR_LIT("Content-Type"), MK_STR_LIT("text/event-stream"));
+    mk_httpd_add_header(c->req, MK_STR_LIT("Cache-Control"), MK_STR_LIT("no-cache"));
+    mk_httpd_add_header(c->req, MK_STR_LIT("X-Accel-Buffering"), MK_STR_LIT("no"));
+    mk_httpd_stream_cbs_t cbs = {.on_close = tail_closed};
+    mk_httpd_stream_opts_t opts = {.max_buffer = 4 * TAIL_QUEUE_LIMIT};
+    if (mk_httpd_stream_start(c->req, 200, &opts, &cbs, t, &t->s) != 0) {
+        free(t);
+        return mk_api_reply_fmt(c, MK_EUNAVAIL, "cannot stream now (the server is stopping)");
+    }
+    mk_httpd_stream_write(t->s, MK_STR_LIT(": request journal tail\nretry: 1000\n\n"));
+    tail_poll(t);
+    mk_httpd_stream_after(t->s, TAIL_TIMER_HEARTBEAT, TAIL_HEARTBEAT_MS, tail_heartbeat);
+    return 200;
 }
 
 static int requests_clear(ctx_t *c)
@@ -261,8 +402,13 @@ static int undefined_create_mock(ctx_t *c)
 
 const mk_api_endpoint_t mk_api_journal_endpoints[] = {
     {"GET", "/api/v1/requests", requests_list, "requests:read",
-     "The request journal, newest first (namespace, mockId, method, path, offset, limit)",
+     "The request journal, newest first (namespace, mockId, method, path, status, offset, "
+     "limit)",
      MK_API_HEAVY},
+    {"GET", "/api/v1/requests/stream", requests_stream, "requests:read",
+     "The request journal as a live tail: Server-Sent Events, one per new entry (namespace, "
+     "mockId, method, path, status, protocol; Last-Event-ID resumes)",
+     0},
     {"DELETE", "/api/v1/requests", requests_clear, "admin",
      "Forget every journal entry and unmatched request (every namespace's: administrators)", 0},
     {"POST", "/api/v1/requests/count", requests_count, "requests:read",

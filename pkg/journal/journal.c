@@ -79,6 +79,7 @@ struct mk_journal {
     bool thread_started;
     pthread_t thread;
     uint64_t next_id;
+    _Atomic uint64_t last_id; /* next_id as filed, for lock-free pollers (mk_journal_last_id) */
     size_t *drain_head, *drain_tail; /* per-ring scratch for drain_locked */
     mem_store_t store;
     /* Shared journal (a Redis storage layer): entries are also appended to its history, and
@@ -272,6 +273,7 @@ static void store_add(mk_journal_t *j, entry_t *e)
     if (j->shared != NULL)
         shared_queue(j, e);
     e->id = ++j->next_id;
+    atomic_store_explicit(&j->last_id, e->id, memory_order_release);
     if (e->mock_id.len == 0)
         mem_store_note_unmatched(&j->store, e);
     mem_store_add(&j->store, e, j->max_bytes); /* may free e */
@@ -693,14 +695,21 @@ typedef struct query_ctx {
     bool failed;
 } query_ctx_t;
 
+static bool filter_holds(const mk_journal_filter_t *f, const entry_t *e)
+{
+    if (!cstr_eq(e->namespace_, f->namespace_) || !cstr_eq(e->mock_id, f->mock_id) ||
+        !cstr_eq(e->path, f->path) || !protocol_eq(e->protocol, f->protocol))
+        return false;
+    if (f->method && !mk_str_caseeq(e->method, mk_str_of(f->method)))
+        return false;
+    return f->status == 0 || e->status == f->status;
+}
+
 static bool query_visit(const entry_t *e, void *arg)
 {
     query_ctx_t *q = arg;
     const mk_journal_filter_t *f = q->f;
-    if (!cstr_eq(e->namespace_, f->namespace_) || !cstr_eq(e->mock_id, f->mock_id) ||
-        !cstr_eq(e->path, f->path) || !protocol_eq(e->protocol, f->protocol))
-        return true;
-    if (f->method && !mk_str_caseeq(e->method, mk_str_of(f->method)))
+    if (!filter_holds(f, e))
         return true;
     size_t index = q->matched++;
     if (q->failed || index < f->offset || (f->limit && index - f->offset >= f->limit))
@@ -728,6 +737,46 @@ json_t *mk_journal_query(mk_journal_t *j, const mk_journal_filter_t *f, size_t *
     if (total)
         *total = q.matched;
     return q.out;
+}
+
+uint64_t mk_journal_last_id(mk_journal_t *j)
+{
+    return atomic_load_explicit(&j->last_id, memory_order_acquire);
+}
+
+int mk_journal_tail(mk_journal_t *j, const mk_journal_filter_t *f, uint64_t *after_id, size_t max,
+                    json_t **out, size_t *skipped)
+{
+    mk_journal_filter_t all = {0};
+    if (f == NULL)
+        f = &all;
+    *skipped = 0;
+    *out = json_array();
+    if (*out == NULL)
+        return MK_ENOMEM;
+    /* A worker's loop polls this: it must never wait behind the drainer. */
+    if (pthread_mutex_trylock(&j->mu) != 0)
+        return MK_EUNAVAIL;
+    /* Ids grow along the store, so the new entries are its newest ones: walk back to the first
+     * new one while counting matches, then render only the last max of them. */
+    const entry_t *first = NULL;
+    size_t matched = 0;
+    for (const entry_t *e = j->store.newest; e && e->id > *after_id; e = e->prev) {
+        if (!filter_holds(f, e))
+            continue;
+        if (++matched <= max)
+            first = e;
+        else
+            ++*skipped;
+    }
+    int rc = 0;
+    for (const entry_t *e = first; e && rc == 0; e = e->next)
+        if (filter_holds(f, e))
+            rc = json_array_append_new(*out, entry_json(e));
+    if (j->store.newest && j->store.newest->id > *after_id)
+        *after_id = j->store.newest->id;
+    pthread_mutex_unlock(&j->mu);
+    return rc == 0 ? 0 : MK_ENOMEM;
 }
 
 /* ---- count (verification) ---- */

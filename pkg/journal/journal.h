@@ -62,6 +62,7 @@ void mk_journal_sync(mk_journal_t *j);
 typedef struct mk_journal_filter {
     const char *namespace_, *mock_id, *method, *path;
     const char *protocol; /* "http" selects entries recorded without a protocol */
+    int status;           /* the response status; 0 matches any */
     size_t limit;
     size_t offset;
 } mk_journal_filter_t;
@@ -77,6 +78,17 @@ typedef struct mk_journal_filter {
  * *total (optional) receives the number of matching entries before limit and offset.
  * Returns NULL only on allocation failure. */
 json_t *mk_journal_query(mk_journal_t *j, const mk_journal_filter_t *f, size_t *total);
+
+/* Live tail (GET /api/v1/requests/stream): the id of the newest entry filed on this node, read
+ * without a lock, so a poller sees whether anything is new for the price of one load. */
+uint64_t mk_journal_last_id(mk_journal_t *j);
+/* The entries filed on this node after *after_id that match f (limit and offset ignored), oldest
+ * first, as mk_journal_query shapes them, at most max (when more are new, the older ones are
+ * passed over and counted in *skipped); *after_id becomes the newest id looked at. Never
+ * blocks: MK_EUNAVAIL when the journal is busy filing (poll again later; nothing changed).
+ * 0 with *out a new reference (an array, maybe empty), or MK_ENOMEM. */
+int mk_journal_tail(mk_journal_t *j, const mk_journal_filter_t *f, uint64_t *after_id, size_t max,
+                    json_t **out, size_t *skipped);
 
 /* WireMock-style verification: counts the entries matching pattern (borrowed), whose keys are
  * all optional and must all hold:

@@ -512,8 +512,56 @@ static void test_concurrent_producers(void)
     mk_journal_free(j);
 }
 
+/* The live tail: new entries only, oldest first, filtered (status too), the newest max of a
+ * burst with the rest counted as skipped, and nothing again until something new is filed. */
+static void test_tail(void)
+{
+    mk_journal_t *j = mk_journal_new(1 << 20, 1024, 1);
+    mk_journal_rec_t r = rec_of("ns", "m", "GET", "/before");
+    put(j, 0, &r);
+    mk_journal_sync(j);
+    uint64_t after = mk_journal_last_id(j);
+    MK_CHECK(after > 0);
+    char path[16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "/t%d", i);
+        r = rec_of(i == 3 ? "other" : "ns", "m", "GET", path);
+        r.status = i % 2 ? 404 : 200;
+        put(j, 0, &r);
+    }
+    mk_journal_sync(j);
+    MK_CHECK(mk_journal_last_id(j) == after + 6);
+    mk_journal_filter_t f = {.namespace_ = "ns", .status = 200, .limit = 1, .offset = 5};
+    json_t *out = NULL;
+    size_t skipped = 9;
+    uint64_t cursor = after;
+    MK_CHECK_INT(mk_journal_tail(j, &f, &cursor, 100, &out, &skipped), 0);
+    MK_CHECK_INT(json_array_size(out), 3); /* /t0 /t2 /t4; limit and offset do not apply */
+    MK_CHECK_STR(get_str(json_array_get(out, 0), "request", "path"), "/t0");
+    MK_CHECK_STR(get_str(json_array_get(out, 2), "request", "path"), "/t4");
+    MK_CHECK_INT(skipped, 0);
+    MK_CHECK(cursor == after + 6);
+    json_decref(out);
+    MK_CHECK_INT(mk_journal_tail(j, &f, &cursor, 100, &out, &skipped), 0);
+    MK_CHECK_INT(json_array_size(out), 0);
+    json_decref(out);
+    cursor = after;
+    MK_CHECK_INT(mk_journal_tail(j, NULL, &cursor, 2, &out, &skipped), 0);
+    MK_CHECK_INT(json_array_size(out), 2);
+    MK_CHECK_STR(get_str(json_array_get(out, 0), "request", "path"), "/t4");
+    MK_CHECK_STR(get_str(json_array_get(out, 1), "request", "path"), "/t5");
+    MK_CHECK_INT(skipped, 4);
+    json_decref(out);
+    size_t total = 0;
+    json_t *list = mk_journal_query(j, &f, &total); /* the status filter holds for queries */
+    MK_CHECK_INT(total, 4);
+    json_decref(list);
+    mk_journal_free(j);
+}
+
 int main(void)
 {
+    MK_RUN(test_tail);
     MK_RUN(test_byte_bound_evicts_oldest);
     MK_RUN(test_body_truncation_and_json);
     MK_RUN(test_query_filters);
