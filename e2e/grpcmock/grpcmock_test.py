@@ -157,7 +157,7 @@ MOCKS = [
      "grpc": {"service": "demo.Users", "method": "GetUser",
               "meta": [{"path": "x-tenant", "assertAction": "equals", "value": "acme"}]},
      "response": {"payload": {"id": "$.req.userId", "name": "$.reqHeader.x-tenant[0]"},
-                  "headers": {"x-mock": ["tenant"]}}},
+                  "headers": {"x-mock": ["tenant"], "x-user": ["user-$.req.userId"]}}},
     {"id": "g-missing", "priority": 30,
      "grpc": {"service": "demo.Users", "method": "GetUser",
               "conditions": [{"path": "$.userId", "assertAction": "equals", "value": "missing"}]},
@@ -196,9 +196,10 @@ def calls(port, T, S, R, where):
     u = get(Req(user_id="admin"), timeout=5)
     check(u.name == "Super Admin", where + ": condition on the message picks the admin mock")
     u, call = get.with_call(Req(user_id="t"), metadata=[("x-tenant", "acme")], timeout=5)
-    check(u.name == "acme" and ("x-mock", "tenant") in call.initial_metadata(),
-          where + ": metadata condition, metadata in a template, response header metadata (%r)" %
-          u.name)
+    check(u.name == "acme" and ("x-mock", "tenant") in call.initial_metadata() and
+          ("x-user", "user-t") in call.initial_metadata(),
+          where + ": metadata condition, metadata in a template, response metadata, templated "
+          "(%r %r)" % (u.name, call.initial_metadata()))
 
     try:
         get(Req(user_id="missing"), timeout=5)
@@ -364,6 +365,10 @@ def main():
         proto = [e for e in grpc_entries if e.get("protocol") == "grpc"]
         check(len(proto) >= 10 and all("/" in e.get("operation", "") for e in proto),
               "journal: gRPC calls carry protocol grpc and their Service/Method (%d)" % len(proto))
+        check(any(e["response"].get("body", "").startswith('{"id": "admin"') or
+                  '"Super Admin"' in e["response"].get("body", "") for e in proto) and
+              any(e["response"].get("body") == "user not found" for e in proto),
+              "journal: gRPC entries keep what was answered (payload, or the error message)")
         st, body = api(admin, "GET", "/api/v1/requests?protocol=grpc&limit=200")
         check(st == 200 and body["total"] == len(proto),
               "requests?protocol=grpc selects the gRPC calls (%s)" % (body or {}).get("total"))

@@ -509,7 +509,7 @@ static mk_mock_grpc_kind_t method_kind(const mk_protodyn_method_t *m)
 }
 
 static void journal(gcall_t *gc, mk_grpc_call_t *call, const char *mock_id, const char *body,
-                    const mk_header_t *hdrs, size_t nh, int code)
+                    const mk_header_t *hdrs, size_t nh, int code, const char *response)
 {
     mk_grpcmock_t *g = gc->g;
     if (g->o.metrics != NULL)
@@ -529,6 +529,7 @@ static void journal(gcall_t *gc, mk_grpc_call_t *call, const char *mock_id, cons
         .protocol = MK_STR_LIT("grpc"),
         /* The call's :path without its leading slash: "pkg.Service/Method". */
         .operation = mk_str_of(mk_grpc_call_path(call) + (mk_grpc_call_path(call)[0] == '/')),
+        .response = mk_str_of(response),
     };
     mk_journal_record(g->o.journal, g->o.journal_slot, &rec);
 }
@@ -601,6 +602,22 @@ static void no_mock_message(const mk_grpcmock_t *g, mk_grpc_call_t *call,
     }
 }
 
+/* Response metadata value i of r, rendered when it holds placeholders ($.req..., fakers); a
+ * header that fails to render is sent as written. Caller frees. */
+static char *header_value(const mk_mock_response_t *r, size_t i, mk_template_env_t *env)
+{
+    if (r->header_tpls == NULL || r->header_tpls[i] == NULL)
+        return mk_str_dup(r->headers[i].value);
+    mk_buf_t b;
+    mk_buf_init(&b, 8192);
+    mk_err_t err;
+    char *v = mk_template_render(r->header_tpls[i], env, &b, &err) == 0
+                  ? strndup(b.data ? b.data : "", b.len)
+                  : mk_str_dup(r->headers[i].value);
+    mk_buf_free(&b);
+    return v;
+}
+
 /* Answers one request message (every call kind but client streaming answers the last one). */
 static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
 {
@@ -617,8 +634,9 @@ static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
     view.nheaders = nh;
     view.body = mk_str_of(body);
     mk_mock_t *found = NULL;
+    char *summary = NULL; /* the rendered payload, for the journal */
     mk_route_match_t match = {0};
-    char why[256] = "", msg[1024];
+    char why[256] = "", msg[1024] = "";
     mk_mock_grpc_kind_t kind = method_kind(gc->method);
     int64_t now = now_ms();
 
@@ -668,14 +686,16 @@ static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
     mk_err_t err = {0};
     json_t *payload = NULL;
     int rc = 0;
+    mk_template_env_t env = {.req = &view, .match = &match, .rng = &gc->rng, .now_ms = now};
     if (r->body_tpl) {
-        mk_template_env_t env = {.req = &view, .match = &match, .rng = &gc->rng, .now_ms = now};
         rc = mk_template_render(r->body_tpl, &env, &out, &err);
     } else {
         rc = mk_buf_append(&out, r->body, r->body_len);
     }
-    if (rc == 0 && out.len > 0)
+    if (rc == 0 && out.len > 0) {
         payload = json_loadb(out.data, out.len, JSON_DECODE_ANY, NULL);
+        summary = strndup(out.data, out.len);
+    }
     mk_buf_free(&out);
     if (rc) {
         code = MK_GRPC_INTERNAL;
@@ -686,7 +706,7 @@ static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
     if (!gc->answered) {
         gc->answered = true;
         for (size_t i = 0; i < r->nheaders; i++) {
-            char *v = mk_str_dup(r->headers[i].value), *k = mk_str_dup(r->headers[i].name);
+            char *v = header_value(r, i, &env), *k = mk_str_dup(r->headers[i].name);
             /* The payload's default Content-Type is HTTP's; gRPC sets its own. */
             if (k && v && strcasecmp(k, "content-type") != 0) {
                 for (char *p = k; *p; p++)
@@ -699,6 +719,7 @@ static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
     }
     if (r->status != MK_GRPC_OK || r->grpc_message) {
         code = r->status != MK_GRPC_OK ? r->status : MK_GRPC_UNKNOWN;
+        snprintf(msg, sizeof msg, "%s", r->grpc_message ? r->grpc_message : "");
         mk_grpc_mdlist_t tr = {0};
         mk_buf_t st;
         mk_buf_init(&st, 0);
@@ -745,7 +766,11 @@ static void answer(gcall_t *gc, mk_grpc_call_t *call, bool last)
 done:
     json_decref(payload);
 out:
-    journal(gc, call, found ? found->id : "", body, hdrs, nh, code);
+    journal(gc, call, found ? found->id : "", body, hdrs, nh, code,
+            summary              ? summary
+            : code != MK_GRPC_OK ? msg
+                                 : "");
+    free(summary);
     mk_mock_unref(found);
     mk_request_release(&view);
     free(hdrs);
@@ -792,7 +817,7 @@ static void on_start(mk_grpc_call_t *call, void *ud)
                         sizeof msg);
         mk_catalog_leave(g->o.catalog, g->o.reader_slot);
         finish(gc, call, MK_GRPC_UNIMPLEMENTED, msg, NULL, 0);
-        journal(gc, call, "", "", NULL, 0, MK_GRPC_UNIMPLEMENTED);
+        journal(gc, call, "", "", NULL, 0, MK_GRPC_UNIMPLEMENTED, msg);
     }
 }
 
@@ -809,7 +834,7 @@ static void on_message(mk_grpc_call_t *call, const uint8_t *data, size_t len, vo
         snprintf(msg, sizeof msg, "request is not a valid %s: %s",
                  mk_protodyn_msg_name(gc->method->input), err.msg);
         finish(gc, call, MK_GRPC_INVALID_ARGUMENT, msg, NULL, 0);
-        journal(gc, call, "", "", NULL, 0, MK_GRPC_INVALID_ARGUMENT);
+        journal(gc, call, "", "", NULL, 0, MK_GRPC_INVALID_ARGUMENT, msg);
         return;
     }
     json_decref(gc->last);
