@@ -1,5 +1,6 @@
 /* mockarty-runner: registers with the coordinator (gRPC), heartbeats, pulls tasks, runs API test
- * collections (pkg/apitest), streams their progress and reports their results; reconnects with
+ * collections (pkg/apitest) and load tests (perf_task.c), streams their progress and reports
+ * their results; reconnects with
  * backoff and registers again by itself. Its dashboard (RUNNER_HTTP_PORT) serves /health,
  * /metrics and a status page of the current tasks. */
 #include "apitest/apitest.h"
@@ -7,6 +8,7 @@
 #include "coordinator.pb-c.h"
 #include "grpc/grpc.h"
 #include "httpd/httpd.h"
+#include "perf_task.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -84,6 +86,9 @@ typedef struct task {
     size_t done, total;
     atomic_bool cancel;
     int64_t started_ms;
+    bool perf;        /* a load test: heartbeats come every 250 ms so a stop is quick */
+    mk_loadgen_t *lg; /* its generator while it runs, to stop it from the heartbeat */
+    double perf_pct;  /* its progress */
 } task_t;
 
 typedef struct runner {
@@ -225,6 +230,31 @@ typedef struct job {
     int64_t seq;
 } job_t;
 
+/* Sends one progress event on the job's stream (best effort: a lost stream does not stop the
+ * run). */
+static void send_progress(job_t *j, const char *kind, const char *text, double percent)
+{
+    if (j->progress == NULL || text == NULL)
+        return;
+    Mockarty__Coordinator__V1__ProgressEvent pe = MOCKARTY__COORDINATOR__V1__PROGRESS_EVENT__INIT;
+    pe.task_id = j->task->task_id;
+    pe.attempt = j->task->attempt;
+    pe.seq = ++j->seq;
+    pe.event_json = (char *)text;
+    pe.percent = percent;
+    pe.kind = (char *)kind;
+    size_t n = mockarty__coordinator__v1__progress_event__get_packed_size(&pe);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf) {
+        mockarty__coordinator__v1__progress_event__pack(&pe, buf);
+        if (mk_grpc_stream_send(j->progress, buf, n, NULL) != 0) {
+            mk_grpc_stream_free(j->progress);
+            j->progress = NULL;
+        }
+    }
+    free(buf);
+}
+
 static int on_progress(void *ud, const mk_apitest_event_t *ev)
 {
     job_t *j = ud;
@@ -243,29 +273,10 @@ static int on_progress(void *ud, const mk_apitest_event_t *ev)
         json_object_set(e, "result", (json_t *)ev->result);
     char *text = json_dumps(e, JSON_COMPACT);
     json_decref(e);
-    if (j->progress && text) {
-        Mockarty__Coordinator__V1__ProgressEvent pe =
-            MOCKARTY__COORDINATOR__V1__PROGRESS_EVENT__INIT;
-        pe.task_id = j->task->task_id;
-        pe.attempt = j->task->attempt;
-        pe.seq = ++j->seq;
-        pe.event_json = text;
-        pe.percent = ev->total
-                         ? 100.0 * (double)(ev->index + (ev->type == MK_APITEST_REQUEST_DONE)) /
-                               (double)ev->total
-                         : 0;
-        size_t n = mockarty__coordinator__v1__progress_event__get_packed_size(&pe);
-        uint8_t *buf = malloc(n ? n : 1);
-        if (buf) {
-            mockarty__coordinator__v1__progress_event__pack(&pe, buf);
-            /* Progress is best effort: a lost stream does not stop the run. */
-            if (mk_grpc_stream_send(j->progress, buf, n, NULL) != 0) {
-                mk_grpc_stream_free(j->progress);
-                j->progress = NULL;
-            }
-        }
-        free(buf);
-    }
+    send_progress(j, "", text,
+                  ev->total ? 100.0 * (double)(ev->index + (ev->type == MK_APITEST_REQUEST_DONE)) /
+                                  (double)ev->total
+                            : 0);
     free(text);
     return atomic_load(&j->slot->cancel) || stopping;
 }
@@ -360,6 +371,47 @@ static void report(runner_t *r, job_t *j, int outcome, const char *error, const 
     }
 }
 
+/* ---- load tests ---------------------------------------------------------------------------- */
+
+static void perf_snapshot(void *ud, const char *event_json, double percent)
+{
+    job_t *j = ud;
+    pthread_mutex_lock(&j->r->mu);
+    j->slot->perf_pct = percent;
+    pthread_mutex_unlock(&j->r->mu);
+    send_progress(j, "perf_snapshot", event_json, percent);
+}
+
+static void perf_running(void *ud, mk_loadgen_t *lg, const char *name)
+{
+    job_t *j = ud;
+    pthread_mutex_lock(&j->r->mu);
+    j->slot->lg = lg;
+    snprintf(j->slot->name, sizeof j->slot->name, "%s", name);
+    if (lg && atomic_load(&j->slot->cancel))
+        mk_loadgen_stop(lg);
+    pthread_mutex_unlock(&j->r->mu);
+}
+
+static bool perf_quitting(void *ud)
+{
+    (void)ud;
+    return stopping;
+}
+
+/* A stopped load test reports what it measured, as a cancelled task with a result. */
+static int run_perf(job_t *j, char **result, char *error, size_t size)
+{
+    perf_task_io_t io = {
+        .snapshot = perf_snapshot, .running = perf_running, .quitting = perf_quitting, .ud = j};
+    bool stopped = false;
+    if (perf_task_run(j->task->payload_json, &io, result, &stopped, error, size) != 0)
+        return MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_FAILED;
+    return stopped || atomic_load(&j->slot->cancel)
+               ? MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_CANCELLED
+               : MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_SUCCEEDED;
+}
+
 static void *job_main(void *ud)
 {
     job_t *j = ud;
@@ -370,7 +422,9 @@ static void *job_main(void *ud)
     char error[640] = "";
     char *result = NULL;
     int outcome;
-    if (strcmp(j->task->capability, "api_test") != 0) {
+    if (strcmp(j->task->capability, "performance") == 0) {
+        outcome = run_perf(j, &result, error, sizeof error);
+    } else if (strcmp(j->task->capability, "api_test") != 0) {
         snprintf(error, sizeof error, "capability '%s' is not supported by this runner yet",
                  j->task->capability);
         outcome = MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_FAILED;
@@ -419,6 +473,7 @@ static void start_job(runner_t *r, Mockarty__Coordinator__V1__Task *t)
         snprintf(slot->ns, sizeof slot->ns, "%s", t->namespace_);
         slot->attempt = t->attempt;
         slot->started_ms = now_ms();
+        slot->perf = strcmp(t->capability, "performance") == 0;
         r->running++;
     }
     pthread_mutex_unlock(&r->mu);
@@ -552,8 +607,11 @@ static int heartbeat(runner_t *r)
     pthread_mutex_lock(&r->mu);
     for (size_t k = 0; rs && k < rs->n_cancel_task_ids; k++)
         for (size_t i = 0; i < MAX_TASKS; i++)
-            if (r->tasks[i].used && strcmp(r->tasks[i].id, rs->cancel_task_ids[k]) == 0)
+            if (r->tasks[i].used && strcmp(r->tasks[i].id, rs->cancel_task_ids[k]) == 0) {
                 atomic_store(&r->tasks[i].cancel, true);
+                if (r->tasks[i].lg)
+                    mk_loadgen_stop(r->tasks[i].lg);
+            }
     pthread_mutex_unlock(&r->mu);
     if (rs)
         mockarty__coordinator__v1__heartbeat_response__free_unpacked(rs, NULL);
@@ -625,7 +683,14 @@ static void dashboard(void *ud, mk_httpd_req_t *req)
                        (unsigned long long)r->failed, (unsigned long long)r->cancelled);
         for (size_t i = 0; i < MAX_TASKS; i++) {
             const task_t *t = &r->tasks[i];
-            if (t->used)
+            if (t->used && t->perf)
+                /* The run's name is user text: not shown, the task id says which. */
+                mk_buf_appendf(&b,
+                               "<tr><td>%s</td><td>%d</td><td>%s</td><td>load test</td>"
+                               "<td>%.0f %%</td><td>%.1f s</td></tr>",
+                               t->id, t->attempt, t->ns, t->perf_pct,
+                               (double)(now_ms() - t->started_ms) / 1000.0);
+            else if (t->used)
                 /* Ids and namespaces are [A-Za-z0-9_.-]; the collection name is user text. */
                 mk_buf_appendf(&b,
                                "<tr><td>%s</td><td>%d</td><td>%s</td><td>%zu requests</td>"
@@ -740,6 +805,9 @@ int main(int argc, char **argv)
             pthread_mutex_lock(&r.mu);
             bool live = r.pull_live;
             int every = r.heartbeat_ms;
+            for (size_t i = 0; i < MAX_TASKS; i++)
+                if (r.tasks[i].used && r.tasks[i].perf && every > 250)
+                    every = 250; /* a stop must reach a load test within a second */
             pthread_mutex_unlock(&r.mu);
             if (!live || heartbeat(&r) != 0)
                 break;

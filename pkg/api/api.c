@@ -20,6 +20,7 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_grpc_endpoints,
     mk_api_generator_endpoints,
     mk_api_apitester_endpoints,
+    mk_api_perf_endpoints,
     NULL,
 };
 

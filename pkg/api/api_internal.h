@@ -49,6 +49,7 @@ extern const mk_api_endpoint_t mk_api_generator_endpoints[]; /* generators_api.c
 extern const mk_api_endpoint_t mk_api_grpc_endpoints[];      /* grpc_api.c: descriptor sets */
 extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,
                                                                  test runs, runners */
+extern const mk_api_endpoint_t mk_api_perf_endpoints[];      /* perf_api.c: load tests */
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 
@@ -179,6 +180,12 @@ int mk_api_docs_list(mk_api_t *api, const char *kind, const char *prefix, json_t
                      mk_err_t *err);
 int mk_api_doc_put(mk_api_t *api, const char *kind, const char *id, const char *ns,
                    const json_t *doc, mk_err_t *err);
+/* The one document of kind with id, checked against the caller's namespaces; answers 404/403
+ * itself ("<what> '<id>' not found") and returns NULL. New reference. */
+json_t *mk_api_doc_get(ctx_t *c, const char *kind, const char *id, const char *what);
+/* Documents of kind the caller may do perm on, in ?namespace= or every namespace it has; answers
+ * the error itself and returns NULL. New reference (an array, in id order). */
+json_t *mk_api_docs_visible(ctx_t *c, const char *kind, const char *perm);
 
 /* The mock-shadowing check of create: true when an API endpoint takes (method, route) on the
  * admin, so the mock is served only by resolvers. */

@@ -34,9 +34,7 @@ static const char *jstr(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-/* The one document of kind with id, checked against the caller's namespaces; answers 404/403
- * itself and returns NULL. New reference. */
-static json_t *doc_get(ctx_t *c, const char *kind, const char *id, const char *what)
+json_t *mk_api_doc_get(ctx_t *c, const char *kind, const char *id, const char *what)
 {
     json_t *all;
     mk_err_t err;
@@ -63,8 +61,7 @@ static json_t *doc_get(ctx_t *c, const char *kind, const char *id, const char *w
     return found;
 }
 
-/* Documents of kind the caller may read (perm) in ns (NULL: every namespace it has). */
-static json_t *docs_visible(ctx_t *c, const char *kind, const char *perm)
+json_t *mk_api_docs_visible(ctx_t *c, const char *kind, const char *perm)
 {
     json_t *all, *out = json_array();
     mk_err_t err;
@@ -164,7 +161,7 @@ static int collections_create(ctx_t *c)
 
 static int collections_update(ctx_t *c)
 {
-    json_t *old = doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
+    json_t *old = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
     if (old == NULL)
         return 404;
     json_t *body;
@@ -179,7 +176,7 @@ static int collections_update(ctx_t *c)
 
 static int collections_list(ctx_t *c)
 {
-    json_t *docs = docs_visible(c, KIND_COLLECTION, "runs:read");
+    json_t *docs = mk_api_docs_visible(c, KIND_COLLECTION, "runs:read");
     if (docs == NULL)
         return 500;
     json_t *items = json_array();
@@ -194,13 +191,13 @@ static int collections_list(ctx_t *c)
 
 static int collections_get(ctx_t *c)
 {
-    json_t *doc = doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
+    json_t *doc = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
     return doc ? mk_api_reply_json(c->req, 200, doc) : 404;
 }
 
 static int collections_delete(ctx_t *c)
 {
-    json_t *doc = doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
+    json_t *doc = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
     if (doc == NULL)
         return 404;
     const char *id = jstr(doc, "id");
@@ -217,7 +214,7 @@ static int collections_delete(ctx_t *c)
 
 static int collections_export(ctx_t *c)
 {
-    json_t *doc = doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
+    json_t *doc = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
     if (doc == NULL)
         return 404;
     mk_httpd_add_header(c->req, MK_STR_LIT("Content-Disposition"),
@@ -342,7 +339,7 @@ static int collections_execute(ctx_t *c)
     mk_queue_t *q = queue_of(c);
     if (q == NULL)
         return 503;
-    json_t *col = doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
+    json_t *col = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
     if (col == NULL)
         return 404;
     bool bad;
@@ -377,7 +374,7 @@ static int collections_execute_multiple(ctx_t *c)
     /* Every collection is checked before any run is queued. */
     json_array_foreach(ids, i, id)
     {
-        json_t *col = doc_get(c, KIND_COLLECTION, json_string_value(id), "collection");
+        json_t *col = mk_api_doc_get(c, KIND_COLLECTION, json_string_value(id), "collection");
         if (col == NULL) {
             json_decref(cols);
             cols = NULL;
@@ -415,7 +412,7 @@ static int collections_execute_multiple(ctx_t *c)
 
 static int runs_list_filtered(ctx_t *c, bool active_only)
 {
-    json_t *docs = docs_visible(c, KIND_RUN, "runs:read");
+    json_t *docs = mk_api_docs_visible(c, KIND_RUN, "runs:read");
     if (docs == NULL)
         return 500;
     const char *collection = mk_api_query(c, "collectionId");
@@ -450,7 +447,7 @@ static int runs_active(ctx_t *c)
 
 static int runs_get(ctx_t *c)
 {
-    json_t *doc = doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
+    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
     if (doc == NULL)
         return 404;
     int status = mk_api_reply_json(c->req, 200, run_view(c, doc, true));
@@ -463,7 +460,7 @@ static int runs_cancel(ctx_t *c)
     mk_queue_t *q = queue_of(c);
     if (q == NULL)
         return 503;
-    json_t *doc = doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
+    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
     if (doc == NULL)
         return 404;
     mk_api_note_ns(c, jstr(doc, "namespace"));
@@ -477,7 +474,7 @@ static int runs_cancel(ctx_t *c)
 
 static int runs_delete(ctx_t *c)
 {
-    json_t *doc = doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
+    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
     if (doc == NULL)
         return 404;
     const char *id = jstr(doc, "id");
@@ -506,7 +503,7 @@ static int reply_text(ctx_t *c, const char *type, const char *text)
 
 static int runs_report(ctx_t *c)
 {
-    json_t *doc = doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
+    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
     if (doc == NULL)
         return 404;
     const char *format = mk_api_query(c, "format");
@@ -546,7 +543,7 @@ static int runs_report(ctx_t *c)
  * by itself) to get more, sending Last-Event-ID to skip what it has. */
 static int runs_events(ctx_t *c)
 {
-    json_t *doc = doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
+    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
     if (doc == NULL)
         return 404;
     const char *id = jstr(doc, "id");

@@ -12,6 +12,7 @@
 #define SVC             "/mockarty.coordinator.v1.Coordinator/"
 #define MAX_EVENT_TASKS 512   /* tasks whose progress is kept in memory */
 #define MAX_EVENTS      10000 /* events kept per task */
+#define STOP_TTL_MS     600000
 
 typedef struct pull {
     mk_grpc_call_t *call; /* referenced */
@@ -23,6 +24,11 @@ typedef struct owner {
     char runner_id[40];
     char cred[MK_IDENTITY_ID_MAX]; /* the credential that registered it */
 } owner_t;
+
+typedef struct stop {
+    char task_id[40];
+    int64_t at;
+} stop_t;
 
 typedef struct events {
     char task_id[40];
@@ -48,6 +54,8 @@ struct mk_coord {
     size_t nowners, capowners;
     events_t *events;
     size_t nevents;
+    stop_t *stops; /* mk_coord_stop_task's, until the result or for STOP_TTL_MS */
+    size_t nstops, capstops;
 };
 
 static int64_t now_ms(void)
@@ -301,6 +309,61 @@ static void register_node(mk_grpc_call_t *call, void *ud)
 
 /* ---- Heartbeat ----------------------------------------------------------------------------- */
 
+/* The stops asked for tasks the runner says it runs join its cancel list; old ones go. */
+static void stops_add_running(mk_coord_t *co, const Mockarty__Coordinator__V1__HeartbeatRequest *rq,
+                              json_t *cancel)
+{
+    int64_t now = now_ms();
+    pthread_mutex_lock(&co->mu);
+    for (size_t i = 0; i < co->nstops;) {
+        if (now - co->stops[i].at > STOP_TTL_MS) {
+            co->stops[i] = co->stops[--co->nstops];
+            continue;
+        }
+        for (size_t k = 0; k < rq->n_running_task_ids; k++)
+            if (strcmp(rq->running_task_ids[k], co->stops[i].task_id) == 0)
+                json_array_append_new(cancel, json_string(co->stops[i].task_id));
+        i++;
+    }
+    pthread_mutex_unlock(&co->mu);
+}
+
+static void stops_forget(mk_coord_t *co, const char *task_id)
+{
+    pthread_mutex_lock(&co->mu);
+    for (size_t i = 0; i < co->nstops; i++)
+        if (strcmp(co->stops[i].task_id, task_id) == 0) {
+            co->stops[i] = co->stops[--co->nstops];
+            break;
+        }
+    pthread_mutex_unlock(&co->mu);
+}
+
+int mk_coord_stop_task(mk_coord_t *c, const char *task_id)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    bool known = false;
+    for (size_t i = 0; i < c->nstops && !known; i++)
+        known = strcmp(c->stops[i].task_id, task_id) == 0;
+    if (!known && c->nstops == c->capstops) {
+        size_t cap = c->capstops ? c->capstops * 2 : 16;
+        stop_t *n = realloc(c->stops, cap * sizeof *n);
+        if (n) {
+            c->stops = n;
+            c->capstops = cap;
+        }
+    }
+    if (!known && c->nstops < c->capstops) {
+        snprintf(c->stops[c->nstops].task_id, sizeof c->stops[c->nstops].task_id, "%s", task_id);
+        c->stops[c->nstops++].at = now_ms();
+    } else if (!known) {
+        rc = MK_ENOMEM;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
 static void heartbeat(mk_grpc_call_t *call, void *ud)
 {
     mk_coord_t *co = ud;
@@ -331,6 +394,7 @@ static void heartbeat(mk_grpc_call_t *call, void *ud)
     if (code != MK_GRPC_OK) {
         mk_grpc_call_finish(call, code, msg, NULL, 0);
     } else {
+        stops_add_running(co, rq, cancel);
         size_t n = json_array_size(cancel);
         char **ids = calloc(n ? n : 1, sizeof *ids);
         Mockarty__Coordinator__V1__HeartbeatResponse rs =
@@ -646,6 +710,8 @@ static void report_result(mk_grpc_call_t *call, void *ud)
             rq->result_json && rq->result_json[0] ? rq->result_json : NULL, now_ms(), &reason);
     }
     json_decref(parsed);
+    if (ack.accepted)
+        stops_forget(co, rq->task_id);
     ack.reason = (char *)(ack.accepted ? "" : reason ? reason : "refused");
     answer(call, &ack.base);
     mockarty__coordinator__v1__task_result__free_unpacked(rq, NULL);
@@ -770,6 +836,7 @@ void mk_coord_free(mk_coord_t *c)
     for (size_t i = 0; i < c->nevents; i++)
         json_decref(c->events[i].list);
     free(c->events);
+    free(c->stops);
     free(c->owners);
     free(c->api_token);
     pthread_mutex_destroy(&c->mu);

@@ -52,6 +52,10 @@ mk_queue_t *mk_coord_queue(mk_coord_t *c);
 json_t *mk_coord_events(mk_coord_t *c, const char *task_id);
 /* Forgets a task's events (the run was deleted). */
 void mk_coord_forget(mk_coord_t *c, const char *task_id);
+/* Asks the runner of a running task to stop it and report what it has (a load test's stop):
+ * unlike mk_queue_cancel the task stays its runner's until that result comes. The id is listed
+ * in the runner's heartbeat answers (cancel_task_ids) until then, or for ten minutes. */
+int mk_coord_stop_task(mk_coord_t *c, const char *task_id);
 
 /* ---- a node that takes no tasks (a resolver) announcing itself ---- */
 

@@ -436,9 +436,15 @@ static void requeue_of(mk_queue_t *q, const char *runner_id, const char *why, in
         if ((t->state != MK_TASK_ASSIGNED && t->state != MK_TASK_RUNNING) ||
             strcmp(t->runner, runner_id) != 0)
             continue;
-        bool last = t->attempt >= q->cfg.max_attempts;
+        /* A load test is never run again: its load already happened (the run is interrupted). */
+        bool once = strcmp(t->capability, "performance") == 0;
+        bool last = once || t->attempt >= q->cfg.max_attempts;
         char msg[256];
-        snprintf(msg, sizeof msg, "%s (attempt %d of %d)", why, t->attempt, q->cfg.max_attempts);
+        if (once)
+            snprintf(msg, sizeof msg, "%s (a load test is not run again)", why);
+        else
+            snprintf(msg, sizeof msg, "%s (attempt %d of %d)", why, t->attempt,
+                     q->cfg.max_attempts);
         free(t->error);
         t->error = strdup(msg);
         char runner[40];

@@ -5,6 +5,8 @@
  *        ^         |            |
  *        +---------+------------+   (requeued: runner lost, attempts left)
  *
+ * A "performance" task is never requeued (its load already happened): a lost runner fails it.
+ *
  * changed in one function that refuses illegal transitions, and an attempt number that grows each
  * time it is handed out: only the attempt that owns a task may report on it, so a late result of
  * a requeued attempt cannot overwrite the newer one and every task finishes exactly once.
