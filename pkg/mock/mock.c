@@ -1,5 +1,6 @@
 /* Parsing, validation and compilation of mock definitions. */
 #include "mock/mock.h"
+#include "mock/mock_socket.h"
 #include "route/route.h"
 
 #include <ctype.h>
@@ -118,6 +119,7 @@ static void mock_destroy(mk_mock_t *m)
         webhook_clear(&m->webhooks[i]);
     free(m->webhooks);
     json_decref(m->mstore);
+    mk_mock_socket_free(m->socket);
     free(m->def_text_);
     free(m);
 }
@@ -1254,7 +1256,9 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
     json_t *http = json_object_get(def, "http"), *grpc = json_object_get(def, "grpc");
     bool is_grpc = grpc != NULL && !json_is_null(grpc) && (http == NULL || json_is_null(http));
     if (rc == 0)
-        rc = is_grpc ? compile_grpc(m, def, err) : compile_http(m, def, err);
+        rc = is_grpc                   ? compile_grpc(m, def, err)
+             : mk_mock_socket_is(def) ? mk_mock_socket_compile(m, def, err)
+                                      : compile_http(m, def, err);
     if (rc == 0)
         rc = compile_responses(m, def, err);
     if (rc == 0)

@@ -158,6 +158,8 @@ typedef struct mk_mock {
     mk_mock_webhook_t *webhooks;
     size_t nwebhooks;
     json_t *mstore;  /* the mStore seed object (owned, small, read-only once built), or NULL */
+    /* A WebSocket mock's socket context and answers (mock_socket.h; owned, NULL otherwise). */
+    struct mk_mock_socket *socket;
     bool uses_store; /* extraction or a template (webhooks included) reads or writes a store */
     /* The stored definition as compact JSON text without the fields held above (id, namespace,
      * createdAt, updatedAt, expireAt), its common runs packed into single bytes: about a hundred

@@ -44,6 +44,21 @@ static bool shows_details(mk_serve_t *s, mk_request_t *view)
            s->may_read(s->may_read_ud, view);
 }
 
+bool mk_serve_shows_details(mk_serve_t *s, mk_request_t *view)
+{
+    return shows_details(s, view);
+}
+
+mk_catalog_t *mk_serve_catalog(mk_serve_t *s)
+{
+    return s->catalog;
+}
+
+mk_journal_t *mk_serve_journal(mk_serve_t *s)
+{
+    return s->journal;
+}
+
 mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal, mk_store_t *store)
 {
     mk_serve_t *s = calloc(1, sizeof *s);
@@ -81,8 +96,8 @@ bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_
     while (mk_route_next(&it, &out->match)) {
         mk_mock_t *m = out->match.value;
         /* gRPC mocks (indexed under method GRPC) answer on the gRPC port only. */
-        if (m->grpc_kind != MK_MOCK_GRPC_NONE || !mk_mock_active(m, now_ms) ||
-            !conds_hold(m, req))
+        if (m->grpc_kind != MK_MOCK_GRPC_NONE || m->socket != NULL ||
+            !mk_mock_active(m, now_ms) || !conds_hold(m, req))
             continue;
         /* Another thread may take the last use between the check and here. */
         if (!mk_mock_claim_use(m, now_ms))
@@ -1212,7 +1227,8 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     mk_serve_result_t res;
     int status;
     if (!mk_serve_resolve(snap, ns, path, view, now_ms, &rng, &res)) {
-        status = respond_not_found(s, snap, req, view, ns, path, now_ms);
+        if (!mk_serve_ws_try(s, snap, req, view, ns, path, &status))
+            status = respond_not_found(s, snap, req, view, ns, path, now_ms);
         goto out;
     }
     view->served_matched = true;

@@ -64,4 +64,17 @@ void mk_serve_set_details(mk_serve_t *s, mk_serve_details_t mode, mk_serve_may_r
 int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
                   mk_str_t path);
 
+/* For the protocol servers of this module (serve_<proto>.c): what mk_serve_new was given, and
+ * whether the caller of view may see the closest mocks of a near miss (NEAR_MISS_DETAILS). */
+mk_catalog_t *mk_serve_catalog(mk_serve_t *s);
+mk_journal_t *mk_serve_journal(mk_serve_t *s);
+bool mk_serve_shows_details(mk_serve_t *s, mk_request_t *view);
+
+/* WebSocket mocks (serve_ws.c), tried when no HTTP mock matched: when req is a WebSocket
+ * handshake on an endpoint of socket mocks in ns, upgrades it, sets *status (101) and returns
+ * true; otherwise returns false at the cost of a header check (and an index probe for
+ * handshakes). */
+bool mk_serve_ws_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *req,
+                     mk_request_t *view, mk_str_t ns, mk_str_t path, int *status);
+
 #endif

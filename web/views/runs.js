@@ -1,0 +1,201 @@
+// Runners and runs: runners and resolvers with their state, API test collections, runs with live
+// progress, results per request and assertion, reports to download; load tests when the server
+// has the perf endpoints.
+import {
+  api, h, clear, state, can, act, fmtTime, pretty, table, download, hasEndpoint, toast,
+} from '../app.js';
+
+const DONE = ['succeeded', 'passed', 'failed', 'cancelled', 'timed_out', 'error', 'completed'];
+
+export async function render(root) {
+  const writer = can('runs:write');
+  const runnersBox = h('div', { id: 'runners' });
+  const colBox = h('div', { id: 'collections' });
+  const runsBox = h('div', { id: 'runs' });
+  const detail = h('div', { id: 'run-detail' });
+  const perfBox = h('div', { id: 'perf' });
+  root.append(
+    h('div', { class: 'toolbar' }, h('h1', {}, 'Runners & runs')),
+    h('h2', {}, 'Runners and resolvers'), runnersBox,
+    h('h2', {}, `Collections in ${state.ns}`), colBox,
+    h('h2', {}, 'Runs'), runsBox, detail,
+    hasEndpoint('GET', '/api/v1/perf/runs') || hasEndpoint('GET', '/api/v1/perf/tests')
+      ? [h('h2', {}, 'Load tests'), perfBox] : null);
+
+  let watching = null;
+  let alive = true;
+
+  async function loadRunners() {
+    const [runners, resolvers] = await Promise.all([
+      api('GET', '/api/v1/runners').catch((e) => ({ error: e.message })),
+      api('GET', '/api/v1/resolvers').catch(() => ({ items: [] })),
+    ]);
+    const rows = (runners.items || []).map((r) => ({ ...r, kind: 'runner' }))
+      .concat((resolvers.items || []).map((r) => ({ ...r, kind: 'resolver' })));
+    clear(runnersBox, runners.error ? h('p', { class: 'error' }, runners.error) : table([
+      { label: 'Kind', get: (r) => r.kind },
+      { label: 'Name', get: (r) => r.name || r.id },
+      { label: 'State', get: (r) => h('b', { class: r.state === 'online' ? 'pass' : 'fail' }, r.state || r.status || '') },
+      { label: 'Capabilities', get: (r) => (r.capabilities || []).join(', ') },
+      { label: 'Scope', get: (r) => r.namespace || (r.shared || r.isShared ? 'shared' : '') },
+      { label: 'Load', get: (r) => r.kind === 'runner' ? `${(r.runningTasks || r.tasks || []).length ?? r.running ?? 0}/${r.maxConcurrent ?? '?'}` : '' },
+      { label: 'Last heartbeat', get: (r) => fmtTime(r.lastHeartbeat || r.lastSeen) },
+    ], rows, { empty: 'No runner or resolver is connected.' }));
+  }
+
+  async function loadCollections() {
+    let r;
+    try {
+      r = await api('GET', '/api/v1/api-tester/collections', undefined, { query: { namespace: state.ns } });
+    } catch (e) {
+      clear(colBox, h('p', { class: 'error' }, e.message));
+      return;
+    }
+    clear(colBox, table([
+      { label: 'Name', get: (c) => c.name },
+      { label: 'Requests', class: 'num', get: (c) => String(c.requestCount ?? '') },
+      { label: 'Created', get: (c) => fmtTime(c.createdAt) },
+      {
+        label: '', get: (c) => [
+          writer ? h('button', {
+            class: 'small primary', 'data-action': 'run', 'data-collection': c.id,
+            onclick: () => run(c),
+          }, 'Run') : null,
+          h('button', {
+            class: 'small',
+            onclick: () => act(async () => download(`${c.name}.postman_collection.json`,
+              JSON.stringify(await api('GET', `/api/v1/api-tester/collections/${c.id}/export`), null, 2))),
+          }, 'Export'),
+        ],
+      },
+    ], r.items || [], { empty: 'No collections. Import a Postman v2.1 collection through the API.' }));
+  }
+
+  async function loadRuns() {
+    let r;
+    try {
+      r = await api('GET', '/api/v1/api-tester/test-runs', undefined, { query: { namespace: state.ns } });
+    } catch (e) {
+      clear(runsBox, h('p', { class: 'error' }, e.message));
+      return;
+    }
+    clear(runsBox, table([
+      { label: 'Run', get: (x) => h('button', { class: 'link', onclick: () => watch(x.id) }, x.id) },
+      { label: 'Collection', get: (x) => x.collectionName || x.collectionId || '' },
+      { label: 'Status', get: (x) => h('b', { class: statusClass(x.status) }, x.status) },
+      { label: 'Passed', class: 'num', get: (x) => `${x.passedTests ?? ''}/${x.totalTests ?? ''}` },
+      { label: 'Started', get: (x) => fmtTime(x.startedAt || x.createdAt) },
+    ], (r.items || []).slice(0, 20), { empty: 'No runs yet.' }));
+  }
+
+  async function run(c) {
+    const r = await act(() => api('POST', `/api/v1/api-tester/collections/${c.id}/execute`,
+      { baseUrl: location.origin }), 'Run queued');
+    if (r && r.id) {
+      watch(r.id, c);
+      loadRuns();
+    }
+  }
+
+  // Live progress: the run is read every half second until it ends.
+  async function watch(id, col) {
+    watching = id;
+    const total = col && col.requestCount;
+    const bar = h('span');
+    const progress = h('div', {
+      class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100,
+      id: 'run-progress',
+    }, bar);
+    const status = h('b', { id: 'run-status' }, 'pending');
+    const count = h('span', { id: 'run-count', class: 'muted' });
+    const results = h('div', { id: 'run-results' });
+    const reports = h('div', { class: 'actions' });
+    clear(detail, h('section', { class: 'card' },
+      h('h2', {}, `Run ${id}`), h('div', { class: 'row' }, status, progress, count), reports,
+      results));
+    for (;;) {
+      let x;
+      try {
+        x = await api('GET', `/api/v1/api-tester/test-runs/${id}`);
+      } catch (e) {
+        status.textContent = e.message;
+        return;
+      }
+      if (!alive || watching !== id) return;
+      const res = x.results || (x.result && x.result.results) || [];
+      const n = total || x.requestCount || x.totalRequests || Math.max(res.length, 1);
+      const finished = DONE.includes(x.status);
+      const pct = finished ? 100 : Math.min(99, Math.round((100 * res.length) / n));
+      bar.style.width = `${pct}%`; // CSSOM, allowed under style-src 'self'
+      progress.setAttribute('aria-valuenow', String(pct));
+      status.textContent = x.status;
+      status.className = statusClass(x.status);
+      count.textContent = `${res.length} of ${n} requests · ${x.passedTests ?? 0} passed, `
+        + `${x.failedTests ?? 0} failed`;
+      renderResults(results, res);
+      if (finished) {
+        clear(reports, ['json', 'junit', 'html'].map((f) => h('a', {
+          class: 'button small', 'data-report': f,
+          href: `/api/v1/api-tester/test-runs/${encodeURIComponent(id)}/report?format=${f}`,
+          download: `run-${id}.${f === 'junit' ? 'xml' : f}`,
+        }, `Report (${f})`)));
+        loadRuns();
+        return;
+      }
+      await new Promise((ok) => setTimeout(ok, 500));
+    }
+  }
+
+  function renderResults(box, res) {
+    clear(box, h('ul', { class: 'plain' }, res.map((r) => {
+      const tests = r.tests || r.assertions || [];
+      const ok = tests.every((t) => t.passed !== false && t.status !== 'failed');
+      return h('li', {}, h('details', {},
+        h('summary', {}, h('b', { class: ok ? 'pass' : 'fail' }, ok ? '✓' : '✗'), ' ',
+          `${r.name || r.requestName || ''} · ${(r.request && r.request.method) || r.method || ''} `
+          + `${(r.response && (r.response.status || r.response.code)) || r.status || ''}`
+          + ` · ${r.durationMs ?? r.responseTime ?? ''} ms`),
+        h('ul', {}, tests.map((t) => h('li', { class: t.passed === false || t.status === 'failed' ? 'fail' : 'pass' },
+          `${t.name}${t.error ? ` — ${t.error}` : ''}`))),
+        r.error ? h('p', { class: 'error' }, r.error) : null,
+        h('pre', {}, pretty(r))));
+    })));
+  }
+
+  async function loadPerf() {
+    const path = hasEndpoint('GET', '/api/v1/perf/runs') ? '/api/v1/perf/runs' : '/api/v1/perf/tests';
+    try {
+      const r = await api('GET', path, undefined, { query: { namespace: state.ns } });
+      const items = r.items || (Array.isArray(r) ? r : []);
+      clear(perfBox, table([
+        { label: 'ID', get: (x) => x.id },
+        { label: 'Name', get: (x) => x.name || '' },
+        { label: 'Status', get: (x) => x.status || '' },
+        { label: 'Summary', get: (x) => h('pre', {}, pretty(x.summary || x.result || {})) },
+      ], items, { empty: 'No load tests yet.' }));
+    } catch (e) {
+      clear(perfBox, h('p', { class: 'error' }, e.message));
+    }
+  }
+
+  function refresh() {
+    loadRunners();
+    loadCollections();
+    loadRuns();
+    if (perfBox.isConnected) loadPerf();
+  }
+  refresh();
+  const t = setInterval(() => {
+    loadRunners();
+    if (!watching) loadRuns();
+  }, 3000);
+  return () => {
+    alive = false;
+    clearInterval(t);
+  };
+}
+
+function statusClass(s) {
+  return s === 'succeeded' || s === 'passed' || s === 'completed' ? 'pass'
+    : s === 'failed' || s === 'error' || s === 'timed_out' ? 'fail' : '';
+}
