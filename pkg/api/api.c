@@ -19,6 +19,7 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_identity_endpoints,
     mk_api_grpc_endpoints,
     mk_api_generator_endpoints,
+    mk_api_recorder_endpoints,
     mk_api_apitester_endpoints,
     mk_api_perf_endpoints,
     NULL,
@@ -185,6 +186,7 @@ void mk_api_free(mk_api_t *api)
     if (api == NULL)
         return;
     mk_api_identity_free(api);
+    mk_api_recorder_free(api);
     free(api->token);
     mk_strmap_free(api->namespaces);
     mk_route_index_free(api->by_method);

@@ -47,6 +47,9 @@ mk_identity_t *mk_api_identity(mk_api_t *api);
 /* The coordinator (borrowed; NULL detaches it) the API tester endpoints queue runs through. */
 struct mk_coord;
 void mk_api_set_coordinator(mk_api_t *api, struct mk_coord *co);
+/* The recorder's sink for serving (mk_serve_set_recorder): one recorded exchange of session
+ * (entry borrowed; kept, filtered and redacted by the session's rules). ud is the mk_api_t. */
+void mk_api_recorder_record(void *ud, const char *session, json_t *entry);
 
 /* Periodic work off the hot path: usage counters to the repository, snapshot reclamation. */
 void mk_api_maintain(mk_api_t *api);

@@ -47,6 +47,8 @@ extern const mk_api_endpoint_t mk_api_identity_endpoints[];  /* identity_api.c: 
                                                                  webhooks */
 extern const mk_api_endpoint_t mk_api_generator_endpoints[]; /* generators_api.c: imports */
 extern const mk_api_endpoint_t mk_api_grpc_endpoints[];      /* grpc_api.c: descriptor sets */
+extern const mk_api_endpoint_t mk_api_recorder_endpoints[];  /* recorder_api.c: recording
+                                                                 sessions, fallback proxies */
 extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,
                                                                  test runs, runners */
 extern const mk_api_endpoint_t mk_api_perf_endpoints[];      /* perf_api.c: load tests */
@@ -80,6 +82,7 @@ struct mk_api {
     mk_identity_limiter_t *limiter;
     struct mk_api_hooks *hooks; /* namespace webhooks (identity_api.c); may be NULL */
     struct mk_coord *coord;     /* runners' coordinator (apitester_api.c); may be NULL */
+    struct mk_api_recorder *recorder; /* recording sessions (recorder_api.c); NULL until used */
     bool auth_required;
     char *admin_password;
     char generated_password[33];
@@ -116,6 +119,8 @@ void mk_api_mock_events(mk_api_t *api, mk_mock_t **mocks, size_t n, bool stored)
 int mk_api_identity_start(mk_api_t *api, mk_err_t *err);
 void mk_api_identity_maintain(mk_api_t *api);
 void mk_api_identity_free(mk_api_t *api);
+/* recorder_api.c: releases the recording sessions held in memory. */
+void mk_api_recorder_free(mk_api_t *api);
 /* Records the audit row of a successful write (not GET, not MK_API_NOAUDIT); returns status. */
 int mk_api_audit_call(ctx_t *c, int status);
 /* Namespace webhooks (identity_api.c): the sender's start and stop. */

@@ -14,6 +14,7 @@
 #include "node/node.h"
 #include "pg/pg.h"
 #include "serve/serve.h"
+#include "serve/serve_proxy.h"
 #include "sqlite/sqlite.h"
 #include "store/store.h"
 
@@ -414,6 +415,9 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
     p->serve = mk_serve_new(p->catalog, p->journal, p->store);
     if (p->serve != NULL && mk_webhook_sender_new(0, &p->mock_hooks, &err) == 0)
         mk_serve_set_webhooks(p->serve, p->mock_hooks);
+    /* Recording sessions are the admin's (resolvers proxy without recording). */
+    if (p->serve != NULL && p->api != NULL)
+        mk_serve_set_recorder(p->serve, mk_api_recorder_record, p->api);
     if (c->node_name == NULL && gethostname(p->hostname, sizeof p->hostname - 1) == 0)
         c->node_name = strdup(p->hostname);
     mk_node_config_t nc = {

@@ -1,5 +1,6 @@
 /* Parsing, validation and compilation of mock definitions. */
 #include "mock/mock.h"
+#include "mock/mock_proxy.h"
 #include "mock/mock_socket.h"
 #include "route/route.h"
 
@@ -119,6 +120,7 @@ static void mock_destroy(mk_mock_t *m)
         webhook_clear(&m->webhooks[i]);
     free(m->webhooks);
     json_decref(m->mstore);
+    mk_mock_proxy_free(m->proxy);
     mk_mock_socket_free(m->socket);
     free(m->def_text_);
     free(m);
@@ -619,10 +621,15 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
         if (m->responses == NULL)
             return mk_err_set(err, MK_ENOMEM, "out of memory");
         m->nresponses = 1;
+        json_t *none = NULL;
+        if (resp == NULL && m->proxy != NULL)
+            resp = none = json_object(); /* a proxy mock's answer is the upstream's */
         if (resp == NULL)
-            return mk_err_set(err, MK_EINVAL, "response: required (or oneOf)");
-        return compile_response(resp, "response", &m->responses[0], &m->uses_store,
-                                m->grpc_kind != MK_MOCK_GRPC_NONE, err);
+            return mk_err_set(err, MK_EINVAL, "response: required (or oneOf, or proxy)");
+        int rc = compile_response(resp, "response", &m->responses[0], &m->uses_store,
+                                  m->grpc_kind != MK_MOCK_GRPC_NONE, err);
+        json_decref(none);
+        return rc;
     }
     if (!json_is_object(oneof))
         return mk_err_set(err, MK_EINVAL, "oneOf: must be an object");
@@ -1259,6 +1266,10 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
         rc = is_grpc                   ? compile_grpc(m, def, err)
              : mk_mock_socket_is(def) ? mk_mock_socket_compile(m, def, err)
                                       : compile_http(m, def, err);
+    if (rc == 0)
+        rc = mk_mock_proxy_parse(def, &m->proxy, err);
+    if (rc == 0 && m->proxy != NULL && is_grpc)
+        rc = mk_err_set(err, MK_EINVAL, "proxy: HTTP mocks only");
     if (rc == 0)
         rc = compile_responses(m, def, err);
     if (rc == 0)

@@ -158,6 +158,9 @@ typedef struct mk_mock {
     mk_mock_webhook_t *webhooks;
     size_t nwebhooks;
     json_t *mstore;  /* the mStore seed object (owned, small, read-only once built), or NULL */
+    /* Mockarty's `proxy`: the answer comes from an upstream (mock_proxy.h; owned, NULL when
+     * none); the response, optional then, adds its delay and fault. */
+    struct mk_mock_proxy *proxy;
     /* A WebSocket mock's socket context and answers (mock_socket.h; owned, NULL otherwise). */
     struct mk_mock_socket *socket;
     bool uses_store; /* extraction or a template (webhooks included) reads or writes a store */

@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "httpd/httpd_loop.h"
+#include "serve/serve_proxy.h"
 #include "stores/stores.h"
 
 #include <sys/eventfd.h>
@@ -21,6 +22,7 @@ struct mk_serve {
     mk_serve_details_t details;
     mk_serve_may_read_cb may_read;
     void *may_read_ud;
+    mk_serve_proxy_ctx_t proxy; /* proxy mocks and recording (serve_proxy.c) */
 };
 
 void mk_serve_set_webhooks(mk_serve_t *s, mk_webhook_sender_t *sender)
@@ -67,7 +69,13 @@ mk_serve_t *mk_serve_new(mk_catalog_t *catalog, mk_journal_t *journal, mk_store_
     s->catalog = catalog;
     s->journal = journal;
     s->store = store;
+    s->proxy.journal = journal;
     return s;
+}
+
+mk_serve_proxy_ctx_t *mk_serve_proxy_ctx(mk_serve_t *s)
+{
+    return &s->proxy;
 }
 
 void mk_serve_free(mk_serve_t *s)
@@ -1232,6 +1240,10 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
         goto out;
     }
     view->served_matched = true;
+    if (res.mock->proxy != NULL) {
+        status = mk_serve_proxy(&s->proxy, req, view, ns, path, &res, &rng, now_ms);
+        goto out;
+    }
     const mk_mock_t *m = res.mock;
     const mk_mock_response_t *r = res.response;
     if (m->nextracts == 0 && r->body_tpl == NULL && r->header_tpls == NULL && m->nwebhooks == 0) {

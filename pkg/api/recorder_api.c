@@ -1,0 +1,1053 @@
+/* Record and playback (Mockarty's /api/v1/recorder/...) and the per-namespace fallback proxy.
+ *
+ * A recording session is a proxy mock of its own (id "recorder-<session>", ANY method on the
+ * session's path prefix followed by the `*` wildcard, highest priority) whose proxy carries
+ * `record`: serving forwards each request to the session's target and hands the exchange to
+ * mk_api_recorder_record on the worker thread, which filters, redacts and appends it in memory.
+ * Sessions and their entries are repository documents ("recorder_session", "recorder_entries"),
+ * written when the session stops and when entries are read or converted. Converting turns the
+ * entries into mocks: one per method, route and query, the route parametrised (`:id`) where
+ * asked, repeated exchanges with different answers played back in order (oneOf), credentials
+ * dropped.
+ *
+ * The fallback proxy of a namespace is a proxy mock too (id "fallback-proxy.<namespace>", ANY
+ * method on the wildcard route of every path, lowest priority): whatever no other mock of the
+ * namespace answers goes upstream. */
+#include "api/api_internal.h"
+
+#include "mock/mock_proxy.h"
+#include "repo/repo.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SESSION_KIND      "recorder_session"
+#define ENTRIES_KIND      "recorder_entries"
+#define MAX_ENTRIES       10000
+#define MAX_SESSION_BYTES ((size_t)64 << 20)
+#define MAX_BODY_KEPT     ((size_t)1 << 20)
+#define RECORDER_PRIORITY 1000000000
+#define FALLBACK_PRIORITY (-1000000000)
+#define REDACTED          "[REDACTED]"
+
+static const char *const default_redact[] = {"Authorization", "Cookie", "Set-Cookie"};
+
+typedef struct session {
+    struct session *next;
+    char id[65];
+    json_t *meta;    /* the session document; NULL until known (entries came first) */
+    json_t *entries; /* array */
+    size_t bytes, dropped;
+    bool dirty; /* entries not yet written */
+} session_t;
+
+struct mk_api_recorder {
+    session_t *sessions;
+    bool loaded; /* the repository's sessions were read */
+};
+
+/* One lock for the recorder of every API object: sessions are few, and only recorded requests
+ * and recorder calls take it, never a plain mock request. */
+static pthread_mutex_t rec_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static session_t *session_find(struct mk_api_recorder *r, const char *id)
+{
+    for (session_t *s = r->sessions; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+static session_t *session_add(struct mk_api_recorder *r, const char *id)
+{
+    session_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    snprintf(s->id, sizeof s->id, "%s", id);
+    s->entries = json_array();
+    s->next = r->sessions;
+    r->sessions = s;
+    return s;
+}
+
+static void session_free(session_t *s)
+{
+    json_decref(s->meta);
+    json_decref(s->entries);
+    free(s);
+}
+
+/* The recorder of api (created on first use); under rec_mu. */
+static struct mk_api_recorder *recorder_of(mk_api_t *api)
+{
+    if (api->recorder == NULL)
+        api->recorder = calloc(1, sizeof *api->recorder);
+    return api->recorder;
+}
+
+void mk_api_recorder_free(mk_api_t *api)
+{
+    struct mk_api_recorder *r = api->recorder;
+    if (r == NULL)
+        return;
+    while (r->sessions) {
+        session_t *s = r->sessions;
+        r->sessions = s->next;
+        session_free(s);
+    }
+    free(r);
+    api->recorder = NULL;
+}
+
+/* ---- the sink (worker threads) ---- */
+
+static bool listed_ci(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_string(v) && strcasecmp(json_string_value(v), s) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void redact(json_t *headers, const json_t *names)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(headers, tmp, k, v)
+    {
+        bool hit = names ? listed_ci(names, k) : false;
+        for (size_t i = 0; names == NULL && i < sizeof default_redact / sizeof *default_redact; i++)
+            hit = hit || strcasecmp(k, default_redact[i]) == 0;
+        if (hit)
+            json_object_set_new(headers, k, json_string(REDACTED));
+    }
+}
+
+/* Whether the session's filters keep entry e: methods, a path prefix, path substrings left out. */
+static bool kept(const json_t *meta, const json_t *e)
+{
+    const json_t *f = json_object_get(meta, "filters");
+    const char *method = json_string_value(json_object_get(e, "method"));
+    const char *path = json_string_value(json_object_get(e, "path"));
+    json_t *methods = json_object_get(f, "methods");
+    if (json_array_size(methods) > 0 && !listed_ci(methods, method ? method : ""))
+        return false;
+    const char *prefix = json_string_value(json_object_get(f, "pathPrefix"));
+    if (prefix && path && strncmp(path, prefix, strlen(prefix)) != 0)
+        return false;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(f, "excludePaths"), i, x)
+    {
+        if (json_is_string(x) && path && strstr(path, json_string_value(x)))
+            return false;
+    }
+    return true;
+}
+
+static size_t entry_bytes(const json_t *e)
+{
+    return json_string_length(json_object_get(e, "requestBody")) +
+           json_string_length(json_object_get(e, "responseBody")) + 512;
+}
+
+void mk_api_recorder_record(void *ud, const char *session, json_t *entry)
+{
+    mk_api_t *api = ud;
+    pthread_mutex_lock(&rec_mu);
+    struct mk_api_recorder *r = recorder_of(api);
+    session_t *s = r ? session_find(r, session) : NULL;
+    if (r != NULL && s == NULL)
+        s = session_add(r, session); /* recording since before a restart: kept until known */
+    if (s == NULL)
+        goto out;
+    if (s->meta != NULL) {
+        if (strcmp(json_string_value(json_object_get(s->meta, "status")), "recording") != 0 ||
+            !kept(s->meta, entry))
+            goto out;
+    }
+    size_t bytes = entry_bytes(entry);
+    if (json_array_size(s->entries) >= MAX_ENTRIES || s->bytes + bytes > MAX_SESSION_BYTES ||
+        bytes > 2 * MAX_BODY_KEPT + 512) {
+        s->dropped++;
+        goto out;
+    }
+    json_t *redact_names = json_object_get(s->meta, "redactHeaders");
+    if (!json_is_false(json_object_get(s->meta, "redact"))) {
+        redact(json_object_get(entry, "requestHeaders"),
+               json_is_array(redact_names) ? redact_names : NULL);
+        redact(json_object_get(entry, "responseHeaders"),
+               json_is_array(redact_names) ? redact_names : NULL);
+    }
+    json_array_append(s->entries, entry);
+    s->bytes += bytes;
+    s->dirty = true;
+out:
+    pthread_mutex_unlock(&rec_mu);
+}
+
+/* ---- persistence (pool threads) ---- */
+
+typedef struct load_ctx {
+    struct mk_api_recorder *r;
+} load_ctx_t;
+
+static int load_doc(void *ud, const mk_repo_doc_t *doc)
+{
+    load_ctx_t *l = ud;
+    json_t *j = json_loads(doc->json, 0, NULL);
+    if (j == NULL)
+        return 0;
+    bool is_meta = strcmp(doc->kind, SESSION_KIND) == 0;
+    session_t *s = session_find(l->r, doc->id);
+    if (s == NULL)
+        s = session_add(l->r, doc->id);
+    if (s == NULL) {
+        json_decref(j);
+        return MK_ENOMEM;
+    }
+    if (is_meta) {
+        json_decref(s->meta);
+        s->meta = j;
+        return 0;
+    }
+    /* Stored entries come first, those recorded since the restart after them. */
+    json_t *all = json_object_get(j, "entries");
+    if (json_is_array(all)) {
+        json_array_extend(all, s->entries);
+        json_decref(s->entries);
+        s->entries = json_incref(all);
+        size_t i;
+        json_t *e;
+        s->bytes = 0;
+        json_array_foreach(all, i, e) s->bytes += entry_bytes(e);
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* Reads the stored sessions once; then returns the recorder, locked (unlock with rec_mu). */
+static struct mk_api_recorder *recorder_lock(mk_api_t *api, mk_err_t *err)
+{
+    pthread_mutex_lock(&rec_mu);
+    struct mk_api_recorder *r = recorder_of(api);
+    if (r == NULL) {
+        pthread_mutex_unlock(&rec_mu);
+        mk_err_set(err, MK_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (!r->loaded) {
+        load_ctx_t l = {r};
+        if (mk_repo_list_docs(api->repo, SESSION_KIND, NULL, load_doc, &l, err) != 0 ||
+            mk_repo_list_docs(api->repo, ENTRIES_KIND, NULL, load_doc, &l, err) != 0) {
+            pthread_mutex_unlock(&rec_mu);
+            return NULL;
+        }
+        r->loaded = true;
+    }
+    return r;
+}
+
+static const char *session_ns(const session_t *s)
+{
+    const char *ns = json_string_value(json_object_get(s->meta, "namespace"));
+    return ns ? ns : MK_MOCK_DEFAULT_NAMESPACE;
+}
+
+/* Writes the session document and, when they changed, its entries; under rec_mu. */
+static int session_save(mk_api_t *api, session_t *s, mk_err_t *err)
+{
+    json_object_set_new(s->meta, "entryCount",
+                        json_integer((json_int_t)json_array_size(s->entries)));
+    json_object_set_new(s->meta, "dropped", json_integer((json_int_t)s->dropped));
+    char *meta = json_dumps(s->meta, JSON_COMPACT);
+    json_t *wrap = s->dirty ? json_pack("{s:O}", "entries", s->entries) : NULL;
+    char *entries = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
+    json_decref(wrap);
+    int64_t now = mk_mock_now_ms();
+    mk_repo_doc_t docs[2] = {
+        {SESSION_KIND, s->id, session_ns(s), meta, now},
+        {ENTRIES_KIND, s->id, session_ns(s), entries, now},
+    };
+    int rc;
+    if (meta == NULL || (s->dirty && entries == NULL))
+        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
+    else
+        rc = mk_repo_put_docs(api->repo, docs, s->dirty ? 2 : 1, err);
+    mk_api_note_write(api, rc, err);
+    if (rc == 0)
+        s->dirty = false;
+    free(meta);
+    free(entries);
+    return rc;
+}
+
+/* ---- the mocks behind sessions and fallbacks ---- */
+
+/* Stores def as a mock of ns (replacing one of the same id); caller holds write_lock. */
+static int put_mock(ctx_t *c, json_t *def, const char *ns, mk_err_t *err)
+{
+    mk_mock_t *m = NULL;
+    int rc = mk_api_prepare_mock(c, def, ns, mk_mock_now_ms(), &m, err);
+    bool replaced = false;
+    if (rc == 0) {
+        mk_mock_t *old = mk_catalog_get(c->api->catalog, m->id);
+        replaced = old != NULL;
+        mk_mock_unref(old);
+        mk_mock_ref(m);
+        rc = mk_api_commit_mocks(c->api, &m, 1, &replaced, err);
+        if (rc != 0)
+            mk_mock_unref(m);
+    }
+    if (rc == 0)
+        mk_api_mock_events(c->api, &m, 1, true);
+    else
+        mk_mock_unref(m);
+    return rc;
+}
+
+/* Soft-deletes the live mock id (nothing when absent); caller holds write_lock. */
+static int close_mock(ctx_t *c, const char *id, mk_err_t *err)
+{
+    mk_mock_t *m = mk_catalog_get(c->api->catalog, id);
+    if (m == NULL || m->closed_at != 0) {
+        mk_mock_unref(m);
+        return 0;
+    }
+    json_t *def = mk_mock_definition(m);
+    json_object_set_new(def, "closedAt", json_integer(mk_mock_now_ms()));
+    mk_mock_t *next = NULL;
+    int rc = mk_mock_load(def, atomic_load(&m->uses), atomic_load(&m->last_use), &next, err);
+    json_decref(def);
+    mk_mock_unref(m);
+    if (rc == 0)
+        rc = mk_api_commit_mocks(c->api, &next, 1, NULL, err);
+    if (rc != 0)
+        mk_mock_unref(next);
+    return rc;
+}
+
+/* The proxy options a caller may set on a session or fallback, copied from body into proxy. */
+static void copy_proxy_opts(json_t *proxy, const json_t *body)
+{
+    static const char *const opts[] = {"insecure", "timeout", "connectTimeout", "headers",
+                                       "removeHeaders"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+        json_t *v = json_object_get(body, opts[i]);
+        if (v != NULL)
+            json_object_set(proxy, opts[i], v);
+    }
+}
+
+static json_t *recording_mock(const session_t *s)
+{
+    const char *prefix = json_string_value(json_object_get(s->meta, "pathPrefix"));
+    char route[512];
+    size_t n = strlen(prefix);
+    snprintf(route, sizeof route, "%.*s/*", (int)(n && prefix[n - 1] == '/' ? n - 1 : n), prefix);
+    char id[96];
+    snprintf(id, sizeof id, "recorder-%s", s->id);
+    json_t *proxy = json_pack("{s:O, s:s, s:[s]}", "target", json_object_get(s->meta, "targetUrl"),
+                              "record", s->id, "removeHeaders", "Accept-Encoding");
+    copy_proxy_opts(proxy, json_object_get(s->meta, "proxy"));
+    /* Compressed answers would be recorded as opaque bytes: ask for plain ones. */
+    json_t *rm = json_object_get(proxy, "removeHeaders");
+    if (json_is_array(rm) && !listed_ci(rm, "Accept-Encoding"))
+        json_array_append_new(rm, json_string("Accept-Encoding"));
+    return json_pack("{s:s, s:{s:s, s:s}, s:o, s:i, s:[s]}", "id", id, "http", "httpMethod", "ANY",
+                     "route", route, "proxy", proxy, "priority", RECORDER_PRIORITY, "tags",
+                     "recorder");
+}
+
+/* ---- endpoints ---- */
+
+/* The session named by the path, locked; answers 404 (and unlocks) when absent. */
+static session_t *session_locked(ctx_t *c, struct mk_api_recorder **rp)
+{
+    mk_err_t err;
+    struct mk_api_recorder *r = recorder_lock(c->api, &err);
+    if (r == NULL) {
+        mk_api_reply_err(c, &err);
+        return NULL;
+    }
+    session_t *s = session_find(r, mk_api_param(c, "id"));
+    int guard = s && s->meta ? mk_api_guard_ns(c, session_ns(s)) : MK_ENOTFOUND;
+    if (guard != 0) {
+        pthread_mutex_unlock(&rec_mu);
+        if (guard == MK_ENOTFOUND)
+            mk_api_reply_fmt(c, MK_ENOTFOUND, "recorder session '%s' not found",
+                             mk_api_param(c, "id"));
+        return NULL;
+    }
+    *rp = r;
+    return s;
+}
+
+static json_t *session_view(const session_t *s)
+{
+    json_t *v = json_deep_copy(s->meta);
+    json_object_set_new(v, "entryCount", json_integer((json_int_t)json_array_size(s->entries)));
+    json_object_set_new(v, "dropped", json_integer((json_int_t)s->dropped));
+    return v;
+}
+
+static bool http_url(const char *u)
+{
+    return u && (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0);
+}
+
+static int set_recording(ctx_t *c, session_t *s, bool on, mk_err_t *err)
+{
+    char id[96];
+    snprintf(id, sizeof id, "recorder-%s", s->id);
+    pthread_mutex_lock(&c->api->write_lock);
+    int rc;
+    if (on) {
+        json_t *def = recording_mock(s);
+        rc = def ? put_mock(c, def, session_ns(s), err)
+                 : mk_err_set(err, MK_ENOMEM, "out of memory");
+        json_decref(def);
+    } else {
+        rc = close_mock(c, id, err);
+    }
+    pthread_mutex_unlock(&c->api->write_lock);
+    if (rc == 0) {
+        json_object_set_new(s->meta, "status", json_string(on ? "recording" : "stopped"));
+        json_object_set_new(s->meta, on ? "startedAt" : "stoppedAt",
+                            json_integer(mk_mock_now_ms()));
+    }
+    return rc;
+}
+
+static int check_filters(ctx_t *c, const json_t *f)
+{
+    if (f == NULL || json_is_null(f))
+        return 0;
+    if (!json_is_object(f))
+        return mk_api_reply_fmt(c, MK_EINVAL, "filters: must be an object");
+    json_t *m = json_object_get(f, "methods"), *x = json_object_get(f, "excludePaths");
+    json_t *p = json_object_get(f, "pathPrefix");
+    if ((m && !json_is_array(m)) || (x && !json_is_array(x)) || (p && !json_is_string(p)))
+        return mk_api_reply_fmt(c, MK_EINVAL,
+                                "filters: methods and excludePaths are arrays of strings, "
+                                "pathPrefix a string");
+    return 0;
+}
+
+static int recorder_start(ctx_t *c)
+{
+    json_t *body;
+    if (mk_api_parse_body(c, &body))
+        return 400;
+    int status;
+    const char *ns = mk_api_namespace(c, body);
+    const char *target = json_string_value(json_object_get(body, "targetUrl"));
+    if (target == NULL)
+        target = json_string_value(json_object_get(body, "target"));
+    const char *prefix = json_string_value(json_object_get(body, "pathPrefix"));
+    json_t *redact_names = json_object_get(body, "redactHeaders");
+    json_t *redact_on = json_object_get(body, "redact");
+    if (ns == NULL) {
+        json_decref(body);
+        return 400;
+    }
+    if (!http_url(target)) {
+        status = mk_api_reply_fmt(c, MK_EINVAL, "targetUrl: required, an http:// or https:// URL");
+        goto out;
+    }
+    if (prefix != NULL && prefix[0] != '/') {
+        status = mk_api_reply_fmt(c, MK_EINVAL, "pathPrefix: must start with '/'");
+        goto out;
+    }
+    if ((redact_names && !json_is_array(redact_names)) ||
+        (redact_on && !json_is_boolean(redact_on))) {
+        status = mk_api_reply_fmt(c, MK_EINVAL,
+                                  "redact is true or false, redactHeaders an array of names");
+        goto out;
+    }
+    if ((status = check_filters(c, json_object_get(body, "filters"))) != 0)
+        goto out;
+    char sid[40];
+    mk_mock_new_id(sid);
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_t *meta =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", sid, "name", name ? name : sid,
+                  "targetUrl", target, "status", "idle", "namespace", ns, "pathPrefix",
+                  prefix ? prefix : "/", "createdAt", (json_int_t)mk_mock_now_ms());
+    static const char *const copied[] = {"filters", "redact", "redactHeaders"};
+    for (size_t i = 0; meta && i < sizeof copied / sizeof *copied; i++)
+        if (json_object_get(body, copied[i]))
+            json_object_set(meta, copied[i], json_object_get(body, copied[i]));
+    json_t *proxy = json_object();
+    copy_proxy_opts(proxy, body);
+    json_object_set_new(meta, "proxy", proxy);
+    mk_err_t err;
+    struct mk_api_recorder *r = recorder_lock(c->api, &err);
+    if (r == NULL) {
+        json_decref(meta);
+        status = mk_api_reply_err(c, &err);
+        goto out;
+    }
+    session_t *s = session_add(r, sid);
+    if (s == NULL || meta == NULL) {
+        pthread_mutex_unlock(&rec_mu);
+        json_decref(meta);
+        status = mk_api_reply_fmt(c, MK_ENOMEM, "out of memory");
+        goto out;
+    }
+    s->meta = meta;
+    int rc = set_recording(c, s, true, &err);
+    if (rc == 0)
+        rc = session_save(c->api, s, &err);
+    if (rc != 0) {
+        /* The proxy options were refused (a bad timeout, a header): no session. */
+        r->sessions = s->next;
+        session_free(s);
+        pthread_mutex_unlock(&rec_mu);
+        status = mk_api_reply_err(c, &err);
+        goto out;
+    }
+    json_t *view = session_view(s);
+    pthread_mutex_unlock(&rec_mu);
+    status = mk_api_reply_json(c->req, 201, view);
+out:
+    json_decref(body);
+    return status;
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "createdAt"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "createdAt"));
+    return x < y ? -1 : x > y;
+}
+
+static int recorder_list(ctx_t *c)
+{
+    mk_err_t err;
+    struct mk_api_recorder *r = recorder_lock(c->api, &err);
+    if (r == NULL)
+        return mk_api_reply_err(c, &err);
+    json_t *list = json_array();
+    for (session_t *s = r->sessions; s; s = s->next)
+        if (s->meta && mk_api_may(c, "mocks:read", session_ns(s)))
+            json_array_append_new(list, session_view(s));
+    pthread_mutex_unlock(&rec_mu);
+    size_t n = json_array_size(list);
+    json_t **items = calloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; items && i < n; i++)
+        items[i] = json_array_get(list, i);
+    if (items)
+        qsort(items, n, sizeof *items, cmp_created);
+    json_t *sorted = json_array();
+    for (size_t i = 0; items && i < n; i++)
+        json_array_append(sorted, items[i]);
+    free(items);
+    json_decref(list);
+    /* A bare array, as the SDKs read it. */
+    return mk_api_reply_json(c->req, 200, sorted);
+}
+
+static int recorder_get(ctx_t *c)
+{
+    struct mk_api_recorder *r;
+    session_t *s = session_locked(c, &r);
+    if (s == NULL)
+        return 404;
+    json_t *v = session_view(s);
+    pthread_mutex_unlock(&rec_mu);
+    return mk_api_reply_json(c->req, 200, v);
+}
+
+static int stop_or_restart(ctx_t *c, bool on)
+{
+    struct mk_api_recorder *r;
+    session_t *s = session_locked(c, &r);
+    if (s == NULL)
+        return 404;
+    mk_err_t err;
+    int rc = set_recording(c, s, on, &err);
+    if (rc == 0)
+        rc = session_save(c->api, s, &err);
+    json_t *v = rc == 0 ? session_view(s) : NULL;
+    pthread_mutex_unlock(&rec_mu);
+    return rc == 0 ? mk_api_reply_json(c->req, 200, v) : mk_api_reply_err(c, &err);
+}
+
+static int recorder_stop(ctx_t *c)
+{
+    return stop_or_restart(c, false);
+}
+
+static int recorder_restart(ctx_t *c)
+{
+    return stop_or_restart(c, true);
+}
+
+static int recorder_delete(ctx_t *c)
+{
+    struct mk_api_recorder *r;
+    session_t *s = session_locked(c, &r);
+    if (s == NULL)
+        return 404;
+    mk_err_t err;
+    char id[96];
+    snprintf(id, sizeof id, "recorder-%s", s->id);
+    pthread_mutex_lock(&c->api->write_lock);
+    int rc = close_mock(c, id, &err);
+    pthread_mutex_unlock(&c->api->write_lock);
+    const char *ids[] = {s->id};
+    if (rc == 0)
+        rc = mk_repo_delete_docs(c->api->repo, SESSION_KIND, ids, 1, &err);
+    if (rc == 0)
+        rc = mk_repo_delete_docs(c->api->repo, ENTRIES_KIND, ids, 1, &err);
+    mk_api_note_write(c->api, rc, &err);
+    if (rc == 0) {
+        for (session_t **p = &r->sessions; *p; p = &(*p)->next)
+            if (*p == s) {
+                *p = s->next;
+                break;
+            }
+        session_free(s);
+    }
+    pthread_mutex_unlock(&rec_mu);
+    return rc == 0 ? mk_api_reply_json(c->req, 200, json_pack("{s:b}", "deleted", 1))
+                   : mk_api_reply_err(c, &err);
+}
+
+static int recorder_entries(ctx_t *c)
+{
+    struct mk_api_recorder *r;
+    session_t *s = session_locked(c, &r);
+    if (s == NULL)
+        return 404;
+    mk_err_t err;
+    /* Reading them is a good moment to keep them. */
+    if (s->dirty && session_save(c->api, s, &err) != 0) {
+        pthread_mutex_unlock(&rec_mu);
+        return mk_api_reply_err(c, &err);
+    }
+    json_t *copy = json_deep_copy(s->entries);
+    pthread_mutex_unlock(&rec_mu);
+    return mk_api_reply_json(c->req, 200, copy);
+}
+
+/* ---- converting a session into mocks ---- */
+
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return n > 0;
+}
+
+static bool all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) && s[i] != '-')
+            return false;
+    return true;
+}
+
+/* A path segment that names one object: a number, a UUID, a long hex id. */
+static bool id_like(const char *s, size_t n)
+{
+    if (all_digits(s, n))
+        return true;
+    if (n == 36 && all_hex(s, n) && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-')
+        return true;
+    return n >= 16 && all_hex(s, n);
+}
+
+/* path with id-like segments turned into :id, :id2, ... (when parametrise), into out. */
+static void route_of(const char *path, bool parametrise, char *out, size_t size)
+{
+    size_t o = 0;
+    int nparams = 0;
+    const char *p = path;
+    out[0] = '\0';
+    while (*p && o + 1 < size) {
+        if (*p != '/') {
+            out[o++] = *p++;
+            continue;
+        }
+        out[o++] = *p++;
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (parametrise && n > 0 && id_like(p, n) && nparams < MK_ROUTE_MAX_PARAMS) {
+            nparams++;
+            int w = nparams == 1 ? snprintf(out + o, size - o, ":id")
+                                 : snprintf(out + o, size - o, ":id%d", nparams);
+            o += (size_t)w < size - o ? (size_t)w : size - o - 1;
+            p += n;
+        }
+    }
+    out[o < size ? o : size - 1] = '\0';
+    if (out[0] == '\0')
+        snprintf(out, size, "/");
+}
+
+/* Response headers worth replaying: not hop-by-hop, not framing, not redacted credentials. */
+static bool replayed_header(const char *name, const json_t *redact_names, bool redact_on)
+{
+    static const char *const dropped[] = {"Connection",         "Keep-Alive", "Transfer-Encoding",
+                                          "Content-Length",     "Date",       "Content-Encoding",
+                                          "Proxy-Authenticate", "Upgrade",    "Trailer"};
+    for (size_t i = 0; i < sizeof dropped / sizeof *dropped; i++)
+        if (strcasecmp(name, dropped[i]) == 0)
+            return false;
+    if (!redact_on)
+        return true;
+    if (json_is_array(redact_names))
+        return !listed_ci(redact_names, name);
+    for (size_t i = 0; i < sizeof default_redact / sizeof *default_redact; i++)
+        if (strcasecmp(name, default_redact[i]) == 0)
+            return false;
+    return true;
+}
+
+static json_t *response_of(const json_t *e, const json_t *redact_names, bool redact_on)
+{
+    json_t *headers = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(e, "responseHeaders"), k, v)
+    {
+        if (replayed_header(k, redact_names, redact_on) && json_is_string(v) &&
+            strcmp(json_string_value(v), REDACTED) != 0)
+            json_object_set(headers, k, v);
+    }
+    json_t *r =
+        json_pack("{s:O, s:o}", "statusCode", json_object_get(e, "statusCode"), "headers", headers);
+    const char *body = json_string_value(json_object_get(e, "responseBody"));
+    if (body && body[0] && !json_is_true(json_object_get(e, "responseBodyBase64"))) {
+        json_t *doc = json_loads(body, JSON_DECODE_ANY, NULL);
+        json_object_set_new(r, "payload", doc ? doc : json_string(body));
+    }
+    return r;
+}
+
+/* The query string as queryParams conditions (decoded names and values). */
+static json_t *query_conds(const char *query)
+{
+    json_t *conds = json_array();
+    char *copy = strdup(query ? query : "");
+    char *save = NULL;
+    for (char *part = copy ? strtok_r(copy, "&", &save) : NULL; part;
+         part = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(part, '=');
+        const char *value = "";
+        if (eq) {
+            *eq = '\0';
+            value = eq + 1;
+        }
+        char name[256], val[1024];
+        size_t nl = mk_str_url_decode(mk_str_of(part), name, true);
+        if (strlen(part) >= sizeof name || strlen(value) >= sizeof val)
+            continue;
+        name[nl] = '\0';
+        size_t vl = mk_str_url_decode(mk_str_of(value), val, true);
+        val[vl] = '\0';
+        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "path", name, "assertAction",
+                                               "equals", "value", val));
+    }
+    free(copy);
+    return conds;
+}
+
+typedef struct convert_opts {
+    bool parametrise, match_query, redact_on;
+    json_t *redact_names; /* borrowed */
+    const char *id_prefix;
+} convert_opts_t;
+
+/* The mocks of a session's entries: one per (method, route, query); several different answers
+ * become a oneOf played in recorded order. A new array. */
+static json_t *convert(const json_t *entries, const convert_opts_t *o)
+{
+    json_t *groups = json_object(); /* key -> {"def": mock, "responses": [...]} */
+    json_t *order = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e)
+    {
+        if (json_integer_value(json_object_get(e, "statusCode")) == 0)
+            continue; /* the upstream never answered: nothing to replay */
+        const char *method = json_string_value(json_object_get(e, "method"));
+        const char *path = json_string_value(json_object_get(e, "path"));
+        const char *query = json_string_value(json_object_get(e, "query"));
+        if (!method || !path)
+            continue;
+        char route[1024], key[2300];
+        route_of(path, o->parametrise, route, sizeof route);
+        snprintf(key, sizeof key, "%s %s?%s", method, route, o->match_query && query ? query : "");
+        json_t *g = json_object_get(groups, key);
+        json_t *resp = response_of(e, o->redact_names, o->redact_on);
+        if (g == NULL) {
+            json_t *http = json_pack("{s:s, s:s}", "httpMethod", method, "route", route);
+            if (o->match_query && query && query[0])
+                json_object_set_new(http, "queryParams", query_conds(query));
+            char id[160];
+            snprintf(id, sizeof id, "%s-%zu", o->id_prefix, json_array_size(order) + 1);
+            g = json_pack("{s:{s:s, s:o, s:[s]}, s:[]}", "def", "id", id, "http", http, "tags",
+                          "recorded", "responses");
+            json_object_set_new(groups, key, g);
+            json_array_append_new(order, json_string(key));
+        }
+        json_t *list = json_object_get(g, "responses");
+        bool seen = false;
+        size_t k;
+        json_t *r;
+        json_array_foreach(list, k, r) seen = seen || json_equal(r, resp);
+        if (!seen)
+            json_array_append(list, resp);
+        json_decref(resp);
+    }
+    json_t *mocks = json_array();
+    json_array_foreach(order, i, e)
+    {
+        json_t *g = json_object_get(groups, json_string_value(e));
+        json_t *def = json_deep_copy(json_object_get(g, "def"));
+        json_t *list = json_object_get(g, "responses");
+        if (json_array_size(list) == 1)
+            json_object_set(def, "response", json_array_get(list, 0));
+        else
+            json_object_set_new(def, "oneOf",
+                                json_pack("{s:s, s:O}", "order", "order", "responses", list));
+        json_array_append_new(mocks, def);
+    }
+    json_decref(groups);
+    json_decref(order);
+    return mocks;
+}
+
+static int recorder_mocks(ctx_t *c)
+{
+    json_t *body = NULL;
+    if (c->view->body.len > 0 && mk_api_parse_body(c, &body))
+        return 400;
+    struct mk_api_recorder *r;
+    session_t *s = session_locked(c, &r);
+    if (s == NULL) {
+        json_decref(body);
+        return 404;
+    }
+    mk_err_t err;
+    json_t *pb = json_object_get(body, "parametrize");
+    if (pb == NULL)
+        pb = json_object_get(body, "parametrise");
+    json_t *mq = json_object_get(body, "matchQuery");
+    json_t *rd = json_object_get(body, "redact");
+    json_t *rn = json_object_get(body, "redactHeaders");
+    if (rd == NULL)
+        rd = json_object_get(s->meta, "redact");
+    if (rn == NULL)
+        rn = json_object_get(s->meta, "redactHeaders");
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "rec-%.8s", s->id);
+    convert_opts_t o = {
+        .parametrise = json_is_true(pb),
+        .match_query = !json_is_false(mq),
+        .redact_on = !json_is_false(rd),
+        .redact_names = rn,
+        .id_prefix = prefix,
+    };
+    if (s->dirty && session_save(c->api, s, &err) != 0) {
+        pthread_mutex_unlock(&rec_mu);
+        json_decref(body);
+        return mk_api_reply_err(c, &err);
+    }
+    json_t *defs = convert(s->entries, &o);
+    char ns[80];
+    snprintf(ns, sizeof ns, "%s", session_ns(s));
+    pthread_mutex_unlock(&rec_mu);
+    const char *target_ns = json_string_value(json_object_get(body, "namespace"));
+    if (target_ns != NULL) {
+        if (mk_mock_validate_namespace(target_ns, &err) != 0 ||
+            mk_api_guard_ns(c, target_ns) != 0) {
+            json_decref(defs);
+            json_decref(body);
+            return mk_api_reply_fmt(c, MK_EINVAL, "namespace: '%s' is not one you may write to",
+                                    target_ns);
+        }
+        snprintf(ns, sizeof ns, "%s", target_ns);
+    }
+    size_t n = json_array_size(defs);
+    mk_mock_t **mocks = calloc(n ? n : 1, sizeof *mocks);
+    bool *replaced = calloc(n ? n : 1, sizeof *replaced);
+    int status = 0, rc = 0;
+    if (mocks == NULL || replaced == NULL)
+        rc = mk_err_set(&err, MK_ENOMEM, "out of memory");
+    pthread_mutex_lock(&c->api->write_lock);
+    int64_t now = mk_mock_now_ms();
+    size_t made = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = mk_api_prepare_mock(c, json_array_get(defs, i), ns, now, &mocks[i], &err);
+        if (rc == 0) {
+            made++;
+            mk_mock_t *old = mk_catalog_get(c->api->catalog, mocks[i]->id);
+            replaced[i] = old != NULL;
+            mk_mock_unref(old);
+        }
+    }
+    json_t *items = json_array();
+    if (rc == 0 && n > 0) {
+        for (size_t i = 0; i < n; i++)
+            mk_mock_ref(mocks[i]);
+        rc = mk_api_commit_mocks(c->api, mocks, n, replaced, &err);
+        if (rc != 0)
+            for (size_t i = 0; i < n; i++)
+                mk_mock_unref(mocks[i]);
+    }
+    pthread_mutex_unlock(&c->api->write_lock);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(items, mk_mock_to_json(mocks[i]));
+        mk_api_mock_events(c->api, mocks, n, true);
+        status = mk_api_reply_json(c->req, 201, items);
+    } else {
+        for (size_t i = 0; i < made; i++)
+            mk_mock_unref(mocks[i]);
+        json_decref(items);
+        status = mk_api_reply_err(c, &err);
+    }
+    free(mocks);
+    free(replaced);
+    json_decref(defs);
+    json_decref(body);
+    return status;
+}
+
+/* ---- the fallback proxy of a namespace ---- */
+
+static const char *param_ns(ctx_t *c)
+{
+    const char *ns = mk_api_param(c, "namespace");
+    mk_err_t err;
+    if (mk_mock_validate_namespace(ns, &err) != 0) {
+        mk_api_reply_err(c, &err);
+        return NULL;
+    }
+    int guard = mk_api_guard_ns(c, ns);
+    if (guard == MK_ENOTFOUND)
+        mk_api_reply_fmt(c, MK_ENOTFOUND, "namespace '%s' not found", ns);
+    return guard == 0 ? ns : NULL;
+}
+
+static void fallback_id(const char *ns, char *buf, size_t size)
+{
+    snprintf(buf, size, "fallback-proxy.%s", ns);
+}
+
+static int fallback_get(ctx_t *c)
+{
+    const char *ns = param_ns(c);
+    if (ns == NULL)
+        return 403;
+    char id[96];
+    fallback_id(ns, id, sizeof id);
+    mk_mock_t *m = mk_catalog_get(c->api->catalog, id);
+    if (m == NULL || m->closed_at != 0) {
+        mk_mock_unref(m);
+        return mk_api_reply_fmt(c, MK_ENOTFOUND, "namespace '%s' has no fallback proxy", ns);
+    }
+    json_t *proxy = mk_api_mock_field(m, "proxy");
+    mk_mock_unref(m);
+    json_object_set_new(proxy, "namespace", json_string(ns));
+    json_object_set_new(proxy, "mockId", json_string(id));
+    return mk_api_reply_json(c->req, 200, proxy);
+}
+
+static int fallback_put(ctx_t *c)
+{
+    const char *ns = param_ns(c);
+    if (ns == NULL)
+        return 403;
+    json_t *body;
+    if (mk_api_parse_body(c, &body))
+        return 400;
+    json_t *proxy = json_object();
+    const char *target = json_string_value(json_object_get(body, "target"));
+    if (target == NULL)
+        target = json_string_value(json_object_get(body, "targetUrl"));
+    if (target != NULL)
+        json_object_set_new(proxy, "target", json_string(target));
+    copy_proxy_opts(proxy, body);
+    json_t *o = json_object_get(body, "override");
+    if (o != NULL)
+        json_object_set(proxy, "override", o);
+    char id[96];
+    fallback_id(ns, id, sizeof id);
+    json_t *def = json_pack("{s:s, s:{s:s, s:s}, s:O, s:i, s:[s]}", "id", id, "http", "httpMethod",
+                            "ANY", "route", "/*", "proxy", proxy, "priority", FALLBACK_PRIORITY,
+                            "tags", "fallback-proxy");
+    mk_err_t err;
+    int status;
+    if (target == NULL) {
+        status = mk_api_reply_fmt(c, MK_EINVAL, "target: required, an http:// or https:// URL");
+    } else {
+        pthread_mutex_lock(&c->api->write_lock);
+        int rc = put_mock(c, def, ns, &err);
+        pthread_mutex_unlock(&c->api->write_lock);
+        json_object_set_new(proxy, "namespace", json_string(ns));
+        json_object_set_new(proxy, "mockId", json_string(id));
+        status = rc == 0 ? mk_api_reply_json(c->req, 200, json_incref(proxy))
+                         : mk_api_reply_err(c, &err);
+    }
+    json_decref(def);
+    json_decref(proxy);
+    json_decref(body);
+    return status;
+}
+
+static int fallback_delete(ctx_t *c)
+{
+    const char *ns = param_ns(c);
+    if (ns == NULL)
+        return 403;
+    char id[96];
+    fallback_id(ns, id, sizeof id);
+    mk_err_t err;
+    pthread_mutex_lock(&c->api->write_lock);
+    int rc = close_mock(c, id, &err);
+    pthread_mutex_unlock(&c->api->write_lock);
+    return rc == 0 ? mk_api_reply_json(c->req, 200,
+                                       json_pack("{s:s, s:b}", "namespace", ns, "deleted", 1))
+                   : mk_api_reply_err(c, &err);
+}
+
+const mk_api_endpoint_t mk_api_recorder_endpoints[] = {
+    {"POST", "/api/v1/recorder/start", recorder_start, "mocks:write",
+     "Start recording: requests under pathPrefix go to targetUrl and are recorded", MK_API_HEAVY},
+    {"GET", "/api/v1/recorder/sessions", recorder_list, "mocks:read",
+     "Recording sessions (a bare array), oldest first", MK_API_HEAVY},
+    {"GET", "/api/v1/recorder/:id", recorder_get, "mocks:read", "One recording session",
+     MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/:id/stop", recorder_stop, "mocks:write",
+     "Stop recording (the entries are kept)", MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/:id/restart", recorder_restart, "mocks:write",
+     "Record again into the same session", MK_API_HEAVY},
+    {"DELETE", "/api/v1/recorder/:id", recorder_delete, "mocks:write",
+     "Delete a session and its entries (mocks made from it stay)", MK_API_HEAVY},
+    {"GET", "/api/v1/recorder/:id/entries", recorder_entries, "mocks:read",
+     "The recorded exchanges (a bare array), credentials redacted", MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/:id/mocks", recorder_mocks, "mocks:write",
+     "Turn a session into mocks (deduplicated; parametrize: ids in paths become :id)",
+     MK_API_HEAVY},
+    {"GET", "/api/v1/namespaces/:namespace/fallback-proxy", fallback_get, "mocks:read",
+     "The namespace's fallback proxy (where requests no mock matches go)", 0},
+    {"PUT", "/api/v1/namespaces/:namespace/fallback-proxy", fallback_put, "mocks:write",
+     "Set the namespace's fallback proxy: target, insecure, timeout, headers, override", 0},
+    {"DELETE", "/api/v1/namespaces/:namespace/fallback-proxy", fallback_delete, "mocks:write",
+     "Remove the namespace's fallback proxy (unmatched requests answer 404 again)", 0},
+    {NULL, NULL, NULL, NULL, NULL, 0},
+};
