@@ -22,7 +22,6 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_recorder_endpoints,
     mk_api_apitester_endpoints,
     mk_api_perf_endpoints,
-    mk_api_soap_endpoints,
     NULL,
 };
 
@@ -187,7 +186,6 @@ void mk_api_free(mk_api_t *api)
     if (api == NULL)
         return;
     mk_api_identity_free(api);
-    mk_api_perf_free(api);
     mk_api_recorder_free(api);
     free(api->token);
     mk_strmap_free(api->namespaces);
@@ -251,7 +249,6 @@ void mk_api_maintain(mk_api_t *api)
     mk_catalog_usage_free(u, n);
     mk_catalog_reclaim(api->catalog);
     mk_api_identity_maintain(api);
-    mk_api_perf_maintain(api);
 }
 
 /* --- request helpers --- */

@@ -52,13 +52,6 @@ extern const mk_api_endpoint_t mk_api_recorder_endpoints[];  /* recorder_api.c: 
 extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,
                                                                  test runs, runners */
 extern const mk_api_endpoint_t mk_api_perf_endpoints[];      /* perf_api.c: load tests */
-extern const mk_api_endpoint_t mk_api_soap_endpoints[];      /* soap_api.c: WSDL upload */
-/* soap_api.c: one SOAP mock per operation of a WSDL text, options applied, appended to r->mocks
- * (the generators' "soap" kind). */
-struct mk_import_opts;
-struct mk_import_result;
-int mk_api_soap_import(const char *text, size_t len, const struct mk_import_opts *o,
-                       struct mk_import_result *r, mk_err_t *err);
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 
@@ -89,7 +82,6 @@ struct mk_api {
     mk_identity_limiter_t *limiter;
     struct mk_api_hooks *hooks; /* namespace webhooks (identity_api.c); may be NULL */
     struct mk_coord *coord;     /* runners' coordinator (apitester_api.c); may be NULL */
-    struct mk_api_perf *perf;   /* live load tests (perf_api.c); NULL until used */
     struct mk_api_recorder *recorder; /* recording sessions (recorder_api.c); NULL until used */
     bool auth_required;
     char *admin_password;
@@ -124,10 +116,6 @@ void mk_api_mock_events(mk_api_t *api, mk_mock_t **mocks, size_t n, bool stored)
 
 /* identity_api.c: lifecycle of identities, audit and webhooks, and the audit row of a call. */
 #define MK_API_SESSION_COOKIE "mockarty_session"
-/* perf_api.c: live load tests' results stored once they end (every second), and the memory
- * of which are live. */
-void mk_api_perf_maintain(mk_api_t *api);
-void mk_api_perf_free(mk_api_t *api);
 int mk_api_identity_start(mk_api_t *api, mk_err_t *err);
 void mk_api_identity_maintain(mk_api_t *api);
 void mk_api_identity_free(mk_api_t *api);
