@@ -186,6 +186,7 @@ void mk_api_free(mk_api_t *api)
     if (api == NULL)
         return;
     mk_api_identity_free(api);
+    mk_api_perf_free(api);
     mk_api_recorder_free(api);
     free(api->token);
     mk_strmap_free(api->namespaces);
@@ -249,6 +250,7 @@ void mk_api_maintain(mk_api_t *api)
     mk_catalog_usage_free(u, n);
     mk_catalog_reclaim(api->catalog);
     mk_api_identity_maintain(api);
+    mk_api_perf_maintain(api);
 }
 
 /* --- request helpers --- */

@@ -82,6 +82,7 @@ struct mk_api {
     mk_identity_limiter_t *limiter;
     struct mk_api_hooks *hooks; /* namespace webhooks (identity_api.c); may be NULL */
     struct mk_coord *coord;     /* runners' coordinator (apitester_api.c); may be NULL */
+    struct mk_api_perf *perf;   /* live load tests (perf_api.c); NULL until used */
     struct mk_api_recorder *recorder; /* recording sessions (recorder_api.c); NULL until used */
     bool auth_required;
     char *admin_password;
@@ -116,6 +117,10 @@ void mk_api_mock_events(mk_api_t *api, mk_mock_t **mocks, size_t n, bool stored)
 
 /* identity_api.c: lifecycle of identities, audit and webhooks, and the audit row of a call. */
 #define MK_API_SESSION_COOKIE "mockarty_session"
+/* perf_api.c: live load tests' results stored once they end (every second), and the memory
+ * of which are live. */
+void mk_api_perf_maintain(mk_api_t *api);
+void mk_api_perf_free(mk_api_t *api);
 int mk_api_identity_start(mk_api_t *api, mk_err_t *err);
 void mk_api_identity_maintain(mk_api_t *api);
 void mk_api_identity_free(mk_api_t *api);

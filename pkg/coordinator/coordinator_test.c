@@ -251,6 +251,85 @@ static void test_task_flow(void)
     mk_grpc_md_clear(&md);
 }
 
+/* The cancel list of one heartbeat of runner id running task (NULL: running nothing), as a
+ * new JSON array. */
+static json_t *heartbeat_cancels(const char *id, const char *task)
+{
+    char *running[] = {(char *)task};
+    Mockarty__Coordinator__V1__HeartbeatRequest hb =
+        MOCKARTY__COORDINATOR__V1__HEARTBEAT_REQUEST__INIT;
+    hb.runner_id = (char *)id;
+    hb.n_running_task_ids = task ? 1 : 0;
+    hb.running_task_ids = running;
+    uint8_t *resp;
+    size_t len;
+    char msg[512];
+    json_t *out = json_array();
+    MK_CHECK_INT(unary("Heartbeat", admin_token, &hb.base, &resp, &len, msg), MK_GRPC_OK);
+    Mockarty__Coordinator__V1__HeartbeatResponse *rs =
+        mockarty__coordinator__v1__heartbeat_response__unpack(NULL, len, resp);
+    free(resp);
+    for (size_t i = 0; rs && i < rs->n_cancel_task_ids; i++)
+        json_array_append_new(out, json_string(rs->cancel_task_ids[i]));
+    if (rs)
+        mockarty__coordinator__v1__heartbeat_response__free_unpacked(rs, NULL);
+    return out;
+}
+
+/* A load test's stop: listed to the runner that runs it (not to one that does not), the task
+ * stays running until its runner reports, the cancelled outcome keeps the measured result, and
+ * the stop is forgotten then. */
+static void test_stop_task(void)
+{
+    char id[40], other[40], msg[512], task[40];
+    mk_err_t err;
+    mk_queue_t *q = mk_coord_queue(coord);
+    MK_CHECK_INT(reg(admin_token, "perf-1", true, NULL, "performance", id, msg), MK_GRPC_OK);
+    MK_CHECK_INT(reg(admin_token, "perf-2", true, NULL, "performance", other, msg), MK_GRPC_OK);
+    MK_CHECK_INT(mk_queue_submit(q, "performance", "team-b", "{}", 0, mk_mock_now_ms(), task, &err),
+                 0);
+    mk_queue_grant_t g;
+    MK_CHECK_INT(mk_queue_next(q, id, mk_mock_now_ms(), &g, &err), 0);
+    MK_CHECK_STR(g.task_id, task);
+    mk_queue_grant_release(&g);
+    MK_CHECK(mk_queue_started(q, task, 1, mk_mock_now_ms()));
+    json_t *c = heartbeat_cancels(id, task);
+    MK_CHECK_INT((int)json_array_size(c), 0);
+    json_decref(c);
+    MK_CHECK_INT(mk_coord_stop_task(coord, task), 0);
+    MK_CHECK_INT(mk_coord_stop_task(coord, task), 0); /* twice is once */
+    c = heartbeat_cancels(other, NULL);
+    MK_CHECK_INT((int)json_array_size(c), 0);
+    json_decref(c);
+    c = heartbeat_cancels(id, task);
+    MK_CHECK_INT((int)json_array_size(c), 1);
+    MK_CHECK_STR(json_string_value(json_array_get(c, 0)), task);
+    json_decref(c);
+    json_t *tj = mk_queue_task(q, task);
+    MK_CHECK_STR(json_string_value(json_object_get(tj, "state")), "running");
+    json_decref(tj);
+    Mockarty__Coordinator__V1__TaskResult tr = MOCKARTY__COORDINATOR__V1__TASK_RESULT__INIT;
+    tr.task_id = task;
+    tr.attempt = 1;
+    tr.outcome = MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_CANCELLED;
+    tr.result_json = (char *)"{\"stats\":{\"reqs\":7}}";
+    uint8_t *resp;
+    size_t len;
+    MK_CHECK_INT(unary("ReportResult", admin_token, &tr.base, &resp, &len, msg), MK_GRPC_OK);
+    free(resp);
+    tj = mk_queue_task(q, task);
+    MK_CHECK_STR(json_string_value(json_object_get(tj, "state")), "cancelled");
+    MK_CHECK_INT(json_integer_value(json_object_get(
+                     json_object_get(json_object_get(tj, "result"), "stats"), "reqs")),
+                 7);
+    json_decref(tj);
+    /* the stop is forgotten: a runner still listing the task hears of it once at most (from the
+     * queue: it no longer runs), not twice */
+    c = heartbeat_cancels(id, task);
+    MK_CHECK(json_array_size(c) <= 1);
+    json_decref(c);
+}
+
 int main(void)
 {
     snprintf(path, sizeof path, "/tmp/mk-coord-test-%d.db", (int)getpid());
@@ -271,6 +350,7 @@ int main(void)
     MK_CHECK_INT(mk_grpc_channel_new(&co, &ch, &err), 0);
     MK_RUN(test_scopes);
     MK_RUN(test_task_flow);
+    MK_RUN(test_stop_task);
     mk_grpc_channel_free(ch);
     mk_coord_free(coord);
     mk_identity_free(identity);

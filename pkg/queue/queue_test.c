@@ -159,6 +159,45 @@ static void test_lost_runner_and_attempts(void)
     mk_repo_free(repo);
 }
 
+/* A load test's runner is lost: the task fails at once, never handed to another runner (its load
+ * already happened); a runner registering again fails its load test the same way. */
+static void test_performance_never_requeued(void)
+{
+    unlink(path);
+    mk_repo_t *repo = open_repo();
+    mk_queue_t *q = open_queue(repo, 0);
+    mk_err_t err;
+    char t[40], t2[40], r1[40], r2[40];
+    MK_CHECK_INT(mk_queue_submit(q, "performance", "ns", "{}", 0, 0, t, &err), 0);
+    MK_CHECK_INT(mk_queue_submit(q, "performance", "ns", "{}", 0, 0, t2, &err), 0);
+    reg(q, "r1", true, NULL, 1, r1, 0);
+    reg(q, "r2", true, NULL, 1, r2, 0);
+    mk_queue_grant_t g;
+    MK_CHECK_INT(mk_queue_next(q, r1, 10, &g, &err), 0);
+    MK_CHECK_STR(g.task_id, t);
+    mk_queue_grant_release(&g);
+    MK_CHECK_INT(mk_queue_next(q, r2, 10, &g, &err), 0);
+    mk_queue_grant_release(&g);
+    MK_CHECK(mk_queue_started(q, t, 1, 20));
+    MK_CHECK(mk_queue_started(q, t2, 1, 20));
+    const char *none[] = {NULL};
+    json_t *cancel = NULL;
+    MK_CHECK_INT(mk_queue_heartbeat(q, r2, none, 0, 1500, &cancel, &err), 0);
+    json_decref(cancel);
+    mk_queue_tick(q, 2000); /* r1 silent for 2 s, r2 heard 0.5 s ago */
+    MK_CHECK_STR(state(q, t), "failed");
+    json_t *task = mk_queue_task(q, t);
+    MK_CHECK(strstr(json_string_value(json_object_get(task, "error")), "not run again") != NULL);
+    MK_CHECK_INT(json_integer_value(json_object_get(task, "attempt")), 1);
+    json_decref(task);
+    MK_CHECK_INT(mk_queue_next(q, r2, 2001, &g, &err), MK_ENOTFOUND);
+    reg(q, "r2", true, NULL, 1, r2, 2002); /* restarted: its load test is over too */
+    MK_CHECK_STR(state(q, t2), "failed");
+    MK_CHECK_INT(mk_queue_next(q, r2, 2003, &g, &err), MK_ENOTFOUND);
+    mk_queue_free(q);
+    mk_repo_free(repo);
+}
+
 static void test_timeout_cancel_and_restart(void)
 {
     unlink(path);
@@ -252,6 +291,7 @@ int main(void)
     MK_RUN(test_transitions);
     MK_RUN(test_dispatch_scope_and_fairness);
     MK_RUN(test_lost_runner_and_attempts);
+    MK_RUN(test_performance_never_requeued);
     MK_RUN(test_timeout_cancel_and_restart);
     MK_RUN(test_reregister_requeues);
     unlink(path);
