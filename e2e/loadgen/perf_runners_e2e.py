@@ -10,6 +10,7 @@ Usage: perf_runners_e2e.py <mockarty binary> <mockarty-runner binary>"""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -256,6 +257,37 @@ class PerfRunnersTest(unittest.TestCase):
         got = r["metrics"]["http_req_duration"]["max"]
         self.assertTrue(0.85 * implied < got < 2.0 * implied, (got, implied))
         self.assertGreater(r["metrics"]["http_req_duration"]["med"], 300)
+
+    def test_5b_collection_and_stored_unread(self):
+        # an API test collection's requests as the load: folders flattened, {{baseUrl}} filled
+        item = lambda name, path: {"name": name, "request": {"method": "GET",
+                                                              "url": "{{baseUrl}}" + path}}
+        col = {"info": {"name": "col-load", "schema": "https://schema.getpostman.com/json/"
+                        "collection/v2.1.0/collection.json"},
+               "item": [{"name": "f", "item": [item("hello", "/pf/hello")]},
+                        item("again", "/pf/hello")]}
+        cid = self.api("POST", "/api/v1/api-tester/collections", col, expect=201)["id"]
+        before = self.journal_total()
+        task = self.api("POST", "/api/v1/perf/run-collection",
+                        {"collectionId": cid, "vus": 1, "iterations": 40, "baseUrl": self.base},
+                        expect=202)
+        # never read through the API: the admin stores the result by itself once it ends
+        db = os.path.join(self.m.dir, "mockarty.db")
+
+        def stored():
+            with sqlite3.connect(db, timeout=5) as con:
+                row = con.execute("SELECT json FROM docs WHERE kind='perf_result' AND id=?",
+                                  (task["id"],)).fetchone()
+            doc = json.loads(row[0]) if row else {}
+            return doc.get("result")
+        if self.m.env.get("DB_USE") != "postgres":
+            r = wait_for(stored, 20, "the result stored without a reader")
+            self.assertEqual(r["status"], "completed", r)
+        r = self.wait_done(task["id"])
+        self.assertEqual(r["name"], "col-load")
+        self.assertEqual(r["collectionId"], cid)
+        self.assertEqual(r["metrics"]["http_reqs"]["count"], 40)
+        self.assertEqual(self.journal_total() - before, 40)
 
     def test_6_runner_killed_mid_run(self):
         rid = self.submit({"name": "doomed", "vus": 2, "duration": "30s",

@@ -22,6 +22,7 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_recorder_endpoints,
     mk_api_apitester_endpoints,
     mk_api_perf_endpoints,
+    mk_api_soap_endpoints,
     NULL,
 };
 

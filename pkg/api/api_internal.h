@@ -52,6 +52,13 @@ extern const mk_api_endpoint_t mk_api_recorder_endpoints[];  /* recorder_api.c: 
 extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,
                                                                  test runs, runners */
 extern const mk_api_endpoint_t mk_api_perf_endpoints[];      /* perf_api.c: load tests */
+extern const mk_api_endpoint_t mk_api_soap_endpoints[];      /* soap_api.c: WSDL upload */
+/* soap_api.c: one SOAP mock per operation of a WSDL text, options applied, appended to r->mocks
+ * (the generators' "soap" kind). */
+struct mk_import_opts;
+struct mk_import_result;
+int mk_api_soap_import(const char *text, size_t len, const struct mk_import_opts *o,
+                       struct mk_import_result *r, mk_err_t *err);
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 

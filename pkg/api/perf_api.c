@@ -10,6 +10,7 @@
 #include "coordinator/coordinator.h"
 #include "perf/perf.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,56 @@
 static const char *jstr(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+/* ---- live runs ------------------------------------------------------------------------------ */
+
+/* The runs not yet final, so their results are stored within a second of their end (while the
+ * coordinator still holds a lost runner's snapshots) whether or not anyone reads them. */
+struct mk_api_perf {
+    pthread_mutex_t mu;
+    pthread_mutex_t fin; /* one final result stored at a time */
+    json_t *live;        /* run id -> true */
+    bool loaded;         /* the live runs of an earlier start were found */
+    int64_t last_ms;
+};
+
+static pthread_mutex_t perf_init_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct mk_api_perf *perf_of(mk_api_t *api)
+{
+    pthread_mutex_lock(&perf_init_mu);
+    if (api->perf == NULL && (api->perf = calloc(1, sizeof *api->perf)) != NULL) {
+        pthread_mutex_init(&api->perf->mu, NULL);
+        pthread_mutex_init(&api->perf->fin, NULL);
+        api->perf->live = json_object();
+    }
+    pthread_mutex_unlock(&perf_init_mu);
+    return api->perf;
+}
+
+static void live_set(mk_api_t *api, const char *id, bool live)
+{
+    struct mk_api_perf *p = perf_of(api);
+    if (p == NULL || id == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (live)
+        json_object_set_new(p->live, id, json_true());
+    else
+        json_object_del(p->live, id);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void mk_api_perf_free(mk_api_t *api)
+{
+    if (api->perf == NULL)
+        return;
+    json_decref(api->perf->live);
+    pthread_mutex_destroy(&api->perf->mu);
+    pthread_mutex_destroy(&api->perf->fin);
+    free(api->perf);
+    api->perf = NULL;
 }
 
 static void iso(int64_t ms, char out[32])
@@ -52,8 +103,11 @@ static int runners_check(mk_queue_t *q, const char *ns, int want, mk_err_t *err)
         const char *rns = jstr(r, "namespace");
         bool scope = json_is_true(json_object_get(r, "shared")) || (rns && !strcmp(rns, ns));
         bool perf = false;
-        json_array_foreach(json_object_get(r, "capabilities"), k, cap) perf =
-            perf || !strcmp(json_string_value(cap) ? json_string_value(cap) : "", "performance");
+        json_array_foreach(json_object_get(r, "capabilities"), k, cap)
+        {
+            if (json_string_value(cap) && !strcmp(json_string_value(cap), "performance"))
+                perf = true;
+        }
         const char *state = jstr(r, "state");
         n += scope && perf && state && !strcmp(state, "online");
     }
@@ -111,11 +165,16 @@ static int submit(mk_api_t *api, const json_t *config, const char *ns, const jso
         json_object_update_missing(doc, (json_t *)extra);
         rc = doc ? mk_api_doc_put(api, KIND_RESULT, id, ns, doc, err)
                  : mk_err_set(err, MK_ENOMEM, "out of memory");
+        if (rc == 0)
+            live_set(api, id, true);
     }
     if (rc != 0) {
         size_t i;
         json_t *t;
-        json_array_foreach(shards, i, t) mk_queue_cancel(q, json_string_value(t), now, NULL);
+        json_array_foreach(shards, i, t)
+        {
+            mk_queue_cancel(q, json_string_value(t), now, NULL);
+        }
         json_decref(doc);
         doc = NULL;
     }
@@ -139,16 +198,25 @@ static json_t *config_with(const json_t *stored, const json_t *over)
     return cfg;
 }
 
-static json_t *config_doc(mk_api_t *api, const char *id, mk_err_t *err)
+/* The document of kind with id, whoever asks (no permission check): a new reference, or NULL. */
+static json_t *doc_by_id(mk_api_t *api, const char *kind, const char *id, mk_err_t *err)
 {
-    json_t *all, *found = NULL;
-    if (mk_api_docs_list(api, KIND_CONFIG, id, &all, err) != 0)
+    json_t *all, *found = NULL, *d;
+    if (mk_api_docs_list(api, kind, id, &all, err) != 0)
         return NULL;
     size_t i;
-    json_t *d;
-    json_array_foreach(all, i, d) if (jstr(d, "id") && !strcmp(jstr(d, "id"), id)) found =
-        json_incref(d);
+    json_array_foreach(all, i, d)
+    {
+        if (jstr(d, "id") && !strcmp(jstr(d, "id"), id))
+            found = json_incref(d);
+    }
     json_decref(all);
+    return found;
+}
+
+static json_t *config_doc(mk_api_t *api, const char *id, mk_err_t *err)
+{
+    json_t *found = doc_by_id(api, KIND_CONFIG, id, err);
     if (found == NULL)
         mk_err_set(err, MK_ENOTFOUND, "perf config '%s' not found", id);
     return found;
@@ -367,21 +435,87 @@ static json_t *run_view(mk_api_t *api, json_t *doc)
         return json_incref(stored);
     bool final;
     json_t *v = compute(api, doc, &final);
-    if (v && final) {
-        json_t *copy = json_copy(doc);
-        json_object_set(copy, "result", v);
-        mk_err_t err;
-        if (mk_api_doc_put(api, KIND_RESULT, jstr(doc, "id"), jstr(doc, "namespace"), copy, &err) ==
-                0 &&
-            api->coord) {
-            size_t i;
-            json_t *tid;
-            json_array_foreach(json_object_get(doc, "shards"), i, tid)
-                mk_coord_forget(api->coord, json_string_value(tid));
-        }
-        json_decref(copy);
+    struct mk_api_perf *p = v && final ? perf_of(api) : NULL;
+    if (p == NULL)
+        return v;
+    /* One caller stores the final result, then the snapshots go. A caller whose computation
+     * overlapped that (its snapshots may have gone halfway) finds the stored result here. */
+    const char *id = jstr(doc, "id");
+    pthread_mutex_lock(&p->fin);
+    json_t *now = doc_by_id(api, KIND_RESULT, id, NULL);
+    if (json_is_object(json_object_get(now, "result"))) {
+        json_decref(v);
+        v = json_incref(json_object_get(now, "result"));
+        final = false;
     }
+    json_decref(now);
+    json_t *copy = final ? json_copy(doc) : NULL;
+    json_object_set(copy, "result", v);
+    if (copy && mk_api_doc_put(api, KIND_RESULT, id, jstr(doc, "namespace"), copy, NULL) == 0 &&
+        api->coord) {
+        size_t i;
+        json_t *tid;
+        json_array_foreach(json_object_get(doc, "shards"), i, tid)
+            mk_coord_forget(api->coord, json_string_value(tid));
+        live_set(api, id, false);
+    }
+    pthread_mutex_unlock(&p->fin);
+    json_decref(copy);
     return v;
+}
+
+/* Whether every share of the run has ended (cheap: the queue's states only). */
+static bool shards_ended(mk_api_t *api, const json_t *doc)
+{
+    size_t i;
+    json_t *tid;
+    bool ended = true;
+    json_array_foreach(json_object_get(doc, "shards"), i, tid)
+    {
+        json_t *task = mk_queue_task(mk_coord_queue(api->coord), json_string_value(tid));
+        const char *st = jstr(task, "state");
+        ended =
+            ended &&
+            !(st && (!strcmp(st, "queued") || !strcmp(st, "assigned") || !strcmp(st, "running")));
+        json_decref(task);
+    }
+    return ended;
+}
+
+void mk_api_perf_maintain(mk_api_t *api)
+{
+    struct mk_api_perf *p = api->coord ? perf_of(api) : NULL;
+    int64_t now = mk_mock_now_ms();
+    if (p == NULL || now - p->last_ms < 1000)
+        return;
+    p->last_ms = now;
+    json_t *docs;
+    if (!p->loaded && mk_api_docs_list(api, KIND_RESULT, NULL, &docs, NULL) == 0) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(docs, i, d)
+        {
+            if (!json_object_get(d, "result"))
+                live_set(api, jstr(d, "id"), true);
+        }
+        json_decref(docs);
+        p->loaded = true;
+    }
+    pthread_mutex_lock(&p->mu);
+    json_t *ids = json_deep_copy(p->live);
+    pthread_mutex_unlock(&p->mu);
+    const char *id;
+    json_t *v;
+    json_object_foreach(ids, id, v)
+    {
+        json_t *doc = doc_by_id(api, KIND_RESULT, id, NULL);
+        if (doc == NULL || json_object_get(doc, "result"))
+            live_set(api, id, false); /* deleted, or stored by a reader */
+        else if (shards_ended(api, doc))
+            json_decref(run_view(api, doc));
+        json_decref(doc);
+    }
+    json_decref(ids);
 }
 
 static bool is_live(const json_t *view)
@@ -653,9 +787,13 @@ static int results_delete(ctx_t *c)
     stop_shards(c->api, doc);
     size_t i;
     json_t *tid;
-    json_array_foreach(json_object_get(doc, "shards"), i, tid) if (c->api->coord)
-        mk_coord_forget(c->api->coord, json_string_value(tid));
+    json_array_foreach(json_object_get(doc, "shards"), i, tid)
+    {
+        if (c->api->coord)
+            mk_coord_forget(c->api->coord, json_string_value(tid));
+    }
     mk_err_t err;
+    live_set(c->api, id, false);
     int rc = mk_repo_delete_docs(c->api->repo, KIND_RESULT, &id, 1, &err);
     mk_api_note_write(c->api, rc, &err);
     int status =
