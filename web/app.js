@@ -123,6 +123,12 @@ function append(el, children) {
   }
 }
 
+// el.append(...) that skips null/false/undefined children (conditional controls).
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 export function clear(el, ...children) {
   el.replaceChildren();
   append(el, children);

@@ -21,19 +21,21 @@ static const struct kind {
     translate_fn fn;
     bool text;
     const char *missing;
+    /* the translator of a text kind */
+    int (*text_fn)(const char *text, size_t len, const mk_import_opts_t *o,
+                   mk_import_result_t *r, mk_err_t *err);
 } kinds[] = {
-    {"openapi", mk_import_openapi, false, NULL},
-    {"har", mk_import_har, false, NULL},
-    {"wiremock", mk_import_wiremock, false, NULL},
-    {"postman", mk_import_postman, false, NULL},
-    {"graphql", NULL, true, NULL},
-    {"soap", NULL, true,
-     "SOAP mocks from a WSDL need the SOAP protocol (issue: protocols), which this server does "
-     "not serve yet; nothing was stored"},
+    {"openapi", mk_import_openapi, false, NULL, NULL},
+    {"har", mk_import_har, false, NULL, NULL},
+    {"wiremock", mk_import_wiremock, false, NULL, NULL},
+    {"postman", mk_import_postman, false, NULL, NULL},
+    {"graphql", NULL, true, NULL, mk_import_graphql},
+    {"soap", NULL, true, NULL, mk_api_soap_import},
     {"grpc", NULL, true,
      "gRPC mocks from a descriptor set need gRPC mock serving (issue: protocols), which this "
-     "server does not do yet; nothing was stored"},
-    {NULL, NULL, false, NULL},
+     "server does not do yet; nothing was stored",
+     NULL},
+    {NULL, NULL, false, NULL, NULL},
 };
 
 static const struct kind *kind_of(const char *path)
@@ -211,7 +213,7 @@ static int run(ctx_t *c, bool store)
     }
     k.o.id_seed = ns;
     mk_err_t err;
-    int rc = kind->text ? mk_import_graphql(k.text, k.len, &k.o, &r, &err)
+    int rc = kind->text ? kind->text_fn(k.text, k.len, &k.o, &r, &err)
                         : kind->fn(k.doc, &k.o, &r, &err);
     if (rc != 0) {
         status = mk_api_reply_fmt(c, MK_EINVAL, "%s", err.msg);
@@ -343,10 +345,11 @@ const mk_api_endpoint_t mk_api_generator_endpoints[] = {
      "The mocks a GraphQL SDL (POST /graphql) would give, storing nothing",
      MK_API_HEAVY | MK_API_NOAUDIT},
     {"POST", "/api/v1/generators/soap", generate, "mocks:write",
-     "Create mocks from a WSDL (answers 501: needs the SOAP protocol) in one transaction",
+     "Create SOAP mocks from a WSDL 1.1 document (as POST /api/v1/soap/wsdl) in one "
+     "transaction",
      MK_API_HEAVY},
     {"POST", "/api/v1/generators/soap/preview", preview, "mocks:read",
-     "The mocks a WSDL (answers 501: needs the SOAP protocol) would give, storing nothing",
+     "The SOAP mocks a WSDL 1.1 document would give, storing nothing",
      MK_API_HEAVY | MK_API_NOAUDIT},
     {"POST", "/api/v1/generators/grpc", generate, "mocks:write",
      "Create mocks from a descriptor set (answers 501: needs gRPC mocks) in one transaction",

@@ -351,8 +351,12 @@ typedef struct list_state {
     char **tags;
     size_t ntags;
     const char *search;
+    const char *protocol; /* "grpc", or "http" for every other mock */
     bool deleted;
-    json_t *items;
+    json_t *items; /* the matches as JSON; when NULL, new references in found instead */
+    mk_mock_t **found;
+    size_t nfound, cap;
+    bool oom;
     ctx_t *caller; /* when set: only mocks of namespaces where the caller may read */
 } list_state_t;
 
@@ -395,17 +399,37 @@ static int list_one(void *ud, mk_mock_t *m)
     }
     if (st->folder && !in_folder(m, st->folder))
         return 0;
-    json_array_append_new(st->items, mk_mock_to_json(m));
+    if (st->protocol &&
+        strcmp(st->protocol, m->grpc_kind != MK_MOCK_GRPC_NONE ? "grpc" : "http") != 0)
+        return 0;
+    if (st->items != NULL) {
+        json_array_append_new(st->items, mk_mock_to_json(m));
+        return 0;
+    }
+    if (st->nfound == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 256;
+        mk_mock_t **grown = realloc(st->found, cap * sizeof *grown);
+        if (grown == NULL) {
+            st->oom = true;
+            return 1;
+        }
+        st->found = grown;
+        st->cap = cap;
+    }
+    st->found[st->nfound++] = mk_mock_ref(m);
     return 0;
 }
 
-/* Newest first: the catalog iterates oldest first. */
-static json_t *page(json_t *all, size_t offset, size_t limit)
+/* One page of the found mocks as JSON, newest first (the catalog iterates oldest first); drops
+ * every reference. Only the page is rendered: a page of 10,000 matches costs one page of JSON. */
+static json_t *page(list_state_t *st, size_t offset, size_t limit)
 {
     json_t *out = json_array();
-    size_t n = json_array_size(all);
-    for (size_t i = offset; i < n && json_array_size(out) < limit; i++)
-        json_array_append(out, json_array_get(all, n - 1 - i));
+    for (size_t i = offset; i < st->nfound && json_array_size(out) < limit; i++)
+        json_array_append_new(out, mk_mock_to_json(st->found[st->nfound - 1 - i]));
+    for (size_t i = 0; i < st->nfound; i++)
+        mk_mock_unref(st->found[i]);
+    free(st->found);
     return out;
 }
 
@@ -414,7 +438,7 @@ static int mocks_list(ctx_t *c)
     const char *ns = mk_api_namespace(c, NULL);
     if (ns == NULL)
         return 400;
-    list_state_t st = {.ns = ns, .items = json_array()};
+    list_state_t st = {.ns = ns};
     char *tagv[32];
     const char *tags = mk_api_query(c, "tags");
     if (tags) {
@@ -428,14 +452,18 @@ static int mocks_list(ctx_t *c)
     }
     st.search = mk_api_query(c, "search");
     st.folder = mk_api_query(c, "folderId");
+    st.protocol = mk_api_query(c, "protocol");
     const char *deleted = mk_api_query(c, "deleted");
     st.deleted = deleted && strcmp(deleted, "true") == 0;
     mk_catalog_each(c->api->catalog, list_one, &st);
     size_t offset = mk_api_query_size(c, "offset", 0, SIZE_MAX);
     size_t limit = mk_api_query_size(c, "limit", MK_API_DEFAULT_LIMIT, MK_API_MAX_LIMIT);
-    size_t total = json_array_size(st.items);
-    json_t *items = page(st.items, offset, limit);
-    json_decref(st.items);
+    size_t total = st.nfound;
+    json_t *items = page(&st, offset, limit);
+    if (st.oom) {
+        json_decref(items);
+        return mk_api_reply_error(c->req, MK_ENOMEM, "out of memory listing mocks");
+    }
     return mk_api_reply_json(c->req, 200,
                              json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total",
                                        (json_int_t)total, "offset", (json_int_t)offset, "limit",

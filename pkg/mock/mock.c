@@ -2,6 +2,7 @@
 #include "mock/mock.h"
 #include "mock/mock_proxy.h"
 #include "mock/mock_socket.h"
+#include "mock/mock_soap.h"
 #include "route/route.h"
 
 #include <ctype.h>
@@ -122,6 +123,7 @@ static void mock_destroy(mk_mock_t *m)
     json_decref(m->mstore);
     mk_mock_proxy_free(m->proxy);
     mk_mock_socket_free(m->socket);
+    mk_mock_soap_free(m->soap);
     free(m->def_text_);
     free(m);
 }
@@ -1265,13 +1267,15 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
     if (rc == 0)
         rc = is_grpc                   ? compile_grpc(m, def, err)
              : mk_mock_socket_is(def) ? mk_mock_socket_compile(m, def, err)
+             : mk_mock_soap_is(def)   ? mk_mock_soap_compile(m, def, err)
                                       : compile_http(m, def, err);
     if (rc == 0)
         rc = mk_mock_proxy_parse(def, &m->proxy, err);
     if (rc == 0 && m->proxy != NULL && is_grpc)
         rc = mk_err_set(err, MK_EINVAL, "proxy: HTTP mocks only");
     if (rc == 0)
-        rc = compile_responses(m, def, err);
+        rc = m->soap ? mk_mock_soap_responses(m, def, compile_responses, err)
+                     : compile_responses(m, def, err);
     if (rc == 0)
         rc = compile_extract(m, def, err);
     if (rc == 0)

@@ -163,6 +163,8 @@ typedef struct mk_mock {
     struct mk_mock_proxy *proxy;
     /* A WebSocket mock's socket context and answers (mock_socket.h; owned, NULL otherwise). */
     struct mk_mock_socket *socket;
+    /* A SOAP mock's soap context and its SOAP 1.2 answers (mock_soap.h; owned, NULL otherwise). */
+    struct mk_mock_soap *soap;
     bool uses_store; /* extraction or a template (webhooks included) reads or writes a store */
     /* The stored definition as compact JSON text without the fields held above (id, namespace,
      * createdAt, updatedAt, expireAt), its common runs packed into single bytes: about a hundred

@@ -118,3 +118,11 @@ json_t *mk_request_json(mk_request_t *req)
     }
     return req->json_;
 }
+
+void mk_request_set_json(mk_request_t *req, json_t *json)
+{
+    if (req->json_)
+        json_decref(req->json_);
+    req->json_ = json;
+    req->json_state_ = 1;
+}

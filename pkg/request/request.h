@@ -26,6 +26,8 @@ typedef struct mk_request {
      * MK_METRICS_PROTOCOLS; NULL is plain HTTP) and whether a mock answered it. */
     const char *served_protocol;
     bool served_matched;
+    /* With served_protocol, what was called (the SOAP operation...), for the journal. */
+    mk_str_t served_operation;
 
     /* Lazily built; private to request.c. */
     mk_header_t *params_; /* decoded query parameters, one malloc'd block */
@@ -55,5 +57,8 @@ bool mk_request_query_param(mk_request_t *req, mk_str_t name, mk_str_t *value);
 
 /* The body parsed as JSON (borrowed reference), or NULL when it is empty or not JSON. */
 json_t *mk_request_json(mk_request_t *req);
+/* Makes json (takes the reference) what mk_request_json answers, whatever the body is: a
+ * protocol whose body is not JSON (SOAP) gives conditions and templates a JSON view of it. */
+void mk_request_set_json(mk_request_t *req, json_t *json);
 
 #endif

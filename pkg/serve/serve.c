@@ -104,7 +104,7 @@ bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_
     while (mk_route_next(&it, &out->match)) {
         mk_mock_t *m = out->match.value;
         /* gRPC mocks (indexed under method GRPC) answer on the gRPC port only. */
-        if (m->grpc_kind != MK_MOCK_GRPC_NONE || m->socket != NULL ||
+        if (m->grpc_kind != MK_MOCK_GRPC_NONE || m->socket != NULL || m->soap != NULL ||
             !mk_mock_active(m, now_ms) || !conds_hold(m, req))
             continue;
         /* Another thread may take the last use between the check and here. */
@@ -199,6 +199,8 @@ static void record(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_st
         .status = status,
         .duration_ms = mk_httpd_req_elapsed_ms(req),
         .request_id = mk_httpd_req_id(req),
+        .protocol = mk_str_of(view->served_protocol),
+        .operation = view->served_operation,
     };
     mk_journal_record(s->journal, mk_httpd_req_worker(req), &rec);
 }
@@ -1234,7 +1236,13 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     const mk_snapshot_t *snap = mk_catalog_enter(s->catalog, reader);
     mk_serve_result_t res;
     int status;
-    if (!mk_serve_resolve(snap, ns, path, view, now_ms, &rng, &res)) {
+    bool hit = mk_serve_resolve(snap, ns, path, view, now_ms, &rng, &res);
+    /* SOAP calls on a miss (serve_soap.c): 1 resolved into res, -1 answered with a fault. */
+    int soap = hit ? 0 : mk_serve_soap_resolve(s, snap, req, view, ns, path, now_ms, &rng, &res,
+                                               &status);
+    if (soap < 0)
+        goto out;
+    if (!hit && soap == 0) {
         if (!mk_serve_ws_try(s, snap, req, view, ns, path, &status))
             status = respond_not_found(s, snap, req, view, ns, path, now_ms);
         goto out;

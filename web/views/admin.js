@@ -1,6 +1,8 @@
 // Administration by role: namespaces and members (owners), users (administrators), tokens
 // (a created secret is shown once, here, and never again), the audit log, webhooks.
-import { api, h, clear, state, can, isAdmin, act, fmtTime, table, toast } from '../app.js';
+import {
+  add, api, h, clear, state, can, isAdmin, act, fmtTime, table, toast,
+} from '../app.js';
 
 const ROLES = ['viewer', 'editor', 'owner'];
 
@@ -14,7 +16,7 @@ export async function render(root) {
   ].filter((t) => t.show);
   const bar = h('div', { class: 'tabs', role: 'tablist' });
   const panel = h('div', { role: 'tabpanel', id: 'admin-panel' });
-  root.append(h('div', { class: 'toolbar' }, h('h1', {}, 'Administration')), bar, panel);
+  add(root, h('div', { class: 'toolbar' }, h('h1', {}, 'Administration')), bar, panel);
   const show = (key) => {
     for (const b of bar.children) b.setAttribute('aria-selected', String(b.dataset.tab === key));
     clear(panel);
@@ -54,7 +56,7 @@ async function members(panel) {
     : h('input', { name: 'user', placeholder: 'user id', 'aria-label': 'User id' }),
   h('select', { name: 'role', 'aria-label': 'Role' }, ROLES.map((r) => h('option', { value: r }, r))),
   h('button', { type: 'submit' }, 'Add member')) : null;
-  panel.append(h('h2', {}, `Members of ${ns}`), list, addForm, nsForm);
+  add(panel, h('h2', {}, `Members of ${ns}`), list, addForm, nsForm);
   async function load() {
     const r = await api('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/members`)
       .catch((e) => ({ error: e.message }));
@@ -100,7 +102,7 @@ async function users(panel) {
     h('select', { name: 'role', 'aria-label': 'System role' },
       h('option', { value: 'user' }, 'user'), h('option', { value: 'admin' }, 'admin')),
     h('button', { type: 'submit' }, 'Create user'));
-  panel.append(h('h2', {}, 'Users'), list, form);
+  add(panel, h('h2', {}, 'Users'), list, form);
   async function create(e) {
     e.preventDefault();
     const el = e.target.elements;
@@ -148,7 +150,7 @@ async function tokens(panel) {
       ROLES.map((r) => h('option', { value: r }, r)),
       isAdmin() ? h('option', { value: 'admin' }, 'admin') : null),
     h('button', { type: 'submit' }, 'Create token'));
-  panel.append(h('h2', {}, 'Tokens'), secret, list, form);
+  add(panel, h('h2', {}, 'Tokens'), secret, list, form);
   async function create(e) {
     e.preventDefault();
     const el = e.target.elements;
@@ -198,7 +200,7 @@ async function audit(panel) {
   const actor = h('input', { placeholder: 'actor', 'aria-label': 'Actor' });
   const action = h('input', { placeholder: 'action', 'aria-label': 'Action' });
   const list = h('div', { id: 'audit' });
-  panel.append(h('div', { class: 'filters' }, actor, action,
+  add(panel, h('div', { class: 'filters' }, actor, action,
     h('button', { onclick: load }, 'Filter')), list);
   async function load() {
     const query = { actor: actor.value, action: action.value, limit: 200 };
@@ -239,7 +241,7 @@ async function webhooks(panel) {
     },
   }, h('input', { name: 'url', placeholder: 'https://ci.example/hook', 'aria-label': 'URL', required: true }),
   h('button', { type: 'submit' }, 'Add webhook')) : null;
-  panel.append(h('h2', {}, `Webhooks of ${ns}`), secret, list, form);
+  add(panel, h('h2', {}, `Webhooks of ${ns}`), secret, list, form);
   async function load() {
     const r = await api('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/webhooks`)
       .catch((e) => ({ error: e.message }));

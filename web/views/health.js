@@ -1,11 +1,11 @@
 // Health: this admin's /health and key metrics, and the resolvers the coordinator knows.
-import { api, h, clear, can, fmtTime, table } from '../app.js';
+import { add, api, h, clear, can, fmtTime, table } from '../app.js';
 
 const KEY_METRICS = /^(mockarty_http_requests_total|mockarty_mocks|mockarty_journal_entries|mockarty_journal_bytes|process_resident_memory_bytes|mockarty_runners)/;
 
 export async function render(root) {
   const box = h('div', { id: 'health' });
-  root.append(h('div', { class: 'toolbar' }, h('h1', {}, 'Health')), box);
+  add(root, h('div', { class: 'toolbar' }, h('h1', {}, 'Health')), box);
   async function load() {
     const health = await fetch('/health').then((r) => r.json()).catch((e) => ({ error: e.message }));
     const metrics = await fetch('/metrics').then((r) => r.text()).catch(() => '');

@@ -1,6 +1,6 @@
 // Imports: OpenAPI, HAR, WireMock, Postman, GraphQL: upload or paste, preview (stores nothing),
 // then create the mocks in one transaction.
-import { api, h, clear, state, can, toast, table, hasEndpoint } from '../app.js';
+import { add, api, h, clear, state, can, toast, table, hasEndpoint } from '../app.js';
 
 const KINDS = [
   { key: 'openapi', label: 'OpenAPI 3 (JSON or YAML)', path: '/api/v1/generators/openapi' },
@@ -21,7 +21,7 @@ export async function render(root) {
   });
   const out = h('div', { id: 'import-preview' });
   const create = h('button', { class: 'primary', id: 'import-create', disabled: true }, 'Create mocks');
-  root.append(
+  add(root,
     h('div', { class: 'toolbar' }, h('h1', {}, `Import into ${state.ns}`)),
     h('div', { class: 'card' },
       h('div', { class: 'filters' }, kind, file),

@@ -1,5 +1,5 @@
 // Log in with a login (or email) and password; the API sets the session cookie.
-import { api, h, state, loadMe, go, ApiError } from '../app.js';
+import { add, api, h, state, loadMe, go, ApiError } from '../app.js';
 
 export async function render(root) {
   const err = h('p', { class: 'error', role: 'alert', id: 'login-error' });
@@ -14,7 +14,7 @@ export async function render(root) {
     h('label', { for: 'password' }, 'Password'), password,
     err,
     h('button', { type: 'submit', class: 'primary', id: 'login-submit' }, 'Log in'));
-  root.append(form);
+  add(root, form);
   login.focus();
 
   async function submit(e) {

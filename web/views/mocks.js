@@ -1,7 +1,7 @@
 // Mocks: the list of a namespace (search, tags, protocol, live/deleted, server-side pages) and the
 // editor (a form for the common fields beside a JSON editor of the whole definition).
 import {
-  api, h, clear, state, can, toast, act, fmtTime, pretty, table, debounce, go, ApiError,
+  add, api, h, clear, state, can, toast, act, fmtTime, pretty, table, debounce, go, ApiError,
 } from '../app.js';
 
 const PAGE = 50;
@@ -55,7 +55,7 @@ async function renderList(root, params) {
   const prev = h('button', { id: 'page-prev', onclick: () => page(-1) }, '← Previous');
   const next = h('button', { id: 'page-next', onclick: () => page(1) }, 'Next →');
 
-  root.append(
+  add(root,
     h('div', { class: 'toolbar' },
       h('h1', {}, `Mocks in ${state.ns}`),
       h('span', { class: 'spacer' }),
@@ -209,7 +209,7 @@ async function renderEditor(root, params) {
     try {
       existing = await api('GET', `/api/v1/mocks/${encodeURIComponent(id || cloneOf)}`);
     } catch (e) {
-      root.append(h('p', { class: 'error' }, e.message));
+      add(root, h('p', { class: 'error' }, e.message));
       return;
     }
     def = structuredClone(existing);
@@ -429,7 +429,7 @@ async function renderEditor(root, params) {
   }
 
   const side = h('section', { class: 'side' });
-  root.append(
+  add(root,
     h('div', { class: 'toolbar' },
       h('h1', {}, existing ? `Mock ${existing.id}` : cloneOf ? `Clone of ${cloneOf}` : 'New mock'),
       h('span', { class: 'spacer' }),
@@ -446,7 +446,7 @@ async function renderEditor(root, params) {
 }
 
 async function renderUsage(side, m) {
-  side.append(h('h3', {}, 'Use'),
+  add(side, h('h3', {}, 'Use'),
     h('dl', { class: 'kv' },
       h('dt', {}, 'Use count'), h('dd', { id: 'use-count' }, String(m.useCounter ?? m.useCount ?? 0)),
       h('dt', {}, 'Last use'), h('dd', {}, fmtTime(m.lastUse)),
@@ -454,7 +454,7 @@ async function renderUsage(side, m) {
       h('dt', {}, 'Updated'), h('dd', {}, fmtTime(m.updatedAt))),
     h('h3', {}, 'Recent requests'));
   const box = h('div', { id: 'recent-requests' });
-  side.append(box);
+  add(side, box);
   try {
     const r = await api('GET', `/api/v1/mocks/${encodeURIComponent(m.id)}/logs`, undefined,
       { query: { limit: 10 } });

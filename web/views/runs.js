@@ -2,7 +2,7 @@
 // progress, results per request and assertion, reports to download; load tests when the server
 // has the perf endpoints.
 import {
-  api, h, clear, state, can, act, fmtTime, pretty, table, download, hasEndpoint, toast,
+  add, api, h, clear, state, can, act, fmtTime, pretty, table, download, hasEndpoint, toast,
 } from '../app.js';
 
 const DONE = ['succeeded', 'passed', 'failed', 'cancelled', 'timed_out', 'error', 'completed'];
@@ -14,7 +14,7 @@ export async function render(root) {
   const runsBox = h('div', { id: 'runs' });
   const detail = h('div', { id: 'run-detail' });
   const perfBox = h('div', { id: 'perf' });
-  root.append(
+  add(root,
     h('div', { class: 'toolbar' }, h('h1', {}, 'Runners & runs')),
     h('h2', {}, 'Runners and resolvers'), runnersBox,
     h('h2', {}, `Collections in ${state.ns}`), colBox,
@@ -150,14 +150,16 @@ export async function render(root) {
     clear(box, h('ul', { class: 'plain' }, res.map((r) => {
       const tests = r.tests || r.assertions || [];
       const ok = tests.every((t) => t.passed !== false && t.status !== 'failed');
+      const resp = r.response || {};
       return h('li', {}, h('details', {},
         h('summary', {}, h('b', { class: ok ? 'pass' : 'fail' }, ok ? '✓' : '✗'), ' ',
-          `${r.name || r.requestName || ''} · ${(r.request && r.request.method) || r.method || ''} `
-          + `${(r.response && (r.response.status || r.response.code)) || r.status || ''}`
-          + ` · ${r.durationMs ?? r.responseTime ?? ''} ms`),
-        h('ul', {}, tests.map((t) => h('li', { class: t.passed === false || t.status === 'failed' ? 'fail' : 'pass' },
-          `${t.name}${t.error ? ` — ${t.error}` : ''}`))),
-        r.error ? h('p', { class: 'error' }, r.error) : null,
+          [r.name || r.requestName || '', (r.request && r.request.method) || r.method || '',
+            resp.code || resp.status || '', `${r.duration ?? resp.responseTime ?? '?'} ms`,
+            r.status || ''].filter((x) => x !== '').join(' · ')),
+        h('ul', {}, tests.map((t) => h('li', { class: t.passed === false ? 'fail' : 'pass' },
+          `${t.passed === false ? '✗' : '✓'} ${t.name}${t.message ? ` — ${t.message}` : ''}`))),
+        r.error ? h('p', { class: 'error' }, typeof r.error === 'string' ? r.error
+          : JSON.stringify(r.error)) : null,
         h('pre', {}, pretty(r))));
     })));
   }

@@ -1,5 +1,5 @@
 // Stores: the namespace's global store (gS) and any chain store (cS): browse, set, delete keys.
-import { api, h, clear, state, can, act, pretty, table } from '../app.js';
+import { add, api, h, clear, state, can, act, pretty, table } from '../app.js';
 
 export async function render(root) {
   const writer = can('stores:write');
@@ -14,7 +14,7 @@ export async function render(root) {
     'aria-label': 'Value',
   });
   chainIn.hidden = true;
-  root.append(
+  add(root,
     h('div', { class: 'toolbar' }, h('h1', {}, `Stores in ${state.ns}`)),
     h('div', { class: 'filters' }, kind, chainIn, h('button', { onclick: load }, 'Show')),
     box,

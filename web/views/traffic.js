@@ -2,7 +2,7 @@
 // when the server has it, else a poll of /api/v1/requests every half second), and the unmatched
 // requests with their near-miss explanation and "create a mock from this request".
 import {
-  api, h, clear, state, can, toast, act, fmtTime, pretty, table, debounce, go, hasEndpoint,
+  add, api, h, clear, state, can, toast, act, fmtTime, pretty, table, debounce, go, hasEndpoint,
   isAdmin,
 } from '../app.js';
 
@@ -30,7 +30,7 @@ export async function render(root) {
   const unmatched = h('div', { id: 'unmatched' });
   const explainBox = h('div', { id: 'explain', class: 'explain' });
 
-  root.append(
+  add(root,
     h('div', { class: 'toolbar' }, h('h1', {}, 'Traffic'), h('span', { class: 'spacer' }), mode),
     h('div', { class: 'filters', role: 'search' }, nsIn, methodIn, pathIn, mockIn, statusIn, pause,
       h('button', { onclick: () => clear(list) }, 'Clear view')),
@@ -52,7 +52,7 @@ export async function render(root) {
     const st = String((e.response && e.response.status) || '');
     return f.status === 'unmatched' ? !e.mockId : st.startsWith(f.status);
   }
-  function add(entries) {
+  function addEntries(entries) {
     if (paused) return;
     for (const e of entries) {
       const key = `${e.node || ''}/${e.id}`;
@@ -117,7 +117,7 @@ export async function render(root) {
     const onEntry = (msg) => {
       try {
         const d = JSON.parse(msg.data);
-        add(Array.isArray(d) ? d.slice().reverse() : [d]);
+        addEntries(Array.isArray(d) ? d.slice().reverse() : [d]);
       } catch (err) { /* a comment or keep-alive */ }
     };
     es.onmessage = onEntry;
@@ -140,7 +140,7 @@ export async function render(root) {
       try {
         const r = await api('GET', '/api/v1/requests', undefined, { query: { ...query, limit: 100 } });
         if (!alive) return;
-        add((r.items || r.requests || []).slice().reverse());
+        addEntries((r.items || r.requests || []).slice().reverse());
         mode.textContent = 'live (polling every 0.5 s)';
       } catch (err) {
         mode.textContent = `error: ${err.message}`;
