@@ -77,4 +77,14 @@ bool mk_serve_shows_details(mk_serve_t *s, mk_request_t *view);
 bool mk_serve_ws_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *req,
                      mk_request_t *view, mk_str_t ns, mk_str_t path, int *status);
 
+/* SOAP mocks (serve_soap.c), tried when no HTTP mock matched. For a POST with an XML
+ * Content-Type or a SOAPAction header on an endpoint of SOAP mocks in ns: parses the envelope and
+ * returns 1 with *out resolved (a use claimed; the answer is then rendered like an HTTP mock's,
+ * the request's JSON view being the operation's content), or -1 after answering a SOAP fault
+ * (malformed envelope, no mock matched; *status set). Returns 0 for other requests, at the cost
+ * of a header check and an index probe. */
+int mk_serve_soap_resolve(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *req,
+                          mk_request_t *view, mk_str_t ns, mk_str_t path, int64_t now_ms,
+                          mk_faker_rng_t *rng, mk_serve_result_t *out, int *status);
+
 #endif
