@@ -310,6 +310,64 @@ class PerfRunnersTest(unittest.TestCase):
         self.assertEqual(self.result(rid)["shards"][0]["attempt"], 1)
 
 
+class PerfScopeTest(unittest.TestCase):
+    """Namespaces and permissions with authentication on (no runner needed: runs stay queued)."""
+    BOOT = "perf-boot-s3cret"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = Mockarty(ADMIN, env={"RUNNER_GRPC_PORT": str(free_port()), "API_TOKEN": cls.BOOT,
+                                     "ADMIN_PASSWORD": "admin-pass-1234"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code, err = cls.m.stop()
+        assert code == 0, err[-3000:]
+
+    def call(self, token, method, path, body=None):
+        s, parsed, raw, _ = self.m.request(method, path, body,
+                                           headers={"Authorization": "Bearer " + token})
+        return s, parsed
+
+    def test_namespaces(self):
+        for ns in ("team-a", "team-b"):
+            self.assertIn(self.call(self.BOOT, "POST", "/api/v1/namespaces", {"name": ns})[0],
+                          (200, 201))
+        tok = {}
+        for name, ns, role in (("a-editor", "team-a", "editor"), ("a-viewer", "team-a", "viewer")):
+            s, b = self.call(self.BOOT, "POST", "/api/v1/auth/tokens",
+                             {"name": name, "kind": "integration", "namespace": ns, "role": role})
+            self.assertEqual(s, 201, b)
+            tok[name] = b["token"]
+        cfg = {"vus": 1, "duration": "5s",
+               "scenario": {"requests": [{"url": "http://127.0.0.1:%d/x" % self.m.port}]}}
+        s, b = self.call(self.BOOT, "POST", "/api/v1/perf/run", dict(cfg, namespace="team-b"))
+        self.assertEqual(s, 202, b)
+        b_run = b["id"]
+        s, b = self.call(tok["a-editor"], "POST", "/api/v1/perf/run", dict(cfg, namespace="team-a"))
+        self.assertEqual(s, 202, b)
+        a_run = b["id"]
+        # a team-a token sees its namespace's runs only, and cannot act in team-b
+        s, b = self.call(tok["a-viewer"], "GET", "/api/v1/perf-results")
+        self.assertEqual((s, [r["id"] for r in b]), (200, [a_run]))
+        self.assertEqual(self.call(tok["a-viewer"], "GET", "/api/v1/perf-results/" + b_run)[0],
+                         404)
+        self.assertEqual(self.call(tok["a-editor"], "POST", "/api/v1/perf/stop/" + b_run)[0], 404)
+        self.assertEqual(self.call(tok["a-editor"], "POST", "/api/v1/perf/run",
+                                   dict(cfg, namespace="team-b"))[0], 403)
+        self.assertEqual(self.call(tok["a-viewer"], "POST", "/api/v1/perf/run",
+                                   dict(cfg, namespace="team-a"))[0], 403)
+        self.assertEqual(self.call(tok["a-viewer"], "POST", "/api/v1/perf/stop/" + a_run)[0], 403)
+        s, b = self.call(tok["a-viewer"], "GET", "/api/v1/perf-results/" + a_run)
+        self.assertEqual((s, b["status"], b["namespace"]), (200, "queued", "team-a"))
+        # a queued run stopped before any runner took it
+        s, b = self.call(tok["a-editor"], "POST", "/api/v1/perf/stop/" + a_run)
+        self.assertEqual((s, b["status"]), (200, "stopping"))
+        s, b = self.call(tok["a-viewer"], "GET", "/api/v1/perf-results/" + a_run)
+        self.assertEqual(b["status"], "stopped")
+        self.assertEqual(self.call(self.BOOT, "GET", "/api/v1/perf-results/" + b_run)[0], 200)
+
+
 if __name__ == "__main__":
     ADMIN, RUNNER = sys.argv[1], sys.argv[2]
     del sys.argv[1:]
