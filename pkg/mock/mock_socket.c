@@ -140,8 +140,8 @@ static int compile_msg(const json_t *ev, const char *field, mk_mock_socket_msg_t
     if (data == NULL) {
         msg->text = strdup("");
     } else if (json_is_string(data)) {
-        rc = mk_template_compile_text(
-            (mk_str_t){json_string_value(data), json_string_length(data)}, sub, &msg->tpl, err);
+        rc = mk_template_compile_text((mk_str_t){json_string_value(data), json_string_length(data)},
+                                      sub, &msg->tpl, err);
         msg->len = json_string_length(data);
         msg->text = rc == 0 ? strndup(json_string_value(data), msg->len) : NULL;
     } else {
@@ -248,9 +248,9 @@ static int compile_reply(const json_t *resp, const char *field, mk_mock_socket_r
     for (size_t i = 0; i < r->nchain; i++)
         period += r->chain[i].delay_ms;
     if (r->loop && period < 10)
-        return mk_err_set(err, MK_EINVAL,
-                          "%s: a looping chain needs loopDelay plus its delays to be at least 10 ms",
-                          sub);
+        return mk_err_set(
+            err, MK_EINVAL,
+            "%s: a looping chain needs loopDelay plus its delays to be at least 10 ms", sub);
     return 0;
 }
 
@@ -397,10 +397,10 @@ int mk_mock_socket_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (server && server[0] && (s->server_name = strdup(server)) == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     char route[MK_MOCK_SOCKET_MAX_ROUTE];
-    size_t n = s->event ? mk_mock_socket_route(mk_str_of(s->endpoint), mk_str_of(s->event), route,
-                                               sizeof route)
-                        : mk_mock_socket_route(mk_str_of(s->endpoint), MK_STR_LIT("*"), route,
-                                               sizeof route);
+    size_t n =
+        s->event
+            ? mk_mock_socket_route(mk_str_of(s->endpoint), mk_str_of(s->event), route, sizeof route)
+            : mk_mock_socket_route(mk_str_of(s->endpoint), MK_STR_LIT("*"), route, sizeof route);
     if (n == 0 || (m->route = strdup(route)) == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     m->method = (char *)MK_MOCK_WS_METHOD;

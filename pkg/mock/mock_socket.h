@@ -22,7 +22,7 @@
 struct mk_mock;
 
 #define MK_MOCK_WS_METHOD        "WS"
-#define MK_MOCK_SOCKET_ANY       "%2A" /* the route segment of mocks that answer any message */
+#define MK_MOCK_SOCKET_ANY       "%2A"     /* the route segment of mocks that answer any message */
 #define MK_MOCK_SOCKET_CONNECT   "connect" /* the event answered when a client connects */
 #define MK_MOCK_SOCKET_MAX_EVENT 256
 #define MK_MOCK_SOCKET_MAX_CHAIN 1000 /* messages in one sseEventChain */

@@ -133,7 +133,8 @@ static void run_step(client_t *c, run_t *r)
             r->pos++;
             continue;
         }
-        if (rep->loop && rep->nchain > 0 && (rep->max_loops == 0 || r->loops + 1 < rep->max_loops)) {
+        if (rep->loop && rep->nchain > 0 &&
+            (rep->max_loops == 0 || r->loops + 1 < rep->max_loops)) {
             if (wait_for(c, r, rep->loop_delay_ms ? rep->loop_delay_ms : 1))
                 return;
             r->loops++;
@@ -204,10 +205,11 @@ static void send_not_found(client_t *c, const mk_snapshot_t *snap, mk_request_t 
 {
     char msg[600];
     snprintf(msg, sizeof msg, "no mock matched %s%.*s%s on %s in namespace '%s'",
-             has_key ? "event '" : "the message", has_key ? (int)(key.len > 100 ? 100 : key.len) : 0,
-             has_key ? key.base : "", has_key ? "'" : "", c->endpoint, c->ns);
-    json_t *body = json_pack("{s:s, s:s, s:s}", "code", "not_found", "error", msg, "endpoint",
-                             c->endpoint);
+             has_key ? "event '" : "the message",
+             has_key ? (int)(key.len > 100 ? 100 : key.len) : 0, has_key ? key.base : "",
+             has_key ? "'" : "", c->endpoint, c->ns);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "code", "not_found", "error", msg, "endpoint", c->endpoint);
     if (body && has_key)
         json_object_set_new(body, "event", json_stringn(key.base, key.len));
     if (body && c->details) {
@@ -261,7 +263,8 @@ static void answer(client_t *c, mk_str_t msg, bool is_text, bool connect)
     m = mk_mock_ref(m);
     const mk_mock_response_t *resp = mk_mock_pick_response(m, &c->rng);
     mk_catalog_leave(cat, reader);
-    record(c, msg, has_key ? key : (mk_str_t){"", 0}, m, 200, (mk_str_t){resp->body, resp->body_len});
+    record(c, msg, has_key ? key : (mk_str_t){"", 0}, m, 200,
+           (mk_str_t){resp->body, resp->body_len});
     mk_request_release(&view);
 
     size_t index = (size_t)(resp - m->responses);

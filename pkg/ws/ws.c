@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define MAX_LISTS 64
 
@@ -47,10 +48,11 @@ struct mk_ws_conn {
     h2o_linklist_t timers;
     unsigned ntimers;
     ws_timer_t close_timer; /* tag unused: the close deadline */
-    char *wbuf; /* the bytes being written */
+    char *wbuf;             /* the bytes being written */
     size_t wlen;
-    int busy;   /* inside a handler: freeing waits */
-    bool gone;  /* closed: freed when no longer busy */
+    int busy;  /* inside a handler: freeing waits */
+    bool shut; /* our side of the socket is shut after our last frame */
+    bool gone; /* closed: freed when no longer busy */
 };
 
 static void conn_proceed(mk_ws_conn_t *c);
@@ -188,7 +190,10 @@ static void conn_proceed(mk_ws_conn_t *c)
 {
     if (c->sock == NULL || c->gone)
         return;
-    if (c->sock->input->size > 0 && mk_ws_session_reading(c->sess)) {
+    if (c->sock->input->size > 0 && !mk_ws_session_reading(c->sess)) {
+        /* After our close: what the peer still sends is dropped (see below). */
+        h2o_buffer_consume(&c->sock->input, c->sock->input->size);
+    } else if (c->sock->input->size > 0) {
         c->busy++;
         /* The session copies what it keeps; h2o's buffer is released right after. */
         mk_ws_session_feed(c->sess, (const uint8_t *)c->sock->input->bytes, c->sock->input->size);
@@ -215,14 +220,21 @@ static void conn_proceed(mk_ws_conn_t *c)
     }
     if (mk_ws_session_close_sent(c->sess) && !h2o_timeout_is_linked(&c->close_timer.entry)) {
         const mk_ws_limits_t *lim = mk_ws_session_limits_(c->sess);
-        h2o_timeout_link(c->wl->evloop, list_for(c->wl, lim->close_wait_ms),
-                         &c->close_timer.entry);
+        h2o_timeout_link(c->wl->evloop, list_for(c->wl, lim->close_wait_ms), &c->close_timer.entry);
     }
-    if (c->wbuf == NULL && mk_ws_session_done(c->sess)) {
+    if (c->wbuf == NULL && mk_ws_session_done(c->sess) && mk_ws_session_close_received(c->sess)) {
         conn_end(c);
         return;
     }
-    if (mk_ws_session_reading(c->sess))
+    /* Closed by us without the peer's close (a broken frame, a message too big): closing the
+     * socket with its bytes unread would reset the connection, and the peer could lose our close
+     * frame; so our side is shut (the peer sees the end after the close frame) and we keep
+     * reading and dropping until it closes or the close deadline passes. */
+    if (c->wbuf == NULL && mk_ws_session_done(c->sess) && !c->shut) {
+        c->shut = true;
+        shutdown(h2o_socket_get_fd(c->sock), SHUT_WR);
+    }
+    if (mk_ws_session_reading(c->sess) || mk_ws_session_done(c->sess))
         h2o_socket_read_start(c->sock, on_readable);
     else
         h2o_socket_read_stop(c->sock);
@@ -282,9 +294,11 @@ static ssize_t find_key(h2o_req_t *r)
 bool mk_ws_is_handshake(mk_httpd_req_t *req)
 {
     h2o_req_t *r = h2o_of(req);
-    if (r == NULL || r->version >= 0x200 || !h2o_memis(r->method.base, r->method.len, H2O_STRLIT("GET")))
+    if (r == NULL || r->version >= 0x200 ||
+        !h2o_memis(r->method.base, r->method.len, H2O_STRLIT("GET")))
         return false;
-    if (r->upgrade.base == NULL || !h2o_lcstris(r->upgrade.base, r->upgrade.len, H2O_STRLIT("websocket")))
+    if (r->upgrade.base == NULL ||
+        !h2o_lcstris(r->upgrade.base, r->upgrade.len, H2O_STRLIT("websocket")))
         return false;
     ssize_t k = find_key(r);
     return k >= 0 && r->headers.entries[k].value.len == 24;
@@ -337,8 +351,14 @@ int mk_ws_send(mk_ws_conn_t *c, mk_ws_kind_t kind, mk_str_t data)
     if (c->gone)
         return MK_EUNAVAIL;
     int rc = mk_ws_session_send(c->sess, kind, data.base, data.len);
-    if (rc == MK_ETOOBIG)
-        mk_ws_session_close(c->sess, MK_WS_CLOSE_POLICY, "send queue full");
+    if (rc == MK_ETOOBIG) {
+        /* The peer does not read: the close may never leave either, so the deadline starts now. */
+        mk_ws_session_abort(c->sess, MK_WS_CLOSE_POLICY, "send queue full");
+        if (!h2o_timeout_is_linked(&c->close_timer.entry))
+            h2o_timeout_link(c->wl->evloop,
+                             list_for(c->wl, mk_ws_session_limits_(c->sess)->close_wait_ms),
+                             &c->close_timer.entry);
+    }
     if (c->busy == 0)
         conn_proceed(c);
     return rc;

@@ -23,19 +23,19 @@ typedef enum mk_ws_kind {
     MK_WS_BINARY = 2,
 } mk_ws_kind_t;
 
-#define MK_WS_CLOSE_NORMAL      1000
-#define MK_WS_CLOSE_GOING_AWAY  1001
-#define MK_WS_CLOSE_PROTOCOL    1002
-#define MK_WS_CLOSE_INVALID     1007
-#define MK_WS_CLOSE_POLICY      1008
-#define MK_WS_CLOSE_TOO_BIG     1009
-#define MK_WS_CLOSE_INTERNAL    1011
+#define MK_WS_CLOSE_NORMAL     1000
+#define MK_WS_CLOSE_GOING_AWAY 1001
+#define MK_WS_CLOSE_PROTOCOL   1002
+#define MK_WS_CLOSE_INVALID    1007
+#define MK_WS_CLOSE_POLICY     1008
+#define MK_WS_CLOSE_TOO_BIG    1009
+#define MK_WS_CLOSE_INTERNAL   1011
 
 typedef struct mk_ws_limits {
-    size_t max_message;      /* largest message received (all its frames); 0 = 1 MiB */
-    size_t max_queued;       /* bytes queued for the peer at most; 0 = 4 MiB */
-    unsigned max_timers;     /* timers pending per connection at most; 0 = 1024 */
-    uint32_t close_wait_ms;  /* after our close frame, how long the peer has to answer; 0 = 5 s */
+    size_t max_message;     /* largest message received (all its frames); 0 = 1 MiB */
+    size_t max_queued;      /* bytes queued for the peer at most; 0 = 4 MiB */
+    unsigned max_timers;    /* timers pending per connection at most; 0 = 1024 */
+    uint32_t close_wait_ms; /* after our close frame, how long the peer has to answer; 0 = 5 s */
 } mk_ws_limits_t;
 
 /* ---- session: the protocol without I/O ---- */
@@ -53,8 +53,11 @@ void mk_ws_session_feed(mk_ws_session_t *s, const uint8_t *data, size_t len);
 /* Queues a message. MK_ETOOBIG when the queue would pass max_queued, MK_EUNAVAIL when the session
  * is closing, MK_ENOMEM. */
 int mk_ws_session_send(mk_ws_session_t *s, mk_ws_kind_t kind, const void *data, size_t len);
-/* Queues a close frame (reason cut to 123 bytes); a second close is ignored. */
+/* Closes after the messages already queued (reason cut to 123 bytes); a second close is
+ * ignored. */
 void mk_ws_session_close(mk_ws_session_t *s, uint16_t code, const char *reason);
+/* Closes ahead of the messages still queued (they are dropped): for a peer that does not read. */
+void mk_ws_session_abort(mk_ws_session_t *s, uint16_t code, const char *reason);
 /* The bytes to write next (up to 64 KiB), empty when there is nothing; after writing them, call
  * mk_ws_session_consume() with their length. */
 mk_str_t mk_ws_session_output(mk_ws_session_t *s);
@@ -94,8 +97,8 @@ int mk_ws_send(mk_ws_conn_t *c, mk_ws_kind_t kind, mk_str_t data);
  * max_timers. Delays are grouped in per-loop lists; past 64 distinct values a delay is rounded
  * up to the nearest list's. */
 int mk_ws_after(mk_ws_conn_t *c, uint32_t delay_ms, uint64_t tag);
-/* Starts the closing handshake with code; the socket closes once the peer answers (or after
- * close_wait_ms). */
+/* Starts the closing handshake with code after the messages already queued; the socket closes
+ * once the peer answers (or close_wait_ms after the close frame went out). */
 void mk_ws_close(mk_ws_conn_t *c, uint16_t code, const char *reason);
 /* The worker index the connection lives on (for per-worker state: journal, catalog reader). */
 unsigned mk_ws_worker(const mk_ws_conn_t *c);

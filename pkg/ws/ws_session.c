@@ -4,6 +4,7 @@
 
 #include <wslay/wslay.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,11 @@ struct mk_ws_session {
     /* wslay gave up on the input (a frame its parser refuses): we sent a close of our own. */
     bool fatal;
     uint16_t fatal_code;
+    /* A close asked for while messages wait: wslay sends control frames first, so it is queued
+     * only once they are out, and the peer gets the messages before the close. */
+    bool close_pending;
+    uint16_t close_code;
+    char close_reason[124];
 };
 
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
@@ -155,7 +161,7 @@ void mk_ws_session_feed(mk_ws_session_t *s, const uint8_t *data, size_t len)
 
 int mk_ws_session_send(mk_ws_session_t *s, mk_ws_kind_t kind, const void *data, size_t len)
 {
-    if (s->fatal || wslay_event_get_close_sent(s->ctx))
+    if (s->fatal || s->close_pending || wslay_event_get_close_sent(s->ctx))
         return MK_EUNAVAIL;
     if (wslay_event_get_queued_msg_length(s->ctx) + len > s->lim.max_queued)
         return MK_ETOOBIG;
@@ -170,18 +176,41 @@ int mk_ws_session_send(mk_ws_session_t *s, mk_ws_kind_t kind, const void *data, 
     return rc == 0 ? 0 : MK_EUNAVAIL;
 }
 
-void mk_ws_session_close(mk_ws_session_t *s, uint16_t code, const char *reason)
+static void queue_close(mk_ws_session_t *s, uint16_t code, const char *reason)
 {
-    if (s->fatal)
-        return;
     size_t n = reason ? strlen(reason) : 0;
     if (n > 123)
         n = 123;
     wslay_event_queue_close(s->ctx, code, (const uint8_t *)reason, n);
 }
 
+void mk_ws_session_close(mk_ws_session_t *s, uint16_t code, const char *reason)
+{
+    if (s->fatal || s->close_pending)
+        return;
+    if (!wslay_event_want_write(s->ctx)) {
+        queue_close(s, code, reason);
+        return;
+    }
+    s->close_pending = true;
+    s->close_code = code;
+    snprintf(s->close_reason, sizeof s->close_reason, "%s", reason ? reason : "");
+}
+
+void mk_ws_session_abort(mk_ws_session_t *s, uint16_t code, const char *reason)
+{
+    if (s->fatal)
+        return;
+    s->close_pending = false;
+    queue_close(s, code, reason);
+}
+
 mk_str_t mk_ws_session_output(mk_ws_session_t *s)
 {
+    if (s->close_pending && !wslay_event_want_write(s->ctx)) {
+        s->close_pending = false;
+        queue_close(s, s->close_code, s->close_reason);
+    }
     if (s->out_len == 0 && !s->fatal && wslay_event_want_write(s->ctx) &&
         wslay_event_send(s->ctx) != 0)
         fail(s, MK_WS_CLOSE_INTERNAL);
@@ -205,7 +234,7 @@ bool mk_ws_session_reading(const mk_ws_session_t *s)
 
 bool mk_ws_session_done(mk_ws_session_t *s)
 {
-    if (s->out_len > 0)
+    if (s->out_len > 0 || s->close_pending)
         return false;
     if (s->fatal)
         return true;

@@ -185,7 +185,10 @@ static void test_close_handshake(void)
     got_t g = {0};
     mk_ws_session_t *s = mk_ws_session_new(NULL, on_message, &g);
     uint8_t in[64], out[64];
-    size_t n = frame(in, true, 8, "\x03\xe8" "bye", 5, true);
+    size_t n = frame(in, true, 8,
+                     "\x03\xe8"
+                     "bye",
+                     5, true);
     mk_ws_session_feed(s, in, n);
     MK_CHECK_INT(mk_ws_session_close_received(s), 1000);
     size_t k = drain(s, out, sizeof out);
@@ -206,6 +209,30 @@ static void test_close_handshake(void)
     /* A close code that may not be sent on the wire (1005) is a protocol error. */
     n = frame(in, true, 8, "\x03\xed", 2, true);
     expect_close(in, n, NULL, MK_WS_CLOSE_PROTOCOL);
+    mk_ws_session_free(s);
+}
+
+static void test_close_after_messages(void)
+{
+    /* wslay sends control frames first; a close must still follow the messages before it. */
+    mk_ws_session_t *s = mk_ws_session_new(NULL, on_message, NULL);
+    MK_CHECK_INT(mk_ws_session_send(s, MK_WS_TEXT, "last words", 10), 0);
+    mk_ws_session_close(s, 4000, "done");
+    MK_CHECK_INT(mk_ws_session_send(s, MK_WS_TEXT, "late", 4), MK_EUNAVAIL);
+    MK_CHECK(!mk_ws_session_done(s));
+    uint8_t out[128];
+    size_t k = drain(s, out, sizeof out);
+    MK_CHECK(k == 12 + 8 && out[0] == 0x81 && memcmp(out + 2, "last words", 10) == 0);
+    MK_CHECK(out[12] == 0x88);
+    MK_CHECK_INT(close_code_in(out, k), 4000);
+    MK_CHECK_INT(mk_ws_session_close_sent(s), 4000);
+    mk_ws_session_free(s);
+    /* An abort goes first and drops what waits. */
+    s = mk_ws_session_new(NULL, on_message, NULL);
+    MK_CHECK_INT(mk_ws_session_send(s, MK_WS_TEXT, "dropped", 7), 0);
+    mk_ws_session_abort(s, MK_WS_CLOSE_POLICY, "full");
+    k = drain(s, out, sizeof out);
+    MK_CHECK(k > 0 && out[0] == 0x88);
     mk_ws_session_free(s);
 }
 
@@ -254,6 +281,7 @@ int main(void)
     MK_RUN(test_broken_frames);
     MK_RUN(test_too_big);
     MK_RUN(test_close_handshake);
+    MK_RUN(test_close_after_messages);
     MK_RUN(test_send_queue_bound);
     MK_RUN(test_large_message_out);
     return mk_testing_done();

@@ -1,0 +1,79 @@
+#!/bin/bash
+# Protocol mock benchmarks (issue 13), one section per protocol, each with a baseline measured in
+# the same run. Sections run in the order below; ONLY="ws sse" picks some (default: all present).
+# Each section is a function bench_<name> registered in SECTIONS; add a protocol by adding one
+# function and one SECTIONS entry. Not a test: results go to docs/benchmarks.md by hand.
+# Needs a Release build (make build): BIN=build/cmd/mockarty/mockarty.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ulimit -n 65536 2>/dev/null || true
+BIN=${BIN:-build/cmd/mockarty/mockarty}
+DURATION=${DURATION:-10}
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { # port
+    for _ in $(seq 500); do curl -sf "127.0.0.1:$1/health/ready" >/dev/null && return 0; sleep 0.02; done
+    return 1
+}
+# start_admin NAME [ENV=VALUE...]: an admin on a free port with its own SQLite file; sets PORT.
+start_admin() {
+    local name=$1
+    shift
+    PORT=$(free_port)
+    env HTTP_HOST=127.0.0.1 HTTP_PORT="$PORT" DB_PATH="$WORK/$name.db" GRPC_MOCK_PORT=0 \
+        RUNNER_GRPC_PORT=0 "$@" "$BIN" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    wait_up "$PORT"
+}
+post() { curl -s -o /dev/null -w '%{http_code}' -X POST "127.0.0.1:$1/api/v1/mocks" -d "$2"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+SECTIONS=()
+
+# --- WebSocket: echo-style round trips ----------------------------------------------------------
+# An echo mock ({"event":"echo"} -> {"echo": <the message's text>}, a template) on one worker;
+# bench/ws_client.c keeps C connections each with one message in flight. Baseline in the same
+# run: wrk GET round trips on a static HTTP mock of the same admin, same connection count.
+bench_ws() {
+    local conns=${WS_CONNECTIONS:-32}
+    echo "== WebSocket (HTTP_WORKERS=1, $conns connections, ${DURATION}s)"
+    cc -O2 -o "$WORK/ws_client" bench/ws_client.c
+    start_admin ws HTTP_WORKERS=1
+    local p=$PORT pid=${PIDS[-1]}
+    post "$p" '{"id":"ws-echo","socket":{"event":"echo"},"response":{"payload":{"echo":"$.req.text"}}}' >/dev/null
+    post "$p" '{"id":"ws-static","socket":{"event":"static"},"response":{"payload":{"ok":true}}}' >/dev/null
+    post "$p" '{"id":"http","http":{"route":"/h","httpMethod":"GET"},"response":{"payload":{"ok":true}}}' >/dev/null
+    local http ws_tpl ws_static
+    http=$(wrk -t1 -c"$conns" -d"${DURATION}s" "http://127.0.0.1:$p/h" | awk '/Requests\/sec/ {print $2}')
+    ws_static=$("$WORK/ws_client" "$p" /ws "$conns" "$DURATION" '{"event":"static"}')
+    ws_tpl=$("$WORK/ws_client" "$p" /ws "$conns" "$DURATION" '{"event":"echo","text":"hello"}')
+    echo "http GET static mock (wrk):        ${http} req/s"
+    echo "ws static reply:                   $ws_static"
+    echo "ws echo (template):                $ws_tpl"
+    python3 - "$http" "$ws_static" "$ws_tpl" <<'PY'
+import sys
+http = float(sys.argv[1])
+rate = lambda s: float(dict(kv.split("=") for kv in s.split())["rate"])
+print("ratio ws static / http: %.2f   ws echo / http: %.2f" % (rate(sys.argv[2]) / http,
+                                                           rate(sys.argv[3]) / http))
+PY
+    # Memory per idle connection: RSS before and after 2,000 open connections.
+    local before after
+    before=$(rss_kb "$pid")
+    "$WORK/ws_client" "$p" /ws 2000 4 '{"event":"static"}' >/dev/null &
+    local cpid=$!
+    sleep 3
+    after=$(rss_kb "$pid")
+    wait "$cpid"
+    echo "RSS idle ${before} kB, with 2,000 busy connections ${after} kB:" \
+         "$(((after - before) * 1024 / 2000)) B per connection"
+}
+SECTIONS+=(ws)
+
+for s in ${ONLY:-${SECTIONS[@]}}; do
+    "bench_$s"
+done
