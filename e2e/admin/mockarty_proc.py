@@ -26,7 +26,9 @@ class Mockarty:
                          "DB_PATH": os.path.join(self.dir, "mockarty.db"), "HTTP_WORKERS": "2",
                          # fixed default ports (gRPC mocks, coordinator) are off unless a test
                          # asks, so suites running side by side do not fight over them
-                         "GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0"})
+                         "GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0",
+                         # SIGTERM stops at once unless a test asks for the drain
+                         "SHUTDOWN_DRAIN": "0"})
         self.env.update(env or {})
         if os.environ.get("MK_TEST_PG_DSN") and "DB_USE" not in (env or {}):
             self._use_postgres(os.environ["MK_TEST_PG_DSN"])

@@ -500,8 +500,9 @@ class Node:
         self.env = dict(os.environ)
         # The gRPC mock and coordinator ports default to fixed numbers (5771/5781, 5773): tests
         # that run side by side must not fight over them, so they are off unless a test asks.
+        # SIGTERM stops at once (no SHUTDOWN_DRAIN) unless a test asks for the drain.
         self.env.update({"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port),
-                         "GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0"})
+                         "GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0", "SHUTDOWN_DRAIN": "0"})
         self.env.update(env or {})
         self.out_path = os.path.join(self.dir, "stdout.log")
         self.err_path = os.path.join(self.dir, "stderr.log")

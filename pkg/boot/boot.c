@@ -13,6 +13,7 @@
 #include "metrics/metrics.h"
 #include "node/node.h"
 #include "pg/pg.h"
+#include "redis/redis.h"
 #include "serve/serve.h"
 #include "serve/serve_proxy.h"
 #include "sqlite/sqlite.h"
@@ -47,6 +48,8 @@ typedef struct settings {
     int64_t db_pool;
     char *db_prepared;
     char *db_listen_dsn;
+    char *db_read_dsn;
+    int64_t db_read_wait_ms;
     char *cache_type;
     size_t cache_max;
     char *api_token;
@@ -59,6 +62,9 @@ typedef struct settings {
     int redis_port;
     char *redis_password;
     int64_t redis_db;
+    char *redis_sentinels;
+    char *redis_master_name;
+    char *redis_sentinel_password;
     size_t store_max_value;
     int64_t history_ms;
     char *node_name;
@@ -81,6 +87,8 @@ typedef struct settings {
     char *runner_tls_client_ca;
     char *runner_tls_dir;
     char *coordinator_addr;
+    int64_t shutdown_drain_ms;
+    int64_t shutdown_timeout_ms;
 } settings_t;
 
 #define S(env, type, def, field, help, choices, min, max)                                          \
@@ -121,6 +129,12 @@ typedef struct settings {
         S("DB_LISTEN_DSN", MK_CONFIG_STRING, NULL, db_listen_dsn,                                  \
           "direct PostgreSQL connection for the change feed's LISTEN (default: DB_DSN)", NULL, 0,  \
           0),                                                                                      \
+        S("DB_READ_DSN", MK_CONFIG_STRING, NULL, db_read_dsn,                                      \
+          "resolvers: read replica(s) for mock reads, comma-separated (default: DB_DSN)", NULL, 0, \
+          0),                                                                                      \
+        S("DB_READ_MAX_WAIT", MK_CONFIG_DURATION_MS, "5s", db_read_wait_ms,                        \
+          "resolvers: how long a change waits for a lagging replica before the primary is read",  \
+          NULL, 0, 600000),                                                                        \
         S("CACHE_TYPE", MK_CONFIG_ENUM, "inmemory", cache_type,                                    \
           "mock cache tiers: inmemory, or redis as a shared second tier", "inmemory|redis", 0, 0), \
         S("CACHE_MAX_BYTES", MK_CONFIG_BYTES, "64MiB", cache_max,                                  \
@@ -142,6 +156,13 @@ typedef struct settings {
         S("REPO_REDIS_PASSWORD", MK_CONFIG_STRING, NULL, redis_password, "Redis password", NULL,   \
           0, 0),                                                                                   \
         S("REPO_REDIS_DB", MK_CONFIG_INT, "0", redis_db, "Redis database number", NULL, 0, 15),    \
+        S("REPO_REDIS_SENTINELS", MK_CONFIG_STRING, NULL, redis_sentinels,                         \
+          "Redis Sentinel host:port list, comma-separated: the master is found through them "     \
+          "(REPO_REDIS_HOST/PORT then unused)", NULL, 0, 0),                                       \
+        S("REPO_REDIS_MASTER_NAME", MK_CONFIG_STRING, "mymaster", redis_master_name,               \
+          "the master's name at the sentinels", NULL, 0, 0),                                       \
+        S("REPO_REDIS_SENTINEL_PASSWORD", MK_CONFIG_STRING, NULL, redis_sentinel_password,         \
+          "password of the sentinels (their requirepass), if any", NULL, 0, 0),                    \
         S("STORE_MAX_VALUE_BYTES", MK_CONFIG_BYTES, "1MiB", store_max_value,                       \
           "largest value one store key may hold", NULL, 16, 1LL << 29),                            \
         S("HISTORY_DURATION", MK_CONFIG_DURATION_MS, "60m", history_ms,                            \
@@ -187,6 +208,12 @@ typedef struct settings {
         S("COORDINATOR_ADDR", MK_CONFIG_STRING, NULL, coordinator_addr,                            \
           "resolvers: register with the coordinator at host:port (with API_TOKEN) for health "    \
           "tracking", NULL, 0, 0),       \
+        S("SHUTDOWN_DRAIN", MK_CONFIG_DURATION_MS, "5s", shutdown_drain_ms,                        \
+          "on SIGTERM: /health/ready fails and serving goes on this long before the node stops",  \
+          NULL, 0, 3600000),                                                                       \
+        S("SHUTDOWN_TIMEOUT", MK_CONFIG_DURATION_MS, "20s", shutdown_timeout_ms,                   \
+          "after the drain: how long requests and streams in flight may take to finish", NULL, 0, \
+          3600000),                                                                                \
         S("GRPC_MOCK_PORT", MK_CONFIG_INT, GRPC_PORT, grpc_mock_port,                              \
           "gRPC mocks port, h2c or TLS (0: no gRPC mocks)", NULL, 0, 65535),                      \
         S("GRPC_MOCK_TLS_CERT_FILE", MK_CONFIG_STRING, NULL, grpc_mock_tls_cert,                   \
@@ -219,6 +246,10 @@ typedef struct node_parts {
     mk_coord_announce_t *announce; /* resolver: registration with the coordinator */
     mk_coord_t *coord; /* admin: the runners' coordinator; NULL when off or its port was taken */
     mk_grpcmock_t *grpcmock; /* gRPC mocks; NULL when GRPC_MOCK_PORT is 0 */
+    mk_repo_t *pg;           /* the PostgreSQL repository inside repo (borrowed), for replicas */
+    mk_redis_sentinel_t *sentinel; /* REPO_REDIS_SENTINELS: the master's watcher, for health */
+    char replica_seen[512];  /* replicas up/down, as last logged */
+    char sentinel_seen[600]; /* the sentinel state, as last logged */
 } node_parts_t;
 
 static volatile sig_atomic_t stop;
@@ -251,12 +282,16 @@ static int open_repo(node_parts_t *p, mk_err_t *err)
         mk_pg_opts_t po = {.pool_size = (int)c->db_pool,
                            .migrate = p->role == MK_BOOT_ADMIN,
                            .schema_wait_ms = p->role == MK_BOOT_ADMIN ? 0 : 30000,
-                           .listen_dsn = c->db_listen_dsn};
+                           .listen_dsn = c->db_listen_dsn,
+                           /* The admin reads its own writes: the primary only. */
+                           .read_dsn = p->role == MK_BOOT_RESOLVER ? c->db_read_dsn : NULL,
+                           .read_wait_ms = c->db_read_wait_ms > 0 ? (int)c->db_read_wait_ms : 1};
         if (strcmp(c->db_prepared, "on") == 0)
             po.prepared = MK_PG_PREPARED_ON;
         else if (strcmp(c->db_prepared, "off") == 0)
             po.prepared = MK_PG_PREPARED_OFF;
         rc = mk_pg_repo_open(c->db_dsn, &po, &db, err);
+        p->pg = db;
     } else {
         rc = mk_sqlite_repo_open(c->db_path, &db, err);
     }
@@ -265,7 +300,10 @@ static int open_repo(node_parts_t *p, mk_err_t *err)
     mk_redis_opts_t ro = {.host = c->redis_host,
                           .port = c->redis_port,
                           .password = c->redis_password,
-                          .db = (int)c->redis_db};
+                          .db = (int)c->redis_db,
+                          .sentinels = c->redis_sentinels,
+                          .master_name = c->redis_master_name,
+                          .sentinel_password = c->redis_sentinel_password};
     mk_composite_opts_t co = {.cache_max_bytes = c->cache_max,
                               .redis = strcmp(c->cache_type, "redis") == 0 ? &ro : NULL,
                               .no_l1_fill_on_write = p->role == MK_BOOT_ADMIN};
@@ -281,6 +319,9 @@ static int open_store(node_parts_t *p, mk_err_t *err)
         .redis_port = c->redis_port,
         .redis_password = c->redis_password,
         .redis_db = (int)c->redis_db,
+        .redis_sentinels = c->redis_sentinels,
+        .redis_master_name = c->redis_master_name,
+        .redis_sentinel_password = c->redis_sentinel_password,
         .max_value_bytes = c->store_max_value,
         .history_ms = c->history_ms,
     };
@@ -389,6 +430,16 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
     if (open_store(p, &err) != 0) {
         fprintf(stderr, "mockarty %s: store: %s\n", who, err.msg);
         return 1;
+    }
+    if (c->redis_sentinels && c->redis_sentinels[0] &&
+        (strcmp(c->cache_type, "redis") == 0 || strcmp(c->store_type, "redis") == 0)) {
+        mk_redis_opts_t ro = {.sentinels = c->redis_sentinels,
+                              .master_name = c->redis_master_name,
+                              .sentinel_password = c->redis_sentinel_password};
+        if (mk_redis_sentinel_open(&ro, &p->sentinel, &err) != 0) {
+            fprintf(stderr, "mockarty %s: redis sentinel: %s\n", who, err.msg);
+            return 1;
+        }
     }
     /* One metrics shard, reader and journal slot more than HTTP workers: the gRPC mock server's
      * loop. */
@@ -557,6 +608,101 @@ static void coordinator_status(node_parts_t *p, mk_node_status_t *st)
     }
 }
 
+/* On SIGTERM: not ready, still serving for SHUTDOWN_DRAIN so load balancers take the node out;
+ * keep-alive connections close after their next answer. A second signal ends it early. */
+static void drain(node_parts_t *p, const char *binary)
+{
+    int64_t ms = p->cfg.shutdown_drain_ms;
+    mk_node_set_draining(p->node);
+    mk_httpd_drain(p->httpd);
+    fprintf(stderr, "%s: shutting down: not ready, serving %lld ms more (SHUTDOWN_DRAIN)\n",
+            binary, (long long)ms);
+    stop = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!stop && elapsed_ms(&t0) < (double)ms) {
+        usleep(50 * 1000);
+        if (p->api)
+            mk_api_maintain(p->api);
+        else
+            mk_catalog_reclaim(p->catalog);
+    }
+}
+
+/* The read replicas: a /health component, gauges, and a log line when one goes down or up. */
+static json_t *replica_status(node_parts_t *p)
+{
+    mk_pg_replica_status_t st[16];
+    int n = 0;
+    mk_pg_repo_replicas(p->pg, st, 16, &n);
+    if (n == 0)
+        return NULL;
+    json_t *list = json_array();
+    char seen[sizeof p->replica_seen] = "";
+    for (int i = 0; i < n; i++) {
+        json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", st[i].name, "status",
+                              st[i].up ? "up" : "down", "changeSeq", (json_int_t)st[i].seq,
+                              "lagSeq", (json_int_t)st[i].lag_seq, "lagMs", st[i].lag_ms);
+        if (!st[i].up)
+            json_object_set_new(r, "error", json_string(st[i].error));
+        json_array_append_new(list, r);
+        mk_metrics_gauge_set(p->metrics, "db_replica_up", "Read replica answering (1) or not (0)",
+                             "replica", st[i].name, st[i].up);
+        mk_metrics_gauge_set(p->metrics, "db_replica_lag_seq",
+                             "Changes the primary has that the read replica has not replayed",
+                             "replica", st[i].name, (double)st[i].lag_seq);
+        mk_metrics_gauge_set(p->metrics, "db_replica_lag_seconds",
+                             "Replay delay of the read replica while it is behind", "replica",
+                             st[i].name, st[i].lag_ms / 1000.0);
+        char mark[200];
+        snprintf(mark, sizeof mark, "%s%s ", st[i].name, st[i].up ? "+" : "-");
+        /* Logged on a change, and at the first check only when down. */
+        if (strstr(p->replica_seen, mark) == NULL && (p->replica_seen[0] != '\0' || !st[i].up))
+            fprintf(stderr, "mockarty resolver: read replica %s %s %s\n", st[i].name,
+                    st[i].up ? "is up" : "is down, reads go to the others or the primary:",
+                    st[i].up ? "" : st[i].error);
+        size_t room = sizeof seen - strlen(seen);
+        strncat(seen, mark, room - 1);
+    }
+    mk_metrics_gauge_set(p->metrics, "db_replica_primary_reads",
+                         "Reads sent to the primary since start because no replica was caught "
+                         "up or up",
+                         NULL, NULL, (double)st[0].fallbacks);
+    snprintf(p->replica_seen, sizeof p->replica_seen, "%s", seen);
+    return list;
+}
+
+/* Redis Sentinel: a /health component and a log line when the master or the sentinels change. */
+static json_t *sentinel_status(node_parts_t *p)
+{
+    if (p->sentinel == NULL)
+        return NULL;
+    mk_redis_sentinel_info_t in;
+    mk_redis_sentinel_info(p->sentinel, &in);
+    const char *who = role_name(p->role);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "status", in.sentinels_up ? "up" : "down",
+                          "master", in.known ? in.master : "", "masterName",
+                          p->cfg.redis_master_name, "sentinels", p->cfg.redis_sentinels,
+                          "failovers", (json_int_t)in.switches);
+    if (!in.sentinels_up)
+        json_object_set_new(o, "error", json_string(in.error));
+    char seen[sizeof p->sentinel_seen];
+    snprintf(seen, sizeof seen, "%s|%s", in.master, in.sentinels_up ? "" : in.error);
+    if (strcmp(seen, p->sentinel_seen) != 0) {
+        if (!in.sentinels_up)
+            fprintf(stderr, "mockarty %s: redis sentinels: %s%s%s\n", who, in.error,
+                    in.known ? "; keeping master " : "", in.known ? in.master : "");
+        else
+            fprintf(stderr, "mockarty %s: redis master \"%s\" is %s (from the sentinels)\n", who,
+                    p->cfg.redis_master_name, in.master);
+        snprintf(p->sentinel_seen, sizeof p->sentinel_seen, "%s", seen);
+    }
+    mk_metrics_gauge_set(p->metrics, "redis_master_switches",
+                         "Changes of Redis master seen through the sentinels", NULL, NULL,
+                         (double)in.switches);
+    return o;
+}
+
 /* The health of the dependencies, measured here (off the request path) and handed to the node. */
 static void refresh_status(node_parts_t *p)
 {
@@ -585,6 +731,14 @@ static void refresh_status(node_parts_t *p)
     st.redis_latency_ms = cache_ms > store_ms ? cache_ms : store_ms;
     coordinator_status(p, &st);
     mk_node_set_status(p->node, &st);
+    json_t *extra = json_object();
+    json_t *replicas = p->pg ? replica_status(p) : NULL;
+    json_t *sentinel = sentinel_status(p);
+    if (replicas != NULL)
+        json_object_set_new(extra, "readReplicas", replicas);
+    if (sentinel != NULL)
+        json_object_set_new(extra, "redisSentinel", sentinel);
+    mk_node_set_components(p->node, extra);
     publish_cache_metrics(p);
     publish_runner_metrics(p);
 }
@@ -631,6 +785,7 @@ static void teardown(node_parts_t *p, const mk_config_spec_t *spec, size_t nspec
     mk_catalog_free(p->catalog);
     mk_metrics_free(p->metrics);
     mk_store_free(p->store);
+    mk_redis_sentinel_close(p->sentinel);
     mk_config_free(spec, nspec, &p->cfg);
 }
 
@@ -683,6 +838,7 @@ int mk_boot_main(mk_boot_role_t role, int argc, char **argv)
         .max_inflight_body_bytes = p.cfg.inflight_body,
         .max_client_inflight_body_bytes = p.cfg.client_inflight_body,
         .offload_threads = (unsigned)p.cfg.admin_threads,
+        .stop_grace_ms = (uint64_t)p.cfg.shutdown_timeout_ms,
     };
     unsigned workers = hc.workers ? hc.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     hc.workers = workers ? workers : 1;
@@ -706,7 +862,8 @@ int mk_boot_main(mk_boot_role_t role, int argc, char **argv)
             if (tick % 5 == 0 || (p.follow && !mk_follow_ready(p.follow)))
                 refresh_status(&p);
         }
-        fprintf(stderr, "%s: shutting down\n", binary);
+        drain(&p, binary);
+        fprintf(stderr, "%s: shutting down: finishing requests in flight\n", binary);
     }
     teardown(&p, spec, nspec);
     return status;

@@ -83,6 +83,7 @@ typedef struct worker {
     h2o_multithread_receiver_t jobs_done; /* offloaded work coming back */
     atomic_size_t jobs_outstanding;
     bool receiving;
+    size_t inflight; /* requests not yet disposed of (the loop's thread only) */
 } worker_t;
 
 struct mk_httpd {
@@ -96,6 +97,7 @@ struct mk_httpd {
     worker_t *workers;
     int port;
     atomic_bool stopping;
+    atomic_bool draining;
     bool started;
     char id_prefix[12];
     budget_t budget;
@@ -470,12 +472,23 @@ static worker_t *worker_of(h2o_req_t *req)
     return (worker_t *)((char *)req->conn->ctx - offsetof(worker_t, ctx));
 }
 
+static void on_inflight_dispose(void *p)
+{
+    (*(worker_t **)p)->inflight--;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     handler_t *h = (handler_t *)self;
     mk_httpd_req_t *r = h2o_mem_alloc_pool(&req->pool, sizeof *r);
     r->req = req;
     r->worker = worker_of(req);
+    /* Counted until h2o disposes of the request, i.e. its answer is out or its client gone. */
+    worker_t **in = h2o_mem_alloc_shared(&req->pool, sizeof *in, on_inflight_dispose);
+    *in = r->worker;
+    r->worker->inflight++;
+    if (atomic_load_explicit(&h->server->draining, memory_order_relaxed))
+        req->http1_is_persistent = 0;
     r->id = (mk_str_t){NULL, 0};
     r->job = NULL;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
@@ -670,7 +683,9 @@ static void *worker_main(void *arg)
     h2o_socket_close(w->listener);
     w->listener = NULL;
     mk_httpd_loop_stopping(&w->ctx); /* long-lived responses (streams) end now */
-    for (int i = 0; i < 20; i++)
+    uint64_t grace = w->server->cfg.stop_grace_ms ? w->server->cfg.stop_grace_ms : 200;
+    uint64_t until = h2o_now(w->loop) + grace;
+    for (int i = 0; i < 20 || (w->inflight > 0 && h2o_now(w->loop) < until); i++)
         h2o_evloop_run(w->loop, 10);
     /* Offloaded work still out: mk_httpd_stop has stopped the pool, so each job is finished or
      * cancelled and on its way back; answer them all before the loop goes. */
@@ -732,6 +747,7 @@ void mk_httpd_stop(mk_httpd_t *h)
 {
     if (h == NULL || !h->started)
         return;
+    atomic_store(&h->draining, true);
     atomic_store(&h->stopping, true);
     /* Work in progress runs to its end (the loops answer it meanwhile); waiting work is
      * cancelled and answered 503. */
@@ -739,6 +755,12 @@ void mk_httpd_stop(mk_httpd_t *h)
     for (unsigned i = 0; i < h->nworkers; i++)
         pthread_join(h->workers[i].tid, NULL);
     h->started = false;
+}
+
+void mk_httpd_drain(mk_httpd_t *h)
+{
+    if (h != NULL)
+        atomic_store(&h->draining, true);
 }
 
 void mk_httpd_free(mk_httpd_t *h)

@@ -30,6 +30,9 @@ typedef struct mk_httpd_config {
     size_t max_inflight_body_bytes;
     size_t max_client_inflight_body_bytes;
     unsigned offload_threads; /* threads running mk_httpd_offload work; 0 = 2 */
+    /* On stop, requests in flight (delayed answers, dribbled bodies) get this long to finish
+     * after the listeners close; 0 = 200 ms. */
+    uint64_t stop_grace_ms;
 } mk_httpd_config_t;
 
 /* Called on a worker thread for every request. The handler must answer with mk_httpd_respond()
@@ -46,6 +49,10 @@ int mk_httpd_start(mk_httpd_t *h, mk_err_t *err);
 /* Stops accepting, lets in-flight responses finish (bounded), joins the workers. Offloaded
  * work already running is waited for and answered; work still queued is answered 503. */
 void mk_httpd_stop(mk_httpd_t *h);
+/* From now on every HTTP/1 response closes its connection (Connection: close), so keep-alive
+ * clients and load balancers reconnect elsewhere while the node still answers: the first step of
+ * a graceful shutdown. Any thread. */
+void mk_httpd_drain(mk_httpd_t *h);
 void mk_httpd_free(mk_httpd_t *h);
 int mk_httpd_port(const mk_httpd_t *h);
 unsigned mk_httpd_workers(const mk_httpd_t *h);

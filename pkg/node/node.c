@@ -4,6 +4,7 @@
 #include "ui/ui.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ struct mk_node {
     time_t started;
     pthread_mutex_t status_mu;
     mk_node_status_t status;
+    json_t *components; /* extra /health components (under status_mu) */
+    atomic_bool degraded; /* one of them is down */
+    atomic_bool draining;
 };
 
 /* Could the caller read the mocks through the API? On the admin the API decides; on a resolver,
@@ -65,6 +69,7 @@ void mk_node_free(mk_node_t *n)
     if (n == NULL)
         return;
     pthread_mutex_destroy(&n->status_mu);
+    json_decref(n->components);
     mk_ui_free(n->ui);
     free(n);
 }
@@ -74,6 +79,56 @@ void mk_node_set_status(mk_node_t *n, const mk_node_status_t *st)
     pthread_mutex_lock(&n->status_mu);
     n->status = *st;
     pthread_mutex_unlock(&n->status_mu);
+}
+
+void mk_node_set_draining(mk_node_t *n)
+{
+    atomic_store(&n->draining, true);
+}
+
+/* Whether a component, or one in a list of them, reports status "down". */
+static bool any_down(json_t *v)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (any_down(e))
+                return true;
+        }
+        return false;
+    }
+    const char *st = json_string_value(json_object_get(v, "status"));
+    return st != NULL && strcmp(st, "down") == 0;
+}
+
+void mk_node_set_components(mk_node_t *n, json_t *components)
+{
+    bool down = false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(components, k, v)
+    {
+        down = down || any_down(v);
+    }
+    atomic_store(&n->degraded, down);
+    pthread_mutex_lock(&n->status_mu);
+    json_t *old = n->components;
+    n->components = components;
+    pthread_mutex_unlock(&n->status_mu);
+    json_decref(old);
+}
+
+/* The extra components merged into body's "components" (copied under the lock). */
+static void add_components(mk_node_t *n, json_t *body)
+{
+    pthread_mutex_lock(&n->status_mu);
+    json_t *extra = n->components ? json_deep_copy(n->components) : NULL;
+    pthread_mutex_unlock(&n->status_mu);
+    if (extra != NULL)
+        json_object_update(json_object_get(body, "components"), extra);
+    json_decref(extra);
 }
 
 static mk_node_status_t get_status(mk_node_t *n)
@@ -119,7 +174,8 @@ static const char *overall(const mk_node_t *n, const mk_node_status_t *st)
         return n->api ? "fail" : "warn";
     if (writes_failing(n, NULL, 0))
         return "fail";
-    if (strcmp(st->redis, "down") == 0 || !st->ready)
+    if (strcmp(st->redis, "down") == 0 || !st->ready ||
+        atomic_load(&((mk_node_t *)n)->draining) || atomic_load(&((mk_node_t *)n)->degraded))
         return "warn";
     return "pass";
 }
@@ -150,11 +206,18 @@ static json_t *health_body(mk_node_t *n, unsigned reader, const mk_node_status_t
                   st->db_up ? "pass" : "fail", "snapshot", "status", st->ready ? "pass" : "fail",
                   "mocks", (json_int_t)mk_snapshot_mock_count(mk_catalog_enter(n->catalog, reader)),
                   "changeSeq", (json_int_t)st->change_seq);
+    add_components(n, body);
+    if (atomic_load(&n->draining))
+        json_object_set_new(json_object_get(body, "checks"), "drain",
+                            json_pack("{s:s, s:s}", "status", "fail", "error", "shutting down"));
     if (st->coordinator != NULL) {
         json_t *co = json_pack("{s:s, s:i, s:s}", "status", st->coordinator, "runnersOnline",
                                st->runners_online, "error", st->coordinator_error);
         json_object_set_new(json_object_get(body, "components"), "coordinator", co);
     }
+    if (n->api != NULL)
+        json_object_set_new(json_object_get(body, "components"), "scheduler",
+                            mk_api_sched_status(n->api));
     if (n->api != NULL)
         json_object_set_new(json_object_get(body, "checks"), "writes",
                             failing ? json_pack("{s:s, s:s}", "status", "fail", "error", why)
@@ -169,9 +232,13 @@ static int health(mk_node_t *n, mk_httpd_req_t *req, mk_str_t path)
     mk_node_status_t st = get_status(n);
     if (mk_str_eq_cstr(path, "/health/ready")) {
         /* A resolver serves what it has even without its database; the admin cannot write. */
-        bool ready = st.ready && (st.db_up || n->api == NULL) && !writes_failing(n, NULL, 0);
-        return mk_api_reply_json(req, ready ? 200 : 503,
-                                 json_pack("{s:s}", "status", ready ? "pass" : "fail"));
+        bool draining = atomic_load(&n->draining);
+        bool ready = st.ready && (st.db_up || n->api == NULL) && !writes_failing(n, NULL, 0) &&
+                     !draining;
+        json_t *body = json_pack("{s:s}", "status", ready ? "pass" : "fail");
+        if (draining)
+            json_object_set_new(body, "reason", json_string("shutting down"));
+        return mk_api_reply_json(req, ready ? 200 : 503, body);
     }
     unsigned reader = mk_httpd_req_worker(req);
     json_t *body = health_body(n, reader, &st);

@@ -54,6 +54,13 @@ void mk_node_free(mk_node_t *n);
 void mk_node_handle(void *ud, mk_httpd_req_t *req);
 
 void mk_node_set_status(mk_node_t *n, const mk_node_status_t *st);
+/* Shutting down: /health/ready answers 503 from now on (so load balancers stop sending) while
+ * everything else is still served. Any thread. */
+void mk_node_set_draining(mk_node_t *n);
+/* Extra components of /health (read replicas, Redis Sentinel): an object whose members are set
+ * into "components"; one with "status": "down" (or a list holding one) makes the overall status
+ * warn. The node takes the reference (NULL clears). Any thread. */
+void mk_node_set_components(mk_node_t *n, json_t *components);
 
 /* Sets the gauges that are not counted on the fly (mocks per namespace, journal bytes). */
 void mk_node_update_gauges(mk_node_t *n);

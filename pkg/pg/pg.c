@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,8 @@ enum {
     ST_DOC_DELETE,
     ST_DOC_LIST_RANGE,
     ST_DOC_LIST_FROM,
+    ST_SEQ,
+    ST_REPLICA,
     ST_COUNT
 };
 
@@ -143,7 +146,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DOC_LIST_FROM] = "SELECT kind, id, namespace, json, updated_at::text FROM docs"
                          " WHERE kind = $1::text AND id >= $2::text AND starts_with(id, $2::text)"
                          " ORDER BY id",
+    [ST_SEQ] = "SELECT value FROM change_seq WHERE id = 1",
+    /* On a standby: its seq and how long ago the last commit it replayed was made. */
+    [ST_REPLICA] = "SELECT value, CASE WHEN pg_is_in_recovery() THEN coalesce(extract(epoch FROM"
+                   " now() - pg_last_xact_replay_timestamp()) * 1000, 0) ELSE 0 END::float8"
+                   " FROM change_seq WHERE id = 1",
 };
+
+/* A read replica: its own pool, and what reads last learnt of it. */
+typedef struct replica {
+    char *dsn;
+    char name[160];
+    mk_pg_pool_t *pool;
+    atomic_int_fast64_t seq; /* its change seq when last read */
+} replica_t;
 
 typedef struct pg_repo {
     mk_repo_t base; /* first: the repo.h contract casts between the two */
@@ -153,7 +169,87 @@ typedef struct pg_repo {
     mk_pg_pool_t *pool;
     pthread_mutex_t sub_mu;
     mk_pg_listener_t *listener;
+    mk_repo_change_cb sub_cb; /* the subscriber, called through on_notify */
+    void *sub_ud;
+    replica_t *replicas;
+    int nreplicas;
+    int read_wait_ms;
+    atomic_uint next_replica;
+    atomic_int_fast64_t announced; /* highest seq the feed announced: reads see it or newer */
+    atomic_int_fast64_t fallbacks;
 } pg_repo_t;
+
+/* Statuses a replica read ends with besides the MK_E codes (fn's own returns are negative). */
+#define REPLICA_BEHIND 1
+
+typedef struct replica_read {
+    replica_t *r;
+    int64_t need;
+    mk_pg_op_fn fn;
+    void *ud;
+    bool started; /* fn ran: rows may have reached the caller, so no second try elsewhere */
+} replica_read_t;
+
+static int replica_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    replica_read_t *q = ud;
+    if (atomic_load(&q->r->seq) < q->need) {
+        PGresult *res = NULL;
+        int rc = mk_pg_exec(c, ST_SEQ, 0, NULL, &res, "read replica seq", err);
+        if (rc != 0)
+            return rc;
+        int64_t seq = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+        PQclear(res);
+        atomic_store(&q->r->seq, seq);
+        if (seq < q->need)
+            return REPLICA_BEHIND;
+    }
+    q->started = true;
+    return q->fn(c, q->ud, err);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A read: on a replica that has everything announced so far, else (none caught up within
+ * read_wait_ms, or none up) on the primary. */
+static int read_run(pg_repo_t *p, mk_pg_op_fn fn, void *ud, mk_err_t *err)
+{
+    if (p->nreplicas == 0)
+        return mk_pg_pool_run(p->pool, false, fn, ud, err);
+    int64_t need = atomic_load(&p->announced);
+    int64_t deadline = mk_pg_now_ms() + p->read_wait_ms;
+    unsigned first = atomic_fetch_add(&p->next_replica, 1);
+    for (;;) {
+        bool behind = false;
+        for (int i = 0; i < p->nreplicas; i++) {
+            replica_read_t q = {.r = &p->replicas[(first + (unsigned)i) % (unsigned)p->nreplicas],
+                                .need = need,
+                                .fn = fn,
+                                .ud = ud};
+            mk_err_t rerr;
+            int rc = mk_pg_pool_run(q.r->pool, false, replica_op, &q, &rerr);
+            if (rc == REPLICA_BEHIND) {
+                behind = true;
+                continue;
+            }
+            if (rc == 0 || q.started) {
+                if (rc != 0 && err != NULL)
+                    *err = rerr;
+                return rc;
+            }
+            /* Not reached (down, or failed before the read): the next one, then the primary. */
+        }
+        if (!behind || mk_pg_now_ms() >= deadline)
+            break;
+        sleep_ms(20);
+    }
+    atomic_fetch_add(&p->fallbacks, 1);
+    return mk_pg_pool_run(p->pool, false, fn, ud, err);
+}
 
 static int64_t now_unix_ms(void)
 {
@@ -303,7 +399,7 @@ static int pg_load_mocks(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, vo
 {
     pg_repo_t *p = (pg_repo_t *)r;
     mock_rows_t q = {.cb = cb, .ud = ud, .after_seq = after_seq};
-    return mk_pg_pool_run(p->pool, false, load_op, &q, err);
+    return read_run(p, load_op, &q, err);
 }
 
 static int get_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
@@ -328,7 +424,7 @@ static int pg_get_mock(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *u
 {
     pg_repo_t *p = (pg_repo_t *)r;
     mock_rows_t q = {.cb = cb, .ud = ud, .id = id};
-    return mk_pg_pool_run(p->pool, false, get_op, &q, err);
+    return read_run(p, get_op, &q, err);
 }
 
 typedef struct usage_batch {
@@ -407,7 +503,7 @@ static int pg_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err
 {
     pg_repo_t *p = (pg_repo_t *)r;
     name_rows_t q = {.cb = cb, .ud = ud};
-    return mk_pg_pool_run(p->pool, false, ns_list_op, &q, err);
+    return read_run(p, ns_list_op, &q, err);
 }
 
 typedef struct doc_batch {
@@ -572,7 +668,7 @@ static int pg_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix, m
                         void *ud, mk_err_t *err)
 {
     doc_rows_t q = {.kind = kind, .prefix = id_prefix != NULL ? id_prefix : "", .cb = cb, .ud = ud};
-    return mk_pg_pool_run(((pg_repo_t *)r)->pool, false, doc_list_op, &q, err);
+    return read_run((pg_repo_t *)r, doc_list_op, &q, err);
 }
 
 static int ping_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
@@ -590,18 +686,31 @@ static int pg_ping(mk_repo_t *r, mk_err_t *err)
     return rc != 0 ? MK_EUNAVAIL : 0;
 }
 
+/* Every announced seq raises the floor replica reads must reach before the subscriber hears. */
+static void on_notify(void *ud, int64_t seq, const char *id)
+{
+    pg_repo_t *p = ud;
+    int64_t cur = atomic_load(&p->announced);
+    while (seq > cur && !atomic_compare_exchange_weak(&p->announced, &cur, seq))
+        ;
+    p->sub_cb(p->sub_ud, seq, id);
+}
+
 static int pg_subscribe(mk_repo_t *r, mk_repo_change_cb cb, void *ud, mk_err_t *err)
 {
     pg_repo_t *p = (pg_repo_t *)r;
     pthread_mutex_lock(&p->sub_mu);
     int rc = 0;
-    if (p->listener != NULL)
+    if (p->listener != NULL) {
         rc = mk_err_set(err, MK_EINVAL,
                         "postgres subscribe: this repository already has a "
                         "subscription");
-    else
-        rc = mk_pg_listener_start(p->listen_dsn, p->timeout_ms, MK_PG_CHANNEL, cb, ud, &p->listener,
-                                  err);
+    } else {
+        p->sub_cb = cb;
+        p->sub_ud = ud;
+        rc = mk_pg_listener_start(p->listen_dsn, p->timeout_ms, MK_PG_CHANNEL, on_notify, p,
+                                  &p->listener, err);
+    }
     pthread_mutex_unlock(&p->sub_mu);
     return rc;
 }
@@ -613,6 +722,11 @@ static void pg_free(mk_repo_t *r)
         return;
     mk_pg_listener_stop(p->listener);
     mk_pg_pool_free(p->pool);
+    for (int i = 0; i < p->nreplicas; i++) {
+        mk_pg_pool_free(p->replicas[i].pool);
+        free(p->replicas[i].dsn);
+    }
+    free(p->replicas);
     pthread_mutex_destroy(&p->sub_mu);
     free(p->dsn);
     free(p->listen_dsn);
@@ -772,6 +886,128 @@ static int check_dsn(const char *dsn, mk_err_t *err)
     return mk_err_set(err, MK_EINVAL, "postgres: invalid DSN: %s", line);
 }
 
+/* host:port/dbname of a DSN, for health and logs (never its password). */
+static void dsn_name(const char *dsn, char *out, size_t size)
+{
+    const char *host = "", *port = "5432", *db = "";
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        if (strcmp(o->keyword, "host") == 0 ||
+            (host[0] == '\0' && strcmp(o->keyword, "hostaddr") == 0))
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+    }
+    snprintf(out, size, "%s:%s/%s", host[0] ? host : "localhost", port, db);
+    PQconninfoFree(opts);
+}
+
+/* Where the next DSN of a list starts after a comma: a URI scheme or a key=value pair. */
+static bool starts_dsn(const char *s)
+{
+    while (*s == ' ')
+        s++;
+    if (strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0)
+        return true;
+    size_t key = strspn(s, "abcdefghijklmnopqrstuvwxyz_");
+    return key > 0 && s[key + strspn(s + key, " ")] == '=';
+}
+
+/* Splits list into the read replicas, each with a pool of pool_size lazily opened
+ * connections. */
+static int open_replicas(pg_repo_t *p, const char *list, const mk_pg_opts_t *o, mk_err_t *err)
+{
+    size_t len = strlen(list);
+    p->replicas = calloc(len / 2 + 1, sizeof *p->replicas);
+    if (p->replicas == NULL)
+        return mk_err_set(err, MK_ENOMEM, "postgres open: out of memory");
+    const char *start = list;
+    for (const char *c = list;; c++) {
+        if (*c != '\0' && !(*c == ',' && starts_dsn(c + 1)))
+            continue;
+        while (start < c && *start == ' ')
+            start++;
+        size_t n = (size_t)(c - start);
+        while (n > 0 && start[n - 1] == ' ')
+            n--;
+        if (n > 0) {
+            replica_t *r = &p->replicas[p->nreplicas];
+            r->dsn = strndup(start, n);
+            if (r->dsn == NULL)
+                return mk_err_set(err, MK_ENOMEM, "postgres open: out of memory");
+            p->nreplicas++;
+            int rc = check_dsn(r->dsn, err);
+            if (rc == 0)
+                rc = mk_pg_pool_new(r->dsn, o->pool_size, o->connect_timeout_ms, stmt_sql, ST_COUNT,
+                                    o->prepared, &r->pool, err);
+            if (rc != 0) {
+                mk_err_prefix(err, "DB_READ_DSN entry %d", p->nreplicas);
+                return rc;
+            }
+            dsn_name(r->dsn, r->name, sizeof r->name);
+        }
+        if (*c == '\0')
+            break;
+        start = c + 1;
+    }
+    return 0;
+}
+
+typedef struct replica_probe {
+    int64_t seq;
+    double lag_ms;
+} replica_probe_t;
+
+static int probe_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
+{
+    replica_probe_t *q = ud;
+    PGresult *res = NULL;
+    int rc = mk_pg_exec(c, ST_REPLICA, 0, NULL, &res, "replica status", err);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(res) == 1) {
+        q->seq = int_at(res, 0, 0);
+        q->lag_ms = strtod(PQgetvalue(res, 0, 1), NULL);
+    }
+    PQclear(res);
+    return 0;
+}
+
+int mk_pg_repo_replicas(mk_repo_t *r, mk_pg_replica_status_t *out, int max, int *n)
+{
+    *n = 0;
+    if (r == NULL || r->ops != &pg_ops)
+        return 0;
+    pg_repo_t *p = (pg_repo_t *)r;
+    if (p->nreplicas == 0)
+        return 0;
+    replica_probe_t primary = {0};
+    mk_err_t err;
+    int prc = mk_pg_pool_run(p->pool, false, probe_op, &primary, &err);
+    for (int i = 0; i < p->nreplicas && *n < max; i++) {
+        replica_t *rp = &p->replicas[i];
+        mk_pg_replica_status_t *st = &out[(*n)++];
+        memset(st, 0, sizeof *st);
+        snprintf(st->name, sizeof st->name, "%s", rp->name);
+        st->fallbacks = atomic_load(&p->fallbacks);
+        replica_probe_t q = {0};
+        if (mk_pg_pool_run(rp->pool, false, probe_op, &q, &err) != 0) {
+            snprintf(st->error, sizeof st->error, "%.299s", err.msg);
+            continue;
+        }
+        st->up = true;
+        st->seq = q.seq;
+        atomic_store(&rp->seq, q.seq);
+        st->lag_seq = prc == 0 && primary.seq > q.seq ? primary.seq - q.seq : 0;
+        st->lag_ms = st->lag_seq > 0 ? q.lag_ms : 0;
+    }
+    return 0;
+}
+
 int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, mk_err_t *err)
 {
     if (out == NULL)
@@ -785,7 +1021,8 @@ int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, 
     if (o.connect_timeout_ms == 0)
         o.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT;
     if (o.pool_size < 1 || o.pool_size > MAX_POOL_SIZE || o.connect_timeout_ms < 0 ||
-        o.schema_wait_ms < 0 || o.prepared < MK_PG_PREPARED_AUTO || o.prepared > MK_PG_PREPARED_OFF)
+        o.schema_wait_ms < 0 || o.read_wait_ms < 0 || o.prepared < MK_PG_PREPARED_AUTO ||
+        o.prepared > MK_PG_PREPARED_OFF)
         return mk_err_set(err, MK_EINVAL,
                           "postgres open: pool_size must be 1..%d, timeouts not negative and "
                           "prepared one of auto, on, off",
@@ -812,6 +1049,14 @@ int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, 
                         &p->pool, err);
     if (rc != 0)
         goto out;
+    /* Replicas connect on first use: one that is down at start costs reads there, not the
+     * start. */
+    p->read_wait_ms = o.read_wait_ms > 0 ? o.read_wait_ms : 5000;
+    if (o.read_dsn != NULL && o.read_dsn[0] != '\0') {
+        rc = open_replicas(p, o.read_dsn, &o, err);
+        if (rc != 0)
+            goto out;
+    }
     PGconn *pg = NULL;
     rc = mk_pg_connect(dsn, o.connect_timeout_ms, -1, &pg, err);
     if (rc != 0)

@@ -34,6 +34,14 @@ typedef struct mk_pg_opts {
     const char *listen_dsn; /* the change feed's LISTEN connection, which needs a session of its
                              * own: direct to PostgreSQL, not through a transaction pooler;
                              * NULL or "": dsn. Borrowed, copied by open. */
+    /* Read replicas (streaming standbys of dsn's server), for load_mocks, get_mock,
+     * list_namespaces and list_docs: one DSN or several separated by commas (a comma starts a
+     * new DSN when what follows is a URI scheme or a key=value pair, so a URI's own host list
+     * stays whole). NULL or "": every call on dsn. Borrowed, copied by open. */
+    const char *read_dsn;
+    /* With read_dsn: a read waits up to this long (polling every 20 ms) for a replica to have
+     * replayed every change the feed has announced, then reads the primary; 0 = 5000. */
+    int read_wait_ms;
 } mk_pg_opts_t;
 
 /* Connects to dsn (a libpq connection string or URI, copied), then migrates or checks the schema
@@ -72,10 +80,31 @@ typedef struct mk_pg_opts {
  *   bytewise whatever the database's locale, and matches id_prefix literally by a key range.
  *   put_docs and delete_docs are one transaction each, retried like the other writes; documents
  *   have no seq and no NOTIFY.
+ * - With read_dsn, reads go to the replicas in turn. A read first checks the replica has
+ *   replayed the highest seq the change feed announced (a subscriber told of seq N then reads
+ *   N or newer, never an older state); a replica behind is skipped, and when none is caught up
+ *   the read retries every 20 ms for read_wait_ms, then goes to the primary. A replica that
+ *   is down is skipped (fail fast, retried by later calls); with none up, the primary serves.
  * - load_mocks, get_mock, list_namespaces and list_docs hold a connection during the callback:
  *   strings in a row are valid only during the call. load_mocks and list_docs stream rows
  *   (single-row mode). */
 int mk_pg_repo_open(const char *dsn, const mk_pg_opts_t *opts, mk_repo_t **out, mk_err_t *err);
+
+/* One read replica as last measured by mk_pg_repo_replicas. */
+typedef struct mk_pg_replica_status {
+    char name[160];    /* host:port/dbname (no credentials) */
+    bool up;           /* answered the last check */
+    int64_t seq;       /* its change seq then */
+    int64_t lag_seq;   /* the primary's change seq minus its own (0 when caught up) */
+    double lag_ms;     /* replay delay (now - last replayed commit) while behind; 0 caught up */
+    char error[300];   /* why it did not answer; "" when up */
+    int64_t fallbacks; /* reads sent to the primary because no replica was caught up or up */
+} mk_pg_replica_status_t;
+
+/* Measures every read replica of r (a PostgreSQL repository opened with read_dsn; r may also be
+ * a repository that wraps it, as long as the caller kept the PostgreSQL one) against the primary:
+ * fills out[0..*n) with at most max entries. 0 replicas when read_dsn was not given. */
+int mk_pg_repo_replicas(mk_repo_t *r, mk_pg_replica_status_t *out, int max, int *n);
 
 /* The schema version this binary migrates to (the number of migrations it knows). */
 int mk_pg_repo_schema_version(void);

@@ -2,6 +2,8 @@
  * fail-fast window while the server is down, pipelining, and a pub/sub subscriber thread. */
 #include "redis/redis.h"
 
+#include "redis/sentinel.h"
+
 #include <hiredis/hiredis.h>
 
 #include <ctype.h>
@@ -27,6 +29,7 @@
 typedef struct slot {
     pthread_mutex_t mu;
     redisContext *c;  /* NULL while disconnected */
+    uint64_t gen;     /* with Sentinel: the master address generation c was made for */
     int64_t retry_at; /* monotonic ms; no connect attempt before it */
     char down[256];   /* message of the last failed connect, repeated while waiting */
 } slot_t;
@@ -37,6 +40,7 @@ typedef struct conn_opts {
     int port;
     int db;
     int timeout_ms;
+    mk_redis_sentinel_t *sentinel; /* NULL: host and port are the server */
 } conn_opts_t;
 
 struct mk_redis {
@@ -66,12 +70,30 @@ static void conn_opts_free(conn_opts_t *o)
 {
     free(o->host);
     free(o->password);
+    mk_redis_sentinel_close(o->sentinel);
     o->host = o->password = NULL;
+    o->sentinel = NULL;
 }
 
 static int conn_opts_copy(conn_opts_t *o, const mk_redis_opts_t *in, mk_err_t *err)
 {
     memset(o, 0, sizeof *o);
+    bool sentinels = in != NULL && in->sentinels != NULL && in->sentinels[0] != '\0';
+    if (sentinels) {
+        int rc = mk_redis_sentinel_open(in, &o->sentinel, err);
+        if (rc != 0)
+            return rc;
+        /* Named in messages until a master is known. */
+        o->host = strdup("sentinel");
+        o->password = in->password != NULL && in->password[0] != '\0' ? strdup(in->password) : NULL;
+        o->db = in->db < 0 ? 0 : in->db;
+        o->timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : 1000;
+        if (o->host == NULL || (in->password != NULL && in->password[0] != '\0' && !o->password)) {
+            conn_opts_free(o);
+            return mk_err_set(err, MK_ENOMEM, "redis: out of memory");
+        }
+        return 0;
+    }
     if (in == NULL || in->host == NULL || in->host[0] == '\0')
         return mk_err_set(err, MK_EINVAL, "redis: host is required");
     if (in->port <= 0 || in->port > 65535)
@@ -120,10 +142,59 @@ static void set_cause(mk_err_t *err, const char *text, size_t len)
     err->cause[len] = '\0';
 }
 
-/* Connects, authenticates and selects the database. NULL with msg filled on failure. */
-static redisContext *conn_open(const conn_opts_t *o, char *msg, size_t msglen, int *code)
+/* Through Sentinel: the connection must have reached the master (ROLE), not a replica left
+ * behind by a failover. */
+static bool is_master(redisContext *c, const conn_opts_t *o, char *msg, size_t msglen)
+{
+    redisReply *rep = redisCommand(c, "ROLE");
+    bool ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+              rep->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(rep->element[0]->str, "master") == 0;
+    if (!ok)
+        snprintf(msg, msglen, "redis %s:%d: not the master (%s); asking the sentinels again",
+                 o->host, o->port,
+                 rep == NULL                      ? c->errstr
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                 : rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+                         rep->element[0]->type == REDIS_REPLY_STRING
+                     ? rep->element[0]->str
+                     : "unexpected ROLE reply");
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return ok;
+}
+
+static redisContext *conn_open_at(const conn_opts_t *o, char *msg, size_t msglen);
+
+/* Connects, authenticates and selects the database; with Sentinel, to the master it names now
+ * (*gen, when not NULL, gets that address's generation). NULL with msg filled on failure. */
+static redisContext *conn_open(const conn_opts_t *o, char *msg, size_t msglen, int *code,
+                               uint64_t *gen)
 {
     *code = MK_EUNAVAIL;
+    if (o->sentinel == NULL)
+        return conn_open_at(o, msg, msglen);
+    char host[256];
+    conn_opts_t at = *o;
+    mk_err_t err;
+    if (mk_redis_sentinel_master(o->sentinel, host, sizeof host, &at.port, gen, &err) != 0) {
+        snprintf(msg, msglen, "%s", err.msg);
+        mk_redis_sentinel_suspect(o->sentinel);
+        return NULL;
+    }
+    at.host = host;
+    redisContext *c = conn_open_at(&at, msg, msglen);
+    if (c != NULL && !is_master(c, &at, msg, msglen)) {
+        redisFree(c);
+        c = NULL;
+    }
+    if (c == NULL)
+        mk_redis_sentinel_suspect(o->sentinel);
+    return c;
+}
+
+static redisContext *conn_open_at(const conn_opts_t *o, char *msg, size_t msglen)
+{
     redisContext *c = redisConnectWithTimeout(o->host, o->port, ms_tv(o->timeout_ms));
     int saved = errno;
     if (c == NULL || c->err) {
@@ -237,13 +308,18 @@ static int slot_ready(mk_redis_t *r, slot_t *s, mk_err_t *err)
 {
     if (s->c != NULL && conn_stale(s->c))
         slot_drop(s);
+    /* The sentinels named another master since this connection was made. */
+    if (s->c != NULL && r->o.sentinel != NULL && s->gen != mk_redis_sentinel_gen(r->o.sentinel)) {
+        slot_drop(s);
+        s->retry_at = 0;
+    }
     if (s->c != NULL)
         return 0;
     int64_t now = mono_ms();
     if (now < s->retry_at)
         return mk_err_set(err, MK_EUNAVAIL, "%s", s->down);
     int code;
-    s->c = conn_open(&r->o, s->down, sizeof s->down, &code);
+    s->c = conn_open(&r->o, s->down, sizeof s->down, &code, &s->gen);
     if (s->c == NULL) {
         s->retry_at = now + RETRY_MS;
         return mk_err_set(err, code, "%s", s->down);
@@ -396,13 +472,21 @@ static int run_cmds(mk_redis_t *r, const mk_redis_cmdspec_t *cmds, size_t n,
             /* The server may have been restarted: reconnect at once on the next call. */
             slot_drop(s);
             s->retry_at = 0;
+            if (r->o.sentinel != NULL)
+                mk_redis_sentinel_suspect(r->o.sentinel);
             rc = mk_err_set(err, MK_EUNAVAIL, "%s", msg);
             goto out;
         }
         if (rep->type == REDIS_REPLY_ERROR && !have_err) {
             have_err = true;
-            rc = mk_err_set(err, MK_EIO, "redis %s:%d: %s", r->o.host, r->o.port, rep->str);
+            /* A master turned replica (failover) or one still loading is unavailable, not
+             * broken: callers answer 503 and the next call may reach the new master. */
+            bool away = mk_redis_reply_unavailable(rep->str);
+            rc = mk_err_set(err, away ? MK_EUNAVAIL : MK_EIO, "redis %s:%d: %s", r->o.host,
+                            r->o.port, rep->str);
             set_cause(err, rep->str, rep->len);
+            if (away && r->o.sentinel != NULL)
+                mk_redis_sentinel_suspect(r->o.sentinel);
         }
         if (replies != NULL) {
             replies[i] = reply_new(rep);
@@ -452,6 +536,26 @@ int mk_redis_pipeline(mk_redis_t *r, const mk_redis_cmdspec_t *cmds, size_t ncmd
     return run_cmds(r, cmds, ncmds, replies, err);
 }
 
+int mk_redis_async_like(const mk_redis_t *r, mk_httpd_loop_t *loop, mk_redis_async_t **out,
+                        mk_err_t *err)
+{
+    mk_redis_opts_t o = {.host = r->o.host,
+                         .port = r->o.sentinel != NULL ? 1 : r->o.port,
+                         .password = r->o.password,
+                         .db = r->o.db,
+                         .timeout_ms = r->o.timeout_ms};
+    return mk_redis_async_open(&o, r->o.sentinel, loop, out, err);
+}
+
+bool mk_redis_reply_unavailable(const char *text)
+{
+    static const char *const codes[] = {"READONLY ", "MASTERDOWN ", "LOADING "};
+    for (size_t i = 0; text != NULL && i < sizeof codes / sizeof *codes; i++)
+        if (strncmp(text, codes[i], strlen(codes[i])) == 0)
+            return true;
+    return false;
+}
+
 int mk_redis_ping(mk_redis_t *r, double *latency_ms, mk_err_t *err)
 {
     static const char *const argv[] = {"PING"};
@@ -489,11 +593,11 @@ static bool sub_wait_stop(mk_redis_sub_t *sub, int ms)
     return atomic_load(&sub->stop);
 }
 
-static redisContext *sub_connect(mk_redis_sub_t *sub)
+static redisContext *sub_connect(mk_redis_sub_t *sub, uint64_t *gen)
 {
     char msg[256];
     int code;
-    redisContext *c = conn_open(&sub->o, msg, sizeof msg, &code);
+    redisContext *c = conn_open(&sub->o, msg, sizeof msg, &code, gen);
     if (c == NULL)
         return NULL;
     const char *argv[] = {"SUBSCRIBE", sub->channel};
@@ -522,9 +626,12 @@ static void sub_deliver(mk_redis_sub_t *sub, const redisReply *rep)
 
 /* Delivers messages until the connection fails or stop is asked. Our own poll on the socket and
  * the wake pipe replaces a read timeout, so stopping is immediate. */
-static void sub_loop(mk_redis_sub_t *sub, redisContext *c)
+static void sub_loop(mk_redis_sub_t *sub, redisContext *c, uint64_t gen)
 {
     while (!atomic_load(&sub->stop)) {
+        /* With Sentinel, a new master means resubscribing there (and a resync by the caller). */
+        if (sub->o.sentinel != NULL && mk_redis_sentinel_gen(sub->o.sentinel) != gen)
+            return;
         void *rep = NULL;
         if (redisGetReplyFromReader(c, &rep) != REDIS_OK)
             return;
@@ -535,7 +642,7 @@ static void sub_loop(mk_redis_sub_t *sub, redisContext *c)
         }
         struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
                               {.fd = sub->wake[0], .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        if (poll(p, 2, sub->o.sentinel != NULL ? 200 : -1) < 0 && errno != EINTR)
             return;
         if (p[1].revents != 0)
             return;
@@ -549,18 +656,23 @@ static void *sub_main(void *arg)
     mk_redis_sub_t *sub = arg;
     int backoff = SUB_BACKOFF_MIN;
     while (!atomic_load(&sub->stop)) {
-        redisContext *c = sub_connect(sub);
+        uint64_t gen = 0;
+        redisContext *c = sub_connect(sub, &gen);
         if (c == NULL) {
             if (sub_wait_stop(sub, backoff))
                 break;
-            backoff = backoff * 2 > SUB_BACKOFF_MAX ? SUB_BACKOFF_MAX : backoff * 2;
+            /* Through Sentinel a failover is the likely cause: keep the retries close. */
+            int max = sub->o.sentinel != NULL ? 1000 : SUB_BACKOFF_MAX;
+            backoff = backoff * 2 > max ? max : backoff * 2;
             continue;
         }
         backoff = SUB_BACKOFF_MIN;
         if (sub->on_connect != NULL)
             sub->on_connect(sub->ud);
-        sub_loop(sub, c);
+        sub_loop(sub, c, gen);
         redisFree(c);
+        if (sub->o.sentinel != NULL)
+            mk_redis_sentinel_suspect(sub->o.sentinel);
         /* A connection that just broke is retried after the first backoff step, not at once. */
         if (sub_wait_stop(sub, SUB_BACKOFF_MIN))
             break;

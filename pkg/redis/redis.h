@@ -18,6 +18,13 @@ typedef struct mk_redis_opts {
     const char *password; /* NULL or "" = no AUTH; copied */
     int db;
     int timeout_ms; /* connect and command timeout; 0 = 1000 */
+    /* Redis Sentinel: "host:port,host:port,..." (copied). When set, every connection asks the
+     * sentinels for the master's address instead of using host and port, checks with ROLE that
+     * it reached a master, and moves to the new master after a failover (+switch-master, or a
+     * connection that fails or finds a replica). */
+    const char *sentinels;
+    const char *master_name;       /* the sentinels' name of the master; NULL or "" = mymaster */
+    const char *sentinel_password; /* AUTH to the sentinels; NULL or "" = none */
 } mk_redis_opts_t;
 
 typedef enum mk_redis_type {
@@ -39,6 +46,23 @@ typedef struct mk_redis_reply {
 } mk_redis_reply_t;
 
 typedef struct mk_redis mk_redis_t;
+
+/* The process's watcher of one master through its sentinels, shared by every connection whose
+ * options name the same sentinels, master name and sentinel password. Opening it asks the
+ * sentinels once; unreachable sentinels are not an error (the watcher keeps asking every
+ * second). MK_EINVAL for an empty or malformed list. Caller closes with
+ * mk_redis_sentinel_close(). */
+typedef struct mk_redis_sentinel mk_redis_sentinel_t;
+int mk_redis_sentinel_open(const mk_redis_opts_t *opts, mk_redis_sentinel_t **out, mk_err_t *err);
+void mk_redis_sentinel_close(mk_redis_sentinel_t *s);
+typedef struct mk_redis_sentinel_info {
+    bool known;        /* a master address is known (the last one, even if sentinels are away) */
+    char master[280];  /* "host:port" when known */
+    bool sentinels_up; /* the last query reached a sentinel that named the master */
+    char error[320];   /* why the last query failed; "" when it did not */
+    uint64_t switches; /* changes of master address seen since the first */
+} mk_redis_sentinel_info_t;
+void mk_redis_sentinel_info(mk_redis_sentinel_t *s, mk_redis_sentinel_info_t *out);
 
 /* Does not connect: the first command does, so a server that is down at start is not an error
  * here. Caller frees with mk_redis_free(). */
@@ -66,6 +90,10 @@ int mk_redis_pipeline(mk_redis_t *r, const mk_redis_cmdspec_t *cmds, size_t ncmd
                       mk_redis_reply_t **replies, mk_err_t *err);
 void mk_redis_reply_free(mk_redis_reply_t *reply);
 
+/* Whether an error reply means "not the master now" (READONLY after a failover, MASTERDOWN,
+ * LOADING): such replies are reported as MK_EUNAVAIL, not MK_EIO. */
+bool mk_redis_reply_unavailable(const char *text);
+
 /* PING with its round trip in *latency_ms (may be NULL). */
 int mk_redis_ping(mk_redis_t *r, double *latency_ms, mk_err_t *err);
 
@@ -91,6 +119,9 @@ void mk_redis_sub_free(mk_redis_sub_t *sub);
 typedef struct mk_redis_async mk_redis_async_t;
 int mk_redis_async_new(const mk_redis_opts_t *opts, mk_httpd_loop_t *loop, mk_redis_async_t **out,
                        mk_err_t *err);
+/* The same with the options r was made with (Sentinel included). */
+int mk_redis_async_like(const mk_redis_t *r, mk_httpd_loop_t *loop, mk_redis_async_t **out,
+                        mk_err_t *err);
 /* Pending callbacks run with MK_EUNAVAIL before this returns. NULL is fine. */
 void mk_redis_async_free(mk_redis_async_t *a);
 /* True when connected (commands are sent at once). */

@@ -3,6 +3,8 @@
  * While the server is down, commands fail at once and a timer reconnects with backoff. */
 #include "redis/redis.h"
 
+#include "redis/sentinel.h"
+
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -56,7 +58,9 @@ struct mk_redis_async {
     size_t pending;         /* commands sent and not yet answered */
     bool closing;
     aconn_t *dead;
-    char down[256]; /* why the last connection failed, repeated while down */
+    char down[256];                /* why the last connection failed, repeated while down */
+    mk_redis_sentinel_t *sentinel; /* NULL: host and port are the server */
+    uint64_t gen;                  /* the master address generation of conn */
 };
 
 static void tick_arm(mk_redis_async_t *a)
@@ -73,6 +77,8 @@ static void go_down(mk_redis_async_t *a, const char *why)
     uint64_t now = mk_httpd_loop_now(a->loop);
     a->retry_at = now + a->backoff_ms;
     a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+    if (a->sentinel != NULL && !a->closing)
+        mk_redis_sentinel_suspect(a->sentinel);
     if (!a->closing)
         tick_arm(a);
 }
@@ -207,9 +213,50 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redisAsyncDisconnect(ac);
 }
 
+/* Through Sentinel: a connection that reached a replica (a failover left it behind) goes. */
+static void on_role_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)privdata;
+    redisReply *r = reply;
+    aconn_t *c = ac->ev.data;
+    if (r == NULL || c->a->conn != c)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0)
+        return;
+    mk_redis_sentinel_suspect(c->a->sentinel);
+    go_down(c->a, "not the master; asking the sentinels again");
+    redisAsyncDisconnect(ac);
+}
+
+/* With Sentinel: the master's address now into host and port. */
+static bool sentinel_address(mk_redis_async_t *a)
+{
+    char host[256];
+    int port;
+    mk_err_t err;
+    if (mk_redis_sentinel_master(a->sentinel, host, sizeof host, &port, &a->gen, &err) != 0) {
+        go_down(a, err.msg);
+        return false;
+    }
+    if (strcmp(host, a->host) != 0) {
+        char *h = strdup(host);
+        if (h == NULL) {
+            go_down(a, "out of memory");
+            return false;
+        }
+        free(a->host);
+        a->host = h;
+    }
+    a->port = port;
+    return true;
+}
+
 static void conn_start(mk_redis_async_t *a)
 {
     a->connect_started = mk_httpd_loop_now(a->loop);
+    if (a->sentinel != NULL && !sentinel_address(a))
+        return;
     redisAsyncContext *ac = redisAsyncConnect(a->host, a->port);
     if (ac == NULL) {
         go_down(a, "out of memory");
@@ -251,6 +298,10 @@ static void conn_start(mk_redis_async_t *a)
         snprintf(db, sizeof db, "%d", a->db);
         const char *argv[] = {"SELECT", db};
         redisAsyncCommandArgv(ac, on_setup_reply, "SELECT", 2, argv, NULL);
+    }
+    if (a->sentinel != NULL) {
+        const char *argv[] = {"ROLE"};
+        redisAsyncCommandArgv(ac, on_role_reply, NULL, 1, argv, NULL);
     }
     tick_arm(a);
 }
@@ -301,6 +352,24 @@ int mk_redis_async_new(const mk_redis_opts_t *opts, mk_httpd_loop_t *loop, mk_re
                        mk_err_t *err)
 {
     *out = NULL;
+    if (opts == NULL || opts->sentinels == NULL || opts->sentinels[0] == '\0')
+        return mk_redis_async_open(opts, NULL, loop, out, err);
+    mk_redis_sentinel_t *s = NULL;
+    int rc = mk_redis_sentinel_open(opts, &s, err);
+    if (rc == 0) {
+        mk_redis_opts_t o = *opts;
+        o.host = "sentinel";
+        o.port = 1;
+        rc = mk_redis_async_open(&o, s, loop, out, err);
+    }
+    mk_redis_sentinel_close(s);
+    return rc;
+}
+
+int mk_redis_async_open(const mk_redis_opts_t *opts, mk_redis_sentinel_t *sentinel,
+                        mk_httpd_loop_t *loop, mk_redis_async_t **out, mk_err_t *err)
+{
+    *out = NULL;
     if (opts == NULL || opts->host == NULL || opts->host[0] == '\0' || opts->port <= 0 ||
         opts->port > 65535 || opts->db < 0 || opts->timeout_ms < 0)
         return mk_err_set(err, MK_EINVAL, "redis: host, port 1-65535, db >= 0 are required");
@@ -308,6 +377,7 @@ int mk_redis_async_new(const mk_redis_opts_t *opts, mk_httpd_loop_t *loop, mk_re
     if (a == NULL)
         return mk_err_set(err, MK_ENOMEM, "redis: out of memory");
     a->loop = loop;
+    a->sentinel = sentinel != NULL ? mk_redis_sentinel_ref(sentinel) : NULL;
     a->host = strdup(opts->host);
     a->password = opts->password && opts->password[0] ? strdup(opts->password) : NULL;
     a->port = opts->port;
@@ -340,6 +410,7 @@ void mk_redis_async_free(mk_redis_async_t *a)
     free_dead(a);
     mk_httpd_timer_free(a->tick);
     mk_httpd_timer_free(a->flush);
+    mk_redis_sentinel_close(a->sentinel);
     free(a->host);
     free(a->password);
     free(a);
@@ -410,8 +481,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         a->last_progress = mk_httpd_loop_now(a->loop);
         reply_view(r, &view, stack, REPLY_STACK);
         if (r->type == REDIS_REPLY_ERROR) {
-            rc = mk_err_set(&err, MK_EIO, "redis %s:%d: %s", a->host, a->port, r->str);
+            bool away = mk_redis_reply_unavailable(r->str);
+            rc = mk_err_set(&err, away ? MK_EUNAVAIL : MK_EIO, "redis %s:%d: %s", a->host, a->port,
+                            r->str);
             snprintf(err.cause, sizeof err.cause, "%s", r->str);
+            if (away && a->sentinel != NULL)
+                mk_redis_sentinel_suspect(a->sentinel);
         }
     }
     cmd->cb(cmd->ud, rc, r != NULL ? &view : NULL, &err);
@@ -423,6 +498,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 int mk_redis_async_cmd(mk_redis_async_t *a, int argc, const char *const *argv,
                        const size_t *argvlen, mk_redis_async_cb cb, void *ud, mk_err_t *err)
 {
+    /* The sentinels named another master: move there now (commands pending on the old
+     * connection fail with MK_EUNAVAIL). */
+    if (a->sentinel != NULL && a->conn != NULL && a->gen != mk_redis_sentinel_gen(a->sentinel)) {
+        conn_kill(a, "master changed");
+        conn_start(a);
+    }
     if (a->state == A_DOWN || a->conn == NULL)
         return mk_err_set(err, MK_EUNAVAIL, "%s", a->down[0] ? a->down : "redis: not connected");
     acmd_t *cmd = malloc(sizeof *cmd);

@@ -31,6 +31,10 @@ typedef struct mk_store_opts {
     int redis_port;
     const char *redis_password;
     int redis_db;
+    /* Redis Sentinel (see redis.h): when set, the master is found through these instead. */
+    const char *redis_sentinels;
+    const char *redis_master_name;
+    const char *redis_sentinel_password;
     size_t max_value_bytes;    /* STORE_MAX_VALUE_BYTES; 0 = 1 MiB */
     int64_t history_ms;        /* HISTORY_DURATION; 0 = 60 minutes */
     int64_t sweep_interval_ms; /* memory backend's background sweep; 0 = 1000 */

@@ -20,9 +20,18 @@ int mk_store_redis_open(mk_store_t *s, const mk_store_opts_t *opts, mk_err_t *er
 {
     const char *host = opts->redis_host && opts->redis_host[0] ? opts->redis_host : "127.0.0.1";
     int port = opts->redis_port ? opts->redis_port : 6379;
-    mk_redis_opts_t ro = {
-        .host = host, .port = port, .password = opts->redis_password, .db = opts->redis_db};
-    snprintf(s->redis_addr, sizeof s->redis_addr, "%s:%d", host, port);
+    mk_redis_opts_t ro = {.host = host,
+                          .port = port,
+                          .password = opts->redis_password,
+                          .db = opts->redis_db,
+                          .sentinels = opts->redis_sentinels,
+                          .master_name = opts->redis_master_name,
+                          .sentinel_password = opts->redis_sentinel_password};
+    if (opts->redis_sentinels != NULL && opts->redis_sentinels[0] != '\0')
+        snprintf(s->redis_addr, sizeof s->redis_addr, "sentinels %.200s",
+                 opts->redis_sentinels);
+    else
+        snprintf(s->redis_addr, sizeof s->redis_addr, "%s:%d", host, port);
     int rc = mk_redis_new(&ro, &s->redis, err);
     if (rc != 0) {
         mk_err_prefix(err, "store");
@@ -535,12 +544,9 @@ static mk_redis_async_t *async_conn(mk_store_t *s, mk_httpd_loop_t *loop, mk_err
         return NULL;
     }
     if (*slot == NULL) {
-        mk_redis_opts_t ro = {.host = s->redis_host,
-                              .port = s->redis_port,
-                              .password = s->redis_password,
-                              .db = s->redis_db};
+        /* The same server (or sentinels) as the blocking client's. */
         mk_redis_async_t *a = NULL;
-        if (mk_redis_async_new(&ro, loop, &a, err) != 0)
+        if (mk_redis_async_like(s->redis, loop, &a, err) != 0)
             return NULL;
         *slot = a;
     }
