@@ -1,5 +1,6 @@
 /* Parsing, validation and compilation of mock definitions. */
 #include "mock/mock.h"
+#include "mock/mock_sse.h"
 #include "mock/mock_proxy.h"
 #include "mock/mock_socket.h"
 #include "mock/mock_soap.h"
@@ -121,6 +122,7 @@ static void mock_destroy(mk_mock_t *m)
         webhook_clear(&m->webhooks[i]);
     free(m->webhooks);
     json_decref(m->mstore);
+    mk_mock_sse_free(m->sse);
     mk_mock_proxy_free(m->proxy);
     mk_mock_socket_free(m->socket);
     mk_mock_soap_free(m->soap);
@@ -759,6 +761,8 @@ static const char *known_method(const char *method, bool allow_any)
 
 static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
 {
+    if (mk_mock_sse_is(def)) /* a GET route like this one, plus the chain */
+        return mk_mock_sse_compile(m, def, compile_http, err);
     json_t *http = json_object_get(def, "http");
     if (http == NULL || json_is_null(http))
         return mk_err_set(err, MK_EINVAL, "http: required (this server serves HTTP mocks)");

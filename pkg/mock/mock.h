@@ -165,6 +165,8 @@ typedef struct mk_mock {
     struct mk_mock_socket *socket;
     /* A SOAP mock's soap context and its SOAP 1.2 answers (mock_soap.h; owned, NULL otherwise). */
     struct mk_mock_soap *soap;
+    /* An SSE mock's event chain (mock_sse.h; owned, NULL otherwise): a GET route that streams. */
+    struct mk_mock_sse *sse;
     bool uses_store; /* extraction or a template (webhooks included) reads or writes a store */
     /* The stored definition as compact JSON text without the fields held above (id, namespace,
      * createdAt, updatedAt, expireAt), its common runs packed into single bytes: about a hundred

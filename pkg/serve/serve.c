@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "httpd/httpd_loop.h"
+#include "serve/serve_sse.h"
 #include "serve/serve_proxy.h"
 #include "stores/stores.h"
 
@@ -1248,6 +1249,11 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
         goto out;
     }
     view->served_matched = true;
+    if (res.mock->sse != NULL) { /* a GET route whose answer streams (serve_sse.c) */
+        status = mk_serve_sse(s->journal, req, view, ns, res.mock, res.response, &res.match, &rng,
+                              now_ms);
+        goto out;
+    }
     if (res.mock->proxy != NULL) {
         status = mk_serve_proxy(&s->proxy, req, view, ns, path, &res, &rng, now_ms);
         goto out;
