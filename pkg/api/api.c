@@ -22,6 +22,8 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_recorder_endpoints,
     mk_api_apitester_endpoints,
     mk_api_perf_endpoints,
+    mk_api_environment_endpoints,
+    mk_api_schedule_endpoints,
     mk_api_soap_endpoints,
     NULL,
 };
@@ -170,12 +172,14 @@ mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_
     api->limiter = mk_identity_limiter_new();
     api->started_ms = mk_mock_now_ms();
     api->namespaces = mk_strmap_new();
+    api->sched = mk_api_sched_new();
     pthread_mutex_init(&api->write_lock, NULL);
     pthread_mutex_init(&api->fault_mu, NULL);
     if (api->namespaces)
         mk_strmap_set(api->namespaces, MK_STR_LIT(MK_MOCK_DEFAULT_NAMESPACE), (void *)1);
     mk_err_t err;
-    if (api->namespaces == NULL || api->limiter == NULL || compile_table(api, &err) != 0) {
+    if (api->namespaces == NULL || api->limiter == NULL || api->sched == NULL ||
+        compile_table(api, &err) != 0) {
         mk_api_free(api);
         return NULL;
     }
@@ -187,6 +191,7 @@ void mk_api_free(mk_api_t *api)
     if (api == NULL)
         return;
     mk_api_identity_free(api);
+    mk_api_sched_free(api->sched);
     mk_api_perf_free(api);
     mk_api_recorder_free(api);
     free(api->token);
@@ -251,6 +256,7 @@ void mk_api_maintain(mk_api_t *api)
     mk_catalog_usage_free(u, n);
     mk_catalog_reclaim(api->catalog);
     mk_api_identity_maintain(api);
+    mk_api_sched_tick(api, mk_mock_now_ms());
     mk_api_perf_maintain(api);
 }
 

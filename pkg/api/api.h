@@ -51,6 +51,10 @@ void mk_api_set_coordinator(mk_api_t *api, struct mk_coord *co);
  * (entry borrowed; kept, filtered and redacted by the session's rules). ud is the mk_api_t. */
 void mk_api_recorder_record(void *ud, const char *session, json_t *entry);
 
+/* The scheduler component of /health (new reference): status, schedules, fired, lastTickAt,
+ * nextFireAt, lastError. */
+json_t *mk_api_sched_status(mk_api_t *api);
+
 /* Periodic work off the hot path: usage counters to the repository, snapshot reclamation. */
 void mk_api_maintain(mk_api_t *api);
 

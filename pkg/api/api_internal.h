@@ -52,6 +52,8 @@ extern const mk_api_endpoint_t mk_api_recorder_endpoints[];  /* recorder_api.c: 
 extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,
                                                                  test runs, runners */
 extern const mk_api_endpoint_t mk_api_perf_endpoints[];      /* perf_api.c: load tests */
+extern const mk_api_endpoint_t mk_api_environment_endpoints[]; /* environments_api.c */
+extern const mk_api_endpoint_t mk_api_schedule_endpoints[];    /* schedules_api.c: cron */
 extern const mk_api_endpoint_t mk_api_soap_endpoints[];      /* soap_api.c: WSDL upload */
 /* soap_api.c: one SOAP mock per operation of a WSDL text, options applied, appended to r->mocks
  * (the generators' "soap" kind). */
@@ -89,6 +91,7 @@ struct mk_api {
     mk_identity_limiter_t *limiter;
     struct mk_api_hooks *hooks; /* namespace webhooks (identity_api.c); may be NULL */
     struct mk_coord *coord;     /* runners' coordinator (apitester_api.c); may be NULL */
+    struct mk_api_sched *sched; /* cron schedules (schedules_api.c) */
     struct mk_api_perf *perf;   /* live load tests (perf_api.c); NULL until used */
     struct mk_api_recorder *recorder; /* recording sessions (recorder_api.c); NULL until used */
     bool auth_required;
@@ -203,6 +206,26 @@ json_t *mk_api_doc_get(ctx_t *c, const char *kind, const char *id, const char *w
 /* Documents of kind the caller may do perm on, in ?namespace= or every namespace it has; answers
  * the error itself and returns NULL. New reference (an array, in id order). */
 json_t *mk_api_docs_visible(ctx_t *c, const char *kind, const char *perm);
+
+/* apitester_api.c: queues one run of the collection document col with a call's options (body:
+ * environment, environmentId, variables, baseUrl, ...; may be NULL); the run document, or NULL
+ * with err set. Without an environment of its own the run takes its namespace's active one. */
+json_t *mk_api_run_collection(mk_api_t *api, const json_t *col, const json_t *body,
+                              mk_err_t *err);
+/* environments_api.c: the environment a run of namespace ns uses, in Postman's export shape: the
+ * one named env_id (MK_ENOTFOUND when it is not of ns), or the active one when env_id is NULL
+ * (NULL with err->code 0 when there is none). */
+json_t *mk_api_run_environment(mk_api_t *api, const char *ns, const char *env_id, mk_err_t *err);
+/* schedules_api.c: the scheduler's state, its tick (from mk_api_maintain) and /health view. */
+struct mk_api_sched *mk_api_sched_new(void);
+void mk_api_sched_free(struct mk_api_sched *s);
+void mk_api_sched_tick(mk_api_t *api, int64_t now_ms);
+/* sse.c: answers with a live Server-Sent Events stream. fn appends the events after *last (-1
+ * before the first; it advances *last to the id of the last event it wrote) to out and returns
+ * whether the thing is still live; it is called at once, then every 500 ms on the request's
+ * loop until it returns false, and the stream ends. Last-Event-ID sets the first *last. */
+typedef bool (*mk_api_sse_fn)(mk_api_t *api, const char *id, double *last, mk_buf_t *out);
+int mk_api_sse(ctx_t *c, const char *id, mk_api_sse_fn fn);
 
 /* The mock-shadowing check of create: true when an API endpoint takes (method, route) on the
  * admin, so the mock is served only by resolvers. */

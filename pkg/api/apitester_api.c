@@ -245,12 +245,11 @@ static const char *run_status(const char *task_state)
 }
 
 /* A run as Mockarty's TestRun/TestRunResult: the run document, its task's state and result. */
-static json_t *run_view(ctx_t *c, const json_t *doc, bool with_results)
+static json_t *run_view(mk_api_t *api, const json_t *doc, bool with_results)
 {
     json_t *v = json_deep_copy(doc);
     json_object_del(v, "payload");
-    json_t *task =
-        c->api->coord ? mk_queue_task(mk_coord_queue(c->api->coord), jstr(doc, "id")) : NULL;
+    json_t *task = api->coord ? mk_queue_task(mk_coord_queue(api->coord), jstr(doc, "id")) : NULL;
     const char *state = task ? jstr(task, "state") : NULL;
     json_object_set_new(v, "status", json_string(run_status(state)));
     json_object_set_new(v, "taskState", state ? json_string(state) : json_null());
@@ -284,9 +283,13 @@ static json_t *run_view(ctx_t *c, const json_t *doc, bool with_results)
     return v;
 }
 
-/* Queues one run of the collection document col with the call's options (body may be NULL). */
-static json_t *run_submit(ctx_t *c, mk_queue_t *q, const json_t *col, json_t *body, mk_err_t *err)
+json_t *mk_api_run_collection(mk_api_t *api, const json_t *col, const json_t *body, mk_err_t *err)
 {
+    if (api->coord == NULL) {
+        mk_err_set(err, MK_EUNAVAIL, "the coordinator is not running: runs cannot be queued");
+        return NULL;
+    }
+    mk_queue_t *q = mk_coord_queue(api->coord);
     const char *ns = jstr(col, "namespace");
     json_t *payload = json_pack("{s:O, s:s, s:s}", "collection", json_object_get(col, "collection"),
                                 "collectionId", jstr(col, "id"), "namespace", ns);
@@ -295,6 +298,16 @@ static json_t *run_submit(ctx_t *c, mk_queue_t *q, const json_t *col, json_t *bo
     for (size_t i = 0; body && i < sizeof opts / sizeof *opts; i++)
         if (json_object_get(body, opts[i]))
             json_object_set(payload, opts[i], json_object_get(body, opts[i]));
+    if (json_object_get(payload, "environment") == NULL) {
+        const char *env_id = body ? jstr(body, "environmentId") : NULL;
+        json_t *env = mk_api_run_environment(api, ns, env_id, err);
+        if (env == NULL && err->code != 0) {
+            json_decref(payload);
+            return NULL;
+        }
+        if (env)
+            json_object_set_new(payload, "environment", env);
+    }
     char *text = json_dumps(payload, JSON_COMPACT);
     json_decref(payload);
     if (text == NULL) {
@@ -312,7 +325,10 @@ static json_t *run_submit(ctx_t *c, mk_queue_t *q, const json_t *col, json_t *bo
     json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", id, "namespace", ns,
                             "collectionId", jstr(col, "id"), "collectionName", jstr(col, "name"),
                             "mode", "functional", "createdAt", (json_int_t)mk_mock_now_ms());
-    if (mk_api_doc_put(c->api, KIND_RUN, id, ns, doc, err) != 0) {
+    /* What started it, when not a call (a schedule). */
+    if (body && jstr(body, "trigger"))
+        json_object_set(doc, "trigger", json_object_get(body, "trigger"));
+    if (mk_api_doc_put(api, KIND_RUN, id, ns, doc, err) != 0) {
         mk_queue_cancel(q, id, mk_mock_now_ms(), NULL);
         json_decref(doc);
         return NULL;
@@ -336,8 +352,7 @@ static json_t *optional_body(ctx_t *c, bool *bad)
 
 static int collections_execute(ctx_t *c)
 {
-    mk_queue_t *q = queue_of(c);
-    if (q == NULL)
+    if (queue_of(c) == NULL)
         return 503;
     json_t *col = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
     if (col == NULL)
@@ -348,8 +363,8 @@ static int collections_execute(ctx_t *c)
     mk_err_t err;
     if (!bad) {
         mk_api_note_ns(c, jstr(col, "namespace"));
-        json_t *run = run_submit(c, q, col, body, &err);
-        status = run ? mk_api_reply_json(c->req, 202, run_view(c, run, false))
+        json_t *run = mk_api_run_collection(c->api, col, body, &err);
+        status = run ? mk_api_reply_json(c->req, 202, run_view(c->api, run, false))
                      : mk_api_reply_err(c, &err);
         json_decref(run);
     }
@@ -360,8 +375,7 @@ static int collections_execute(ctx_t *c)
 
 static int collections_execute_multiple(ctx_t *c)
 {
-    mk_queue_t *q = queue_of(c);
-    if (q == NULL)
+    if (queue_of(c) == NULL)
         return 503;
     json_t *body;
     if (mk_api_parse_body(c, &body))
@@ -389,12 +403,12 @@ static int collections_execute_multiple(ctx_t *c)
         status = 0;
         json_array_foreach(cols, i, col)
         {
-            json_t *run = run_submit(c, q, col, body, &err);
+            json_t *run = mk_api_run_collection(c->api, col, body, &err);
             if (run == NULL) {
                 status = mk_api_reply_err(c, &err);
                 break;
             }
-            json_array_append_new(runs, run_view(c, run, false));
+            json_array_append_new(runs, run_view(c->api, run, false));
             json_decref(run);
         }
         if (status == 0)
@@ -422,7 +436,7 @@ static int runs_list_filtered(ctx_t *c, bool active_only)
         json_t *d = json_array_get(docs, i);
         if (collection && (!jstr(d, "collectionId") || strcmp(collection, jstr(d, "collectionId"))))
             continue;
-        json_t *v = run_view(c, d, false);
+        json_t *v = run_view(c->api, d, false);
         const char *st = jstr(v, "status");
         if (active_only && strcmp(st, "pending") != 0 && strcmp(st, "running") != 0)
             json_decref(v);
@@ -450,7 +464,7 @@ static int runs_get(ctx_t *c)
     json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
     if (doc == NULL)
         return 404;
-    int status = mk_api_reply_json(c->req, 200, run_view(c, doc, true));
+    int status = mk_api_reply_json(c->req, 200, run_view(c->api, doc, true));
     json_decref(doc);
     return status;
 }
@@ -467,7 +481,7 @@ static int runs_cancel(ctx_t *c)
     mk_err_t err;
     int status = mk_queue_cancel(q, jstr(doc, "id"), mk_mock_now_ms(), &err) != 0
                      ? mk_api_reply_err(c, &err)
-                     : mk_api_reply_json(c->req, 200, run_view(c, doc, false));
+                     : mk_api_reply_json(c->req, 200, run_view(c->api, doc, false));
     json_decref(doc);
     return status;
 }
@@ -541,48 +555,48 @@ static int runs_report(ctx_t *c)
 /* Server-Sent Events: pkg/httpd has no streaming response, so this answers the events received
  * so far and, once the run is over, a final "end" event; a client reconnects (EventSource does so
  * by itself) to get more, sending Last-Event-ID to skip what it has. */
-static int runs_events(ctx_t *c)
+/* The run's progress events after *last (event "progress", id = the event's sequence number),
+ * then "end" with the run once it has finished. */
+static bool run_events(mk_api_t *api, const char *id, double *last, mk_buf_t *out)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
-    if (doc == NULL)
-        return 404;
-    const char *id = jstr(doc, "id");
-    json_t *events = c->api->coord ? mk_coord_events(c->api->coord, id) : NULL;
-    json_t *view = run_view(c, doc, false);
-    mk_str_t last;
-    json_int_t after = -1;
-    if (mk_request_header(c->view, MK_STR_LIT("Last-Event-ID"), &last) && last.len < 20) {
-        char buf[24];
-        memcpy(buf, last.base, last.len);
-        buf[last.len] = '\0';
-        after = strtoll(buf, NULL, 10);
-    }
-    mk_buf_t out;
-    mk_buf_init(&out, 0);
+    json_t *events = api->coord ? mk_coord_events(api->coord, id) : NULL;
     size_t i;
     json_t *e;
     json_array_foreach(events, i, e)
     {
         json_int_t seq = json_integer_value(json_object_get(e, "seq"));
-        if (seq <= after)
+        if ((double)seq <= *last)
             continue;
         char *data = json_dumps(e, JSON_COMPACT);
         if (data)
-            mk_buf_appendf(&out, "id: %lld\nevent: progress\ndata: %s\n\n", (long long)seq, data);
+            mk_buf_appendf(out, "id: %lld\nevent: progress\ndata: %s\n\n", (long long)seq, data);
+        free(data);
+        *last = (double)seq;
+    }
+    json_decref(events);
+    json_t *docs = NULL, *doc = NULL;
+    if (mk_api_docs_list(api, KIND_RUN, id, &docs, NULL) == 0)
+        json_array_foreach(docs, i, e) if (jstr(e, "id") && strcmp(jstr(e, "id"), id) == 0) doc = e;
+    json_t *view = doc ? run_view(api, doc, false) : NULL;
+    const char *st = view ? jstr(view, "status") : "deleted";
+    bool live = strcmp(st, "pending") == 0 || strcmp(st, "running") == 0;
+    if (!live) {
+        char *data = view ? json_dumps(view, JSON_COMPACT) : NULL;
+        mk_buf_appendf(out, "event: end\ndata: %s\n\n", data ? data : "{\"status\":\"deleted\"}");
         free(data);
     }
-    const char *st = jstr(view, "status");
-    bool live = strcmp(st, "pending") == 0 || strcmp(st, "running") == 0;
-    char *data = json_dumps(view, JSON_COMPACT);
-    mk_buf_appendf(&out, "event: %s\ndata: %s\n\n", live ? "status" : "end", data ? data : "{}");
-    if (live)
-        mk_buf_appendf(&out, "retry: 1000\n\n");
-    free(data);
-    mk_httpd_add_header(c->req, MK_STR_LIT("Cache-Control"), MK_STR_LIT("no-cache"));
-    int status = reply_text(c, "text/event-stream", out.data ? out.data : "");
-    mk_buf_free(&out);
     json_decref(view);
-    json_decref(events);
+    json_decref(docs);
+    return live;
+}
+
+/* Live while the run is: progress as the runner reports it, then the end. */
+static int runs_events(ctx_t *c)
+{
+    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
+    if (doc == NULL)
+        return 404;
+    int status = mk_api_sse(c, jstr(doc, "id"), run_events);
     json_decref(doc);
     return status;
 }

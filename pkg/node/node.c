@@ -219,6 +219,9 @@ static json_t *health_body(mk_node_t *n, unsigned reader, const mk_node_status_t
         json_object_set_new(json_object_get(body, "components"), "scheduler",
                             mk_api_sched_status(n->api));
     if (n->api != NULL)
+        json_object_set_new(json_object_get(body, "components"), "scheduler",
+                            mk_api_sched_status(n->api));
+    if (n->api != NULL)
         json_object_set_new(json_object_get(body, "checks"), "writes",
                             failing ? json_pack("{s:s, s:s}", "status", "fail", "error", why)
                                     : json_pack("{s:s}", "status", "pass"));
