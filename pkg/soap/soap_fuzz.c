@@ -56,3 +56,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mk_soap_msg_free(msg);
     return 0;
 }
+
+/* Inputs past a fuzzer's length cap, replayed by soap_fuzz_replay: nesting 100,000 deep (refused
+ * by depth, without recursion), an envelope one byte over the size limit, and one just under it
+ * with 100,000 elements in the operation (parsed, turned into JSON, faulted back). */
+void mk_fuzz_big_cases(void);
+
+static void run_big(const char *head, const char *unit, size_t n, const char *tail)
+{
+    mk_buf_t b;
+    mk_buf_init(&b, 0);
+    mk_buf_append_str(&b, head);
+    for (size_t i = 0; i < n; i++)
+        mk_buf_append_str(&b, unit);
+    mk_buf_append_str(&b, tail);
+    LLVMFuzzerTestOneInput((const uint8_t *)b.data, b.len);
+    mk_buf_free(&b);
+}
+
+void mk_fuzz_big_cases(void)
+{
+    const char *open = "<s:Envelope xmlns:s=\"" MK_SOAP_NS_11 "\"><s:Body><op>";
+    const char *close = "</op></s:Body></s:Envelope>";
+    run_big(open, "<a>", 100000, close);
+    run_big(open, "<item k=\"v\">text &amp; more</item>", 100000, close);
+    mk_buf_t b;
+    mk_buf_init(&b, 0);
+    mk_buf_append_str(&b, open);
+    while (b.len <= MK_SOAP_MAX_BYTES)
+        mk_buf_append_str(&b, "<x>0123456789abcdef</x>");
+    mk_buf_append_str(&b, close);
+    LLVMFuzzerTestOneInput((const uint8_t *)b.data, b.len);
+    mk_buf_free(&b);
+}
