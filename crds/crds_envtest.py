@@ -76,6 +76,18 @@ CASES = [
     (cluster({"cache": {"type": "redis", "redis": {"host": ""}}}),
      ["spec.cache.redis.host is required"]),
     (cluster({"cache": {"type": "redis", "redis": {"host": "redis"}}}), None),
+    # ... or sentinels (then the master is found through them)
+    (cluster({"cache": {"type": "redis", "redis": {"sentinels": ["s0:26379", "s1:26379"],
+                                                   "masterName": "mk"}}}), None),
+    (cluster({"cache": {"type": "redis", "redis": {"sentinels": []}}}),
+     ["spec.cache.redis.host is required"]),
+    (cluster({"cache": {"type": "redis", "redis": {"sentinels": ["s0"]}}}),
+     ["spec.cache.redis.sentinels[0]"]),
+    # large deployments: replicas and a direct LISTEN by secret, the drain as a duration
+    (cluster({"database": dict(PG, readDsnSecretRef={"name": "ro"},
+                               listenDsnSecretRef={"name": "direct"}),
+              "shutdownDrain": "10s", "resolvers": {"replicas": 2}}), None),
+    (cluster({"shutdownDrain": "10 s"}), ["spec.shutdownDrain"]),
     # autoscaling bounds, explicit and against a default
     (cluster({"database": PG, "resolvers": {"autoscaling": {
         "enabled": True, "minReplicas": 5, "maxReplicas": 3}}}),

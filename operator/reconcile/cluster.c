@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DATA_DIR      "/var/lib/mockarty"
@@ -14,7 +15,12 @@ typedef struct cluster_spec {
     const char *image, *pull_policy, *version;
     char image_buf[512];
     const char *db_type, *dsn_name, *dsn_key, *sqlite_claim;
+    const char *read_dsn_name, *read_dsn_key, *listen_dsn_name, *listen_dsn_key;
     const char *cache_type, *redis_host, *redis_pw_name, *redis_pw_key;
+    char sentinels[1024]; /* cache.redis.sentinels joined with commas; "" none */
+    const char *master_name;
+    const char *shutdown_drain;
+    long long grace_seconds;
     long long redis_port, redis_db;
     const json_t *admin_resources, *admin_env, *svc_annotations;
     const char *svc_type;
@@ -26,6 +32,47 @@ typedef struct cluster_spec {
     bool tls;
     const char *tls_secret, *tls_client_ca;
 } cluster_spec_t;
+
+/* "5s", "1500ms", "1m" in milliseconds; -1 when it is none of those. */
+static long long drain_ms(const char *s)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v < 0 || v > 3600000)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        return v;
+    if (strcmp(end, "s") == 0)
+        return v * 1000;
+    if (strcmp(end, "m") == 0 && v <= 60)
+        return v * 60000;
+    return -1;
+}
+
+/* cache.redis.sentinels: "host:port" strings, joined for REPO_REDIS_SENTINELS. */
+static void read_sentinels(mk_op_spec_t *sp, const json_t *list, cluster_spec_t *cs)
+{
+    size_t i, used = 0;
+    const json_t *v;
+
+    json_array_foreach(list, i, v)
+    {
+        const char *hp = json_string_value(v);
+        const char *colon = hp ? strrchr(hp, ':') : NULL;
+        size_t len = hp ? strlen(hp) : 0;
+        if (!colon || colon == hp || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+            !colon[1] || atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
+            mk_op_spec_fail(sp, "spec.cache.redis.sentinels[%zu]: must be host:port", i);
+            return;
+        }
+        if (used + len + 2 > sizeof cs->sentinels) {
+            mk_op_spec_fail(sp, "spec.cache.redis.sentinels: too long");
+            return;
+        }
+        used += (size_t)snprintf(cs->sentinels + used, sizeof cs->sentinels - used, "%s%s",
+                                 used ? "," : "", hp);
+    }
+}
 
 /* Reads and checks spec the way the CRD schema and its CEL rules would, so a resource that
  * slipped past an older CRD gets the same verdict with the same field path. */
@@ -47,6 +94,11 @@ static void read_spec(mk_op_spec_t *sp, const json_t *cluster, cluster_spec_t *c
     pg = mk_op_spec_obj(sp, db, "spec.database", "postgres");
     mk_op_spec_secret_ref(sp, pg, "spec.database.postgres", "dsnSecretRef", "dsn", &cs->dsn_name,
                           &cs->dsn_key);
+    /* Resolvers' reads from replicas; the feed's LISTEN direct when DSN is a PgBouncer. */
+    mk_op_spec_secret_ref(sp, db, "spec.database", "readDsnSecretRef", "readDsn",
+                          &cs->read_dsn_name, &cs->read_dsn_key);
+    mk_op_spec_secret_ref(sp, db, "spec.database", "listenDsnSecretRef", "listenDsn",
+                          &cs->listen_dsn_name, &cs->listen_dsn_key);
     sq = mk_op_spec_obj(sp, db, "spec.database", "sqlite");
     cs->sqlite_claim =
         mk_op_spec_str(sp, sq, "spec.database.sqlite", "persistentVolumeClaim", NULL);
@@ -59,6 +111,21 @@ static void read_spec(mk_op_spec_t *sp, const json_t *cluster, cluster_spec_t *c
     cs->redis_db = mk_op_spec_int(sp, redis, "spec.cache.redis", "db", 0, 0, 15);
     mk_op_spec_secret_ref(sp, redis, "spec.cache.redis", "passwordSecretRef", "password",
                           &cs->redis_pw_name, &cs->redis_pw_key);
+    read_sentinels(sp, mk_op_spec_array(sp, redis, "spec.cache.redis", "sentinels"), cs);
+    cs->master_name = mk_op_spec_str(sp, redis, "spec.cache.redis", "masterName", NULL);
+    cs->shutdown_drain = mk_op_spec_str(sp, spec, "spec", "shutdownDrain", NULL);
+    cs->grace_seconds = 30;
+    if (cs->shutdown_drain) {
+        long long ms = drain_ms(cs->shutdown_drain);
+        if (ms < 0)
+            mk_op_spec_fail(sp,
+                            "spec.shutdownDrain: must be a duration such as 5s, 1500ms or 1m, "
+                            "not \"%.40s\"",
+                            cs->shutdown_drain);
+        /* The drain, then up to SHUTDOWN_TIMEOUT (20 s) for requests in flight, then slack. */
+        else if ((ms + 999) / 1000 + 25 > cs->grace_seconds)
+            cs->grace_seconds = (ms + 999) / 1000 + 25;
+    }
 
     admin = mk_op_spec_obj(sp, spec, "spec", "admin");
     cs->admin_resources = mk_op_spec_obj(sp, admin, "spec.admin", "resources");
@@ -98,7 +165,8 @@ static void read_spec(mk_op_spec_t *sp, const json_t *cluster, cluster_spec_t *c
     if (strcmp(cs->db_type, "postgres") == 0 && !cs->dsn_name)
         mk_op_spec_fail(sp, "spec.database.postgres.dsnSecretRef: required when database.type is "
                             "postgres");
-    if (strcmp(cs->cache_type, "redis") == 0 && (!cs->redis_host || !*cs->redis_host))
+    if (strcmp(cs->cache_type, "redis") == 0 && (!cs->redis_host || !*cs->redis_host) &&
+        !cs->sentinels[0])
         mk_op_spec_fail(sp, "spec.cache.redis.host: required when cache.type is redis");
     if (cs->autoscaling && cs->min_replicas > cs->max_replicas)
         mk_op_spec_fail(sp,
@@ -146,11 +214,20 @@ static json_t *configmap_data(const cluster_spec_t *cs, const char *name, const 
     if (strcmp(cs->cache_type, "redis") == 0) {
         snprintf(port, sizeof port, "%lld", cs->redis_port);
         snprintf(db, sizeof db, "%lld", cs->redis_db);
-        if (json_object_set_new(data, "REPO_REDIS_HOST", json_string(cs->redis_host)) != 0 ||
+        if ((cs->redis_host &&
+             json_object_set_new(data, "REPO_REDIS_HOST", json_string(cs->redis_host)) != 0) ||
             json_object_set_new(data, "REPO_REDIS_PORT", json_string(port)) != 0 ||
             json_object_set_new(data, "REPO_REDIS_DB", json_string(db)) != 0)
             goto fail;
+        if (cs->sentinels[0] &&
+            (json_object_set_new(data, "REPO_REDIS_SENTINELS", json_string(cs->sentinels)) != 0 ||
+             (cs->master_name && json_object_set_new(data, "REPO_REDIS_MASTER_NAME",
+                                                     json_string(cs->master_name)) != 0)))
+            goto fail;
     }
+    if (cs->shutdown_drain &&
+        json_object_set_new(data, "SHUTDOWN_DRAIN", json_string(cs->shutdown_drain)) != 0)
+        goto fail;
     return data;
 fail:
     json_decref(data);
@@ -164,6 +241,9 @@ static int common_env(const cluster_spec_t *cs, json_t *env)
 
     if (strcmp(cs->db_type, "postgres") == 0)
         rc = mk_op_env_set(env, secret_env("DB_DSN", cs->dsn_name, cs->dsn_key));
+    if (rc == 0 && strcmp(cs->db_type, "postgres") == 0 && cs->listen_dsn_name)
+        rc = mk_op_env_set(env,
+                           secret_env("DB_LISTEN_DSN", cs->listen_dsn_name, cs->listen_dsn_key));
     if (rc == 0 && strcmp(cs->cache_type, "redis") == 0 && cs->redis_pw_name)
         rc = mk_op_env_set(env,
                            secret_env("REPO_REDIS_PASSWORD", cs->redis_pw_name, cs->redis_pw_key));
@@ -251,6 +331,9 @@ static json_t *pod_spec(const cluster_spec_t *cs, const char *name, bool admin, 
             rc = mk_op_env_set(env, value_env("HTTP_PORT", port));
         if (rc == 0 && cs->res_token_name)
             rc = mk_op_env_set(env, secret_env("API_TOKEN", cs->res_token_name, cs->res_token_key));
+        /* Only resolvers read replicas: the admin reads its own writes. */
+        if (rc == 0 && strcmp(cs->db_type, "postgres") == 0 && cs->read_dsn_name)
+            rc = mk_op_env_set(env, secret_env("DB_READ_DSN", cs->read_dsn_name, cs->read_dsn_key));
         /* Resolvers dial the coordinator: with TLS they trust the CA that signed its certificate.
          */
         if (rc == 0 && cs->tls) {
@@ -279,8 +362,8 @@ static json_t *pod_spec(const cluster_spec_t *cs, const char *name, bool admin, 
     if (resources && json_object_set_new(c, "resources", json_deep_copy(resources)) != 0)
         goto out;
     pod = json_pack("{s:b, s:i, s:o, s:[O], s:O}", "automountServiceAccountToken", 0,
-                    "terminationGracePeriodSeconds", 30, "securityContext", mk_op_pod_security(),
-                    "containers", c, "volumes", volumes);
+                    "terminationGracePeriodSeconds", (int)cs->grace_seconds, "securityContext",
+                    mk_op_pod_security(), "containers", c, "volumes", volumes);
 out:
     json_decref(c);
     json_decref(ports);

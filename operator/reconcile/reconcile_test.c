@@ -426,6 +426,10 @@ static void test_invalid_specs(void)
         {"{\"resolvers\":\"many\"}", "spec.resolvers: must be an object"},
         {"{\"cache\":{\"type\":\"redis\"}}",
          "spec.cache.redis.host: required when cache.type is redis"},
+        {"{\"cache\":{\"type\":\"redis\",\"redis\":{\"sentinels\":[\"s1\"]}}}",
+         "spec.cache.redis.sentinels[0]: must be host:port"},
+        {"{\"shutdownDrain\":\"5 seconds\"}",
+         "spec.shutdownDrain: must be a duration such as 5s, 1500ms or 1m, not \"5 seconds\""},
         {"{\"cache\":{\"type\":\"redis\",\"redis\":{\"host\":\"r\",\"port\":70000}}}",
          "spec.cache.redis.port: must be between 1 and 65535, not 70000"},
         {"{" PG ",\"resolvers\":{\"autoscaling\":{\"enabled\":true,\"minReplicas\":5,"
@@ -513,6 +517,38 @@ static void test_redis_with_password(void)
     dump = json_dumps(d.apply, 0);
     MK_CHECK(dump && strstr(dump, "\"stringData\"") == NULL && strstr(dump, "\"Secret\"") == NULL);
     free(dump);
+    mk_op_desired_free(&d);
+}
+
+/* The large deployment: read replicas and a direct LISTEN by secret, Redis through sentinels, a
+ * longer drain (and grace period to match). */
+static void test_replicas_sentinels_drain(void)
+{
+    mk_op_desired_t d;
+    const json_t *cm, *admin, *res;
+
+    if (run_cluster("{\"database\":{\"type\":\"postgres\",\"postgres\":{\"dsnSecretRef\":"
+                    "{\"name\":\"pg\"}},\"readDsnSecretRef\":{\"name\":\"pg-ro\"},"
+                    "\"listenDsnSecretRef\":{\"name\":\"pg-direct\",\"key\":\"dsn\"}},"
+                    "\"cache\":{\"type\":\"redis\",\"redis\":{\"sentinels\":"
+                    "[\"s0.redis:26379\",\"s1.redis:26379\"],\"masterName\":\"mk\"}},"
+                    "\"shutdownDrain\":\"15s\",\"resolvers\":{\"replicas\":3}}",
+                    NULL, NULL, &d) != 0)
+        return;
+    cm = find_obj(d.apply, "ConfigMap", "demo-config");
+    MK_CHECK_STR(str_at(cm, "data/REPO_REDIS_SENTINELS"), "s0.redis:26379,s1.redis:26379");
+    MK_CHECK_STR(str_at(cm, "data/REPO_REDIS_MASTER_NAME"), "mk");
+    MK_CHECK(at(cm, "data/REPO_REDIS_HOST") == NULL);
+    MK_CHECK_STR(str_at(cm, "data/SHUTDOWN_DRAIN"), "15s");
+    admin = find_obj(d.apply, "Deployment", "demo-admin");
+    res = find_obj(d.apply, "Deployment", "demo-resolvers");
+    MK_CHECK_STR(str_at(env_of(res, "DB_READ_DSN"), "valueFrom/secretKeyRef/name"), "pg-ro");
+    MK_CHECK_STR(str_at(env_of(res, "DB_READ_DSN"), "valueFrom/secretKeyRef/key"), "readDsn");
+    MK_CHECK(env_of(admin, "DB_READ_DSN") == NULL);
+    MK_CHECK_STR(str_at(env_of(admin, "DB_LISTEN_DSN"), "valueFrom/secretKeyRef/name"),
+                 "pg-direct");
+    MK_CHECK_STR(str_at(env_of(res, "DB_LISTEN_DSN"), "valueFrom/secretKeyRef/key"), "dsn");
+    MK_CHECK_INT(int_at(res, "spec/template/spec/terminationGracePeriodSeconds"), 40);
     mk_op_desired_free(&d);
 }
 
@@ -1003,6 +1039,7 @@ int main(void)
     MK_RUN(test_invalid_specs);
     MK_RUN(test_invalid_spec_keeps_other_conditions);
     MK_RUN(test_redis_with_password);
+    MK_RUN(test_replicas_sentinels_drain);
     MK_RUN(test_tls_and_user_settings);
     MK_RUN(test_status_phases);
     MK_RUN(test_last_transition_time);
