@@ -178,7 +178,7 @@ static redisContext *conn_open(const conn_opts_t *o, char *msg, size_t msglen, i
     conn_opts_t at = *o;
     mk_err_t err;
     if (mk_redis_sentinel_master(o->sentinel, host, sizeof host, &at.port, gen, &err) != 0) {
-        snprintf(msg, msglen, "%s", err.msg);
+        snprintf(msg, msglen, "%.250s", err.msg);
         mk_redis_sentinel_suspect(o->sentinel);
         return NULL;
     }
