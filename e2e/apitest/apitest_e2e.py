@@ -1,15 +1,20 @@
 """API test collections end to end: the real admin serves mocks, our engine (mockarty-apitest) runs
 a Postman collection written for this test against them, and Newman (from the npm registry,
 cached) runs the same collection against the same mocks: every test must pass or fail the same
-way in both, and our JUnit report must parse and say the same.
+way in both, and our JUnit report must parse and say the same. With a runner binary, the same
+collections also go through the admin's API and a mockarty-runner (imported, executed with an
+environment), and their results must agree test for test with the CLI's (hence with Newman's).
 
-usage: apitest_e2e.py MOCKARTY_BINARY MOCKARTY_APITEST_BINARY"""
+usage: apitest_e2e.py MOCKARTY_BINARY MOCKARTY_APITEST_BINARY [MOCKARTY_RUNNER_BINARY]"""
+import csv
 import json
 import os
+import socket
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "admin"))
@@ -137,10 +142,42 @@ def check_junit(path, run):
         fail("JUnit totals tests=%s failures=%s" % (root.get("tests"), root.get("failures")))
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def runner_outcomes(m, collection, env_values, data=None):
+    """Runs a collection through the admin's API and the runner; its outcomes like our CLI's."""
+    with open(collection) as f:
+        status, body, raw, _ = m.request("POST", "/api/v1/api-tester/import/postman",
+                                         json.load(f))
+    if status != 201:
+        fail("import/postman: %d %s" % (status, raw))
+    run_body = {"environment": {"name": "e2e", "values": env_values}}
+    if data is not None:
+        run_body["data"] = data
+    status, run, raw, _ = m.request("POST", "/api/v1/api-tester/collections/%s/execute" %
+                                    body["id"], run_body)
+    if status != 202:
+        fail("execute: %d %s" % (status, raw))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        status, r, raw, _ = m.request("GET", "/api/v1/api-tester/test-runs/" + run["id"])
+        if r["status"] not in ("pending", "running"):
+            return r
+        time.sleep(0.2)
+    fail("run %s did not finish: %s" % (run["id"], raw))
+
+
 def main():
     admin_bin, apitest_bin = sys.argv[1], sys.argv[2]
+    runner_bin = sys.argv[3] if len(sys.argv) > 3 else None
     workdir = tempfile.mkdtemp(prefix="apitest-e2e-")
-    m = Mockarty(admin_bin).start()
+    grpc_port = free_port()
+    m = Mockarty(admin_bin, env={"RUNNER_GRPC_PORT": str(grpc_port)}).start()
+    runner = None
     try:
         for mock in MOCKS + snippets.MOCKS:
             status, body, raw, _ = m.request("POST", "/api/v1/mocks", mock)
@@ -188,6 +225,35 @@ def main():
         print("ours: data-driven collection, 3 iterations from CSV, %d tests, %d failing" % (
             len(data_ours), sum(1 for v in data_ours.values() if not v)))
 
+        if runner_bin:
+            renv = dict(os.environ, COORDINATOR_ADDR="127.0.0.1:%d" % grpc_port,
+                        API_TOKEN=m.env.get("API_TOKEN", ""), RUNNER_NAME="e2e", SHARED="true",
+                        RUNNER_HTTP_PORT=str(free_port()), RUNNER_HTTP_HOST="127.0.0.1")
+            runner = subprocess.Popen([runner_bin], env=renv, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
+            env_values = [{"key": "baseUrl", "value": base_url, "enabled": True}]
+            # Rows as Newman reads the CSV: numbers become numbers.
+            def cell(v):
+                try:
+                    return int(v)
+                except ValueError:
+                    return v
+            with open(csv_path, newline="") as f:
+                rows = [{k: cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+            for label, path, mine, data in (("shop", COLLECTION, ours, None),
+                                            ("snippets", snip_path, snip_ours, None),
+                                            ("data", data_path, data_ours, rows)):
+                r = runner_outcomes(m, path, env_values, data)
+                theirs = our_outcomes(r, errors_allowed=True)
+                diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                if diff:
+                    why = [(x["requestName"], a)
+                           for x in r["results"] for a in x.get("assertions", [])
+                           if (x["requestName"], a["name"]) in diff]
+                    fail("%s through a runner differs from the CLI on %s" % (label, why))
+                print("%s through the admin and a runner: the same %d outcomes as the CLI" % (
+                    label, len(mine)))
+
         binary, why = newman_binary()
         if not binary:
             print("SKIP newman comparison: " + why)
@@ -205,6 +271,9 @@ def main():
                 print("%s: newman agrees on all %d tests (%d failing)" % (
                     label, len(mine), sum(1 for v in mine.values() if not v)))
     finally:
+        if runner is not None:
+            runner.terminate()
+            runner.wait(15)
         code, err = m.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     if code != 0:
