@@ -18,6 +18,7 @@ const mk_api_endpoint_t *const mk_api_families[] = {
     mk_api_meta_endpoints,
     mk_api_identity_endpoints,
     mk_api_grpc_endpoints,
+    mk_api_graphql_endpoints,
     mk_api_generator_endpoints,
     mk_api_recorder_endpoints,
     mk_api_apitester_endpoints,

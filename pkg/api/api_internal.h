@@ -47,6 +47,7 @@ extern const mk_api_endpoint_t mk_api_identity_endpoints[];  /* identity_api.c: 
                                                                  webhooks */
 extern const mk_api_endpoint_t mk_api_generator_endpoints[]; /* generators_api.c: imports */
 extern const mk_api_endpoint_t mk_api_grpc_endpoints[];      /* grpc_api.c: descriptor sets */
+extern const mk_api_endpoint_t mk_api_graphql_endpoints[];   /* graphql_api.c: schemas */
 extern const mk_api_endpoint_t mk_api_recorder_endpoints[];  /* recorder_api.c: recording
                                                                  sessions, fallback proxies */
 extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,

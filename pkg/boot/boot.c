@@ -15,6 +15,7 @@
 #include "pg/pg.h"
 #include "redis/redis.h"
 #include "serve/serve.h"
+#include "serve/serve_graphql.h"
 #include "serve/serve_proxy.h"
 #include "sqlite/sqlite.h"
 #include "store/store.h"
@@ -464,6 +465,8 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
         p->api = mk_api_new(&ac, p->catalog, p->repo, p->journal, p->store);
     }
     p->serve = mk_serve_new(p->catalog, p->journal, p->store);
+    if (p->serve != NULL && mk_serve_graphql_start(p->repo, (int)c->poll_ms, &err) != 0)
+        fprintf(stderr, "mockarty %s: GraphQL schemas unavailable: %s\n", who, err.msg);
     if (p->serve != NULL && mk_webhook_sender_new(0, &p->mock_hooks, &err) == 0)
         mk_serve_set_webhooks(p->serve, p->mock_hooks);
     /* Recording sessions are the admin's (resolvers proxy without recording). */
@@ -780,6 +783,7 @@ static void teardown(node_parts_t *p, const mk_config_spec_t *spec, size_t nspec
     mk_serve_free(p->serve);
     mk_api_free(p->api);
     mk_journal_free(p->journal);
+    mk_serve_graphql_stop(); /* its poller reads the repository */
     mk_repo_free(p->repo);
     mk_follow_free(p->follow);
     mk_catalog_free(p->catalog);

@@ -1,5 +1,6 @@
 /* Parsing, validation and compilation of mock definitions. */
 #include "mock/mock.h"
+#include "mock/mock_graphql.h"
 #include "mock/mock_sse.h"
 #include "mock/mock_proxy.h"
 #include "mock/mock_socket.h"
@@ -122,6 +123,7 @@ static void mock_destroy(mk_mock_t *m)
         webhook_clear(&m->webhooks[i]);
     free(m->webhooks);
     json_decref(m->mstore);
+    mk_mock_graphql_free(m->graphql);
     mk_mock_sse_free(m->sse);
     mk_mock_proxy_free(m->proxy);
     mk_mock_socket_free(m->socket);
@@ -1268,7 +1270,9 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
     int rc = compile_meta(m, def, err);
     json_t *http = json_object_get(def, "http"), *grpc = json_object_get(def, "grpc");
     bool is_grpc = grpc != NULL && !json_is_null(grpc) && (http == NULL || json_is_null(http));
-    if (rc == 0)
+    if (rc == 0 && !is_grpc && mk_mock_graphql_is(def))
+        rc = mk_mock_graphql_compile(m, def, err);
+    else if (rc == 0)
         rc = is_grpc                   ? compile_grpc(m, def, err)
              : mk_mock_socket_is(def) ? mk_mock_socket_compile(m, def, err)
              : mk_mock_soap_is(def)   ? mk_mock_soap_compile(m, def, err)

@@ -158,6 +158,8 @@ typedef struct mk_mock {
     mk_mock_webhook_t *webhooks;
     size_t nwebhooks;
     json_t *mstore;  /* the mStore seed object (owned, small, read-only once built), or NULL */
+    /* A GraphQL mock's context and graphqlErrors (mock_graphql.h; owned, NULL otherwise). */
+    struct mk_mock_graphql *graphql;
     /* Mockarty's `proxy`: the answer comes from an upstream (mock_proxy.h; owned, NULL when
      * none); the response, optional then, adds its delay and fault. */
     struct mk_mock_proxy *proxy;

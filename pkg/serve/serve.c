@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "httpd/httpd_loop.h"
+#include "serve/serve_graphql.h"
 #include "serve/serve_sse.h"
 #include "serve/serve_proxy.h"
 #include "stores/stores.h"
@@ -104,6 +105,8 @@ bool mk_serve_resolve(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path, mk_
     mk_route_lookup(idx, req->method, path, &it);
     while (mk_route_next(&it, &out->match)) {
         mk_mock_t *m = out->match.value;
+        if (m->graphql != NULL) /* GraphQL mocks answer through mk_serve_graphql_try */
+            continue;
         /* gRPC mocks (indexed under method GRPC) answer on the gRPC port only. */
         if (m->grpc_kind != MK_MOCK_GRPC_NONE || m->socket != NULL || m->soap != NULL ||
             !mk_mock_active(m, now_ms) || !conds_hold(m, req))
@@ -1244,7 +1247,8 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     if (soap < 0)
         goto out;
     if (!hit && soap == 0) {
-        if (!mk_serve_ws_try(s, snap, req, view, ns, path, &status))
+        if (!mk_serve_ws_try(s, snap, req, view, ns, path, &status) &&
+            !mk_serve_graphql_try(s, snap, req, view, ns, path, now_ms, &status))
             status = respond_not_found(s, snap, req, view, ns, path, now_ms);
         goto out;
     }

@@ -1,0 +1,500 @@
+#!/usr/bin/python3
+"""GraphQL mocks with a plain HTTP GraphQL client (urllib): data from mocks, graphqlErrors,
+aliases, fragments, conditions on variables and headers, GET requests, syntax and validation
+errors, near-miss diagnosis, a schema uploaded through the API, and GraphiQL's full standard
+IntrospectionQuery answered from it.
+
+usage: graphql_test.py MOCKARTY [MOCKARTY_RESOLVER]
+With the resolver binary, the same requests also run against a resolver following a PostgreSQL
+admin.
+"""
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from support import services  # noqa: E402
+from support.services import Node  # noqa: E402
+
+TOKEN = "graphql-e2e-token"
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def api(node, method, path, body=None, raw=None, ctype=None):
+    headers = {"Authorization": "Bearer " + TOKEN}
+    if ctype:
+        headers["Content-Type"] = ctype
+    r = node.request(method, path, body=body, headers=headers, raw=raw)
+    try:
+        data = json.loads(r.raw) if r.raw else None
+    except ValueError:
+        data = r.raw
+    return r.status, data
+
+
+class GraphQLClient:
+    """What a GraphQL client library does over HTTP: POST {query, variables, operationName} as
+    JSON (or GET with query parameters) and read {data, errors}."""
+
+    def __init__(self, url, headers=None):
+        self.url = url
+        self.headers = dict(headers or {})
+
+    def _send(self, req):
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read()), dict(resp.headers)
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            try:
+                return e.code, json.loads(body), dict(e.headers)
+            except ValueError:
+                return e.code, body, dict(e.headers)
+
+    def post(self, query, variables=None, operation_name=None, headers=None):
+        payload = {"query": query}
+        if variables is not None:
+            payload["variables"] = variables
+        if operation_name:
+            payload["operationName"] = operation_name
+        h = dict(self.headers, **(headers or {}))
+        h["Content-Type"] = "application/json"
+        h.setdefault("Accept", "application/json")
+        req = urllib.request.Request(self.url, data=json.dumps(payload).encode(), headers=h,
+                                     method="POST")
+        return self._send(req)
+
+    def get(self, query, variables=None, operation_name=None):
+        params = {"query": query}
+        if variables is not None:
+            params["variables"] = json.dumps(variables)
+        if operation_name:
+            params["operationName"] = operation_name
+        req = urllib.request.Request(self.url + "?" + urllib.parse.urlencode(params),
+                                     headers=dict(self.headers), method="GET")
+        return self._send(req)
+
+
+SCHEMA = '''
+"""The demo API"""
+schema { query: Query mutation: Mutation }
+interface Node { id: ID! }
+"A user"
+type User implements Node {
+  id: ID!
+  name: String
+  email: String @deprecated(reason: "use contact")
+  role: Role
+  posts(first: Int = 10): [Post!]!
+}
+type Post implements Node { id: ID! title: String! }
+union SearchResult = User | Post
+enum Role { ADMIN MEMBER }
+input NewUser { name: String! email: String }
+type Query {
+  user(id: ID!): User
+  users: [User!]!
+  search(q: String!): [SearchResult!]!
+  secretData: String
+}
+type Mutation { createUser(input: NewUser!): User }
+'''
+
+# graphql-js getIntrospectionQuery() as GraphiQL sends it (descriptions, specifiedByURL,
+# directive repeatability, deprecated input values).
+INTROSPECTION_QUERY = """
+    query IntrospectionQuery {
+      __schema {
+        description
+        queryType { name }
+        mutationType { name }
+        subscriptionType { name }
+        types {
+          ...FullType
+        }
+        directives {
+          name
+          description
+          isRepeatable
+          locations
+          args(includeDeprecated: true) {
+            ...InputValue
+          }
+        }
+      }
+    }
+
+    fragment FullType on __Type {
+      kind
+      name
+      description
+      specifiedByURL
+      fields(includeDeprecated: true) {
+        name
+        description
+        args(includeDeprecated: true) {
+          ...InputValue
+        }
+        type {
+          ...TypeRef
+        }
+        isDeprecated
+        deprecationReason
+      }
+      inputFields(includeDeprecated: true) {
+        ...InputValue
+      }
+      interfaces {
+        ...TypeRef
+      }
+      enumValues(includeDeprecated: true) {
+        name
+        description
+        isDeprecated
+        deprecationReason
+      }
+      possibleTypes {
+        ...TypeRef
+      }
+    }
+
+    fragment InputValue on __InputValue {
+      name
+      description
+      type { ...TypeRef }
+      defaultValue
+      isDeprecated
+      deprecationReason
+    }
+
+    fragment TypeRef on __Type {
+      kind
+      name
+      ofType {
+        kind
+        name
+        ofType {
+          kind
+          name
+          ofType {
+            kind
+            name
+            ofType {
+              kind
+              name
+              ofType {
+                kind
+                name
+                ofType {
+                  kind
+                  name
+                  ofType {
+                    kind
+                    name
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+"""
+
+MOCKS = [
+    # Mockarty's shape: the payload is the whole response, data under the field's name.
+    {"id": "gql-users", "graphql": {"operation": "query", "field": "users", "path": "/graphql"},
+     "response": {"payload": {"data": {"users": [
+         {"id": "1", "name": "Ann", "email": "ann@example.com", "role": "ADMIN",
+          "posts": [{"id": "p1", "title": "Hello"}]},
+         {"id": "2", "name": "Bob", "email": "bob@example.com", "role": "MEMBER", "posts": []}]}}}},
+    # The field's value itself as the payload, chosen by a condition on a variable.
+    {"id": "gql-user-1", "graphql": {"operation": "query", "field": "user",
+                                    "conditions": [{"path": "$.id", "assertAction": "equals",
+                                                    "value": "1"}]},
+     "response": {"payload": {"id": "1", "name": "Ann", "role": "ADMIN",
+                              "posts": [{"id": "p1", "title": "Hello"}]}}},
+    # Mockarty's spelling of a variable path, and a header condition.
+    {"id": "gql-user-2", "graphql": {"operation": "query", "field": "user",
+                                    "conditions": [{"path": "$.variables.id",
+                                                    "assertAction": "equals", "value": "2"}],
+                                    "header": [{"path": "X-Tenant", "assertAction": "equals",
+                                                "value": "acme"}]},
+     "response": {"payload": {"data": {"user": {"id": "2", "name": "Bob (acme)",
+                                                "role": "MEMBER", "posts": []}}}}},
+    {"id": "gql-create", "graphql": {"operation": "mutation", "field": "createUser"},
+     "response": {"payload": {"data": {"createUser": {
+         "id": "$.fake.UUID", "name": "$.body.variables.input.name",
+         "email": "$.body.variables.input.email"}}}}},
+    {"id": "gql-secret", "graphql": {"operation": "query", "field": "secretData"},
+     "response": {"statusCode": 200, "payload": {"data": None},
+                  "graphqlErrors": [{"message": "You are not authorized",
+                                     "path": ["secretData"],
+                                     "locations": [{"line": 2, "column": 3}],
+                                     "extensions": {"code": "FORBIDDEN",
+                                                    "requestedBy": "$.reqHeader.X-User[0]"}}]}},
+    {"id": "gql-search", "graphql": {"operation": "query", "field": "search"},
+     "response": {"payload": [{"__typename": "User", "id": "1", "name": "Ann"},
+                              {"__typename": "Post", "id": "p1", "title": "Hello"}]}},
+    # Another endpoint under a namespace pathPrefix, in namespace "shop".
+    {"id": "gql-shop", "namespace": "shop", "pathPrefix": "/shop",
+     "graphql": {"operation": "query", "field": "products", "path": "/api/graphql"},
+     "response": {"payload": {"data": {"products": [{"sku": "A1"}]}}}},
+]
+
+
+def create_mocks(admin):
+    for m in MOCKS:
+        st, body = api(admin, "POST", "/api/v1/mocks", body=m)
+        check(st in (200, 201), "create mock %s (%s %s)" % (m["id"], st, body))
+    bad = [({"id": "gql-bad1", "graphql": {"operation": "select", "field": "x"},
+             "response": {"payload": {}}}, "graphql.operation"),
+           ({"id": "gql-bad2", "graphql": {"operation": "query"},
+             "response": {"payload": {}}}, "graphql.field"),
+           ({"id": "gql-bad3", "graphql": {"field": "x"},
+             "response": {"payload": {}, "graphqlErrors": [{"path": ["x"]}]}},
+            "graphqlErrors[0].message")]
+    for m, field in bad:
+        st, body = api(admin, "POST", "/api/v1/mocks", body=m)
+        check(st == 400 and field in json.dumps(body),
+              "an invalid GraphQL mock is refused naming %s (%s %s)" % (field, st, body))
+
+
+def upload_schema(admin):
+    st, body = api(admin, "POST", "/api/v1/graphql/schemas?path=/graphql", raw=SCHEMA.encode(),
+                   ctype="text/plain")
+    check(st == 201 and body.get("types") == 8 and body.get("mutationType") == "Mutation",
+          "schema uploaded (%s %s)" % (st, body))
+    st, body = api(admin, "POST", "/api/v1/graphql/schemas?path=/broken",
+                   raw=b"type Query { a: Nope }", ctype="text/plain")
+    check(st == 400 and "Unknown type" in json.dumps(body) and "line 1" in json.dumps(body),
+          "a broken schema is refused with its line (%s %s)" % (st, body))
+    st, body = api(admin, "GET", "/api/v1/graphql/schemas")
+    check(st == 200 and [s["path"] for s in body["schemas"]] == ["/graphql"],
+          "schemas listed (%s %s)" % (st, body))
+    st, body = api(admin, "GET", "/api/v1/graphql/schemas/sdl?path=/graphql")
+    check(st == 200 and b"union SearchResult" in body, "the SDL reads back")
+
+
+def wait_for(fn, what, timeout=15):
+    deadline = time.time() + timeout
+    while True:
+        ok = fn()
+        if ok or time.time() > deadline:
+            check(ok, what)
+            return ok
+        time.sleep(0.2)
+
+
+def requests_without_schema(port, who):
+    c = GraphQLClient("http://127.0.0.1:%d/graphql" % port)
+    st, body, _ = c.post("query Users { users { id name } }")
+    check(st == 200 and body == {"data": {"users": [{"id": "1", "name": "Ann"},
+                                                    {"id": "2", "name": "Bob"}]}},
+          "%s: data projected onto the selection (%s %s)" % (who, st, body))
+    st, body, _ = c.post('{ first: user(id: "1") { id name } second: user(id: "2") { name } }',
+                         headers={"X-Tenant": "acme"})
+    check(st == 200 and body.get("data") == {"first": {"id": "1", "name": "Ann"},
+                                             "second": {"name": "Bob (acme)"}},
+          "%s: aliases, conditions on variables (literal arguments) and headers (%s)" % (who, body))
+    st, body, _ = c.post("query($id: ID!) { user(id: $id) { id } }", {"id": "2"})
+    errs = body.get("errors") or []
+    check(st == 200 and body["data"] == {"user": None} and len(errs) == 1 and
+          errs[0]["path"] == ["user"] and errs[0]["locations"] == [{"line": 1, "column": 19}] and
+          errs[0]["extensions"]["code"] == "MOCK_NOT_FOUND",
+          "%s: a field whose mocks' conditions fail: null and an error with path and locations "
+          "(%s)" % (who, body))
+    st, body, _ = c.post("query($id: ID!) { user(id: $id) { id } }", {"id": "2"},
+                         headers={"Authorization": "Bearer " + TOKEN})
+    closest = body["errors"][0]["extensions"].get("closest", [])
+    check(any(x["id"] == "gql-user-2" and any("X-Tenant" in f or "x-tenant" in f.lower()
+                                               for f in x["failed"]) for x in closest),
+          "%s: with the token, the near miss says which condition failed (%s)" % (who, closest))
+    st, body, _ = c.post("query Q($id: ID!) { ...U } fragment U on Query { user(id: $id) "
+                         "{ ... on User { name } ...P } } fragment P on User { posts { title } }",
+                         {"id": "1"}, operation_name="Q")
+    check(st == 200 and body.get("data") == {"user": {"name": "Ann",
+                                                      "posts": [{"title": "Hello"}]}},
+          "%s: fragments and inline fragments (%s)" % (who, body))
+    st, body, _ = c.post("mutation New($in: NewUser!) { createUser(input: $in) { id name email } }",
+                         {"in": {"name": "Cid", "email": "cid@example.com"}})
+    check(st == 200, "%s: mutation answered (%s %s)" % (who, st, body))
+    st, body, _ = c.post("mutation($input: NewUser!) { createUser(input: $input) { id name } }",
+                         {"input": {"name": "Cid", "email": "cid@example.com"}})
+    u = (body.get("data") or {}).get("createUser") or {}
+    check(u.get("name") == "Cid" and len(u.get("id", "")) == 36 and "email" not in u,
+          "%s: a mutation's templates read $.body.variables (%s)" % (who, body))
+    st, body, _ = c.post("{\n  secretData\n}", headers={"X-User": "eve"})
+    e = (body.get("errors") or [{}])[0]
+    check(st == 200 and body.get("data") == {"secretData": None} and
+          e.get("message") == "You are not authorized" and
+          e.get("extensions") == {"code": "FORBIDDEN", "requestedBy": "eve"} and
+          e.get("locations") == [{"line": 2, "column": 3}] and e.get("path") == ["secretData"],
+          "%s: graphqlErrors become errors entries, templates rendered (%s)" % (who, body))
+    st, body, _ = c.post("{ search(q: \"a\") { __typename ... on User { name } "
+                         "... on Post { title } } }")
+    check(body.get("data") == {"search": [{"__typename": "User", "name": "Ann"},
+                                          {"__typename": "Post", "title": "Hello"}]},
+          "%s: inline fragments pick by __typename (%s)" % (who, body))
+    st, body, _ = c.get("query($n: Boolean!) { users { id name @include(if: $n) } }",
+                        {"n": False})
+    check(st == 200 and body.get("data") == {"users": [{"id": "1"}, {"id": "2"}]},
+          "%s: GET with query parameters, @include (%s %s)" % (who, st, body))
+    st, body, hdrs = c.get("mutation { createUser(input: {name: \"x\"}) { id } }")
+    check(st == 405, "%s: a mutation over GET is refused with 405 (%s)" % (who, st))
+    st, body, _ = c.post("{ users { id }")
+    e = (body.get("errors") or [{}])[0] if isinstance(body, dict) else {}
+    check(st == 400 and "data" not in body and "Syntax Error" in e.get("message", "") and
+          e.get("locations") == [{"line": 1, "column": 15}],
+          "%s: a syntax error answers 400 with errors[].locations (%s %s)" % (who, st, body))
+    st, body, _ = c.post("{ nope }")
+    check(st == 200 and body["data"] == {"nope": None} and
+          "No mock for query field \"nope\"" in body["errors"][0]["message"],
+          "%s: an unknown field without a schema: null and an error (%s)" % (who, body))
+    st, body, _ = c.post("query A { users { id } } query B { users { name } }")
+    check(st == 400 and "operation name" in json.dumps(body),
+          "%s: several operations and no operationName: 400 (%s)" % (who, body))
+    st, body, _ = c.post("{ __schema { queryType { name } } }")
+    check(st == 200 and body["errors"][0]["extensions"]["code"] == "INTROSPECTION_UNAVAILABLE",
+          "%s: introspection without a schema says to upload one (%s)" % (who, body))
+    shop = GraphQLClient("http://127.0.0.1:%d/stubs/shop/shop/api/graphql" % port)
+    st, body, _ = shop.post("{ products { sku } }")
+    check(st == 200 and body.get("data") == {"products": [{"sku": "A1"}]},
+          "%s: graphql.path under the namespace's pathPrefix (%s %s)" % (who, st, body))
+    r = services.request(port, "POST", "/graphql/query/users", body={"query": "{ users { id } }"})
+    check(r.status == 404, "%s: the index routes of GraphQL mocks are not HTTP routes (%s)" %
+          (who, r.status))
+    r = services.request(port, "GRAPHQL", "/graphql/query/users")
+    check(r.status == 404, "%s: an HTTP request with method GRAPHQL finds no mock (%s)" %
+          (who, r.status))
+
+
+def requests_with_schema(port, who):
+    c = GraphQLClient("http://127.0.0.1:%d/graphql" % port)
+    st, body, _ = c.post(INTROSPECTION_QUERY, operation_name="IntrospectionQuery")
+    schema = (body.get("data") or {}).get("__schema") or {}
+    types = {t["name"]: t for t in schema.get("types", [])}
+    user = types.get("User", {})
+    fields = {f["name"]: f for f in user.get("fields") or []}
+    posts_t = (fields.get("posts") or {}).get("type", {})
+    check(st == 200 and "errors" not in body and schema.get("description") == "The demo API" and
+          schema["queryType"] == {"name": "Query"} and
+          schema["mutationType"] == {"name": "Mutation"} and schema["subscriptionType"] is None,
+          "%s: the standard IntrospectionQuery is answered (%s)" % (who, str(body)[:300]))
+    check(user.get("kind") == "OBJECT" and user.get("description") == "A user" and
+          fields["email"]["isDeprecated"] and fields["email"]["deprecationReason"] == "use contact"
+          and posts_t["kind"] == "NON_NULL" and posts_t["ofType"]["kind"] == "LIST" and
+          posts_t["ofType"]["ofType"]["ofType"]["name"] == "Post" and
+          fields["posts"]["args"][0]["defaultValue"] == "10" and
+          user["interfaces"] == [{"kind": "INTERFACE", "name": "Node", "ofType": None}],
+          "%s: introspection: fields, wrappers, defaults, deprecation, interfaces" % who)
+    check(sorted(p["name"] for p in types["SearchResult"]["possibleTypes"]) == ["Post", "User"] and
+          [v["name"] for v in types["Role"]["enumValues"]] == ["ADMIN", "MEMBER"] and
+          [f["name"] for f in types["NewUser"]["inputFields"]] == ["name", "email"] and
+          "__Schema" in types and "String" in types and
+          {d["name"] for d in schema["directives"]} >= {"skip", "include", "deprecated"},
+          "%s: introspection: unions, enums, inputs, built-ins, directives" % who)
+    st, body, _ = c.get('{ __type(name: "Role") { kind enumValues { name } } __typename }')
+    check(body.get("data") == {"__type": {"kind": "ENUM", "enumValues": [{"name": "ADMIN"},
+                                                                          {"name": "MEMBER"}]},
+                               "__typename": "Query"},
+          "%s: __type and __typename over GET (%s)" % (who, body))
+    st, body, _ = c.post("{ users { id nme } user { id } }")
+    msgs = [e["message"] for e in body.get("errors", [])]
+    check(st == 200 and "data" not in body and
+          'Cannot query field "nme" on type "User". Did you mean "name"?' in msgs and
+          'Field "user" argument "id" of type "ID!" is required, but it was not provided.' in msgs
+          and all(e["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and e["locations"]
+                  for e in body["errors"]),
+          "%s: validation errors as a real server gives them (%s)" % (who, msgs))
+    st, body, _ = c.post("query($id: ID!) { user(id: $id) { id ...P } } "
+                         "fragment P on Post { title }")
+    msgs = [e["message"] for e in body.get("errors", [])]
+    check('Variable "$id" of required type "ID!" was not provided.' in msgs and
+          any("Fragment \"P\" cannot be spread here" in m for m in msgs),
+          "%s: missing required variable, wrong fragment type (%s)" % (who, msgs))
+    st, body, _ = c.post('{ users { id __typename } search(q: "x") { ... on User { id } } }')
+    check(body.get("data", {}).get("users") == [{"id": "1", "__typename": "User"},
+                                                {"id": "2", "__typename": "User"}],
+          "%s: __typename of nested objects from the schema (%s)" % (who, body))
+
+
+def journal(admin):
+    st, body = api(admin, "GET", "/api/v1/requests?protocol=graphql&limit=500")
+    entries = (body or {}).get("requests", []) if isinstance(body, dict) else body
+    check(st == 200 and len(entries) >= 10 and
+          any(e.get("operation") == "query users" for e in entries) and
+          any(e.get("mockId") == "gql-create" for e in entries),
+          "journal: GraphQL requests recorded with protocol, operation and mock id (%s %d)" %
+          (st, len(entries or [])))
+    metrics = admin.request("GET", "/metrics").raw.decode()
+    check('protocol="graphql"' in metrics, "/metrics counts GraphQL requests by protocol")
+
+
+def main():
+    admin_bin = sys.argv[1]
+    resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
+    services.install_signal_handlers()
+    work = tempfile.mkdtemp(prefix="mk-graphql-")
+    pg = None
+    try:
+        env = {"GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0", "API_TOKEN": TOKEN,
+               "HTTP_WORKERS": "2"}
+        if resolver_bin:
+            pg = services.Postgres(work)
+            pg.start()
+            env.update({"DB_USE": "postgres", "DB_DSN": pg.dsn})
+        admin = Node(admin_bin, env, name="admin", workdir=work)
+        admin.start(wait_ready=True, timeout=120)
+        create_mocks(admin)
+        requests_without_schema(admin.port, "admin")
+        upload_schema(admin)
+        requests_with_schema(admin.port, "admin")
+        journal(admin)
+        if resolver_bin:
+            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
+                    "API_TOKEN": TOKEN, "GRPC_MOCK_PORT": "0", "RESYNC_INTERVAL": "200ms"}
+            res = Node(resolver_bin, renv, name="resolver", workdir=work)
+            res.start(wait_ready=True, timeout=120)
+            c = GraphQLClient("http://127.0.0.1:%d/graphql" % res.port)
+            wait_for(lambda: "errors" not in c.post("{ __schema { queryType { name } } }")[1],
+                     "resolver: the uploaded schema is served")
+            requests_with_schema(res.port, "resolver")
+            st, body, _ = c.post("{ users { id } secretData }")
+            check(body.get("data") == {"users": [{"id": "1"}, {"id": "2"}], "secretData": None}
+                  and body["errors"][0]["extensions"]["code"] == "FORBIDDEN",
+                  "resolver: data and graphqlErrors (%s)" % body)
+            # A schema deleted on the admin stops being used by the resolver.
+            st, _ = api(admin, "DELETE", "/api/v1/graphql/schemas?path=/graphql")
+            check(st == 200, "schema deleted (%s)" % st)
+            wait_for(lambda: (c.post("{ __schema { queryType { name } } }")[1].get("errors") or
+                              [{}])[0].get("extensions", {}).get("code") ==
+                     "INTROSPECTION_UNAVAILABLE", "resolver: a deleted schema is dropped")
+            requests_without_schema(res.port, "resolver")
+            code, err = res.stop()
+            check(code == 0 and not services.sanitizer_problems(err),
+                  "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
+        code, err = admin.stop()
+        check(code == 0 and not services.sanitizer_problems(err),
+              "admin exits cleanly (%d) %s" % (code, err[-2000:]))
+    finally:
+        services.cleanup_all()
+        if pg:
+            pg.cleanup()
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,740 @@
+/* GraphQL requests: parse, pick the operation, validate against the endpoint's schema, answer
+ * each top-level field from its mock (one index probe per field), assemble data and errors. */
+#include "serve/serve_graphql.h"
+
+#include "graphql/graphql.h"
+#include "graphql/schema.h"
+#include "graphql/schema_docs.h"
+#include "mock/mock_graphql.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_ERRORS     50
+#define MAX_PROJECT    64 /* nesting of the projection of a payload onto a selection set */
+#define MAX_ROUTE      1024
+#define MAX_TOP_FIELDS 256
+
+static _Atomic(mk_gql_registry_t *) registry;
+
+int mk_serve_graphql_start(mk_repo_t *repo, int poll_ms, mk_err_t *err)
+{
+    mk_gql_registry_t *r;
+    int rc = mk_gql_registry_start(repo, poll_ms, &r, err);
+    if (rc == 0)
+        mk_gql_registry_free(atomic_exchange(&registry, r));
+    return rc;
+}
+
+void mk_serve_graphql_stop(void)
+{
+    mk_gql_registry_free(atomic_exchange(&registry, NULL));
+}
+
+/* ---- the request ---------------------------------------------------------------------------- */
+
+static const mk_gql_limits_t limits = {
+    .max_bytes = 1u << 20, .max_tokens = 100000, .max_depth = 64};
+
+typedef struct gql_call {
+    mk_serve_t *s;
+    mk_httpd_req_t *req;
+    mk_request_t *view;
+    mk_str_t ns, endpoint;
+    const mk_route_index_t *idx;
+    const mk_gql_schema_t *schema;
+    int64_t now_ms;
+    mk_faker_rng_t rng;
+    /* the request */
+    char *query;
+    json_t *vars; /* the variables, defaults applied: an object */
+    char *op_name;
+    char *vars_text; /* vars as JSON: the body conditions read */
+    char *body_text; /* {query, variables, operationName}: the body templates read */
+    mk_gql_doc_t *doc;
+    const mk_gql_operation_t *op;
+    /* the answer */
+    json_t *data, *errors;
+    int status;
+    const mk_mock_response_t *first; /* of the first mock that answered: status and headers */
+    uint32_t delay_ms;
+    const char *mock_id; /* the first mock that answered (journal) */
+    char operation[160]; /* "query user,posts" (journal) */
+} gql_call_t;
+
+static void call_release(gql_call_t *c)
+{
+    free(c->query);
+    json_decref(c->vars);
+    free(c->op_name);
+    free(c->vars_text);
+    free(c->body_text);
+    mk_gql_doc_free(c->doc);
+    json_decref(c->data);
+    json_decref(c->errors);
+}
+
+static json_t *error_obj(const char *msg, mk_gql_loc_t loc, const char *code)
+{
+    json_t *e = json_pack("{s:s}", "message", msg);
+    if (e && loc.line)
+        json_object_set_new(e, "locations",
+                            json_pack("[{s:i, s:i}]", "line", (json_int_t)loc.line, "column",
+                                      (json_int_t)loc.column));
+    if (e && code)
+        json_object_set_new(e, "extensions", json_pack("{s:s}", "code", code));
+    return e;
+}
+
+static void add_error(gql_call_t *c, json_t *e)
+{
+    if (e && json_array_size(c->errors) < MAX_ERRORS)
+        json_array_append(c->errors, e);
+    json_decref(e);
+}
+
+static void record(gql_call_t *c, int status)
+{
+    mk_journal_t *j = mk_serve_journal(c->s);
+    if (j == NULL)
+        return;
+    mk_journal_rec_t rec = {
+        .ts_ms = c->now_ms,
+        .namespace_ = c->ns,
+        .mock_id = mk_str_of(c->mock_id),
+        .method = c->view->method,
+        .path = c->view->path,
+        .query = c->view->query,
+        .body = c->view->body.len ? c->view->body : mk_str_of(c->body_text),
+        .headers = c->view->headers,
+        .nheaders = c->view->nheaders,
+        .status = status,
+        .duration_ms = mk_httpd_req_elapsed_ms(c->req),
+        .request_id = mk_httpd_req_id(c->req),
+        .protocol = MK_STR_LIT("graphql"),
+        .operation = mk_str_of(c->operation),
+    };
+    mk_journal_record(j, mk_httpd_req_worker(c->req), &rec);
+}
+
+/* Sends {"errors": [...]} or {"data": ..., "errors": [...]} with status. */
+static int respond(gql_call_t *c, int status)
+{
+    json_t *body = json_object();
+    if (c->data)
+        json_object_set(body, "data", c->data);
+    if (json_array_size(c->errors))
+        json_object_set(body, "errors", c->errors);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    c->view->served_protocol = "graphql";
+    c->view->served_matched = c->mock_id != NULL;
+    record(c, status);
+    if (c->first) {
+        const mk_mock_response_t *r = c->first;
+        for (size_t i = 0; i < r->nheaders; i++)
+            if (!mk_str_caseeq(r->headers[i].name, MK_STR_LIT("Content-Type")) &&
+                (r->header_tpls == NULL || r->header_tpls[i] == NULL))
+                mk_httpd_add_header(c->req, r->headers[i].name, r->headers[i].value);
+    }
+    mk_httpd_add_header(c->req, MK_STR_LIT("Content-Type"),
+                        MK_STR_LIT("application/json; charset=utf-8"));
+    mk_httpd_send_opts_t opts = {.delay_ms = c->delay_ms};
+    mk_httpd_send(c->req, status, text ? mk_str_of(text) : MK_STR_LIT("{\"errors\":[]}"), &opts);
+    free(text);
+    return status;
+}
+
+/* A request-level failure (no query, syntax error, unknown operation): {"errors": [...]}. */
+static int fail(gql_call_t *c, int status, const char *msg, mk_gql_loc_t loc, const char *code)
+{
+    json_decref(c->data);
+    c->data = NULL;
+    add_error(c, error_obj(msg, loc, code));
+    return respond(c, status);
+}
+
+/* ---- is this an endpoint? ------------------------------------------------------------------- */
+
+/* Whether path is a GraphQL endpoint of the namespace: a mock's graphql.path there, found under
+ * the index node that "<path>/query" reaches (one probe), or an uploaded schema's path. */
+static bool mocks_at(const mk_route_index_t *idx, mk_str_t path)
+{
+    if (idx == NULL)
+        return false;
+    char probe[MAX_ROUTE];
+    if (!mk_mock_graphql_route(probe, sizeof probe, path, 0, "__probe"))
+        return false;
+    void *near[8];
+    size_t n = mk_route_nearest(idx, MK_STR_LIT(MK_MOCK_GRAPHQL_METHOD), mk_str_of(probe), near, 8);
+    size_t pl = path.len;
+    while (pl > 1 && path.base[pl - 1] == '/')
+        pl--;
+    for (size_t i = 0; i < n; i++) {
+        const mk_mock_t *m = near[i];
+        if (m->graphql && strlen(m->graphql->endpoint) == pl &&
+            memcmp(m->graphql->endpoint, path.base, pl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- reading the request -------------------------------------------------------------------- */
+
+static char *param(mk_request_t *view, const char *name)
+{
+    mk_str_t v;
+    return mk_request_query_param(view, mk_str_of(name), &v) ? mk_str_dup(v) : NULL;
+}
+
+/* Fills query, vars, op_name from a POST JSON body, an application/graphql body or the query
+ * string of a GET. Returns 0, or an HTTP status with the message in msg. */
+static int read_request(gql_call_t *c, char *msg, size_t size)
+{
+    mk_request_t *v = c->view;
+    json_t *vars = NULL;
+    if (mk_str_eq_cstr(v->method, "GET")) {
+        c->query = param(v, "query");
+        c->op_name = param(v, "operationName");
+        char *vt = param(v, "variables");
+        if (vt && vt[0]) {
+            vars = json_loads(vt, 0, NULL);
+            if (!json_is_object(vars) && !json_is_null(vars)) {
+                free(vt);
+                json_decref(vars);
+                snprintf(msg, size, "Variables are invalid JSON.");
+                return 400;
+            }
+        }
+        free(vt);
+    } else {
+        mk_str_t ct = {0};
+        mk_request_header(v, MK_STR_LIT("Content-Type"), &ct);
+        if (mk_str_starts_with(ct, "application/graphql")) {
+            c->query = mk_str_dup(v->body);
+        } else {
+            json_t *body = mk_request_json(v);
+            if (!json_is_object(body)) {
+                snprintf(msg, size,
+                         "POST body must be a JSON object {\"query\", \"variables\", "
+                         "\"operationName\"}.");
+                return 400;
+            }
+            json_t *q = json_object_get(body, "query"), *o = json_object_get(body, "operationName");
+            if (q && !json_is_string(q)) {
+                snprintf(msg, size, "The \"query\" member must be a string.");
+                return 400;
+            }
+            c->query = q ? strdup(json_string_value(q)) : NULL;
+            c->op_name = json_is_string(o) ? strdup(json_string_value(o)) : NULL;
+            json_t *vj = json_object_get(body, "variables");
+            if (json_is_string(vj)) /* some clients send the variables as JSON text */
+                vars = json_loads(json_string_value(vj), 0, NULL);
+            else if (vj && !json_is_null(vj))
+                vars = json_incref(vj);
+            if (vars && !json_is_object(vars)) {
+                json_decref(vars);
+                snprintf(msg, size, "Variables must be an object.");
+                return 400;
+            }
+        }
+    }
+    c->vars = vars && json_is_object(vars) ? vars : json_object();
+    if (vars && c->vars != vars)
+        json_decref(vars);
+    if (c->query == NULL || c->query[0] == '\0') {
+        snprintf(msg, size, "Must provide query string.");
+        return 400;
+    }
+    return 0;
+}
+
+/* Variable defaults (`$n: Int = 10`) for variables the request left out. */
+static void apply_defaults(gql_call_t *c)
+{
+    for (const mk_gql_var_def_t *d = c->op->vars; d; d = d->next)
+        if (d->default_value && json_object_get(c->vars, d->name) == NULL)
+            json_object_set_new(c->vars, d->name, mk_gql_value_to_json(d->default_value, NULL));
+}
+
+/* ---- answering fields ----------------------------------------------------------------------- */
+
+typedef struct top_field {
+    const mk_gql_sel_t *sel;
+    const char *key;
+} top_field_t;
+
+/* The root selection set's fields, fragments flattened, @skip/@include applied, first
+ * occurrence of each response key kept. */
+static void collect(gql_call_t *c, const mk_gql_sel_t *sels, top_field_t *out, size_t *n,
+                    unsigned depth)
+{
+    if (depth > MAX_PROJECT)
+        return;
+    for (const mk_gql_sel_t *s = sels; s && *n < MAX_TOP_FIELDS; s = s->next) {
+        if (!mk_gql_included(s->directives, c->vars))
+            continue;
+        if (s->kind == MK_GQL_SEL_FIELD) {
+            const char *key = s->alias ? s->alias : s->name;
+            bool dup = false;
+            for (size_t i = 0; i < *n && !dup; i++)
+                dup = strcmp(out[i].key, key) == 0;
+            if (!dup)
+                out[(*n)++] = (top_field_t){s, key};
+        } else if (s->kind == MK_GQL_SEL_INLINE) {
+            collect(c, s->selections, out, n, depth + 1);
+        } else {
+            const mk_gql_fragment_t *f = mk_gql_doc_fragment(c->doc, s->name);
+            if (f)
+                collect(c, f->selections, out, n, depth + 1);
+        }
+    }
+}
+
+static const char *root_type(const gql_call_t *c)
+{
+    static const char *const conventional[3] = {"Query", "Mutation", "Subscription"};
+    const char *r = c->schema ? mk_gql_schema_root(c->schema, c->op->kind) : NULL;
+    return r ? r : conventional[c->op->kind];
+}
+
+/* Does a fragment with type condition cond apply to obj (of schema type type_name)? */
+static bool applies(const gql_call_t *c, const json_t *obj, const char *type_name, const char *cond)
+{
+    if (cond == NULL)
+        return true;
+    const char *tn = json_string_value(json_object_get(obj, "__typename"));
+    if (tn == NULL)
+        tn = type_name;
+    if (tn == NULL)
+        return true; /* without a type, the payload decides what it holds */
+    if (c->schema)
+        return mk_gql_schema_type_applies(c->schema, tn, cond);
+    return strcmp(tn, cond) == 0;
+}
+
+static json_t *project(const gql_call_t *c, json_t *value, const mk_gql_sel_t *sels,
+                       const char *type_name, unsigned depth);
+
+static void project_into(const gql_call_t *c, json_t *obj, const mk_gql_sel_t *sels,
+                         const char *type_name, json_t *out, unsigned depth)
+{
+    if (depth > MAX_PROJECT)
+        return;
+    for (const mk_gql_sel_t *s = sels; s; s = s->next) {
+        if (!mk_gql_included(s->directives, c->vars))
+            continue;
+        if (s->kind != MK_GQL_SEL_FIELD) {
+            const char *cond = s->type_cond;
+            const mk_gql_sel_t *body = s->selections;
+            if (s->kind == MK_GQL_SEL_SPREAD) {
+                const mk_gql_fragment_t *f = mk_gql_doc_fragment(c->doc, s->name);
+                if (f == NULL)
+                    continue;
+                cond = f->type_cond;
+                body = f->selections;
+            }
+            if (applies(c, obj, type_name, cond))
+                project_into(c, obj, body, type_name, out, depth + 1);
+            continue;
+        }
+        const char *key = s->alias ? s->alias : s->name;
+        if (json_object_get(out, key))
+            continue;
+        json_t *v = json_object_get(obj, s->name);
+        if (v == NULL && s->alias)
+            v = json_object_get(obj, s->alias); /* a payload written with the alias */
+        if (strcmp(s->name, "__typename") == 0 && v == NULL) {
+            json_object_set_new(out, key, type_name ? json_string(type_name) : json_null());
+            continue;
+        }
+        const char *tn = NULL;
+        if (c->schema && type_name) {
+            const char *concrete = json_string_value(json_object_get(obj, "__typename"));
+            tn = mk_gql_schema_field_type(c->schema, concrete ? concrete : type_name, s->name);
+        }
+        json_object_set_new(out, key,
+                            v ? project(c, v, s->selections, tn, depth + 1) : json_null());
+    }
+}
+
+/* The payload's value shaped like the selection set: only the selected fields, under their
+ * aliases, missing ones null, lists element by element. */
+static json_t *project(const gql_call_t *c, json_t *value, const mk_gql_sel_t *sels,
+                       const char *type_name, unsigned depth)
+{
+    if (sels == NULL || depth > MAX_PROJECT || !(json_is_object(value) || json_is_array(value)))
+        return json_incref(value);
+    if (json_is_array(value)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach(value, i, v)
+            json_array_append_new(a, project(c, v, sels, type_name, depth + 1));
+        return a;
+    }
+    json_t *o = json_object();
+    if (o)
+        project_into(c, value, sels, type_name, o, depth);
+    return o;
+}
+
+/* A `graphqlErrors` entry or a payload's `errors` entry: path and locations of the field when
+ * the mock left them out. */
+static void add_mock_error(gql_call_t *c, json_t *e, const top_field_t *f)
+{
+    if (!json_is_object(e))
+        return;
+    json_t *copy = json_deep_copy(e);
+    if (copy == NULL)
+        return;
+    if (json_object_get(copy, "path") == NULL)
+        json_object_set_new(copy, "path", json_pack("[s]", f->key));
+    if (json_object_get(copy, "locations") == NULL)
+        json_object_set_new(copy, "locations",
+                            json_pack("[{s:i, s:i}]", "line", (json_int_t)f->sel->loc.line,
+                                      "column", (json_int_t)f->sel->loc.column));
+    add_error(c, copy);
+}
+
+static int render(gql_call_t *c, mk_mock_t *m, const mk_mock_response_t *r, mk_template_t *tpl,
+                  const char *lit, size_t lit_len, const mk_route_match_t *match, json_t **out,
+                  mk_err_t *err)
+{
+    mk_request_t tv;
+    mk_request_init(&tv);
+    tv.method = c->view->method;
+    tv.path = c->view->path;
+    tv.query = c->view->query;
+    tv.headers = c->view->headers;
+    tv.nheaders = c->view->nheaders;
+    tv.body = c->view->body.len && !mk_str_eq_cstr(c->view->method, "GET")
+                  ? c->view->body
+                  : mk_str_of(c->body_text);
+    mk_buf_t b;
+    mk_buf_init(&b, MK_SERVE_MAX_RENDERED_BYTES);
+    mk_template_env_t env = {.req = &tv, .match = match, .rng = &c->rng, .now_ms = c->now_ms};
+    int rc = tpl ? mk_template_render(tpl, &env, &b, err) : mk_buf_append(&b, lit, lit_len);
+    (void)m;
+    (void)r;
+    *out = NULL;
+    if (rc == 0 && b.len)
+        *out = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    if (rc == 0 && b.len && *out == NULL)
+        rc = mk_err_set(err, MK_EINVAL, "the rendered payload is not JSON");
+    mk_buf_free(&b);
+    mk_request_release(&tv);
+    return rc;
+}
+
+/* The no-mock error of a field: why the closest mocks did not match (when the caller may see). */
+static json_t *no_mock_error(gql_call_t *c, const top_field_t *f, const char *route,
+                             mk_request_t *cv)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "No mock for %s field \"%s\" at %.*s in namespace '%.*s'.",
+             mk_gql_op_kind_name(c->op->kind), f->sel->name, (int)c->endpoint.len, c->endpoint.base,
+             (int)c->ns.len, c->ns.base);
+    json_t *e = error_obj(msg, f->sel->loc, NULL);
+    json_object_set_new(e, "path", json_pack("[s]", f->key));
+    json_t *ext = json_pack("{s:s}", "code", "MOCK_NOT_FOUND");
+    if (!mk_serve_shows_details(c->s, c->view)) {
+        json_object_set_new(ext, "hint",
+                            json_string("send the API token to see which mocks came close"));
+        json_object_set_new(e, "extensions", ext);
+        return e;
+    }
+    json_t *closest = json_array();
+    mk_route_iter_t it;
+    mk_route_match_t match;
+    mk_route_lookup(c->idx, MK_STR_LIT(MK_MOCK_GRAPHQL_METHOD), mk_str_of(route), &it);
+    while (json_array_size(closest) < 3 && mk_route_next(&it, &match)) {
+        mk_mock_t *m = match.value;
+        json_t *failed = json_array();
+        if (!mk_mock_active(m, c->now_ms))
+            json_array_append_new(failed, json_string("mock is not active (deleted, expired or "
+                                                      "used up)"));
+        for (size_t i = 0; i < m->nconds; i++) {
+            if (mk_cond_eval(m->conds[i], cv))
+                continue;
+            char buf[512];
+            mk_cond_explain(m->conds[i], cv, buf, sizeof buf);
+            json_array_append_new(failed, json_string(buf));
+        }
+        json_array_append_new(closest, json_pack("{s:s, s:s, s:o}", "id", m->id, "field",
+                                                 m->graphql->field, "failed", failed));
+    }
+    void *near[8];
+    size_t n =
+        mk_route_nearest(c->idx, MK_STR_LIT(MK_MOCK_GRAPHQL_METHOD), mk_str_of(route), near, 8);
+    for (size_t i = 0; i < n && json_array_size(closest) < 3; i++) {
+        const mk_mock_t *m = near[i];
+        if (m->graphql == NULL || strcmp(m->route, route) == 0)
+            continue;
+        char note[300];
+        snprintf(note, sizeof note, "answers %s field \"%s\" at %s",
+                 mk_mock_graphql_operations[m->graphql->operation], m->graphql->field,
+                 m->graphql->endpoint);
+        json_array_append_new(closest, json_pack("{s:s, s:s, s:[s]}", "id", m->id, "field",
+                                                 m->graphql->field, "failed", note));
+    }
+    json_object_set_new(ext, "closest", closest);
+    json_object_set_new(e, "extensions", ext);
+    return e;
+}
+
+static void answer_mocked(gql_call_t *c, const top_field_t *f, mk_request_t *cv);
+
+/* The body conditions read: the variables, and over them the field's arguments (literals and
+ * variables resolved), so "$.id" matches user(id: "1") and user(id: $id) alike. */
+static char *cond_body(const gql_call_t *c, const mk_gql_sel_t *field)
+{
+    if (field->args == NULL)
+        return strdup(c->vars_text);
+    json_t *o = json_copy(c->vars);
+    for (const mk_gql_arg_t *a = field->args; o && a; a = a->next)
+        json_object_set_new(o, a->name, mk_gql_value_to_json(a->value, c->vars));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+static void answer_field(gql_call_t *c, const top_field_t *f, mk_request_t *cv)
+{
+    const char *name = f->sel->name;
+    if (strcmp(name, "__typename") == 0) {
+        json_object_set_new(c->data, f->key, json_string(root_type(c)));
+        return;
+    }
+    if (c->op->kind == MK_GQL_QUERY &&
+        (strcmp(name, "__schema") == 0 || strcmp(name, "__type") == 0)) {
+        if (c->schema) {
+            json_object_set_new(c->data, f->key,
+                                mk_gql_introspect(c->schema, c->doc, f->sel, c->vars));
+            return;
+        }
+        json_object_set_new(c->data, f->key, json_null());
+        json_t *e = error_obj("Introspection needs the endpoint's schema: upload it with POST "
+                              "/api/v1/graphql/schemas.",
+                              f->sel->loc, "INTROSPECTION_UNAVAILABLE");
+        json_object_set_new(e, "path", json_pack("[s]", f->key));
+        add_error(c, e);
+        return;
+    }
+    char *cbody = cond_body(c, f->sel);
+    mk_request_t fv;
+    mk_request_init(&fv);
+    fv.method = cv->method;
+    fv.path = cv->path;
+    fv.query = cv->query;
+    fv.headers = cv->headers;
+    fv.nheaders = cv->nheaders;
+    fv.body = mk_str_of(cbody);
+    answer_mocked(c, f, &fv);
+    mk_request_release(&fv);
+    free(cbody);
+}
+
+/* A field answered by its mock (one index probe), or null and an error. */
+static void answer_mocked(gql_call_t *c, const top_field_t *f, mk_request_t *cv)
+{
+    const char *name = f->sel->name;
+    char route[MAX_ROUTE];
+    mk_mock_t *found = NULL;
+    mk_route_match_t match = {0};
+    if (c->idx && mk_mock_graphql_route(route, sizeof route, c->endpoint, (int)c->op->kind, name)) {
+        mk_route_iter_t it;
+        mk_route_lookup(c->idx, MK_STR_LIT(MK_MOCK_GRAPHQL_METHOD), mk_str_of(route), &it);
+        while (found == NULL && mk_route_next(&it, &match)) {
+            mk_mock_t *m = match.value;
+            if (m->graphql == NULL || !mk_mock_active(m, c->now_ms))
+                continue;
+            size_t i = 0;
+            while (i < m->nconds && mk_cond_eval(m->conds[i], cv))
+                i++;
+            if (i == m->nconds && mk_mock_claim_use(m, c->now_ms))
+                found = m;
+        }
+    }
+    if (found == NULL) {
+        json_object_set_new(c->data, f->key, json_null());
+        add_error(c, c->idx ? no_mock_error(c, f, route, cv)
+                            : error_obj("No mock for this field.", f->sel->loc, "MOCK_NOT_FOUND"));
+        return;
+    }
+    const mk_mock_response_t *r = mk_mock_pick_response(found, &c->rng);
+    size_t ri = (size_t)(r - found->responses);
+    if (c->first == NULL) {
+        c->first = r;
+        c->mock_id = found->id;
+    }
+    uint32_t d = mk_mock_pick_delay(r, &c->rng);
+    if (d > c->delay_ms)
+        c->delay_ms = d;
+    mk_err_t err;
+    json_t *payload = NULL;
+    int rc = render(c, found, r, r->body_tpl, r->body, r->body_len, &match, &payload, &err);
+    json_t *value = json_null();
+    if (rc) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "Mock %.128s: rendering the payload: %.600s", found->id, err.msg);
+        json_t *e = error_obj(msg, f->sel->loc, "INTERNAL_SERVER_ERROR");
+        json_object_set_new(e, "path", json_pack("[s]", f->key));
+        add_error(c, e);
+    } else if (json_is_object(payload) &&
+               (json_object_get(payload, "data") || json_object_get(payload, "errors"))) {
+        /* Mockarty's shape: the whole response, {"data": {"<field>": ...}, "errors": [...]}. */
+        json_t *data = json_object_get(payload, "data");
+        json_t *v = json_is_object(data) ? json_object_get(data, name) : NULL;
+        if (v == NULL && json_is_object(data) && f->sel->alias)
+            v = json_object_get(data, f->sel->alias);
+        if (v)
+            value = v;
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(payload, "errors"), i, e) add_mock_error(c, e, f);
+    } else if (payload) {
+        value = payload; /* the field's value itself */
+    }
+    const char *tn = c->schema ? mk_gql_schema_field_type(c->schema, root_type(c), name) : NULL;
+    json_object_set_new(c->data, f->key, project(c, value, f->sel->selections, tn, 0));
+    mk_template_t *etpl =
+        found->graphql && ri < found->graphql->nerrors ? found->graphql->errors[ri] : NULL;
+    if (etpl) {
+        json_t *errs = NULL;
+        if (render(c, found, r, etpl, NULL, 0, &match, &errs, &err) == 0) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(errs, i, e) add_mock_error(c, e, f);
+        }
+        json_decref(errs);
+    }
+    if (r->status != 200 && c->status == 200)
+        c->status = r->status;
+    json_decref(payload);
+}
+
+/* ---- the entry point ------------------------------------------------------------------------ */
+
+static void seed(gql_call_t *c)
+{
+    static _Thread_local uint64_t counter;
+    mk_str_t v;
+    if (mk_request_header(c->view, MK_STR_LIT("X-Mockarty-Seed"), &v) && v.len > 0 && v.len < 32) {
+        char buf[32];
+        memcpy(buf, v.base, v.len);
+        buf[v.len] = '\0';
+        char *end;
+        unsigned long long s = strtoull(buf, &end, 10);
+        if (*end == '\0') {
+            mk_faker_rng_seed(&c->rng, s);
+            return;
+        }
+    }
+    if (counter == 0)
+        counter = (uint64_t)c->now_ms ^ ((uint64_t)(uintptr_t)&counter << 16);
+    mk_faker_rng_seed(&c->rng, counter++);
+}
+
+static int serve(gql_call_t *c)
+{
+    char msg[512];
+    int st = read_request(c, msg, sizeof msg);
+    if (st)
+        return fail(c, st, msg, (mk_gql_loc_t){0, 0}, "BAD_REQUEST");
+    mk_gql_error_t gerr;
+    int rc = mk_gql_parse(c->query, strlen(c->query), MK_GQL_EXECUTABLE, &limits, &c->doc, &gerr);
+    if (rc)
+        return fail(c, rc == MK_ETOOBIG ? 413 : 400, gerr.msg, gerr.loc, "GRAPHQL_PARSE_FAILED");
+    c->op = mk_gql_pick_operation(c->doc, c->op_name, &gerr);
+    if (c->op == NULL)
+        return fail(c, 400, gerr.msg, gerr.loc, "BAD_REQUEST");
+    if (c->op->kind == MK_GQL_MUTATION && mk_str_eq_cstr(c->view->method, "GET")) {
+        mk_httpd_add_header(c->req, MK_STR_LIT("Allow"), MK_STR_LIT("POST"));
+        return fail(c, 405, "Can only perform a mutation operation from a POST request.",
+                    c->op->loc, "BAD_REQUEST");
+    }
+    size_t n = c->schema ? mk_gql_validate(c->schema, c->doc, c->op, c->vars, c->errors, MAX_ERRORS)
+                         : mk_gql_validate_fragments(c->doc, c->op, c->errors, MAX_ERRORS);
+    if (n) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(c->errors, i, e) json_object_set_new(
+            e, "extensions", json_pack("{s:s}", "code", "GRAPHQL_VALIDATION_FAILED"));
+        return respond(c, 200);
+    }
+    apply_defaults(c);
+    c->vars_text = json_dumps(c->vars, JSON_COMPACT);
+    json_t *norm = json_pack("{s:s, s:O, s:s?}", "query", c->query, "variables", c->vars,
+                             "operationName", c->op_name);
+    c->body_text = norm ? json_dumps(norm, JSON_COMPACT) : NULL;
+    json_decref(norm);
+    if (c->vars_text == NULL || c->body_text == NULL)
+        return fail(c, 500, "out of memory", (mk_gql_loc_t){0, 0}, "INTERNAL_SERVER_ERROR");
+
+    top_field_t fields[MAX_TOP_FIELDS];
+    size_t nf = 0;
+    collect(c, c->op->selections, fields, &nf, 0);
+    /* The view the conditions read: the variables are the body; headers are the request's. */
+    mk_request_t cv;
+    mk_request_init(&cv);
+    cv.method = c->view->method;
+    cv.path = c->view->path;
+    cv.query = c->view->query;
+    cv.headers = c->view->headers;
+    cv.nheaders = c->view->nheaders;
+    cv.body = mk_str_of(c->vars_text);
+    c->data = json_object();
+    int k = snprintf(c->operation, sizeof c->operation, "%s", mk_gql_op_kind_name(c->op->kind));
+    for (size_t i = 0; i < nf; i++) {
+        if (k > 0 && (size_t)k < sizeof c->operation)
+            k += snprintf(c->operation + k, sizeof c->operation - (size_t)k, "%c%s", i ? ',' : ' ',
+                          fields[i].sel->name);
+        answer_field(c, &fields[i], &cv);
+    }
+    mk_request_release(&cv);
+    return respond(c, c->status);
+}
+
+bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *req,
+                          mk_request_t *view, mk_str_t ns, mk_str_t path, int64_t now_ms,
+                          int *status)
+{
+    bool get = mk_str_eq_cstr(view->method, "GET"), post = mk_str_eq_cstr(view->method, "POST");
+    if (!get && !post)
+        return false;
+    /* A GET without ?query= is a page load (GraphiQL) or a plain 404: not ours. */
+    mk_str_t q;
+    if (get && !mk_request_query_param(view, MK_STR_LIT("query"), &q))
+        return false;
+    const mk_route_index_t *idx = mk_snapshot_index(snap, ns);
+    mk_gql_registry_t *reg = atomic_load(&registry);
+    const mk_gql_reg_snap_t *rs = mk_gql_registry_acquire(reg);
+    char nsbuf[80];
+    snprintf(nsbuf, sizeof nsbuf, "%.*s", (int)(ns.len < 79 ? ns.len : 79), ns.base);
+    const mk_gql_schema_t *schema = mk_gql_registry_find(rs, nsbuf, path.base, path.len);
+    if (schema == NULL && !mocks_at(idx, path)) {
+        mk_gql_registry_release(rs);
+        return false;
+    }
+    gql_call_t c = {
+        .s = s,
+        .req = req,
+        .view = view,
+        .ns = ns,
+        .endpoint = path,
+        .idx = idx,
+        .schema = schema,
+        .now_ms = now_ms,
+        .errors = json_array(),
+        .status = 200,
+    };
+    seed(&c);
+    *status = serve(&c);
+    call_release(&c);
+    mk_gql_registry_release(rs);
+    return true;
+}
