@@ -74,6 +74,47 @@ PY
 }
 SECTIONS+=(ws)
 
+# --- gRPC: unary calls with h2load ------------------------------------------------------------
+# A unary mock (payload rendered from the request) on GRPC_MOCK_PORT, driven by h2load with gRPC
+# framing from a data file (the 5-byte prefix and a GetUserRequest); baseline in the same run:
+# h2load against a static HTTP/2 (h2c) mock on the same admin's HTTP port, same streams.
+bench_grpc() {
+    local clients=${GRPC_CLIENTS:-16} streams=${GRPC_STREAMS:-8}
+    echo "== gRPC unary (HTTP_WORKERS=1, h2load -c$clients -m$streams, ${DURATION}s)"
+    command -v h2load >/dev/null || { echo "SKIP: h2load missing (nghttp2-client)"; return; }
+    local gport
+    gport=$(free_port)
+    start_admin grpc HTTP_WORKERS=1 GRPC_MOCK_PORT="$gport"
+    local p=$PORT
+    cat >"$WORK/bench.proto" <<'PROTO'
+syntax = "proto3";
+package demo;
+message GetUserRequest { string user_id = 1; }
+message User { string id = 1; string name = 2; }
+service Users { rpc GetUser(GetUserRequest) returns (User); }
+PROTO
+    curl -sf -X POST -H 'Content-Type: text/plain' --data-binary @"$WORK/bench.proto" \
+        "127.0.0.1:$p/api/v1/grpc/descriptors?name=bench" >/dev/null
+    post "$p" '{"id":"g","grpc":{"service":"demo.Users","method":"GetUser"},"response":{"payload":{"id":"$.req.userId","name":"Ann"}}}' >/dev/null
+    post "$p" '{"id":"h","http":{"route":"/h","httpMethod":"POST"},"response":{"payload":{"id":"u1","name":"Ann"}}}' >/dev/null
+    # Length-prefixed GetUserRequest{user_id: "u1"}: 0 | 00000004 | 0a 02 'u' '1'.
+    printf '\x00\x00\x00\x00\x04\x0a\x02u1' >"$WORK/req.bin"
+    sleep 1.5 # the gRPC server re-reads descriptor sets on its poll
+    local grpc http
+    grpc=$(h2load -c"$clients" -m"$streams" -D"$DURATION" -d "$WORK/req.bin" \
+        -H 'content-type: application/grpc' -H 'te: trailers' \
+        "http://127.0.0.1:$gport/demo.Users/GetUser" | awk '/^finished in/ {print $4}')
+    http=$(h2load -c"$clients" -m"$streams" -D"$DURATION" -d "$WORK/req.bin" \
+        "http://127.0.0.1:$p/h" | awk '/^finished in/ {print $4}')
+    # Every call must have been answered by the mock, not UNIMPLEMENTED.
+    curl -s "127.0.0.1:$p/metrics" | grep 'mockarty_protocol_requests_total{protocol="grpc"' || true
+    echo "gRPC unary mock (h2load):            ${grpc} req/s"
+    echo "HTTP/2 static mock (h2load, h2c):    ${http} req/s"
+    python3 -c "import sys; print('ratio grpc / http2: %.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" \
+        "$grpc" "$http"
+}
+SECTIONS+=(grpc)
+
 for s in ${ONLY:-${SECTIONS[@]}}; do
     "bench_$s"
 done
