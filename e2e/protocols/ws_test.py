@@ -224,6 +224,26 @@ def broken_frames(port, where):
         s.close()
 
 
+async def stop_with_client(node):
+    """Stops node while a client is connected: the client gets 1001 and the node exits."""
+    async with websockets.connect("ws://127.0.0.1:%d/ws" % node.port) as ws:
+        await recv_json(ws)
+        stopped = asyncio.get_running_loop().run_in_executor(None, node.stop)
+        try:
+            await asyncio.wait_for(ws.recv(), 15)
+        except websockets.ConnectionClosed:
+            pass
+        code = ws.close_code
+        return code, await stopped
+
+
+def stop(node, where):
+    code, (rc, err) = asyncio.run(stop_with_client(node))
+    check(code == 1001, where + ": a stopping server closes its WebSockets with 1001 (%s)" % code)
+    check(rc == 0 and not services.sanitizer_problems(err),
+          where + " exits cleanly (%d) %s" % (rc, err[-2000:]))
+
+
 def run(port, where):
     asyncio.run(scenarios(port, where))
     broken_frames(port, where)
@@ -274,12 +294,8 @@ def main():
             res = Node(resolver_bin, renv, name="resolver", workdir=work)
             res.start(wait_ready=True, timeout=120)
             run(res.port, "resolver")
-            code, err = res.stop()
-            check(code == 0 and not services.sanitizer_problems(err),
-                  "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
-        code, err = admin.stop()
-        check(code == 0 and not services.sanitizer_problems(err),
-              "admin exits cleanly (%d) %s" % (code, err[-2000:]))
+            stop(res, "resolver")
+        stop(admin, "admin")
     finally:
         services.cleanup_all()
         if pg:

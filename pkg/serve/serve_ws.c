@@ -213,10 +213,11 @@ static void send_not_found(client_t *c, const mk_snapshot_t *snap, mk_request_t 
     if (body && has_key)
         json_object_set_new(body, "event", json_stringn(key.base, key.len));
     if (body && c->details) {
-        mk_request_t v = *view;
-        v.path = mk_str_of(route);
+        mk_str_t endpoint = view->path;
+        view->path = mk_str_of(route);
         json_object_set_new(body, "closest",
-                            mk_serve_diagnose(snap, mk_str_of(c->ns), mk_str_of(route), &v, now));
+                            mk_serve_diagnose(snap, mk_str_of(c->ns), mk_str_of(route), view, now));
+        view->path = endpoint;
     } else if (body) {
         json_object_set_new(body, "hint",
                             json_string("send the API token to see which mocks came close"));

@@ -73,6 +73,25 @@ static void ws_loop_dispose(void *data)
     free(wl);
 }
 
+/* The server begins to stop: every connection is told (1001) ahead of what it still had
+ * queued; the stop's grace period lets the close frames out, and whatever is left then ends in
+ * ws_loop_dispose. */
+static void ws_loop_stop(void *data)
+{
+    ws_loop_t *wl = data;
+    if (wl == NULL)
+        return;
+    h2o_linklist_t *n = wl->conns.next;
+    while (n != &wl->conns) {
+        mk_ws_conn_t *c = H2O_STRUCT_FROM_MEMBER(mk_ws_conn_t, link, n);
+        n = n->next; /* c may end inside conn_proceed */
+        if (c->sock == NULL || c->gone)
+            continue;
+        mk_ws_session_abort(c->sess, MK_WS_CLOSE_GOING_AWAY, "server shutting down");
+        conn_proceed(c);
+    }
+}
+
 static int loop_key;
 
 static ws_loop_t *loop_of(mk_httpd_loop_t *l)
@@ -86,6 +105,7 @@ static ws_loop_t *loop_of(mk_httpd_loop_t *l)
             return NULL;
         h2o_linklist_init_anchor(&wl->conns);
         *slot = wl;
+        mk_httpd_loop_on_stop(l, &loop_key, ws_loop_stop);
     }
     return *slot;
 }
