@@ -118,7 +118,7 @@ static int compile_event(const json_t *def, const char *field, const char *defau
     if (tpath && tpath[0])
         return mk_err_set(err, MK_EINVAL,
                           "%s.templatePath: not supported; put the template in data", field);
-    int64_t delay, retry;
+    int64_t delay = 0, retry = 0;
     int rc = get_str(def, "eventName", field, &e->name, err);
     if (rc == 0)
         rc = get_str(def, "id", field, &e->id, err);
@@ -155,7 +155,7 @@ static int compile_chain(const json_t *def, const char *default_name, mk_mock_ss
     if (json_array_size(events) > MK_MOCK_SSE_MAX_EVENTS)
         return mk_err_set(err, MK_EINVAL, "%s.events: more than %d events", field,
                           MK_MOCK_SSE_MAX_EVENTS);
-    int64_t loop_delay, max_loops, max_time, heartbeat;
+    int64_t loop_delay = 0, max_loops = 0, max_time = 0, heartbeat = 0;
     const json_t *loop = json_object_get(chain, "loop");
     if (loop && !json_is_boolean(loop) && !json_is_null(loop))
         return mk_err_set(err, MK_EINVAL, "%s.loop: must be a boolean", field);
