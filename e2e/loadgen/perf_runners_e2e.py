@@ -7,6 +7,7 @@ keeps its metrics); a slow mock in the open model shows the latency its schedule
 configs, history, trend, compare, HTML report and SSE; a runner killed mid-run leaves the run
 interrupted with its partial metrics and the task is not run again.
 Usage: perf_runners_e2e.py <mockarty binary> <mockarty-runner binary>"""
+import http.client
 import json
 import os
 import signal
@@ -215,10 +216,14 @@ class PerfRunnersTest(unittest.TestCase):
         self.assertIn(b"<svg", html)
         self.assertIn(b"<polyline", html)
         self.assertNotIn(b"<script src", html)
-        # the events replay every second, then end
+        # a finished run's stream: every second, then end, then it closes; Last-Event-ID resumes
         sse = self.api("GET", "/api/v1/perf/%s/events" % rid, expect=200).decode()
         self.assertEqual(sse.count("event: progress"), len(tl))
         self.assertIn("event: end", sse)
+        s, _, raw, _ = self.m.request("GET", "/api/v1/perf/%s/events" % rid,
+                                      headers={"Last-Event-ID": "2"})
+        self.assertEqual(raw.decode().count("event: progress"), len(tl) - 2)
+        self.assertIn("id: 3\n", raw.decode())
         self.assertEqual(self.api("POST", "/api/v1/perf/stop/" + rid)["error"].count("ended"), 1)
         self.api("DELETE", "/api/v1/perf-results/" + rid2, expect=200)
         self.api("GET", "/api/v1/perf-results/" + rid2, expect=404)
@@ -226,21 +231,41 @@ class PerfRunnersTest(unittest.TestCase):
     def test_4_stop_mid_run(self):
         rid = self.submit({"name": "long", "vus": 2, "duration": "40s",
                            "scenario": self.scenario()})
-        wait_for(lambda: len(self.result(rid).get("timeline", [])) >= 2, 20, "two seconds")
-        live = self.api("GET", "/api/v1/perf/%s/events" % rid, expect=200).decode()
-        self.assertIn("event: progress", live)
-        self.assertIn("retry: 1000", live)
+        # the live event stream: seconds as they complete
+        conn = http.client.HTTPConnection("127.0.0.1", self.m.port, timeout=15)
+        conn.request("GET", "/api/v1/perf/%s/events" % rid)
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.getheader("Content-Type"), "text/event-stream")
+        ids = []
+        while len(ids) < 2:
+            line = resp.readline().decode()
+            self.assertTrue(line, "the stream ended early")
+            if line.startswith("id: "):
+                ids.append(int(line[4:]))
+        self.assertEqual(ids, [1, 2])
         t = time.time()
         self.assertEqual(self.api("POST", "/api/v1/perf/stop/" + rid, expect=200)["status"],
                          "stopping")
-        r = self.wait_done(rid, timeout=10)
+        # the stream ends with the result once the runner has reported
+        end = None
+        while end is None:
+            line = resp.readline().decode()
+            self.assertTrue(line, "the stream ended without an end event")
+            if line.startswith("event: end"):
+                end = json.loads(resp.readline().decode()[len("data: "):])
         took = time.time() - t
-        self.assertEqual(r["status"], "stopped", r)
+        self.assertEqual(resp.readline(), b"\n")
+        self.assertEqual(resp.read(), b"")  # the stream ends after it
+        conn.close()
+        self.assertEqual(end["status"], "stopped", end)
         self.assertLess(took, 3.0)  # the runner stops within a second; the rest is reporting
+        r = self.result(rid)
+        self.assertEqual(r["status"], "stopped", r)
         self.assertLess(r["duration"], 15000)
         self.assertGreater(r["metrics"]["http_reqs"]["count"], 0)
         self.assertEqual(r["shards"][0]["state"], "cancelled")
-        print("stop: result after %.2f s" % took, file=sys.stderr)
+        print("stop: end event %.2f s after the stop" % took, file=sys.stderr)
 
     def test_5_slow_target_open_model(self):
         # 100 ms service, one connection, 20 arrivals/s for 2 s: arrival k waits for the k before

@@ -10,6 +10,7 @@
 #include "coordinator/coordinator.h"
 #include "perf/perf.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -956,57 +957,95 @@ static int results_report(ctx_t *c)
     return status;
 }
 
-/* Server-Sent Events: pkg/httpd has no streaming response yet, so this answers the seconds
- * merged so far (event "progress", id = the second) and then "status" with a retry hint while
- * the run is live, or "end" with the result; EventSource reconnects by itself and sends
- * Last-Event-ID, so it receives each second once. */
+/* Appends the timeline's points after *last (advancing it) as SSE "progress" events, up to
+ * second upto. */
+static void sse_points(const json_t *timeline, double upto, double *last, mk_buf_t *out)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(timeline, i, p)
+    {
+        double t = json_number_value(json_object_get(p, "t"));
+        if (t <= *last || t > upto)
+            continue;
+        char *data = json_dumps(p, JSON_COMPACT);
+        if (data)
+            mk_buf_appendf(out, "id: %.0f\nevent: progress\ndata: %s\n\n", t, data);
+        free(data);
+        *last = t;
+    }
+}
+
+/* The live stream of a run (mk_api_sse, every 500 ms on the request's loop): each second once
+ * every running share has reported it, merged; the new snapshots only are read. Once every share
+ * has ended: the seconds left and "end" with the result (without timeline and histogram). */
+static bool perf_events_poll(mk_api_t *api, const char *id, double *last, mk_buf_t *out)
+{
+    json_t *doc = doc_by_id(api, KIND_RESULT, id, NULL);
+    if (doc == NULL)
+        return false;
+    bool live = !json_object_get(doc, "result") && api->coord && !shards_ended(api, doc);
+    if (live) {
+        mk_perf_merge_t m;
+        double upto = INFINITY;
+        size_t i, k;
+        json_t *tid, *e;
+        mk_perf_merge_init(&m, NULL);
+        json_array_foreach(json_object_get(doc, "shards"), i, tid)
+        {
+            const char *tname = json_string_value(tid);
+            json_t *task = mk_queue_task(mk_coord_queue(api->coord), tname);
+            const char *st = jstr(task, "state");
+            bool running =
+                st && (!strcmp(st, "queued") || !strcmp(st, "assigned") || !strcmp(st, "running"));
+            json_decref(task);
+            /* A runner's n-th snapshot is its n-th second: the ones from second *last on. */
+            json_t *events =
+                mk_coord_events_after(api->coord, tname, *last > 1 ? (int64_t)*last - 1 : -1);
+            double top = 0;
+            json_array_foreach(events, k, e)
+            {
+                json_t *ev = json_object_get(e, "event"), *stats = json_object_get(ev, "stats");
+                const char *type = jstr(ev, "type");
+                if (type && !strcmp(type, "snapshot") && mk_perf_merge_add(&m, stats, NULL) == 0 &&
+                    json_number_value(json_object_get(stats, "t")) > top)
+                    top = json_number_value(json_object_get(stats, "t"));
+            }
+            json_decref(events);
+            if (running && ceil(top - 0.05) < upto)
+                upto = ceil(top - 0.05);
+        }
+        json_t *tl = mk_perf_merge_timeline(&m);
+        sse_points(tl, upto, last, out);
+        json_decref(tl);
+        mk_perf_merge_release(&m);
+    } else {
+        json_t *v = run_view(api, doc);
+        if (v) {
+            sse_points(json_object_get(v, "timeline"), INFINITY, last, out);
+            json_object_del(v, "timeline");
+            json_object_del(v, "histogram");
+            char *data = json_dumps(v, JSON_COMPACT);
+            mk_buf_appendf(out, "event: end\ndata: %s\n\n", data ? data : "{}");
+            free(data);
+        }
+        json_decref(v);
+    }
+    json_decref(doc);
+    return live;
+}
+
+/* Server-Sent Events, live: "progress" (id = the second of the run, data = its timeline point,
+ * every runner merged) as each second completes, then "end" with the result. Last-Event-ID
+ * resumes after the second a reconnecting client saw. */
 static int perf_events(ctx_t *c)
 {
     json_t *doc = result_doc(c, mk_api_param(c, "id"));
     if (doc == NULL)
         return 404;
-    json_t *v = run_view(c->api, doc);
+    int status = mk_api_sse(c, jstr(doc, "id"), perf_events_poll);
     json_decref(doc);
-    if (v == NULL)
-        return 500;
-    mk_str_t last;
-    double after = -1;
-    if (mk_request_header(c->view, MK_STR_LIT("Last-Event-ID"), &last) && last.len < 20) {
-        char buf[24];
-        memcpy(buf, last.base, last.len);
-        buf[last.len] = '\0';
-        after = strtod(buf, NULL);
-    }
-    mk_buf_t out;
-    mk_buf_init(&out, 0);
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(v, "timeline"), i, p)
-    {
-        double t = json_number_value(json_object_get(p, "t"));
-        if (t <= after)
-            continue;
-        char *data = json_dumps(p, JSON_COMPACT);
-        if (data)
-            mk_buf_appendf(&out, "id: %.0f\nevent: progress\ndata: %s\n\n", t, data);
-        free(data);
-    }
-    bool live = is_live(v);
-    json_t *brief = json_deep_copy(v);
-    json_object_del(brief, "timeline");
-    json_object_del(brief, "histogram");
-    char *data = json_dumps(brief, JSON_COMPACT);
-    mk_buf_appendf(&out, "event: %s\ndata: %s\n\n", live ? "status" : "end", data ? data : "{}");
-    if (live)
-        mk_buf_appendf(&out, "retry: 1000\n\n");
-    free(data);
-    json_decref(brief);
-    json_decref(v);
-    mk_httpd_add_header(c->req, MK_STR_LIT("Cache-Control"), MK_STR_LIT("no-cache"));
-    mk_httpd_add_header(c->req, MK_STR_LIT("Content-Type"), MK_STR_LIT("text/event-stream"));
-    mk_httpd_respond(c->req, 200, (mk_str_t){out.data ? out.data : "", out.len});
-    mk_buf_free(&out);
-    return 200;
+    return status;
 }
 
 /* ---- configs ------------------------------------------------------------------------------- */
@@ -1110,7 +1149,7 @@ const mk_api_endpoint_t mk_api_perf_endpoints[] = {
     {"POST", "/api/v1/perf/stop/:id", perf_stop, "runs:write",
      "Stop a load test within a second; it keeps what was measured (status stopped)", 0},
     {"GET", "/api/v1/perf/:id/events", perf_events, "runs:read",
-     "Per-second progress as Server-Sent Events (seconds so far, then the connection closes)", 0},
+     "Per-second progress as live Server-Sent Events (Last-Event-ID resumes), then the result", 0},
     {"GET", PR, results_index, "runs:read",
      "Load test results (PerfResult), newest first (?configId=, ?status=, ?namespace=)",
      MK_API_HEAVY},

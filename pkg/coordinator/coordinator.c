@@ -792,9 +792,26 @@ mk_queue_t *mk_coord_queue(mk_coord_t *c)
 
 json_t *mk_coord_events(mk_coord_t *c, const char *task_id)
 {
+    return mk_coord_events_after(c, task_id, -1);
+}
+
+json_t *mk_coord_events_after(mk_coord_t *c, const char *task_id, int64_t after)
+{
     pthread_mutex_lock(&c->mu);
     events_t *e = events_slot(c, task_id, false);
-    json_t *out = e ? json_deep_copy(e->list) : NULL;
+    json_t *out = NULL;
+    if (e && after < 0) {
+        out = json_deep_copy(e->list);
+    } else if (e) {
+        /* Sequence numbers only grow: the newer events are at the end. */
+        size_t n = json_array_size(e->list), i = n;
+        while (i > 0 &&
+               json_integer_value(json_object_get(json_array_get(e->list, i - 1), "seq")) > after)
+            i--;
+        out = json_array();
+        for (; out && i < n; i++)
+            json_array_append_new(out, json_deep_copy(json_array_get(e->list, i)));
+    }
     pthread_mutex_unlock(&c->mu);
     return out;
 }

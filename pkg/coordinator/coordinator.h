@@ -50,6 +50,9 @@ mk_queue_t *mk_coord_queue(mk_coord_t *c);
 /* The progress events received for task_id so far (new reference: an array of
  * {seq, attempt, percent, event}), or NULL when none. */
 json_t *mk_coord_events(mk_coord_t *c, const char *task_id);
+/* The same, only those with a seq above after (a live stream's next poll); an empty array when
+ * none is newer. */
+json_t *mk_coord_events_after(mk_coord_t *c, const char *task_id, int64_t after);
 /* Forgets a task's events (the run was deleted). */
 void mk_coord_forget(mk_coord_t *c, const char *task_id);
 /* Asks the runner of a running task to stop it and report what it has (a load test's stop):
