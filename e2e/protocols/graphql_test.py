@@ -435,8 +435,9 @@ def journal(admin):
     entries = (body or {}).get("requests", []) if isinstance(body, dict) else body
     check(st == 200 and len(entries) >= 10 and
           any(e.get("operation") == "query users" for e in entries) and
-          any(e.get("mockId") == "gql-create" for e in entries),
-          "journal: GraphQL requests recorded with protocol, operation and mock id (%s %d)" %
+          any(e.get("mockId") == "gql-create" for e in entries) and
+          any('"users"' in (e.get("response") or {}).get("body", "") for e in entries),
+          "journal: GraphQL requests recorded with protocol, operation, mock id and answer (%s %d)" %
           (st, len(entries or [])))
     metrics = admin.request("GET", "/metrics").raw.decode()
     check('protocol="graphql"' in metrics, "/metrics counts GraphQL requests by protocol")

@@ -96,7 +96,7 @@ static void add_error(gql_call_t *c, json_t *e)
     json_decref(e);
 }
 
-static void record(gql_call_t *c, int status)
+static void record(gql_call_t *c, int status, mk_str_t answer)
 {
     mk_journal_t *j = mk_serve_journal(c->s);
     if (j == NULL)
@@ -116,6 +116,7 @@ static void record(gql_call_t *c, int status)
         .request_id = mk_httpd_req_id(c->req),
         .protocol = MK_STR_LIT("graphql"),
         .operation = mk_str_of(c->operation),
+        .response = answer,
     };
     mk_journal_record(j, mk_httpd_req_worker(c->req), &rec);
 }
@@ -132,7 +133,7 @@ static int respond(gql_call_t *c, int status)
     json_decref(body);
     c->view->served_protocol = "graphql";
     c->view->served_matched = c->mock_id != NULL;
-    record(c, status);
+    record(c, status, text ? mk_str_of(text) : MK_STR_LIT(""));
     if (c->first) {
         const mk_mock_response_t *r = c->first;
         for (size_t i = 0; i < r->nheaders; i++)
