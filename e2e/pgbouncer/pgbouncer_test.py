@@ -186,8 +186,22 @@ def run_test(work, admin_bin, resolver_bin):
     served(resolver, "/pgb/after-restart", "after-restart")
     print("ok: admin and resolver restarted; old mocks served, a new one propagated", flush=True)
 
-    # PgBouncer itself restarts: writes fail for the outage, then work again with no node restart.
+    # PgBouncer refusing (stopped): both nodes say so in the log and /health, the resolver keeps
+    # serving; it restarts: writes work again with no node restart.
     bouncer.stop()
+    t_down = time.time()
+    while True:
+        h = resolver.request("GET", "/health").json or {}
+        if h.get("components", {}).get("database", {}).get("status") == "down":
+            break
+        check(time.time() - t_down < 10, "resolver /health never showed the database down: %r" % h)
+        time.sleep(0.1)
+    check(h.get("status") == "warn" and resolver.request("GET", "/pgb/after-restart").status == 200,
+          "resolver without its pooler: %r" % h)
+    check(admin.request("GET", "/health").status == 503, "admin /health not failing")
+    for n in (resolver, admin):
+        check("database is down, serving what is loaded: postgres" in n.stderr(),
+              "%s: no log line for the pooler refusing: %s" % (n.name, n.stderr()[-1500:]))
     bouncer.start()
     t0 = time.time()
     while True:
@@ -197,6 +211,10 @@ def run_test(work, admin_bin, resolver_bin):
         check(time.time() - t0 < 15, "admin writes still fail after PgBouncer came back: %r" % r)
         time.sleep(0.2)
     served(resolver, "/pgb/after-bouncer", "after-bouncer")
+    t1 = time.time()
+    while "database is back up" not in resolver.stderr():
+        check(time.time() - t1 < 5, "resolver: no log line for the pooler back")
+        time.sleep(0.1)
     print("ok: PgBouncer restarted; the admin wrote again after %.1fs, resolver served it" %
           (time.time() - t0), flush=True)
 

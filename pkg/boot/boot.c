@@ -250,6 +250,7 @@ typedef struct node_parts {
     mk_repo_t *pg;           /* the PostgreSQL repository inside repo (borrowed), for replicas */
     mk_redis_sentinel_t *sentinel; /* REPO_REDIS_SENTINELS: the master's watcher, for health */
     char replica_seen[512];  /* replicas up/down, as last logged */
+    int db_seen, redis_seen; /* 1 up, 0 down, as last logged; -1 not yet */
     char sentinel_seen[600]; /* the sentinel state, as last logged */
 } node_parts_t;
 
@@ -714,6 +715,8 @@ static void refresh_status(node_parts_t *p)
     mk_err_t err;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     st.db_up = mk_repo_ping(p->repo, &err) == 0;
+    if (st.db_up)
+        snprintf(err.msg, sizeof err.msg, "the last read of the changes failed");
     st.db_latency_ms = elapsed_ms(&t0);
     if (p->follow != NULL) {
         st.ready = mk_follow_ready(p->follow);
@@ -722,6 +725,16 @@ static void refresh_status(node_parts_t *p)
     } else {
         st.ready = true;
     }
+    /* A database (or PgBouncer) that refuses is logged once when it goes and once when it is
+     * back; the node keeps serving what it has meanwhile. */
+    if (st.db_up != (p->db_seen == 1) && (p->db_seen != -1 || !st.db_up)) {
+        if (st.db_up)
+            fprintf(stderr, "mockarty %s: database is back up\n", role_name(p->role));
+        else
+            fprintf(stderr, "mockarty %s: database is down, serving what is loaded: %s\n",
+                    role_name(p->role), err.msg);
+    }
+    p->db_seen = st.db_up;
     double cache_ms = 0, store_ms = 0;
     const char *cache = mk_composite_redis_status(p->repo, &cache_ms);
     const char *store = "not_configured";
@@ -732,6 +745,13 @@ static void refresh_status(node_parts_t *p)
     else if (strcmp(cache, "up") == 0 || strcmp(store, "up") == 0)
         st.redis = "up";
     st.redis_latency_ms = cache_ms > store_ms ? cache_ms : store_ms;
+    if (strcmp(st.redis, "not_configured") != 0) {
+        bool up = strcmp(st.redis, "up") == 0;
+        if (up != (p->redis_seen == 1) && (p->redis_seen != -1 || !up))
+            fprintf(stderr, "mockarty %s: redis is %s\n", role_name(p->role),
+                    up ? "back up" : "down: store operations answer 503 until it returns");
+        p->redis_seen = up;
+    }
     coordinator_status(p, &st);
     mk_node_set_status(p->node, &st);
     json_t *extra = json_object();
@@ -806,6 +826,7 @@ int mk_boot_main(mk_boot_role_t role, int argc, char **argv)
 
     memset(&p, 0, sizeof p);
     p.role = role;
+    p.db_seen = p.redis_seen = -1;
     if (mk_config_parse_args(argc, argv, &config_path, &help, &err) != 0) {
         fprintf(stderr, "%s: %s\n", binary, err.msg);
         return 2;
