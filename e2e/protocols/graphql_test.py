@@ -358,6 +358,14 @@ def requests_without_schema(port, who):
     check(st == 400 and "data" not in body and "Syntax Error" in e.get("message", "") and
           e.get("locations") == [{"line": 1, "column": 15}],
           "%s: a syntax error answers 400 with errors[].locations (%s %s)" % (who, st, body))
+    st, body, _ = c.post("{ users " + "{ a " * 100 + "}" * 101)
+    check(st == 413 and "nesting limit" in json.dumps(body),
+          "%s: a document nested too deep is refused with 413 naming the limit (%s %s)" %
+          (who, st, str(body)[:200]))
+    r = services.request(port, "POST", "/graphql", raw=b"{not json", headers={
+        "Content-Type": "application/json"})
+    check(r.status == 400 and "errors" in (r.json or {}),
+          "%s: a body that is not JSON: 400 with errors (%s)" % (who, r))
     st, body, _ = c.post("{ nope }")
     check(st == 200 and body["data"] == {"nope": None} and
           "No mock for query field \"nope\"" in body["errors"][0]["message"],
