@@ -67,7 +67,8 @@ void mk_httpd_timer_free(mk_httpd_timer_t *t);
  * answers req later keeps a flag there to know whether req still exists. */
 void *mk_httpd_req_alloc_guard(mk_httpd_req_t *req, size_t size, void (*on_gone)(void *p));
 
-/* For pkg/httpd only (defined in httpd.c, used by httpd_loop.c): the h2o request behind req. */
+/* For pkg/httpd and pkg/ws only (defined in httpd.c, used by httpd_loop.c, and by pkg/ws to
+ * upgrade req to a WebSocket, the one other module built on h2o): the h2o request behind req. */
 struct st_h2o_req_t;
 struct st_h2o_req_t *mk_httpd_req_h2o(mk_httpd_req_t *req);
 /* For pkg/httpd only (httpd.c's worker, when stopping): runs the on_stop hooks of ctx's loop. */
