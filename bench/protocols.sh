@@ -115,6 +115,44 @@ PROTO
 }
 SECTIONS+=(grpc)
 
+# --- Server-Sent Events: 10,000 concurrent streams on one worker ---------------------------------
+# An SSE mock whose chain sends one small event per second per stream (loop, no heartbeat) on an
+# admin with HTTP_WORKERS=1; bench/sse_client.py opens SSE_STREAMS streams on one epoll loop and
+# reports the server's RSS per stream, the events delivered per second, the server's CPU and the
+# latency of plain GETs sent meanwhile. Baseline in the same run: a second admin with the same
+# number of idle keep-alive connections that each got one plain answer (the cost of a connection
+# that is not a stream).
+bench_sse() {
+    local n=${SSE_STREAMS:-10000}
+    echo "== SSE ($n concurrent streams, HTTP_WORKERS=1, ${DURATION}s of events)"
+    local plain='{"id":"h","http":{"route":"/h","httpMethod":"GET"},"response":{"payload":{"ok":true}}}'
+    start_admin sse-idle HTTP_WORKERS=1
+    post "$PORT" "$plain" >/dev/null
+    local idle
+    idle=$(python3 bench/sse_client.py "$PORT" "${PIDS[-1]}" "$n" 0 idle /h)
+    kill "${PIDS[-1]}"
+    start_admin sse HTTP_WORKERS=1
+    post "$PORT" "$plain" >/dev/null
+    post "$PORT" '{"id":"sse","sse":{"eventPath":"/sse"},"response":{"sseEventChain":{"events":[{"id":"t","data":{"tick":true,"source":"bench"},"delay":900}],"loop":true,"loopDelay":100,"maxLoops":0,"maxTime":3600}}}' >/dev/null
+    local sse
+    sse=$(python3 bench/sse_client.py "$PORT" "${PIDS[-1]}" "$n" "$DURATION" sse /sse)
+    kill "${PIDS[-1]}"
+    echo "idle keep-alive connections: $idle"
+    echo "SSE streams:                 $sse"
+    python3 - "$idle" "$sse" <<'PY'
+import sys
+kv = lambda s: dict(x.split("=") for x in s.split())
+idle, sse = kv(sys.argv[1]), kv(sys.argv[2])
+per_idle, per_sse = int(idle["bytes_per_conn"]), int(sse["bytes_per_conn"])
+print("RSS per SSE stream %d B, per idle connection %d B (ratio %.2f); %s of %s streams got "
+      "events, %s events/s (expected ~%s), server CPU %s s over %s s; plain GET p99 %s ms" %
+      (per_sse, per_idle, per_sse / max(per_idle, 1), sse["streams_alive"], sse["connections"],
+       sse["events_per_s"], sse["connections"], sse["server_cpu_s"], sse["window_s"],
+       sse["plain_get_p99_ms"]))
+PY
+}
+SECTIONS+=(sse)
+
 for s in ${ONLY:-${SECTIONS[@]}}; do
     "bench_$s"
 done
