@@ -20,7 +20,18 @@ struct mk_gql_doc {
     mk_gql_operation_t *ops;
     mk_gql_fragment_t *frags;
     mk_gql_type_def_t *types;
+    size_t nfrags;
+    mk_gql_fragment_t **slots; /* open addressing by name, in the arena; nslots a power of 2 */
+    size_t nslots;
 };
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
 
 static void *arena_alloc(mk_gql_doc_t *d, size_t n)
 {
@@ -72,10 +83,42 @@ mk_gql_type_def_t *mk_gql_doc_types(const mk_gql_doc_t *doc)
 
 const mk_gql_fragment_t *mk_gql_doc_fragment(const mk_gql_doc_t *doc, const char *name)
 {
-    for (const mk_gql_fragment_t *f = doc->frags; f; f = f->next)
-        if (strcmp(f->name, name) == 0)
+    if (doc->nslots == 0)
+        return NULL;
+    for (size_t i = hash_name(name) & (doc->nslots - 1);; i = (i + 1) & (doc->nslots - 1)) {
+        const mk_gql_fragment_t *f = doc->slots[i];
+        if (f == NULL || strcmp(f->name, name) == 0)
             return f;
-    return NULL;
+    }
+}
+
+size_t mk_gql_doc_fragment_count(const mk_gql_doc_t *doc)
+{
+    return doc->nfrags;
+}
+
+/* Spreads are looked up by name once per use: a hash keeps a document of many fragments and
+ * many spreads linear. */
+static int index_fragments(mk_gql_doc_t *d)
+{
+    for (mk_gql_fragment_t *f = d->frags; f; f = f->next)
+        f->index = (uint32_t)d->nfrags++;
+    if (d->nfrags == 0)
+        return 0;
+    d->nslots = 8;
+    while (d->nslots < d->nfrags * 2)
+        d->nslots *= 2;
+    d->slots = arena_alloc(d, d->nslots * sizeof *d->slots);
+    if (d->slots == NULL)
+        return MK_ENOMEM;
+    for (mk_gql_fragment_t *f = d->frags; f; f = f->next) {
+        size_t i = hash_name(f->name) & (d->nslots - 1);
+        while (d->slots[i] && strcmp(d->slots[i]->name, f->name) != 0)
+            i = (i + 1) & (d->nslots - 1);
+        if (d->slots[i] == NULL)
+            d->slots[i] = f;
+    }
+    return 0;
 }
 
 const char *mk_gql_op_kind_name(mk_gql_op_kind_t kind)
@@ -1314,6 +1357,8 @@ int mk_gql_parse(const char *src, size_t len, mk_gql_doc_kind_t kind, const mk_g
             parse_type_def(&ps, &types);
         }
     }
+    if (ps.rc == 0 && index_fragments(ps.doc) != 0)
+        fail_at(&ps, MK_ENOMEM, ps.tok.loc, "out of memory");
     if (ps.rc) {
         int rc = ps.rc;
         mk_gql_doc_free(ps.doc);

@@ -133,6 +133,7 @@ typedef struct mk_gql_fragment {
     mk_gql_directive_t *directives;
     mk_gql_sel_t *selections;
     mk_gql_loc_t loc;
+    uint32_t index; /* 0, 1, ... in document order */
     struct mk_gql_fragment *next;
 } mk_gql_fragment_t;
 
@@ -202,7 +203,9 @@ void mk_gql_doc_free(mk_gql_doc_t *doc);
 mk_gql_operation_t *mk_gql_doc_operations(const mk_gql_doc_t *doc);
 mk_gql_fragment_t *mk_gql_doc_fragments(const mk_gql_doc_t *doc);
 mk_gql_type_def_t *mk_gql_doc_types(const mk_gql_doc_t *doc);
+/* The fragment of that name (the first, when several share it), by hash: O(1). */
 const mk_gql_fragment_t *mk_gql_doc_fragment(const mk_gql_doc_t *doc, const char *name);
+size_t mk_gql_doc_fragment_count(const mk_gql_doc_t *doc);
 
 /* The operation to run: the one named name, or the only one when name is NULL or "". NULL with
  * gerr set when there is none of that name, or several and no name. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static mk_gql_doc_t *parse_ok(const char *src)
 {
@@ -293,7 +294,7 @@ static void test_validation(void)
     expect_error("subscription { tick }", NULL,
                  "Schema is not configured to execute subscription operation.", 1, 1);
     expect_error("{ user(id: 1) { ...A } } fragment A on User { ...B } fragment B on User { ...A }",
-                 NULL, "Cannot spread fragment \\\"A\\\" within itself.", 1, 26);
+                 NULL, "Cannot spread fragment \\\"A\\\" within itself via \\\"B\\\".", 1, 47);
 }
 
 /* GraphiQL's introspection query (graphql-js getIntrospectionQuery(), descriptions on). */
@@ -381,6 +382,45 @@ static void test_introspection(void)
     mk_gql_schema_free(s);
 }
 
+/* Fragments spreading the next one twice, 40 deep: 2^40 paths. Validation and introspection
+ * must stay linear (each fragment walked once) or bounded (a budget), not exponential. */
+static void test_fragment_bomb(void)
+{
+    char *q = malloc(8192);
+    int k = sprintf(q, "{ __schema { types { ...F0 } } }\n");
+    for (int i = 0; i < 40; i++)
+        k += sprintf(q + k, "fragment F%d on __Type { name ...F%d ...F%d }\n", i, i + 1, i + 1);
+    k += sprintf(q + k, "fragment F40 on __Type { kind }\n");
+    mk_gql_doc_t *doc = parse_ok(q);
+    mk_gql_schema_t *s = schema_ok();
+    json_t *errors = json_array();
+    clock_t t0 = clock();
+    MK_CHECK(mk_gql_validate_fragments(doc, mk_gql_doc_operations(doc), errors, 10) == 0);
+    MK_CHECK(mk_gql_validate(s, doc, mk_gql_doc_operations(doc), NULL, errors, 10) == 0);
+    json_t *v = mk_gql_introspect(s, doc, mk_gql_doc_operations(doc)->selections, NULL);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    MK_CHECK(v != NULL && json_array_size(json_object_get(v, "types")) > 0);
+    if (secs > 10)
+        fprintf(stderr, "fragment bomb took %.1f s\n", secs);
+    MK_CHECK(secs < 10);
+    json_decref(v);
+    /* A cycle through many fragments is found once, with the path. */
+    json_array_clear(errors);
+    mk_gql_doc_free(doc);
+    doc = parse_ok("{ a { ...A } } fragment A on T { ...B } fragment B on T { x { ...C } } "
+                   "fragment C on T { ...A } fragment D on T { ...D }");
+    MK_CHECK(mk_gql_validate_fragments(doc, mk_gql_doc_operations(doc), errors, 10) == 2);
+    char *text = json_dumps(errors, JSON_COMPACT);
+    MK_CHECK(strstr(text, "Cannot spread fragment \\\"A\\\" within itself via \\\"B\\\", "
+                          "\\\"C\\\".") != NULL);
+    MK_CHECK(strstr(text, "Cannot spread fragment \\\"D\\\" within itself.") != NULL);
+    free(text);
+    json_decref(errors);
+    mk_gql_doc_free(doc);
+    mk_gql_schema_free(s);
+    free(q);
+}
+
 int main(void)
 {
     MK_RUN(test_operations);
@@ -389,5 +429,6 @@ int main(void)
     MK_RUN(test_schema);
     MK_RUN(test_validation);
     MK_RUN(test_introspection);
+    MK_RUN(test_fragment_bomb);
     return mk_testing_done();
 }

@@ -770,32 +770,56 @@ static void check_selections(vctx_t *v, const stype_t *parent, const mk_gql_sel_
     v->depth--;
 }
 
-/* Fragment cycles: a depth-first walk from each spread, with the path on a stack. */
-static bool frag_cycle(const mk_gql_doc_t *doc, const mk_gql_sel_t *sels, const char **stack,
-                       size_t depth, const char **cycle)
+/* Fragment cycles, as graphql-js finds them: a depth-first walk that enters each fragment once,
+ * with the spreads on the current path, so the work is linear in the document. */
+typedef struct cycles {
+    vctx_t *v;
+    bool *done;
+    int *on_path;              /* per fragment: its position on the path, or -1 */
+    const mk_gql_sel_t **path; /* the spreads followed */
+    size_t depth;
+} cycles_t;
+
+static void cycle_walk(cycles_t *cy, const mk_gql_fragment_t *f);
+
+static void cycle_spreads(cycles_t *cy, const mk_gql_sel_t *sels, unsigned nest)
 {
-    if (depth >= MAX_WALK_DEPTH)
-        return false;
-    for (const mk_gql_sel_t *s = sels; s; s = s->next) {
+    for (const mk_gql_sel_t *s = sels; s && nest <= MAX_WALK_DEPTH; s = s->next) {
         if (s->kind != MK_GQL_SEL_SPREAD) {
-            if (s->selections && frag_cycle(doc, s->selections, stack, depth, cycle))
-                return true;
+            cycle_spreads(cy, s->selections, nest + 1);
             continue;
         }
-        for (size_t i = 0; i < depth; i++) {
-            if (strcmp(stack[i], s->name) == 0) {
-                *cycle = s->name;
-                return true;
-            }
-        }
-        const mk_gql_fragment_t *f = mk_gql_doc_fragment(doc, s->name);
-        if (f == NULL)
+        const mk_gql_fragment_t *t = mk_gql_doc_fragment(cy->v->doc, s->name);
+        if (t == NULL || cy->depth >= MAX_WALK_DEPTH)
             continue;
-        stack[depth] = f->name;
-        if (frag_cycle(doc, f->selections, stack, depth + 1, cycle))
-            return true;
+        int at = cy->on_path[t->index];
+        cy->path[cy->depth++] = s;
+        if (at < 0) {
+            cycle_walk(cy, t);
+        } else {
+            char via[200] = "";
+            size_t k = 0;
+            for (size_t i = (size_t)at; i + 1 < cy->depth && k + 1 < sizeof via; i++)
+                k += (size_t)snprintf(via + k, sizeof via - k, "%s\"%s\"",
+                                      i > (size_t)at ? ", " : "", cy->path[i]->name);
+            if (via[0])
+                verr(cy->v, cy->path[at]->loc,
+                     "Cannot spread fragment \"%s\" within itself via %s.", t->name, via);
+            else
+                verr(cy->v, s->loc, "Cannot spread fragment \"%s\" within itself.", t->name);
+        }
+        cy->depth--;
     }
-    return false;
+}
+
+static void cycle_walk(cycles_t *cy, const mk_gql_fragment_t *f)
+{
+    if (cy->done[f->index])
+        return;
+    cy->done[f->index] = true;
+    cy->on_path[f->index] = (int)cy->depth;
+    cycle_spreads(cy, f->selections, 0);
+    cy->on_path[f->index] = -1;
 }
 
 static void check_unknown_spreads(vctx_t *v, const mk_gql_sel_t *sels, unsigned depth)
@@ -817,13 +841,23 @@ size_t mk_gql_validate_fragments(const mk_gql_doc_t *doc, const mk_gql_operation
 {
     vctx_t v = {.doc = doc, .op = op, .errors = errors, .max = max_errors};
     check_unknown_spreads(&v, op->selections, 0);
+    size_t n = mk_gql_doc_fragment_count(doc);
+    cycles_t cy = {.v = &v,
+                   .done = calloc(n + 1, sizeof *cy.done),
+                   .on_path = malloc((n + 1) * sizeof *cy.on_path),
+                   .path = malloc((MAX_WALK_DEPTH + 1) * sizeof *cy.path)};
+    for (size_t i = 0; cy.on_path && i < n; i++)
+        cy.on_path[i] = -1;
     for (const mk_gql_fragment_t *f = mk_gql_doc_fragments(doc); f; f = f->next) {
+        if (mk_gql_doc_fragment(doc, f->name) != f)
+            verr(&v, f->loc, "There can be only one fragment named \"%s\".", f->name);
         check_unknown_spreads(&v, f->selections, 0);
-        const char *stack[MAX_WALK_DEPTH + 1], *cycle = NULL;
-        stack[0] = f->name;
-        if (frag_cycle(doc, f->selections, stack, 1, &cycle) && strcmp(cycle, f->name) == 0)
-            verr(&v, f->loc, "Cannot spread fragment \"%s\" within itself.", f->name);
+        if (cy.done && cy.on_path && cy.path)
+            cycle_walk(&cy, f);
     }
+    free(cy.done);
+    free(cy.on_path);
+    free(cy.path);
     return v.n;
 }
 
@@ -892,7 +926,10 @@ typedef struct ictx {
     const mk_gql_doc_t *doc;
     const json_t *vars;
     unsigned depth;
+    size_t budget; /* selections left to visit: bounds the work of fragment-heavy queries */
 } ictx_t;
+
+#define INTROSPECTION_BUDGET 4000000
 
 static json_t *exec(ictx_t *c, meta_t m, const mk_gql_sel_t *sels);
 
@@ -1104,7 +1141,8 @@ static void exec_into(ictx_t *c, meta_t m, const mk_gql_sel_t *sels, json_t *out
         c->depth--;
         return;
     }
-    for (const mk_gql_sel_t *s = sels; s; s = s->next) {
+    for (const mk_gql_sel_t *s = sels; s && c->budget > 0; s = s->next) {
+        c->budget--;
         if (!mk_gql_included(s->directives, c->vars))
             continue;
         if (s->kind == MK_GQL_SEL_FIELD) {
@@ -1151,7 +1189,7 @@ static json_t *exec(ictx_t *c, meta_t m, const mk_gql_sel_t *sels)
 json_t *mk_gql_introspect(const mk_gql_schema_t *s, const mk_gql_doc_t *doc,
                           const mk_gql_sel_t *field, const json_t *vars)
 {
-    ictx_t c = {.s = s, .doc = doc, .vars = vars};
+    ictx_t c = {.s = s, .doc = doc, .vars = vars, .budget = INTROSPECTION_BUDGET};
     if (strcmp(field->name, "__schema") == 0)
         return exec(&c, (meta_t){.k = M_SCHEMA}, field->selections);
     if (strcmp(field->name, "__type") == 0) {

@@ -17,6 +17,7 @@
 #define MAX_PROJECT    64 /* nesting of the projection of a payload onto a selection set */
 #define MAX_ROUTE      1024
 #define MAX_TOP_FIELDS 256
+#define WORK_BUDGET    1000000
 
 static _Atomic(mk_gql_registry_t *) registry;
 
@@ -59,6 +60,8 @@ typedef struct gql_call {
     /* the answer */
     json_t *data, *errors;
     int status;
+    size_t budget;    /* selections left to visit (fragments spread many times multiply them) */
+    bool too_complex; /* the budget ran out */
     const mk_mock_response_t *first; /* of the first mock that answered: status and headers */
     uint32_t delay_ms;
     const char *mock_id; /* the first mock that answered (journal) */
@@ -263,6 +266,25 @@ static void apply_defaults(gql_call_t *c)
 
 /* ---- answering fields ----------------------------------------------------------------------- */
 
+/* One selection visited; false (and an error, once) when the request's budget is spent. */
+static bool spend(gql_call_t *c)
+{
+    if (c->budget > 0) {
+        c->budget--;
+        return true;
+    }
+    if (!c->too_complex) {
+        c->too_complex = true;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Query is too complex: more than %u selections to visit (fragments spread many "
+                 "times); the answer is cut there.",
+                 (unsigned)WORK_BUDGET);
+        add_error(c, error_obj(msg, (mk_gql_loc_t){0, 0}, "QUERY_TOO_COMPLEX"));
+    }
+    return false;
+}
+
 typedef struct top_field {
     const mk_gql_sel_t *sel;
     const char *key;
@@ -275,7 +297,7 @@ static void collect(gql_call_t *c, const mk_gql_sel_t *sels, top_field_t *out, s
 {
     if (depth > MAX_PROJECT)
         return;
-    for (const mk_gql_sel_t *s = sels; s && *n < MAX_TOP_FIELDS; s = s->next) {
+    for (const mk_gql_sel_t *s = sels; s && *n < MAX_TOP_FIELDS && spend(c); s = s->next) {
         if (!mk_gql_included(s->directives, c->vars))
             continue;
         if (s->kind == MK_GQL_SEL_FIELD) {
@@ -303,7 +325,7 @@ static const char *root_type(const gql_call_t *c)
 }
 
 /* Does a fragment with type condition cond apply to obj (of schema type type_name)? */
-static bool applies(const gql_call_t *c, const json_t *obj, const char *type_name, const char *cond)
+static bool applies(gql_call_t *c, const json_t *obj, const char *type_name, const char *cond)
 {
     if (cond == NULL)
         return true;
@@ -317,15 +339,17 @@ static bool applies(const gql_call_t *c, const json_t *obj, const char *type_nam
     return strcmp(tn, cond) == 0;
 }
 
-static json_t *project(const gql_call_t *c, json_t *value, const mk_gql_sel_t *sels,
+static json_t *project(gql_call_t *c, json_t *value, const mk_gql_sel_t *sels,
                        const char *type_name, unsigned depth);
 
-static void project_into(const gql_call_t *c, json_t *obj, const mk_gql_sel_t *sels,
+static void project_into(gql_call_t *c, json_t *obj, const mk_gql_sel_t *sels,
                          const char *type_name, json_t *out, unsigned depth)
 {
     if (depth > MAX_PROJECT)
         return;
     for (const mk_gql_sel_t *s = sels; s; s = s->next) {
+        if (!spend(c))
+            return;
         if (!mk_gql_included(s->directives, c->vars))
             continue;
         if (s->kind != MK_GQL_SEL_FIELD) {
@@ -364,7 +388,7 @@ static void project_into(const gql_call_t *c, json_t *obj, const mk_gql_sel_t *s
 
 /* The payload's value shaped like the selection set: only the selected fields, under their
  * aliases, missing ones null, lists element by element. */
-static json_t *project(const gql_call_t *c, json_t *value, const mk_gql_sel_t *sels,
+static json_t *project(gql_call_t *c, json_t *value, const mk_gql_sel_t *sels,
                        const char *type_name, unsigned depth)
 {
     if (sels == NULL || depth > MAX_PROJECT || !(json_is_object(value) || json_is_array(value)))
@@ -732,6 +756,7 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
         .now_ms = now_ms,
         .errors = json_array(),
         .status = 200,
+        .budget = WORK_BUDGET,
     };
     seed(&c);
     *status = serve(&c);
