@@ -7,9 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The Go SDK sends every context, empty ones as {} (its structs are not omitted): an `http` or
+ * `sse` counts only when it says where it is served. */
+static bool has_string(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
 bool mk_mock_sse_is(const json_t *def)
 {
-    return json_is_object(json_object_get(def, "sse"));
+    const json_t *sse = json_object_get(def, "sse");
+    if (!json_is_object(sse) || json_object_size(sse) == 0)
+        return false;
+    /* A non-empty sse without a path, and no HTTP route: an SSE mock missing its eventPath. */
+    return has_string(sse, "eventPath") || !has_string(json_object_get(def, "http"), "route");
 }
 
 /* Reads def[key] as an integer in [min, max] (absent: def_v) into *out. */
@@ -220,8 +232,7 @@ int mk_mock_sse_compile(struct mk_mock *m, const json_t *def, mk_mock_sse_http_f
                         mk_err_t *err)
 {
     const json_t *ctx = json_object_get(def, "sse");
-    const json_t *http = json_object_get(def, "http");
-    if (http != NULL && !json_is_null(http))
+    if (has_string(json_object_get(def, "http"), "route"))
         return mk_err_set(err, MK_EINVAL, "http and sse: a mock has one of them");
     const json_t *path = json_object_get(ctx, "eventPath");
     if (!json_is_string(path) || json_string_length(path) == 0)

@@ -46,7 +46,9 @@ typedef struct mk_mock_sse {
     uint32_t heartbeat_ms;  /* a comment line this often; 0: none */
 } mk_mock_sse_t;
 
-/* True when def is an SSE mock (a non-null `sse` object). */
+/* True when def is an SSE mock: an `sse` object with an eventPath (or, without one, any
+ * non-empty `sse` when `http` has no route). The Go SDK's empty `"sse": {}` on other mocks and
+ * `"http": {}` on SSE mocks are ignored. */
 bool mk_mock_sse_is(const json_t *def);
 
 /* Compiles an SSE mock's route and conditions through compile_http (mock.c's, given a copy of

@@ -83,6 +83,29 @@ static void test_compiles_to_a_get_route(void)
     }
 }
 
+/* The Go SDK sends every context, the unused ones empty: they must not change the kind. */
+static void test_sdk_empty_contexts(void)
+{
+    mk_err_t err = {0};
+    mk_mock_t *m = parse("{\"http\":{\"route\":\"/h\",\"httpMethod\":\"GET\"},\"sse\":{},"
+                         "\"socket\":{},\"grpc\":{},\"response\":{\"statusCode\":200,"
+                         "\"sseEventChain\":{}}}",
+                         &err);
+    MK_CHECK(m != NULL && m->sse == NULL && strcmp(m->route, "/h") == 0);
+    if (m)
+        mk_mock_unref(m);
+    else
+        fprintf(stderr, "%s\n", err.msg);
+    m = parse("{\"http\":{},\"sse\":{\"eventPath\":\"/s\"},\"response\":{\"sseEventChain\":"
+              "{\"events\":[{\"data\":\"x\"}]}}}",
+              &err);
+    MK_CHECK(m != NULL && m->sse != NULL && strcmp(m->route, "/s") == 0);
+    if (m)
+        mk_mock_unref(m);
+    else
+        fprintf(stderr, "%s\n", err.msg);
+}
+
 static void expect_error(const char *def, const char *want)
 {
     mk_err_t err = {0};
@@ -96,8 +119,9 @@ static void expect_error(const char *def, const char *want)
 
 static void test_bad_definitions_name_their_field(void)
 {
-    expect_error("{\"sse\":{},\"response\":{\"sseEventChain\":{\"events\":[{}]}}}",
-                 "sse.eventPath: required");
+    expect_error(
+        "{\"sse\":{\"eventName\":\"x\"},\"response\":{\"sseEventChain\":{\"events\":[{}]}}}",
+        "sse.eventPath: required");
     expect_error("{\"sse\":{\"eventPath\":\"e\"},\"response\":{\"sseEventChain\":"
                  "{\"events\":[{}]}}}",
                  "sse.eventPath: route \"e\" must start with '/'");
@@ -218,6 +242,7 @@ static void test_wire_format(void)
 int main(void)
 {
     MK_RUN(test_compiles_to_a_get_route);
+    MK_RUN(test_sdk_empty_contexts);
     MK_RUN(test_bad_definitions_name_their_field);
     MK_RUN(test_schedule);
     MK_RUN(test_wire_format);
