@@ -407,7 +407,8 @@ static int run_perf(job_t *j, char **result, char *error, size_t size)
     bool stopped = false;
     if (perf_task_run(j->task->payload_json, &io, result, &stopped, error, size) != 0)
         return MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_FAILED;
-    return stopped || atomic_load(&j->slot->cancel)
+    /* A runner shutting down stops its load tests as a user's stop does. */
+    return stopped || atomic_load(&j->slot->cancel) || stopping
                ? MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_CANCELLED
                : MOCKARTY__COORDINATOR__V1__TASK_OUTCOME__TASK_OUTCOME_SUCCEEDED;
 }

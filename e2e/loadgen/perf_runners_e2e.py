@@ -155,9 +155,17 @@ class PerfRunnersTest(unittest.TestCase):
         self.assertFalse(r["thresholdsPassed"])
         self.assertFalse(r["thresholds"]["http_req_duration"]["p(95)<0.001"]["ok"])
         self.assertTrue(r["thresholds"]["http_reqs"]["count>=100"]["ok"])
-        # the list has both, newest first
+        # abortOnFail ends a 30 s run after its first second
+        rid = self.submit({"name": "abort", "vus": 2, "duration": "30s",
+                           "scenario": self.scenario(),
+                           "thresholds": {"http_reqs": [{"threshold": "count<10",
+                                                         "abortOnFail": True}]}})
+        r = self.wait_done(rid)
+        self.assertEqual((r["status"], r.get("abortedBy")), ("failed", "threshold"), r)
+        self.assertLess(r["duration"], 10000)
+        # the list has all three, newest first
         lst = self.api("GET", "/api/v1/perf-results", expect=200)
-        self.assertEqual([x["name"] for x in lst[:2]], ["fail", "pass"])
+        self.assertEqual([x["name"] for x in lst[:3]], ["abort", "fail", "pass"])
 
     def test_2_refused_at_submission(self):
         r = self.api("POST", "/api/v1/perf/run",

@@ -405,6 +405,8 @@ static json_t *compute(mk_api_t *api, const json_t *doc, bool *final)
     else
         status = json_is_false(json_object_get(out, "thresholdsPassed")) ? "failed" : "completed";
     json_object_set_new(out, "status", json_string(status));
+    if (sum.aborted)
+        json_object_set_new(out, "abortedBy", json_string("threshold"));
     if (t.error)
         json_object_set_new(out, "error", json_string(t.error));
     static const char *const keep[] = {"namespace", "configId", "collectionId", "runners",
