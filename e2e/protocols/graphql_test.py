@@ -362,6 +362,16 @@ def requests_without_schema(port, who):
     check(st == 413 and "nesting limit" in json.dumps(body),
           "%s: a document nested too deep is refused with 413 naming the limit (%s %s)" %
           (who, st, str(body)[:200]))
+    bomb = "{ users { ...F0 } }\n" + "".join(
+        "fragment F%d on User { id ...F%d ...F%d }\n" % (i, i + 1, i + 1) for i in range(40)) + \
+        "fragment F40 on User { name }"
+    t0 = time.time()
+    st, body, _ = c.post(bomb)
+    check(st == 200 and time.time() - t0 < 20 and
+          any(e.get("extensions", {}).get("code") == "QUERY_TOO_COMPLEX"
+              for e in body.get("errors", [])),
+          "%s: fragments spread 2^40 times: cut at the work budget, answered in %.1f s" %
+          (who, time.time() - t0))
     r = services.request(port, "POST", "/graphql", raw=b"{not json", headers={
         "Content-Type": "application/json"})
     check(r.status == 400 and "errors" in (r.json or {}),
