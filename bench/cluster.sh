@@ -6,7 +6,14 @@
 #  (b) resolver start -> /health/ready 200 with $MOCKS mocks in PostgreSQL (created through the
 #      admin's batch API), seconds;
 #  (c) change propagation over $WRITES sequential writes: POST on the admin, poll the resolver
-#      until it answers 200; p50/p99.
+#      until it answers 200; p50/p99;
+#  (d) N = 1, 2, 3 resolvers (HTTP_WORKERS=1 each) behind nginx least_conn (one worker), driven by
+#      `wrk -t2 -c64 -d$DURATION` through nginx: req/s per N (all on this machine's cores, so it
+#      shows where the machine, not the resolver, is the limit);
+#  (e) PostgreSQL server connections with $FLEET resolvers (default DB_POOL_SIZE), directly and
+#      through PgBouncer (transaction mode, pool $BOUNCER_POOL, LISTEN on DB_LISTEN_DSN direct):
+#      client backends at rest after start and the most seen during a burst of $BURST writes
+#      that every resolver reads back (a count, not a rate).
 # Results go to docs/benchmarks.md by hand, with the machine line printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +22,9 @@ DURATION=${DURATION:-5s}
 MOCKS=${MOCKS:-10000}
 WRITES=${WRITES:-1000}
 STARTS=${STARTS:-3}
+FLEET=${FLEET:-20}
+BURST=${BURST:-200}
+BOUNCER_POOL=${BOUNCER_POOL:-8}
 
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMK_SANITIZE=OFF >/dev/null
@@ -22,14 +32,16 @@ fi
 cmake --build "$BUILD" -j "$(nproc)" --target mockarty mockarty-resolver >/dev/null
 
 exec python3 - "$BUILD/cmd/mockarty/mockarty" "$BUILD/cmd/mockarty-resolver/mockarty-resolver" \
-    "$DURATION" "$MOCKS" "$WRITES" "$STARTS" <<'PY'
-import json, os, platform, shutil, subprocess, sys, time
+    "$DURATION" "$MOCKS" "$WRITES" "$STARTS" "$FLEET" "$BURST" "$BOUNCER_POOL" <<'PY'
+import json, os, platform, shutil, subprocess, sys, threading, time
 sys.path.insert(0, os.path.join(os.getcwd(), "e2e"))
+sys.path.insert(0, os.path.join(os.getcwd(), "e2e", "pgbouncer"))
 from support import services
 from support.services import Client, Node
 
 admin_bin, resolver_bin, duration = sys.argv[1], sys.argv[2], sys.argv[3]
 n_mocks, n_writes, n_starts = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+n_fleet, n_burst, bouncer_pool = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
 BODY = {"id": 1, "name": "mockarty", "ok": True, "items": [1, 2, 3]}
 STATIC = {"id": "static", "http": {"route": "/static", "httpMethod": "GET"},
           "response": {"statusCode": 200, "payload": BODY}}
@@ -45,11 +57,11 @@ def must(rep, what, ok=(200, 201)):
     return rep
 
 
-def wrk(port, path):
+def wrk(port, path, threads=1, conns=32):
     """(req/s, p50, p99) from wrk, or None when wrk is not installed."""
     if shutil.which("wrk") is None:
         return None
-    out = subprocess.run(["wrk", "-t1", "-c32", "-d" + duration, "--latency",
+    out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d" + duration, "--latency",
                           "http://127.0.0.1:%d%s" % (port, path)],
                          capture_output=True, text=True, check=True).stdout
     rps = p50 = p99 = "?"
@@ -179,10 +191,96 @@ try:
                      ("POST answered -> resolver serves", prop_lat),
                      ("POST sent -> resolver serves", total_lat)):
         print("    %-36s %10s %10s %10s" % (name, ms(pct(xs, 50)), ms(pct(xs, 99)), ms(max(xs))))
-    for node in (resolver, admin):
-        code, err = node.stop()
-        if code != 0:
-            log("%s exited %d: %s" % (node.name, code, err[-2000:]))
+    resolver.stop()
+
+    # (d) N resolvers behind nginx.
+    behind = []
+    fleet = []
+    for n in (1, 2, 3):
+        while len(fleet) < n:
+            fleet.append(Node(resolver_bin, dict(cluster_env, NODE_NAME="lb-%d" % len(fleet),
+                                                 HTTP_WORKERS="1", STORE_TYPE="memory",
+                                                 CACHE_TYPE="inmemory", SHUTDOWN_DRAIN="0"),
+                              name="resolver-lb", workdir=work).start(wait_ready=True))
+        lb = services.Nginx(work, [r.port for r in fleet]).start()
+        log("(d) %d resolver(s) behind nginx: wrk -t2 -c64 -d%s" % (n, duration))
+        behind.append((n, wrk(lb.port, "/static", threads=2, conns=64)))
+        lb.stop()
+    for r in fleet:
+        r.stop()
+
+    # (e) connections to PostgreSQL for a fleet of resolvers, direct and through PgBouncer.
+    def backends():
+        return int(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                           "'client backend' AND pid <> pg_backend_pid()").strip())
+
+    def fleet_connections(env, label):
+        nodes = [Node(resolver_bin, dict(env, NODE_NAME="fleet-%d" % k, HTTP_WORKERS="1",
+                                         STORE_TYPE="memory", CACHE_TYPE="inmemory",
+                                         SHUTDOWN_DRAIN="0"),
+                      name="fleet", workdir=work) for k in range(n_fleet)]
+        base = backends()
+        for r in nodes:
+            r.start()
+        for r in nodes:
+            r.wait_ready(120)
+        time.sleep(2)
+        rest = backends() - base
+        peak = [rest]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak.append(backends() - base)
+                time.sleep(0.05)
+        th = threading.Thread(target=sample)
+        th.start()
+        wc = Client(admin.port)
+        tag = label.split()[0]
+        for i in range(n_burst):
+            d = {"id": "burst-%s-%d" % (tag, i), "http": {"route": "/burst/%s/%d" % (tag, i),
+                                                          "httpMethod": "GET"},
+                 "response": {"statusCode": 200, "payload": {"i": i}}}
+            must(wc.request("POST", "/api/v1/mocks", d), "burst write %d" % i)
+        wc.close()
+        last = "/burst/%s/%d" % (tag, n_burst - 1)
+        for r in nodes:
+            t0 = time.time()
+            while r.request("GET", last).status != 200:
+                if time.time() - t0 > 30:
+                    raise SystemExit("%s: %s never served" % (label, last))
+                time.sleep(0.02)
+        done.set()
+        th.join()
+        for r in nodes:
+            r.stop()
+        log("(e) %s: %d at rest, %d at most during the burst" % (label, rest, max(peak)))
+        return rest, max(peak)
+
+    direct = fleet_connections(cluster_env, "direct")
+    pooled = None
+    if shutil.which("pgbouncer") or os.path.exists("/usr/sbin/pgbouncer"):
+        from pgbouncer_test import PgBouncer
+        bouncer = PgBouncer(work, pg, pool_size=bouncer_pool)
+        bouncer.start()
+        pooled = fleet_connections(dict(cluster_env, DB_DSN=bouncer.dsn, DB_LISTEN_DSN=pg.dsn,
+                                        DB_PREPARED_STATEMENTS="off"), "pgbouncer")
+    if behind[0][1] is not None:
+        print("(d) static mock through nginx (least_conn, 1 worker), wrk -t2 -c64 -d%s; each "
+              "resolver HTTP_WORKERS=1, memory stores" % duration)
+        print("    %-12s %12s %10s %10s" % ("resolvers", "req/s", "p50", "p99"))
+        for n, (rps, p50, p99) in behind:
+            print("    %-12d %12.0f %10s %10s" % (n, rps, p50, p99))
+    print("(e) PostgreSQL client backends for %d resolvers (DB_POOL_SIZE 4 each), burst of %d "
+          "writes read back by every resolver:" % (n_fleet, n_burst))
+    print("    %-44s %8s %8s" % ("", "at rest", "peak"))
+    print("    %-44s %8d %8d" % ("direct", *direct))
+    if pooled is not None:
+        print("    %-44s %8d %8d" % ("PgBouncer pool %d + direct LISTEN per resolver" %
+                                      bouncer_pool, *pooled))
+    code, err = admin.stop()
+    if code != 0:
+        log("admin exited %d: %s" % (code, err[-2000:]))
 finally:
     services.cleanup_all()
     shutil.rmtree(work, ignore_errors=True)
