@@ -10,12 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A request context in use: anything but absent, null or an empty object. (Mockarty's Go SDK
+ * sends every context of dto.Mock, the unused ones as {}.) */
+static bool has_content(const json_t *def, const char *key)
+{
+    const json_t *v = json_object_get(def, key);
+    return v != NULL && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0);
+}
+
 bool mk_mock_socket_is(const json_t *def)
 {
+    static const char *const others[] = {"http", "grpc", "graphql", "soap", "sse"};
     const json_t *s = json_object_get(def, "socket");
-    const json_t *h = json_object_get(def, "http"), *g = json_object_get(def, "grpc");
-    return s != NULL && !json_is_null(s) && (h == NULL || json_is_null(h)) &&
-           (g == NULL || json_is_null(g));
+    if (s == NULL || json_is_null(s))
+        return false;
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+        if (has_content(def, others[i]))
+            return false;
+    return true;
 }
 
 static bool unreserved(unsigned char c)

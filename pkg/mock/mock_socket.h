@@ -59,7 +59,8 @@ typedef struct mk_mock_socket {
     size_t nreplies;
 } mk_mock_socket_t;
 
-/* True when def is a WebSocket mock (a `socket` object and no `http`/`grpc`). */
+/* True when def is a WebSocket mock: a `socket` context and no other context in use (`http`,
+ * `grpc`, `graphql`, `soap`, `sse` absent, null or {} as the Go SDK sends unused ones). */
 bool mk_mock_socket_is(const json_t *def);
 /* Compiles def's socket context into m: m->socket, m->method ("WS"), m->route, the conditions
  * (JSONPath on the message; "$.body.x" is read as "$.x") into m->conds, and the replies.

@@ -104,6 +104,18 @@ static void test_defaults_and_catch_all(void)
     MK_CHECK(m && m->nresponses == 2 && m->socket->nreplies == 2 &&
              m->socket->replies[1].close_code == 1000);
     mk_mock_unref(m);
+    /* The Go SDK sends every context, unused ones empty: the one in use decides. */
+    m = parse("{\"http\":{},\"grpc\":{},\"graphql\":{},\"soap\":{},\"sse\":{},"
+              "\"socket\":{\"event\":\"e\"},\"response\":{\"payload\":1,"
+              "\"sseEventChain\":{}}}",
+              &err);
+    MK_CHECK(m && m->socket && strcmp(m->route, "/ws/e") == 0 && m->socket->replies[0].nchain == 0);
+    if (m == NULL)
+        fprintf(stderr, "  %s\n", err.msg);
+    mk_mock_unref(m);
+    m = parse("{\"http\":{\"route\":\"/x\"},\"grpc\":{},\"socket\":{},\"response\":{}}", &err);
+    MK_CHECK(m && m->socket == NULL && strcmp(m->route, "/x") == 0);
+    mk_mock_unref(m);
     /* An HTTP mock has no socket context. */
     m = parse("{\"http\":{\"route\":\"/x\"},\"socket\":{},\"response\":{}}", &err);
     MK_CHECK(m && m->socket == NULL && strcmp(m->method, "ANY") == 0);
