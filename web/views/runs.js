@@ -19,8 +19,7 @@ export async function render(root) {
     h('h2', {}, 'Runners and resolvers'), runnersBox,
     h('h2', {}, `Collections in ${state.ns}`), colBox,
     h('h2', {}, 'Runs'), runsBox, detail,
-    hasEndpoint('GET', '/api/v1/perf/runs') || hasEndpoint('GET', '/api/v1/perf/tests')
-      ? [h('h2', {}, 'Load tests'), perfBox] : null);
+    hasEndpoint('GET', '/api/v1/perf-results') ? [h('h2', {}, 'Load tests'), perfBox] : null);
 
   let watching = null;
   let alive = true;
@@ -164,19 +163,80 @@ export async function render(root) {
     })));
   }
 
+  // Load tests (the perf endpoints, when the server has them): start one from a collection,
+  // watch its throughput and latency each second, open the finished run's report.
+  let perfWatch = null;
+  const perfLive = h('div', { id: 'perf-live' });
+  const perfList = h('div', { id: 'perf-results' });
   async function loadPerf() {
-    const path = hasEndpoint('GET', '/api/v1/perf/runs') ? '/api/v1/perf/runs' : '/api/v1/perf/tests';
+    if (!perfBox.firstChild) {
+      const colSel = h('select', { name: 'col', 'aria-label': 'Collection' });
+      api('GET', '/api/v1/api-tester/collections', undefined, { query: { namespace: state.ns } })
+        .then((r) => clear(colSel, (r.items || []).map((c) => h('option', { value: c.id }, c.name))))
+        .catch(() => {});
+      add(perfBox, writer ? h('form', {
+        class: 'filters', id: 'perf-form', onsubmit: async (e) => {
+          e.preventDefault();
+          const el = e.target.elements;
+          const r = await act(() => api('POST', '/api/v1/perf/run-collection', {
+            collectionId: el.col.value, vus: Number(el.vus.value), duration: el.duration.value,
+            baseUrl: location.origin,
+          }), 'Load test queued');
+          if (r && (r.id || r.runId)) watchPerf(r.id || r.runId);
+          loadPerf();
+        },
+      }, colSel,
+      h('input', { name: 'vus', type: 'number', min: 1, value: 5, 'aria-label': 'Virtual users' }),
+      h('input', { name: 'duration', value: '10s', 'aria-label': 'Duration' }),
+      h('button', { type: 'submit' }, 'Start load test')) : null, perfList, perfLive);
+    }
     try {
-      const r = await api('GET', path, undefined, { query: { namespace: state.ns } });
+      const r = await api('GET', '/api/v1/perf-results', undefined, { query: { namespace: state.ns } });
       const items = r.items || (Array.isArray(r) ? r : []);
-      clear(perfBox, table([
-        { label: 'ID', get: (x) => x.id },
-        { label: 'Name', get: (x) => x.name || '' },
-        { label: 'Status', get: (x) => x.status || '' },
-        { label: 'Summary', get: (x) => h('pre', {}, pretty(x.summary || x.result || {})) },
-      ], items, { empty: 'No load tests yet.' }));
+      clear(perfList, table([
+        { label: 'Result', get: (x) => h('button', { class: 'link', onclick: () => watchPerf(x.id) }, x.id) },
+        { label: 'Name', get: (x) => x.name || x.configId || '' },
+        { label: 'Status', get: (x) => h('b', { class: statusClass(x.status) }, x.status || '') },
+        { label: 'Requests', class: 'num', get: (x) => String(metric(x, 'http_reqs', 'count') ?? '') },
+        { label: 'p95 ms', class: 'num', get: (x) => fmtNum(metric(x, 'http_req_duration', 'p95')) },
+        { label: 'Started', get: (x) => x.startedAt || '' },
+      ], items.slice(0, 20), { empty: 'No load tests yet.' }));
     } catch (e) {
-      clear(perfBox, h('p', { class: 'error' }, e.message));
+      clear(perfList, h('p', { class: 'error' }, e.message));
+    }
+  }
+
+  async function watchPerf(id) {
+    perfWatch = id;
+    for (;;) {
+      let x;
+      try {
+        x = await api('GET', `/api/v1/perf-results/${encodeURIComponent(id)}`);
+      } catch (e) {
+        clear(perfLive, h('p', { class: 'error' }, e.message));
+        return;
+      }
+      if (!alive || perfWatch !== id) return;
+      const tl = x.timeline || [];
+      const running = ['pending', 'running', 'queued'].includes(x.status);
+      clear(perfLive, h('section', { class: 'card' },
+        h('h3', {}, `Load test ${id}: `, h('b', { id: 'perf-status', class: statusClass(x.status) }, x.status)),
+        h('div', { class: 'grid2' },
+          chart('Throughput (requests/s)', tl.map((p) => [p.t, p.rps])),
+          chart('Latency p95 (ms)', tl.map((p) => [p.t, p.p95]))),
+        h('div', { class: 'actions' },
+          running && writer ? h('button', {
+            class: 'danger', onclick: () => act(() => api('POST', `/api/v1/perf/stop/${encodeURIComponent(id)}`), 'Stopping'),
+          }, 'Stop') : null,
+          !running ? h('a', {
+            class: 'button', href: `/api/v1/perf-results/${encodeURIComponent(id)}/report`, target: '_blank',
+            rel: 'noopener',
+          }, 'Report (HTML)') : null)));
+      if (!running) {
+        loadPerf();
+        return;
+      }
+      await new Promise((ok) => setTimeout(ok, 1000));
     }
   }
 
@@ -195,6 +255,44 @@ export async function render(root) {
     alive = false;
     clearInterval(t);
   };
+}
+
+function metric(x, name, field) {
+  const m = x.metrics && x.metrics[name];
+  return m ? m[field] : undefined;
+}
+
+function fmtNum(v) {
+  return typeof v === 'number' ? v.toFixed(1) : '';
+}
+
+// A small line chart as SVG (no library): points [[x, y]], axes from 0 to the maximum.
+function chart(title, points) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const W = 480;
+  const H = 160;
+  const P = 36;
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('class', 'chart');
+  svg.setAttribute('role', 'img');
+  const maxX = Math.max(1, ...points.map((p) => p[0] || 0));
+  const maxY = Math.max(1e-9, ...points.map((p) => p[1] || 0));
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  el('line', { x1: P, y1: H - P / 2, x2: W - 4, y2: H - P / 2, class: 'axis' });
+  el('line', { x1: P, y1: 4, x2: P, y2: H - P / 2, class: 'axis' });
+  el('text', { x: 2, y: 12, class: 'tick' }, maxY >= 100 ? Math.round(maxY) : maxY.toFixed(1));
+  el('text', { x: W - 30, y: H - 4, class: 'tick' }, `${Math.round(maxX)} s`);
+  const xy = (p) => `${P + ((W - P - 8) * (p[0] || 0)) / maxX},${H - P / 2 - ((H - P / 2 - 8) * (p[1] || 0)) / maxY}`;
+  if (points.length) el('polyline', { points: points.map(xy).join(' '), class: 'line' });
+  svg.setAttribute('aria-label', `${title}: ${points.length} points, max ${maxY.toFixed(1)}`);
+  return h('figure', { class: 'chart-box' }, h('figcaption', {}, title), svg);
 }
 
 function statusClass(s) {
