@@ -649,6 +649,54 @@ static void test_listen_dsn(void)
     free(e);
 }
 
+/* Read replicas: a list split into DSNs (a URI's host list stays whole), one that is down is
+ * skipped and reported, reads work through the other, a malformed entry is refused by number. */
+static void test_read_dsn(void)
+{
+    char dsn[160], nowhere[160], list[400];
+    fresh_db(dsn, sizeof dsn);
+    mk_testing_pg_dsn(&srv, "nosuchdb", nowhere, sizeof nowhere);
+    mk_repo_t *writer = open_pg(dsn, 1);
+    mk_err_t err = {0};
+    mk_repo_mock_t m = mock("r1", "n", "{}");
+    MK_CHECK(writer != NULL && mk_repo_put_mocks(writer, &m, 1, &err) == 0);
+    snprintf(list, sizeof list, "%s, %s", nowhere, dsn);
+    mk_pg_opts_t o = {.pool_size = 1, .prepared = test_prepared, .read_dsn = list};
+    mk_repo_t *reader = NULL;
+    MK_CHECK_INT(mk_pg_repo_open(dsn, &o, &reader, &err), 0);
+    for (int i = 0; reader != NULL && i < 4; i++) {
+        mk_testing_rows_t *c = calloc(1, sizeof *c);
+        MK_CHECK_INT(mk_repo_get_mock(reader, "r1", mk_testing_rows_collect, c, &err), 0);
+        MK_CHECK_INT(c->n, 1);
+        mk_testing_rows_reset(c);
+        free(c);
+    }
+    mk_pg_replica_status_t st[4];
+    int n = 0;
+    mk_pg_repo_replicas(reader, st, 4, &n);
+    MK_CHECK_INT(n, 2);
+    if (n == 2) {
+        MK_CHECK(!st[0].up && strstr(st[0].error, "nosuchdb") != NULL);
+        MK_CHECK(strstr(st[0].name, "/nosuchdb") != NULL);
+        MK_CHECK(st[1].up && st[1].seq == m.seq && st[1].lag_seq == 0);
+    }
+    mk_repo_free(reader);
+
+    reader = NULL;
+    o.read_dsn = "postgresql://127.0.0.1:1,127.0.0.1:2/x?connect_timeout=1";
+    MK_CHECK_INT(mk_pg_repo_open(dsn, &o, &reader, &err), 0);
+    mk_pg_repo_replicas(reader, st, 4, &n);
+    MK_CHECK_INT(n, 1);
+    mk_repo_free(reader);
+
+    reader = NULL;
+    snprintf(list, sizeof list, "%s,dbname='open", dsn);
+    o.read_dsn = list;
+    MK_CHECK_INT(mk_pg_repo_open(dsn, &o, &reader, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "DB_READ_DSN entry 2") != NULL);
+    mk_repo_free(writer);
+}
+
 /* --- outages ---------------------------------------------------------------------------- */
 
 static bool contains_nocase(const char *hay, const char *needle)
@@ -1073,6 +1121,7 @@ int main(void)
     MK_RUN(test_concurrent_writers);
     MK_RUN(test_notifications_across_instances);
     MK_RUN(test_listen_dsn);
+    MK_RUN(test_read_dsn);
     MK_RUN(test_open_errors);
     MK_RUN(test_concurrent_migration);
     MK_RUN(test_resolver_needs_schema);
