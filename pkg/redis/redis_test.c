@@ -232,6 +232,48 @@ static void test_invalid_opts(void)
     mk_redis_sub_free(NULL);
 }
 
+/* A write to a replica (a master demoted by a failover) is unavailable, not an internal error. */
+static void test_replica_is_unavailable(void)
+{
+    mk_testing_redis_t rep;
+    MK_CHECK_INT(mk_testing_redis_start(&rep), 0);
+    mk_redis_t *r = connect_to(rep.port, NULL, 0);
+    mk_err_t err = {0};
+    char port[16];
+    snprintf(port, sizeof port, "%d", srv.port);
+    const char *replicaof[] = {"REPLICAOF", "127.0.0.1", port};
+    MK_CHECK_INT(mk_redis_cmdv(r, NULL, &err, 3, replicaof), 0);
+    const char *set[] = {"SET", "k", "v"};
+    MK_CHECK_INT(mk_redis_cmdv(r, NULL, &err, 3, set), MK_EUNAVAIL);
+    MK_CHECK(strncmp(err.cause, "READONLY", 8) == 0);
+    mk_redis_free(r);
+    mk_testing_redis_free(&rep);
+}
+
+/* Sentinel settings: a malformed list is refused at creation; sentinels that do not answer leave
+ * no master known, and calls fail fast saying so. */
+static void test_sentinel_unreachable(void)
+{
+    mk_redis_t *r = NULL;
+    mk_err_t err = {0};
+    mk_redis_opts_t o = {.sentinels = "127.0.0.1", .master_name = "mk"};
+    MK_CHECK_INT(mk_redis_new(&o, &r, &err), MK_EINVAL);
+    MK_CHECK(strstr(err.msg, "REPO_REDIS_SENTINELS") != NULL);
+    o.sentinels = "127.0.0.1:1, [::1]:2";
+    MK_CHECK_INT(mk_redis_new(&o, &r, &err), 0);
+    mk_redis_sentinel_t *s = NULL;
+    MK_CHECK_INT(mk_redis_sentinel_open(&o, &s, &err), 0);
+    mk_redis_sentinel_info_t in;
+    mk_redis_sentinel_info(s, &in);
+    MK_CHECK(!in.known && !in.sentinels_up && strstr(in.error, "\"mk\"") != NULL);
+    double t0 = now_ms();
+    MK_CHECK_INT(mk_redis_ping(r, NULL, &err), MK_EUNAVAIL);
+    MK_CHECK(now_ms() - t0 < 200);
+    MK_CHECK(strstr(err.msg, "master \"mk\" unknown") != NULL);
+    mk_redis_sentinel_close(s);
+    mk_redis_free(r);
+}
+
 /* A server that is down from the start: creation succeeds, calls fail fast and name the address. */
 static void test_down_at_start(void)
 {
@@ -508,6 +550,8 @@ int main(void)
     MK_RUN(test_error_reply);
     MK_RUN(test_auth_and_db);
     MK_RUN(test_invalid_opts);
+    MK_RUN(test_replica_is_unavailable);
+    MK_RUN(test_sentinel_unreachable);
     MK_RUN(test_down_at_start);
     MK_RUN(test_timeout);
     MK_RUN(test_restart_between_calls);
