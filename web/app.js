@@ -301,7 +301,8 @@ function renderChrome(current) {
   clear(who,
     h('span', { class: 'muted', title: `credential: ${p.kind || ''}` },
       `${user ? user.login : p.login || p.kind || 'anonymous'} · ${role}`),
-    user ? h('button', { class: 'link', id: 'logout', onclick: logout }, 'Log out') : null);
+    user && p.kind !== 'anonymous'
+      ? h('button', { class: 'link', id: 'logout', onclick: logout }, 'Log out') : null);
 }
 
 async function logout() {

@@ -1,7 +1,31 @@
 // Health: this admin's /health and key metrics, and the resolvers the coordinator knows.
 import { add, api, h, clear, can, fmtTime, table } from '../app.js';
 
-const KEY_METRICS = /^(mockarty_http_requests_total|mockarty_mocks|mockarty_journal_entries|mockarty_journal_bytes|process_resident_memory_bytes|mockarty_runners)/;
+// Sums of a few Prometheus series from /metrics: [label, test(name, labels)].
+const KEY_METRICS = [
+  ['requests served', (n) => n === 'http_requests_total'],
+  ['answers 4xx', (n, l) => n === 'http_requests_total' && /status="4/.test(l)],
+  ['answers 5xx', (n, l) => n === 'http_requests_total' && /status="5/.test(l)],
+  ['mocks', (n) => n === 'mockarty_mocks'],
+  ['journal entries', (n) => n === 'mockarty_journal_entries'],
+  ['journal bytes', (n) => n === 'mockarty_journal_bytes'],
+];
+
+function keyMetrics(text) {
+  const out = Object.fromEntries(KEY_METRICS.map(([k]) => [k, 0]));
+  let durSum = 0;
+  let durCount = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const v = Number(m[3]);
+    for (const [k, test] of KEY_METRICS) if (test(m[1], m[2] || '')) out[k] += v;
+    if (m[1] === 'http_request_duration_seconds_sum') durSum += v;
+    if (m[1] === 'http_request_duration_seconds_count') durCount += v;
+  }
+  if (durCount) out['mean latency (ms)'] = ((1000 * durSum) / durCount).toFixed(2);
+  return out;
+}
 
 export async function render(root) {
   const box = h('div', { id: 'health' });
@@ -14,12 +38,7 @@ export async function render(root) {
       resolvers = await api('GET', '/api/v1/resolvers').then((r) => r.items || r || [])
         .catch(() => []);
     }
-    const sums = {};
-    for (const line of metrics.split('\n')) {
-      if (line.startsWith('#') || !KEY_METRICS.test(line)) continue;
-      const [name] = line.split(/[{ ]/);
-      sums[name] = (sums[name] || 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
+    const sums = keyMetrics(metrics);
     clear(box,
       h('div', { class: 'grid2' },
         h('section', { class: 'card' },
@@ -37,7 +56,7 @@ export async function render(root) {
         h('section', { class: 'card' },
           h('h2', {}, 'Key metrics'),
           h('dl', { class: 'kv' }, Object.entries(sums).map(([k, v]) => [
-            h('dt', { class: 'mono' }, k), h('dd', { class: 'metric' }, String(Math.round(v)))])))),
+            h('dt', {}, k), h('dd', { class: 'metric' }, String(v))])))),
       h('h2', {}, 'Resolvers'),
       table([
         { label: 'Name', get: (r) => r.name || r.id },
