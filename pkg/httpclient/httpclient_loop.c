@@ -41,11 +41,20 @@ typedef struct xfer {
     int too_big;
     struct timespec started;
     char errbuf[CURL_ERROR_SIZE];
+    CURLcode result;         /* when ended inside send */
+    struct xfer *ended_next; /* in the client's ended list */
 } xfer_t;
 
 struct mk_httpclient_loop {
     CURLM *multi;
     int epfd, tfd;
+    int64_t armed_ns;  /* when the timer fires (monotonic); 0: not armed */
+    uint32_t *watched; /* by fd: the events registered (see on_socket) */
+    size_t nwatched;
+    xfer_t *ended; /* finished inside send: their callbacks run on the next turn */
+    bool adding;   /* inside curl_multi_add_handle: send starts the transfer itself */
+    bool acting;   /* inside act(): a "run again now" is done there, not by the timer */
+    bool again;
     size_t max_body;
     xfer_t *xfers;
     size_t in_flight;
@@ -67,45 +76,125 @@ static double since_ms(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* curl: watch s for what (or stop watching it). */
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *ud, void *socketp)
+/* What the epoll set holds for fd (events, 0: absent); grows with the largest fd seen. */
+static int watch_slot(mk_httpclient_loop_t *c, int fd, uint32_t **slot)
 {
-    (void)easy;
-    mk_httpclient_loop_t *c = ud;
-    if (what == CURL_POLL_REMOVE) {
-        /* The socket may already be closed; then the kernel dropped it from the set itself. */
-        epoll_ctl(c->epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(c->multi, s, NULL);
-        return 0;
+    if ((size_t)fd >= c->nwatched) {
+        size_t n = c->nwatched ? c->nwatched : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        uint32_t *w = realloc(c->watched, n * sizeof *w);
+        if (w == NULL)
+            return -1;
+        memset(w + c->nwatched, 0, (n - c->nwatched) * sizeof *w);
+        c->watched = w;
+        c->nwatched = n;
     }
-    struct epoll_event ev = {.data.fd = s};
-    if (what & CURL_POLL_IN)
-        ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT)
-        ev.events |= EPOLLOUT;
-    if (socketp != NULL) {
-        epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev);
-    } else {
-        epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev);
-        curl_multi_assign(c->multi, s, c);
-    }
+    *slot = &c->watched[fd];
     return 0;
 }
 
-/* curl: call us back after timeout_ms (-1: never). */
-static int on_timer(CURLM *multi, long timeout_ms, void *ud)
+#define PARKED 0x80000000u /* registered, but curl no longer asks about it */
+
+/* curl: watch s for what (or stop watching it). A connection going back to curl's pool stays in
+ * the epoll set, parked: the next request on it usually wants the same events, so a kept-alive
+ * connection costs no epoll_ctl per request. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *ud, void *socketp)
 {
-    (void)multi;
+    (void)easy;
+    (void)socketp;
     mk_httpclient_loop_t *c = ud;
+    uint32_t *slot;
+    if (watch_slot(c, s, &slot) != 0)
+        return -1;
+    if (what == CURL_POLL_REMOVE) {
+        if (*slot)
+            *slot |= PARKED;
+        return 0;
+    }
+    uint32_t events = 0;
+    if (what & CURL_POLL_IN)
+        events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        events |= EPOLLOUT;
+    if ((*slot & ~PARKED) == events && *slot) {
+        *slot = events;
+        return 0;
+    }
+    struct epoll_event ev = {.events = events, .data.fd = s};
+    if (epoll_ctl(c->epfd, *slot ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0 &&
+        epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
+        return -1;
+    *slot = events;
+    return 0;
+}
+
+/* curl closes a socket: closing takes it out of the epoll set; forget it too. */
+static int on_close(void *ud, curl_socket_t s)
+{
+    mk_httpclient_loop_t *c = ud;
+    if ((size_t)s < c->nwatched)
+        c->watched[s] = 0;
+    return close(s);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* curl: call us back after timeout_ms (-1: never). curl moves its timer on nearly every step of
+ * every transfer; an armed deadline that comes sooner is kept (an early call costs curl one
+ * look at its timers), which spares most timerfd_settime calls. */
+static void arm(mk_httpclient_loop_t *c, long timeout_ms)
+{
     struct itimerspec its = {0};
     if (timeout_ms == 0) {
         its.it_value.tv_nsec = 1; /* as soon as the loop turns; never from inside curl */
-    } else if (timeout_ms > 0) {
+    } else {
         its.it_value.tv_sec = timeout_ms / 1000;
         its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
     }
     timerfd_settime(c->tfd, 0, &its, NULL);
+    c->armed_ns = mono_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    (void)multi;
+    mk_httpclient_loop_t *c = ud;
+    if (timeout_ms == 0 && c->acting) {
+        c->again = true;
+        return 0;
+    }
+    if (timeout_ms < 0 || (timeout_ms == 0 && c->adding))
+        return 0; /* a spurious wakeup later is harmless; disarming is a syscall */
+    int64_t due = mono_ns() + (int64_t)timeout_ms * 1000000;
+    if (c->armed_ns != 0 && c->armed_ns <= due)
+        return 0;
+    arm(c, timeout_ms);
     return 0;
+}
+
+/* Lets curl act on fd (or on its timers), and again at once while it asks to run again now:
+ * each of those would otherwise cost a timer and a turn of the loop. */
+static void act(mk_httpclient_loop_t *c, curl_socket_t fd, int flags)
+{
+    int running;
+    c->acting = true;
+    c->again = false;
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    for (int n = 0; c->again && n < 4; n++) {
+        c->again = false;
+        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    c->acting = false;
+    if (c->again) {
+        c->again = false;
+        arm(c, 0);
+    }
 }
 
 static bool grow(char **p, size_t *cap, size_t need, size_t max)
@@ -239,7 +328,9 @@ static void xfer_end(xfer_t *x, CURLcode cc)
     free(x);
 }
 
-static void drain_done(mk_httpclient_loop_t *c)
+/* Ends the transfers curl finished: now, or (defer) on the next turn of the loop, when the
+ * caller must not see a callback yet. */
+static void drain_done(mk_httpclient_loop_t *c, bool defer)
 {
     CURLMsg *msg;
     int left;
@@ -248,9 +339,21 @@ static void drain_done(mk_httpclient_loop_t *c)
             continue;
         xfer_t *x = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        CURLcode cc = msg->data.result;
-        if (x != NULL)
-            xfer_end(x, cc);
+        if (x == NULL)
+            continue;
+        if (defer) {
+            x->result = msg->data.result;
+            x->ended_next = c->ended;
+            c->ended = x;
+            arm(c, 0);
+        } else {
+            xfer_end(x, msg->data.result);
+        }
+    }
+    while (!defer && c->ended != NULL) {
+        xfer_t *x = c->ended;
+        c->ended = x->ended_next;
+        xfer_end(x, x->result);
     }
 }
 
@@ -258,15 +361,23 @@ void mk_httpclient_loop_process(mk_httpclient_loop_t *c)
 {
     struct epoll_event evs[64];
     int n = epoll_wait(c->epfd, evs, 64, 0);
-    int running;
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         if (fd == c->tfd) {
             uint64_t ticks;
             if (read(c->tfd, &ticks, sizeof ticks) < 0) {
-                /* Disarmed or re-armed meanwhile: nothing is due. */
+                /* Re-armed meanwhile: nothing is due yet. */
+                continue;
             }
-            curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            c->armed_ns = 0;
+            act(c, CURL_SOCKET_TIMEOUT, 0);
+            continue;
+        }
+        if ((size_t)fd < c->nwatched && (c->watched[fd] & PARKED)) {
+            /* An idle pooled connection spoke (the upstream closed it): stop watching; curl
+             * finds it dead when it next looks. */
+            epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
+            c->watched[fd] = 0;
             continue;
         }
         int flags = 0;
@@ -276,9 +387,9 @@ void mk_httpclient_loop_process(mk_httpclient_loop_t *c)
             flags |= CURL_CSELECT_OUT;
         if (evs[i].events & (EPOLLERR | EPOLLHUP))
             flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(c->multi, fd, flags, &running);
+        act(c, fd, flags);
     }
-    drain_done(c);
+    drain_done(c, false);
 }
 
 int mk_httpclient_loop_fd(const mk_httpclient_loop_t *c)
@@ -325,6 +436,7 @@ void mk_httpclient_loop_free(mk_httpclient_loop_t *c)
         return;
     while (c->xfers != NULL)
         xfer_end(c->xfers, (CURLcode)-1);
+    c->ended = NULL; /* still in c->xfers: ended below */
     for (size_t i = 0; i < c->nspare; i++)
         curl_easy_cleanup(c->spare[i]);
     if (c->multi != NULL)
@@ -333,6 +445,7 @@ void mk_httpclient_loop_free(mk_httpclient_loop_t *c)
         close(c->epfd);
     if (c->tfd >= 0)
         close(c->tfd);
+    free(c->watched);
     free(c);
 }
 
@@ -382,6 +495,8 @@ int mk_httpclient_loop_send(mk_httpclient_loop_t *c, const mk_httpclient_loop_re
     CURL *h = x->easy;
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -406,13 +521,20 @@ int mk_httpclient_loop_send(mk_httpclient_loop_t *c, const mk_httpclient_loop_re
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
     clock_gettime(CLOCK_MONOTONIC, &x->started);
-    if (curl_multi_add_handle(c->multi, h) != CURLM_OK)
+    c->adding = true;
+    CURLMcode mc = curl_multi_add_handle(c->multi, h);
+    c->adding = false;
+    if (mc != CURLM_OK)
         goto oom;
     x->next = c->xfers;
     if (c->xfers)
         c->xfers->prev = x;
     c->xfers = x;
     c->in_flight++;
+    /* Start it now rather than on the next turn of the loop (saves a timer round trip per
+     * request). What ends at once (a refused connection) is handed over on the next turn. */
+    act(c, CURL_SOCKET_TIMEOUT, 0);
+    drain_done(c, true);
     return 0;
 oom:
     if (x->easy != NULL)
