@@ -40,7 +40,7 @@ class Runner:
         self.log_path = os.path.join(workdir, name + ".log")
         self.logf = open(self.log_path, "wb")
         env = dict(os.environ, COORDINATOR_ADDR="127.0.0.1:%d" % grpc_port, RUNNER_NAME=name,
-                   SHARED="true", CAPABILITIES="performance", MAX_CONCURRENT="1",
+                   SHARED="true", CAPABILITIES="performance", MAX_CONCURRENT="2",
                    RUNNER_HTTP_HOST="127.0.0.1", RUNNER_HTTP_PORT=str(free_port()))
         env.pop("API_TOKEN", None)
         self.p = subprocess.Popen([RUNNER], env=env, stdout=self.logf, stderr=subprocess.STDOUT)

@@ -25,6 +25,7 @@ typedef struct task {
     int64_t created_at, updated_at, started_at, timeout_ms;
     int64_t lost_since; /* in flight when the queue was loaded: its runner has until then + the
                          * heartbeat timeout to come back */
+    char *group; /* a load test's run (payload "runId"): its shares go to different runners */
 } task_t;
 
 typedef struct runner {
@@ -160,7 +161,33 @@ static void task_free(task_t *t)
     free(t->payload);
     free(t->result);
     free(t->error);
+    free(t->group);
     free(t);
+}
+
+/* The run a load test's share belongs to; NULL for other tasks. */
+static char *group_of(const char *capability, const char *payload)
+{
+    if (capability == NULL || payload == NULL || strcmp(capability, "performance") != 0)
+        return NULL;
+    json_t *p = json_loads(payload, 0, NULL);
+    const char *run = json_string_value(json_object_get(p, "runId"));
+    char *g = run && *run ? strdup(run) : NULL;
+    json_decref(p);
+    return g;
+}
+
+/* Whether the runner holds a share of group already (two shares of one load test on one runner
+ * would not spread the load). */
+static bool runs_group(mk_queue_t *q, const char *runner_id, const char *group)
+{
+    for (size_t i = 0; i < q->ntasks; i++) {
+        const task_t *t = q->order[i];
+        if ((t->state == MK_TASK_ASSIGNED || t->state == MK_TASK_RUNNING) && t->group &&
+            strcmp(t->group, group) == 0 && strcmp(t->runner, runner_id) == 0)
+            return true;
+    }
+    return false;
 }
 
 static int add_task(mk_queue_t *q, task_t *t)
@@ -209,6 +236,7 @@ static int load_task(void *ud, const mk_repo_doc_t *doc)
     t->updated_at = json_integer_value(json_object_get(o, "updatedAt"));
     t->started_at = json_integer_value(json_object_get(o, "startedAt"));
     t->timeout_ms = json_integer_value(json_object_get(o, "timeoutMs"));
+    t->group = group_of(t->capability, t->payload);
     json_decref(o);
     if (t->id == NULL || t->capability == NULL || t->ns == NULL || add_task(q, t) != 0) {
         task_free(t);
@@ -331,6 +359,7 @@ int mk_queue_submit(mk_queue_t *q, const char *capability, const char *ns, const
     t->capability = strdup(capability);
     t->ns = strdup(ns);
     t->payload = strdup(payload_json ? payload_json : "null");
+    t->group = group_of(capability, t->payload);
     t->state = MK_TASK_QUEUED;
     t->created_at = t->updated_at = now_ms;
     t->timeout_ms = timeout_ms > 0 ? timeout_ms : q->cfg.task_timeout_ms;
@@ -592,6 +621,8 @@ int mk_queue_next(mk_queue_t *q, const char *runner_id, int64_t now_ms, mk_queue
         if (t->state != MK_TASK_QUEUED || !has_cap(r, t->capability))
             continue;
         if (!r->shared && strcmp(r->ns, t->ns) != 0)
+            continue;
+        if (t->group && runs_group(q, runner_id, t->group))
             continue;
         size_t active = active_in(q, t->ns);
         if (best == NULL || active < best_active) {

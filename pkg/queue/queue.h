@@ -6,6 +6,7 @@
  *        +---------+------------+   (requeued: runner lost, attempts left)
  *
  * A "performance" task is never requeued (its load already happened): a lost runner fails it.
+ * The shares of one load test (tasks whose payload has the same "runId") go to different runners.
  *
  * changed in one function that refuses illegal transitions, and an attempt number that grows each
  * time it is handed out: only the attempt that owns a task may report on it, so a late result of

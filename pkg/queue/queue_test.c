@@ -198,6 +198,43 @@ static void test_performance_never_requeued(void)
     mk_repo_free(repo);
 }
 
+/* Two shares of one load test never go to the same runner, even with free slots; another run's
+ * share may. */
+static void test_shares_on_different_runners(void)
+{
+    unlink(path);
+    mk_repo_t *repo = open_repo();
+    mk_queue_t *q = open_queue(repo, 0);
+    mk_err_t err;
+    char a0[40], a1[40], b0[40], r1[40], r2[40];
+    MK_CHECK_INT(
+        mk_queue_submit(q, "performance", "ns", "{\"runId\":\"A\",\"shard\":0}", 0, 0, a0, &err),
+        0);
+    MK_CHECK_INT(
+        mk_queue_submit(q, "performance", "ns", "{\"runId\":\"A\",\"shard\":1}", 0, 1, a1, &err),
+        0);
+    MK_CHECK_INT(
+        mk_queue_submit(q, "performance", "ns", "{\"runId\":\"B\",\"shard\":0}", 0, 2, b0, &err),
+        0);
+    reg(q, "r1", true, NULL, 3, r1, 0);
+    mk_queue_grant_t g;
+    MK_CHECK_INT(mk_queue_next(q, r1, 10, &g, &err), 0);
+    MK_CHECK_STR(g.task_id, a0);
+    mk_queue_grant_release(&g);
+    MK_CHECK_INT(mk_queue_next(q, r1, 11, &g, &err), 0);
+    MK_CHECK_STR(g.task_id, b0); /* not a1 */
+    mk_queue_grant_release(&g);
+    MK_CHECK_INT(mk_queue_next(q, r1, 12, &g, &err), MK_ENOTFOUND);
+    mk_queue_free(q); /* the groups come back with the tasks after a restart */
+    q = open_queue(repo, 13);
+    reg(q, "r2", true, NULL, 3, r2, 14);
+    MK_CHECK_INT(mk_queue_next(q, r2, 15, &g, &err), 0);
+    MK_CHECK_STR(g.task_id, a1);
+    mk_queue_grant_release(&g);
+    mk_queue_free(q);
+    mk_repo_free(repo);
+}
+
 static void test_timeout_cancel_and_restart(void)
 {
     unlink(path);
@@ -292,6 +329,7 @@ int main(void)
     MK_RUN(test_dispatch_scope_and_fairness);
     MK_RUN(test_lost_runner_and_attempts);
     MK_RUN(test_performance_never_requeued);
+    MK_RUN(test_shares_on_different_runners);
     MK_RUN(test_timeout_cancel_and_restart);
     MK_RUN(test_reregister_requeues);
     unlink(path);
