@@ -376,6 +376,11 @@ def requests_without_schema(port, who):
         "Content-Type": "application/json"})
     check(r.status == 400 and "errors" in (r.json or {}),
           "%s: a body that is not JSON: 400 with errors (%s)" % (who, r))
+    r = services.request(port, "POST", "/graphql", body={
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ab" * 32}}})
+    check(r.status == 200 and r.json["errors"][0]["extensions"]["code"] ==
+          "PERSISTED_QUERY_NOT_FOUND",
+          "%s: an Apollo persisted-query hash alone asks for the query (%s)" % (who, r))
     st, body, _ = c.post("{ nope }")
     check(st == 200 and body["data"] == {"nope": None} and
           "No mock for query field \"nope\"" in body["errors"][0]["message"],

@@ -55,6 +55,7 @@ typedef struct gql_call {
     char *op_name;
     char *vars_text; /* vars as JSON: the body conditions read */
     char *body_text; /* {query, variables, operationName}: the body templates read */
+    bool apq;        /* an Automatic Persisted Query hash came without its query */
     mk_gql_doc_t *doc;
     const mk_gql_operation_t *op;
     /* the answer */
@@ -203,6 +204,11 @@ static int read_request(gql_call_t *c, char *msg, size_t size)
     if (mk_str_eq_cstr(v->method, "GET")) {
         c->query = param(v, "query");
         c->op_name = param(v, "operationName");
+        char *ext = param(v, "extensions");
+        json_t *ej = ext ? json_loads(ext, 0, NULL) : NULL;
+        c->apq = json_is_object(json_object_get(ej, "persistedQuery"));
+        json_decref(ej);
+        free(ext);
         char *vt = param(v, "variables");
         if (vt && vt[0]) {
             vars = json_loads(vt, 0, NULL);
@@ -233,6 +239,8 @@ static int read_request(gql_call_t *c, char *msg, size_t size)
                 return 400;
             }
             c->query = q ? strdup(json_string_value(q)) : NULL;
+            c->apq = json_is_object(
+                json_object_get(json_object_get(body, "extensions"), "persistedQuery"));
             c->op_name = json_is_string(o) ? strdup(json_string_value(o)) : NULL;
             json_t *vj = json_object_get(body, "variables");
             if (json_is_string(vj)) /* some clients send the variables as JSON text */
@@ -668,6 +676,11 @@ static int serve(gql_call_t *c)
 {
     char msg[512];
     int st = read_request(c, msg, sizeof msg);
+    /* Apollo's Automatic Persisted Queries: a hash alone first; this answer makes the client send
+     * the query with it (we keep no hashes, so every query is sent in full). */
+    if (st && c->apq && (c->query == NULL || c->query[0] == '\0'))
+        return fail(c, 200, "PersistedQueryNotFound", (mk_gql_loc_t){0, 0},
+                    "PERSISTED_QUERY_NOT_FOUND");
     if (st)
         return fail(c, st, msg, (mk_gql_loc_t){0, 0}, "BAD_REQUEST");
     mk_gql_error_t gerr;
