@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *const mk_mock_graphql_operations[3] = {"query", "mutation", "subscription"};
 
@@ -221,7 +222,7 @@ int mk_mock_graphql_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
         return mk_err_set(err, MK_EINVAL, "graphql.type: '%.64s' is not a GraphQL name", type);
     int kind = 0;
     if (op && op[0]) {
-        while (kind < 3 && strcmp(op, mk_mock_graphql_operations[kind]) != 0)
+        while (kind < 3 && strcasecmp(op, mk_mock_graphql_operations[kind]) != 0)
             kind++;
         if (kind == 3)
             return mk_err_set(err, MK_EINVAL,

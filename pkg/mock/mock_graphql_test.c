@@ -86,6 +86,12 @@ static void test_compile(void)
     mk_mock_unref(m);
 
     /* Defaults: query at /graphql; oneOf responses each with their own errors. */
+    /* Operation names in any case (Mockarty's UI writes "Query"). */
+    m = parse("{\"graphql\": {\"operation\": \"Mutation\", \"field\": \"f\"}, "
+              "\"response\": {}}",
+              &err);
+    MK_CHECK(m != NULL && strcmp(m->route, "/graphql/mutation/f") == 0);
+    mk_mock_unref(m);
     m = parse("{\"graphql\": {\"field\": \"users\"}, \"oneOf\": {\"responses\": [{\"payload\": []},"
               " {\"payload\": null, \"graphqlErrors\": [{\"message\": \"down\"}]}]}}",
               &err);
