@@ -21,6 +21,7 @@ typedef struct sse_stream {
     const mk_mock_sse_t *sse;
     mk_mock_sse_cursor_t cur;
     const mk_mock_sse_event_t *due; /* sent when TIMER_EVENT fires */
+    bool paced;                     /* due waits for the client to take what is queued */
     mk_request_t view;              /* slices in the request's memory, valid while open */
     mk_route_match_t *match;        /* route captures, NULL when none; names copied below */
     mk_faker_rng_t rng;
@@ -74,13 +75,20 @@ static bool send_event(sse_stream_t *st, const mk_mock_sse_event_t *e)
     return open && mk_httpd_stream_open(st->s);
 }
 
-/* Sends what is due now, then waits for the next event or ends the stream. */
+/* Sends what is due now, then waits for the next event or ends the stream. The stream keeps
+ * pace with its client: past half the queue, the next event waits for on_drain, so a burst
+ * reaches a slow client late instead of overflowing its queue (the stall timer drops a client
+ * that takes nothing). */
 static void on_event_timer(void *ud)
 {
     sse_stream_t *st = ud;
     for (int sent = 0; st->due != NULL; sent++) {
         if (sent == BURST) {
             mk_httpd_stream_after(st->s, TIMER_EVENT, 0, on_event_timer);
+            return;
+        }
+        if (mk_httpd_stream_buffered(st->s) > MK_SERVE_SSE_MAX_BUFFER / 2) {
+            st->paced = true;
             return;
         }
         if (!send_event(st, st->due))
@@ -93,6 +101,15 @@ static void on_event_timer(void *ud)
         }
     }
     mk_httpd_stream_close(st->s); /* the chain is over */
+}
+
+static void on_drain(void *ud)
+{
+    sse_stream_t *st = ud;
+    if (st->paced) {
+        st->paced = false;
+        on_event_timer(st);
+    }
 }
 
 static void on_heartbeat(void *ud)
@@ -212,8 +229,10 @@ int mk_serve_sse(mk_journal_t *journal, mk_httpd_req_t *req, mk_request_t *view,
     st->rng = *rng;
     mk_httpd_req_view(req, &st->view);
     add_headers(st, req, response);
-    mk_httpd_stream_opts_t opts = {.max_buffer = MK_SERVE_SSE_MAX_BUFFER, .close_when_full = true};
-    mk_httpd_stream_cbs_t cbs = {.on_close = on_close};
+    mk_httpd_stream_opts_t opts = {.max_buffer = MK_SERVE_SSE_MAX_BUFFER,
+                                   .stall_ms = MK_SERVE_SSE_STALL_MS,
+                                   .close_when_full = true};
+    mk_httpd_stream_cbs_t cbs = {.on_close = on_close, .on_drain = on_drain};
     if (mk_httpd_stream_start(req, response->status, &opts, &cbs, st, &st->s) != 0) {
         mk_request_release(&st->view);
         mk_mock_unref(st->mock);

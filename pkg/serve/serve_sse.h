@@ -1,6 +1,7 @@
 /* Server-Sent Events mocks: the answer of a matched SSE mock is a stream that follows the
  * mock's event chain on the worker's loop (timers, never blocking), closed cleanly when the chain
- * ends or at maxTime, and dropped with bounded memory when the client stops reading. */
+ * ends or at maxTime, paced by a slow client and dropped, with bounded memory, when the client
+ * stops reading. */
 #ifndef MK_SERVE_SSE_H
 #define MK_SERVE_SSE_H
 
@@ -9,9 +10,11 @@
 #include "mock/mock.h"
 #include "route/route.h"
 
-/* Bytes an SSE stream may hold unread by its client (past the kernel's socket buffer); a write
- * past it drops the client. One event's rendered data is at most half of it. */
+/* Bytes an SSE stream may hold unread by its client (past the kernel's socket buffer): past
+ * half of it the chain waits for the client; one event's rendered data is at most half of it. */
 #define MK_SERVE_SSE_MAX_BUFFER (128 * 1024)
+/* A client that takes nothing of what was sent for this long is dropped. */
+#define MK_SERVE_SSE_STALL_MS 10000
 
 /* Answers req with the chain of mock (an SSE mock; a use already claimed; match its route
  * captures; both borrowed for the call only), continuing rng's sequence for the fakers of event
