@@ -394,7 +394,9 @@ def rolling_scenario(work, admin_bin, resolver_bin):
     admin.start(wait_ready=True, timeout=120)
     for i in range(50):
         create(admin, mock("roll%d" % i, "/roll/%d" % i))
-    create(admin, mock("slow", "/roll/slow", delay=2500))
+    slow = mock("slow", "/roll/slow")
+    slow["response"]["delay"] = 2500
+    create(admin, slow)
     resolvers = [Node(resolver_bin, dict(common, NODE_NAME=n, SHUTDOWN_DRAIN="1s"), name=n,
                       workdir=work) for n in ("r1", "r2", "r3")]
     for r in resolvers:
@@ -446,11 +448,32 @@ def rolling_scenario(work, admin_bin, resolver_bin):
     check(m and int(m.group(1)) > 1000, "wrk made too few requests: " + text)
     check("Non-2xx" not in text and "Socket errors" not in text,
           "wrk saw failed requests during the rolling restart:\n" + text)
+    # An answer delayed past SHUTDOWN_TIMEOUT is dropped, and the exit is still clean (h2o
+    # asserted on the delay's linked timer: SIGTERM aborted the process, exit -6).
+    quick = Node(resolver_bin, dict(common, NODE_NAME="quick", SHUTDOWN_DRAIN="0",
+                                    SHUTDOWN_TIMEOUT="0"), name="quick", workdir=work)
+    quick.start(wait_ready=True, timeout=60)
+    cut = {}
+    th = threading.Thread(target=lambda: cut.update(rep=quick_get(quick, "/roll/slow")))
+    th.start()
+    time.sleep(0.3)
+    code, err = quick.stop()
+    th.join(10)
+    check(code == 0 and not services.sanitizer_problems(err),
+          "SIGTERM with an answer delayed past SHUTDOWN_TIMEOUT: exit %d: %s" % (code, err[-1500:]))
+    check(cut.get("rep") != 200, "the delayed answer was sent after SHUTDOWN_TIMEOUT=0: %r" % cut)
     for n in resolvers + [admin]:
         code, err = n.stop()
         check(code == 0 and not services.sanitizer_problems(err),
               "%s exit %d: %s" % (n.name, code, "\n".join(services.sanitizer_problems(err))))
     nginx.stop()
+
+
+def quick_get(node, path):
+    try:
+        return node.request("GET", path, timeout=10).status
+    except OSError as e:
+        return type(e).__name__
 
 
 def nginx_get(nginx, path):

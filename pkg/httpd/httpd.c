@@ -777,8 +777,16 @@ void mk_httpd_free(mk_httpd_t *h)
                 continue;
             if (w->listener)
                 h2o_socket_close(w->listener);
-            for (size_t d = 0; d < w->ndelays; d++)
+            for (size_t d = 0; d < w->ndelays; d++) {
+                /* Answers still waiting on a delay longer than the stop grace never go out; their
+                 * requests are abandoned with the loop, and h2o_timeout_dispose asserts on linked
+                 * entries (SIGTERM aborted the process, exit -6). */
+                h2o_linklist_t *entries = &w->delays[d].timeout._entries;
+                while (!h2o_linklist_is_empty(entries))
+                    h2o_timeout_unlink(
+                        H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, entries->next));
                 h2o_timeout_dispose(w->loop, &w->delays[d].timeout);
+            }
             if (w->receiving) /* started but never run */
                 h2o_multithread_unregister_receiver(w->ctx.queue, &w->jobs_done);
             h2o_context_dispose(&w->ctx);
