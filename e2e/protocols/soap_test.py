@@ -172,7 +172,19 @@ def post(port, path, text, ctype, extra=None):
     return services.request(port, "POST", path, raw=text.encode(), headers=h)
 
 
-def zeep_calls(port, wsdl_path, where):
+def zeep_calls(port, wsdl_path, where, admin_port):
+    # The WSDL as the mock server serves it: its address points at the admin the WSDL was
+    # uploaded to (or ?baseUrl=).
+    r = services.request(port, "GET", "/ws/accounts?wsdl")
+    check(r.status == 200 and r.header("Content-Type").startswith("text/xml") and
+          ('location="http://127.0.0.1:%d/ws/accounts"' % admin_port) in r.raw.decode(),
+          "%s: GET /ws/accounts?wsdl serves the WSDL with the server's address (%s)" %
+          (where, r.status))
+    served = zeep.Client("http://127.0.0.1:%d/ws/accounts?wsdl" % port)
+    r = served.service.GetAccount(id=7)
+    check(r.status == "ACTIVE" and r.owner == "string",
+          "%s: zeep loads GET /ws/accounts?wsdl and calls the address it gives (%s)" %
+          (where, r.status))
     client = zeep.Client(wsdl=wsdl_path)
     svc = client.create_service("{urn:example:accounts}AccountBinding",
                                 "http://127.0.0.1:%d/ws/accounts" % port)
@@ -286,12 +298,16 @@ def main():
               "generators/soap/preview translates the WSDL (%s %s)" % (st, str(body)[:300]))
         st, body = api(admin, "POST", "/api/v1/soap/wsdl", raw=WSDL.encode(),
                        headers={"Content-Type": "text/xml"})
-        check(st == 201 and body["created"] == 2 and
-              sorted(m["soap"]["method"] for m in body["mocks"]) == ["CloseAccount", "GetAccount"]
-              and all(m["soap"]["path"] == "/ws/accounts" for m in body["mocks"]),
-              "WSDL upload creates one mock per operation (%s %s)" % (st, str(body)[:300]))
+        ops = [m for m in (body or {}).get("mocks", []) if "soap" in m]
+        wsdl = [m for m in (body or {}).get("mocks", []) if "http" in m]
+        check(st == 201 and body["created"] == 3 and
+              sorted(m["soap"]["method"] for m in ops) == ["CloseAccount", "GetAccount"]
+              and all(m["soap"]["path"] == "/ws/accounts" for m in ops) and
+              len(wsdl) == 1 and wsdl[0]["http"]["route"] == "/ws/accounts",
+              "WSDL upload creates one mock per operation and GET ?wsdl (%s %s)" %
+              (st, str(body)[:300]))
         st, body = api(admin, "POST", "/api/v1/soap/wsdl", raw=WSDL.encode())
-        check(st == 201 and body["overwritten"] == 2 and body["created"] == 0,
+        check(st == 201 and body["overwritten"] == 3 and body["created"] == 0,
               "uploading the WSDL again replaces its mocks (%s %s)" % (st, str(body)[:200]))
         st, body = api(admin, "POST", "/api/v1/soap/wsdl", raw=BOMB.encode())
         check(st == 400 and "DOCTYPE" in json.dumps(body),
@@ -308,7 +324,7 @@ def main():
             check(st == 400 and field in json.dumps(body),
                   "an invalid SOAP mock is refused naming %s (%s %s)" % (field, st, body))
 
-        zeep_calls(admin.port, wsdl_path, "admin")
+        zeep_calls(admin.port, wsdl_path, "admin", admin.port)
         raw_calls(admin.port, "admin", True)
 
         st, body = api(admin, "GET", "/api/v1/requests?protocol=soap&limit=200")
@@ -327,7 +343,7 @@ def main():
             res = Node(resolver_bin, renv, name="resolver", workdir=work)
             res.start(wait_ready=True, timeout=120)
             if wait_for(res.port, "resolver"):
-                zeep_calls(res.port, wsdl_path, "resolver")
+                zeep_calls(res.port, wsdl_path, "resolver", admin.port)
                 raw_calls(res.port, "resolver", False)
             code, err = res.stop()
             check(code == 0 and not services.sanitizer_problems(err),

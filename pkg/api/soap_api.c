@@ -25,8 +25,11 @@ static void mock_id(const char *seed, const json_t *soap, char *buf, size_t size
             h = (h ^ (unsigned char)*p) * 1099511628211ull;
         h = (h ^ 0xff) * 1099511628211ull;
     }
-    snprintf(buf, size, "soap-%.40s-%016llx", json_string_value(json_object_get(soap, "method")),
-             (unsigned long long)h);
+    const char *method = json_string_value(json_object_get(soap, "method"));
+    if (method && method[0] == '?')
+        snprintf(buf, size, "soap-wsdl-%016llx", (unsigned long long)h);
+    else
+        snprintf(buf, size, "soap-%.40s-%016llx", method ? method : "", (unsigned long long)h);
 }
 
 /* Ids, pathPrefix, tags, chainId and serverName of the options on each generated mock. */
@@ -63,6 +66,55 @@ int mk_api_soap_import(const char *text, size_t len, const mk_import_opts_t *o,
     return 0;
 }
 
+/* GET <endpoint>?wsdl answers the document with its addresses pointing at this server (origin:
+ * ?baseUrl=, else http:// and the authority the upload was sent to; then the namespace's /stubs/
+ * path and pathPrefix): one HTTP mock per endpoint, so clients load the WSDL from the mock server
+ * and call it. Left out when the document holds a '$' (a payload reads it as a placeholder). */
+static void add_wsdl_mocks(json_t *defs, mk_str_t doc, const char *ns, const char *path,
+                           const char *prefix, const char *origin)
+{
+    if (memchr(doc.base, '$', doc.len) != NULL)
+        return;
+    size_t n = json_array_size(defs);
+    for (size_t i = 0; i < n; i++) {
+        const char *ep = json_string_value(
+            json_object_get(json_object_get(json_array_get(defs, i), "soap"), "path"));
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(ep, json_string_value(json_object_get(
+                                  json_object_get(json_array_get(defs, k), "soap"), "path"))) == 0;
+        if (seen || ep == NULL)
+            continue;
+        char base[600];
+        bool stubs = strcmp(ns, MK_MOCK_DEFAULT_NAMESPACE) != 0;
+        snprintf(base, sizeof base, "%s%s%s%s", origin, stubs ? "/stubs/" : "", stubs ? ns : "",
+                 prefix && strcmp(prefix, "/") != 0 ? prefix : "");
+        size_t bl = strlen(base);
+        while (bl > 0 && base[bl - 1] == '/')
+            base[--bl] = '\0';
+        mk_buf_t text;
+        mk_buf_init(&text, MK_SOAP_WSDL_MAX * 2);
+        mk_err_t err;
+        if (mk_soap_wsdl_rewrite(doc.base, doc.len, base, path, &text, &err) == 0) {
+            json_t *soap =
+                json_pack("{s:s, s:s, s:s}", "path", ep, "service", "", "method", "?wsdl");
+            char id[96];
+            mock_id(ns, soap, id, sizeof id);
+            json_decref(soap);
+            json_t *m = json_pack("{s:s, s:{s:s, s:s, s:[{s:s, s:s}]}, s:{s:i, s:{s:s}, s:s#}}",
+                                  "id", id, "http", "route", ep, "httpMethod", "GET", "queryParams",
+                                  "path", "wsdl", "assertAction", "any", "response", "statusCode",
+                                  200, "headers", "Content-Type", "text/xml; charset=utf-8",
+                                  "payload", text.data, text.len);
+            if (m && prefix && prefix[0])
+                json_object_set_new(m, "pathPrefix", json_string(prefix));
+            if (m)
+                json_array_append_new(defs, m);
+        }
+        mk_buf_free(&text);
+    }
+}
+
 static int wsdl_upload(ctx_t *c)
 {
     const char *ns = mk_api_namespace(c, NULL);
@@ -83,6 +135,19 @@ static int wsdl_upload(ctx_t *c)
         .server_name = mk_api_query(c, "serverName"),
     };
     apply_opts(defs, &o);
+    char origin[300];
+    const char *base_url = mk_api_query(c, "baseUrl");
+    if (base_url && base_url[0]) {
+        snprintf(origin, sizeof origin, "%s", base_url);
+    } else {
+        char authority[256];
+        mk_httpd_req_authority(c->req, authority, sizeof authority);
+        snprintf(origin, sizeof origin, "http://%s", authority);
+    }
+    size_t ol = strlen(origin);
+    while (ol > 0 && origin[ol - 1] == '/')
+        origin[--ol] = '\0';
+    add_wsdl_mocks(defs, body, ns, mk_api_query(c, "path"), o.path_prefix, origin);
     size_t n = json_array_size(defs), done = 0;
     mk_mock_t **mocks = calloc(n, sizeof *mocks);
     bool *replaced = calloc(n, sizeof *replaced);
@@ -144,8 +209,9 @@ out:
 const mk_api_endpoint_t mk_api_soap_endpoints[] = {
     {"POST", "/api/v1/soap/wsdl", wsdl_upload, "mocks:write",
      "Create one SOAP mock per operation of a WSDL 1.1 document (raw body; SOAP 1.1/1.2 "
-     "bindings) with a sample response from its schema; ?path= overrides the endpoint path, "
-     "?pathPrefix=; uploading again replaces them",
+     "bindings) with a sample response from its schema, and GET <endpoint>?wsdl serving the "
+     "document with its addresses on this server (?baseUrl= to choose); ?path= overrides the "
+     "endpoint path, ?pathPrefix=; uploading again replaces them",
      MK_API_HEAVY},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };

@@ -102,4 +102,10 @@ int mk_soap_fault(mk_soap_version_t v, const mk_soap_fault_t *f, mk_buf_t *out);
  * message for a document that is not a usable WSDL. */
 int mk_soap_wsdl_mocks(const char *data, size_t len, const char *path, json_t **out, mk_err_t *err);
 
+/* The WSDL document again (into out) with every SOAP address location replaced by base followed
+ * by the endpoint path mk_soap_wsdl_mocks gives it (path overrides as there), so clients that
+ * load the WSDL from the mock server call the mock server. */
+int mk_soap_wsdl_rewrite(const char *data, size_t len, const char *base, const char *path,
+                         mk_buf_t *out, mk_err_t *err);
+
 #endif

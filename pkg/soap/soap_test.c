@@ -320,6 +320,21 @@ static void test_wsdl(void)
                  "/custom");
     json_decref(mocks);
 
+    /* The document again with its address pointing at the mock server. */
+    mk_buf_t b;
+    mk_buf_init(&b, 0);
+    MK_CHECK_INT(mk_soap_wsdl_rewrite(wsdl, strlen(wsdl), "http://m:1/stubs/t", NULL, &b, &err), 0);
+    MK_CHECK(contains(&b, "location=\"http://m:1/stubs/t/ws/account\""));
+    MK_CHECK(strstr(b.data, "localhost:5770") == NULL);
+    mk_buf_reset(&b);
+    MK_CHECK_INT(mk_soap_wsdl_rewrite(wsdl, strlen(wsdl), "http://m:1", "/x", &b, &err), 0);
+    MK_CHECK(contains(&b, "location=\"http://m:1/x\""));
+    json_t *again = NULL;
+    MK_CHECK_INT(mk_soap_wsdl_mocks(b.data, b.len, NULL, &again, &err), 0);
+    MK_CHECK_INT(json_array_size(again), 1);
+    json_decref(again);
+    mk_buf_free(&b);
+
     mocks = NULL;
     MK_CHECK_INT(mk_soap_wsdl_mocks("<x/>", 4, NULL, &mocks, &err), MK_EINVAL);
     MK_CHECK_INT(mk_soap_wsdl_mocks("<x", 2, NULL, &mocks, &err), MK_EINVAL);

@@ -520,3 +520,45 @@ out:
         *out = mocks;
     return rc;
 }
+
+int mk_soap_wsdl_rewrite(const char *data, size_t len, const char *base, const char *path,
+                         mk_buf_t *out, mk_err_t *err)
+{
+    xmlDocPtr doc;
+    int rc = mk_soap_xml_read(data, len, MK_SOAP_WSDL_MAX, &doc, err);
+    if (rc)
+        return rc;
+    xmlNodePtr defs = xmlDocGetRootElement(doc);
+    for (xmlNodePtr s = defs ? mk_soap_xml_first_elem(defs->children) : NULL; s;
+         s = mk_soap_xml_first_elem(s->next)) {
+        if (!mk_soap_xml_is(s, NS_WSDL, "service"))
+            continue;
+        for (xmlNodePtr p = mk_soap_xml_first_elem(s->children); p;
+             p = mk_soap_xml_first_elem(p->next)) {
+            for (xmlNodePtr a = mk_soap_xml_is(p, NS_WSDL, "port")
+                                    ? mk_soap_xml_first_elem(p->children)
+                                    : NULL;
+                 a; a = mk_soap_xml_first_elem(a->next)) {
+                if (!mk_soap_xml_is(a, NS_WSOAP, "address") &&
+                    !mk_soap_xml_is(a, NS_WSOAP2, "address"))
+                    continue;
+                char ep[512], loc[1024];
+                if (path && path[0])
+                    snprintf(ep, sizeof ep, "%s", path);
+                else
+                    address_path(attr(a, "location"), ep, sizeof ep);
+                snprintf(loc, sizeof loc, "%s%s", base, ep);
+                xmlSetProp(a, BAD_CAST "location", BAD_CAST loc);
+            }
+        }
+    }
+    xmlChar *mem = NULL;
+    int size = 0;
+    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    rc = mem ? mk_buf_append(out, mem, (size_t)size) : MK_ENOMEM;
+    if (rc)
+        rc = mk_err_set(err, rc, "wsdl: the rewritten document does not fit");
+    xmlFree(mem);
+    xmlFreeDoc(doc);
+    return rc;
+}
