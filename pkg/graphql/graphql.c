@@ -1477,24 +1477,31 @@ char *mk_gql_value_print(const mk_gql_value_t *v)
     return b.d ? b.d : strdup("");
 }
 
+/* Appends t's text at buf[*at...], cut at size - 1. */
+static void type_print(const mk_gql_type_t *t, char *buf, size_t size, size_t *at)
+{
+    const char *text = t->kind == MK_GQL_TYPE_NAMED  ? t->name
+                       : t->kind == MK_GQL_TYPE_LIST ? "["
+                                                     : "";
+    for (const char *p = text; *p && *at + 1 < size; p++)
+        buf[(*at)++] = *p;
+    if (t->kind != MK_GQL_TYPE_NAMED && t->of)
+        type_print(t->of, buf, size, at);
+    const char *close = t->kind == MK_GQL_TYPE_LIST       ? "]"
+                        : t->kind == MK_GQL_TYPE_NON_NULL ? "!"
+                                                          : "";
+    for (const char *p = close; *p && *at + 1 < size; p++)
+        buf[(*at)++] = *p;
+}
+
 void mk_gql_type_print(const mk_gql_type_t *t, char *buf, size_t size)
 {
     if (size == 0)
         return;
-    buf[0] = '\0';
-    if (t == NULL)
-        return;
-    if (t->kind == MK_GQL_TYPE_NAMED) {
-        snprintf(buf, size, "%s", t->name);
-    } else if (t->kind == MK_GQL_TYPE_LIST) {
-        char inner[256];
-        mk_gql_type_print(t->of, inner, sizeof inner);
-        snprintf(buf, size, "[%s]", inner);
-    } else {
-        char inner[256];
-        mk_gql_type_print(t->of, inner, sizeof inner);
-        snprintf(buf, size, "%s!", inner);
-    }
+    size_t at = 0;
+    if (t)
+        type_print(t, buf, size, &at);
+    buf[at] = '\0';
 }
 
 bool mk_gql_included(const mk_gql_directive_t *dirs, const json_t *vars)
