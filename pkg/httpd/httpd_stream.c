@@ -54,6 +54,7 @@ struct mk_httpd_stream {
     bool in_flight;       /* h2o has data of ours and has not called proceed yet */
     bool abort_wanted;    /* drop the connection at the next deferred turn */
     bool close_cb_wanted; /* h2o released the request inside our own call: report later */
+    bool drain_wanted;    /* the queue emptied inside our own call: on_drain later */
     bool closed_cb_done;
     int in_api; /* depth of our own calls into h2o */
     mk_httpd_req_t *r;
@@ -258,6 +259,11 @@ static void fire_defer(mk_httpd_stream_t *s, stimer_t *t)
     }
     if (s->state == ST_CLOSING && !s->in_flight)
         stream_flush(s); /* closed by the stop hook */
+    if (s->drain_wanted) {
+        s->drain_wanted = false;
+        if (s->state == ST_OPEN && !s->in_flight && s->pending_len == 0 && s->cbs.on_drain)
+            s->cbs.on_drain(s->ud);
+    }
     if (s->close_cb_wanted)
         stream_maybe_report(s);
     mk_httpd_stream_unref(s);
@@ -339,8 +345,13 @@ static void on_proceed(h2o_generator_t *self, h2o_req_t *req)
     s->flight_len = 0;
     if (s->state == ST_ENDED || s->state == ST_GONE)
         return;
-    if (s->in_api > 0) /* called back from inside our own h2o_send: the caller flushes on */
+    if (s->in_api > 0) { /* called back from inside our own h2o_send: the caller flushes on */
+        if (s->pending_len == 0 && s->state == ST_OPEN && s->cbs.on_drain) {
+            s->drain_wanted = true;
+            stimer_arm(s, &s->defer, 0);
+        }
         return;
+    }
     if (s->pending_len > 0 || s->state == ST_CLOSING) {
         stream_flush(s);
         return;
