@@ -266,6 +266,11 @@ class UiTest(unittest.TestCase):
         sel = "#tail li[data-path='/ui-e2e/missing']"
         entry = self.wait(lambda: self.finds(sel), 5, "the unmatched call")[0]
         entry.find_element(By.TAG_NAME, "summary").click()
+        # the near miss: the replayed request's 404 names the mock that came close
+        entry.find_element(By.CSS_SELECTOR, "[data-action='explain']").click()
+        self.wait(lambda: self.driver.switch_to.alert, what="replay confirmation").accept()
+        self.wait(lambda: "ui-hello" in self.find("#explain").text, what="near-miss explanation")
+        self.shot("traffic-near-miss")
         entry.find_element(By.CSS_SELECTOR, "[data-action='create-from']").click()
         self.wait(lambda: "#/mock?prefill=1" in self.driver.current_url, what="editor prefilled")
         route = self.shown("[data-path='http.route']")

@@ -224,6 +224,8 @@ async function renderEditor(root, params) {
     def = blankMock();
   }
   const ns = (existing && existing.namespace) || def.namespace || state.ns;
+  // gRPC (and other non-HTTP) mocks: the form keeps to the fields they share.
+  const http = !Object.keys(def).some((k) => ['grpc', 'socket', 'kafka', 'mcp'].includes(k));
   const ro = !writer;
 
   const jsonBox = h('textarea', {
@@ -254,12 +256,13 @@ async function renderEditor(root, params) {
     h('div', { class: 'row' },
       field('ID', 'id', idIn),
       h('div', { class: 'field' }, h('label', {}, 'Namespace'), h('output', {}, ns))),
-    h('div', { class: 'row' },
+    http ? h('div', { class: 'row' },
       field('Method', 'http.httpMethod', methodIn),
       field('Route', 'http.route', routeIn),
-      field('Priority', 'priority', prioIn)),
+      field('Priority', 'priority', prioIn))
+      : h('p', { class: 'muted' }, 'Not an HTTP mock: edit its request in the JSON.'),
     field('Tags (comma-separated)', 'tags', tagsIn),
-    condBox,
+    http ? condBox : null,
     h('h3', {}, 'Response'),
     h('div', { class: 'row' },
       field('Status', 'response.statusCode', statusIn),
@@ -275,10 +278,12 @@ async function renderEditor(root, params) {
   // Form -> definition -> JSON box.
   function fromForm() {
     setPath(def, 'id', idIn.value.trim() || undefined);
-    def.http = def.http || {};
-    setPath(def, 'http.httpMethod', methodIn.value);
-    setPath(def, 'http.route', routeIn.value);
-    setPath(def, 'priority', prioIn.value === '' ? undefined : Number(prioIn.value));
+    if (http) {
+      def.http = def.http || {};
+      setPath(def, 'http.httpMethod', methodIn.value);
+      setPath(def, 'http.route', routeIn.value);
+      setPath(def, 'priority', prioIn.value === '' ? undefined : Number(prioIn.value));
+    }
     const tags = tagsIn.value.split(',').map((t) => t.trim()).filter(Boolean);
     setPath(def, 'tags', tags.length ? tags : undefined);
     def.response = def.response || {};

@@ -91,7 +91,7 @@ export async function render(root) {
               onclick: () => createFrom(e.namespace, req),
             }, 'Create a mock from this request') : null,
             !e.mockId ? h('button', {
-              class: 'small', onclick: () => explain(e.namespace, req),
+              class: 'small', 'data-action': 'explain', onclick: () => explain(e.namespace, req),
             }, 'Why no match?') : null))));
   }
 
@@ -164,7 +164,7 @@ export async function render(root) {
       return;
     }
     const items = (Array.isArray(r) ? r : r.items || [])
-      .filter((u) => !f.namespace || u.namespace === f.namespace);
+      .filter((u) => !u.ignored && (!f.namespace || u.namespace === f.namespace));
     clear(unmatched, table([
       { label: 'Request', class: 'mono', get: (u) => `${u.method} ${u.path}` },
       { label: 'Hits', class: 'num', get: (u) => String(u.hitCount ?? u.count ?? '') },
@@ -216,8 +216,11 @@ export async function render(root) {
         ? h('div', {}, h('p', {}, `${req.method} ${req.path}: no mock matched. Closest:`),
           body.closest.length === 0 ? h('p', { class: 'muted' }, 'No mock shares its route.')
             : h('ol', {}, body.closest.map((c) => h('li', {},
-              h('b', {}, c.id || c.mockId || ''), ' ', h('span', { class: 'mono' }, c.route || ''),
-              h('pre', {}, pretty(c.reasons || c.why || c))))))
+              h('b', {}, c.id || ''), ' ',
+              h('span', { class: 'mono' }, `${c.httpMethod || ''} ${c.route || ''}`),
+              h('ul', {}, (c.failed || []).map((f) => h('li', {}, f))),
+              !(c.failed || []).length ? h('p', { class: 'muted' }, c.note || 'route differs')
+                : null))))
         : h('p', {}, `Replayed: ${r.status}${r.status === 404 ? ' (no explanation shown to you)'
           : ' — a mock answers it now'}`);
     } catch (e) {
