@@ -326,11 +326,33 @@ class UiTest(unittest.TestCase):
         self.shot("runs")
 
     def step_other_views(self):
-        for view, ready in (("stores", "#store"), ("imports", "#import-kind"),
-                            ("admin", "#admin-panel table"), ("health", "#health-status")):
+        for view, ready in (("stores", "#store"), ("admin", "#admin-panel table"), ("health", "#health-status")):
             self.go("#/" + view)
             self.shown(ready)
             self.shot(view)
+        # stores: set a key through the form, see it listed
+        self.go("#/stores")
+        self.shown("#store-key").send_keys("color")
+        self.find("#store-value").send_keys('{"name": "blue"}')
+        self.find("#store-value").submit()
+        self.wait(lambda: "color" in self.find("#store").text and "blue" in
+                  self.find("#store").text, what="store key listed")
+        self.assertEqual(self.api("GET", "/api/v1/stores/global?namespace=sandbox").json,
+                         {"color": {"name": "blue"}})
+        # imports: WireMock mappings, preview (stores nothing), then create
+        self.go("#/imports")
+        Select(self.shown("#import-kind")).select_by_value("wiremock")
+        mapping = {"mappings": [{"request": {"method": "GET", "url": "/wm/imported"},
+                                 "response": {"status": 200, "jsonBody": {"wm": True}}}]}
+        self.driver.execute_script("document.getElementById('import-text').value = arguments[0]",
+                                   json.dumps(mapping))
+        self.find("#import-preview-btn").click()
+        self.wait(lambda: "1 mocks would be created" in self.find("#import-preview").text,
+                  what="import preview")
+        self.assertEqual(self.curl(self.base + "/wm/imported"), "404")
+        self.shot("imports")
+        self.find("#import-create").click()
+        self.wait(lambda: self.curl(self.base + "/wm/imported") == "200", what="imported mock")
         # tokens: a created secret is shown once
         self.go("#/admin")
         self.shown("[data-tab='tokens']").click()
