@@ -48,6 +48,7 @@ RUN apt-get update \
       ca-certificates tini \
       libh2o-evloop0.13 libjansson4 libyaml-0-2 libsqlite3-0 libpcre2-8-0 libcurl4 \
       libhiredis0.14 libpq5 libssl3 libnghttp2-14 libprotobuf-c1 libsodium23 libduktape207 \
+      libxml2 libwslay1 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
       /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old /var/lib/dpkg/*-old \
  && groupadd --system --gid 10001 mockarty \
