@@ -75,16 +75,14 @@ static void view_of(client_t *c, mk_request_t *view, const char *body, size_t le
 }
 
 /* Renders one message (constant bytes or template) and queues it. */
-static void send_rendered(client_t *c, run_t *r, const char *text, size_t len,
-                          const mk_template_t *tpl)
+static void send_message(client_t *c, const mk_mock_t *m, mk_request_t *view, const char *text,
+                         size_t len, const mk_template_t *tpl)
 {
     if (tpl == NULL) {
         mk_ws_send(c->conn, MK_WS_TEXT, (mk_str_t){text, len});
         return;
     }
-    mk_request_t view;
-    view_of(c, &view, r->msg, r->msg_len);
-    mk_template_env_t env = {.req = &view, .rng = &c->rng, .now_ms = mk_mock_now_ms()};
+    mk_template_env_t env = {.req = view, .rng = &c->rng, .now_ms = mk_mock_now_ms()};
     mk_buf_t out;
     mk_buf_init(&out, MK_SERVE_MAX_RENDERED_BYTES);
     mk_err_t err;
@@ -93,10 +91,19 @@ static void send_rendered(client_t *c, run_t *r, const char *text, size_t len,
     } else {
         char msg[600];
         snprintf(msg, sizeof msg, "{\"code\":\"internal\",\"error\":\"mock %s: rendering: %s\"}",
-                 r->mock->id, err.msg);
+                 m->id, err.msg);
         mk_ws_send(c->conn, MK_WS_TEXT, mk_str_of(msg));
     }
     mk_buf_free(&out);
+}
+
+/* A message of a run, rendered against the message that started it. */
+static void send_rendered(client_t *c, run_t *r, const char *text, size_t len,
+                          const mk_template_t *tpl)
+{
+    mk_request_t view;
+    view_of(c, &view, r->msg, r->msg_len);
+    send_message(c, r->mock, &view, text, len, tpl);
     mk_request_release(&view);
 }
 
@@ -261,15 +268,26 @@ static void answer(client_t *c, mk_str_t msg, bool is_text, bool connect)
         mk_request_release(&view);
         return;
     }
-    m = mk_mock_ref(m);
     const mk_mock_response_t *resp = mk_mock_pick_response(m, &c->rng);
-    mk_catalog_leave(cat, reader);
+    size_t index = (size_t)(resp - m->responses);
+    const mk_mock_socket_reply_t *rep =
+        index < m->socket->nreplies ? &m->socket->replies[index] : NULL;
     record(c, msg, has_key ? key : (mk_str_t){"", 0}, m, 200,
            (mk_str_t){resp->body, resp->body_len});
+    if (rep && rep->nchain == 0 && rep->close_code == 0 &&
+        resp->delay_kind == MK_MOCK_DELAY_FIXED && resp->delay_ms == 0) {
+        /* The common case, one reply at once: sent from here, nothing kept. */
+        if (rep->has_payload)
+            send_message(c, m, &view, resp->body, resp->body_len, resp->body_tpl);
+        mk_catalog_leave(cat, reader);
+        mk_request_release(&view);
+        return;
+    }
+    m = mk_mock_ref(m);
+    mk_catalog_leave(cat, reader);
     mk_request_release(&view);
 
-    size_t index = (size_t)(resp - m->responses);
-    run_t *r = c->nruns < MAX_RUNS && index < m->socket->nreplies ? calloc(1, sizeof *r) : NULL;
+    run_t *r = c->nruns < MAX_RUNS && rep ? calloc(1, sizeof *r) : NULL;
     if (r != NULL && (r->msg = malloc(msg.len + 1)) == NULL) {
         free(r);
         r = NULL;
@@ -286,7 +304,7 @@ static void answer(client_t *c, mk_str_t msg, bool is_text, bool connect)
     r->msg_len = msg.len;
     r->mock = m;
     r->resp = resp;
-    r->reply = &m->socket->replies[index];
+    r->reply = rep;
     r->tag = ++c->next_tag;
     r->next = c->runs;
     c->runs = r;
