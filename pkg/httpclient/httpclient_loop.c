@@ -315,8 +315,9 @@ static void xfer_end(xfer_t *x, CURLcode cc)
         .duration_ms = since_ms(&x->started),
     };
     x->cb(x->ud, &res);
+    /* Not reset: a reset frees buffers the next transfer allocates again; send sets every
+     * option that varies. */
     if (c->nspare < SPARE_EASY_MAX) {
-        curl_easy_reset(x->easy);
         c->spare[c->nspare++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
@@ -507,18 +508,20 @@ int mk_httpclient_loop_send(mk_httpclient_loop_t *c, const mk_httpclient_loop_re
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
-    if (req->insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, req->insecure ? 0L : 2L);
+    /* Every method option is set, since a recycled handle keeps the previous transfer's. */
     if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (x->body != NULL) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, x->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     }
     clock_gettime(CLOCK_MONOTONIC, &x->started);
     c->adding = true;
