@@ -244,6 +244,13 @@ def stop(node, where):
           where + " exits cleanly (%d) %s" % (rc, err[-2000:]))
 
 
+async def ask(port, event):
+    async with websockets.connect("ws://127.0.0.1:%d/ws" % port) as ws:
+        await recv_json(ws)  # connect
+        await ws.send(event)
+        return await asyncio.wait_for(ws.recv(), 5)
+
+
 def run(port, where):
     asyncio.run(scenarios(port, where))
     broken_frames(port, where)
@@ -287,6 +294,9 @@ def main():
               "journal: messages recorded with protocol websocket, event and mock id (%s)" % ops[:12])
         st, body = api(admin, "GET", "/api/v1/mocks/ws-echo/logs")
         check(st == 200, "the echo mock's logs answer (%s)" % st)
+        metrics = admin.request("GET", "/metrics").raw.decode()
+        check('mockarty_protocol_requests_total{protocol="websocket",outcome="matched"}' in metrics,
+              "/metrics counts WebSocket upgrades by protocol")
 
         if resolver_bin:
             renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
@@ -294,6 +304,15 @@ def main():
             res = Node(resolver_bin, renv, name="resolver", workdir=work)
             res.start(wait_ready=True, timeout=120)
             run(res.port, "resolver")
+            # A mock created on the admin reaches the resolver through the change feed.
+            st, _ = api(admin, "POST", "/api/v1/mocks", {"id": "ws-late", "socket": {
+                "event": "late"}, "response": {"payload": "arrived"}})
+            got, deadline = None, time.time() + 15
+            while got != "arrived" and time.time() < deadline:
+                got = asyncio.run(ask(res.port, "late"))
+                time.sleep(0.2)
+            check(st == 201 and got == "arrived",
+                  "resolver: a socket mock created on the admin is served (%r)" % got)
             stop(res, "resolver")
         stop(admin, "admin")
     finally:
