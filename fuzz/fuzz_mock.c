@@ -4,9 +4,41 @@
  * Input: the definition JSON, a NUL, the method, a NUL, the path (with ?query), a NUL, the body. */
 #include "fuzz.h"
 #include "mock/mock.h"
+#include "mock/mock_sse.h"
 #include "route/route.h"
 
 #include <jansson.h>
+
+/* An SSE mock's chain: each event rendered and framed (no bare line break may end up inside a
+ * field), the schedule walked from the start and from every id. */
+static void sse_chain(const mk_mock_sse_t *sse, mk_request_t *req, const mk_route_match_t *match)
+{
+    FZ_ASSERT(sse->nevents >= 1 && sse->nevents <= MK_MOCK_SSE_MAX_EVENTS);
+    for (size_t i = 0; i < sse->nevents; i++) {
+        const mk_mock_sse_event_t *e = &sse->events[i];
+        if (e->tpl != NULL)
+            fz_render(e->tpl, req, match, 1u << 16);
+        mk_buf_t b;
+        mk_buf_init(&b, 0);
+        FZ_ASSERT(mk_mock_sse_format(&b, e, (mk_str_t){e->data, e->data_len}) == 0);
+        FZ_ASSERT(b.len >= 2 && memcmp(b.data + b.len - 2, "\n\n", 2) == 0);
+        for (size_t k = 0; k + 1 < b.len; k++) /* every line is a field: no CR, no empty line */
+            FZ_ASSERT(b.data[k] != '\r' && (b.data[k] != '\n' || b.data[k + 1] != '\n' ||
+                                            k + 2 == b.len));
+        mk_buf_free(&b);
+    }
+    for (size_t from = 0; from <= sse->nevents; from++) {
+        mk_str_t last = {"", 0};
+        if (from < sse->nevents && sse->events[from].id)
+            last = mk_str_of(sse->events[from].id);
+        mk_mock_sse_cursor_t c;
+        if (!mk_mock_sse_start(sse, last, &c))
+            continue;
+        uint32_t wait;
+        for (size_t n = 0; n < 3 * sse->nevents + 3 && mk_mock_sse_next(sse, &c, &wait); n++)
+            FZ_ASSERT(wait <= MK_MOCK_MAX_DELAY_MS + sse->loop_delay_ms);
+    }
+}
 
 static void serve(mk_mock_t *m, mk_route_index_t *idx, mk_str_t method, mk_str_t target,
                   mk_str_t body)
@@ -46,6 +78,8 @@ static void serve(mk_mock_t *m, mk_route_index_t *idx, mk_str_t method, mk_str_t
         }
         for (size_t i = 0; i < m->nextracts; i++)
             fz_render(m->extracts[i].value, &r.req, &match, 4096);
+        if (m->sse != NULL)
+            sse_chain(m->sse, &r.req, &match);
     }
     void *near[4];
     size_t n = mk_route_nearest(idx, method, path, near, 4);
