@@ -23,8 +23,8 @@ static void sse_chain(const mk_mock_sse_t *sse, mk_request_t *req, const mk_rout
         FZ_ASSERT(mk_mock_sse_format(&b, e, (mk_str_t){e->data, e->data_len}) == 0);
         FZ_ASSERT(b.len >= 2 && memcmp(b.data + b.len - 2, "\n\n", 2) == 0);
         for (size_t k = 0; k + 1 < b.len; k++) /* every line is a field: no CR, no empty line */
-            FZ_ASSERT(b.data[k] != '\r' && (b.data[k] != '\n' || b.data[k + 1] != '\n' ||
-                                            k + 2 == b.len));
+            FZ_ASSERT(b.data[k] != '\r' &&
+                      (b.data[k] != '\n' || b.data[k + 1] != '\n' || k + 2 == b.len));
         mk_buf_free(&b);
     }
     for (size_t from = 0; from <= sse->nevents; from++) {
