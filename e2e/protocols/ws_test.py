@@ -58,6 +58,9 @@ MOCKS = [
          {"eventName": "third", "data": {"n": 3}, "delay": 300}]}}},
     {"id": "ws-connect", "socket": {"event": "connect"},
      "response": {"payload": {"hello": "welcome"}}},
+    # Templates read the upgrade request's headers and query.
+    {"id": "ws-whoami", "socket": {"event": "whoami"},
+     "response": {"payload": {"user": "$.reqHeader.X-User[0]", "room": "$.queryParam.room"}}},
     {"id": "ws-bye", "socket": {"event": "bye"},
      "response": {"payload": "bye", "closeCode": 4000, "error": "done"}},
     # Another endpoint: a push every 200 ms from the connect mock, three times.
@@ -121,6 +124,13 @@ async def scenarios(port, where):
         ids = [c.get("id") for c in got.get("closest", [])]
         check(got.get("code") == "not_found" and "ws-orders" in ids,
               where + ": near miss with the token lists the closest mocks %r" % ids)
+
+    async with websockets.connect(url + "?room=blue", extra_headers={"X-User": "ann"}) as ws:
+        await recv_json(ws)  # connect
+        await ws.send("whoami")
+        got = await recv_json(ws)
+        check(got == {"user": "ann", "room": "blue"},
+              where + ": templates read the upgrade request's header and query %r" % got)
 
     # Timer pushes.
     async with websockets.connect("ws://127.0.0.1:%d/ticker" % port) as ws:
