@@ -395,7 +395,7 @@ def rolling_scenario(work, admin_bin, resolver_bin):
     for i in range(50):
         create(admin, mock("roll%d" % i, "/roll/%d" % i))
     slow = mock("slow", "/roll/slow")
-    slow["response"]["delay"] = 2500
+    slow["response"]["delay"] = 1500  # longer than the 1 s drain
     create(admin, slow)
     resolvers = [Node(resolver_bin, dict(common, NODE_NAME=n, SHUTDOWN_DRAIN="1s"), name=n,
                       workdir=work) for n in ("r1", "r2", "r3")]
@@ -404,7 +404,7 @@ def rolling_scenario(work, admin_bin, resolver_bin):
     nginx = services.Nginx(work, [r.port for r in resolvers]).start()
     check(nginx_get(nginx, "/roll/7") == 200, "nginx does not reach the resolvers")
 
-    duration = 24
+    duration = 20
     out = os.path.join(work, "wrk.txt")
     with open(out, "wb") as f:
         wrk = subprocess.Popen([WRK, "-t1", "-c8", "-d%ds" % duration, "--latency",
@@ -439,7 +439,7 @@ def rolling_scenario(work, admin_bin, resolver_bin):
         r.start(wait_ready=True, timeout=60)
         notes.append("%s: ready 503 at once, exit after %.2fs, back ready in %.2fs" %
                      (r.name, stopped, time.time() - t1))
-        time.sleep(1.5)
+        time.sleep(1.0)
     wrk.wait(duration + 30)
     text = open(out).read()
     print("rolling: " + "; ".join(notes), flush=True)

@@ -419,6 +419,26 @@ static int start_grpcmock(node_parts_t *p, unsigned slot)
     return 0;
 }
 
+/* A resolver holds its port but answers nothing until its first full snapshot is loaded
+ * (connections wait in the backlog), so a load balancer without readiness checks never gets a
+ * 404 for a mock that exists from a node still loading. Bounded: after 30 s it serves while the
+ * load goes on (the database went away meanwhile), as before. */
+static double elapsed_ms(const struct timespec *a);
+
+static void first_load(node_parts_t *p)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (p->follow != NULL && !mk_follow_ready(p->follow) && !stop) {
+        if (elapsed_ms(&t0) > 30000) {
+            fprintf(stderr, "mockarty resolver: snapshot not loaded after 30 s; serving while it "
+                            "loads (/health/ready stays 503)\n");
+            return;
+        }
+        usleep(5 * 1000);
+    }
+}
+
 /* Builds every module; returns 0 or prints why not and returns 1. */
 static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
 {
@@ -529,8 +549,12 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
     }
     if (c->grpc_mock_port > 0 && start_grpcmock(p, hc->workers) != 0)
         return 1;
-    if (mk_httpd_new(hc, mk_node_handle, p->node, &p->httpd, &err) != 0 ||
-        mk_httpd_start(p->httpd, &err) != 0) {
+    if (mk_httpd_new(hc, mk_node_handle, p->node, &p->httpd, &err) != 0) {
+        fprintf(stderr, "mockarty %s: %s\n", who, err.msg);
+        return 1;
+    }
+    first_load(p);
+    if (mk_httpd_start(p->httpd, &err) != 0) {
         fprintf(stderr, "mockarty %s: %s\n", who, err.msg);
         return 1;
     }
