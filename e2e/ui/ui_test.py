@@ -27,7 +27,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import (NoSuchElementException,
+                                            StaleElementReferenceException, TimeoutException)
     from selenium.webdriver.chrome.service import Service as ChromeService
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -108,7 +109,7 @@ class UiTest(unittest.TestCase):
         cls.runner = services.Node(RUNNER_BIN, name="ui-runner", env={
             "COORDINATOR_ADDR": "127.0.0.1:%d" % cls.grpc, "API_TOKEN": token,
             "RUNNER_NAME": "ui-runner", "SHARED": "true", "MAX_CONCURRENT": "1",
-            "CAPABILITIES": "api_test", "RUNNER_HTTP_HOST": "127.0.0.1"})
+            "CAPABILITIES": "api_test,performance", "RUNNER_HTTP_HOST": "127.0.0.1"})
         cls.runner.env["RUNNER_HTTP_PORT"] = str(cls.runner.port)
         cls.runner.start()
 
@@ -131,8 +132,9 @@ class UiTest(unittest.TestCase):
 
     def wait(self, cond, timeout=10, what=""):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(
-                lambda d: cond())
+            # views re-render while polled: a node found a moment ago may be gone
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.05, ignored_exceptions=(
+                StaleElementReferenceException, NoSuchElementException)).until(lambda d: cond())
         except TimeoutException:
             self.shot("failed-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", what or "wait"))
             raise AssertionError("timed out waiting for %s; browser log: %s" %
@@ -324,6 +326,29 @@ class UiTest(unittest.TestCase):
         print("run progress values seen: %s" % sorted(seen, key=lambda v: int(v or 0)),
               file=sys.stderr)
         self.shot("runs")
+        self.step_load_test()
+
+    def step_load_test(self):
+        form = self.shown("#perf-form")
+        self.wait(lambda: form.find_elements(By.CSS_SELECTOR, "select[name='col'] option"),
+                  what="collections in the load test form")
+        vus = form.find_element(By.NAME, "vus")
+        vus.clear()
+        vus.send_keys("2")
+        duration = form.find_element(By.NAME, "duration")
+        duration.clear()
+        duration.send_keys("2s")
+        form.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+        status = self.shown("#perf-status", 20)
+        self.assertIn(status.text, ("pending", "queued", "running", "completed"))
+        self.wait(lambda: self.find("#perf-status").text == "completed", 40,
+                  "load test completed")
+        lines = self.finds("#perf-live svg.chart polyline")
+        self.assertEqual(len(lines), 2)  # throughput and latency, one point a second
+        self.assertGreaterEqual(len(lines[0].get_attribute("points").split()), 2)
+        self.shown("#perf-live a[href$='/report']")
+        self.driver.execute_script("document.getElementById('perf-live').scrollIntoView()")
+        self.shot("load-test")
 
     def step_other_views(self):
         for view, ready in (("stores", "#store"), ("admin", "#admin-panel table"), ("health", "#health-status")):

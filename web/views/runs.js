@@ -198,7 +198,7 @@ export async function render(root) {
         { label: 'Name', get: (x) => x.name || x.configId || '' },
         { label: 'Status', get: (x) => h('b', { class: statusClass(x.status) }, x.status || '') },
         { label: 'Requests', class: 'num', get: (x) => String(metric(x, 'http_reqs', 'count') ?? '') },
-        { label: 'p95 ms', class: 'num', get: (x) => fmtNum(metric(x, 'http_req_duration', 'p95')) },
+        { label: 'p95 ms', class: 'num', get: (x) => fmtNum(metric(x, 'http_req_duration', 'p(95)')) },
         { label: 'Started', get: (x) => x.startedAt || '' },
       ], items.slice(0, 20), { empty: 'No load tests yet.' }));
     } catch (e) {
@@ -208,7 +208,7 @@ export async function render(root) {
 
   async function watchPerf(id) {
     perfWatch = id;
-    for (;;) {
+    for (let first = true; ; first = false) {
       let x;
       try {
         x = await api('GET', `/api/v1/perf-results/${encodeURIComponent(id)}`);
@@ -232,6 +232,7 @@ export async function render(root) {
             class: 'button', href: `/api/v1/perf-results/${encodeURIComponent(id)}/report`, target: '_blank',
             rel: 'noopener',
           }, 'Report (HTML)') : null)));
+      if (first) perfLive.scrollIntoView({ block: 'nearest' });
       if (!running) {
         loadPerf();
         return;
