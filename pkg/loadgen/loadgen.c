@@ -2,6 +2,7 @@
  * connections, and the calling thread collecting per-second deltas from them. A worker holds its
  * mutex while it processes events and releases it around epoll_wait, so the collector can swap the
  * interval statistics out at any time for one lock per loop turn. */
+#include "loadgen/h2.h"
 #include "loadgen/response.h"
 #include "loadgen/scenario_int.h"
 #include "loadgen/tls.h"
@@ -36,6 +37,7 @@ typedef struct conn {
     worker_t *w;
     int fd;
     lg_tls_t *tls; /* https targets */
+    lg_h2_t *h2;   /* the connection speaks HTTP/2 */
     conn_state_t state;
     int target;
     uint32_t evmask;
@@ -131,6 +133,8 @@ static void conn_close(conn_t *c)
 {
     lg_tls_free(c->tls);
     c->tls = NULL;
+    lg_h2_free(c->h2);
+    c->h2 = NULL;
     if (c->fd >= 0)
         close(c->fd); /* closing removes it from the epoll set */
     c->fd = -1;
@@ -182,14 +186,34 @@ static void fail_errno(conn_t *c, const char *what, int e)
     fail(c, msg);
 }
 
+/* The connection is lost: the request on it, if any, failed; an idle one is only closed. */
+static void lose(conn_t *c, const char *msg)
+{
+    if (c->req)
+        fail(c, msg);
+    else
+        conn_close(c);
+}
+
 static void begin_write(conn_t *c);
 static void handshake(conn_t *c);
+
+/* Puts an HTTP/2 session on the connection; false (the request failed) when out of memory. */
+static bool h2_attach(conn_t *c)
+{
+    c->h2 = lg_h2_new();
+    if (!c->h2)
+        fail(c, "http2: out of memory");
+    return c->h2 != NULL;
+}
 
 /* The TCP connection is up: a TLS handshake first for https targets. */
 static void connected(conn_t *c)
 {
     const lg_target_t *t = &c->w->lg->cfg.scenario->targets[c->target];
     if (!t->tls) {
+        if (c->w->lg->cfg.http2 && !h2_attach(c))
+            return; /* h2c with prior knowledge */
         set_events(c, EPOLLIN);
         begin_write(c);
         return;
@@ -208,6 +232,8 @@ static void handshake(conn_t *c)
     char msg[80];
     switch (lg_tls_handshake(c->tls, msg, sizeof msg)) {
     case LG_TLS_OK:
+        if (lg_tls_is_h2(c->tls) && !h2_attach(c))
+            return; /* otherwise the server chose HTTP/1.1 (or offers no ALPN) */
         set_events(c, EPOLLIN);
         begin_write(c);
         return;
@@ -309,6 +335,81 @@ static void write_some(conn_t *c)
     set_events(c, EPOLLIN);
 }
 
+/* Writes buf over the connection: bytes taken (0: later, the events are set), or -1 when the
+ * connection was lost. */
+static ssize_t conn_write(conn_t *c, const void *buf, size_t len)
+{
+    char msg[80], full[96];
+    if (c->tls) {
+        size_t n = 0;
+        int r = lg_tls_write(c->tls, buf, len, &n, msg, sizeof msg);
+        if (r == LG_TLS_OK)
+            return (ssize_t)n;
+        if (r == LG_TLS_WANT_WRITE || r == LG_TLS_WANT_READ) {
+            set_events(c, EPOLLIN | EPOLLOUT);
+            return 0;
+        }
+        snprintf(full, sizeof full, "tls write: %s", r == LG_TLS_EOF ? "closed" : msg);
+        lose(c, full);
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            set_events(c, EPOLLIN | EPOLLOUT);
+            return 0;
+        }
+        snprintf(full, sizeof full, "write: %s", strerror(errno));
+        lose(c, full);
+        return -1;
+    }
+}
+
+/* Writes what the HTTP/2 session has to send (the request's frames, SETTINGS and PING acks,
+ * WINDOW_UPDATEs); the request counts as sent when nothing is left. 0, or -1 when lost. */
+static int h2_flush(conn_t *c)
+{
+    for (;;) {
+        const uint8_t *d;
+        size_t len;
+        char msg[80];
+        if (lg_h2_pending(c->h2, &d, &len, msg, sizeof msg) < 0) {
+            lose(c, msg);
+            return -1;
+        }
+        if (len == 0)
+            break;
+        ssize_t n = conn_write(c, d, len);
+        if (n < 0)
+            return -1;
+        c->w->iv->data_sent += (uint64_t)n;
+        lg_h2_consumed(c->h2, (size_t)n);
+        if ((size_t)n < len)
+            return 0; /* conn_write asked for EPOLLOUT */
+    }
+    if (c->state == C_SENDING) {
+        c->sent_ns = mono_ns();
+        c->state = C_RECEIVING;
+    }
+    set_events(c, EPOLLIN);
+    return 0;
+}
+
+static void h2_begin(conn_t *c)
+{
+    char msg[80];
+    bool tls = c->w->lg->cfg.scenario->targets[c->target].tls;
+    if (lg_h2_submit(c->h2, c->wdata, c->wlen, tls, msg, sizeof msg) != 0) {
+        fail(c, msg);
+        return;
+    }
+    h2_flush(c);
+}
+
 static void begin_write(conn_t *c)
 {
     c->state = C_SENDING;
@@ -316,7 +417,10 @@ static void begin_write(conn_t *c)
     parse_reset(c);
     if (!c->w->lg->open)
         c->start_ns = mono_ns(); /* closed model: from the first byte out, as wrk and k6 */
-    write_some(c);
+    if (c->h2)
+        h2_begin(c);
+    else
+        write_some(c);
 }
 
 /* Starts one request on c: begin is now, start the instant latency is measured from. */
@@ -340,7 +444,7 @@ static void start_request(conn_t *c, int64_t begin, int64_t start)
         c->wdata = c->wbuf.data;
         c->wlen = c->wbuf.len;
     }
-    if (c->fd >= 0 && c->target != r->target)
+    if (c->fd >= 0 && (c->target != r->target || (c->h2 && !lg_h2_reusable(c->h2))))
         conn_close(c);
     c->target = r->target;
     if (c->fd < 0) {
@@ -353,26 +457,31 @@ static void start_request(conn_t *c, int64_t begin, int64_t start)
 
 /* ---- responses ---- */
 
-static void complete(conn_t *c)
+/* The response is in: status st; the connection stays open when keepalive. */
+static void finish(conn_t *c, int st, bool keepalive)
 {
     worker_t *w = c->w;
     int64_t now = mono_ns();
     mk_loadgen_stats_t *s = w->iv;
     s->reqs++;
     s->iterations++;
-    int st = c->resp.status;
     s->status[st < MK_LOADGEN_STATUS_MAX ? st : 0]++;
     if (st >= 400)
         s->failed++;
     int64_t d = now - c->start_ns, wt = c->first_ns - c->sent_ns;
     mk_hdr_record(s->duration, d > 0 ? (uint64_t)(d / 1000) : 0);
     mk_hdr_record(s->waiting, wt > 0 ? (uint64_t)(wt / 1000) : 0);
-    if (c->resp.keepalive) {
+    if (keepalive) {
         c->state = C_IDLE;
     } else {
         conn_close(c);
     }
     request_over(c);
+}
+
+static void complete(conn_t *c)
+{
+    finish(c, c->resp.status, c->resp.keepalive);
 }
 
 /* One read: bytes (> 0), 0 at EOF, -1 with errno (EAGAIN included), or -2 with msg (TLS). */
@@ -464,6 +573,74 @@ static void on_readable(conn_t *c)
     }
 }
 
+/* Writes what the session has to send, then ends the request when its stream is over:
+ * 0 while it runs (or the connection is idle), 1 when it ended or the connection was lost. */
+static int h2_progress(conn_t *c)
+{
+    char msg[80];
+    if (h2_flush(c) < 0)
+        return 1;
+    if (!c->req)
+        return 0;
+    int rc = lg_h2_poll(c->h2, msg, sizeof msg);
+    if (rc < 0)
+        lose(c, msg);
+    else if (rc > 0)
+        finish(c, lg_h2_status(c->h2), lg_h2_reusable(c->h2));
+    return rc != 0;
+}
+
+/* HTTP/2: every byte goes to the session, on an idle connection too (PING, GOAWAY). */
+static void h2_readable(conn_t *c)
+{
+    worker_t *w = c->w;
+    char tmsg[80] = "", msg[96];
+    for (;;) {
+        ssize_t n = conn_read(c, w->rbuf, RBUF_SIZE, tmsg, sizeof tmsg);
+        if (n > 0) {
+            w->iv->data_received += (uint64_t)n;
+            int rc = lg_h2_feed(c->h2, (const uint8_t *)w->rbuf, (size_t)n, msg, sizeof msg);
+            if (c->req && !c->first_ns && lg_h2_headers_seen(c->h2))
+                c->first_ns = mono_ns();
+            if (rc < 0) {
+                lose(c, msg);
+                return;
+            }
+            if (h2_progress(c) != 0)
+                return;
+            if (!c->req && !lg_h2_reusable(c->h2)) {
+                conn_close(c); /* GOAWAY on an idle connection */
+                return;
+            }
+            if (n < RBUF_SIZE && !c->tls)
+                return;
+            continue;
+        }
+        if (n == -2) {
+            snprintf(msg, sizeof msg, "tls read: %s", tmsg);
+            lose(c, msg);
+            return;
+        }
+        int e = n == 0 ? 0 : errno;
+        if (n < 0 && e == EINTR)
+            continue;
+        if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+            return;
+        if (c->req && c->reused && !lg_h2_headers_seen(c->h2)) {
+            conn_close(c); /* closed as we reused it: resend once on a new connection */
+            do_connect(c);
+            return;
+        }
+        if (n == 0)
+            lose(c, "http2: connection closed before the response ended");
+        else {
+            snprintf(msg, sizeof msg, "read: %s", strerror(e));
+            lose(c, msg);
+        }
+        return;
+    }
+}
+
 static void on_event(conn_t *c, uint32_t ev)
 {
     if (c->state == C_CONNECTING) {
@@ -479,6 +656,13 @@ static void on_event(conn_t *c, uint32_t ev)
     }
     if (c->state == C_HANDSHAKE) {
         handshake(c);
+        return;
+    }
+    if (c->h2) {
+        if ((ev & EPOLLOUT) && h2_progress(c) != 0)
+            return;
+        if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            h2_readable(c);
         return;
     }
     if (c->state == C_SENDING && (c->tls || (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
@@ -762,7 +946,7 @@ int mk_loadgen_new(const mk_loadgen_config_t *cfg, mk_loadgen_t **out, mk_err_t 
     }
     for (size_t i = 0; i < cfg->scenario->ntargets && !lg->tls; i++)
         if (cfg->scenario->targets[i].tls &&
-            (rc = lg_tls_ctx_new(cfg->insecure_skip_tls_verify, &lg->tls, err)) != 0)
+            (rc = lg_tls_ctx_new(cfg->insecure_skip_tls_verify, cfg->http2, &lg->tls, err)) != 0)
             goto fail;
     uint64_t seed = cfg->seed ? cfg->seed : (uint64_t)mono_ns();
     for (int i = 0; i < lg->nworkers; i++) {

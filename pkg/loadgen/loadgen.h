@@ -1,7 +1,7 @@
-/* An event-driven HTTP/1.1 load generator: one epoll loop per thread, keep-alive connections
- * written directly on sockets, k6's executors (closed model: constant-vus, ramping-vus,
- * shared-iterations; open model: constant-arrival-rate, ramping-arrival-rate), k6's metric
- * names, and mergeable per-second statistics so runners can stream deltas to a coordinator.
+/* An event-driven HTTP/1.1 (and, when asked, HTTP/2) load generator: one epoll loop per thread,
+ * keep-alive connections written directly on sockets, k6's executors (closed model: constant-vus,
+ * ramping-vus, shared-iterations; open model: constant-arrival-rate, ramping-arrival-rate), k6's
+ * metric names, and mergeable per-second statistics so runners can stream deltas to a coordinator.
  *
  * Use: compile a scenario (mk_loadgen_scenario_compile), fill a mk_loadgen_config_t, then
  * mk_loadgen_new -> mk_loadgen_run (blocks; calls on_second from the calling thread once a
@@ -155,6 +155,9 @@ typedef struct mk_loadgen_config {
     void *arg;
     uint64_t seed;                 /* fakers and weighted choice; 0 = from the clock */
     bool insecure_skip_tls_verify; /* https targets: accept any certificate (k6's option) */
+    /* HTTP/2: https targets offer ALPN "h2, http/1.1" and speak what the server picks; http
+     * targets speak h2c with prior knowledge. One stream at a time per VU's connection. */
+    bool http2;
 } mk_loadgen_config_t;
 
 typedef struct mk_loadgen mk_loadgen_t;

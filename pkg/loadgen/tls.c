@@ -18,7 +18,7 @@ struct lg_tls {
     SSL *ssl;
 };
 
-int lg_tls_ctx_new(bool insecure, lg_tls_ctx_t **out, mk_err_t *err)
+int lg_tls_ctx_new(bool insecure, bool h2, lg_tls_ctx_t **out, mk_err_t *err)
 {
     *out = NULL;
     lg_tls_ctx_t *c = calloc(1, sizeof *c);
@@ -36,6 +36,11 @@ int lg_tls_ctx_new(bool insecure, lg_tls_ctx_t **out, mk_err_t *err)
     } else {
         SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
         SSL_CTX_set_default_verify_paths(c->ctx);
+    }
+    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
+    if (h2 && SSL_CTX_set_alpn_protos(c->ctx, alpn, sizeof alpn - 1) != 0) {
+        lg_tls_ctx_free(c);
+        return mk_err_set(err, MK_EINTERNAL, "TLS: cannot set ALPN");
     }
     *out = c;
     return 0;
@@ -75,6 +80,14 @@ void lg_tls_free(lg_tls_t *t)
         return;
     SSL_free(t->ssl);
     free(t);
+}
+
+bool lg_tls_is_h2(const lg_tls_t *t)
+{
+    const unsigned char *p = NULL;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 /* Maps an OpenSSL result to ours, with the reason in msg. */

@@ -174,6 +174,12 @@ int mk_perf_config_parse(const json_t *j, mk_perf_config_t **out, mk_err_t *err)
         goto fail;
     }
     lg->insecure_skip_tls_verify = json_is_true(insecure);
+    json_t *http2 = json_object_get(j, "http2"); /* HTTP/2: h2 by ALPN, h2c prior knowledge */
+    if (http2 && !json_is_boolean(http2)) {
+        mk_err_set(err, MK_EINVAL, "http2: a boolean expected");
+        goto fail;
+    }
+    lg->http2 = json_is_true(http2);
     if (!json_object_get(j, "gracefulStop"))
         lg->graceful_stop_ns = 30 * MK_LOADGEN_NS_PER_S;
     if (open && !lg->pre_allocated_vus)
