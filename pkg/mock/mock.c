@@ -611,13 +611,35 @@ static int compile_response(const json_t *def, const char *field, mk_mock_respon
     return rc;
 }
 
+/* Go's encoding/json writes a struct field even when it is the zero value, so Mockarty's Go SDK
+ * sends "oneOf": {} and "response": {"decode": {}, "soapFault": {}, ...} for what it does not
+ * use: such a value (null, or objects and empty arrays all the way down) means "absent". */
+static bool blank(const json_t *v)
+{
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (json_is_array(v))
+        return json_array_size(v) == 0;
+    if (!json_is_object(v))
+        return false;
+    const char *key;
+    json_t *x;
+    json_object_foreach((json_t *)v, key, x)
+    {
+        if (!blank(x))
+            return false;
+    }
+    return true;
+}
+
 static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
 {
     json_t *resp = json_object_get(def, "response");
     json_t *oneof = json_object_get(def, "oneOf");
-    if (oneof && json_is_null(oneof))
+    /* (An explicit empty "responses" list is an error worth naming, not a zero value.) */
+    if (blank(oneof) && json_object_get(oneof, "responses") == NULL)
         oneof = NULL;
-    if (resp && json_is_null(resp))
+    if (resp && (json_is_null(resp) || (oneof != NULL && blank(resp))))
         resp = NULL;
     if (resp && oneof)
         return mk_err_set(err, MK_EINVAL, "oneOf: not allowed together with response");

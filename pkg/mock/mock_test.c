@@ -126,6 +126,35 @@ static void test_use_limiter_and_oneof(void)
     mk_mock_unref(m);
 }
 
+/* Mockarty's Go SDK writes every struct field, unused ones as zero values: "oneOf": {} beside a
+ * response, and a response of empty objects beside a oneOf. */
+static void test_go_sdk_zero_values(void)
+{
+    mk_err_t err = {0};
+    mk_mock_t *m = parse("{\"http\":{\"route\":\"/go\"},\"oneOf\":{},\"proxy\":{},"
+                         "\"response\":{\"decode\":{},\"soapFault\":{},\"sseEventChain\":{},"
+                         "\"statusCode\":203,\"payload\":{\"ok\":true}}}",
+                         &err);
+    MK_CHECK(m != NULL);
+    if (m != NULL)
+        MK_CHECK_INT(mk_mock_pick_response(m, NULL)->status, 203);
+    mk_mock_unref(m);
+    m = parse("{\"http\":{\"route\":\"/go\"},\"response\":{\"decode\":{},\"soapFault\":{},"
+              "\"sseEventChain\":{\"events\":[]}},\"oneOf\":{\"responses\":[{\"statusCode\":"
+              "201},{\"statusCode\":202}]}}",
+              &err);
+    MK_CHECK(m != NULL);
+    if (m != NULL) {
+        MK_CHECK_INT(m->nresponses, 2);
+        MK_CHECK_INT(mk_mock_pick_response(m, NULL)->status, 201);
+    }
+    mk_mock_unref(m);
+    /* A response with content beside a oneOf is still a contradiction. */
+    expect_error("{\"http\":{\"route\":\"/go\"},\"response\":{\"statusCode\":200},"
+                 "\"oneOf\":{\"responses\":[{\"statusCode\":201}]}}",
+                 "oneOf: not allowed together with response");
+}
+
 static void test_load_roundtrip(void)
 {
     mk_err_t err;
@@ -440,6 +469,7 @@ int main(void)
     MK_RUN(test_validation_names_the_field);
     MK_RUN(test_path_prefix_and_headers);
     MK_RUN(test_use_limiter_and_oneof);
+    MK_RUN(test_go_sdk_zero_values);
     MK_RUN(test_load_roundtrip);
     MK_RUN(test_definition_is_kept_whole);
     MK_RUN(test_mockarty_fields);
