@@ -4,10 +4,17 @@
  * client allocates little per request. */
 #include "httpclient/httpclient_loop.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -52,8 +59,13 @@ struct mk_httpclient_loop {
     uint32_t *watched; /* by fd: the events registered (see on_socket) */
     size_t nwatched;
     xfer_t *ended; /* finished inside send: their callbacks run on the next turn */
-    bool adding;   /* inside curl_multi_add_handle: send starts the transfer itself */
-    bool acting;   /* inside act(): a "run again now" is done there, not by the timer */
+    /* The plain HTTP/1.1 path (h1 below): transfers, idle sockets, and by fd who owns it. */
+    struct h1 *h1s;
+    struct h1_idle *idle;
+    int **owner;
+    size_t nowner;
+    bool adding; /* inside curl_multi_add_handle: send starts the transfer itself */
+    bool acting; /* inside act(): a "run again now" is done there, not by the timer */
     bool again;
     size_t max_body;
     xfer_t *xfers;
@@ -358,6 +370,590 @@ static void drain_done(mk_httpclient_loop_t *c, bool defer)
     }
 }
 
+/* ---- plain HTTP/1.1 to a numeric address, without curl ----
+ *
+ * Most proxied upstreams are http:// on an address (a service in the same cluster, a local
+ * stub). For them curl's per-request work (URL parsing, a liveness poll, a readiness poll,
+ * formatted request building) costs more than the exchange itself, so such requests are written
+ * and parsed here: pooled keep-alive sockets in the same epoll set, Content-Length and chunked
+ * bodies, the same timeouts, errors worded as curl words them. TLS and host names go to curl. */
+
+enum { H1_ACTIVE = 1, H1_IDLE = 2 };
+
+typedef struct h1_idle {
+    int kind; /* H1_IDLE */
+    struct h1_idle *next;
+    int fd;
+    char key[64];
+} h1_idle_t;
+
+typedef struct h1 {
+    int kind; /* H1_ACTIVE */
+    struct h1 *prev, *next;
+    mk_httpclient_loop_t *c;
+    int fd;
+    char key[64]; /* "a.b.c.d:port" */
+    struct sockaddr_in addr;
+    bool connecting, reused, head, done_hdrs, chunked, close_after, failed;
+    uint32_t events; /* registered in the epoll set */
+    char *out;
+    size_t out_len, out_off;
+    char *in;
+    size_t in_len, in_cap;
+    size_t hdr_end;  /* body start in in */
+    long long clen;  /* -1: not given */
+    size_t chunk_at; /* chunked: parse position in in */
+    char *body;      /* chunked: the decoded body */
+    size_t body_len, body_cap;
+    int status;
+    hdr_at_t hdrs[MAX_RESP_HEADERS];
+    size_t nhdrs;
+    int64_t deadline_ns, connect_deadline_ns;
+    uint32_t timeout_ms;
+    struct timespec started;
+    char error[256]; /* set: fail on the next turn */
+    mk_httpclient_loop_cb cb;
+    void *ud;
+} h1_t;
+
+static int h1_own(mk_httpclient_loop_t *c, int fd, int *kind)
+{
+    if ((size_t)fd >= c->nowner) {
+        size_t n = c->nowner ? c->nowner : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        int **o = realloc(c->owner, n * sizeof *o);
+        if (o == NULL)
+            return -1;
+        memset(o + c->nowner, 0, (n - c->nowner) * sizeof *o);
+        c->owner = o;
+        c->nowner = n;
+    }
+    c->owner[fd] = kind;
+    return 0;
+}
+
+static void h1_watch(h1_t *h, uint32_t events)
+{
+    if (h->events == events)
+        return;
+    struct epoll_event ev = {.events = events, .data.fd = h->fd};
+    epoll_ctl(h->c->epfd, h->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, h->fd, &ev);
+    h->events = events;
+}
+
+/* Arms the timer for deadline (monotonic ns) when it is sooner than the armed one. */
+static void arm_at(mk_httpclient_loop_t *c, int64_t deadline)
+{
+    int64_t now = mono_ns();
+    if (c->armed_ns != 0 && c->armed_ns <= deadline)
+        return;
+    int64_t ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+    arm(c, (long)ms);
+}
+
+static void h1_unlink(h1_t *h)
+{
+    mk_httpclient_loop_t *c = h->c;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        c->h1s = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    c->in_flight--;
+}
+
+static void h1_close_fd(mk_httpclient_loop_t *c, int fd)
+{
+    if ((size_t)fd < c->nowner)
+        c->owner[fd] = NULL;
+    close(fd);
+}
+
+static void h1_free(h1_t *h)
+{
+    free(h->out);
+    free(h->in);
+    free(h->body);
+    free(h);
+}
+
+/* Ends h with its answer (error NULL) or an error; keeps the socket when it can serve again. */
+static void h1_end(h1_t *h, const char *error)
+{
+    mk_httpclient_loop_t *c = h->c;
+    h1_unlink(h);
+    mk_httpclient_loop_header_t hdrs[MAX_RESP_HEADERS];
+    size_t nh = error ? 0 : h->nhdrs;
+    for (size_t i = 0; i < nh; i++)
+        hdrs[i] = (mk_httpclient_loop_header_t){
+            .name = h->in + h->hdrs[i].name_at,
+            .name_len = h->hdrs[i].name_len,
+            .value = h->in + h->hdrs[i].value_at,
+            .value_len = h->hdrs[i].value_len,
+        };
+    const char *body = "";
+    size_t blen = 0;
+    if (error == NULL && h->chunked) {
+        body = h->body ? h->body : "";
+        blen = h->body_len;
+    } else if (error == NULL && !h->head) {
+        body = h->in + h->hdr_end;
+        blen = h->in_len - h->hdr_end;
+    }
+    mk_httpclient_loop_resp_t res = {
+        .status = error ? 0 : h->status,
+        .error = error ? error : "",
+        .headers = hdrs,
+        .n_headers = nh,
+        .body = body,
+        .body_len = blen,
+        .duration_ms = since_ms(&h->started),
+    };
+    int fd = h->fd;
+    bool keep = error == NULL && !h->close_after && fd >= 0;
+    if (fd >= 0 && !keep)
+        h1_close_fd(c, fd);
+    h1_idle_t *idle = keep ? malloc(sizeof *idle) : NULL;
+    if (keep && idle == NULL) {
+        h1_close_fd(c, fd);
+    } else if (keep) {
+        idle->kind = H1_IDLE;
+        idle->fd = fd;
+        snprintf(idle->key, sizeof idle->key, "%s", h->key);
+        idle->next = c->idle;
+        c->idle = idle;
+        c->owner[fd] = &idle->kind;
+        /* Idle, it is watched for reading only: anything arriving then means it closed. */
+        if (h->events != EPOLLIN) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+            epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev);
+        }
+    }
+    h->cb(h->ud, &res);
+    h1_free(h);
+}
+
+static void h1_fail(h1_t *h, const char *fmt, const char *what)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, what);
+    h1_end(h, msg);
+}
+
+/* A socket for h: a pooled one to the same address, else a new connection started. */
+static int h1_connect(h1_t *h)
+{
+    mk_httpclient_loop_t *c = h->c;
+    for (h1_idle_t **p = &c->idle; *p; p = &(*p)->next) {
+        if (strcmp((*p)->key, h->key) != 0)
+            continue;
+        h1_idle_t *idle = *p;
+        *p = idle->next;
+        h->fd = idle->fd;
+        h->reused = true;
+        h->events = EPOLLIN;
+        c->owner[h->fd] = &h->kind;
+        free(idle);
+        return 0;
+    }
+    h->reused = false;
+    h->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (h->fd < 0 || h1_own(c, h->fd, &h->kind) != 0) {
+        snprintf(h->error, sizeof h->error, "cannot open a socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    h->events = 0;
+    if (connect(h->fd, (struct sockaddr *)&h->addr, sizeof h->addr) == 0) {
+        h->connecting = false;
+        return 0;
+    }
+    if (errno != EINPROGRESS) {
+        snprintf(h->error, sizeof h->error, "Failed to connect to %s after 0 ms: %s", h->key,
+                 strerror(errno));
+        return -1;
+    }
+    h->connecting = true;
+    h1_watch(h, EPOLLOUT);
+    return 0;
+}
+
+static void h1_write(h1_t *h);
+
+/* The pooled connection was closed by the upstream as we reused it: once more, on a new one.
+ * False when that cannot start (h->error says why). */
+static bool h1_retry(h1_t *h)
+{
+    h1_close_fd(h->c, h->fd);
+    h->fd = -1;
+    h->out_off = 0;
+    h->events = 0;
+    if (h1_connect(h) != 0)
+        return false;
+    if (!h->connecting)
+        h1_write(h);
+    else
+        arm_at(h->c, h->connect_deadline_ns);
+    return true;
+}
+
+/* Sends what is left of the request; then waits for the answer. A failure is noted for the next
+ * turn (this runs inside mk_httpclient_loop_send too, where no callback may run). */
+static void h1_write(h1_t *h)
+{
+    while (h->out_off < h->out_len) {
+        ssize_t n = send(h->fd, h->out + h->out_off, h->out_len - h->out_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            h->out_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            h1_watch(h, EPOLLIN | EPOLLOUT);
+            return;
+        }
+        int e = errno;
+        if (h->reused && h->in_len == 0 && (e == EPIPE || e == ECONNRESET)) {
+            h->reused = false;
+            if (!h1_retry(h))
+                arm(h->c, 0);
+            return;
+        }
+        snprintf(h->error, sizeof h->error, "Send failure: %s", strerror(e));
+        arm(h->c, 0);
+        return;
+    }
+    h1_watch(h, EPOLLIN);
+}
+
+static bool h1_name_is(const h1_t *h, const hdr_at_t *a, const char *name)
+{
+    return a->name_len == strlen(name) && strncasecmp(h->in + a->name_at, name, a->name_len) == 0;
+}
+
+/* Parses the status line and headers once they are all in; false while incomplete or failed
+ * (h->failed says which). */
+static bool h1_head(h1_t *h)
+{
+    char *end = memmem(h->in, h->in_len, "\r\n\r\n", 4);
+    if (end == NULL) {
+        if (h->in_len > MAX_HEADER_BYTES) {
+            h->failed = true;
+            snprintf(h->error, sizeof h->error, "answer headers over 64 KiB");
+        }
+        return false;
+    }
+    if (h->in_len < 12 || memcmp(h->in, "HTTP/1.", 7) != 0 || h->in[8] != ' ') {
+        h->failed = true;
+        snprintf(h->error, sizeof h->error, "Unsupported HTTP version in response");
+        return false;
+    }
+    h->status = atoi(h->in + 9);
+    if (h->status >= 100 && h->status < 200) { /* 100 Continue and the like: skip them */
+        size_t skip = (size_t)(end + 4 - h->in);
+        memmove(h->in, h->in + skip, h->in_len - skip);
+        h->in_len -= skip;
+        return h1_head(h);
+    }
+    if (h->in[7] == '0')
+        h->close_after = true;
+    h->hdr_end = (size_t)(end + 4 - h->in);
+    h->nhdrs = 0;
+    h->clen = -1;
+    char *line = memchr(h->in, '\n', h->hdr_end) + 1;
+    while (line < end + 2) {
+        char *eol = memchr(line, '\n', (size_t)(end + 4 - line));
+        char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon != NULL && h->nhdrs < MAX_RESP_HEADERS) {
+            hdr_at_t *a = &h->hdrs[h->nhdrs++];
+            a->name_at = (size_t)(line - h->in);
+            a->name_len = trim(h->in, &a->name_at, (size_t)(colon - line));
+            a->value_at = (size_t)(colon + 1 - h->in);
+            a->value_len = trim(h->in, &a->value_at, (size_t)(eol - colon - 1));
+            const char *v = h->in + a->value_at;
+            if (h1_name_is(h, a, "Content-Length"))
+                h->clen = strtoll(v, NULL, 10);
+            else if (h1_name_is(h, a, "Transfer-Encoding") && a->value_len >= 7 &&
+                     strncasecmp(v + a->value_len - 7, "chunked", 7) == 0)
+                h->chunked = true;
+            else if (h1_name_is(h, a, "Connection") && a->value_len == 5 &&
+                     strncasecmp(v, "close", 5) == 0)
+                h->close_after = true;
+        }
+        line = eol + 1;
+    }
+    h->chunk_at = h->hdr_end;
+    h->done_hdrs = true;
+    return true;
+}
+
+/* Decodes the chunks that are complete; true once the last one (and the trailers) are in. */
+static bool h1_chunks(h1_t *h)
+{
+    for (;;) {
+        char *p = h->in + h->chunk_at;
+        size_t left = h->in_len - h->chunk_at;
+        char *eol = memmem(p, left, "\r\n", 2);
+        if (eol == NULL)
+            return false;
+        unsigned long long size = strtoull(p, NULL, 16);
+        size_t need = (size_t)(eol + 2 - p) + size + 2;
+        if (size == 0) {
+            /* Trailers, if any, end with an empty line. */
+            char *fin = memmem(eol, (size_t)(h->in + h->in_len - eol), "\r\n\r\n", 4);
+            if (eol + 2 <= h->in + h->in_len && memcmp(eol, "\r\n\r\n", 4) == 0)
+                return true;
+            return fin != NULL;
+        }
+        if (left < need)
+            return false;
+        if (h->body_len + size > h->c->max_body) {
+            h->failed = true;
+            return false;
+        }
+        if (!grow(&h->body, &h->body_cap, h->body_len + size, h->c->max_body + 1)) {
+            h->failed = true;
+            return false;
+        }
+        memcpy(h->body + h->body_len, eol + 2, size);
+        h->body_len += size;
+        h->chunk_at += need;
+    }
+}
+
+/* Whether the whole answer is in (h is ended then); false when more is needed or h failed. */
+static bool h1_complete(h1_t *h, bool eof)
+{
+    if (!h->done_hdrs && !h1_head(h))
+        return false;
+    if (h->head || h->status == 204 || h->status == 304) {
+        h->in_len = h->hdr_end;
+        return true;
+    }
+    if (h->chunked) {
+        bool done = h1_chunks(h);
+        if (h->failed)
+            snprintf(h->error, sizeof h->error, "answer body over %zu bytes", h->c->max_body);
+        return done;
+    }
+    size_t have = h->in_len - h->hdr_end;
+    if (h->clen > (long long)h->c->max_body || (h->clen < 0 && have > h->c->max_body)) {
+        snprintf(h->error, sizeof h->error, "answer body over %zu bytes", h->c->max_body);
+        h->failed = true;
+        return false;
+    }
+    if (h->clen >= 0) {
+        if (have > (size_t)h->clen) { /* more than announced: do not reuse the socket */
+            h->in_len = h->hdr_end + (size_t)h->clen;
+            h->close_after = true;
+        }
+        return have >= (size_t)h->clen;
+    }
+    h->close_after = true; /* the body ends with the connection */
+    return eof;
+}
+
+static void h1_read(h1_t *h)
+{
+    bool eof = false;
+    for (;;) {
+        if (!grow(&h->in, &h->in_cap, h->in_len + 16384,
+                  h->c->max_body + MAX_HEADER_BYTES + 16384)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "answer body over %zu bytes", h->c->max_body);
+            h1_end(h, msg);
+            return;
+        }
+        ssize_t n = recv(h->fd, h->in + h->in_len, h->in_cap - h->in_len, 0);
+        if (n > 0) {
+            h->in_len += (size_t)n;
+            if ((size_t)n < h->in_cap - h->in_len + (size_t)n)
+                break; /* the socket is drained for now */
+            continue;
+        }
+        if (n == 0) {
+            eof = true;
+            break;
+        }
+        if (errno == EAGAIN)
+            break;
+        h1_fail(h, "Recv failure: %s", strerror(errno));
+        return;
+    }
+    if (h1_complete(h, eof)) {
+        h1_end(h, NULL);
+        return;
+    }
+    if (h->failed) {
+        h1_end(h, h->error);
+        return;
+    }
+    if (!eof)
+        return;
+    if (h->in_len == 0 && h->reused) {
+        h->reused = false;
+        if (!h1_retry(h))
+            h1_end(h, h->error);
+        return;
+    }
+    h1_end(h, h->in_len == 0 ? "Empty reply from server"
+                             : "Connection closed before the answer was complete");
+}
+
+static void h1_event(h1_t *h, uint32_t events)
+{
+    if (h->connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0 || (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLOUT))) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "Failed to connect to %s after %.0f ms: %s", h->key,
+                     since_ms(&h->started), strerror(err ? err : ECONNREFUSED));
+            h1_end(h, msg);
+            return;
+        }
+        h->connecting = false;
+    }
+    if (h->out_off < h->out_len) {
+        h1_write(h);
+        if (h->out_off < h->out_len || h->error[0])
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        h1_read(h);
+}
+
+/* Timeouts and errors noted for the next turn; then the timer for the soonest deadline. */
+static void h1_sweep(mk_httpclient_loop_t *c)
+{
+    int64_t now = mono_ns(), soonest = 0;
+    h1_t *next;
+    for (h1_t *h = c->h1s; h; h = next) {
+        next = h->next;
+        if (h->error[0]) {
+            h1_end(h, h->error);
+            continue;
+        }
+        int64_t due = h->connecting && h->connect_deadline_ns < h->deadline_ns
+                          ? h->connect_deadline_ns
+                          : h->deadline_ns;
+        if (now >= due) {
+            char msg[160];
+            if (h->connecting)
+                snprintf(msg, sizeof msg, "Connection timed out after %.0f milliseconds",
+                         since_ms(&h->started));
+            else
+                snprintf(msg, sizeof msg,
+                         "Operation timed out after %u milliseconds with %zu bytes received",
+                         h->timeout_ms, h->in_len > h->hdr_end ? h->in_len - h->hdr_end : 0);
+            h1_end(h, msg);
+            continue;
+        }
+        if (soonest == 0 || due < soonest)
+            soonest = due;
+    }
+    if (soonest != 0)
+        arm_at(c, soonest);
+}
+
+/* "http://a.b.c.d[:port]/path..." into addr, key and the request target; false otherwise. */
+static bool h1_url(const char *url, struct sockaddr_in *addr, char *key, size_t keylen,
+                   const char **target, char *authority, size_t authlen)
+{
+    if (strncmp(url, "http://", 7) != 0)
+        return false;
+    const char *host = url + 7, *end = host + strcspn(host, "/?#");
+    const char *colon = memchr(host, ':', (size_t)(end - host));
+    size_t hlen = (size_t)((colon ? colon : end) - host);
+    char ip[INET_ADDRSTRLEN];
+    if (hlen == 0 || hlen >= sizeof ip || (size_t)(end - host) >= authlen)
+        return false;
+    memcpy(ip, host, hlen);
+    ip[hlen] = '\0';
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    if (inet_pton(AF_INET, ip, &addr->sin_addr) != 1)
+        return false;
+    long port = 80;
+    if (colon) {
+        char *e;
+        port = strtol(colon + 1, &e, 10);
+        if (e != end || port <= 0 || port > 65535)
+            return false;
+    }
+    addr->sin_port = htons((uint16_t)port);
+    snprintf(key, keylen, "%s port %ld", ip, port);
+    memcpy(authority, host, (size_t)(end - host));
+    authority[end - host] = '\0';
+    *target = *end == '/' ? end : NULL;
+    return *end == '/' || *end == '\0';
+}
+
+/* Starts req on the plain path when it applies: 1 started, 0 not applicable, <0 an error. */
+static int h1_send(mk_httpclient_loop_t *c, const mk_httpclient_loop_req_t *req, const char *method,
+                   uint32_t timeout, uint32_t connect, mk_httpclient_loop_cb cb, void *ud,
+                   mk_err_t *err)
+{
+    struct sockaddr_in addr;
+    char key[64], authority[300];
+    const char *target;
+    if (!h1_url(req->url, &addr, key, sizeof key, &target, authority, sizeof authority))
+        return 0;
+    h1_t *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return mk_err_set(err, MK_ENOMEM, "httpclient: out of memory");
+    h->kind = H1_ACTIVE;
+    h->c = c;
+    h->fd = -1;
+    h->addr = addr;
+    snprintf(h->key, sizeof h->key, "%s", key);
+    h->head = strcmp(method, "HEAD") == 0;
+    h->cb = cb;
+    h->ud = ud;
+    h->timeout_ms = timeout;
+    size_t need =
+        strlen(method) + strlen(target ? target : "/") + strlen(authority) + 64 + req->body_len;
+    for (size_t i = 0; i < req->n_headers; i++)
+        need += strlen(req->headers[i]) + 2;
+    h->out = malloc(need);
+    if (h->out == NULL) {
+        free(h);
+        return mk_err_set(err, MK_ENOMEM, "httpclient: out of memory");
+    }
+    char *o = h->out;
+    o += sprintf(o, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, target ? target : "/", authority);
+    for (size_t i = 0; i < req->n_headers; i++)
+        o += sprintf(o, "%s\r\n", req->headers[i]);
+    if (req->body != NULL)
+        o += sprintf(o, "Content-Length: %zu\r\n", req->body_len);
+    o += sprintf(o, "\r\n");
+    if (req->body_len) {
+        memcpy(o, req->body, req->body_len);
+        o += req->body_len;
+    }
+    h->out_len = (size_t)(o - h->out);
+    clock_gettime(CLOCK_MONOTONIC, &h->started);
+    int64_t now = mono_ns();
+    h->deadline_ns = now + (int64_t)timeout * 1000000;
+    h->connect_deadline_ns = now + (int64_t)connect * 1000000;
+    h->next = c->h1s;
+    if (c->h1s)
+        c->h1s->prev = h;
+    c->h1s = h;
+    c->in_flight++;
+    if (h1_connect(h) != 0) {
+        arm(c, 0); /* ends with h->error on the next turn */
+        return 1;
+    }
+    if (!h->connecting)
+        h1_write(h);
+    arm_at(c, h->connecting ? h->connect_deadline_ns : h->deadline_ns);
+    return 1;
+}
+
 void mk_httpclient_loop_process(mk_httpclient_loop_t *c)
 {
     struct epoll_event evs[64];
@@ -372,6 +968,21 @@ void mk_httpclient_loop_process(mk_httpclient_loop_t *c)
             }
             c->armed_ns = 0;
             act(c, CURL_SOCKET_TIMEOUT, 0);
+            continue;
+        }
+        int *own = (size_t)fd < c->nowner ? c->owner[fd] : NULL;
+        if (own != NULL && *own == H1_ACTIVE) {
+            h1_event((h1_t *)own, evs[i].events);
+            continue;
+        }
+        if (own != NULL) { /* an idle plain socket spoke: the upstream closed it */
+            for (h1_idle_t **p = &c->idle; *p; p = &(*p)->next)
+                if (*p == (h1_idle_t *)own) {
+                    *p = (*p)->next;
+                    break;
+                }
+            h1_close_fd(c, fd);
+            free(own);
             continue;
         }
         if ((size_t)fd < c->nwatched && (c->watched[fd] & PARKED)) {
@@ -391,6 +1002,7 @@ void mk_httpclient_loop_process(mk_httpclient_loop_t *c)
         act(c, fd, flags);
     }
     drain_done(c, false);
+    h1_sweep(c);
 }
 
 int mk_httpclient_loop_fd(const mk_httpclient_loop_t *c)
@@ -437,6 +1049,15 @@ void mk_httpclient_loop_free(mk_httpclient_loop_t *c)
         return;
     while (c->xfers != NULL)
         xfer_end(c->xfers, (CURLcode)-1);
+    while (c->h1s != NULL)
+        h1_end(c->h1s, "stopped");
+    while (c->idle != NULL) {
+        h1_idle_t *i = c->idle;
+        c->idle = i->next;
+        close(i->fd);
+        free(i);
+    }
+    free(c->owner);
     c->ended = NULL; /* still in c->xfers: ended below */
     for (size_t i = 0; i < c->nspare; i++)
         curl_easy_cleanup(c->spare[i]);
@@ -460,6 +1081,16 @@ int mk_httpclient_loop_send(mk_httpclient_loop_t *c, const mk_httpclient_loop_re
 {
     if (!is_http_url(req->url))
         return mk_err_set(err, MK_EINVAL, "httpclient: only http:// and https:// URLs");
+    {
+        uint32_t t = req->timeout_ms ? req->timeout_ms : MK_HTTPCLIENT_LOOP_DEFAULT_TIMEOUT_MS;
+        if (t > MK_HTTPCLIENT_LOOP_MAX_TIMEOUT_MS)
+            t = MK_HTTPCLIENT_LOOP_MAX_TIMEOUT_MS;
+        uint32_t ct = req->connect_timeout_ms ? req->connect_timeout_ms : DEFAULT_CONNECT_MS;
+        int started = h1_send(c, req, req->method && req->method[0] ? req->method : "GET", t,
+                              ct > t ? t : ct, cb, ud, err);
+        if (started != 0)
+            return started < 0 ? started : 0;
+    }
     xfer_t *x = calloc(1, sizeof *x);
     if (x == NULL)
         return mk_err_set(err, MK_ENOMEM, "httpclient: out of memory");

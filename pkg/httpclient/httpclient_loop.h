@@ -1,8 +1,10 @@
 /* An asynchronous HTTP client that runs on the caller's event loop (proxy mocks, recording): one
  * curl multi handle per loop, its sockets and timer gathered behind one file descriptor the loop
- * watches. Connections are kept alive and reused across requests to the same host (the multi
- * handle's pool), TLS peers are verified unless a request opts out, and every transfer has a
- * bounded timeout. Everything here runs on the loop's own thread; nothing blocks. */
+ * watches; plain http:// to a numeric IPv4 address skips curl (an HTTP/1.1 codec of our own,
+ * same pool rules, timeouts and error wording), https:// and host names go through curl.
+ * Connections are kept alive and reused across requests to the same host (the multi handle's pool),
+ * TLS peers are verified unless a request opts out, and every transfer has a bounded timeout.
+ * Everything here runs on the loop's own thread; nothing blocks. */
 #ifndef MK_HTTPCLIENT_LOOP_H
 #define MK_HTTPCLIENT_LOOP_H
 

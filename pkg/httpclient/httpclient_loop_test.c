@@ -1,6 +1,7 @@
 /* The loop client against a keep-alive loopback server, driven by poll() on the client's one
- * descriptor as a worker's loop would: answers with headers and bodies, connection reuse, many
- * transfers at once, timeout, refused connection, too-big bodies and a stop with transfers out. */
+ * descriptor as a worker's loop would: answers with headers and bodies (lengths, chunks, the
+ * connection's end, HEAD), connection reuse, many transfers at once, timeout, refused connection,
+ * too-big bodies, a host name (through curl) and a stop with transfers out. */
 #include "httpclient/httpclient_loop.h"
 
 #include "testing/testing.h"
@@ -43,6 +44,35 @@ static void *conn_main(void *arg)
         size_t line = (size_t)(eol - buf);
         if (strncmp(buf, "GET /slow", 9) == 0)
             usleep(2000000);
+        /* /chunked: the request line in two chunks, with a trailer; /eof: no length, the body
+         * ends with the connection; HEAD: a length and no body. */
+        if (strncmp(buf, "GET /chunked", 12) == 0) {
+            char out[512];
+            int k = snprintf(out, sizeof out,
+                             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "4\r\n%.4s\r\n%zx\r\n%.*s\r\n0\r\nX-Trailer: t\r\n\r\n",
+                             buf, line - 4, (int)(line - 4), buf + 4);
+            if (write(fd, out, (size_t)k) < 0)
+                goto out;
+        } else if (strncmp(buf, "GET /eof", 8) == 0) {
+            char out[512];
+            int k = snprintf(out, sizeof out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n%.*s",
+                             (int)line, buf);
+            if (write(fd, out, (size_t)k) < 0) {
+            }
+            goto out;
+        } else if (strncmp(buf, "HEAD ", 5) == 0) {
+            const char *out = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n";
+            if (write(fd, out, strlen(out)) < 0)
+                goto out;
+        }
+        if (strncmp(buf, "GET /chunked", 12) == 0 || strncmp(buf, "HEAD ", 5) == 0) {
+            size_t used = (size_t)(end + 4 - buf);
+            memmove(buf, buf + used, len - used);
+            len -= used;
+            buf[len] = '\0';
+            continue;
+        }
         static char big[65536];
         bool is_big = strncmp(buf, "GET /big", 8) == 0;
         char head[256];
@@ -177,6 +207,31 @@ static void test_answers_and_reuse(void)
     MK_CHECK_STR(g.body[43], "GET /seq43 HTTP/1.1");
     MK_CHECK_INT(g.status[41], 201);
     MK_CHECK_INT(atomic_load(&accepted) - before, 3);
+    /* Bodies framed by chunks, by the connection's end, and none for HEAD; then a request on the
+     * kept connection still works. */
+    const char *paths[] = {"chunked", "eof", "head", "seq"};
+    for (int i = 44; i < 48; i++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", srv_port, paths[i - 44]);
+        slots[i % 40] = (slot_t){&g, i};
+        mk_httpclient_loop_req_t r = {.url = url, .method = i == 46 ? "HEAD" : "GET"};
+        MK_CHECK_INT(mk_httpclient_loop_send(c, &r, on_done, &slots[i % 40], NULL), 0);
+        MK_CHECK(run_until(c, &g, i + 1, 5000));
+    }
+    MK_CHECK_INT(g.status[44], 200);
+    MK_CHECK_STR(g.body[44], "GET /chunked HTTP/1.1");
+    MK_CHECK_STR(g.body[45], "GET /eof HTTP/1.1");
+    MK_CHECK_INT(g.status[46], 200);
+    MK_CHECK_STR(g.body[46], "");
+    MK_CHECK_STR(g.body[47], "GET /seq HTTP/1.1");
+    /* A host name goes through curl (its resolver does not block the loop). */
+    snprintf(url, sizeof url, "http://localhost:%d/byname", srv_port);
+    slots[8] = (slot_t){&g, 48};
+    MK_CHECK_INT(mk_httpclient_loop_send(c, &(mk_httpclient_loop_req_t){.url = url}, on_done,
+                                         &slots[8], NULL),
+                 0);
+    MK_CHECK(run_until(c, &g, 49, 5000));
+    MK_CHECK_STR(g.body[48], "GET /byname HTTP/1.1");
+    MK_CHECK_STR(g.echo[48], "yes");
     mk_httpclient_loop_free(c);
 }
 
