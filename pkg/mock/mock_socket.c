@@ -131,7 +131,7 @@ static int compile_msg(const json_t *ev, const char *field, mk_mock_socket_msg_t
 {
     if (!json_is_object(ev))
         return mk_err_set(err, MK_EINVAL, "%s: must be an object", field);
-    char sub[200];
+    char sub[256]; /* field (at most 199) and a suffix */
     int64_t delay;
     snprintf(sub, sizeof sub, "%s.delay", field);
     int rc = opt_int(ev, "delay", sub, 0, MK_MOCK_MAX_DELAY_MS, &delay, err);
