@@ -68,7 +68,10 @@ export async function render(root) {
     const st = (e.response && e.response.status) || 0;
     const cls = !e.mockId ? 'miss' : st >= 500 ? 'bad' : st >= 400 ? 'warn' : 'ok';
     const full = req.query ? `${req.path}?${req.query}` : req.path;
-    return h('li', { class: `entry ${cls}`, 'data-path': req.path, 'data-mock': e.mockId || '' },
+    return h('li', {
+      class: `entry ${cls}`, 'data-path': req.path, 'data-mock': e.mockId || '',
+      'data-shown': String(Date.now()), // when it appeared, for latency checks
+    },
       h('details', {},
         h('summary', {},
           h('time', {}, new Date(e.timestamp).toLocaleTimeString(undefined, { hour12: false })),
