@@ -194,7 +194,7 @@ class LoadgenH2Test(unittest.TestCase):
         self.assertEqual(m["http_reqs"]["count"], 20)
         self.assertEqual(m["http_req_failed"]["passes"], 20)
         self.assertEqual(sum(e["count"] for e in r["errors"]), 20)
-        self.assertIn("http2", " ".join(e["message"] for e in r["errors"]))
+        self.assertIn("http2", " ".join(e["message"] for e in r["errors"]), r["errors"])
 
     def test_bad_option(self):
         path = os.path.join(self.dir, "bad.json")

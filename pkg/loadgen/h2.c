@@ -68,6 +68,19 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/* We end the session (GOAWAY with an error) when the peer breaks the protocol. */
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    (void)s;
+    lg_h2_t *h = ud;
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR) {
+        h->broken = true;
+        snprintf(h->err, sizeof h->err, "http2: the server broke the protocol (%s)",
+                 nghttp2_http2_strerror(f->goaway.error_code));
+    }
+    return 0;
+}
+
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 {
     (void)s;
@@ -113,6 +126,7 @@ lg_h2_t *lg_h2_new(void)
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     int rc = nghttp2_session_client_new(&h->s, cb, h);
     nghttp2_session_callbacks_del(cb);
@@ -277,8 +291,9 @@ int lg_h2_poll(lg_h2_t *h, char *msg, size_t msglen)
             snprintf(msg, msglen, "%s", h->err);
         return d;
     }
-    if (h->goaway && h->err[0]) {
-        snprintf(msg, msglen, "%s", h->err); /* GOAWAY with an error: the stream is lost */
+    if ((h->goaway || h->broken) && h->err[0]) {
+        /* a GOAWAY with an error either way: the stream is lost */
+        snprintf(msg, msglen, "%s", h->err);
         h->broken = true;
         return -1;
     }
