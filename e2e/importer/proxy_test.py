@@ -203,7 +203,8 @@ def scenario_proxy(node, echo, tls_port, dead_port):
           "insecure: true opts out of verification (%s %s)" % (st, raw[:200]))
 
     st, j, raw, _, _ = req(node, "GET", "/api/v1/requests?limit=200")
-    items = (j or {}).get("items") or (j or {}).get("requests") or (j if isinstance(j, list) else [])
+    j = j or {}
+    items = (j.get("items") or j.get("requests") or []) if isinstance(j, dict) else j
     slow = [e for e in items if e.get("mockId") == "px-slow"]
     check(slow and slow[0]["response"]["status"] == 502
           and "timed out" in json.dumps(slow[0]["response"]),
@@ -338,7 +339,8 @@ def main():
         echo.shutdown()
         problems = services.sanitizer_problems(err)
         check(code == 0 and not problems,
-              "the admin stops cleanly, sanitizers quiet (%s %s)" % (code, "\n".join(problems)[:2000]))
+              "the admin stops cleanly, sanitizers quiet (%s %s)"
+              % (code, "\n".join(problems)[:2000]))
     print("%d failures" % len(failures))
     sys.exit(1 if failures else 0)
 
