@@ -53,7 +53,7 @@ pid %(d)s/nginx.pid;
 error_log %(d)s/error.log warn;
 events { worker_connections 1024; }
 http {
-    log_format proto '$server_port $server_protocol $status $request_method $uri';
+    log_format proto '$server_port $server_protocol $status $request_method $uri $args';
     access_log %(d)s/access.log proto;
     client_body_temp_path %(d)s/client_body;
     proxy_temp_path %(d)s/proxy;
@@ -185,6 +185,21 @@ class LoadgenH2Test(unittest.TestCase):
         r, protos = self.tls_run(self.ng.h2tls, False)  # not asked: HTTP/1.1
         self.assertEqual(protos, {"HTTP/1.1"})
 
+    def test_per_request_option(self):
+        # a request's own "http2" wins over the run's; the VU reconnects when it changes
+        port = self.ng.h2tls
+        url = "https://localhost:%d/ok" % port
+        before = len(self.ng.lines(port))
+        r = self.run_load({"vus": 2, "iterations": 200, "insecureSkipTLSVerify": True,
+                           "http2": True, "seed": 7,
+                           "scenario": {"requests": [{"url": url + "?v=2"},
+                                                     {"url": url + "?v=1", "http2": False}]}})
+        self.assertEqual(r["statusCodes"], {"200": 200})
+        lines = self.ng.lines(port)[before:]
+        self.assertEqual(len(lines), 200)
+        by_arg = {(x[5], x[1]) for x in lines}
+        self.assertEqual(by_arg, {("v=2", "HTTP/2.0"), ("v=1", "HTTP/1.1")})
+
     def test_h2c_against_an_http1_only_server_counts_errors(self):
         # the TLS-only port sees the h2c preface as garbage: failures counted, no crash
         r = self.run_load({"vus": 2, "iterations": 20, "http2": True, "timeout": "5s",
@@ -198,12 +213,14 @@ class LoadgenH2Test(unittest.TestCase):
 
     def test_bad_option(self):
         path = os.path.join(self.dir, "bad.json")
-        with open(path, "w") as f:
-            json.dump({"vus": 1, "iterations": 1, "http2": "yes",
-                       "scenario": {"requests": [{"url": self.base + "/h2/items/1"}]}}, f)
-        p = subprocess.run([LOAD, "-q", path], capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 2)
-        self.assertIn("http2: a boolean expected", p.stderr)
+        for run_opt, req_opt, where in (("yes", True, "http2"), (True, 1, "requests[0]: http2")):
+            cfg = {"vus": 1, "iterations": 1, "http2": run_opt, "scenario": {"requests": [
+                {"url": self.base + "/h2/items/1", "http2": req_opt}]}}
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+            p = subprocess.run([LOAD, "-q", path], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(where + ": a boolean expected", p.stderr)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ typedef struct conn {
     int fd;
     lg_tls_t *tls; /* https targets */
     lg_h2_t *h2;   /* the connection speaks HTTP/2 */
+    bool want_h2;  /* it was opened asking for HTTP/2 */
     conn_state_t state;
     int target;
     uint32_t evmask;
@@ -212,13 +213,13 @@ static void connected(conn_t *c)
 {
     const lg_target_t *t = &c->w->lg->cfg.scenario->targets[c->target];
     if (!t->tls) {
-        if (c->w->lg->cfg.http2 && !h2_attach(c))
+        if (c->want_h2 && !h2_attach(c))
             return; /* h2c with prior knowledge */
         set_events(c, EPOLLIN);
         begin_write(c);
         return;
     }
-    c->tls = lg_tls_new(c->w->lg->tls, c->fd, t->host);
+    c->tls = lg_tls_new(c->w->lg->tls, c->fd, t->host, c->want_h2);
     if (!c->tls) {
         fail(c, "tls: out of memory");
         return;
@@ -444,9 +445,12 @@ static void start_request(conn_t *c, int64_t begin, int64_t start)
         c->wdata = c->wbuf.data;
         c->wlen = c->wbuf.len;
     }
-    if (c->fd >= 0 && (c->target != r->target || (c->h2 && !lg_h2_reusable(c->h2))))
+    bool want_h2 = r->http2 < 0 ? w->lg->cfg.http2 : r->http2 > 0;
+    if (c->fd >= 0 &&
+        (c->target != r->target || c->want_h2 != want_h2 || (c->h2 && !lg_h2_reusable(c->h2))))
         conn_close(c);
     c->target = r->target;
+    c->want_h2 = want_h2;
     if (c->fd < 0) {
         do_connect(c);
     } else {
@@ -946,7 +950,7 @@ int mk_loadgen_new(const mk_loadgen_config_t *cfg, mk_loadgen_t **out, mk_err_t 
     }
     for (size_t i = 0; i < cfg->scenario->ntargets && !lg->tls; i++)
         if (cfg->scenario->targets[i].tls &&
-            (rc = lg_tls_ctx_new(cfg->insecure_skip_tls_verify, cfg->http2, &lg->tls, err)) != 0)
+            (rc = lg_tls_ctx_new(cfg->insecure_skip_tls_verify, &lg->tls, err)) != 0)
             goto fail;
     uint64_t seed = cfg->seed ? cfg->seed : (uint64_t)mono_ns();
     for (int i = 0; i < lg->nworkers; i++) {

@@ -334,10 +334,16 @@ static int compile_request(mk_loadgen_scenario_t *sc, size_t i, const json_t *jr
     const char *method = json_string_value(json_object_get(jr, "method"));
     const char *rawurl = json_string_value(json_object_get(jr, "url"));
     json_t *headers = json_object_get(jr, "headers"), *jbody = json_object_get(jr, "body");
+    json_t *http2 = json_object_get(jr, "http2");
     if (!json_is_object(jr)) {
         mk_err_set(err, MK_EINVAL, "must be an object");
         goto out;
     }
+    if (http2 && !json_is_boolean(http2)) {
+        mk_err_set(err, MK_EINVAL, "http2: a boolean expected");
+        goto out;
+    }
+    r->http2 = http2 ? json_is_true(http2) : -1;
     if (!method)
         method = "GET";
     if (!is_token(method)) {

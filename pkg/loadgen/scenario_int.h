@@ -33,6 +33,7 @@ typedef struct lg_target {
 typedef struct lg_request {
     int target;
     bool head;        /* HEAD: the response has no body */
+    int http2;        /* the request's "http2": -1 unset (the run's), 0 false, 1 true */
     lg_tmpl_t head_t; /* request line and headers, without the blank line */
     lg_tmpl_t body_t; /* empty when has_body is false */
     bool has_body;

@@ -18,7 +18,7 @@ struct lg_tls {
     SSL *ssl;
 };
 
-int lg_tls_ctx_new(bool insecure, bool h2, lg_tls_ctx_t **out, mk_err_t *err)
+int lg_tls_ctx_new(bool insecure, lg_tls_ctx_t **out, mk_err_t *err)
 {
     *out = NULL;
     lg_tls_ctx_t *c = calloc(1, sizeof *c);
@@ -37,11 +37,6 @@ int lg_tls_ctx_new(bool insecure, bool h2, lg_tls_ctx_t **out, mk_err_t *err)
         SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
         SSL_CTX_set_default_verify_paths(c->ctx);
     }
-    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-    if (h2 && SSL_CTX_set_alpn_protos(c->ctx, alpn, sizeof alpn - 1) != 0) {
-        lg_tls_ctx_free(c);
-        return mk_err_set(err, MK_EINTERNAL, "TLS: cannot set ALPN");
-    }
     *out = c;
     return 0;
 }
@@ -54,11 +49,16 @@ void lg_tls_ctx_free(lg_tls_ctx_t *c)
     free(c);
 }
 
-lg_tls_t *lg_tls_new(lg_tls_ctx_t *c, int fd, const char *host)
+lg_tls_t *lg_tls_new(lg_tls_ctx_t *c, int fd, const char *host, bool h2)
 {
+    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
     lg_tls_t *t = calloc(1, sizeof *t);
     if (!t || !(t->ssl = SSL_new(c->ctx))) {
         free(t);
+        return NULL;
+    }
+    if (h2 && SSL_set_alpn_protos(t->ssl, alpn, sizeof alpn - 1) != 0) {
+        lg_tls_free(t);
         return NULL;
     }
     SSL_set_fd(t->ssl, fd);

@@ -20,13 +20,13 @@ enum {
     LG_TLS_ERR = -1
 };
 
-/* System CAs (SSL_CERT_FILE / SSL_CERT_DIR honoured) unless insecure. With h2 the handshake
- * offers ALPN "h2, http/1.1" (otherwise no ALPN: HTTP/1.1). */
-int lg_tls_ctx_new(bool insecure, bool h2, lg_tls_ctx_t **out, mk_err_t *err);
+/* System CAs (SSL_CERT_FILE / SSL_CERT_DIR honoured) unless insecure. */
+int lg_tls_ctx_new(bool insecure, lg_tls_ctx_t **out, mk_err_t *err);
 void lg_tls_ctx_free(lg_tls_ctx_t *ctx);
 /* A client session on a connected socket, checking the certificate against host (a name or an IP
- * address) and sending it as SNI when it is a name. NULL when out of memory. */
-lg_tls_t *lg_tls_new(lg_tls_ctx_t *ctx, int fd, const char *host);
+ * address) and sending it as SNI when it is a name. With h2 the handshake offers ALPN
+ * "h2, http/1.1" (otherwise no ALPN: HTTP/1.1). NULL when out of memory. */
+lg_tls_t *lg_tls_new(lg_tls_ctx_t *ctx, int fd, const char *host, bool h2);
 void lg_tls_free(lg_tls_t *t);
 /* After the handshake: the server picked "h2" by ALPN. */
 bool lg_tls_is_h2(const lg_tls_t *t);
