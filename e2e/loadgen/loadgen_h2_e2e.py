@@ -85,7 +85,9 @@ class LoadgenH2Test(unittest.TestCase):
         for d in ({"id": "h2-item", "http": {"route": "/h2/items/:id", "httpMethod": "GET"},
                    "response": {"statusCode": 200, "payload": {"ok": True}}},
                   {"id": "h2-order", "http": {"route": "/h2/orders", "httpMethod": "POST"},
-                   "response": {"statusCode": 201, "payload": {"ok": True}}}):
+                   "response": {"statusCode": 201, "payload": {"ok": True}}},
+                  {"id": "h2-slow", "http": {"route": "/h2/slow", "httpMethod": "GET"},
+                   "response": {"statusCode": 200, "payload": {"ok": True}, "delay": 1000}}):
             s, _, raw, _ = cls.m.request("POST", "/api/v1/mocks", d)
             assert s == 201, raw
         cls.ng = NginxH2(cls.dir).start()
@@ -143,6 +145,24 @@ class LoadgenH2Test(unittest.TestCase):
         self.assertGreater(m["data_sent"]["count"], 0)
         self.assertGreater(m["data_received"]["count"], 0)
         self.assertIn("p(99)", m["http_req_duration"])
+
+    def test_open_model_and_timeouts(self):
+        before, _ = self.journal("h2-item")
+        r = self.run_load({"executor": "constant-arrival-rate", "rate": 300, "duration": "1s",
+                           "preAllocatedVUs": 20, "http2": True,
+                           "scenario": {"requests": [{"url": self.base + "/h2/items/1"}]}})
+        after, _ = self.journal("h2-item")
+        self.assertEqual(r["metrics"]["http_reqs"]["count"], 300)
+        self.assertEqual(after - before, 300)
+        # a stream that does not answer within the timeout: counted, the session dropped
+        t0 = time.time()
+        r = self.run_load({"vus": 2, "duration": "1s", "timeout": "200ms", "http2": True,
+                           "scenario": {"requests": [{"url": self.base + "/h2/slow"}]}})
+        self.assertLess(time.time() - t0, 10)
+        m = r["metrics"]
+        self.assertGreaterEqual(m["http_reqs"]["count"], 4)
+        self.assertEqual(m["http_req_failed"]["passes"], m["http_reqs"]["count"])
+        self.assertEqual({e["message"] for e in r["errors"]}, {"request timeout"})
 
     def test_h2c_against_nginx_arrives_as_http2(self):
         r = self.run_load({"vus": 4, "duration": "1s", "http2": True,
