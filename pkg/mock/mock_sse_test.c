@@ -104,6 +104,15 @@ static void test_sdk_empty_contexts(void)
         mk_mock_unref(m);
     else
         fprintf(stderr, "%s\n", err.msg);
+    /* The Go SDK's zero OneOf struct ("oneOf": {}) is no oneOf. */
+    m = parse("{\"http\":{},\"oneOf\":{},\"sse\":{\"eventPath\":\"/s\"},\"response\":"
+              "{\"soapFault\":{},\"sseEventChain\":{\"events\":[{\"data\":\"x\"}]}}}",
+              &err);
+    MK_CHECK(m != NULL && m->sse != NULL);
+    if (m)
+        mk_mock_unref(m);
+    else
+        fprintf(stderr, "%s\n", err.msg);
 }
 
 static void expect_error(const char *def, const char *want)
@@ -146,6 +155,12 @@ static void test_bad_definitions_name_their_field(void)
     expect_error("{\"http\":{\"route\":\"/x\"},\"sse\":{\"eventPath\":\"/e\"},\"response\":"
                  "{\"sseEventChain\":{\"events\":[{\"data\":1}]}}}",
                  "http and sse");
+    expect_error("{\"sse\":{\"eventPath\":\"/e\"},\"oneOf\":{\"responses\":[{}]},\"response\":"
+                 "{\"sseEventChain\":{\"events\":[{\"data\":1}]}}}",
+                 "oneOf: an SSE mock answers with one response");
+    expect_error("{\"sse\":{\"eventPath\":\"/e\"},\"oneOf\":{\"order\":\"random\"},\"response\":"
+                 "{\"sseEventChain\":{\"events\":[{\"data\":1}]}}}",
+                 "oneOf");
     /* Too many events, and data past the limit. */
     json_t *events = json_array();
     for (int i = 0; i <= MK_MOCK_SSE_MAX_EVENTS; i++)
