@@ -331,6 +331,53 @@ def descriptor_api(admin, work, pb):
     check(st == 404, "an HTTP request with method GRPC does not reach gRPC mocks (%s)" % st)
 
 
+def generator_api(admin, port, pb, T):
+    """Mockarty's /api/v1/generators/grpc: a descriptor set (or .proto text) becomes one mock per
+    method with an example answer, and a create keeps the set so the mocks answer at once."""
+    octet = {"Content-Type": "application/octet-stream"}
+    st, body = api(admin, "POST", "/api/v1/generators/grpc/preview?namespace=gen", raw=pb,
+                   headers=octet)
+    kinds = sorted(m["grpc"]["methodType"] for m in (body or {}).get("mocks", []))
+    check(st == 200 and body["count"] == 4 and
+          kinds == ["bidi", "client_stream", "server_stream", "unary"],
+          "generators/grpc/preview: one mock per method with its call kind (%s %s)" % (st, kinds))
+    st, listed = api(admin, "GET", "/api/v1/grpc/descriptors?namespace=gen")
+    check(listed["descriptors"] == [], "the preview stores no descriptor set")
+    st, body = api(admin, "POST", "/api/v1/generators/grpc?namespace=gen&name=gen", raw=pb,
+                   headers=octet)
+    check(st == 201 and body["created"] == 4, "generators/grpc: 4 mocks created (%s)" % body)
+    st, body = api(admin, "POST", "/api/v1/generators/grpc/preview?namespace=gen2",
+                   raw=PLAIN_PROTO.encode(), headers={"Content-Type": "text/plain"})
+    check(st == 200 and body["count"] == 1 and
+          body["mocks"][0]["grpc"]["service"] == "plain.Pings",
+          ".proto text is compiled for the generator (%s)" % st)
+
+    ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+    Req, User = T["demo.GetUserRequest"], T["demo.User"]
+    get = ch.unary_unary("/demo.Users/GetUser", request_serializer=Req.SerializeToString,
+                         response_deserializer=User.FromString)
+    lst = ch.unary_stream("/demo.Users/ListUsers", request_serializer=Req.SerializeToString,
+                          response_deserializer=User.FromString)
+    md = [("x-namespace", "gen")] + AUTH
+    deadline = time.time() + 10
+    while True:  # the gRPC server re-reads descriptor sets after the notice
+        try:
+            u = get(Req(user_id="x"), metadata=md, timeout=5)
+            break
+        except grpc.RpcError as e:
+            if time.time() > deadline:
+                check(False, "the generated unary mock answers: %s %s" % (e.code(), e.details()))
+                return
+            time.sleep(0.2)
+    check(u.id == "id" and u.name == "name" and u.age == 1 and list(u.tags) == ["tags"] and
+          u.born.seconds == 1704164645,
+          "the generated unary mock answers an example User: %r" % u)
+    users = list(lst(Req(user_id="x"), metadata=md, timeout=5))
+    check(len(users) == 1 and users[0].name == "name",
+          "the generated server-streaming mock answers one example message")
+    ch.close()
+
+
 def main():
     admin_bin = sys.argv[1]
     resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
@@ -353,6 +400,7 @@ def main():
         admin.start(wait_ready=True, timeout=120)
         descriptor_api(admin, work, pb)
         calls(int(env["GRPC_MOCK_PORT"]), T, S, R, "admin")
+        generator_api(admin, int(env["GRPC_MOCK_PORT"]), pb, T)
 
         st, body = api(admin, "GET", "/api/v1/requests?limit=200")
         entries = body if isinstance(body, list) else (body or {}).get("requests", body)

@@ -62,6 +62,14 @@ struct mk_import_opts;
 struct mk_import_result;
 int mk_api_soap_import(const char *text, size_t len, const struct mk_import_opts *o,
                        struct mk_import_result *r, mk_err_t *err);
+/* grpc_api.c: one gRPC mock per method of a descriptor set (binary, or .proto text compiled with
+ * protoc), with an example answer of its output type (the generators' "grpc" kind); and what such
+ * an import keeps besides its mocks: the set itself, stored as the namespace's descriptor set
+ * named name (NULL: "default"), so the mocks can be called. */
+int mk_api_grpc_import(const char *text, size_t len, const struct mk_import_opts *o,
+                       struct mk_import_result *r, mk_err_t *err);
+int mk_api_grpc_keep(mk_api_t *api, const char *ns, const char *name, const char *text,
+                     size_t len, mk_err_t *err);
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 

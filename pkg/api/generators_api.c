@@ -14,27 +14,25 @@
 typedef int (*translate_fn)(json_t *doc, const mk_import_opts_t *o, mk_import_result_t *r,
                             mk_err_t *err);
 
-/* The kinds, by the last path segment of the row. text: the spec is not a JSON/YAML document.
- * missing: answered 501 with this reason. */
+/* The kinds, by the last path segment of the row. text: the spec is not a JSON/YAML document. */
 static const struct kind {
     const char *name;
     translate_fn fn;
     bool text;
-    const char *missing;
     /* the translator of a text kind */
-    int (*text_fn)(const char *text, size_t len, const mk_import_opts_t *o,
-                   mk_import_result_t *r, mk_err_t *err);
+    int (*text_fn)(const char *text, size_t len, const mk_import_opts_t *o, mk_import_result_t *r,
+                   mk_err_t *err);
+    /* what a create keeps besides the mocks (NULL: nothing), before they are stored */
+    int (*keep)(mk_api_t *api, const char *ns, const char *name, const char *text, size_t len,
+                mk_err_t *err);
 } kinds[] = {
     {"openapi", mk_import_openapi, false, NULL, NULL},
     {"har", mk_import_har, false, NULL, NULL},
     {"wiremock", mk_import_wiremock, false, NULL, NULL},
     {"postman", mk_import_postman, false, NULL, NULL},
-    {"graphql", NULL, true, NULL, mk_import_graphql},
-    {"soap", NULL, true, NULL, mk_api_soap_import},
-    {"grpc", NULL, true,
-     "gRPC mocks from a descriptor set need gRPC mock serving (issue: protocols), which this "
-     "server does not do yet; nothing was stored",
-     NULL},
+    {"graphql", NULL, true, mk_import_graphql, NULL},
+    {"soap", NULL, true, mk_api_soap_import, NULL},
+    {"grpc", NULL, true, mk_api_grpc_import, mk_api_grpc_keep},
     {NULL, NULL, false, NULL, NULL},
 };
 
@@ -191,12 +189,6 @@ static int run(ctx_t *c, bool store)
     const struct kind *kind = kind_of(c->ep->path);
     if (kind == NULL)
         return mk_api_reply_fmt(c, MK_EINTERNAL, "no importer for %s", c->ep->path);
-    if (kind->missing) {
-        mk_str_t id = mk_httpd_req_id(c->req);
-        return mk_api_reply_json(c->req, 501,
-                                 json_pack("{s:s, s:s, s:s#}", "error", kind->missing, "code",
-                                           "not_implemented", "request_id", id.base, id.len));
-    }
     call_t k = {0};
     mk_import_result_t r;
     mk_import_result_init(&r);
@@ -213,8 +205,8 @@ static int run(ctx_t *c, bool store)
     }
     k.o.id_seed = ns;
     mk_err_t err;
-    int rc = kind->text ? kind->text_fn(k.text, k.len, &k.o, &r, &err)
-                        : kind->fn(k.doc, &k.o, &r, &err);
+    int rc =
+        kind->text ? kind->text_fn(k.text, k.len, &k.o, &r, &err) : kind->fn(k.doc, &k.o, &r, &err);
     if (rc != 0) {
         status = mk_api_reply_fmt(c, MK_EINVAL, "%s", err.msg);
         goto out;
@@ -236,9 +228,15 @@ static int run(ctx_t *c, bool store)
         json_t *def = json_array_get(r.mocks, i);
         const char *id = json_string_value(json_object_get(def, "id"));
         char where[200];
-        snprintf(where, sizeof where, "mocks[%zu] %s %s", i,
-                 json_string_value(json_object_get(json_object_get(def, "http"), "httpMethod")),
-                 json_string_value(json_object_get(json_object_get(def, "http"), "route")));
+        const json_t *g = json_object_get(def, "grpc");
+        if (g) /* a gRPC mock: its service and method */
+            snprintf(where, sizeof where, "mocks[%zu] %s/%s", i,
+                     json_string_value(json_object_get(g, "service")),
+                     json_string_value(json_object_get(g, "method")));
+        else
+            snprintf(where, sizeof where, "mocks[%zu] %s %s", i,
+                     json_string_value(json_object_get(json_object_get(def, "http"), "httpMethod")),
+                     json_string_value(json_object_get(json_object_get(def, "http"), "route")));
         int rc2 = MK_EINVAL;
         if (id && json_object_get(ids, id)) {
             mk_err_set(&err, MK_EINVAL, "id '%s' repeats an earlier mock of this import", id);
@@ -272,6 +270,13 @@ static int run(ctx_t *c, bool store)
     }
     json_decref(ids);
     json_t *items = json_array();
+    if (store && n > 0 && kind->keep &&
+        kind->keep(c->api, ns, mk_api_query(c, "name"), k.text, k.len, &err) != 0) {
+        pthread_mutex_unlock(&c->api->write_lock);
+        json_decref(items);
+        status = mk_api_reply_err(c, &err);
+        goto out;
+    }
     if (store && n > 0) {
         for (size_t i = 0; i < n; i++)
             mk_mock_ref(mocks[i]);
@@ -352,10 +357,10 @@ const mk_api_endpoint_t mk_api_generator_endpoints[] = {
      "The SOAP mocks a WSDL 1.1 document would give, storing nothing",
      MK_API_HEAVY | MK_API_NOAUDIT},
     {"POST", "/api/v1/generators/grpc", generate, "mocks:write",
-     "Create mocks from a descriptor set (answers 501: needs gRPC mocks) in one transaction",
+     "Create mocks from a descriptor set (or .proto text), kept with the set, in one transaction",
      MK_API_HEAVY},
     {"POST", "/api/v1/generators/grpc/preview", preview, "mocks:read",
-     "The mocks a descriptor set (answers 501: needs gRPC mocks) would give, storing nothing",
+     "The mocks a descriptor set (or .proto text) would give, storing nothing",
      MK_API_HEAVY | MK_API_NOAUDIT},
     {"POST", "/api/v1/import/wiremock", generate, "mocks:write",
      "Create mocks from WireMock mappings in one transaction", MK_API_HEAVY},

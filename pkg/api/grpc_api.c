@@ -2,7 +2,10 @@
  * protoc) for a namespace, list and delete them. gRPC mocks decode and encode with these. */
 #include "api/api_internal.h"
 #include "grpcmock/grpcmock.h"
+#include "importer/importer.h"
+#include "protodyn/protodyn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +78,102 @@ static int descriptors_delete(ctx_t *c)
     }
     free(name);
     return status;
+}
+
+/* ---- the generator ---- */
+
+/* .proto source rather than a binary set: text that starts like a .proto file does. */
+static bool proto_text(const char *text, size_t len)
+{
+    static const char *const starts[] = {"syntax", "package", "import", "message", "service",
+                                         "option", "enum",    "//",     "/*"};
+    while (len && (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')) {
+        text++;
+        len--;
+    }
+    for (size_t i = 0; i < sizeof starts / sizeof *starts; i++) {
+        size_t n = strlen(starts[i]);
+        if (len >= n && memcmp(text, starts[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The set's bytes: the body, or the .proto text compiled (*owned then holds them). */
+static int set_bytes(const char *text, size_t len, uint8_t **owned, const uint8_t **data, size_t *n,
+                     mk_err_t *err)
+{
+    *owned = NULL;
+    *data = (const uint8_t *)text;
+    *n = len;
+    if (!proto_text(text, len))
+        return 0;
+    int rc = mk_grpcmock_compile_proto(text, len, owned, n, err);
+    *data = *owned;
+    return rc;
+}
+
+int mk_api_grpc_import(const char *text, size_t len, const mk_import_opts_t *o,
+                       mk_import_result_t *r, mk_err_t *err)
+{
+    uint8_t *owned;
+    const uint8_t *data;
+    size_t n;
+    mk_protodyn_pool_t *pool = NULL;
+    int rc = set_bytes(text, len, &owned, &data, &n, err);
+    if (rc == 0)
+        rc = mk_protodyn_pool_new(data, n, &pool, err);
+    if (rc == 0 && mk_protodyn_method_count(pool) == 0)
+        rc = mk_err_set(err, MK_EINVAL, "the descriptor set defines no service method");
+    for (size_t i = 0; rc == 0 && i < mk_protodyn_method_count(pool); i++) {
+        const mk_protodyn_method_t *m = mk_protodyn_method_at(pool, i);
+        const char *kind = m->client_streaming && m->server_streaming ? "bidi"
+                           : m->client_streaming                      ? "client_stream"
+                           : m->server_streaming                      ? "server_stream"
+                                                                      : "unary";
+        json_t *sample = mk_protodyn_sample(m->output);
+        /* A stream answers a list of messages: one example. */
+        json_t *payload = m->server_streaming ? json_pack("[o]", sample) : sample;
+        /* Stable per namespace and method: generating again replaces. */
+        uint64_t h = 1469598103934665603ull;
+        for (const char *p = o->id_seed ? o->id_seed : ""; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        for (const char *p = m->path; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        char id[96];
+        snprintf(id, sizeof id, "grpc-%.40s-%016llx", m->name, (unsigned long long)h);
+        json_t *def =
+            json_pack("{s:s, s:{s:s, s:s, s:s}, s:{s:o}}", "id", id, "grpc", "service", m->service,
+                      "method", m->name, "methodType", kind, "response", "payload", payload);
+        if (o->tags)
+            json_object_set(def, "tags", o->tags);
+        if (o->chain_id)
+            json_object_set_new(def, "chainId", json_string(o->chain_id));
+        if (o->server_name)
+            json_object_set_new(def, "serverName", json_string(o->server_name));
+        json_array_append_new(r->mocks, def);
+    }
+    mk_protodyn_pool_free(pool);
+    free(owned);
+    return rc;
+}
+
+int mk_api_grpc_keep(mk_api_t *api, const char *ns, const char *name, const char *text, size_t len,
+                     mk_err_t *err)
+{
+    uint8_t *owned;
+    const uint8_t *data;
+    size_t n;
+    json_t *info = NULL;
+    int rc = set_bytes(text, len, &owned, &data, &n, err);
+    if (rc == 0)
+        rc = mk_grpcmock_descriptor_put(api->repo, ns, name ? name : DEFAULT_NAME, data, n, &info,
+                                        err);
+    if (rc == 0)
+        mk_grpcmock_notify();
+    json_decref(info);
+    free(owned);
+    return rc;
 }
 
 const mk_api_endpoint_t mk_api_grpc_endpoints[] = {

@@ -1861,3 +1861,99 @@ static int msg_wire(const mk_protodyn_msg_t *m, const json_t *v, mk_buf_t *out, 
     json_decref(g);
     return rc;
 }
+
+/* ---- example messages ---- */
+
+#define SAMPLE_DEPTH 4
+
+static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth);
+
+/* A value of field f's type in JSON form (NULL: leave the field out). */
+static json_t *sample_value(const pd_field_t *f, int depth)
+{
+    switch (f->type) {
+    case T_STRING:
+        return json_string(f->json_name);
+    case T_BOOL:
+        return json_true();
+    case T_DOUBLE:
+    case T_FLOAT:
+        return json_real(1.5);
+    case T_INT64:
+    case T_UINT64:
+    case T_FIXED64:
+    case T_SFIXED64:
+    case T_SINT64:
+        return json_string("1"); /* 64-bit integers are strings in proto3 JSON */
+    case T_BYTES:
+        return json_string("ZXhhbXBsZQ=="); /* "example" */
+    case T_ENUM:
+        return f->en && f->en->n ? json_string(f->en->names[0]) : json_integer(0);
+    case T_MESSAGE:
+    case T_GROUP:
+        return f->msg && depth < SAMPLE_DEPTH ? sample_msg(f->msg, depth + 1) : NULL;
+    default:
+        return json_integer(1);
+    }
+}
+
+/* Well-known types in their own JSON forms. */
+static json_t *sample_wkt(const mk_protodyn_msg_t *m, int depth)
+{
+    const char *n = m->name + strlen("google.protobuf.");
+    if (strcmp(n, "Timestamp") == 0)
+        return json_string("2024-01-02T03:04:05Z");
+    if (strcmp(n, "Duration") == 0)
+        return json_string("1.500s");
+    if (strcmp(n, "FieldMask") == 0)
+        return json_string("name");
+    if (strcmp(n, "Struct") == 0)
+        return json_pack("{s:s}", "key", "value");
+    if (strcmp(n, "Value") == 0)
+        return json_string("value");
+    if (strcmp(n, "ListValue") == 0)
+        return json_pack("[s]", "value");
+    if (strcmp(n, "Any") == 0)
+        return NULL; /* needs a type of the caller's choosing */
+    /* The wrappers: their one field's value, bare. */
+    return m->nfields == 1 ? sample_value(&m->fields[0], depth) : json_object();
+}
+
+static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth)
+{
+    if (m->wkt != NULL)
+        return sample_wkt(m, depth);
+    json_t *o = json_object();
+    for (size_t i = 0; i < m->nfields; i++) {
+        const pd_field_t *f = &m->fields[i];
+        /* One member per oneof: the first. */
+        bool taken = false;
+        for (size_t k = 0; f->oneof >= 0 && !f->proto3_optional && k < i; k++)
+            taken = taken || m->fields[k].oneof == f->oneof;
+        if (taken)
+            continue;
+        json_t *v;
+        if (f->type == T_MESSAGE && f->msg && f->msg->map_entry && f->msg->nfields == 2) {
+            json_t *key = sample_value(&f->msg->fields[0], depth);
+            json_t *val = sample_value(&f->msg->fields[1], depth);
+            const char *ks = json_is_string(key) ? json_string_value(key)
+                             : json_is_true(key) ? "true"
+                                                 : "1";
+            v = val ? json_pack("{s:o}", ks, val) : NULL;
+            json_decref(key);
+        } else {
+            v = sample_value(f, depth);
+            if (v && f->label == LABEL_REPEATED)
+                v = json_pack("[o]", v);
+        }
+        if (v)
+            json_object_set_new(o, f->json_name, v);
+    }
+    return o;
+}
+
+json_t *mk_protodyn_sample(const mk_protodyn_msg_t *m)
+{
+    json_t *v = sample_msg(m, 0);
+    return v ? v : json_object();
+}

@@ -58,4 +58,11 @@ int mk_protodyn_decode(const mk_protodyn_msg_t *m, const uint8_t *data, size_t l
  * unknown enum names, two members of one oneof, malformed well-known type strings. */
 int mk_protodyn_encode(const mk_protodyn_msg_t *m, const json_t *in, mk_buf_t *out, mk_err_t *err);
 
+/* An example message of type m in JSON form, for generated mocks: every field set once (strings
+ * their JSON name, numbers 1 or 1.5, 64-bit integers "1", bools true, bytes "example", enums
+ * their first value, repeated fields one element, maps one entry), the first member of each
+ * oneof, nested messages four levels down; well-known types in their JSON forms (Any left out).
+ * Encodes with mk_protodyn_encode. New reference. */
+json_t *mk_protodyn_sample(const mk_protodyn_msg_t *m);
+
 #endif
