@@ -21,6 +21,7 @@ typedef int (*mk_api_fn)(ctx_t *c);
 #define MK_API_HEAVY  2u /* scans or exports: runs off the serving loop */
 #define MK_API_NOAUDIT 4u /* a write the table does not audit (the handler audits it itself) */
 #define MK_API_CLIENT_LIMIT 8u /* rate-limited per client address (RATE_LIMIT_LOGIN_PER_MINUTE) */
+#define MK_API_STREAM 16u /* answers a live stream (Server-Sent Events) that stays open */
 
 /* One row of the table: method and path pattern (`:name` parameters, as mock routes), the
  * handler, the permission the caller needs ("mocks:read", "mocks:write", "stores:read", ...,

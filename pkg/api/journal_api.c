@@ -149,6 +149,8 @@ static int requests_stream(ctx_t *c)
                                  .protocol = tail_keep(&p, protocol),
                                  .status = (int)code};
     t->journal = c->api->journal;
+    /* What was answered before this call is not new: file it first, so it is not sent. */
+    mk_journal_sync(t->journal);
     t->after = mk_journal_last_id(t->journal);
     /* A reconnecting EventSource resumes after the last entry it saw, if still kept. */
     mk_str_t last;
@@ -408,7 +410,7 @@ const mk_api_endpoint_t mk_api_journal_endpoints[] = {
     {"GET", "/api/v1/requests/stream", requests_stream, "requests:read",
      "The request journal as a live tail: Server-Sent Events, one per new entry (namespace, "
      "mockId, method, path, status, protocol; Last-Event-ID resumes)",
-     0},
+     MK_API_STREAM},
     {"DELETE", "/api/v1/requests", requests_clear, "admin",
      "Forget every journal entry and unmatched request (every namespace's: administrators)", 0},
     {"POST", "/api/v1/requests/count", requests_count, "requests:read",

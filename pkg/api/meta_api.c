@@ -155,22 +155,27 @@ static int features(ctx_t *c)
     return mk_api_reply_json(
         c->req, 200,
         json_pack("{s:s, s:{s:b, s:b, s:b, s:b, s:b, s:b}, s:{s:b, s:b, s:b, s:b, s:b, s:b, s:b, "
-                  "s:b, s:b, s:b, s:b, s:b}, s:I}",
-                  "version", MK_API_VERSION, "protocols", "http", 1, "grpc", 0, "graphql", 0,
-                  "soap", 0, "sse", 0, "websocket", 0, "features", "templates", 1, "fakers", 1,
+                  "s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}, s:I}",
+                  "version", MK_API_VERSION, "protocols", "http", 1, "grpc", 1, "graphql", 1,
+                  "soap", 1, "sse", 1, "websocket", 1, "features", "templates", 1, "fakers", 1,
                   "stores", c->api->store != NULL, "mockVersions", 1, "folders", 1,
                   "responseTemplates", 1, "undefinedRequests", 1, "verification", 1, "webhooks", 1,
-                  "resolvers", 1, "apiTester", 0, "performance", 0, "endpoints", (json_int_t)rows));
+                  "resolvers", 1, "apiTester", c->api->coord != NULL, "performance",
+                  c->api->coord != NULL, "schedules", c->api->coord != NULL, "proxy", 1, "recorder",
+                  1, "endpoints", (json_int_t)rows));
 }
 
 static int endpoints(ctx_t *c)
 {
     json_t *out = json_array();
     for (size_t f = 0; mk_api_families[f]; f++)
-        for (const mk_api_endpoint_t *e = mk_api_families[f]; e->method; e++)
-            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "method", e->method,
-                                                 "path", e->path, "permission", e->permission,
-                                                 "summary", e->summary));
+        for (const mk_api_endpoint_t *e = mk_api_families[f]; e->method; e++) {
+            json_t *row = json_pack("{s:s, s:s, s:s, s:s}", "method", e->method, "path", e->path,
+                                    "permission", e->permission, "summary", e->summary);
+            if (e->flags & MK_API_STREAM)
+                json_object_set_new(row, "stream", json_true());
+            json_array_append_new(out, row);
+        }
     return mk_api_reply_json(c->req, 200, out);
 }
 
