@@ -87,10 +87,6 @@ class GoSdkShapesTest(unittest.TestCase):
         self.assertEqual(self.call("GET", "/go/flaky"), (503, b'{"n":2}'))
         self.assertEqual(self.call("GET", "/go/flaky"), (200, b'{"n":1}'))
 
-    # Known bug: pkg/mock/mock.c compile() decides is_grpc as "grpc present and http absent or
-    # null", so the Go SDK's "http": {} makes a gRPC mock an HTTP mock: 400 "http.route:
-    # required". Remove the marker when fixed (an unexpected success fails the run).
-    @unittest.expectedFailure
     def test_grpc_saved(self):
         # serving needs an uploaded descriptor set and the gRPC port; the shape is what matters
         self.save({"id": "go-grpc", "grpc": {"service": "demo.Users", "method": "GetUser",

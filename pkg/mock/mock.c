@@ -1291,7 +1291,8 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
         return mk_err_set(err, MK_EINVAL, "mock: must be a JSON object");
     int rc = compile_meta(m, def, err);
     json_t *http = json_object_get(def, "http"), *grpc = json_object_get(def, "grpc");
-    bool is_grpc = grpc != NULL && !json_is_null(grpc) && (http == NULL || json_is_null(http));
+    /* The Go SDK sends "http": {} with a gRPC mock (and "grpc": {} with an HTTP one). */
+    bool is_grpc = !blank(grpc) && blank(http);
     if (rc == 0 && !is_grpc && mk_mock_graphql_is(def))
         rc = mk_mock_graphql_compile(m, def, err);
     else if (rc == 0)
