@@ -355,7 +355,10 @@ class Nginx:
         self.log = os.path.join(self.dir, "error.log")
         self.proc = None
         _register(self)
-        servers = "".join("        server 127.0.0.1:%d;\n" % p for p in upstream_ports)
+        # A server refusing connections (restarting) is skipped for fail_timeout; nginx's 10 s
+        # default outlasts a rolling restart of three, leaving "no live upstreams" (502).
+        servers = "".join("        server 127.0.0.1:%d max_fails=1 fail_timeout=1s;\n" % p
+                          for p in upstream_ports)
         d = self.dir
         proxy = ("proxy_pass http://resolvers; proxy_http_version 1.1; "
                  "proxy_set_header Connection \"\"; proxy_connect_timeout 5s; "
