@@ -66,7 +66,10 @@ class PerfRunnersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.grpc = free_port()
+        # The journal's entry count is what the target counted: it must never reach its byte
+        # bound here (at the bound each new entry evicts an old one and the count stands still).
         cls.m = Mockarty(ADMIN, env={"RUNNER_GRPC_PORT": str(cls.grpc), "HTTP_WORKERS": "1",
+                                     "JOURNAL_MAX_BYTES": "1GiB",
                                      "RUNNER_HEARTBEAT_TIMEOUT": "3s",
                                      "PERF_ALLOWED_TARGETS": "127.0.0.1:*,localhost"}).start()
         cls.base = "http://127.0.0.1:%d" % cls.m.port

@@ -216,6 +216,9 @@ json_t *mk_api_doc_get(ctx_t *c, const char *kind, const char *id, const char *w
 /* Documents of kind the caller may do perm on, in ?namespace= or every namespace it has; answers
  * the error itself and returns NULL. New reference (an array, in id order). */
 json_t *mk_api_docs_visible(ctx_t *c, const char *kind, const char *perm);
+/* Deletes the document of kind named by the row's :id (checked as mk_api_doc_get does) and
+ * answers {"id", "deleted": true}, or the error. */
+int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what);
 
 /* apitester_api.c: queues one run of the collection document col with a call's options (body:
  * environment, environmentId, variables, baseUrl, ...; may be NULL); the run document, or NULL

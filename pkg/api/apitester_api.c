@@ -195,21 +195,26 @@ static int collections_get(ctx_t *c)
     return doc ? mk_api_reply_json(c->req, 200, doc) : 404;
 }
 
-static int collections_delete(ctx_t *c)
+int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
+    json_t *doc = mk_api_doc_get(c, kind, mk_api_param(c, "id"), what);
     if (doc == NULL)
         return 404;
     const char *id = jstr(doc, "id");
     mk_api_note_ns(c, jstr(doc, "namespace"));
     mk_err_t err;
-    int rc = mk_repo_delete_docs(c->api->repo, KIND_COLLECTION, &id, 1, &err);
+    int rc = mk_repo_delete_docs(c->api->repo, kind, &id, 1, &err);
     mk_api_note_write(c->api, rc, &err);
     int status =
         rc ? mk_api_reply_err(c, &err)
            : mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1));
     json_decref(doc);
     return status;
+}
+
+static int collections_delete(ctx_t *c)
+{
+    return mk_api_doc_delete(c, KIND_COLLECTION, "collection");
 }
 
 static int collections_export(ctx_t *c)

@@ -1125,19 +1125,7 @@ static int configs_update(ctx_t *c)
 
 static int configs_delete(ctx_t *c)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_CONFIG, mk_api_param(c, "id"), "perf config");
-    if (doc == NULL)
-        return 404;
-    const char *id = jstr(doc, "id");
-    mk_api_note_ns(c, jstr(doc, "namespace"));
-    mk_err_t err;
-    int rc = mk_repo_delete_docs(c->api->repo, KIND_CONFIG, &id, 1, &err);
-    mk_api_note_write(c->api, rc, &err);
-    int status =
-        rc ? mk_api_reply_err(c, &err)
-           : mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1));
-    json_decref(doc);
-    return status;
+    return mk_api_doc_delete(c, KIND_CONFIG, "perf config");
 }
 
 #define PR "/api/v1/perf-results"

@@ -194,19 +194,8 @@ static int scheds_get(ctx_t *c)
 static int scheds_delete(ctx_t *c)
 {
     const kind_t *k = kind_of(c);
-    json_t *doc = mk_api_doc_get(c, k->kind, mk_api_param(c, "id"), k->what);
-    if (doc == NULL)
-        return 404;
-    const char *id = jstr(doc, "id");
-    mk_api_note_ns(c, jstr(doc, "namespace"));
-    mk_err_t err;
-    int rc = mk_repo_delete_docs(c->api->repo, k->kind, &id, 1, &err);
-    mk_api_note_write(c->api, rc, &err);
+    int status = mk_api_doc_delete(c, k->kind, k->what);
     atomic_store(&c->api->sched->dirty, true);
-    int status =
-        rc ? mk_api_reply_err(c, &err)
-           : mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1));
-    json_decref(doc);
     return status;
 }
 
