@@ -1865,11 +1865,20 @@ static int msg_wire(const mk_protodyn_msg_t *m, const json_t *v, mk_buf_t *out, 
 /* ---- example messages ---- */
 
 #define SAMPLE_DEPTH 4
+/* Values in one example at most: a hostile set (a message of a hundred fields of its own type)
+ * would otherwise ask for 100^4 of them. Past it, nested messages are left out. */
+#define SAMPLE_BUDGET 10000
 
-static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth);
+static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth, size_t *budget);
+
+static void spend(size_t *budget)
+{
+    if (*budget > 0)
+        --*budget;
+}
 
 /* A value of field f's type in JSON form (NULL: leave the field out). */
-static json_t *sample_value(const pd_field_t *f, int depth)
+static json_t *sample_value(const pd_field_t *f, int depth, size_t *budget)
 {
     switch (f->type) {
     case T_STRING:
@@ -1891,14 +1900,16 @@ static json_t *sample_value(const pd_field_t *f, int depth)
         return f->en && f->en->n ? json_string(f->en->names[0]) : json_integer(0);
     case T_MESSAGE:
     case T_GROUP:
-        return f->msg && depth < SAMPLE_DEPTH ? sample_msg(f->msg, depth + 1) : NULL;
+        if (f->msg == NULL || depth >= SAMPLE_DEPTH || *budget == 0)
+            return NULL;
+        return sample_msg(f->msg, depth + 1, budget);
     default:
         return json_integer(1);
     }
 }
 
 /* Well-known types in their own JSON forms. */
-static json_t *sample_wkt(const mk_protodyn_msg_t *m, int depth)
+static json_t *sample_wkt(const mk_protodyn_msg_t *m, int depth, size_t *budget)
 {
     const char *n = m->name + strlen("google.protobuf.");
     if (strcmp(n, "Timestamp") == 0)
@@ -1916,15 +1927,17 @@ static json_t *sample_wkt(const mk_protodyn_msg_t *m, int depth)
     if (strcmp(n, "Any") == 0)
         return NULL; /* needs a type of the caller's choosing */
     /* The wrappers: their one field's value, bare. */
-    return m->nfields == 1 ? sample_value(&m->fields[0], depth) : json_object();
+    return m->nfields == 1 ? sample_value(&m->fields[0], depth, budget) : json_object();
 }
 
-static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth)
+static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth, size_t *budget)
 {
     if (m->wkt != NULL)
-        return sample_wkt(m, depth);
+        return sample_wkt(m, depth, budget);
     json_t *o = json_object();
-    for (size_t i = 0; i < m->nfields; i++) {
+    /* Every field is visited (scalars cost nothing to keep); nested messages stop when the
+     * budget is spent. */
+    for (size_t i = 0; i < m->nfields; i++, spend(budget)) {
         const pd_field_t *f = &m->fields[i];
         /* One member per oneof: the first. */
         bool taken = false;
@@ -1934,15 +1947,15 @@ static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth)
             continue;
         json_t *v;
         if (f->type == T_MESSAGE && f->msg && f->msg->map_entry && f->msg->nfields == 2) {
-            json_t *key = sample_value(&f->msg->fields[0], depth);
-            json_t *val = sample_value(&f->msg->fields[1], depth);
+            json_t *key = sample_value(&f->msg->fields[0], depth, budget);
+            json_t *val = sample_value(&f->msg->fields[1], depth, budget);
             const char *ks = json_is_string(key) ? json_string_value(key)
                              : json_is_true(key) ? "true"
                                                  : "1";
             v = val ? json_pack("{s:o}", ks, val) : NULL;
             json_decref(key);
         } else {
-            v = sample_value(f, depth);
+            v = sample_value(f, depth, budget);
             if (v && f->label == LABEL_REPEATED)
                 v = json_pack("[o]", v);
         }
@@ -1954,6 +1967,7 @@ static json_t *sample_msg(const mk_protodyn_msg_t *m, int depth)
 
 json_t *mk_protodyn_sample(const mk_protodyn_msg_t *m)
 {
-    json_t *v = sample_msg(m, 0);
+    size_t budget = SAMPLE_BUDGET;
+    json_t *v = sample_msg(m, 0, &budget);
     return v ? v : json_object();
 }

@@ -476,6 +476,19 @@ static void check_sample(const mk_protodyn_msg_t *m)
     mk_buf_free(&out);
 }
 
+static size_t values_in(const json_t *v)
+{
+    size_t n = 1;
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v))
+        json_object_foreach((json_t *)v, k, x) n += values_in(x);
+    else if (json_is_array(v))
+        json_array_foreach(v, i, x) n += values_in(x);
+    return n;
+}
+
 static void test_samples(void)
 {
     check_sample(all_t);
@@ -487,8 +500,16 @@ static void test_samples(void)
     uint8_t *d = read_file(WKT_DESCRIPTORS, &n);
     mk_protodyn_pool_t *p = NULL;
     mk_err_t err = {0};
-    if (d && mk_protodyn_pool_new(d, n, &p, &err) == 0)
+    if (d && mk_protodyn_pool_new(d, n, &p, &err) == 0) {
         check_sample(mk_protodyn_find_message(p, "wkt.W"));
+        /* A message of forty fields of its own type: bounded, and still a valid message. */
+        const mk_protodyn_msg_t *wide = mk_protodyn_find_message(p, "wkt.Wide");
+        json_t *w = mk_protodyn_sample(wide);
+        MK_CHECK(values_in(w) <= 20000);
+        MK_CHECK(json_object_get(w, "s") != NULL && json_object_get(w, "w1") != NULL);
+        json_decref(w);
+        check_sample(wide);
+    }
     free(d);
     mk_protodyn_pool_free(p);
 }
