@@ -161,11 +161,15 @@ class UiHeadersTest(unittest.TestCase):
         self.assertEqual(r.status, 201, r)
         timings = {}
         for q in ("limit=50", "limit=50&offset=9950", "limit=50&tags=t3", "limit=50&protocol=http"):
-            t = time.time()
-            r = self.admin.request("GET", "/api/v1/mocks?namespace=big&" + q, timeout=30)
-            timings[q] = (time.time() - t) * 1000
-            self.assertEqual(r.status, 200)
-            self.assertEqual(len(r.json["items"]), 50, q)
+            # the best of three: a neighbour test compiling on the same 2 cores once made one
+            # request 531 ms; rendering all 10,000 mocks takes seconds every time
+            for _ in range(3):
+                t = time.time()
+                r = self.admin.request("GET", "/api/v1/mocks?namespace=big&" + q, timeout=30)
+                ms = (time.time() - t) * 1000
+                timings[q] = min(timings.get(q, ms), ms)
+                self.assertEqual(r.status, 200)
+                self.assertEqual(len(r.json["items"]), 50, q)
         r = self.admin.request("GET", "/api/v1/mocks?namespace=big&limit=50&offset=9950")
         self.assertEqual(r.json["total"], 10000)
         self.assertEqual(r.json["items"][0]["id"], "big-00049")  # newest first
