@@ -129,10 +129,13 @@ static void owner_set(mk_coord_t *co, const char *runner_id, const char *cred)
     pthread_mutex_unlock(&co->mu);
 }
 
-/* OK when who registered runner_id; NOT_FOUND (register again) or PERMISSION_DENIED. */
-static int owner_check(mk_coord_t *co, const char *runner_id, const mk_identity_principal_t *who,
-                       char *msg, size_t size)
+/* True when who registered runner_id (NULL: ""); otherwise answers the call NOT_FOUND (register
+ * again) or PERMISSION_DENIED and returns false. */
+static bool owner_check(mk_coord_t *co, mk_grpc_call_t *call, const char *runner_id,
+                        const mk_identity_principal_t *who)
 {
+    if (runner_id == NULL)
+        runner_id = "";
     int code = MK_GRPC_NOT_FOUND;
     pthread_mutex_lock(&co->mu);
     for (size_t i = 0; i < co->nowners; i++)
@@ -140,11 +143,15 @@ static int owner_check(mk_coord_t *co, const char *runner_id, const mk_identity_
             code = strcmp(co->owners[i].cred, who->cred_id) == 0 ? MK_GRPC_OK
                                                                  : MK_GRPC_PERMISSION_DENIED;
     pthread_mutex_unlock(&co->mu);
+    if (code == MK_GRPC_OK)
+        return true;
+    char msg[512];
     if (code == MK_GRPC_NOT_FOUND)
-        snprintf(msg, size, "runner '%s' is not registered (register again)", runner_id);
-    else if (code != MK_GRPC_OK)
-        snprintf(msg, size, "runner '%s' was registered with another token", runner_id);
-    return code;
+        snprintf(msg, sizeof msg, "runner '%s' is not registered (register again)", runner_id);
+    else
+        snprintf(msg, sizeof msg, "runner '%s' was registered with another token", runner_id);
+    mk_grpc_call_finish(call, code, msg, NULL, 0);
+    return false;
 }
 
 /* ---- call plumbing ------------------------------------------------------------------------- */
@@ -203,6 +210,30 @@ static const unary_t *unary_request(mk_grpc_call_t *call)
     return u;
 }
 
+/* The request of a unary call from an authenticated caller (who), decoded as desc; free it with
+ * protobuf_c_message_free_unpacked. NULL after answering the call: INVALID_ARGUMENT when it is not
+ * one message or does not decode, or the authentication's status. */
+static ProtobufCMessage *unary_decode(mk_coord_t *co, mk_grpc_call_t *call,
+                                      const ProtobufCMessageDescriptor *desc,
+                                      mk_identity_principal_t *who)
+{
+    const unary_t *u = unary_request(call);
+    if (u == NULL)
+        return NULL;
+    char msg[512];
+    int code = authenticate(co, call, who, msg, sizeof msg);
+    if (code != MK_GRPC_OK) {
+        mk_grpc_call_finish(call, code, msg, NULL, 0);
+        return NULL;
+    }
+    ProtobufCMessage *rq = protobuf_c_message_unpack(desc, NULL, u->len, u->msg);
+    if (rq == NULL) {
+        snprintf(msg, sizeof msg, "%s does not decode", desc->short_name);
+        mk_grpc_call_finish(call, MK_GRPC_INVALID_ARGUMENT, msg, NULL, 0);
+    }
+    return rq;
+}
+
 /* Packs msg and sends it as the call's answer, then OK. */
 static void answer(mk_grpc_call_t *call, const ProtobufCMessage *msg)
 {
@@ -228,26 +259,15 @@ static const char *str_or_empty(const char *s)
 static void register_node(mk_grpc_call_t *call, void *ud)
 {
     mk_coord_t *co = ud;
-    const unary_t *u = unary_request(call);
-    if (u == NULL)
+    mk_identity_principal_t who;
+    Mockarty__Coordinator__V1__RegisterRequest *rq = (void *)unary_decode(
+        co, call, &mockarty__coordinator__v1__register_request__descriptor, &who);
+    if (rq == NULL)
         return;
     char msg[512];
-    mk_identity_principal_t who;
-    int code = authenticate(co, call, &who, msg, sizeof msg);
-    if (code != MK_GRPC_OK) {
-        mk_grpc_call_finish(call, code, msg, NULL, 0);
-        return;
-    }
-    Mockarty__Coordinator__V1__RegisterRequest *rq =
-        mockarty__coordinator__v1__register_request__unpack(NULL, u->len, u->msg);
-    if (rq == NULL) {
-        mk_grpc_call_finish(call, MK_GRPC_INVALID_ARGUMENT, "RegisterRequest does not decode", NULL,
-                            0);
-        return;
-    }
     const char *ns = str_or_empty(rq->namespace_);
     bool admin = who.admin && who.scope_ns[0] == '\0';
-    code = MK_GRPC_OK;
+    int code = MK_GRPC_OK;
     if (rq->shared && !admin) {
         snprintf(msg, sizeof msg,
                  "SHARED=true needs an admin-scoped integration token; this token is scoped to "
@@ -367,48 +387,36 @@ int mk_coord_stop_task(mk_coord_t *c, const char *task_id)
 static void heartbeat(mk_grpc_call_t *call, void *ud)
 {
     mk_coord_t *co = ud;
-    const unary_t *u = unary_request(call);
-    if (u == NULL)
-        return;
-    char msg[512];
     mk_identity_principal_t who;
-    int code = authenticate(co, call, &who, msg, sizeof msg);
-    Mockarty__Coordinator__V1__HeartbeatRequest *rq =
-        code == MK_GRPC_OK
-            ? mockarty__coordinator__v1__heartbeat_request__unpack(NULL, u->len, u->msg)
-            : NULL;
-    if (code == MK_GRPC_OK && rq == NULL) {
-        code = MK_GRPC_INVALID_ARGUMENT;
-        snprintf(msg, sizeof msg, "HeartbeatRequest does not decode");
-    }
-    if (code == MK_GRPC_OK)
-        code = owner_check(co, str_or_empty(rq->runner_id), &who, msg, sizeof msg);
+    Mockarty__Coordinator__V1__HeartbeatRequest *rq = (void *)unary_decode(
+        co, call, &mockarty__coordinator__v1__heartbeat_request__descriptor, &who);
+    if (rq == NULL)
+        return;
     json_t *cancel = NULL;
     mk_err_t err;
-    if (code == MK_GRPC_OK &&
-        mk_queue_heartbeat(co->queue, rq->runner_id, (const char *const *)rq->running_task_ids,
+    if (!owner_check(co, call, rq->runner_id, &who))
+        goto out;
+    if (mk_queue_heartbeat(co->queue, rq->runner_id, (const char *const *)rq->running_task_ids,
                            rq->n_running_task_ids, now_ms(), &cancel, &err) != 0) {
-        code = MK_GRPC_NOT_FOUND;
+        char msg[512];
         snprintf(msg, sizeof msg, "%.400s (register again)", err.msg);
+        mk_grpc_call_finish(call, MK_GRPC_NOT_FOUND, msg, NULL, 0);
+        goto out;
     }
-    if (code != MK_GRPC_OK) {
-        mk_grpc_call_finish(call, code, msg, NULL, 0);
-    } else {
-        stops_add_running(co, rq, cancel);
-        size_t n = json_array_size(cancel);
-        char **ids = calloc(n ? n : 1, sizeof *ids);
-        Mockarty__Coordinator__V1__HeartbeatResponse rs =
-            MOCKARTY__COORDINATOR__V1__HEARTBEAT_RESPONSE__INIT;
-        for (size_t i = 0; ids && i < n; i++)
-            ids[i] = (char *)json_string_value(json_array_get(cancel, i));
-        rs.n_cancel_task_ids = ids ? n : 0;
-        rs.cancel_task_ids = ids;
-        answer(call, &rs.base);
-        free(ids);
-    }
+    stops_add_running(co, rq, cancel);
+    size_t n = json_array_size(cancel);
+    char **ids = calloc(n ? n : 1, sizeof *ids);
+    Mockarty__Coordinator__V1__HeartbeatResponse rs =
+        MOCKARTY__COORDINATOR__V1__HEARTBEAT_RESPONSE__INIT;
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i] = (char *)json_string_value(json_array_get(cancel, i));
+    rs.n_cancel_task_ids = ids ? n : 0;
+    rs.cancel_task_ids = ids;
+    answer(call, &rs.base);
+    free(ids);
+out:
     json_decref(cancel);
-    if (rq)
-        mockarty__coordinator__v1__heartbeat_request__free_unpacked(rq, NULL);
+    mockarty__coordinator__v1__heartbeat_request__free_unpacked(rq, NULL);
 }
 
 /* ---- PullTasks ----------------------------------------------------------------------------- */
@@ -425,43 +433,30 @@ static void wake_dispatcher(void *ud)
 static void pull_tasks(mk_grpc_call_t *call, void *ud)
 {
     mk_coord_t *co = ud;
-    const unary_t *u = unary_request(call);
-    if (u == NULL)
-        return;
-    char msg[512];
     mk_identity_principal_t who;
-    int code = authenticate(co, call, &who, msg, sizeof msg);
-    Mockarty__Coordinator__V1__PullTasksRequest *rq =
-        code == MK_GRPC_OK
-            ? mockarty__coordinator__v1__pull_tasks_request__unpack(NULL, u->len, u->msg)
-            : NULL;
-    if (code == MK_GRPC_OK && rq == NULL) {
-        code = MK_GRPC_INVALID_ARGUMENT;
-        snprintf(msg, sizeof msg, "PullTasksRequest does not decode");
+    Mockarty__Coordinator__V1__PullTasksRequest *rq = (void *)unary_decode(
+        co, call, &mockarty__coordinator__v1__pull_tasks_request__descriptor, &who);
+    if (rq == NULL)
+        return;
+    if (!owner_check(co, call, rq->runner_id, &who))
+        goto out;
+    pull_t *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        mk_grpc_call_finish(call, MK_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+        goto out;
     }
-    if (code == MK_GRPC_OK)
-        code = owner_check(co, str_or_empty(rq->runner_id), &who, msg, sizeof msg);
-    pull_t *p = code == MK_GRPC_OK ? calloc(1, sizeof *p) : NULL;
-    if (code == MK_GRPC_OK && p == NULL) {
-        code = MK_GRPC_RESOURCE_EXHAUSTED;
-        snprintf(msg, sizeof msg, "out of memory");
-    }
-    if (code != MK_GRPC_OK) {
-        mk_grpc_call_finish(call, code, msg, NULL, 0);
-    } else {
-        /* The stream stays open; the dispatcher sends tasks on it until the runner goes away. */
-        snprintf(p->runner_id, sizeof p->runner_id, "%s", rq->runner_id);
-        mk_grpc_call_ref(call);
-        p->call = call;
-        pthread_mutex_lock(&co->mu);
-        p->next = co->pulls;
-        co->pulls = p;
-        co->wake = true;
-        pthread_cond_signal(&co->cond);
-        pthread_mutex_unlock(&co->mu);
-    }
-    if (rq)
-        mockarty__coordinator__v1__pull_tasks_request__free_unpacked(rq, NULL);
+    /* The stream stays open; the dispatcher sends tasks on it until the runner goes away. */
+    snprintf(p->runner_id, sizeof p->runner_id, "%s", rq->runner_id);
+    mk_grpc_call_ref(call);
+    p->call = call;
+    pthread_mutex_lock(&co->mu);
+    p->next = co->pulls;
+    co->pulls = p;
+    co->wake = true;
+    pthread_cond_signal(&co->cond);
+    pthread_mutex_unlock(&co->mu);
+out:
+    mockarty__coordinator__v1__pull_tasks_request__free_unpacked(rq, NULL);
 }
 
 /* Sends every task the queue hands out to the open task streams. On the dispatcher thread. */
@@ -671,22 +666,14 @@ static void progress_done(mk_grpc_call_t *call, int code, void *ud)
 static void report_result(mk_grpc_call_t *call, void *ud)
 {
     mk_coord_t *co = ud;
-    const unary_t *u = unary_request(call);
-    if (u == NULL)
-        return;
-    char msg[512];
     mk_identity_principal_t who;
-    int code = authenticate(co, call, &who, msg, sizeof msg);
-    if (code != MK_GRPC_OK) {
-        mk_grpc_call_finish(call, code, msg, NULL, 0);
-        return;
-    }
     Mockarty__Coordinator__V1__TaskResult *rq =
-        mockarty__coordinator__v1__task_result__unpack(NULL, u->len, u->msg);
-    if (rq == NULL || rq->task_id == NULL) {
+        (void *)unary_decode(co, call, &mockarty__coordinator__v1__task_result__descriptor, &who);
+    if (rq == NULL)
+        return;
+    if (rq->task_id == NULL) {
         mk_grpc_call_finish(call, MK_GRPC_INVALID_ARGUMENT, "TaskResult does not decode", NULL, 0);
-        if (rq)
-            mockarty__coordinator__v1__task_result__free_unpacked(rq, NULL);
+        mockarty__coordinator__v1__task_result__free_unpacked(rq, NULL);
         return;
     }
     static const mk_queue_outcome_t outcomes[] = {

@@ -42,16 +42,14 @@ static void auth(mk_grpc_mdlist_t *md, const char *token)
     mk_grpc_md_add(md, "authorization", v, strlen(v));
 }
 
-/* A unary call; returns the status code, *msg (static) the status message. */
-static int unary(const char *method, const char *token, const ProtobufCMessage *req, uint8_t **resp,
-                 size_t *len, char *msg)
+/* A unary call with the request bytes buf; returns the status code, msg (512 bytes) the status
+ * message. */
+static int unary_raw(const char *method, const char *token, const uint8_t *buf, size_t n,
+                     uint8_t **resp, size_t *len, char *msg)
 {
     mk_grpc_mdlist_t md = {0};
     if (token)
         auth(&md, token);
-    size_t n = protobuf_c_message_get_packed_size(req);
-    uint8_t *buf = malloc(n ? n : 1);
-    protobuf_c_message_pack(req, buf);
     char p[128];
     snprintf(p, sizeof p, SVC "%s", method);
     mk_grpc_status_t st = {0};
@@ -61,6 +59,17 @@ static int unary(const char *method, const char *token, const ProtobufCMessage *
     snprintf(msg, 512, "%s", st.message ? st.message : "");
     mk_grpc_status_clear(&st);
     mk_grpc_md_clear(&md);
+    return code;
+}
+
+/* A unary call with the request req packed. */
+static int unary(const char *method, const char *token, const ProtobufCMessage *req, uint8_t **resp,
+                 size_t *len, char *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    protobuf_c_message_pack(req, buf);
+    int code = unary_raw(method, token, buf, n, resp, len, msg);
     free(buf);
     return code;
 }
@@ -138,6 +147,57 @@ static void test_scopes(void)
     hb.runner_id = (char *)"runner-nope";
     MK_CHECK_INT(unary("Heartbeat", team_token, &hb.base, &resp, &len, msg), MK_GRPC_NOT_FOUND);
     free(resp);
+}
+
+/* Each unary method names its request type when the bytes do not decode, after authenticating
+ * the caller; a runner id is refused with a message that says why. */
+static void test_refusals(void)
+{
+    static const struct {
+        const char *method, *type;
+    } calls[] = {{"RegisterNode", "RegisterRequest"},
+                 {"Heartbeat", "HeartbeatRequest"},
+                 {"PullTasks", "PullTasksRequest"},
+                 {"ReportResult", "TaskResult"}};
+    static const uint8_t junk[] = {0x0a, 0x05, 'a'}; /* field 1: 5 bytes announced, 1 sent */
+    char msg[512], want[64];
+    uint8_t *resp;
+    size_t len;
+    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
+        MK_CHECK_INT(unary_raw(calls[i].method, admin_token, junk, sizeof junk, &resp, &len, msg),
+                     MK_GRPC_INVALID_ARGUMENT);
+        free(resp);
+        snprintf(want, sizeof want, "%s does not decode", calls[i].type);
+        MK_CHECK_STR(msg, want);
+        MK_CHECK_INT(unary_raw(calls[i].method, NULL, junk, sizeof junk, &resp, &len, msg),
+                     MK_GRPC_UNAUTHENTICATED);
+        free(resp);
+        MK_CHECK_STR(msg, "missing metadata \"authorization: Bearer mki_...\" (API_TOKEN)");
+    }
+    char id[40];
+    MK_CHECK_INT(reg(team_token, "refusals", false, NULL, "api_test", id, msg), MK_GRPC_OK);
+    char other[128];
+    snprintf(other, sizeof other, "runner '%s' was registered with another token", id);
+    Mockarty__Coordinator__V1__HeartbeatRequest hb =
+        MOCKARTY__COORDINATOR__V1__HEARTBEAT_REQUEST__INIT;
+    Mockarty__Coordinator__V1__PullTasksRequest pr =
+        MOCKARTY__COORDINATOR__V1__PULL_TASKS_REQUEST__INIT;
+    hb.runner_id = pr.runner_id = id;
+    MK_CHECK_INT(unary("Heartbeat", admin_token, &hb.base, &resp, &len, msg),
+                 MK_GRPC_PERMISSION_DENIED);
+    free(resp);
+    MK_CHECK_STR(msg, other);
+    MK_CHECK_INT(unary("PullTasks", admin_token, &pr.base, &resp, &len, msg),
+                 MK_GRPC_PERMISSION_DENIED);
+    free(resp);
+    MK_CHECK_STR(msg, other);
+    hb.runner_id = pr.runner_id = NULL; /* absent: the empty id, never registered */
+    MK_CHECK_INT(unary("Heartbeat", team_token, &hb.base, &resp, &len, msg), MK_GRPC_NOT_FOUND);
+    free(resp);
+    MK_CHECK_STR(msg, "runner '' is not registered (register again)");
+    MK_CHECK_INT(unary("PullTasks", team_token, &pr.base, &resp, &len, msg), MK_GRPC_NOT_FOUND);
+    free(resp);
+    MK_CHECK_STR(msg, "runner '' is not registered (register again)");
 }
 
 static bool result(const char *task, int attempt, const char **why_out)
@@ -349,6 +409,7 @@ int main(void)
     mk_grpc_channel_opts_t co = {.target = target};
     MK_CHECK_INT(mk_grpc_channel_new(&co, &ch, &err), 0);
     MK_RUN(test_scopes);
+    MK_RUN(test_refusals);
     MK_RUN(test_task_flow);
     MK_RUN(test_stop_task);
     mk_grpc_channel_free(ch);
