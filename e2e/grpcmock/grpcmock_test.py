@@ -6,16 +6,14 @@ details, a deadline, unknown methods, the health service and the journal.
 usage: grpcmock_test.py MOCKARTY [MOCKARTY_RESOLVER]
 With the resolver binary, the same calls also run against a resolver following a PostgreSQL admin.
 """
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from support import services  # noqa: E402
-from support.services import Node  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 import grpc  # noqa: E402
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # noqa: E402
@@ -93,14 +91,6 @@ service Pings { rpc Ping(Msg) returns (Msg); }
 WKT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pkg", "protodyn",
                    "testdata", "wkt")
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
 
 def protoc(work, name, text):
     src = os.path.join(work, name + ".proto")
@@ -134,14 +124,8 @@ TOKEN = "grpc-e2e-token"
 AUTH = [("authorization", "Bearer " + TOKEN)]
 
 
-def api(node, method, path, body=None, headers=None, raw=None):
-    headers = dict(headers or {}, Authorization="Bearer " + TOKEN)
-    r = node.request(method, path, body=body, headers=headers, raw=raw)
-    try:
-        data = json.loads(r.raw) if r.raw else None
-    except ValueError:
-        data = r.raw
-    return r.status, data
+def api(node, method, path, body=None, **kw):
+    return harness.api(node, TOKEN, method, path, body=body, **kw)
 
 
 MOCKS = [
@@ -379,28 +363,17 @@ def generator_api(admin, port, pb, T):
 
 
 def main():
-    admin_bin = sys.argv[1]
-    resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
-    services.install_signal_handlers()
-    work = tempfile.mkdtemp(prefix="mk-grpcmock-")
-    pb = protoc(work, "demo", PROTO)
-    T = Types(pb)
-    S = Types(protoc(work, "status", STATUS_PROTO))
-    R = Types(protoc(work, "reflection", REFLECTION_PROTO))
-    pg = None
-    try:
-        env = {"GRPC_MOCK_PORT": str(services.free_port()), "RUNNER_GRPC_PORT": "0",
-               "API_TOKEN": TOKEN,
-               "HTTP_WORKERS": "2"}
-        if resolver_bin:
-            pg = services.Postgres(work)
-            pg.start()
-            env.update({"DB_USE": "postgres", "DB_DSN": pg.dsn})
-        admin = Node(admin_bin, env, name="admin", workdir=work)
-        admin.start(wait_ready=True, timeout=120)
+    with harness.AdminAndResolver("mk-grpcmock-", TOKEN) as setup:
+        work = setup.work
+        pb = protoc(work, "demo", PROTO)
+        T = Types(pb)
+        S = Types(protoc(work, "status", STATUS_PROTO))
+        R = Types(protoc(work, "reflection", REFLECTION_PROTO))
+        grpc_port = services.free_port()
+        admin = setup.start_admin({"GRPC_MOCK_PORT": str(grpc_port)})
         descriptor_api(admin, work, pb)
-        calls(int(env["GRPC_MOCK_PORT"]), T, S, R, "admin")
-        generator_api(admin, int(env["GRPC_MOCK_PORT"]), pb, T)
+        calls(grpc_port, T, S, R, "admin")
+        generator_api(admin, grpc_port, pb, T)
 
         st, body = api(admin, "GET", "/api/v1/requests?limit=200")
         entries = body if isinstance(body, list) else (body or {}).get("requests", body)
@@ -424,23 +397,13 @@ def main():
         check('mockarty_protocol_requests_total{protocol="grpc",outcome="matched"}' in metrics,
               "/metrics counts gRPC mock calls by protocol")
 
-        if resolver_bin:
-            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1", "API_TOKEN": TOKEN,
-                    "GRPC_MOCK_PORT": str(services.free_port()), "RESYNC_INTERVAL": "200ms"}
-            res = Node(resolver_bin, renv, name="resolver", workdir=work)
-            res.start(wait_ready=True, timeout=120)
-            calls(int(renv["GRPC_MOCK_PORT"]), T, S, R, "resolver")
-            code, err = res.stop()
-            check(code == 0, "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
-        code, err = admin.stop()
-        check(code == 0 and not services.sanitizer_problems(err),
-              "admin exits cleanly (%d) %s" % (code, err[-2000:]))
-    finally:
-        services.cleanup_all()
-        if pg:
-            pg.cleanup()
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+        if setup.resolver_bin:
+            grpc_port = services.free_port()
+            res = setup.start_resolver({"GRPC_MOCK_PORT": str(grpc_port)})
+            calls(grpc_port, T, S, R, "resolver")
+            harness.check_exit(res, "resolver")
+        harness.check_exit(admin, "admin")
+    return harness.finish()
 
 
 if __name__ == "__main__":

@@ -11,36 +11,20 @@ admin.
 import json
 import os
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from support import services  # noqa: E402
-from support.services import Node  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 TOKEN = "graphql-e2e-token"
-failures = []
 
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def api(node, method, path, body=None, raw=None, ctype=None):
-    headers = {"Authorization": "Bearer " + TOKEN}
-    if ctype:
-        headers["Content-Type"] = ctype
-    r = node.request(method, path, body=body, headers=headers, raw=raw)
-    try:
-        data = json.loads(r.raw) if r.raw else None
-    except ValueError:
-        data = r.raw
-    return r.status, data
+def api(node, method, path, **kw):
+    return harness.api(node, TOKEN, method, path, **kw)
 
 
 class GraphQLClient:
@@ -112,7 +96,7 @@ type Mutation { createUser(input: NewUser!): User }
 '''
 
 # graphql-js getIntrospectionQuery() as GraphiQL sends it (descriptions, specifiedByURL,
-# directive repeatability, deprecated input values).
+# directive repeatability, deprecated input values, TypeRef seven ofType levels deep).
 INTROSPECTION_QUERY = """
     query IntrospectionQuery {
       __schema {
@@ -179,38 +163,9 @@ INTROSPECTION_QUERY = """
     }
 
     fragment TypeRef on __Type {
-      kind
-      name
-      ofType {
-        kind
-        name
-        ofType {
-          kind
-          name
-          ofType {
-            kind
-            name
-            ofType {
-              kind
-              name
-              ofType {
-                kind
-                name
-                ofType {
-                  kind
-                  name
-                  ofType {
-                    kind
-                    name
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
+      %s
     }
-"""
+""" % "\n".join(["kind name ofType {"] * 7 + ["kind name"] + ["}"] * 7)
 
 MOCKS = [
     # Mockarty's shape: the payload is the whole response, data under the field's name.
@@ -273,11 +228,11 @@ def create_mocks(admin):
 
 def upload_schema(admin):
     st, body = api(admin, "POST", "/api/v1/graphql/schemas?path=/graphql", raw=SCHEMA.encode(),
-                   ctype="text/plain")
+                   headers={"Content-Type": "text/plain"})
     check(st == 201 and body.get("types") == 8 and body.get("mutationType") == "Mutation",
           "schema uploaded (%s %s)" % (st, body))
     st, body = api(admin, "POST", "/api/v1/graphql/schemas?path=/broken",
-                   raw=b"type Query { a: Nope }", ctype="text/plain")
+                   raw=b"type Query { a: Nope }", headers={"Content-Type": "text/plain"})
     check(st == 400 and "Unknown type" in json.dumps(body) and "line 1" in json.dumps(body),
           "a broken schema is refused with its line (%s %s)" % (st, body))
     st, body = api(admin, "GET", "/api/v1/graphql/schemas")
@@ -467,30 +422,15 @@ def journal(admin):
 
 
 def main():
-    admin_bin = sys.argv[1]
-    resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
-    services.install_signal_handlers()
-    work = tempfile.mkdtemp(prefix="mk-graphql-")
-    pg = None
-    try:
-        env = {"GRPC_MOCK_PORT": "0", "RUNNER_GRPC_PORT": "0", "API_TOKEN": TOKEN,
-               "HTTP_WORKERS": "2"}
-        if resolver_bin:
-            pg = services.Postgres(work)
-            pg.start()
-            env.update({"DB_USE": "postgres", "DB_DSN": pg.dsn})
-        admin = Node(admin_bin, env, name="admin", workdir=work)
-        admin.start(wait_ready=True, timeout=120)
+    with harness.AdminAndResolver("mk-graphql-", TOKEN) as setup:
+        admin = setup.start_admin()
         create_mocks(admin)
         requests_without_schema(admin.port, "admin")
         upload_schema(admin)
         requests_with_schema(admin.port, "admin")
         journal(admin)
-        if resolver_bin:
-            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
-                    "API_TOKEN": TOKEN, "GRPC_MOCK_PORT": "0", "RESYNC_INTERVAL": "200ms"}
-            res = Node(resolver_bin, renv, name="resolver", workdir=work)
-            res.start(wait_ready=True, timeout=120)
+        if setup.resolver_bin:
+            res = setup.start_resolver()
             c = GraphQLClient("http://127.0.0.1:%d/graphql" % res.port)
             wait_for(lambda: "errors" not in c.post("{ __schema { queryType { name } } }")[1],
                      "resolver: the uploaded schema is served")
@@ -506,18 +446,9 @@ def main():
                               [{}])[0].get("extensions", {}).get("code") ==
                      "INTROSPECTION_UNAVAILABLE", "resolver: a deleted schema is dropped")
             requests_without_schema(res.port, "resolver")
-            code, err = res.stop()
-            check(code == 0 and not services.sanitizer_problems(err),
-                  "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
-        code, err = admin.stop()
-        check(code == 0 and not services.sanitizer_problems(err),
-              "admin exits cleanly (%d) %s" % (code, err[-2000:]))
-    finally:
-        services.cleanup_all()
-        if pg:
-            pg.cleanup()
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+            harness.check_exit(res, "resolver")
+        harness.check_exit(admin, "admin")
+    return harness.finish()
 
 
 if __name__ == "__main__":

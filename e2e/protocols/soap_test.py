@@ -14,12 +14,11 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from support import services  # noqa: E402
-from support.services import Node  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 import zeep  # noqa: E402
 import zeep.exceptions  # noqa: E402
@@ -27,7 +26,6 @@ import zeep.exceptions  # noqa: E402
 logging.getLogger("zeep").setLevel(logging.ERROR)
 
 TOKEN = "soap-e2e-token"
-failures = []
 
 WSDL = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://schemas.xmlsoap.org/wsdl/"
@@ -150,20 +148,8 @@ XXE = """<?xml version="1.0"?>
 <!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>""" + ENV11 % "<a>&xxe;</a>"
 
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def api(node, method, path, body=None, raw=None, headers=None):
-    h = {"Authorization": "Bearer " + TOKEN}
-    h.update(headers or {})
-    r = node.request(method, path, body=body, raw=raw, headers=h)
-    try:
-        return r.status, (json.loads(r.raw) if r.raw else None)
-    except ValueError:
-        return r.status, r.raw
+def api(node, method, path, body=None, **kw):
+    return harness.api(node, TOKEN, method, path, body=body, **kw)
 
 
 def post(port, path, text, ctype, extra=None):
@@ -275,22 +261,11 @@ def wait_for(port, what, timeout=20):
 
 
 def main():
-    admin_bin = sys.argv[1]
-    resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
-    services.install_signal_handlers()
-    work = tempfile.mkdtemp(prefix="mk-soap-")
-    wsdl_path = os.path.join(work, "accounts.wsdl")
-    with open(wsdl_path, "w") as f:
-        f.write(WSDL)
-    pg = None
-    try:
-        env = {"API_TOKEN": TOKEN, "HTTP_WORKERS": "2"}
-        if resolver_bin:
-            pg = services.Postgres(work)
-            pg.start()
-            env.update({"DB_USE": "postgres", "DB_DSN": pg.dsn})
-        admin = Node(admin_bin, env, name="admin", workdir=work)
-        admin.start(wait_ready=True, timeout=120)
+    with harness.AdminAndResolver("mk-soap-", TOKEN) as setup:
+        wsdl_path = os.path.join(setup.work, "accounts.wsdl")
+        with open(wsdl_path, "w") as f:
+            f.write(WSDL)
+        admin = setup.start_admin()
 
         st, body = api(admin, "POST", "/api/v1/generators/soap/preview", raw=WSDL.encode(),
                        headers={"Content-Type": "text/xml"})
@@ -337,26 +312,14 @@ def main():
         check('mockarty_protocol_requests_total{protocol="soap",outcome="matched"}' in metrics,
               "/metrics counts SOAP mock calls by protocol")
 
-        if resolver_bin:
-            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
-                    "API_TOKEN": TOKEN, "RESYNC_INTERVAL": "200ms"}
-            res = Node(resolver_bin, renv, name="resolver", workdir=work)
-            res.start(wait_ready=True, timeout=120)
+        if setup.resolver_bin:
+            res = setup.start_resolver()
             if wait_for(res.port, "resolver"):
                 zeep_calls(res.port, wsdl_path, "resolver", admin.port)
                 raw_calls(res.port, "resolver", False)
-            code, err = res.stop()
-            check(code == 0 and not services.sanitizer_problems(err),
-                  "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
-        code, err = admin.stop()
-        check(code == 0 and not services.sanitizer_problems(err),
-              "admin exits cleanly (%d) %s" % (code, err[-2000:]))
-    finally:
-        services.cleanup_all()
-        if pg:
-            pg.cleanup()
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+            harness.check_exit(res, "resolver")
+        harness.check_exit(admin, "admin")
+    return harness.finish()
 
 
 if __name__ == "__main__":

@@ -16,30 +16,18 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from support import services  # noqa: E402
-from support.services import Node  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 TOKEN = "sse-e2e-token"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def api(node, method, path, body=None):
-    r = node.request(method, path, body=body, headers={"Authorization": "Bearer " + TOKEN})
-    try:
-        return r.status, json.loads(r.raw or b"null")
-    except ValueError:
-        return r.status, r.raw
+    return harness.api(node, TOKEN, method, path, body=body)
 
 
 MOCKS = [
@@ -414,32 +402,17 @@ def tail_scenarios(admin):
 
 
 def main():
-    admin_bin = sys.argv[1]
-    resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
-    services.install_signal_handlers()
-    work = tempfile.mkdtemp(prefix="mk-sse-")
-    pg = None
-    try:
+    with harness.AdminAndResolver("mk-sse-", TOKEN) as setup:
         # ASan's quarantine keeps freed blocks resident, which would hide the bound the memory
         # check looks for; a small one still catches a use after a recent free.
-        asan = (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=8").lstrip(":")
-        env = {"API_TOKEN": TOKEN, "HTTP_WORKERS": "2", "ASAN_OPTIONS": asan}
-        if resolver_bin:
-            pg = services.Postgres(work)
-            pg.start()
-            env.update({"DB_USE": "postgres", "DB_DSN": pg.dsn})
-        admin = Node(admin_bin, env, name="admin", workdir=work)
-        admin.start(wait_ready=True, timeout=120)
+        asan = {"ASAN_OPTIONS":
+                (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=8").lstrip(":")}
+        admin = setup.start_admin(asan)
         create_mocks(admin)
-        if resolver_bin:
-            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
-                    "API_TOKEN": TOKEN, "RESYNC_INTERVAL": "200ms", "ASAN_OPTIONS": asan}
-            res = Node(resolver_bin, renv, name="resolver", workdir=work)
-            res.start(wait_ready=True, timeout=120)
+        if setup.resolver_bin:
+            res = setup.start_resolver(asan)
             mock_scenarios(res, "resolver")
-            code, err = res.stop()
-            check(code == 0 and not services.sanitizer_problems(err),
-                  "resolver exits cleanly (%d) %s" % (code, err[-2000:]))
+            harness.check_exit(res, "resolver")
         else:
             mock_scenarios(admin, "admin")
             tail_scenarios(admin)
@@ -462,12 +435,7 @@ def main():
         check(all("data: tick" in o[0] for o in outs[:2]), "the streams were live before the stop")
         check(code == 0 and not services.sanitizer_problems(err),
               "admin exits cleanly (%d) %s" % (code, err[-2000:]))
-    finally:
-        services.cleanup_all()
-        if pg:
-            pg.cleanup()
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+    return harness.finish()
 
 
 if __name__ == "__main__":

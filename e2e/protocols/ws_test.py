@@ -15,31 +15,19 @@ import os
 import socket
 import struct
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from support import services  # noqa: E402
-from support.services import Node  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 import websockets  # noqa: E402
 
 TOKEN = "ws-e2e-token"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def api(node, method, path, body=None):
-    r = node.request(method, path, body=body, headers={"Authorization": "Bearer " + TOKEN})
-    try:
-        return r.status, (json.loads(r.raw) if r.raw else None)
-    except ValueError:
-        return r.status, r.raw
+    return harness.api(node, TOKEN, method, path, body=body)
 
 
 MOCKS = [
@@ -267,19 +255,8 @@ def run(port, where):
 
 
 def main():
-    admin_bin = sys.argv[1]
-    resolver_bin = sys.argv[2] if len(sys.argv) > 2 else None
-    services.install_signal_handlers()
-    work = tempfile.mkdtemp(prefix="mk-ws-")
-    pg = None
-    try:
-        env = {"API_TOKEN": TOKEN, "HTTP_WORKERS": "2"}
-        if resolver_bin:
-            pg = services.Postgres(work)
-            pg.start()
-            env.update({"DB_USE": "postgres", "DB_DSN": pg.dsn})
-        admin = Node(admin_bin, env, name="admin", workdir=work)
-        admin.start(wait_ready=True, timeout=120)
+    with harness.AdminAndResolver("mk-ws-", TOKEN) as setup:
+        admin = setup.start_admin()
         for m in MOCKS:
             st, body = api(admin, "POST", "/api/v1/mocks", m)
             check(st in (200, 201), "create %s (%s %s)" % (m["id"], st, body))
@@ -308,11 +285,8 @@ def main():
         check('mockarty_protocol_requests_total{protocol="websocket",outcome="matched"}' in metrics,
               "/metrics counts WebSocket upgrades by protocol")
 
-        if resolver_bin:
-            renv = {"DB_USE": "postgres", "DB_DSN": pg.dsn, "HTTP_WORKERS": "1",
-                    "API_TOKEN": TOKEN, "RESYNC_INTERVAL": "200ms"}
-            res = Node(resolver_bin, renv, name="resolver", workdir=work)
-            res.start(wait_ready=True, timeout=120)
+        if setup.resolver_bin:
+            res = setup.start_resolver()
             run(res.port, "resolver")
             # A mock created on the admin reaches the resolver through the change feed.
             st, _ = api(admin, "POST", "/api/v1/mocks", {"id": "ws-late", "socket": {
@@ -325,12 +299,7 @@ def main():
                   "resolver: a socket mock created on the admin is served (%r)" % got)
             stop(res, "resolver")
         stop(admin, "admin")
-    finally:
-        services.cleanup_all()
-        if pg:
-            pg.cleanup()
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+    return harness.finish()
 
 
 if __name__ == "__main__":
