@@ -1,5 +1,6 @@
 /* The GraphQL lexer and recursive-descent parser (executable documents and SDL). */
 #include "graphql/graphql.h"
+#include "str/str.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -90,6 +91,21 @@ const mk_gql_fragment_t *mk_gql_doc_fragment(const mk_gql_doc_t *doc, const char
         if (f == NULL || strcmp(f->name, name) == 0)
             return f;
     }
+}
+
+bool mk_gql_fragment_of(const mk_gql_doc_t *doc, const mk_gql_sel_t *s, const char **type_cond,
+                        const mk_gql_sel_t **selections)
+{
+    *type_cond = s->type_cond;
+    *selections = s->selections;
+    if (s->kind != MK_GQL_SEL_SPREAD)
+        return true;
+    const mk_gql_fragment_t *f = mk_gql_doc_fragment(doc, s->name);
+    if (f == NULL)
+        return false;
+    *type_cond = f->type_cond;
+    *selections = f->selections;
+    return true;
 }
 
 size_t mk_gql_doc_fragment_count(const mk_gql_doc_t *doc)
@@ -273,17 +289,6 @@ static char *arena_strndup(mk_gql_doc_t *d, const char *s, size_t n)
     return c;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* \uXXXX or \u{X...}: the code point, or -1. Advances over the digits. */
 static long read_escape_u(parser_t *ps)
 {
@@ -292,7 +297,7 @@ static long read_escape_u(parser_t *ps)
         adv(ps);
         int n = 0;
         while (ps->p < ps->end && *ps->p != '}') {
-            int h = hexval((unsigned char)*ps->p);
+            int h = mk_str_hexval((unsigned char)*ps->p);
             if (h < 0 || ++n > 8)
                 return -1;
             cp = cp * 16 + h;
@@ -306,7 +311,7 @@ static long read_escape_u(parser_t *ps)
         return cp;
     }
     for (int i = 0; i < 4; i++) {
-        int h = ps->p < ps->end ? hexval((unsigned char)*ps->p) : -1;
+        int h = ps->p < ps->end ? mk_str_hexval((unsigned char)*ps->p) : -1;
         if (h < 0)
             return -1;
         cp = cp * 16 + h;
@@ -1045,8 +1050,12 @@ static const char *parse_description(parser_t *ps)
     return d;
 }
 
-/* name: Type = default @dirs, in ( ) or { } (input values) */
-static mk_gql_field_def_t *parse_input_values(parser_t *ps, char open, char close)
+/* The three lists of definitions that share mk_gql_field_def_t. */
+typedef enum { DEF_INPUT_VALUE, DEF_FIELD, DEF_ENUM_VALUE } def_kind_t;
+
+/* A list of kind between open and close, each entry "description name ... @dirs" with:
+ * input values "name: Type = default", fields "name(args): Type", enum values "name". */
+static mk_gql_field_def_t *parse_defs(parser_t *ps, def_kind_t kind, char open, char close)
 {
     mk_gql_field_def_t *head = NULL, **tail = &head;
     if (!skip_punct(ps, open))
@@ -1057,11 +1066,22 @@ static mk_gql_field_def_t *parse_input_values(parser_t *ps, char open, char clos
             return NULL;
         f->description = parse_description(ps);
         f->loc = ps->tok.loc;
-        f->name = parse_name(ps);
-        if (f->name == NULL || expect(ps, ':'))
+        if (kind == DEF_ENUM_VALUE &&
+            (is_name(ps, "true") || is_name(ps, "false") || is_name(ps, "null"))) {
+            unexpected(ps, "enum value");
             return NULL;
-        f->type = parse_type(ps);
-        if (f->type && skip_punct(ps, '='))
+        }
+        f->name = parse_name(ps);
+        if (f->name == NULL)
+            return NULL;
+        if (kind == DEF_FIELD && is_punct(ps, '('))
+            f->args = parse_defs(ps, DEF_INPUT_VALUE, '(', ')');
+        if (kind != DEF_ENUM_VALUE) {
+            if (ps->rc || expect(ps, ':'))
+                return NULL;
+            f->type = parse_type(ps);
+        }
+        if (kind == DEF_INPUT_VALUE && f->type && skip_punct(ps, '='))
             f->default_value = parse_value(ps, true);
         if (ps->rc == 0)
             f->directives = parse_directives(ps, true);
@@ -1071,63 +1091,6 @@ static mk_gql_field_def_t *parse_input_values(parser_t *ps, char open, char clos
         tail = &f->next;
     }
     expect(ps, close);
-    return head;
-}
-
-static mk_gql_field_def_t *parse_field_defs(parser_t *ps)
-{
-    mk_gql_field_def_t *head = NULL, **tail = &head;
-    if (!skip_punct(ps, '{'))
-        return NULL;
-    while (ps->rc == 0 && !is_punct(ps, '}')) {
-        mk_gql_field_def_t *f = node(ps, sizeof *f);
-        if (f == NULL)
-            return NULL;
-        f->description = parse_description(ps);
-        f->loc = ps->tok.loc;
-        f->name = parse_name(ps);
-        if (f->name == NULL)
-            return NULL;
-        if (is_punct(ps, '('))
-            f->args = parse_input_values(ps, '(', ')');
-        if (ps->rc || expect(ps, ':'))
-            return NULL;
-        f->type = parse_type(ps);
-        if (ps->rc == 0)
-            f->directives = parse_directives(ps, true);
-        if (ps->rc)
-            return NULL;
-        *tail = f;
-        tail = &f->next;
-    }
-    expect(ps, '}');
-    return head;
-}
-
-static mk_gql_field_def_t *parse_enum_values(parser_t *ps)
-{
-    mk_gql_field_def_t *head = NULL, **tail = &head;
-    if (!skip_punct(ps, '{'))
-        return NULL;
-    while (ps->rc == 0 && !is_punct(ps, '}')) {
-        mk_gql_field_def_t *f = node(ps, sizeof *f);
-        if (f == NULL)
-            return NULL;
-        f->description = parse_description(ps);
-        f->loc = ps->tok.loc;
-        if (is_name(ps, "true") || is_name(ps, "false") || is_name(ps, "null")) {
-            unexpected(ps, "enum value");
-            return NULL;
-        }
-        f->name = parse_name(ps);
-        if (ps->rc == 0)
-            f->directives = parse_directives(ps, true);
-        if (ps->rc)
-            return NULL;
-        *tail = f;
-        tail = &f->next;
-    }
-    expect(ps, '}');
     return head;
 }
 
@@ -1215,7 +1178,7 @@ static int parse_type_def(parser_t *ps, mk_gql_type_def_t ***tail)
             break;
         t->name = parse_name(ps);
         if (ps->rc == 0 && is_punct(ps, '('))
-            t->fields = parse_input_values(ps, '(', ')');
+            t->fields = parse_defs(ps, DEF_INPUT_VALUE, '(', ')');
         if (ps->rc == 0 && is_name(ps, "repeatable")) {
             t->repeatable = true;
             next(ps);
@@ -1240,11 +1203,11 @@ static int parse_type_def(parser_t *ps, mk_gql_type_def_t ***tail)
         if (ps->rc)
             break;
         if (t->kind == MK_GQL_DEF_OBJECT || t->kind == MK_GQL_DEF_INTERFACE)
-            t->fields = parse_field_defs(ps);
+            t->fields = parse_defs(ps, DEF_FIELD, '{', '}');
         else if (t->kind == MK_GQL_DEF_INPUT)
-            t->fields = parse_input_values(ps, '{', '}');
+            t->fields = parse_defs(ps, DEF_INPUT_VALUE, '{', '}');
         else if (t->kind == MK_GQL_DEF_ENUM)
-            t->fields = parse_enum_values(ps);
+            t->fields = parse_defs(ps, DEF_ENUM_VALUE, '{', '}');
         else if (t->kind == MK_GQL_DEF_UNION && skip_punct(ps, '='))
             t->members = parse_names(ps, '|');
         break;

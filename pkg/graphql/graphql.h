@@ -205,6 +205,10 @@ mk_gql_fragment_t *mk_gql_doc_fragments(const mk_gql_doc_t *doc);
 mk_gql_type_def_t *mk_gql_doc_types(const mk_gql_doc_t *doc);
 /* The fragment of that name (the first, when several share it), by hash: O(1). */
 const mk_gql_fragment_t *mk_gql_doc_fragment(const mk_gql_doc_t *doc, const char *name);
+/* What the fragment selection s (inline or a spread) brings: its type condition (NULL when it
+ * has none) and its selections, both borrowed from doc. False for a spread of an unknown name. */
+bool mk_gql_fragment_of(const mk_gql_doc_t *doc, const mk_gql_sel_t *s, const char **type_cond,
+                        const mk_gql_sel_t **selections);
 size_t mk_gql_doc_fragment_count(const mk_gql_doc_t *doc);
 
 /* The operation to run: the one named name, or the only one when name is NULL or "". NULL with

@@ -212,6 +212,14 @@ static void test_schema(void)
     schema_fails("type Foo { a: Int }", "Query root type must be provided");
     schema_fails("type Query { a: Int } union U = Query | String", "can only include Object types");
     schema_fails("type Query { a: Int", "Syntax Error");
+    /* The three lists of definitions (fields, input values, enum values) and their errors. */
+    schema_fails("type Query { a(x: Int = ): Int }", "Syntax Error");
+    schema_fails("type Query { a(x Int): Int }", "Expected \":\"");
+    schema_fails("type Query { a Int }", "Expected \":\"");
+    schema_fails("type Query { a: Int } input I { x: Int = 1 y }", "Expected \":\"");
+    schema_fails("type Query { a: Int } enum E { A true }",
+                 "Expected enum value, found Name \"true\"");
+    schema_fails("type Query { a: Int } enum E { A: Int }", "Syntax Error");
 }
 
 /* Validates query against the test schema; returns the errors as compact text. */

@@ -1163,15 +1163,10 @@ static void exec_into(ictx_t *c, meta_t m, const mk_gql_sel_t *sels, json_t *out
             json_object_set_new(out, key, v ? v : json_null());
             continue;
         }
-        const char *cond = s->type_cond;
-        const mk_gql_sel_t *body = s->selections;
-        if (s->kind == MK_GQL_SEL_SPREAD) {
-            const mk_gql_fragment_t *f = mk_gql_doc_fragment(c->doc, s->name);
-            if (f == NULL)
-                continue;
-            cond = f->type_cond;
-            body = f->selections;
-        }
+        const char *cond;
+        const mk_gql_sel_t *body;
+        if (!mk_gql_fragment_of(c->doc, s, &cond, &body))
+            continue;
         if (cond == NULL || strcmp(cond, meta_names[m.k]) == 0)
             exec_into(c, m, body, out);
     }

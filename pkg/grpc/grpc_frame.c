@@ -284,23 +284,13 @@ int mk_grpc_message_encode(mk_buf_t *out, const char *msg, size_t len)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int mk_grpc_message_decode(mk_buf_t *out, const char *msg, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         char c = msg[i];
-        if (c == '%' && i + 2 < len && hexval(msg[i + 1]) >= 0 && hexval(msg[i + 2]) >= 0) {
-            c = (char)(hexval(msg[i + 1]) << 4 | hexval(msg[i + 2]));
+        if (c == '%' && i + 2 < len && mk_str_hexval(msg[i + 1]) >= 0 &&
+            mk_str_hexval(msg[i + 2]) >= 0) {
+            c = (char)(mk_str_hexval(msg[i + 1]) << 4 | mk_str_hexval(msg[i + 2]));
             i += 2;
         }
         int rc = mk_buf_append(out, &c, 1);

@@ -128,7 +128,7 @@ char *mk_buf_take(mk_buf_t *b)
     return p;
 }
 
-static int hexval(char c)
+int mk_str_hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -145,7 +145,7 @@ size_t mk_str_url_decode(mk_str_t src, char *dst, bool plus_is_space)
     for (size_t i = 0; i < src.len; i++) {
         char c = src.base[i];
         if (c == '%' && i + 2 < src.len) {
-            int h = hexval(src.base[i + 1]), l = hexval(src.base[i + 2]);
+            int h = mk_str_hexval(src.base[i + 1]), l = mk_str_hexval(src.base[i + 2]);
             if (h >= 0 && l >= 0) {
                 dst[o++] = (char)(h * 16 + l);
                 i += 2;

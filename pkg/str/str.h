@@ -41,6 +41,9 @@ int mk_buf_appendf(mk_buf_t *b, const char *fmt, ...) __attribute__((format(prin
 /* Hands the bytes over to the caller (who frees with free()) and leaves the buffer empty. */
 char *mk_buf_take(mk_buf_t *b);
 
+/* The value of the hexadecimal digit c (either case), or -1. */
+int mk_str_hexval(int c);
+
 /* Decodes %XX and '+' (when plus_is_space) of src into dst, which must hold src.len + 1 bytes.
  * Returns the decoded length. Malformed escapes are kept literally. */
 size_t mk_str_url_decode(mk_str_t src, char *dst, bool plus_is_space);

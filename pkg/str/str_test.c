@@ -26,6 +26,17 @@ static void test_url_decode(void)
     MK_CHECK_STR(out, "a+b");
 }
 
+static void test_hexval(void)
+{
+    MK_CHECK_INT(mk_str_hexval('0'), 0);
+    MK_CHECK_INT(mk_str_hexval('9'), 9);
+    MK_CHECK_INT(mk_str_hexval('a'), 10);
+    MK_CHECK_INT(mk_str_hexval('F'), 15);
+    MK_CHECK_INT(mk_str_hexval('g'), -1);
+    MK_CHECK_INT(mk_str_hexval('/'), -1);
+    MK_CHECK_INT(mk_str_hexval((char)0xe0), -1); /* a negative char is no digit */
+}
+
 static void test_slices(void)
 {
     MK_CHECK(mk_str_caseeq(MK_STR_LIT("Content-Type"), MK_STR_LIT("content-type")));
@@ -40,6 +51,7 @@ int main(void)
 {
     MK_RUN(test_buf_refuses_past_max);
     MK_RUN(test_url_decode);
+    MK_RUN(test_hexval);
     MK_RUN(test_slices);
     return mk_testing_done();
 }
