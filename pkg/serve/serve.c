@@ -187,26 +187,35 @@ json_t *mk_serve_diagnose(const mk_snapshot_t *snap, mk_str_t ns, mk_str_t path,
     return closest;
 }
 
+void mk_serve_record(mk_journal_t *j, mk_httpd_req_t *req, const mk_request_t *view,
+                     mk_journal_rec_t rec)
+{
+    if (j == NULL)
+        return;
+    rec.method = view->method;
+    rec.path = view->path;
+    rec.query = view->query;
+    if (rec.body.len == 0)
+        rec.body = view->body;
+    rec.headers = view->headers;
+    rec.nheaders = view->nheaders;
+    rec.duration_ms = mk_httpd_req_elapsed_ms(req);
+    rec.request_id = mk_httpd_req_id(req);
+    mk_journal_record(j, mk_httpd_req_worker(req), &rec);
+}
+
 static void record(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
                    const mk_mock_t *m, int status, int64_t now_ms)
 {
-    mk_journal_rec_t rec = {
-        .ts_ms = now_ms,
-        .namespace_ = ns,
-        .mock_id = m ? mk_str_of(m->id) : (mk_str_t){"", 0},
-        .method = view->method,
-        .path = view->path,
-        .query = view->query,
-        .body = view->body,
-        .headers = view->headers,
-        .nheaders = view->nheaders,
-        .status = status,
-        .duration_ms = mk_httpd_req_elapsed_ms(req),
-        .request_id = mk_httpd_req_id(req),
-        .protocol = mk_str_of(view->served_protocol),
-        .operation = view->served_operation,
-    };
-    mk_journal_record(s->journal, mk_httpd_req_worker(req), &rec);
+    mk_serve_record(s->journal, req, view,
+                    (mk_journal_rec_t){
+                        .ts_ms = now_ms,
+                        .namespace_ = ns,
+                        .mock_id = m ? mk_str_of(m->id) : (mk_str_t){"", 0},
+                        .status = status,
+                        .protocol = mk_str_of(view->served_protocol),
+                        .operation = view->served_operation,
+                    });
 }
 
 static int respond_not_found(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *req,
@@ -1242,8 +1251,8 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     int status;
     bool hit = mk_serve_resolve(snap, ns, path, view, now_ms, &rng, &res);
     /* SOAP calls on a miss (serve_soap.c): 1 resolved into res, -1 answered with a fault. */
-    int soap = hit ? 0 : mk_serve_soap_resolve(s, snap, req, view, ns, path, now_ms, &rng, &res,
-                                               &status);
+    int soap =
+        hit ? 0 : mk_serve_soap_resolve(s, snap, req, view, ns, path, now_ms, &rng, &res, &status);
     if (soap < 0)
         goto out;
     if (!hit && soap == 0) {

@@ -69,6 +69,11 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
 mk_catalog_t *mk_serve_catalog(mk_serve_t *s);
 mk_journal_t *mk_serve_journal(mk_serve_t *s);
 bool mk_serve_shows_details(mk_serve_t *s, mk_request_t *view);
+/* Journals req as view shows it (method, path, query, headers, and the body unless rec has one)
+ * with req's duration and id; rec gives the rest (namespace, mock, status, protocol summary).
+ * Does nothing when j is NULL. */
+void mk_serve_record(mk_journal_t *j, mk_httpd_req_t *req, const mk_request_t *view,
+                     mk_journal_rec_t rec);
 
 /* WebSocket mocks (serve_ws.c), tried when no HTTP mock matched: when req is a WebSocket
  * handshake on an endpoint of socket mocks in ns, upgrades it, sets *status (101) and returns

@@ -102,27 +102,18 @@ static void add_error(gql_call_t *c, json_t *e)
 
 static void record(gql_call_t *c, int status, mk_str_t answer)
 {
-    mk_journal_t *j = mk_serve_journal(c->s);
-    if (j == NULL)
-        return;
-    mk_journal_rec_t rec = {
-        .ts_ms = c->now_ms,
-        .namespace_ = c->ns,
-        .mock_id = mk_str_of(c->mock_id),
-        .method = c->view->method,
-        .path = c->view->path,
-        .query = c->view->query,
-        .body = c->view->body.len ? c->view->body : mk_str_of(c->body_text),
-        .headers = c->view->headers,
-        .nheaders = c->view->nheaders,
-        .status = status,
-        .duration_ms = mk_httpd_req_elapsed_ms(c->req),
-        .request_id = mk_httpd_req_id(c->req),
-        .protocol = MK_STR_LIT("graphql"),
-        .operation = mk_str_of(c->operation),
-        .response = answer,
-    };
-    mk_journal_record(j, mk_httpd_req_worker(c->req), &rec);
+    /* A GET has no body: the journal gets its {query, variables, operationName} instead. */
+    mk_serve_record(mk_serve_journal(c->s), c->req, c->view,
+                    (mk_journal_rec_t){
+                        .ts_ms = c->now_ms,
+                        .namespace_ = c->ns,
+                        .mock_id = mk_str_of(c->mock_id),
+                        .body = c->view->body.len ? c->view->body : mk_str_of(c->body_text),
+                        .status = status,
+                        .protocol = MK_STR_LIT("graphql"),
+                        .operation = mk_str_of(c->operation),
+                        .response = answer,
+                    });
 }
 
 /* Sends {"errors": [...]} or {"data": ..., "errors": [...]} with status. */
@@ -315,12 +306,11 @@ static void collect(gql_call_t *c, const mk_gql_sel_t *sels, top_field_t *out, s
                 dup = strcmp(out[i].key, key) == 0;
             if (!dup)
                 out[(*n)++] = (top_field_t){s, key};
-        } else if (s->kind == MK_GQL_SEL_INLINE) {
-            collect(c, s->selections, out, n, depth + 1);
         } else {
-            const mk_gql_fragment_t *f = mk_gql_doc_fragment(c->doc, s->name);
-            if (f)
-                collect(c, f->selections, out, n, depth + 1);
+            const char *cond; /* the top level of an operation has its root's type */
+            const mk_gql_sel_t *body;
+            if (mk_gql_fragment_of(c->doc, s, &cond, &body))
+                collect(c, body, out, n, depth + 1);
         }
     }
 }
@@ -361,15 +351,10 @@ static void project_into(gql_call_t *c, json_t *obj, const mk_gql_sel_t *sels,
         if (!mk_gql_included(s->directives, c->vars))
             continue;
         if (s->kind != MK_GQL_SEL_FIELD) {
-            const char *cond = s->type_cond;
-            const mk_gql_sel_t *body = s->selections;
-            if (s->kind == MK_GQL_SEL_SPREAD) {
-                const mk_gql_fragment_t *f = mk_gql_doc_fragment(c->doc, s->name);
-                if (f == NULL)
-                    continue;
-                cond = f->type_cond;
-                body = f->selections;
-            }
+            const char *cond;
+            const mk_gql_sel_t *body;
+            if (!mk_gql_fragment_of(c->doc, s, &cond, &body))
+                continue;
             if (applies(c, obj, type_name, cond))
                 project_into(c, obj, body, type_name, out, depth + 1);
             continue;

@@ -105,25 +105,14 @@ static bool find(const mk_route_index_t *idx, mk_str_t endpoint, const call_t *c
 static void record(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns, mk_str_t op,
                    int status)
 {
-    mk_journal_t *j = mk_serve_journal(s);
-    if (j == NULL)
-        return;
-    mk_journal_rec_t rec = {
-        .namespace_ = ns,
-        .method = view->method,
-        .path = view->path,
-        .query = view->query,
-        .body = view->body,
-        .headers = view->headers,
-        .nheaders = view->nheaders,
-        .status = status,
-        .duration_ms = mk_httpd_req_elapsed_ms(req),
-        .request_id = mk_httpd_req_id(req),
-        .protocol = MK_STR_LIT("soap"),
-        .operation = op,
-        .response = MK_STR_LIT("fault"),
-    };
-    mk_journal_record(j, mk_httpd_req_worker(req), &rec);
+    mk_serve_record(mk_serve_journal(s), req, view,
+                    (mk_journal_rec_t){
+                        .namespace_ = ns,
+                        .status = status,
+                        .protocol = MK_STR_LIT("soap"),
+                        .operation = op,
+                        .response = MK_STR_LIT("fault"),
+                    });
 }
 
 /* Sends a Client (1.1, HTTP 500) / Sender (1.2, HTTP 400) fault. */

@@ -1,6 +1,7 @@
 /* SSE mock streams: one stream per matched request, driven by three stream timers (the next
  * event, the heartbeat, maxTime), rendering each event's data when it is due. */
 #include "serve/serve_sse.h"
+#include "serve/serve.h"
 #include "mock/mock_sse.h"
 
 #include <stdatomic.h>
@@ -129,26 +130,17 @@ static void record(mk_journal_t *journal, mk_httpd_req_t *req, mk_request_t *vie
                    const mk_mock_t *m, int status, int64_t now_ms)
 {
     view->served_protocol = "sse";
-    mk_journal_rec_t rec = {
-        .ts_ms = now_ms,
-        .namespace_ = ns,
-        .mock_id = mk_str_of(m->id),
-        .method = view->method,
-        .path = view->path,
-        .query = view->query,
-        .body = view->body,
-        .headers = view->headers,
-        .nheaders = view->nheaders,
-        .status = status,
-        .duration_ms = mk_httpd_req_elapsed_ms(req),
-        .request_id = mk_httpd_req_id(req),
-        .protocol = MK_STR_LIT("sse"),
-        .operation = mk_str_of(m->route),
-        .response = status == 204 ? MK_STR_LIT("nothing after Last-Event-ID")
-                                  : MK_STR_LIT("text/event-stream"),
-    };
-    if (journal)
-        mk_journal_record(journal, mk_httpd_req_worker(req), &rec);
+    mk_serve_record(journal, req, view,
+                    (mk_journal_rec_t){
+                        .ts_ms = now_ms,
+                        .namespace_ = ns,
+                        .mock_id = mk_str_of(m->id),
+                        .status = status,
+                        .protocol = MK_STR_LIT("sse"),
+                        .operation = mk_str_of(m->route),
+                        .response = status == 204 ? MK_STR_LIT("nothing after Last-Event-ID")
+                                                  : MK_STR_LIT("text/event-stream"),
+                    });
 }
 
 /* The response's headers (templated ones rendered once), but the content type is the stream's. */
