@@ -1,6 +1,7 @@
 /* Parsing, validation and compilation of mock definitions. */
 #include "mock/mock.h"
 #include "mock/mock_graphql.h"
+#include "mock/mock_internal.h"
 #include "mock/mock_sse.h"
 #include "mock/mock_proxy.h"
 #include "mock/mock_socket.h"
@@ -142,8 +143,8 @@ void mk_mock_unref(mk_mock_t *m)
 
 /* --- field helpers: each names the field on failure --- */
 
-static int get_string(const json_t *obj, const char *key, const char *field, bool required,
-                      const char **out, mk_err_t *err)
+int mk_mock_get_string(const json_t *obj, const char *key, const char *field, bool required,
+                       const char **out, mk_err_t *err)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
@@ -358,6 +359,23 @@ static int compile_header_templates(header_list_t *h, const char *field, bool *u
     return 0;
 }
 
+/* def's headers (see compile_headers) and their templates, stored in a response's or webhook's
+ * fields on failure too: its clear function frees what was built. */
+static int compile_header_fields(const json_t *def, const char *field, bool strings_only,
+                                 const char *content_type, bool *uses_store, mk_header_t **headers,
+                                 size_t *nheaders, mk_template_t ***tpls, mk_err_t *err)
+{
+    header_list_t h = {0};
+    int rc = compile_headers(json_object_get(def, "headers"), field, strings_only, content_type, &h,
+                             err);
+    if (rc == 0)
+        rc = compile_header_templates(&h, field, uses_store, err);
+    *headers = h.headers;
+    *nheaders = h.nheaders;
+    *tpls = h.tpls;
+    return rc;
+}
+
 /* A compiled body: the literal bytes, plus a template when it holds placeholders. */
 typedef struct body {
     char *text;
@@ -514,7 +532,7 @@ static int compile_grpc_error(const json_t *def, const char *field, mk_mock_resp
     const char *msg;
     char sub[160];
     snprintf(sub, sizeof sub, "%s.error", field);
-    int rc = get_string(def, "error", sub, false, &msg, err);
+    int rc = mk_mock_get_string(def, "error", sub, false, &msg, err);
     if (rc)
         return rc;
     if (msg && msg[0] && (r->grpc_message = strdup(msg)) == NULL)
@@ -532,7 +550,7 @@ static int compile_grpc_error(const json_t *def, const char *field, mk_mock_resp
         snprintf(sub, sizeof sub, "%s.errorDetails[%zu].type", field, i);
         if (!json_is_object(d))
             return mk_err_set(err, MK_EINVAL, "%s.errorDetails[%zu]: must be an object", field, i);
-        rc = get_string(d, "type", sub, true, &type, err);
+        rc = mk_mock_get_string(d, "type", sub, true, &type, err);
         if (rc)
             return rc;
         size_t k = 0, n = sizeof grpc_detail_types / sizeof *grpc_detail_types;
@@ -586,7 +604,7 @@ static int compile_response(const json_t *def, const char *field, mk_mock_respon
 
     const char *tpath;
     snprintf(sub, sizeof sub, "%s.payloadTemplatePath", field);
-    rc = get_string(def, "payloadTemplatePath", sub, false, &tpath, err);
+    rc = mk_mock_get_string(def, "payloadTemplatePath", sub, false, &tpath, err);
     if (rc)
         return rc;
     if (tpath && tpath[0] && (r->template_path = strdup(tpath)) == NULL)
@@ -601,14 +619,8 @@ static int compile_response(const json_t *def, const char *field, mk_mock_respon
     r->body_tpl = b.tpl;
     if (rc)
         return rc;
-    header_list_t h = {0};
-    rc = compile_headers(json_object_get(def, "headers"), field, false, b.content_type, &h, err);
-    if (rc == 0)
-        rc = compile_header_templates(&h, field, uses_store, err);
-    r->headers = h.headers;
-    r->nheaders = h.nheaders;
-    r->header_tpls = h.tpls;
-    return rc;
+    return compile_header_fields(def, field, false, b.content_type, uses_store, &r->headers,
+                                 &r->nheaders, &r->header_tpls, err);
 }
 
 /* Go's encoding/json writes a struct field even when it is the zero value, so Mockarty's Go SDK
@@ -662,7 +674,7 @@ static int compile_responses(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (!json_is_object(oneof))
         return mk_err_set(err, MK_EINVAL, "oneOf: must be an object");
     const char *order;
-    int rc = get_string(oneof, "order", "oneOf.order", false, &order, err);
+    int rc = mk_mock_get_string(oneof, "order", "oneOf.order", false, &order, err);
     if (rc)
         return rc;
     if (order == NULL || strcmp(order, "order") == 0)
@@ -731,11 +743,33 @@ static json_t *grpc_cond_def(const json_t *def)
     return copy;
 }
 
-static int compile_conds(mk_mock_t *m, const json_t *http, const char *key, mk_cond_kind_t kind,
-                         mk_err_t *err)
+json_t *mk_mock_cond_unprefix(const json_t *def, const char *const *prefixes, size_t n)
 {
-    const char *section = m->grpc_kind != MK_MOCK_GRPC_NONE ? "grpc" : "http";
-    json_t *list = json_object_get(http, key);
+    const char *path = json_string_value(json_object_get(def, "path"));
+    for (size_t i = 0; path && i < n; i++) {
+        size_t len = strlen(prefixes[i]);
+        if (strncmp(path, prefixes[i], len) != 0 ||
+            (path[len] != '\0' && path[len] != '.' && path[len] != '['))
+            continue;
+        json_t *copy = json_copy((json_t *)def);
+        char *rewritten = malloc(strlen(path) + 2);
+        if (copy == NULL || rewritten == NULL) {
+            json_decref(copy);
+            free(rewritten);
+            return NULL;
+        }
+        snprintf(rewritten, strlen(path) + 2, "$%s", path + len);
+        json_object_set_new(copy, "path", json_string(rewritten));
+        free(rewritten);
+        return copy;
+    }
+    return json_incref((json_t *)def);
+}
+
+int mk_mock_compile_conds(mk_mock_t *m, const json_t *obj, const char *section, const char *key,
+                          mk_cond_kind_t kind, json_t *(*adapt)(const json_t *def), mk_err_t *err)
+{
+    json_t *list = json_object_get(obj, key);
     if (list == NULL || json_is_null(list))
         return 0;
     if (!json_is_array(list))
@@ -749,10 +783,7 @@ static int compile_conds(mk_mock_t *m, const json_t *http, const char *key, mk_c
         char field[64];
         snprintf(field, sizeof field, "%s.%s[%zu]", section, key, i);
         json_t *def = json_array_get(list, i);
-        if (m->grpc_kind != MK_MOCK_GRPC_NONE && kind == MK_COND_BODY)
-            def = grpc_cond_def(def);
-        else
-            json_incref(def);
+        def = adapt ? adapt(def) : json_incref(def);
         if (def == NULL)
             return mk_err_set(err, MK_ENOMEM, "out of memory");
         int rc = mk_cond_compile(def, kind, field, &m->conds[m->nconds], err);
@@ -793,11 +824,11 @@ static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (!json_is_object(http))
         return mk_err_set(err, MK_EINVAL, "http: must be an object");
     const char *route, *method, *prefix;
-    int rc = get_string(http, "route", "http.route", true, &route, err);
+    int rc = mk_mock_get_string(http, "route", "http.route", true, &route, err);
     if (rc == 0)
-        rc = get_string(http, "httpMethod", "http.httpMethod", false, &method, err);
+        rc = mk_mock_get_string(http, "httpMethod", "http.httpMethod", false, &method, err);
     if (rc == 0)
-        rc = get_string(def, "pathPrefix", "pathPrefix", false, &prefix, err);
+        rc = mk_mock_get_string(def, "pathPrefix", "pathPrefix", false, &prefix, err);
     if (rc)
         return rc;
     /* The method points into the static table: no copy per mock. */
@@ -837,11 +868,11 @@ static int compile_http(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (mk_route_validate(m->route, &rerr) != 0)
         return mk_err_set(err, MK_EINVAL, "pathPrefix: %s", rerr.msg);
 
-    rc = compile_conds(m, http, "conditions", MK_COND_BODY, err);
+    rc = mk_mock_compile_conds(m, http, "http", "conditions", MK_COND_BODY, NULL, err);
     if (rc == 0)
-        rc = compile_conds(m, http, "queryParams", MK_COND_QUERY, err);
+        rc = mk_mock_compile_conds(m, http, "http", "queryParams", MK_COND_QUERY, NULL, err);
     if (rc == 0)
-        rc = compile_conds(m, http, "header", MK_COND_HEADER, err);
+        rc = mk_mock_compile_conds(m, http, "http", "header", MK_COND_HEADER, NULL, err);
     return rc;
 }
 
@@ -880,11 +911,11 @@ static int compile_grpc(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (!json_is_object(g))
         return mk_err_set(err, MK_EINVAL, "grpc: must be an object");
     const char *service, *method, *type;
-    int rc = get_string(g, "service", "grpc.service", true, &service, err);
+    int rc = mk_mock_get_string(g, "service", "grpc.service", true, &service, err);
     if (rc == 0)
-        rc = get_string(g, "method", "grpc.method", true, &method, err);
+        rc = mk_mock_get_string(g, "method", "grpc.method", true, &method, err);
     if (rc == 0)
-        rc = get_string(g, "methodType", "grpc.methodType", false, &type, err);
+        rc = mk_mock_get_string(g, "methodType", "grpc.methodType", false, &type, err);
     if (rc)
         return rc;
     if (!grpc_name_ok(service))
@@ -910,24 +941,24 @@ static int compile_grpc(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (m->route == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     snprintf(m->route, ls + lm + 3, "/%s/%s", service, method);
-    rc = compile_conds(m, g, "conditions", MK_COND_BODY, err);
+    rc = mk_mock_compile_conds(m, g, "grpc", "conditions", MK_COND_BODY, grpc_cond_def, err);
     if (rc == 0)
-        rc = compile_conds(m, g, "meta", MK_COND_HEADER, err);
+        rc = mk_mock_compile_conds(m, g, "grpc", "meta", MK_COND_HEADER, NULL, err);
     return rc;
 }
 
 static int compile_meta(mk_mock_t *m, json_t *def, mk_err_t *err)
 {
     const char *id, *ns, *chain, *folder, *server;
-    int rc = get_string(def, "id", "id", false, &id, err);
+    int rc = mk_mock_get_string(def, "id", "id", false, &id, err);
     if (rc == 0)
-        rc = get_string(def, "namespace", "namespace", false, &ns, err);
+        rc = mk_mock_get_string(def, "namespace", "namespace", false, &ns, err);
     if (rc == 0)
-        rc = get_string(def, "chainId", "chainId", false, &chain, err);
+        rc = mk_mock_get_string(def, "chainId", "chainId", false, &chain, err);
     if (rc == 0)
-        rc = get_string(def, "folderId", "folderId", false, &folder, err);
+        rc = mk_mock_get_string(def, "folderId", "folderId", false, &folder, err);
     if (rc == 0)
-        rc = get_string(def, "serverName", "serverName", false, &server, err);
+        rc = mk_mock_get_string(def, "serverName", "serverName", false, &server, err);
     if (rc)
         return rc;
     char generated[37];
@@ -1057,7 +1088,7 @@ static int get_enum(const json_t *obj, const char *key, const char *field, const
                     size_t n, int def, int *out, mk_err_t *err)
 {
     const char *v;
-    int rc = get_string(obj, key, field, false, &v, err);
+    int rc = mk_mock_get_string(obj, key, field, false, &v, err);
     *out = def;
     if (rc || v == NULL || v[0] == '\0')
         return rc;
@@ -1122,7 +1153,7 @@ static int compile_webhook_url(const json_t *def, const char *field, mk_mock_web
     char where[80];
     snprintf(where, sizeof where, "%s.url", field);
     const char *url;
-    int rc = get_string(def, "url", where, false, &url, err);
+    int rc = mk_mock_get_string(def, "url", where, false, &url, err);
     if (rc)
         return rc;
     if (url == NULL || url[0] == '\0')
@@ -1186,7 +1217,7 @@ static int compile_webhook(const json_t *def, const char *field, mk_mock_webhook
     const char *method = NULL;
     if (rc == 0) {
         snprintf(sub, sizeof sub, "%s.method", field);
-        rc = get_string(def, "method", sub, false, &method, err);
+        rc = mk_mock_get_string(def, "method", sub, false, &method, err);
     }
     if (rc)
         return rc;
@@ -1217,13 +1248,8 @@ static int compile_webhook(const json_t *def, const char *field, mk_mock_webhook
         if (rc)
             return rc;
     }
-    header_list_t h = {0};
-    rc = compile_headers(json_object_get(def, "headers"), field, true, b.content_type, &h, err);
-    if (rc == 0)
-        rc = compile_header_templates(&h, field, uses_store, err);
-    w->headers = h.headers;
-    w->nheaders = h.nheaders;
-    w->header_tpls = h.tpls;
+    rc = compile_header_fields(def, field, true, b.content_type, uses_store, &w->headers,
+                               &w->nheaders, &w->header_tpls, err);
     if (rc == 0 && w->kind == MK_MOCK_WEBHOOK_HTTP)
         rc = compile_webhook_url(def, field, w, uses_store, err);
     return rc;
@@ -1296,7 +1322,7 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
     if (rc == 0 && !is_grpc && mk_mock_graphql_is(def))
         rc = mk_mock_graphql_compile(m, def, err);
     else if (rc == 0)
-        rc = is_grpc                   ? compile_grpc(m, def, err)
+        rc = is_grpc                  ? compile_grpc(m, def, err)
              : mk_mock_socket_is(def) ? mk_mock_socket_compile(m, def, err)
              : mk_mock_soap_is(def)   ? mk_mock_soap_compile(m, def, err)
                                       : compile_http(m, def, err);

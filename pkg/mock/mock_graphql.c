@@ -1,5 +1,6 @@
 /* The `graphql` context of a mock and its responses' `graphqlErrors`. */
 #include "mock/mock_graphql.h"
+#include "mock/mock_internal.h"
 #include "route/route.h"
 
 #include <stdio.h>
@@ -53,73 +54,13 @@ static bool gql_name(const char *s)
     return true;
 }
 
-static int opt_string(const json_t *obj, const char *key, const char *field, const char **out,
-                      mk_err_t *err)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return mk_err_set(err, MK_EINVAL, "%s: must be a string", field);
-    *out = json_string_value(v);
-    return 0;
-}
-
 /* A condition on the variables: the variables object is the condition's body, so "$.id" reads
  * variables.id; Mockarty's spellings "$.variables.id" and "$.body.variables.id" (the request
  * body as a template reads it) are accepted and read the same. */
 static json_t *variables_cond(const json_t *def)
 {
-    const char *path = json_string_value(json_object_get(def, "path"));
     static const char *const prefixes[] = {"$.body.variables", "$.variables"};
-    for (size_t i = 0; path && i < 2; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(path, prefixes[i], n) != 0 ||
-            (path[n] != '\0' && path[n] != '.' && path[n] != '['))
-            continue;
-        json_t *copy = json_copy((json_t *)def);
-        char *rewritten = malloc(strlen(path) + 2);
-        if (copy == NULL || rewritten == NULL) {
-            json_decref(copy);
-            free(rewritten);
-            return NULL;
-        }
-        snprintf(rewritten, strlen(path) + 2, "$%s", path + n);
-        json_object_set_new(copy, "path", json_string(rewritten));
-        free(rewritten);
-        return copy;
-    }
-    return json_incref((json_t *)def);
-}
-
-static int compile_conds(mk_mock_t *m, const json_t *g, const char *key, mk_cond_kind_t kind,
-                         mk_err_t *err)
-{
-    json_t *list = json_object_get(g, key);
-    if (list == NULL || json_is_null(list))
-        return 0;
-    if (!json_is_array(list))
-        return mk_err_set(err, MK_EINVAL, "graphql.%s: must be an array", key);
-    size_t n = json_array_size(list);
-    mk_cond_t **grown = realloc(m->conds, (m->nconds + n + 1) * sizeof *grown);
-    if (grown == NULL)
-        return mk_err_set(err, MK_ENOMEM, "out of memory");
-    m->conds = grown;
-    for (size_t i = 0; i < n; i++) {
-        char field[64];
-        snprintf(field, sizeof field, "graphql.%s[%zu]", key, i);
-        json_t *def = json_array_get(list, i);
-        def = kind == MK_COND_BODY ? variables_cond(def) : json_incref(def);
-        if (def == NULL)
-            return mk_err_set(err, MK_ENOMEM, "out of memory");
-        int rc = mk_cond_compile(def, kind, field, &m->conds[m->nconds], err);
-        json_decref(def);
-        if (rc)
-            return rc;
-        m->nconds++;
-    }
-    return 0;
+    return mk_mock_cond_unprefix(def, prefixes, 2);
 }
 
 /* One response's graphqlErrors: an array of {message, locations, path, extensions}, kept as a
@@ -203,15 +144,15 @@ int mk_mock_graphql_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (!json_is_object(gj))
         return mk_err_set(err, MK_EINVAL, "graphql: must be an object");
     const char *op, *field, *type, *path, *prefix;
-    int rc = opt_string(gj, "operation", "graphql.operation", &op, err);
+    int rc = mk_mock_get_string(gj, "operation", "graphql.operation", false, &op, err);
     if (rc == 0)
-        rc = opt_string(gj, "field", "graphql.field", &field, err);
+        rc = mk_mock_get_string(gj, "field", "graphql.field", false, &field, err);
     if (rc == 0)
-        rc = opt_string(gj, "type", "graphql.type", &type, err);
+        rc = mk_mock_get_string(gj, "type", "graphql.type", false, &type, err);
     if (rc == 0)
-        rc = opt_string(gj, "path", "graphql.path", &path, err);
+        rc = mk_mock_get_string(gj, "path", "graphql.path", false, &path, err);
     if (rc == 0)
-        rc = opt_string(def, "pathPrefix", "pathPrefix", &prefix, err);
+        rc = mk_mock_get_string(def, "pathPrefix", "pathPrefix", false, &prefix, err);
     if (rc)
         return rc;
     if (field == NULL || field[0] == '\0')
@@ -264,9 +205,9 @@ int mk_mock_graphql_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     mk_mock_graphql_route(m->route, rl, mk_str_of(g->endpoint), kind, field);
     m->method = (char *)MK_MOCK_GRAPHQL_METHOD;
-    rc = compile_conds(m, gj, "conditions", MK_COND_BODY, err);
+    rc = mk_mock_compile_conds(m, gj, "graphql", "conditions", MK_COND_BODY, variables_cond, err);
     if (rc == 0)
-        rc = compile_conds(m, gj, "header", MK_COND_HEADER, err);
+        rc = mk_mock_compile_conds(m, gj, "graphql", "header", MK_COND_HEADER, NULL, err);
     if (rc == 0)
         rc = compile_all_errors(g, def, err);
     return rc;

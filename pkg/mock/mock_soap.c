@@ -1,5 +1,6 @@
 /* SOAP mock definitions: the `soap` section and SOAP responses (see mock_soap.h). */
 #include "mock/mock_soap.h"
+#include "mock/mock_internal.h"
 #include "mock/mock.h"
 #include "route/route.h"
 
@@ -19,19 +20,6 @@ bool mk_mock_soap_is(const json_t *def)
     return section_present(json_object_get(def, "soap")) &&
            !section_present(json_object_get(def, "http")) &&
            !section_present(json_object_get(def, "grpc"));
-}
-
-static int opt_string(const json_t *obj, const char *key, const char *field, const char **out,
-                      mk_err_t *err)
-{
-    const json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return mk_err_set(err, MK_EINVAL, "%s: must be a string", field);
-    *out = json_string_value(v);
-    return 0;
 }
 
 /* An XML NCName: what a Body element's local name can be. */
@@ -173,15 +161,15 @@ int mk_mock_soap_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
 {
     const json_t *soap = json_object_get(def, "soap");
     const char *path, *method, *action, *service, *prefix;
-    int rc = opt_string(soap, "path", "soap.path", &path, err);
+    int rc = mk_mock_get_string(soap, "path", "soap.path", false, &path, err);
     if (rc == 0)
-        rc = opt_string(soap, "method", "soap.method", &method, err);
+        rc = mk_mock_get_string(soap, "method", "soap.method", false, &method, err);
     if (rc == 0)
-        rc = opt_string(soap, "action", "soap.action", &action, err);
+        rc = mk_mock_get_string(soap, "action", "soap.action", false, &action, err);
     if (rc == 0)
-        rc = opt_string(soap, "service", "soap.service", &service, err);
+        rc = mk_mock_get_string(soap, "service", "soap.service", false, &service, err);
     if (rc == 0)
-        rc = opt_string(def, "pathPrefix", "pathPrefix", &prefix, err);
+        rc = mk_mock_get_string(def, "pathPrefix", "pathPrefix", false, &prefix, err);
     if (rc)
         return rc;
     if (path == NULL || path[0] == '\0')
@@ -252,7 +240,7 @@ static int fault_of(const json_t *f, const char *field, mk_soap_version_t v, mk_
     for (int i = 0; i < 4; i++) {
         char sub[200];
         snprintf(sub, sizeof sub, "%s.soapFault.%s", field, keys[i]);
-        int rc = opt_string(f, keys[i], sub, &vals[i], err);
+        int rc = mk_mock_get_string(f, keys[i], sub, false, &vals[i], err);
         if (rc)
             return rc;
     }

@@ -1,6 +1,7 @@
 /* WebSocket mock definitions: the `socket` context and the answer fields, validated and compiled
  * once (see mock_socket.h). */
 #include "mock/mock_socket.h"
+#include "mock/mock_internal.h"
 
 #include "cond/cond.h"
 #include "mock/mock.h"
@@ -97,19 +98,6 @@ void mk_mock_socket_free(mk_mock_socket_t *s)
     free(s);
 }
 
-static int opt_string(const json_t *obj, const char *key, const char *field, const char **out,
-                      mk_err_t *err)
-{
-    const json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return mk_err_set(err, MK_EINVAL, "%s: must be a string", field);
-    *out = json_string_value(v);
-    return 0;
-}
-
 static int opt_int(const json_t *obj, const char *key, const char *field, int64_t min, int64_t max,
                    int64_t *out, mk_err_t *err)
 {
@@ -138,7 +126,7 @@ static int compile_msg(const json_t *ev, const char *field, mk_mock_socket_msg_t
     const char *name;
     snprintf(sub, sizeof sub, "%s.eventName", field);
     if (rc == 0)
-        rc = opt_string(ev, "eventName", sub, &name, err);
+        rc = mk_mock_get_string(ev, "eventName", sub, false, &name, err);
     if (rc)
         return rc;
     msg->delay_ms = (uint32_t)delay;
@@ -211,7 +199,7 @@ static int compile_reply(const json_t *resp, const char *field, mk_mock_socket_r
     r->close_code = (uint16_t)code;
     const char *reason;
     snprintf(sub, sizeof sub, "%s.error", field);
-    rc = opt_string(resp, "error", sub, &reason, err);
+    rc = mk_mock_get_string(resp, "error", sub, false, &reason, err);
     if (rc)
         return rc;
     if (reason && reason[0] && (r->close_reason = strndup(reason, 123)) == NULL)
@@ -294,49 +282,8 @@ static int compile_replies(mk_mock_socket_t *s, const json_t *def, mk_err_t *err
 /* "$.body.x" (the form Mockarty's examples use for message fields) reads "$.x". */
 static json_t *cond_def(const json_t *def)
 {
-    const char *path = json_string_value(json_object_get(def, "path"));
-    if (path == NULL || strncmp(path, "$.body", 6) != 0 ||
-        (path[6] != '.' && path[6] != '[' && path[6] != '\0'))
-        return json_incref((json_t *)def);
-    json_t *copy = json_copy((json_t *)def);
-    if (copy == NULL)
-        return NULL;
-    char *p = malloc(strlen(path) + 2);
-    if (p == NULL) {
-        json_decref(copy);
-        return NULL;
-    }
-    snprintf(p, strlen(path) + 2, "$%s", path + 6);
-    json_object_set_new(copy, "path", json_string(p));
-    free(p);
-    return copy;
-}
-
-static int compile_conditions(mk_mock_t *m, const json_t *sock, mk_err_t *err)
-{
-    const json_t *list = json_object_get(sock, "conditions");
-    if (list == NULL || json_is_null(list))
-        return 0;
-    if (!json_is_array(list))
-        return mk_err_set(err, MK_EINVAL, "socket.conditions: must be an array");
-    size_t n = json_array_size(list);
-    mk_cond_t **grown = realloc(m->conds, (m->nconds + n + 1) * sizeof *grown);
-    if (grown == NULL)
-        return mk_err_set(err, MK_ENOMEM, "out of memory");
-    m->conds = grown;
-    for (size_t i = 0; i < n; i++) {
-        char field[64];
-        snprintf(field, sizeof field, "socket.conditions[%zu]", i);
-        json_t *def = cond_def(json_array_get(list, i));
-        if (def == NULL)
-            return mk_err_set(err, MK_ENOMEM, "out of memory");
-        int rc = mk_cond_compile(def, MK_COND_BODY, field, &m->conds[m->nconds], err);
-        json_decref(def);
-        if (rc)
-            return rc;
-        m->nconds++;
-    }
-    return 0;
+    static const char *const body[] = {"$.body"};
+    return mk_mock_cond_unprefix(def, body, 1);
 }
 
 /* pathPrefix + socket.namespace, checked to be a plain path (no parameters or wildcard). */
@@ -344,9 +291,9 @@ static int compile_endpoint(mk_mock_socket_t *s, const json_t *def, const json_t
                             mk_err_t *err)
 {
     const char *prefix, *path;
-    int rc = opt_string(def, "pathPrefix", "pathPrefix", &prefix, err);
+    int rc = mk_mock_get_string(def, "pathPrefix", "pathPrefix", false, &prefix, err);
     if (rc == 0)
-        rc = opt_string(sock, "namespace", "socket.namespace", &path, err);
+        rc = mk_mock_get_string(sock, "namespace", "socket.namespace", false, &path, err);
     if (rc)
         return rc;
     if (path == NULL || path[0] == '\0')
@@ -394,9 +341,9 @@ int mk_mock_socket_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     m->socket = s;
     const char *event, *server;
-    int rc = opt_string(sock, "event", "socket.event", &event, err);
+    int rc = mk_mock_get_string(sock, "event", "socket.event", false, &event, err);
     if (rc == 0)
-        rc = opt_string(sock, "serverName", "socket.serverName", &server, err);
+        rc = mk_mock_get_string(sock, "serverName", "socket.serverName", false, &server, err);
     if (rc == 0)
         rc = compile_endpoint(s, def, sock, err);
     if (rc)
@@ -416,7 +363,7 @@ int mk_mock_socket_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (n == 0 || (m->route = strdup(route)) == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     m->method = (char *)MK_MOCK_WS_METHOD;
-    rc = compile_conditions(m, sock, err);
+    rc = mk_mock_compile_conds(m, sock, "socket", "conditions", MK_COND_BODY, cond_def, err);
     if (rc == 0)
         rc = compile_replies(s, def, err);
     return rc;

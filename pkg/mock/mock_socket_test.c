@@ -140,8 +140,9 @@ static void test_refusals(void)
     expect_error("{\"socket\":{\"namespace\":\"ws\"},\"response\":{}}", "socket.namespace");
     expect_error("{\"socket\":{\"namespace\":\"/ws/:id\"},\"response\":{}}", "socket.namespace");
     expect_error("{\"socket\":{\"namespace\":\"/ws/*\"},\"response\":{}}", "socket.namespace");
-    expect_error("{\"socket\":{\"event\":7},\"response\":{}}", "socket.event");
-    expect_error("{\"socket\":{\"conditions\":{}},\"response\":{}}", "socket.conditions");
+    expect_error("{\"socket\":{\"event\":7},\"response\":{}}", "socket.event: must be a string");
+    expect_error("{\"socket\":{\"conditions\":{}},\"response\":{}}",
+                 "socket.conditions: must be an array");
     expect_error("{\"socket\":{\"conditions\":[{\"path\":\"$.a\",\"assertAction\":\"nope\"}]},"
                  "\"response\":{}}",
                  "socket.conditions[0]");
