@@ -42,6 +42,7 @@ typedef struct stripe {
 
 typedef struct composite {
     mk_repo_t base;
+    mk_repo_ops_t ops; /* base.ops: composite_ops, without subscribe when there is no feed */
     mk_repo_t *db;
     mk_cache_t *l1;
     bool no_l1_fill_on_write; /* see mk_composite_opts_t */
@@ -72,12 +73,11 @@ typedef struct composite {
     void *cb_ud;
 } composite_t;
 
-static const mk_repo_ops_t composite_ops;
-static const mk_repo_ops_t composite_ops_nofeed;
+static void composite_free(mk_repo_t *r);
 
 static composite_t *as_composite(const mk_repo_t *r)
 {
-    if (r == NULL || (r->ops != &composite_ops && r->ops != &composite_ops_nofeed))
+    if (r == NULL || r->ops->free != composite_free)
         return NULL;
     return (composite_t *)r;
 }
@@ -891,24 +891,6 @@ static const mk_repo_ops_t composite_ops = {
     .free = composite_free,
 };
 
-/* Without Redis over a database without a feed there is nothing to follow. */
-static const mk_repo_ops_t composite_ops_nofeed = {
-    .name = "composite",
-    .put_mocks = composite_put_mocks,
-    .delete_mocks = composite_delete_mocks,
-    .load_mocks = composite_load_mocks,
-    .update_usage = composite_update_usage,
-    .put_namespace = composite_put_namespace,
-    .list_namespaces = composite_list_namespaces,
-    .ping = composite_ping,
-    .get_mock = composite_get_mock,
-    .put_docs = composite_put_docs,
-    .delete_docs = composite_delete_docs,
-    .list_docs = composite_list_docs,
-    .subscribe = NULL,
-    .free = composite_free,
-};
-
 int mk_composite_open(mk_repo_t *db, const mk_composite_opts_t *opts, mk_repo_t **out,
                       mk_err_t *err)
 {
@@ -934,8 +916,11 @@ int mk_composite_open(mk_repo_t *db, const mk_composite_opts_t *opts, mk_repo_t 
     pthread_mutex_init(&c->cb_mu, NULL);
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&c->stripes[i].mu, NULL);
-    c->base.ops =
-        o.redis != NULL || db->ops->subscribe != NULL ? &composite_ops : &composite_ops_nofeed;
+    c->ops = composite_ops;
+    /* Without Redis over a database without a feed there is nothing to follow. */
+    if (o.redis == NULL && db->ops->subscribe == NULL)
+        c->ops.subscribe = NULL;
+    c->base.ops = &c->ops;
     c->db = db;
     db = NULL; /* owned by c from here */
     snprintf(c->ttl, sizeof c->ttl, "%" PRId64, o.redis_ttl_ms);

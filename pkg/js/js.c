@@ -120,19 +120,48 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static int read_all(int fd, void *buf, size_t len)
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Reads exactly len bytes before the deadline (none when it is negative): 1 done, 0 timed out,
+ * -1 closed or failed. */
+static int read_until(int fd, void *buf, size_t len, long deadline)
 {
     char *p = buf;
     while (len) {
-        ssize_t n = read(fd, p, len);
+        int wait = -1;
+        if (deadline >= 0) {
+            long left = deadline - now_ms();
+            if (left <= 0)
+                return 0;
+            wait = (int)(left > 1000000 ? 1000000 : left);
+        }
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        int n = poll(&pf, 1, wait);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n < 0)
             return -1;
-        p += n;
-        len -= (size_t)n;
+        if (n == 0)
+            return 0;
+        ssize_t r = read(fd, p, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        len -= (size_t)r;
     }
-    return 0;
+    return 1;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    return read_until(fd, buf, len, -1) == 1 ? 0 : -1;
 }
 
 /* Frames on the socket pair: a 4-byte length, then the bytes. */
@@ -599,40 +628,6 @@ static int worker_start(mk_js_t *js, mk_err_t *err)
     js->worker = pid;
     js->sock = sv[0];
     return 0;
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Reads exactly len bytes before the deadline: 1 done, 0 timed out, -1 closed or failed. */
-static int read_until(int fd, void *buf, size_t len, long deadline)
-{
-    char *p = buf;
-    while (len) {
-        long left = deadline - now_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int n = poll(&pf, 1, (int)(left > 1000000 ? 1000000 : left));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return 0;
-        ssize_t r = read(fd, p, len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        len -= (size_t)r;
-    }
-    return 1;
 }
 
 /* Names the kind of failure in err->cause (see js.h); returns code. */

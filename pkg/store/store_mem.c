@@ -101,6 +101,15 @@ static void rec_free(mrec_t *r)
     free(r);
 }
 
+static void rec_free_list(mrec_t *r)
+{
+    while (r != NULL) {
+        mrec_t *next = r->next;
+        rec_free(r);
+        r = next;
+    }
+}
+
 /* Returns the link pointing at the record with this key, or at the NULL ending its chain. */
 static mrec_t **stripe_find(stripe_t *st, uint64_t h, const char *key, size_t klen)
 {
@@ -121,6 +130,16 @@ static void stripe_unlink(stripe_t *st, mrec_t **link)
     r->next = NULL;
     st->count--;
     st->bytes -= rec_bytes(r);
+}
+
+/* Unlinks *link onto the list *dead, whose records are freed (rec_free_list) once the stripe's
+ * lock is released. */
+static void stripe_drop(stripe_t *st, mrec_t **link, mrec_t **dead)
+{
+    mrec_t *r = *link;
+    stripe_unlink(st, link);
+    r->next = *dead;
+    *dead = r;
 }
 
 /* Doubles the bucket array when the load passes 1; on allocation failure the chains just grow. */
@@ -199,10 +218,7 @@ static void sweep_pass(store_mem_t *m)
             while (*link != NULL) {
                 examined++;
                 if (rec_expired(*link, now)) {
-                    mrec_t *r = *link;
-                    stripe_unlink(st, link);
-                    r->next = dead;
-                    dead = r;
+                    stripe_drop(st, link, &dead);
                 } else {
                     link = &(*link)->next;
                 }
@@ -211,11 +227,7 @@ static void sweep_pass(store_mem_t *m)
         }
         st->sweep_cursor = b;
         pthread_mutex_unlock(&st->mu);
-        while (dead != NULL) {
-            mrec_t *next = dead->next;
-            rec_free(dead);
-            dead = next;
-        }
+        rec_free_list(dead);
     }
 }
 
@@ -511,9 +523,7 @@ static int stripe_collect(stripe_t *st, const store_key_t *p, kv_copy_t **out, s
                 continue;
             }
             if (rec_expired(r, now)) {
-                stripe_unlink(st, link);
-                r->next = dead;
-                dead = r;
+                stripe_drop(st, link, &dead);
                 continue;
             }
             if (*n == cap) {
@@ -540,11 +550,7 @@ static int stripe_collect(stripe_t *st, const store_key_t *p, kv_copy_t **out, s
         }
     }
     pthread_mutex_unlock(&st->mu);
-    while (dead != NULL) {
-        mrec_t *next = dead->next;
-        rec_free(dead);
-        dead = next;
-    }
+    rec_free_list(dead);
     return rc;
 }
 
@@ -579,21 +585,14 @@ int mk_store_mem_clear(mk_store_t *s, const store_key_t *prefix, mk_err_t *err)
             mrec_t **link = &st->buckets[b];
             while (*link != NULL) {
                 if (has_prefix(*link, prefix)) {
-                    mrec_t *r = *link;
-                    stripe_unlink(st, link);
-                    r->next = dead;
-                    dead = r;
+                    stripe_drop(st, link, &dead);
                 } else {
                     link = &(*link)->next;
                 }
             }
         }
         pthread_mutex_unlock(&st->mu);
-        while (dead != NULL) {
-            mrec_t *next = dead->next;
-            rec_free(dead);
-            dead = next;
-        }
+        rec_free_list(dead);
     }
     return 0;
 }

@@ -116,6 +116,13 @@ static int emit_lit(builder_t *b, const char *data, size_t len)
     return push_op(b, (op_t){.off = off, .len = len});
 }
 
+/* The letter after the backslash of a two-character JSON escape; other control characters take
+ * the six-character form. */
+static const char short_escapes[256] = {
+    ['"'] = '"',  ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r',
+    ['\t'] = 't', ['\b'] = 'b',  ['\f'] = 'f',
+};
+
 int mk_template_json_escape(mk_buf_t *out, mk_str_t s)
 {
     size_t start = 0;
@@ -127,29 +134,11 @@ int mk_template_json_escape(mk_buf_t *out, mk_str_t s)
         if (rc != 0)
             return rc;
         char esc[8];
-        switch (c) {
-        case '"':
-            rc = mk_buf_append(out, "\\\"", 2);
-            break;
-        case '\\':
-            rc = mk_buf_append(out, "\\\\", 2);
-            break;
-        case '\n':
-            rc = mk_buf_append(out, "\\n", 2);
-            break;
-        case '\r':
-            rc = mk_buf_append(out, "\\r", 2);
-            break;
-        case '\t':
-            rc = mk_buf_append(out, "\\t", 2);
-            break;
-        case '\b':
-            rc = mk_buf_append(out, "\\b", 2);
-            break;
-        case '\f':
-            rc = mk_buf_append(out, "\\f", 2);
-            break;
-        default:
+        if (short_escapes[c]) {
+            esc[0] = '\\';
+            esc[1] = short_escapes[c];
+            rc = mk_buf_append(out, esc, 2);
+        } else {
             snprintf(esc, sizeof esc, "\\u%04x", c);
             rc = mk_buf_append(out, esc, 6);
         }

@@ -292,6 +292,10 @@ static void test_escape(void)
     MK_CHECK_INT(mk_template_json_escape(&out, (mk_str_t){"a\"b\\c\n\x01\xc3\xa9", 9}), 0);
     MK_CHECK_STR(out.data, "a\\\"b\\\\c\\n\\u0001\xc3\xa9");
     mk_buf_free(&out);
+    mk_buf_init(&out, 0);
+    MK_CHECK_INT(mk_template_json_escape(&out, MK_STR_LIT("\r\t\b\f\x1f\x7f/")), 0);
+    MK_CHECK_STR(out.data, "\\r\\t\\b\\f\\u001f\x7f/");
+    mk_buf_free(&out);
     /* A bounded output refuses a large rendering cleanly. */
     fixture_t f;
     fixture_init(&f, "{\"big\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
