@@ -17,11 +17,11 @@ typedef struct ctx ctx_t;
 typedef int (*mk_api_fn)(ctx_t *c);
 
 /* Row flags. */
-#define MK_API_PUBLIC 1u /* answered without a token (documentation of the API itself) */
-#define MK_API_HEAVY  2u /* scans or exports: runs off the serving loop */
-#define MK_API_NOAUDIT 4u /* a write the table does not audit (the handler audits it itself) */
+#define MK_API_PUBLIC       1u /* answered without a token (documentation of the API itself) */
+#define MK_API_HEAVY        2u /* scans or exports: runs off the serving loop */
+#define MK_API_NOAUDIT      4u /* a write the table does not audit (the handler audits it itself) */
 #define MK_API_CLIENT_LIMIT 8u /* rate-limited per client address (RATE_LIMIT_LOGIN_PER_MINUTE) */
-#define MK_API_STREAM 16u /* answers a live stream (Server-Sent Events) that stays open */
+#define MK_API_STREAM       16u /* answers a live stream (Server-Sent Events) that stays open */
 
 /* One row of the table: method and path pattern (`:name` parameters, as mock routes), the
  * handler, the permission the caller needs ("mocks:read", "mocks:write", "stores:read", ...,
@@ -36,27 +36,27 @@ typedef struct mk_api_endpoint {
 } mk_api_endpoint_t;
 
 /* The families, one file each. */
-extern const mk_api_endpoint_t mk_api_mock_endpoints[];      /* mocks_api.c */
-extern const mk_api_endpoint_t mk_api_namespace_endpoints[]; /* namespaces_api.c */
-extern const mk_api_endpoint_t mk_api_journal_endpoints[];   /* journal_api.c */
-extern const mk_api_endpoint_t mk_api_store_endpoints[];     /* stores_api.c */
-extern const mk_api_endpoint_t mk_api_library_endpoints[];   /* library_api.c: tags, folders,
-                                                                 templates */
-extern const mk_api_endpoint_t mk_api_meta_endpoints[];      /* meta_api.c */
-extern const mk_api_endpoint_t mk_api_identity_endpoints[];  /* identity_api.c: login, users,
-                                                                 tokens, members, audit,
-                                                                 webhooks */
-extern const mk_api_endpoint_t mk_api_generator_endpoints[]; /* generators_api.c: imports */
-extern const mk_api_endpoint_t mk_api_grpc_endpoints[];      /* grpc_api.c: descriptor sets */
-extern const mk_api_endpoint_t mk_api_graphql_endpoints[];   /* graphql_api.c: schemas */
-extern const mk_api_endpoint_t mk_api_recorder_endpoints[];  /* recorder_api.c: recording
-                                                                 sessions, fallback proxies */
-extern const mk_api_endpoint_t mk_api_apitester_endpoints[]; /* apitester_api.c: collections,
-                                                                 test runs, runners */
-extern const mk_api_endpoint_t mk_api_perf_endpoints[];      /* perf_api.c: load tests */
+extern const mk_api_endpoint_t mk_api_mock_endpoints[];        /* mocks_api.c */
+extern const mk_api_endpoint_t mk_api_namespace_endpoints[];   /* namespaces_api.c */
+extern const mk_api_endpoint_t mk_api_journal_endpoints[];     /* journal_api.c */
+extern const mk_api_endpoint_t mk_api_store_endpoints[];       /* stores_api.c */
+extern const mk_api_endpoint_t mk_api_library_endpoints[];     /* library_api.c: tags, folders,
+                                                                   templates */
+extern const mk_api_endpoint_t mk_api_meta_endpoints[];        /* meta_api.c */
+extern const mk_api_endpoint_t mk_api_identity_endpoints[];    /* identity_api.c: login, users,
+                                                                   tokens, members, audit,
+                                                                   webhooks */
+extern const mk_api_endpoint_t mk_api_generator_endpoints[];   /* generators_api.c: imports */
+extern const mk_api_endpoint_t mk_api_grpc_endpoints[];        /* grpc_api.c: descriptor sets */
+extern const mk_api_endpoint_t mk_api_graphql_endpoints[];     /* graphql_api.c: schemas */
+extern const mk_api_endpoint_t mk_api_recorder_endpoints[];    /* recorder_api.c: recording
+                                                                   sessions, fallback proxies */
+extern const mk_api_endpoint_t mk_api_apitester_endpoints[];   /* apitester_api.c: collections,
+                                                                   test runs, runners */
+extern const mk_api_endpoint_t mk_api_perf_endpoints[];        /* perf_api.c: load tests */
 extern const mk_api_endpoint_t mk_api_environment_endpoints[]; /* environments_api.c */
 extern const mk_api_endpoint_t mk_api_schedule_endpoints[];    /* schedules_api.c: cron */
-extern const mk_api_endpoint_t mk_api_soap_endpoints[];      /* soap_api.c: WSDL upload */
+extern const mk_api_endpoint_t mk_api_soap_endpoints[];        /* soap_api.c: WSDL upload */
 /* soap_api.c: one SOAP mock per operation of a WSDL text, options applied, appended to r->mocks
  * (the generators' "soap" kind). */
 struct mk_import_opts;
@@ -69,8 +69,8 @@ int mk_api_soap_import(const char *text, size_t len, const struct mk_import_opts
  * named name (NULL: "default"), so the mocks can be called. */
 int mk_api_grpc_import(const char *text, size_t len, const struct mk_import_opts *o,
                        struct mk_import_result *r, mk_err_t *err);
-int mk_api_grpc_keep(mk_api_t *api, const char *ns, const char *name, const char *text,
-                     size_t len, mk_err_t *err);
+int mk_api_grpc_keep(mk_api_t *api, const char *ns, const char *name, const char *text, size_t len,
+                     mk_err_t *err);
 /* All of them, NULL-terminated (api.c). */
 extern const mk_api_endpoint_t *const mk_api_families[];
 
@@ -99,10 +99,10 @@ struct mk_api {
     mk_identity_t *identity; /* created by mk_api_load */
     mk_audit_t *audit;
     mk_identity_limiter_t *limiter;
-    struct mk_api_hooks *hooks; /* namespace webhooks (identity_api.c); may be NULL */
-    struct mk_coord *coord;     /* runners' coordinator (apitester_api.c); may be NULL */
-    struct mk_api_sched *sched; /* cron schedules (schedules_api.c) */
-    struct mk_api_perf *perf;   /* live load tests (perf_api.c); NULL until used */
+    struct mk_api_hooks *hooks;       /* namespace webhooks (identity_api.c); may be NULL */
+    struct mk_coord *coord;           /* runners' coordinator (apitester_api.c); may be NULL */
+    struct mk_api_sched *sched;       /* cron schedules (schedules_api.c) */
+    struct mk_api_perf *perf;         /* live load tests (perf_api.c); NULL until used */
     struct mk_api_recorder *recorder; /* recording sessions (recorder_api.c); NULL until used */
     bool auth_required;
     char *admin_password;
@@ -118,8 +118,8 @@ struct ctx {
     const mk_api_endpoint_t *ep;
     mk_route_match_t match;
     mk_identity_principal_t who;
-    bool via_cookie;     /* the credential came in the session cookie (CSRF rules apply) */
-    const char *ns;      /* the namespace the call was checked against (for the audit row) */
+    bool via_cookie; /* the credential came in the session cookie (CSRF rules apply) */
+    const char *ns;  /* the namespace the call was checked against (for the audit row) */
 };
 
 /* May the caller do perm in ns (NULL: in some namespace)? For handlers that filter lists. */
@@ -219,12 +219,24 @@ json_t *mk_api_docs_visible(ctx_t *c, const char *kind, const char *perm);
 /* Deletes the document of kind named by the row's :id (checked as mk_api_doc_get does) and
  * answers {"id", "deleted": true}, or the error. */
 int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what);
+/* Answers the document of kind named by the row's :id (checked as mk_api_doc_get does). */
+int mk_api_doc_show(ctx_t *c, const char *kind, const char *what);
+/* Stores doc (reference taken over) as the document of kind with its own "id" and "namespace"
+ * when the caller may do perm in that namespace, and answers it with status; otherwise answers
+ * the error (403 naming perm). */
+int mk_api_doc_store(ctx_t *c, const char *kind, const char *perm, json_t *doc, int status);
+/* Checks body as the document id, replacing old (NULL: a new one), stores it and answers. */
+typedef int (*mk_api_doc_save_fn)(ctx_t *c, json_t *body, const char *id, const json_t *old);
+/* The request body saved by save as a new document with a new id. */
+int mk_api_doc_create(ctx_t *c, mk_api_doc_save_fn save);
+/* The request body saved by save over the document of kind named by the row's :id (checked as
+ * mk_api_doc_get does). */
+int mk_api_doc_update(ctx_t *c, const char *kind, const char *what, mk_api_doc_save_fn save);
 
 /* apitester_api.c: queues one run of the collection document col with a call's options (body:
  * environment, environmentId, variables, baseUrl, ...; may be NULL); the run document, or NULL
  * with err set. Without an environment of its own the run takes its namespace's active one. */
-json_t *mk_api_run_collection(mk_api_t *api, const json_t *col, const json_t *body,
-                              mk_err_t *err);
+json_t *mk_api_run_collection(mk_api_t *api, const json_t *col, const json_t *body, mk_err_t *err);
 /* environments_api.c: the environment a run of namespace ns uses, in Postman's export shape: the
  * one named env_id (MK_ENOTFOUND when it is not of ns), or the active one when env_id is NULL
  * (NULL with err->code 0 when there is none). */

@@ -128,50 +128,20 @@ static json_t *collection_doc(ctx_t *c, json_t *body, const char *id, const json
     return doc;
 }
 
-static int collection_store(ctx_t *c, json_t *body, const char *id, const json_t *old)
+static int collection_save(ctx_t *c, json_t *body, const char *id, const json_t *old)
 {
     json_t *doc = collection_doc(c, body, id, old);
-    if (doc == NULL)
-        return 400;
-    const char *ns = jstr(doc, "namespace");
-    if (!mk_api_may(c, "runs:write", ns)) {
-        json_decref(doc);
-        return mk_api_reply_fmt(c, MK_EFORBIDDEN, "runs:write needed in namespace '%s'", ns);
-    }
-    mk_api_note_ns(c, ns);
-    mk_err_t err;
-    if (mk_api_doc_put(c->api, KIND_COLLECTION, id, ns, doc, &err) != 0) {
-        json_decref(doc);
-        return mk_api_reply_err(c, &err);
-    }
-    return mk_api_reply_json(c->req, old ? 200 : 201, doc);
+    return doc ? mk_api_doc_store(c, KIND_COLLECTION, "runs:write", doc, old ? 200 : 201) : 400;
 }
 
 static int collections_create(ctx_t *c)
 {
-    json_t *body;
-    if (mk_api_parse_body(c, &body))
-        return 400;
-    char id[40];
-    mk_mock_new_id(id);
-    int status = collection_store(c, body, id, NULL);
-    json_decref(body);
-    return status;
+    return mk_api_doc_create(c, collection_save);
 }
 
 static int collections_update(ctx_t *c)
 {
-    json_t *old = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
-    if (old == NULL)
-        return 404;
-    json_t *body;
-    int status = 400;
-    if (mk_api_parse_body(c, &body) == 0) {
-        status = collection_store(c, body, jstr(old, "id"), old);
-        json_decref(body);
-    }
-    json_decref(old);
-    return status;
+    return mk_api_doc_update(c, KIND_COLLECTION, "collection", collection_save);
 }
 
 static int collections_list(ctx_t *c)
@@ -191,8 +161,57 @@ static int collections_list(ctx_t *c)
 
 static int collections_get(ctx_t *c)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_COLLECTION, mk_api_param(c, "id"), "collection");
+    return mk_api_doc_show(c, KIND_COLLECTION, "collection");
+}
+
+int mk_api_doc_show(ctx_t *c, const char *kind, const char *what)
+{
+    json_t *doc = mk_api_doc_get(c, kind, mk_api_param(c, "id"), what);
     return doc ? mk_api_reply_json(c->req, 200, doc) : 404;
+}
+
+int mk_api_doc_store(ctx_t *c, const char *kind, const char *perm, json_t *doc, int status)
+{
+    const char *ns = jstr(doc, "namespace");
+    if (!mk_api_may(c, perm, ns)) {
+        status = mk_api_reply_fmt(c, MK_EFORBIDDEN, "%s needed in namespace '%s'", perm, ns);
+        json_decref(doc);
+        return status;
+    }
+    mk_api_note_ns(c, ns);
+    mk_err_t err;
+    if (mk_api_doc_put(c->api, kind, jstr(doc, "id"), ns, doc, &err) != 0) {
+        json_decref(doc);
+        return mk_api_reply_err(c, &err);
+    }
+    return mk_api_reply_json(c->req, status, doc);
+}
+
+int mk_api_doc_create(ctx_t *c, mk_api_doc_save_fn save)
+{
+    json_t *body;
+    if (mk_api_parse_body(c, &body))
+        return 400;
+    char id[40];
+    mk_mock_new_id(id);
+    int status = save(c, body, id, NULL);
+    json_decref(body);
+    return status;
+}
+
+int mk_api_doc_update(ctx_t *c, const char *kind, const char *what, mk_api_doc_save_fn save)
+{
+    json_t *old = mk_api_doc_get(c, kind, mk_api_param(c, "id"), what);
+    if (old == NULL)
+        return 404;
+    json_t *body;
+    int status = 400;
+    if (mk_api_parse_body(c, &body) == 0) {
+        status = save(c, body, jstr(old, "id"), old);
+        json_decref(body);
+    }
+    json_decref(old);
+    return status;
 }
 
 int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what)

@@ -48,46 +48,20 @@ static json_t *env_doc(ctx_t *c, json_t *body, const char *id, const json_t *old
         "updatedAt", (json_int_t)now);
 }
 
-static int env_store(ctx_t *c, json_t *doc, int status)
+static int env_save(ctx_t *c, json_t *body, const char *id, const json_t *old)
 {
-    const char *ns = jstr(doc, "namespace");
-    if (!mk_api_may(c, "runs:write", ns)) {
-        json_decref(doc);
-        return mk_api_reply_fmt(c, MK_EFORBIDDEN, "runs:write needed in namespace '%s'", ns);
-    }
-    mk_api_note_ns(c, ns);
-    mk_err_t err;
-    if (mk_api_doc_put(c->api, KIND_ENV, jstr(doc, "id"), ns, doc, &err) != 0) {
-        json_decref(doc);
-        return mk_api_reply_err(c, &err);
-    }
-    return mk_api_reply_json(c->req, status, doc);
+    json_t *doc = env_doc(c, body, id, old);
+    return doc ? mk_api_doc_store(c, KIND_ENV, "runs:write", doc, old ? 200 : 201) : 400;
 }
 
 static int envs_create(ctx_t *c)
 {
-    json_t *body;
-    if (mk_api_parse_body(c, &body))
-        return 400;
-    char id[40];
-    mk_mock_new_id(id);
-    json_t *doc = env_doc(c, body, id, NULL);
-    json_decref(body);
-    return doc ? env_store(c, doc, 201) : 400;
+    return mk_api_doc_create(c, env_save);
 }
 
 static int envs_update(ctx_t *c)
 {
-    json_t *old = mk_api_doc_get(c, KIND_ENV, mk_api_param(c, "id"), "environment");
-    if (old == NULL)
-        return 404;
-    json_t *body, *doc = NULL;
-    if (mk_api_parse_body(c, &body) == 0) {
-        doc = env_doc(c, body, jstr(old, "id"), old);
-        json_decref(body);
-    }
-    json_decref(old);
-    return doc ? env_store(c, doc, 200) : 400;
+    return mk_api_doc_update(c, KIND_ENV, "environment", env_save);
 }
 
 static int envs_list(ctx_t *c)
@@ -98,8 +72,7 @@ static int envs_list(ctx_t *c)
 
 static int envs_get(ctx_t *c)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_ENV, mk_api_param(c, "id"), "environment");
-    return doc ? mk_api_reply_json(c->req, 200, doc) : 404;
+    return mk_api_doc_show(c, KIND_ENV, "environment");
 }
 
 static int envs_delete(ctx_t *c)

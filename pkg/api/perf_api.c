@@ -1092,35 +1092,17 @@ static int configs_list(ctx_t *c)
 
 static int configs_create(ctx_t *c)
 {
-    json_t *body;
-    if (mk_api_parse_body(c, &body))
-        return 400;
-    char id[40];
-    mk_mock_new_id(id);
-    int status = config_store(c, body, id, NULL);
-    json_decref(body);
-    return status;
+    return mk_api_doc_create(c, config_store);
 }
 
 static int configs_get(ctx_t *c)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_CONFIG, mk_api_param(c, "id"), "perf config");
-    return doc ? mk_api_reply_json(c->req, 200, doc) : 404;
+    return mk_api_doc_show(c, KIND_CONFIG, "perf config");
 }
 
 static int configs_update(ctx_t *c)
 {
-    json_t *old = mk_api_doc_get(c, KIND_CONFIG, mk_api_param(c, "id"), "perf config");
-    if (old == NULL)
-        return 404;
-    json_t *body;
-    int status = 400;
-    if (mk_api_parse_body(c, &body) == 0) {
-        status = config_store(c, body, jstr(old, "id"), old);
-        json_decref(body);
-    }
-    json_decref(old);
-    return status;
+    return mk_api_doc_update(c, KIND_CONFIG, "perf config", config_store);
 }
 
 static int configs_delete(ctx_t *c)

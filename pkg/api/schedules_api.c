@@ -132,50 +132,26 @@ static json_t *sched_doc(ctx_t *c, const kind_t *k, json_t *body, const char *id
     return NULL;
 }
 
-static int sched_store(ctx_t *c, const kind_t *k, json_t *doc, int status)
+static int sched_save(ctx_t *c, json_t *body, const char *id, const json_t *old)
 {
-    const char *ns = jstr(doc, "namespace");
-    if (!mk_api_may(c, "runs:write", ns)) {
-        json_decref(doc);
-        return mk_api_reply_fmt(c, MK_EFORBIDDEN, "runs:write needed in namespace '%s'", ns);
-    }
-    mk_api_note_ns(c, ns);
-    mk_err_t err;
-    int rc = mk_api_doc_put(c->api, k->kind, jstr(doc, "id"), ns, doc, &err);
+    const kind_t *k = kind_of(c);
+    json_t *doc = sched_doc(c, k, body, id, old);
+    if (doc == NULL)
+        return 400;
+    int status = mk_api_doc_store(c, k->kind, "runs:write", doc, old ? 200 : 201);
     atomic_store(&c->api->sched->dirty, true);
-    if (rc != 0) {
-        json_decref(doc);
-        return mk_api_reply_err(c, &err);
-    }
-    return mk_api_reply_json(c->req, status, doc);
+    return status;
 }
 
 static int scheds_create(ctx_t *c)
 {
-    const kind_t *k = kind_of(c);
-    json_t *body;
-    if (mk_api_parse_body(c, &body))
-        return 400;
-    char id[40];
-    mk_mock_new_id(id);
-    json_t *doc = sched_doc(c, k, body, id, NULL);
-    json_decref(body);
-    return doc ? sched_store(c, k, doc, 201) : 400;
+    return mk_api_doc_create(c, sched_save);
 }
 
 static int scheds_update(ctx_t *c)
 {
     const kind_t *k = kind_of(c);
-    json_t *old = mk_api_doc_get(c, k->kind, mk_api_param(c, "id"), k->what);
-    if (old == NULL)
-        return 404;
-    json_t *body, *doc = NULL;
-    if (mk_api_parse_body(c, &body) == 0) {
-        doc = sched_doc(c, k, body, jstr(old, "id"), old);
-        json_decref(body);
-    }
-    json_decref(old);
-    return doc ? sched_store(c, k, doc, 200) : 400;
+    return mk_api_doc_update(c, k->kind, k->what, sched_save);
 }
 
 static int scheds_list(ctx_t *c)
@@ -187,8 +163,7 @@ static int scheds_list(ctx_t *c)
 static int scheds_get(ctx_t *c)
 {
     const kind_t *k = kind_of(c);
-    json_t *doc = mk_api_doc_get(c, k->kind, mk_api_param(c, "id"), k->what);
-    return doc ? mk_api_reply_json(c->req, 200, doc) : 404;
+    return mk_api_doc_show(c, k->kind, k->what);
 }
 
 static int scheds_delete(ctx_t *c)
