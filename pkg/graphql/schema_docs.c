@@ -1,14 +1,10 @@
 /* GraphQL schema documents in the repository, and the registry of built schemas. */
 #include "graphql/schema_docs.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define RETIRE_GRACE_MS 5000
 
 static int64_t now_ms(void)
 {
@@ -185,82 +181,56 @@ int mk_gql_schema_delete(mk_repo_t *repo, const char *namespace_, const char *pa
     return mk_repo_delete_docs(repo, MK_GQL_DOC_KIND, ids, 1, err);
 }
 
-/* ---- the registry --------------------------------------------------------------------------- */
+/* ---- the registry: a docreg whose snapshot data is an array of built schemas ---------------- */
 
 typedef struct entry {
     char *ns, *path;
     mk_gql_schema_t *schema;
 } entry_t;
 
-struct mk_gql_reg_snap {
+typedef struct entries {
     entry_t *e;
     size_t n;
-    uint64_t sig;
-    atomic_int refs;
-    int64_t retired_ms;
-    struct mk_gql_reg_snap *next_retired;
-};
+} entries_t;
 
-struct mk_gql_registry {
-    mk_repo_t *repo;
-    int poll_ms;
-    _Atomic(mk_gql_reg_snap_t *) cur;
-    pthread_mutex_t reload_mu;
-    mk_gql_reg_snap_t *retired;
-    pthread_t poller;
-    bool started, stopping;
-};
-
-static void snap_free(mk_gql_reg_snap_t *s)
+static void entries_free(void *data)
 {
-    if (s == NULL)
-        return;
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->e[i].ns);
-        free(s->e[i].path);
-        mk_gql_schema_free(s->e[i].schema);
+    entries_t *es = data;
+    for (size_t i = 0; es && i < es->n; i++) {
+        free(es->e[i].ns);
+        free(es->e[i].path);
+        mk_gql_schema_free(es->e[i].schema);
     }
-    free(s->e);
-    free(s);
+    if (es)
+        free(es->e);
+    free(es);
 }
 
-typedef struct load_ctx {
-    mk_gql_reg_snap_t *s;
-    uint64_t sig;
-} load_ctx_t;
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+static int add_schema(void **data, const mk_repo_doc_t *d)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
-static int load_doc(void *ud, const mk_repo_doc_t *d)
-{
-    load_ctx_t *lc = ud;
-    lc->sig = fnv(lc->sig, d->id, strlen(d->id) + 1);
-    lc->sig = fnv(lc->sig, &d->updated_at, sizeof d->updated_at);
-    if (lc->s == NULL)
-        return 0;
     json_t *doc = json_loads(d->json, 0, NULL);
     const char *sdl = json_string_value(json_object_get(doc, "sdl"));
     const char *path = json_string_value(json_object_get(doc, "path"));
     mk_gql_limits_t lim = {.max_bytes = MK_GQL_MAX_SDL, .max_tokens = 1000000};
     mk_gql_schema_t *schema = NULL;
+    int rc = 0;
     /* A document that no longer builds (a stricter parser) is skipped, not fatal. */
     if (sdl && path && mk_gql_schema_build(sdl, strlen(sdl), &lim, &schema, NULL) == 0) {
-        entry_t *grown = realloc(lc->s->e, (lc->s->n + 1) * sizeof *grown);
+        entries_t *es = *data ? *data : calloc(1, sizeof *es);
+        entry_t *grown = es ? realloc(es->e, (es->n + 1) * sizeof *grown) : NULL;
+        rc = MK_ENOMEM;
+        if (es)
+            *data = es;
         if (grown) {
-            lc->s->e = grown;
-            entry_t *e = &grown[lc->s->n];
+            es->e = grown;
+            entry_t *e = &grown[es->n];
             e->ns = strdup(d->namespace_);
             e->path = strdup(path);
             e->schema = schema;
             if (e->ns && e->path) {
-                lc->s->n++;
+                es->n++;
                 schema = NULL;
+                rc = 0;
             } else {
                 free(e->ns);
                 free(e->path);
@@ -269,153 +239,51 @@ static int load_doc(void *ud, const mk_repo_doc_t *d)
     }
     mk_gql_schema_free(schema);
     json_decref(doc);
-    return 0;
-}
-
-static void reclaim(mk_gql_registry_t *r, bool all)
-{
-    mk_gql_reg_snap_t **pp = &r->retired;
-    int64_t now = now_ms();
-    while (*pp) {
-        mk_gql_reg_snap_t *s = *pp;
-        if (all || (atomic_load(&s->refs) == 0 && now - s->retired_ms >= RETIRE_GRACE_MS)) {
-            *pp = s->next_retired;
-            snap_free(s);
-        } else {
-            pp = &s->next_retired;
-        }
-    }
-}
-
-int mk_gql_registry_reload(mk_gql_registry_t *r, mk_err_t *err)
-{
-    pthread_mutex_lock(&r->reload_mu);
-    load_ctx_t lc = {.sig = 1469598103934665603ull};
-    int rc = mk_repo_list_docs(r->repo, MK_GQL_DOC_KIND, NULL, load_doc, &lc, err);
-    mk_gql_reg_snap_t *cur = atomic_load(&r->cur);
-    if (rc || (cur && cur->sig == lc.sig))
-        goto out;
-    lc = (load_ctx_t){.sig = 1469598103934665603ull, .s = calloc(1, sizeof(mk_gql_reg_snap_t))};
-    if (lc.s == NULL) {
-        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = mk_repo_list_docs(r->repo, MK_GQL_DOC_KIND, NULL, load_doc, &lc, err);
-    if (rc) {
-        snap_free(lc.s);
-        goto out;
-    }
-    lc.s->sig = lc.sig;
-    mk_gql_reg_snap_t *old = atomic_exchange(&r->cur, lc.s);
-    if (old) {
-        old->retired_ms = now_ms();
-        old->next_retired = r->retired;
-        r->retired = old;
-    }
-out:
-    reclaim(r, false);
-    pthread_mutex_unlock(&r->reload_mu);
     return rc;
-}
-
-static pthread_mutex_t kick_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t kick_cv = PTHREAD_COND_INITIALIZER;
-
-void mk_gql_registry_notify(void)
-{
-    pthread_mutex_lock(&kick_mu);
-    pthread_cond_broadcast(&kick_cv);
-    pthread_mutex_unlock(&kick_mu);
-}
-
-static void *poll_main(void *arg)
-{
-    mk_gql_registry_t *r = arg;
-    int ms = r->poll_ms > 0 ? r->poll_ms : 1000;
-    pthread_mutex_lock(&kick_mu);
-    while (!r->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long)(ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&kick_cv, &kick_mu, &ts);
-        if (r->stopping)
-            break;
-        pthread_mutex_unlock(&kick_mu);
-        mk_err_t err;
-        mk_gql_registry_reload(r, &err); /* a database hiccup: the next round retries */
-        pthread_mutex_lock(&kick_mu);
-    }
-    pthread_mutex_unlock(&kick_mu);
-    return NULL;
 }
 
 int mk_gql_registry_start(mk_repo_t *repo, int poll_ms, mk_gql_registry_t **out, mk_err_t *err)
 {
-    *out = NULL;
-    mk_gql_registry_t *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return mk_err_set(err, MK_ENOMEM, "out of memory");
-    r->repo = repo;
-    r->poll_ms = poll_ms;
-    pthread_mutex_init(&r->reload_mu, NULL);
-    int rc = mk_gql_registry_reload(r, err);
-    if (rc == 0 && pthread_create(&r->poller, NULL, poll_main, r) != 0)
-        rc = mk_err_set(err, MK_EINTERNAL, "graphql schemas: cannot start the poller thread");
-    if (rc) {
-        mk_gql_registry_free(r);
-        return rc;
-    }
-    r->started = true;
-    *out = r;
-    return 0;
+    mk_docreg_opts_t o = {.repo = repo,
+                          .kind = MK_GQL_DOC_KIND,
+                          .poll_ms = poll_ms,
+                          .add = add_schema,
+                          .free = entries_free};
+    return mk_docreg_start(&o, out, err);
 }
 
 void mk_gql_registry_free(mk_gql_registry_t *r)
 {
-    if (r == NULL)
-        return;
-    if (r->started) {
-        pthread_mutex_lock(&kick_mu);
-        r->stopping = true;
-        pthread_cond_broadcast(&kick_cv);
-        pthread_mutex_unlock(&kick_mu);
-        pthread_join(r->poller, NULL);
-    }
-    reclaim(r, true);
-    snap_free(atomic_load(&r->cur));
-    pthread_mutex_destroy(&r->reload_mu);
-    free(r);
+    mk_docreg_free(r);
+}
+
+int mk_gql_registry_reload(mk_gql_registry_t *r, mk_err_t *err)
+{
+    return mk_docreg_reload(r, err);
+}
+
+void mk_gql_registry_notify(void)
+{
+    mk_docreg_notify(MK_GQL_DOC_KIND);
 }
 
 const mk_gql_reg_snap_t *mk_gql_registry_acquire(mk_gql_registry_t *r)
 {
-    if (r == NULL)
-        return NULL;
-    /* A snapshot swapped out between the load and the increment stays alive for the grace
-     * period, which is far longer than these two instructions. */
-    mk_gql_reg_snap_t *s = atomic_load(&r->cur);
-    if (s)
-        atomic_fetch_add(&s->refs, 1);
-    return s;
+    return mk_docreg_acquire(r);
 }
 
 void mk_gql_registry_release(const mk_gql_reg_snap_t *snap)
 {
-    if (snap)
-        atomic_fetch_sub(&((mk_gql_reg_snap_t *)snap)->refs, 1);
+    mk_docreg_release(snap);
 }
 
 const mk_gql_schema_t *mk_gql_registry_find(const mk_gql_reg_snap_t *snap, const char *namespace_,
                                             const char *path, size_t plen)
 {
+    const entries_t *es = mk_docreg_data(snap);
     plen = path_len(path, plen);
-    for (size_t i = 0; snap && i < snap->n; i++) {
-        const entry_t *e = &snap->e[i];
+    for (size_t i = 0; es && i < es->n; i++) {
+        const entry_t *e = &es->e[i];
         if (strcmp(e->ns, namespace_) == 0 && strlen(e->path) == plen &&
             memcmp(e->path, path, plen) == 0)
             return e->schema;

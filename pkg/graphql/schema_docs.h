@@ -5,6 +5,7 @@
 #ifndef MK_GRAPHQL_SCHEMA_DOCS_H
 #define MK_GRAPHQL_SCHEMA_DOCS_H
 
+#include "docreg/docreg.h"
 #include "graphql/schema.h"
 #include "repo/repo.h"
 
@@ -27,10 +28,10 @@ int mk_gql_schema_get(mk_repo_t *repo, const char *namespace_, const char *path,
                       mk_err_t *err);
 int mk_gql_schema_delete(mk_repo_t *repo, const char *namespace_, const char *path, mk_err_t *err);
 
-/* --- the registry serving reads --- */
+/* --- the registry serving reads: a docreg (docreg/docreg.h) of the schema documents --- */
 
-typedef struct mk_gql_registry mk_gql_registry_t;
-typedef struct mk_gql_reg_snap mk_gql_reg_snap_t;
+typedef mk_docreg_t mk_gql_registry_t;
+typedef mk_docreg_snap_t mk_gql_reg_snap_t;
 
 /* Loads the schemas of repo (borrowed; must outlive the registry) and starts a poller re-reading
  * them every poll_ms (0: 1000). */
@@ -38,7 +39,7 @@ int mk_gql_registry_start(mk_repo_t *repo, int poll_ms, mk_gql_registry_t **out,
 void mk_gql_registry_free(mk_gql_registry_t *r); /* stops; NULL is fine */
 /* Re-reads now (the admin after a write; tests). */
 int mk_gql_registry_reload(mk_gql_registry_t *r, mk_err_t *err);
-/* Wakes every registry of this process to re-read now. */
+/* Makes every registry of this process re-read now, before it returns (after a write). */
 void mk_gql_registry_notify(void);
 
 /* Holds the current snapshot until mk_gql_registry_release (cheap, lock-free). */

@@ -1,12 +1,12 @@
 /* The gRPC mock server: decode with the namespace's descriptors, match in the route index, render,
  * encode, answer all four call kinds; descriptor sets kept as repository documents. */
 #include "grpcmock/grpcmock.h"
+#include "docreg/docreg.h"
 #include "grpc/grpc_frame.h"
 #include "protodyn/protodyn.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,12 +20,10 @@
 
 extern char **environ;
 
-/* A retired registry is freed once no call holds it and this long has passed. */
-#define RETIRE_GRACE_MS 5000
-#define MAX_NEAREST     5
-#define MAX_NAME        128
+#define MAX_NEAREST 5
+#define MAX_NAME    128
 
-/* ---- the descriptor registry: an immutable snapshot per reload ----------------------------- */
+/* ---- the descriptor registry: a docreg whose snapshot data is a reg_t ---------------------- */
 
 /* One uploaded set: its pool, and its bytes (server reflection answers with its files). */
 typedef struct reg_set {
@@ -43,21 +41,12 @@ typedef struct reg_ns {
 typedef struct reg {
     reg_ns_t *nss;
     size_t n;
-    uint64_t sig; /* of the documents it was built from */
-    atomic_int refs;
-    int64_t retired_ms;
-    struct reg *next_retired;
 } reg_t;
 
 struct mk_grpcmock {
     mk_grpcmock_opts_t o;
     mk_grpc_server_t *server;
-    _Atomic(reg_t *) reg;
-    pthread_mutex_t reload_mu; /* serializes reloads and owns the retired list */
-    reg_t *retired;
-    pthread_t poller;
-    bool poller_started;
-    bool stopping;            /* under kick_mu */
+    mk_docreg_t *reg;
     atomic_uint_fast64_t seq; /* seeds per-call random state */
 };
 
@@ -66,8 +55,9 @@ static int64_t now_ms(void)
     return mk_mock_now_ms();
 }
 
-static void reg_free(reg_t *r)
+static void reg_free(void *data)
 {
+    reg_t *r = data;
     if (r == NULL)
         return;
     for (size_t i = 0; i < r->n; i++) {
@@ -101,20 +91,6 @@ static const mk_protodyn_method_t *reg_find_method(const reg_t *r, const char *n
     return NULL;
 }
 
-typedef struct load_ctx {
-    reg_t *r;
-    uint64_t sig;
-    bool sig_only;
-} load_ctx_t;
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Decodes the "data" member of a stored document. */
 static int doc_data(const json_t *doc, mk_buf_t *out)
 {
@@ -124,24 +100,22 @@ static int doc_data(const json_t *doc, mk_buf_t *out)
     return mk_grpc_base64_decode(out, b64, strlen(b64));
 }
 
-static int load_doc(void *ud, const mk_repo_doc_t *d)
+static int add_set(void **regp, const mk_repo_doc_t *d)
 {
-    load_ctx_t *lc = ud;
-    lc->sig = fnv(lc->sig, d->id, strlen(d->id) + 1);
-    lc->sig = fnv(lc->sig, &d->updated_at, sizeof d->updated_at);
-    if (lc->sig_only)
-        return 0;
     json_t *doc = json_loads(d->json, 0, NULL);
     mk_buf_t data;
     mk_buf_init(&data, MK_GRPCMOCK_MAX_DESCRIPTOR);
     mk_protodyn_pool_t *pool = NULL;
     mk_err_t err;
+    int rc = 0;
     /* A set that no longer loads (a newer protodyn refusing it) is skipped, not fatal. */
     if (doc && doc_data(doc, &data) == 0 &&
         mk_protodyn_pool_new((const uint8_t *)data.data, data.len, &pool, &err) == 0) {
-        reg_t *r = lc->r;
+        reg_t *r = *regp ? *regp : calloc(1, sizeof *r);
+        *regp = r;
+        rc = MK_ENOMEM;
         reg_ns_t *n = (reg_ns_t *)reg_find_ns(r, d->namespace_);
-        if (n == NULL) {
+        if (r && n == NULL) {
             reg_ns_t *grown = realloc(r->nss, (r->n + 1) * sizeof *grown);
             if (grown) {
                 r->nss = grown;
@@ -160,98 +134,23 @@ static int load_doc(void *ud, const mk_repo_doc_t *d)
             size_t len = data.len;
             n->sets[n->nsets++] = (reg_set_t){pool, mk_buf_take(&data), len};
             pool = NULL;
+            rc = 0;
         }
     }
     mk_buf_free(&data);
     mk_protodyn_pool_free(pool);
     json_decref(doc);
-    return 0;
-}
-
-static void reclaim(mk_grpcmock_t *g, bool all)
-{
-    reg_t **pp = &g->retired;
-    int64_t now = now_ms();
-    while (*pp) {
-        reg_t *r = *pp;
-        if (all || (atomic_load(&r->refs) == 0 && now - r->retired_ms >= RETIRE_GRACE_MS)) {
-            *pp = r->next_retired;
-            reg_free(r);
-        } else {
-            pp = &r->next_retired;
-        }
-    }
+    return rc;
 }
 
 int mk_grpcmock_reload(mk_grpcmock_t *g, mk_err_t *err)
 {
-    pthread_mutex_lock(&g->reload_mu);
-    load_ctx_t lc = {.sig = 1469598103934665603ull, .sig_only = true};
-    int rc = mk_repo_list_docs(g->o.repo, MK_GRPCMOCK_DOC_KIND, NULL, load_doc, &lc, err);
-    reg_t *cur = atomic_load(&g->reg);
-    if (rc || (cur && cur->sig == lc.sig))
-        goto out;
-    lc = (load_ctx_t){.sig = 1469598103934665603ull, .r = calloc(1, sizeof(reg_t))};
-    if (lc.r == NULL) {
-        rc = mk_err_set(err, MK_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = mk_repo_list_docs(g->o.repo, MK_GRPCMOCK_DOC_KIND, NULL, load_doc, &lc, err);
-    if (rc) {
-        reg_free(lc.r);
-        goto out;
-    }
-    lc.r->sig = lc.sig;
-    reg_t *old = atomic_exchange(&g->reg, lc.r);
-    if (old) {
-        old->retired_ms = now_ms();
-        old->next_retired = g->retired;
-        g->retired = old;
-    }
-out:
-    reclaim(g, false);
-    pthread_mutex_unlock(&g->reload_mu);
-    return rc;
+    return mk_docreg_reload(g->reg, err);
 }
-
-/* Uploads in this process wake every poller at once (mk_grpcmock_notify), so the admin serves a
- * new descriptor set right after the API answered; other processes see it at their next poll. */
-static pthread_mutex_t kick_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t kick_cv = PTHREAD_COND_INITIALIZER;
-static uint64_t kick_gen;
 
 void mk_grpcmock_notify(void)
 {
-    pthread_mutex_lock(&kick_mu);
-    kick_gen++;
-    pthread_cond_broadcast(&kick_cv);
-    pthread_mutex_unlock(&kick_mu);
-}
-
-static void *poll_main(void *arg)
-{
-    mk_grpcmock_t *g = arg;
-    int ms = g->o.poll_ms > 0 ? g->o.poll_ms : 1000;
-    pthread_mutex_lock(&kick_mu);
-    while (!g->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long)(ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&kick_cv, &kick_mu, &ts);
-        if (g->stopping)
-            break;
-        pthread_mutex_unlock(&kick_mu);
-        mk_err_t err;
-        mk_grpcmock_reload(g, &err); /* a database hiccup: the next round retries */
-        pthread_mutex_lock(&kick_mu);
-    }
-    pthread_mutex_unlock(&kick_mu);
-    return NULL;
+    mk_docreg_notify(MK_GRPCMOCK_DOC_KIND);
 }
 
 /* ---- google.rpc.Status details ------------------------------------------------------------ */
@@ -486,7 +385,7 @@ static int encode_status(int code, const char *message, const json_t *details, m
 
 typedef struct gcall {
     mk_grpcmock_t *g;
-    reg_t *reg; /* held (refs) for the call */
+    const mk_docreg_snap_t *snap; /* the descriptor registry, held for the call */
     const mk_protodyn_method_t *method;
     char ns[65];
     json_t *last; /* the last request message */
@@ -802,12 +701,10 @@ static void on_start(mk_grpc_call_t *call, void *ud)
     gc->start_ms = now_ms();
     mk_faker_rng_seed(&gc->rng, (uint64_t)gc->start_ms ^ (atomic_fetch_add(&g->seq, 1) << 20));
     call_namespace(call, gc->ns, sizeof gc->ns);
-    gc->reg = atomic_load(&g->reg);
-    if (gc->reg)
-        atomic_fetch_add(&gc->reg->refs, 1);
+    gc->snap = mk_docreg_acquire(g->reg);
     mk_grpc_call_set_data(call, gc);
     const char *path = mk_grpc_call_path(call);
-    gc->method = reg_find_method(gc->reg, gc->ns, path);
+    gc->method = reg_find_method(mk_docreg_data(gc->snap), gc->ns, path);
     if (gc->method == NULL) {
         char msg[1024];
         char why[160];
@@ -871,8 +768,7 @@ static void on_done(mk_grpc_call_t *call, int code, void *ud)
     gcall_t *gc = mk_grpc_call_data(call);
     if (gc == NULL)
         return;
-    if (gc->reg)
-        atomic_fetch_sub(&gc->reg->refs, 1);
+    mk_docreg_release(gc->snap);
     json_decref(gc->last);
     free(gc);
     mk_grpc_call_set_data(call, NULL);
@@ -993,7 +889,7 @@ static bool add_set_files(const reg_set_t *set, const char *want_file, mk_buf_t 
 }
 
 typedef struct rcall {
-    reg_t *reg;
+    const mk_docreg_snap_t *snap;
     char ns[65];
 } rcall_t;
 
@@ -1006,9 +902,7 @@ static void refl_start(mk_grpc_call_t *call, void *ud)
         return;
     }
     call_namespace(call, rc->ns, sizeof rc->ns);
-    rc->reg = atomic_load(&g->reg);
-    if (rc->reg)
-        atomic_fetch_add(&rc->reg->refs, 1);
+    rc->snap = mk_docreg_acquire(g->reg);
     mk_grpc_call_set_data(call, rc);
 }
 
@@ -1018,7 +912,7 @@ static void refl_message(mk_grpc_call_t *call, const uint8_t *msg, size_t len, v
     rcall_t *rc = mk_grpc_call_data(call);
     if (rc == NULL)
         return;
-    const reg_ns_t *ns = reg_find_ns(rc->reg, rc->ns);
+    const reg_ns_t *ns = reg_find_ns(mk_docreg_data(rc->snap), rc->ns);
     rd_t r = {msg, msg + len};
     int num, kind = 0;
     const uint8_t *v, *host = NULL, *arg = NULL;
@@ -1106,8 +1000,8 @@ static void refl_done(mk_grpc_call_t *call, int code, void *ud)
     (void)code;
     (void)ud;
     rcall_t *rc = mk_grpc_call_data(call);
-    if (rc && rc->reg)
-        atomic_fetch_sub(&rc->reg->refs, 1);
+    if (rc)
+        mk_docreg_release(rc->snap);
     free(rc);
     mk_grpc_call_set_data(call, NULL);
 }
@@ -1119,8 +1013,12 @@ int mk_grpcmock_start(const mk_grpcmock_opts_t *opts, mk_grpcmock_t **out, mk_er
     if (g == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     g->o = *opts;
-    pthread_mutex_init(&g->reload_mu, NULL);
-    int rc = mk_grpcmock_reload(g, err);
+    mk_docreg_opts_t ro = {.repo = opts->repo,
+                           .kind = MK_GRPCMOCK_DOC_KIND,
+                           .poll_ms = opts->poll_ms,
+                           .add = add_set,
+                           .free = reg_free};
+    int rc = mk_docreg_start(&ro, &g->reg, err);
     mk_grpc_server_opts_t so = {.host = opts->host ? opts->host : "0.0.0.0",
                                 .port = opts->port,
                                 .threads = 1,
@@ -1152,12 +1050,6 @@ int mk_grpcmock_start(const mk_grpcmock_opts_t *opts, mk_grpcmock_t **out, mk_er
         rc = mk_grpc_server_set_fallback(g->server, &fb, err);
     if (rc == 0)
         rc = mk_grpc_server_start(g->server, err);
-    if (rc == 0) {
-        if (pthread_create(&g->poller, NULL, poll_main, g) != 0)
-            rc = mk_err_set(err, MK_ENOMEM, "cannot start the descriptor poller");
-        else
-            g->poller_started = true;
-    }
     if (rc) {
         mk_grpcmock_free(g);
         return rc;
@@ -1175,17 +1067,8 @@ void mk_grpcmock_free(mk_grpcmock_t *g)
 {
     if (g == NULL)
         return;
-    if (g->poller_started) {
-        pthread_mutex_lock(&kick_mu);
-        g->stopping = true;
-        pthread_cond_broadcast(&kick_cv);
-        pthread_mutex_unlock(&kick_mu);
-        pthread_join(g->poller, NULL);
-    }
     mk_grpc_server_free(g->server);
-    reclaim(g, true);
-    reg_free(atomic_load(&g->reg));
-    pthread_mutex_destroy(&g->reload_mu);
+    mk_docreg_free(g->reg); /* after the server: its calls hold snapshots */
     free(g);
 }
 

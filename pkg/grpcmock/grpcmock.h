@@ -32,8 +32,8 @@ typedef struct mk_grpcmock_opts {
     mk_journal_t *journal;         /* borrowed; may be NULL */
     unsigned journal_slot;
     mk_metrics_t *metrics; /* borrowed; may be NULL; its shard journal_slot is this server's */
-    mk_repo_t *repo; /* borrowed: where descriptor sets are read from */
-    int poll_ms;     /* re-read descriptor sets this often (resolvers); 0: 1000 */
+    mk_repo_t *repo;       /* borrowed: where descriptor sets are read from */
+    int poll_ms;           /* re-read descriptor sets this often (resolvers); 0: 1000 */
     /* Who sees the closest mocks and why a candidate failed in an UNIMPLEMENTED message (they
      * show what mocks expect), as NEAR_MISS_DETAILS for HTTP: TOKEN (callers sending api_token
      * as "authorization: Bearer ..." or "x-api-key" metadata; everyone when api_token is NULL),
@@ -48,7 +48,8 @@ int mk_grpcmock_port(const mk_grpcmock_t *g);
 /* Re-reads the descriptor sets now (the admin calls it after an upload or a delete). */
 int mk_grpcmock_reload(mk_grpcmock_t *g, mk_err_t *err);
 void mk_grpcmock_free(mk_grpcmock_t *g); /* stops; NULL is fine */
-/* Wakes every server of this process to re-read the descriptor sets now (after a write). */
+/* Makes every server of this process re-read the descriptor sets now, before it returns (after
+ * a write). */
 void mk_grpcmock_notify(void);
 
 /* --- descriptor documents (the admin API) --- */
