@@ -526,25 +526,21 @@ static json_t *template_json(wm_t *w, json_t *v, const char *route, const char *
     const char *k;
     json_t *c;
     size_t i;
+    /* Each member is replaced by its templated copy; a NULL copy makes the set fail. */
     json_object_foreach(out, k, c)
     {
-        json_t *t = template_json(w, c, route, field);
-        if (t == NULL) {
-            json_decref(out);
-            return NULL;
-        }
-        json_object_set_new(out, k, t);
+        if (json_object_set_new(out, k, template_json(w, c, route, field)) != 0)
+            goto fail;
     }
     json_array_foreach(out, i, c)
     {
-        json_t *t = template_json(w, c, route, field);
-        if (t == NULL) {
-            json_decref(out);
-            return NULL;
-        }
-        json_array_set_new(out, i, t);
+        if (json_array_set_new(out, i, template_json(w, c, route, field)) != 0)
+            goto fail;
     }
     return out;
+fail:
+    json_decref(out);
+    return NULL;
 }
 
 static json_t *response_of(wm_t *w, json_t *res)

@@ -488,24 +488,38 @@ static void complete(conn_t *c)
     finish(c, c->resp.status, c->resp.keepalive);
 }
 
-/* One read: bytes (> 0), 0 at EOF, -1 with errno (EAGAIN included), or -2 with msg (TLS). */
-static ssize_t conn_read(conn_t *c, char *buf, size_t len, char *msg, size_t msglen)
+enum { READ_FAILED = -1, READ_TLS_FAILED = -2, READ_LATER = -3 };
+
+/* One read into the worker's buffer, retried on EINTR: bytes (> 0, counted as received), 0 at
+ * EOF, READ_LATER when there is nothing yet, READ_FAILED with errno, or READ_TLS_FAILED with
+ * msg. */
+static ssize_t conn_read(conn_t *c, char *msg, size_t msglen)
 {
-    if (!c->tls)
-        return recv(c->fd, buf, len, 0);
-    size_t n = 0;
-    switch (lg_tls_read(c->tls, buf, len, &n, msg, msglen)) {
-    case LG_TLS_OK:
-        return (ssize_t)n;
-    case LG_TLS_EOF:
-        return 0;
-    case LG_TLS_WANT_READ:
-    case LG_TLS_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    default:
-        return -2;
+    ssize_t n;
+    size_t got = 0;
+    if (c->tls == NULL) {
+        do
+            n = recv(c->fd, c->w->rbuf, RBUF_SIZE, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return READ_LATER;
+    } else {
+        switch (lg_tls_read(c->tls, c->w->rbuf, RBUF_SIZE, &got, msg, msglen)) {
+        case LG_TLS_OK:
+            n = (ssize_t)got;
+            break;
+        case LG_TLS_EOF:
+            return 0;
+        case LG_TLS_WANT_READ:
+        case LG_TLS_WANT_WRITE:
+            return READ_LATER;
+        default:
+            return READ_TLS_FAILED;
+        }
     }
+    if (n > 0)
+        c->w->iv->data_received += (uint64_t)n;
+    return n;
 }
 
 static void on_readable(conn_t *c)
@@ -513,9 +527,10 @@ static void on_readable(conn_t *c)
     worker_t *w = c->w;
     char tmsg[80] = "";
     for (;;) {
-        ssize_t n = conn_read(c, w->rbuf, RBUF_SIZE, tmsg, sizeof tmsg);
+        ssize_t n = conn_read(c, tmsg, sizeof tmsg);
+        if (n == READ_LATER)
+            return;
         if (n > 0) {
-            w->iv->data_received += (uint64_t)n;
             if (c->state == C_IDLE) {
                 conn_close(c); /* bytes nobody asked for: drop the connection */
                 return;
@@ -540,7 +555,7 @@ static void on_readable(conn_t *c)
                 return;
             continue;
         }
-        if (n == -2) {
+        if (n == READ_TLS_FAILED) {
             char full[96];
             snprintf(full, sizeof full, "tls read: %s", tmsg);
             if (c->state == C_IDLE)
@@ -550,10 +565,6 @@ static void on_readable(conn_t *c)
             return;
         }
         int e = n == 0 ? 0 : errno;
-        if (n < 0 && e == EINTR)
-            continue;
-        if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK))
-            return;
         if (c->state == C_IDLE) { /* the server closed an idle keep-alive connection */
             conn_close(c);
             return;
@@ -600,9 +611,10 @@ static void h2_readable(conn_t *c)
     worker_t *w = c->w;
     char tmsg[80] = "", msg[96];
     for (;;) {
-        ssize_t n = conn_read(c, w->rbuf, RBUF_SIZE, tmsg, sizeof tmsg);
+        ssize_t n = conn_read(c, tmsg, sizeof tmsg);
+        if (n == READ_LATER)
+            return;
         if (n > 0) {
-            w->iv->data_received += (uint64_t)n;
             int rc = lg_h2_feed(c->h2, (const uint8_t *)w->rbuf, (size_t)n, msg, sizeof msg);
             if (c->req && !c->first_ns && lg_h2_headers_seen(c->h2))
                 c->first_ns = mono_ns();
@@ -620,16 +632,12 @@ static void h2_readable(conn_t *c)
                 return;
             continue;
         }
-        if (n == -2) {
+        if (n == READ_TLS_FAILED) {
             snprintf(msg, sizeof msg, "tls read: %s", tmsg);
             lose(c, msg);
             return;
         }
         int e = n == 0 ? 0 : errno;
-        if (n < 0 && e == EINTR)
-            continue;
-        if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK))
-            return;
         if (c->req && c->reused && !lg_h2_headers_seen(c->h2)) {
             conn_close(c); /* closed as we reused it: resend once on a new connection */
             do_connect(c);

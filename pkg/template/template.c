@@ -514,18 +514,22 @@ static int compile_string(builder_t *b, const char *s, size_t len, bool json, mk
     return rc;
 }
 
-static int where_push(builder_t *b, const char *fmt, const char *key, size_t index)
-{
-    if (key != NULL)
-        return mk_buf_appendf(&b->where, fmt, key);
-    return mk_buf_appendf(&b->where, fmt, index);
-}
+static int compile_value(builder_t *b, const json_t *v, int depth, mk_err_t *err);
 
-static void where_pop(builder_t *b, size_t len)
+/* Compiles the member key (or, when key is NULL, the element index) of a container, with its
+ * place added to the location that errors name for as long as it takes. */
+static int compile_child(builder_t *b, const json_t *child, const char *key, size_t index,
+                         int depth, mk_err_t *err)
 {
-    b->where.len = len;
+    size_t mark = b->where.len;
+    int rc =
+        key ? mk_buf_appendf(&b->where, ".%s", key) : mk_buf_appendf(&b->where, "[%zu]", index);
+    if (rc == 0)
+        rc = compile_value(b, child, depth + 1, err);
+    b->where.len = mark;
     if (b->where.data)
-        b->where.data[len] = '\0';
+        b->where.data[mark] = '\0';
+    return rc;
 }
 
 static int dump_scalar(builder_t *b, const json_t *v)
@@ -543,7 +547,6 @@ static int compile_value(builder_t *b, const json_t *v, int depth, mk_err_t *err
     if (depth > MK_TEMPLATE_MAX_DEPTH)
         return mk_err_set(err, MK_EINVAL, "%s: nested deeper than %d levels", b->where.data,
                           MK_TEMPLATE_MAX_DEPTH);
-    size_t mark = b->where.len;
     int rc = 0;
     if (json_is_string(v)) {
         rc = compile_string(b, json_string_value(v), json_string_length(v), true, err);
@@ -564,10 +567,7 @@ static int compile_value(builder_t *b, const json_t *v, int depth, mk_err_t *err
             if (rc == 0)
                 rc = emit_lit(b, "\":", 2);
             if (rc == 0)
-                rc = where_push(b, ".%s", key, 0);
-            if (rc == 0)
-                rc = compile_value(b, child, depth + 1, err);
-            where_pop(b, mark);
+                rc = compile_child(b, child, key, 0, depth, err);
             if (rc != 0)
                 break;
         }
@@ -582,10 +582,7 @@ static int compile_value(builder_t *b, const json_t *v, int depth, mk_err_t *err
             if (rc == 0 && i > 0)
                 rc = emit_lit(b, ",", 1);
             if (rc == 0)
-                rc = where_push(b, "[%zu]", NULL, i);
-            if (rc == 0)
-                rc = compile_value(b, child, depth + 1, err);
-            where_pop(b, mark);
+                rc = compile_child(b, child, NULL, i, depth, err);
             if (rc != 0)
                 break;
         }
