@@ -6,14 +6,12 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from support.services import encode_body, free_port  # noqa: E402,F401 (free_port: for importers)
 
 
 class Mockarty:
@@ -80,11 +78,7 @@ class Mockarty:
 
     def request(self, method, path, body=None, headers=None, raw=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        hdrs = dict(headers or {})
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
+        data, hdrs = encode_body(body, headers, raw)
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
         payload = resp.read()

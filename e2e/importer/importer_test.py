@@ -10,18 +10,10 @@ DATA = os.path.join(HERE, "..", "..", "pkg", "importer", "testdata")
 sys.path.insert(0, os.path.join(HERE, "..", "admin"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from mockarty_proc import Mockarty, free_port  # noqa: E402
-from support import services  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 BINARY = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
-    else:
-        print("ok:", what, flush=True)
 
 
 def text(name):
@@ -259,14 +251,9 @@ def main():
         scenario_wiremock_zip(node)
         scenario_har_postman_graphql(node)
     finally:
-        code, stderr = node.stop()
-        check(code == 0 and not services.sanitizer_problems(stderr),
-              "clean exit without sanitizer report (exit %d)\n%s" % (code, stderr[-3000:]))
+        harness.check_exit(node, "admin")
         services.cleanup_all()
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        sys.exit(1)
-    print("all import scenarios passed")
+    sys.exit(harness.finish())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ on. Usage: proxy_test.py <mockarty binary>"""
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,18 +16,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "admin"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from mockarty_proc import Mockarty, free_port  # noqa: E402
-from support import services  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 BINARY = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
-    else:
-        print("ok:", what, flush=True)
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -341,8 +332,7 @@ def main():
         check(code == 0 and not problems,
               "the admin stops cleanly, sanitizers quiet (%s %s)"
               % (code, "\n".join(problems)[:2000]))
-    print("%d failures" % len(failures))
-    sys.exit(1 if failures else 0)
+    sys.exit(harness.finish())
 
 
 if __name__ == "__main__":

@@ -46,28 +46,17 @@ class NginxH2(services.Nginx):
         self.access = os.path.join(d, "access.log")
         tls = "ssl_certificate %s/cert.pem; ssl_certificate_key %s/key.pem;" % (d, d)
         with open(self.conf, "w") as f:
-            f.write("""daemon off;
-master_process on;
-worker_processes 1;
-pid %(d)s/nginx.pid;
-error_log %(d)s/error.log warn;
-events { worker_connections 1024; }
-http {
+            f.write(services.nginx_conf(d, """\
     log_format proto '$server_port $server_protocol $status $request_method $uri $args';
     access_log %(d)s/access.log proto;
-    client_body_temp_path %(d)s/client_body;
-    proxy_temp_path %(d)s/proxy;
-    fastcgi_temp_path %(d)s/fastcgi;
-    uwsgi_temp_path %(d)s/uwsgi;
-    scgi_temp_path %(d)s/scgi;
     root %(d)s/www;
     keepalive_requests 100000;
     http2_max_requests 100000;
     server { listen 127.0.0.1:%(h2c)d http2; }
     server { listen 127.0.0.1:%(h2tls)d ssl http2; %(tls)s }
     server { listen 127.0.0.1:%(h1tls)d ssl; %(tls)s }
-}
-""" % {"d": d, "h2c": self.h2c, "h2tls": self.h2tls, "h1tls": self.h1tls, "tls": tls})
+""" % {"d": d, "h2c": self.h2c, "h2tls": self.h2tls, "h1tls": self.h1tls, "tls": tls},
+                worker_connections=1024))
 
     def lines(self, port):
         """Access log lines of one port, after nginx has written them."""

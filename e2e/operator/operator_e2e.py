@@ -13,30 +13,17 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from support.harness import check, failures  # noqa: E402
+from support.services import free_port  # noqa: E402
+
 OPERATOR, FAKE, FIXTURES = sys.argv[1], sys.argv[2], sys.argv[3]
 TOKEN = "e2e-token"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Api:

@@ -25,18 +25,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from support import envtest, services  # noqa: E402
+from support.harness import check, failures  # noqa: E402
 
 OPERATOR = sys.argv[1] if len(sys.argv) > 1 else None
-failures = []
 CP = None
 P = envtest.path_of
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
 
 
 def wait(what, fn, timeout=30):

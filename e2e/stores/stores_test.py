@@ -13,16 +13,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "admin"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from mockarty_proc import Mockarty  # noqa: E402
-from support import services  # noqa: E402
+from support import harness, services  # noqa: E402
+from support.harness import check  # noqa: E402
 
 BINARY = sys.argv[1]
-failures = []
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
+def run_together(fn, n):
+    """fn in n threads at once; returns when every one has finished."""
+    threads = [threading.Thread(target=fn) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def create(node, mock):
@@ -150,11 +153,7 @@ def scenario_counter(node, clients=2, per_client=500):
                 errors.append(resp.status)
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(client, clients)
     status, store, _, _ = get(node, "/api/v1/stores/global")
     check(not errors, "counter requests all answered 200 (%s errors)" % len(errors))
     check(store.get("hits") == clients * per_client,
@@ -277,11 +276,7 @@ def scenario_redis_load(node, redis, clients=8, per_client=300):
                     seen.append(json.loads(body)["hits"])
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(client, clients)
     total = clients * per_client
     status, store, _, _ = get(node, "/api/v1/stores/global")
     check(not errors, "load: every request answered 200 (%d errors, first %s)"
@@ -420,9 +415,7 @@ def run_backend(backend, redis=None):
             scenario_redis_down(node, redis)
             scenario_redis_load(node, redis)
     finally:
-        code, stderr = node.stop()
-        check(code == 0 and not services.sanitizer_problems(stderr),
-              "%s: clean exit without sanitizer report (exit %d)\n%s" % (backend, code, stderr[-3000:]))
+        harness.check_exit(node, backend + ": admin")
 
 
 def main():
@@ -435,10 +428,7 @@ def main():
         scenario_redis_paused(redis)
     finally:
         services.cleanup_all()
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        sys.exit(1)
-    print("all store scenarios passed")
+    sys.exit(harness.finish())
 
 
 if __name__ == "__main__":

@@ -74,6 +74,31 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until(pred, timeout, what):
+    """pred()'s first true value, asked every 0.1 s; AssertionError naming what after timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def poll_until(fn, timeout, interval=0.02):
+    """Calls fn (an OSError counts as None) until it returns a true value or timeout passes;
+    returns (its last value, seconds taken)."""
+    t0 = time.time()
+    while True:
+        try:
+            v = fn()
+        except OSError:
+            v = None
+        if v or time.time() - t0 > timeout:
+            return v, time.time() - t0
+        time.sleep(interval)
+
+
 def port_open(port, timeout=0.2):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
@@ -182,9 +207,48 @@ def _private_dir(workdir, prefix, run_as):
     return d
 
 
-class Postgres:
+class _Server:
+    """What Postgres, Redis and Nginx share: one child process in self.proc, stopped with
+    STOP_SIGNAL (then SIGKILL after the timeout); start() waits until ready() says so."""
+
+    STOP_SIGNAL = signal.SIGTERM
+    proc = None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _wait_started(self, ready, what, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited at start (%d): %s" %
+                                   (what, self.proc.returncode, _tail(self.log)))
+            if ready():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("%s not ready on port %d after %ds: %s" %
+                           (what, self.port, timeout, _tail(self.log)))
+
+    def stop(self, timeout=30):
+        """STOP_SIGNAL; returns the exit code (0 when it was not running)."""
+        if self.proc is None:
+            return 0
+        code = _end(self.proc, self.STOP_SIGNAL, timeout)
+        self.proc = None
+        return code
+
+    def kill(self):
+        if self.proc is not None:
+            _end(self.proc, signal.SIGKILL, 10)
+            self.proc = None
+
+
+class Postgres(_Server):
     """A throwaway PostgreSQL cluster: trust auth, superuser postgres, fsync off, TCP on loopback
-    and a Unix socket in its own directory. start/stop keep the port, so clients can reconnect."""
+    and a Unix socket in its own directory. start/stop keep the port, so clients can reconnect.
+    stop is a fast shutdown (SIGINT): open sessions are cut, the data stays."""
+
+    STOP_SIGNAL = signal.SIGINT
 
     def __init__(self, workdir=None, port=None):
         self.run_as = _unprivileged()
@@ -211,9 +275,6 @@ class Postgres:
     def dsn(self):
         return "host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=5" % self.port
 
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self, timeout=60):
         if self.running():
             return self
@@ -224,33 +285,13 @@ class Postgres:
                 "-c", "max_connections=200", "-c", "log_min_messages=warning"]
         # SIGQUIT is PostgreSQL's immediate shutdown: the postmaster takes its backends with it.
         self.proc = _spawn(argv, self.log, signal.SIGQUIT, self.run_as, cwd=self.dir)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("postgres exited at start (%d): %s" %
-                                   (self.proc.returncode, _tail(self.log)))
-            r = subprocess.run([os.path.join(PG_BINDIR, "pg_isready"), "-q", "-h", "127.0.0.1",
-                                "-p", str(self.port), "-U", "postgres", "-t", "2"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-            if r.returncode == 0:
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("postgres not ready on port %d after %ds: %s" %
-                           (self.port, timeout, _tail(self.log)))
+        return self._wait_started(self.ready, "postgres", timeout)
 
-    def stop(self, timeout=30):
-        """Fast shutdown (SIGINT): open sessions are cut, the data stays. Returns the exit code."""
-        if self.proc is None:
-            return 0
-        code = _end(self.proc, signal.SIGINT, timeout)
-        self.proc = None
-        return code
-
-    def kill(self):
-        if self.proc is not None:
-            _end(self.proc, signal.SIGKILL, 10)
-            self.proc = None
+    def ready(self):
+        return subprocess.run([os.path.join(PG_BINDIR, "pg_isready"), "-q", "-h", "127.0.0.1",
+                               "-p", str(self.port), "-U", "postgres", "-t", "2"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
 
     def psql(self, sql, db="postgres", timeout=30):
         """Runs sql with psql over TCP and returns its unaligned output; raises on failure."""
@@ -265,13 +306,11 @@ class Postgres:
 
     def cleanup(self):
         _unregister(self)
-        if self.proc is not None:
-            _end(self.proc, signal.SIGINT, 10)
-            self.proc = None
+        self.stop(10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Redis:
+class Redis(_Server):
     """A redis-server without persistence on a fixed loopback port; stop/start keep the port."""
 
     def __init__(self, workdir=None, port=None):
@@ -284,9 +323,6 @@ class Redis:
     def __repr__(self):
         return "Redis(port=%d)" % self.port
 
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self, timeout=30):
         if self.running():
             return self
@@ -295,15 +331,7 @@ class Redis:
                 "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no",
                 "--daemonize", "no"]
         self.proc = _spawn(argv, self.log, signal.SIGKILL, cwd=self.dir)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("redis-server exited at start: " + _tail(self.log))
-            if self.ping():
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("redis-server not answering PING on %d: %s" %
-                           (self.port, _tail(self.log)))
+        return self._wait_started(self.ping, "redis-server", timeout)
 
     def command(self, *args, timeout=5):
         """Sends one command and returns the raw reply bytes (enough for tests: PING, DBSIZE...)."""
@@ -327,25 +355,32 @@ class Redis:
         except OSError:
             return False
 
-    def stop(self, timeout=30):
-        if self.proc is None:
-            return 0
-        code = _end(self.proc, signal.SIGTERM, timeout)
-        self.proc = None
-        return code
-
-    def kill(self):
-        if self.proc is not None:
-            _end(self.proc, signal.SIGKILL, 10)
-            self.proc = None
-
     def cleanup(self):
         _unregister(self)
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Nginx:
+def nginx_conf(d, http, worker_connections=4096):
+    """An nginx.conf for a foreground master with one worker that keeps its pid, error log and
+    temporary files in d; http is the inside of the http block."""
+    return """daemon off;
+master_process on;
+worker_processes 1;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections %(conns)d; }
+http {
+    client_body_temp_path %(d)s/client_body;
+    proxy_temp_path %(d)s/proxy;
+    fastcgi_temp_path %(d)s/fastcgi;
+    uwsgi_temp_path %(d)s/uwsgi;
+    scgi_temp_path %(d)s/scgi;
+%(http)s}
+""" % {"d": d, "conns": worker_connections, "http": http}
+
+
+class Nginx(_Server):
     """nginx (one worker) load-balancing with least_conn over upstream ports on loopback."""
 
     def __init__(self, workdir, upstream_ports, port=None):
@@ -364,19 +399,7 @@ class Nginx:
                  "proxy_set_header Connection \"\"; proxy_connect_timeout 5s; "
                  "proxy_read_timeout 30s; proxy_next_upstream error timeout;")
         with open(self.conf, "w") as f:
-            f.write("""daemon off;
-master_process on;
-worker_processes 1;
-pid %(d)s/nginx.pid;
-error_log %(d)s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %(d)s/client_body;
-    proxy_temp_path %(d)s/proxy;
-    fastcgi_temp_path %(d)s/fastcgi;
-    uwsgi_temp_path %(d)s/uwsgi;
-    scgi_temp_path %(d)s/scgi;
+            f.write(nginx_conf(d, """    access_log off;
     upstream resolvers {
         least_conn;
 %(servers)s        keepalive 32;
@@ -386,8 +409,7 @@ http {
         location / { %(proxy)s }
         location /health { %(proxy)s }
     }
-}
-""" % {"d": d, "servers": servers, "port": self.port, "proxy": proxy})
+""" % {"servers": servers, "port": self.port, "proxy": proxy}))
 
     def __repr__(self):
         return "Nginx(port=%d)" % self.port
@@ -398,26 +420,39 @@ http {
         # SIGTERM lets the master take its worker down too.
         self.proc = _spawn(argv, os.path.join(self.dir, "stdout.log"), signal.SIGTERM,
                            cwd=self.dir)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("nginx exited at start: " + _tail(self.log))
-            if port_open(self.port):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("nginx did not listen on %d: %s" % (self.port, _tail(self.log)))
-
-    def stop(self, timeout=30):
-        if self.proc is None:
-            return 0
-        code = _end(self.proc, signal.SIGTERM, timeout)
-        self.proc = None
-        return code
+        return self._wait_started(lambda: port_open(self.port), "nginx", timeout)
 
     def cleanup(self):
         _unregister(self)
         self.stop(10)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LoggedProcess:
+    """A child process (self.p) writing stdout and stderr to one log file, for the scripts that
+    start admins and runners themselves and read what they logged."""
+
+    def __init__(self, argv, env, log_path):
+        self.log_path = log_path
+        self.logf = open(log_path, "wb")
+        self.p = subprocess.Popen(argv, env=env, stdout=self.logf, stderr=subprocess.STDOUT)
+
+    def log(self):
+        self.logf.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM):
+        """sig, then SIGKILL after 15 s; returns the exit code (negative: a signal)."""
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.logf.close()
+        return self.p.returncode
 
 
 class Reply:
@@ -437,15 +472,21 @@ class Reply:
         return "%d %s" % (self.status, self.raw[:300].decode(errors="replace"))
 
 
+def encode_body(body, headers=None, raw=None):
+    """(what to send, headers): body JSON-encoded with Content-Type application/json unless the
+    headers name one, or else raw as is."""
+    hdrs = dict(headers or {})
+    if body is None:
+        return raw, hdrs
+    hdrs.setdefault("Content-Type", "application/json")
+    return json.dumps(body).encode(), hdrs
+
+
 def request(port, method, path, body=None, headers=None, timeout=10, raw=None):
     """One request on a fresh connection. body is JSON-encoded; raw is sent as is."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        hdrs = dict(headers or {})
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
+        data, hdrs = encode_body(body, headers, raw)
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
         payload = resp.read()
@@ -463,11 +504,7 @@ class Client:
         self.conn = None
 
     def request(self, method, path, body=None, headers=None):
-        hdrs = dict(headers or {})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
+        data, hdrs = encode_body(body, headers)
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
