@@ -537,43 +537,50 @@ out:
     return rc;
 }
 
+static bool at_digit(const parser_t *ps)
+{
+    return ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9';
+}
+
+/* One digit or more, as a number's integer, fraction and exponent parts need. */
+static int digits(parser_t *ps)
+{
+    if (!at_digit(ps))
+        return fail_at(ps, MK_EINVAL, HERE(ps), "Syntax Error: Invalid number, expected digit.");
+    while (at_digit(ps))
+        adv(ps);
+    return 0;
+}
+
 static int lex_number(parser_t *ps)
 {
     const char *s = ps->p;
     bool is_float = false;
+    int rc = 0;
     if (*ps->p == '-')
         adv(ps);
-    if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9')
-        return fail_at(ps, MK_EINVAL, HERE(ps), "Syntax Error: Invalid number, expected digit.");
-    if (*ps->p == '0') {
+    if (at_digit(ps) && *ps->p == '0') {
         adv(ps);
-        if (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
+        if (at_digit(ps))
             return fail_at(ps, MK_EINVAL, HERE(ps),
                            "Syntax Error: Invalid number, unexpected digit after 0.");
     } else {
-        while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
-            adv(ps);
+        rc = digits(ps);
     }
-    if (ps->p < ps->end && *ps->p == '.') {
+    if (rc == 0 && ps->p < ps->end && *ps->p == '.') {
         is_float = true;
         adv(ps);
-        if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9')
-            return fail_at(ps, MK_EINVAL, HERE(ps),
-                           "Syntax Error: Invalid number, expected digit.");
-        while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
-            adv(ps);
+        rc = digits(ps);
     }
-    if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
+    if (rc == 0 && ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
         is_float = true;
         adv(ps);
         if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
             adv(ps);
-        if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9')
-            return fail_at(ps, MK_EINVAL, HERE(ps),
-                           "Syntax Error: Invalid number, expected digit.");
-        while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
-            adv(ps);
+        rc = digits(ps);
     }
+    if (rc != 0)
+        return rc;
     if (ps->p < ps->end && (*ps->p == '.' || name_start((unsigned char)*ps->p)))
         return fail_at(ps, MK_EINVAL, HERE(ps), "Syntax Error: Invalid number, expected digit.");
     ps->tok.kind = is_float ? T_FLOAT : T_INT;

@@ -34,6 +34,17 @@ static void parse_fails(const char *src, unsigned line, unsigned col, const char
     MK_CHECK_INT(gerr.loc.column, col);
 }
 
+/* Number tokens keep their text: integer, fraction and exponent parts. */
+static void test_numbers(void)
+{
+    mk_gql_doc_t *doc = parse_ok("{ a(x: [0, -7, 10.25, -0.5E-2, 3e+4]) }");
+    const mk_gql_sel_t *a = mk_gql_doc_operations(doc)->selections;
+    char *printed = mk_gql_value_print(a->args->value);
+    MK_CHECK_STR(printed, "[0, -7, 10.25, -0.5E-2, 3e+4]");
+    free(printed);
+    mk_gql_doc_free(doc);
+}
+
 static void test_operations(void)
 {
     mk_gql_doc_t *doc = parse_ok(
@@ -109,6 +120,9 @@ static void test_syntax_errors(void)
     parse_fails("query { a(x: \"unterminated) }", 1, 30, "Unterminated string");
     parse_fails("{ a(x: 01) }", 1, 9, "unexpected digit after 0");
     parse_fails("{ a(x: 1.) }", 1, 10, "expected digit");
+    parse_fails("{ a(x: 1e) }", 1, 10, "expected digit");
+    parse_fails("{ a(x: 1.5e+) }", 1, 13, "expected digit");
+    parse_fails("{ a(x: -) }", 1, 9, "expected digit");
     parse_fails("{ a(x: \"\\q\") }", 1, 9, "Invalid character escape");
     parse_fails("fragment on on User { a }", 1, 10, "Unexpected Name \"on\"");
     parse_fails("type Query { a: Int }", 1, 1, "Unexpected Name \"type\"");
@@ -432,6 +446,7 @@ static void test_fragment_bomb(void)
 int main(void)
 {
     MK_RUN(test_operations);
+    MK_RUN(test_numbers);
     MK_RUN(test_syntax_errors);
     MK_RUN(test_limits);
     MK_RUN(test_schema);
