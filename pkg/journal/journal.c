@@ -182,9 +182,9 @@ static void lru_push(mem_store_t *s, group_t *g)
     s->lru_newest = g;
 }
 
-static void group_evict_oldest(mem_store_t *s)
+/* Takes g out of its hash chain and the recency list, and frees it. */
+static void group_remove(mem_store_t *s, group_t *g)
 {
-    group_t *g = s->lru_oldest;
     group_t **pp = &s->buckets[g->hash & (GROUP_BUCKETS - 1)];
     while (*pp != g)
         pp = &(*pp)->hnext;
@@ -237,7 +237,7 @@ static void mem_store_note_unmatched(mem_store_t *s, const entry_t *e)
     lru_push(s, g);
     s->ngroups++;
     if (s->ngroups > MK_JOURNAL_MAX_GROUPS)
-        group_evict_oldest(s);
+        group_remove(s, s->lru_oldest);
 }
 
 static void mem_store_clear(mem_store_t *s)
@@ -251,7 +251,7 @@ static void mem_store_clear(mem_store_t *s)
     s->oldest = s->newest = NULL;
     s->bytes = s->count = 0;
     while (s->lru_oldest)
-        group_evict_oldest(s);
+        group_remove(s, s->lru_oldest);
 }
 
 /* Calls fn on entries newest first until it returns false. */
@@ -1126,13 +1126,7 @@ static size_t mem_store_forget_groups(mem_store_t *s, const uint64_t *ids, size_
         for (size_t i = 0; !hit && i < n; i++)
             hit = g->hash == ids[i];
         if (hit) {
-            group_t **pp = &s->buckets[g->hash & (GROUP_BUCKETS - 1)];
-            while (*pp != g)
-                pp = &(*pp)->hnext;
-            *pp = g->hnext;
-            lru_unlink(s, g);
-            s->ngroups--;
-            free(g);
+            group_remove(s, g);
             removed++;
         }
         g = next;

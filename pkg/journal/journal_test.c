@@ -338,6 +338,20 @@ static void test_undefined_aggregate(void)
     MK_CHECK_INT(json_integer_value(json_object_get(json_array_get(u, 2), "hitCount")), 1);
     json_decref(u);
 
+    /* Forgetting by id removes that group only; an unknown or malformed id removes nothing. */
+    u = mk_journal_undefined(j);
+    const char *ids[] = {get_str(json_array_get(u, 1), "id", NULL), "ffff", "zz"};
+    MK_CHECK_INT(mk_journal_undefined_forget(j, ids, 3), 1);
+    json_decref(u);
+    u = mk_journal_undefined(j);
+    MK_CHECK_INT(json_array_size(u), 2);
+    for (size_t i = 0; i < json_array_size(u); i++)
+        MK_CHECK_STR(get_str(json_array_get(u, i), "namespace", NULL), "a");
+    json_decref(u);
+    r = rec_of("b", "", "GET", "/x"); /* b's group again, as before the forget */
+    put(j, 0, &r);
+    put(j, 0, &r);
+
     /* Past the group bound the least recently seen group goes. Keep GET /x recent so that the
      * first evicted is POST /x, then b's group. */
     char path[32];
