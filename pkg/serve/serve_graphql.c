@@ -418,20 +418,28 @@ static void add_mock_error(gql_call_t *c, json_t *e, const top_field_t *f)
     add_error(c, copy);
 }
 
+/* A view of the request for templates or conditions: the request's method, path, query and
+ * headers with body in place of its own. */
+static void view_with_body(const gql_call_t *c, mk_request_t *v, mk_str_t body)
+{
+    mk_request_init(v);
+    v->method = c->view->method;
+    v->path = c->view->path;
+    v->query = c->view->query;
+    v->headers = c->view->headers;
+    v->nheaders = c->view->nheaders;
+    v->body = body;
+}
+
 static int render(gql_call_t *c, mk_mock_t *m, const mk_mock_response_t *r, mk_template_t *tpl,
                   const char *lit, size_t lit_len, const mk_route_match_t *match, json_t **out,
                   mk_err_t *err)
 {
     mk_request_t tv;
-    mk_request_init(&tv);
-    tv.method = c->view->method;
-    tv.path = c->view->path;
-    tv.query = c->view->query;
-    tv.headers = c->view->headers;
-    tv.nheaders = c->view->nheaders;
-    tv.body = c->view->body.len && !mk_str_eq_cstr(c->view->method, "GET")
-                  ? c->view->body
-                  : mk_str_of(c->body_text);
+    view_with_body(c, &tv,
+                   c->view->body.len && !mk_str_eq_cstr(c->view->method, "GET")
+                       ? c->view->body
+                       : mk_str_of(c->body_text));
     mk_buf_t b;
     mk_buf_init(&b, MK_SERVE_MAX_RENDERED_BYTES);
     mk_template_env_t env = {.req = &tv, .match = match, .rng = &c->rng, .now_ms = c->now_ms};
@@ -703,13 +711,7 @@ static int serve(gql_call_t *c)
     collect(c, c->op->selections, fields, &nf, 0);
     /* The view the conditions read: the variables are the body; headers are the request's. */
     mk_request_t cv;
-    mk_request_init(&cv);
-    cv.method = c->view->method;
-    cv.path = c->view->path;
-    cv.query = c->view->query;
-    cv.headers = c->view->headers;
-    cv.nheaders = c->view->nheaders;
-    cv.body = mk_str_of(c->vars_text);
+    view_with_body(c, &cv, mk_str_of(c->vars_text));
     c->data = json_object();
     int k = snprintf(c->operation, sizeof c->operation, "%s", mk_gql_op_kind_name(c->op->kind));
     for (size_t i = 0; i < nf; i++) {
