@@ -93,14 +93,11 @@ enum {
     ST_COUNT
 };
 
-#define MOCK_COLUMNS                                                                               \
-    "id, namespace, chain_id, json, created_at, updated_at, closed_at, uses, last_use, seq"
-
 /* Sub-statements of one WITH run in an unspecified order but the main query pulls m, which pulls
  * s: the counter row is locked before the mock row, the order every writer uses. */
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_PUT] = "WITH s AS (UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value),"
-               " m AS (INSERT INTO mocks(" MOCK_COLUMNS ")"
+               " m AS (INSERT INTO mocks(" MK_REPO_MOCK_COLUMNS ")"
                "  SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint,"
                "   $7::bigint, $8::bigint, $9::bigint, s.value FROM s"
                "  ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace,"
@@ -122,12 +119,13 @@ static const char *const stmt_sql[ST_COUNT] = {
                   "  ON CONFLICT (id) DO UPDATE SET seq = excluded.seq RETURNING id, seq)"
                   " SELECT t.seq, pg_notify('" MK_PG_CHANNEL "', t.seq::text || ' ' || t.id)"
                   " FROM t",
-    [ST_LOAD_ALL] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > $1::bigint ORDER BY seq",
+    [ST_LOAD_ALL] =
+        "SELECT " MK_REPO_MOCK_COLUMNS " FROM mocks WHERE seq > $1::bigint ORDER BY seq",
     /* json is NOT NULL in mocks, so a NULL json marks a tombstone. */
-    [ST_LOAD_CHANGES] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > $1::bigint"
+    [ST_LOAD_CHANGES] = "SELECT " MK_REPO_MOCK_COLUMNS " FROM mocks WHERE seq > $1::bigint"
                         " UNION ALL SELECT id, NULL, NULL, NULL, 0, 0, 0, 0, 0, seq"
                         " FROM mock_tombstones WHERE seq > $1::bigint ORDER BY seq",
-    [ST_GET] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE id = $1::text",
+    [ST_GET] = "SELECT " MK_REPO_MOCK_COLUMNS " FROM mocks WHERE id = $1::text",
     [ST_USAGE] = "UPDATE mocks SET uses = $2::bigint, last_use = $3::bigint WHERE id = $1::text",
     [ST_NS_PUT] = "INSERT INTO namespaces(name, created_at) VALUES ($1::text, $2::bigint)"
                   " ON CONFLICT (name) DO NOTHING",
@@ -251,13 +249,6 @@ static int read_run(pg_repo_t *p, mk_pg_op_fn fn, void *ud, mk_err_t *err)
     return mk_pg_pool_run(p->pool, false, fn, ud, err);
 }
 
-static int64_t now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t int_at(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
@@ -268,7 +259,7 @@ static const char *text_at(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-/* A row of a MOCK_COLUMNS query; a tombstone has only id and seq. */
+/* A row of a MK_REPO_MOCK_COLUMNS query; a tombstone has only id and seq. */
 static mk_repo_mock_t mock_at(const PGresult *res, int row)
 {
     return (mk_repo_mock_t){
@@ -285,17 +276,11 @@ static mk_repo_mock_t mock_at(const PGresult *res, int row)
     };
 }
 
-typedef struct put_batch {
-    const mk_repo_mock_t *rows;
-    size_t n;
-    int64_t *seqs; /* assigned seqs, copied to the rows once committed */
-} put_batch_t;
-
 static int put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 {
-    put_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     for (size_t i = 0; i < b->n; i++) {
-        const mk_repo_mock_t *m = &b->rows[i];
+        mk_repo_mock_t *m = &b->mocks[i];
         char ints[5][24];
         snprintf(ints[0], sizeof ints[0], "%" PRId64, m->created_at);
         snprintf(ints[1], sizeof ints[1], "%" PRId64, m->updated_at);
@@ -305,8 +290,7 @@ static int put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
         const char *params[9] = {m->id,   m->namespace_, m->chain_id, m->json, ints[0],
                                  ints[1], ints[2],       ints[3],     ints[4]};
         char what[96];
-        snprintf(what, sizeof what, "put mock %zu (id \"%.40s\")", i,
-                 m->id != NULL ? m->id : "(null)");
+        mk_repo_what_mock(what, sizeof what, i, m);
         PGresult *res = NULL;
         int rc = mk_pg_exec(c, ST_PUT, 9, params, &res, what, err);
         if (rc != 0)
@@ -315,7 +299,7 @@ static int put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
             PQclear(res);
             return mk_err_set(err, MK_EINTERNAL, "postgres %s: change sequence row missing", what);
         }
-        b->seqs[i] = int_at(res, 0, 0);
+        m->seq = int_at(res, 0, 0);
         PQclear(res);
     }
     return 0;
@@ -323,29 +307,13 @@ static int put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 
 static int pg_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err)
 {
-    pg_repo_t *p = (pg_repo_t *)r;
-    if (n == 0)
-        return 0;
-    put_batch_t b = {.rows = rows, .n = n, .seqs = calloc(n, sizeof(int64_t))};
-    if (b.seqs == NULL)
-        return mk_err_set(err, MK_ENOMEM, "postgres put mocks: out of memory");
-    int rc = mk_pg_pool_run(p->pool, true, put_op, &b, err);
-    if (rc == 0) {
-        for (size_t i = 0; i < n; i++)
-            rows[i].seq = b.seqs[i];
-    }
-    free(b.seqs);
-    return rc;
+    mk_repo_batch_t b = {.mocks = rows, .n = n};
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, true, put_op, &b, err);
 }
-
-typedef struct id_batch {
-    const char *const *ids;
-    size_t n;
-} id_batch_t;
 
 static int delete_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 {
-    id_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     int rc = mk_pg_exec(c, ST_LOCK_SEQ, 0, NULL, NULL, "lock change sequence", err);
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         const char *params[1] = {b->ids[i]};
@@ -356,15 +324,8 @@ static int delete_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 
 static int pg_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err)
 {
-    pg_repo_t *p = (pg_repo_t *)r;
-    for (size_t i = 0; i < n; i++) {
-        if (ids[i] == NULL)
-            return mk_err_set(err, MK_EINVAL, "postgres delete mocks: id %zu is NULL", i);
-    }
-    if (n == 0)
-        return 0;
-    id_batch_t b = {.ids = ids, .n = n};
-    return mk_pg_pool_run(p->pool, true, delete_op, &b, err);
+    mk_repo_batch_t b = {.ids = ids, .n = n};
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, true, delete_op, &b, err);
 }
 
 typedef struct mock_rows {
@@ -427,20 +388,15 @@ static int pg_get_mock(mk_repo_t *r, const char *id, mk_repo_mock_cb cb, void *u
     return read_run(p, get_op, &q, err);
 }
 
-typedef struct usage_batch {
-    const mk_repo_usage_t *rows;
-    size_t n;
-} usage_batch_t;
-
 /* No seq, no notify: usage is not a change resolvers need. */
 static int usage_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 {
-    usage_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     for (size_t i = 0; i < b->n; i++) {
         char uses[24], last[24];
-        snprintf(uses, sizeof uses, "%" PRId64, b->rows[i].uses);
-        snprintf(last, sizeof last, "%" PRId64, b->rows[i].last_use);
-        const char *params[3] = {b->rows[i].id, uses, last};
+        snprintf(uses, sizeof uses, "%" PRId64, b->usage[i].uses);
+        snprintf(last, sizeof last, "%" PRId64, b->usage[i].last_use);
+        const char *params[3] = {b->usage[i].id, uses, last};
         int rc = mk_pg_exec(c, ST_USAGE, 3, params, NULL, "update usage", err);
         if (rc != 0)
             return rc;
@@ -450,25 +406,13 @@ static int usage_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 
 static int pg_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err)
 {
-    pg_repo_t *p = (pg_repo_t *)r;
-    for (size_t i = 0; i < n; i++) {
-        if (rows[i].id == NULL)
-            return mk_err_set(err, MK_EINVAL, "postgres update usage: id %zu is NULL", i);
-    }
-    if (n == 0)
-        return 0;
-    usage_batch_t b = {.rows = rows, .n = n};
-    return mk_pg_pool_run(p->pool, true, usage_op, &b, err);
+    mk_repo_batch_t b = {.usage = rows, .n = n};
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, true, usage_op, &b, err);
 }
-
-typedef struct ns_put {
-    const char *name;
-    int64_t created_at;
-} ns_put_t;
 
 static int ns_put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 {
-    ns_put_t *q = ud;
+    mk_repo_batch_t *q = ud;
     char created[24];
     snprintf(created, sizeof created, "%" PRId64, q->created_at);
     const char *params[2] = {q->name, created};
@@ -478,9 +422,8 @@ static int ns_put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 /* A single statement: its own transaction. */
 static int pg_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err)
 {
-    pg_repo_t *p = (pg_repo_t *)r;
-    ns_put_t q = {.name = name, .created_at = created_at};
-    return mk_pg_pool_run(p->pool, false, ns_put_op, &q, err);
+    mk_repo_batch_t q = {.name = name, .created_at = created_at};
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, false, ns_put_op, &q, err);
 }
 
 typedef struct name_rows {
@@ -506,14 +449,9 @@ static int pg_list_namespaces(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err
     return read_run(p, ns_list_op, &q, err);
 }
 
-typedef struct doc_batch {
-    const mk_repo_doc_t *docs;
-    size_t n;
-} doc_batch_t;
-
 static int doc_put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 {
-    doc_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     for (size_t i = 0; i < b->n; i++) {
         const mk_repo_doc_t *d = &b->docs[i];
         char updated[24];
@@ -528,8 +466,7 @@ static int doc_put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
         const int formats[5] = {0, 0, 0, 1, 0};
         const mk_pg_fmt_t fmt = {.lengths = lengths, .formats = formats};
         char what[120];
-        snprintf(what, sizeof what, "put document %zu (%.30s \"%.40s\")", i,
-                 d->kind != NULL ? d->kind : "(null)", d->id != NULL ? d->id : "(null)");
+        mk_repo_what_doc(what, sizeof what, i, d);
         int rc = mk_pg_exec_fmt(c, ST_DOC_PUT, 5, params, &fmt, NULL, what, err);
         if (rc != 0)
             return rc;
@@ -539,21 +476,13 @@ static int doc_put_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 
 static int pg_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err)
 {
-    if (n == 0)
-        return 0;
-    doc_batch_t b = {.docs = docs, .n = n};
+    mk_repo_batch_t b = {.docs = docs, .n = n};
     return mk_pg_pool_run(((pg_repo_t *)r)->pool, true, doc_put_op, &b, err);
 }
 
-typedef struct doc_ids {
-    const char *kind;
-    const char *const *ids;
-    size_t n;
-} doc_ids_t;
-
 static int doc_delete_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 {
-    doc_ids_t *b = ud;
+    mk_repo_batch_t *b = ud;
     for (size_t i = 0; i < b->n; i++) {
         const char *params[2] = {b->kind, b->ids[i]};
         int rc = mk_pg_exec(c, ST_DOC_DELETE, 2, params, NULL, "delete document", err);
@@ -566,9 +495,7 @@ static int doc_delete_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 static int pg_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
                           mk_err_t *err)
 {
-    if (n == 0)
-        return 0;
-    doc_ids_t b = {.kind = kind, .ids = ids, .n = n};
+    mk_repo_batch_t b = {.kind = kind, .ids = ids, .n = n};
     return mk_pg_pool_run(((pg_repo_t *)r)->pool, true, doc_delete_op, &b, err);
 }
 
@@ -679,11 +606,7 @@ static int ping_op(mk_pg_conn_t *c, void *ud, mk_err_t *err)
 
 static int pg_ping(mk_repo_t *r, mk_err_t *err)
 {
-    pg_repo_t *p = (pg_repo_t *)r;
-    int rc = mk_pg_pool_run(p->pool, false, ping_op, NULL, err);
-    if (rc != 0 && err != NULL)
-        err->code = MK_EUNAVAIL;
-    return rc != 0 ? MK_EUNAVAIL : 0;
+    return mk_pg_pool_run(((pg_repo_t *)r)->pool, false, ping_op, NULL, err);
 }
 
 /* Every announced seq raises the floor replica reads must reach before the subscriber hears. */
@@ -784,14 +707,6 @@ static int read_schema_version(PGconn *pg, int64_t *version, mk_err_t *err)
     return 0;
 }
 
-static int newer_schema(int64_t version, mk_err_t *err)
-{
-    return mk_err_set(err, MK_ECONFLICT,
-                      "postgres: database schema version %lld is newer than this binary "
-                      "supports (%d); upgrade mockarty or use another database",
-                      (long long)version, MIGRATION_COUNT);
-}
-
 /* One transaction: takes the migration lock, reads the version and, when behind, applies the
  * next migration and records it. *done when the schema is current afterwards. The lock is
  * transaction-scoped, so admins starting together migrate one at a time and the later ones find
@@ -812,7 +727,7 @@ static int migrate_step(PGconn *pg, bool *done, mk_err_t *err)
     if (rc == 0)
         rc = read_schema_version(pg, &version, err);
     if (rc == 0 && version > MIGRATION_COUNT)
-        rc = newer_schema(version, err);
+        rc = mk_repo_newer_schema(err, "postgres", version, MIGRATION_COUNT);
     if (rc == 0 && version < MIGRATION_COUNT) {
         snprintf(what, sizeof what, "migration %lld", (long long)version + 1);
         PGresult *res = PQexec(pg, migrations[version]);
@@ -820,7 +735,7 @@ static int migrate_step(PGconn *pg, bool *done, mk_err_t *err)
         PQclear(res);
         char v[24], at[24];
         snprintf(v, sizeof v, "%lld", (long long)version + 1);
-        snprintf(at, sizeof at, "%" PRId64, now_unix_ms());
+        snprintf(at, sizeof at, "%" PRId64, mk_repo_now_ms());
         const char *params[2] = {v, at};
         if (rc == 0)
             rc = raw_exec(pg, "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, $2)",
@@ -855,7 +770,7 @@ static int wait_for_schema(PGconn *pg, int wait_ms, mk_err_t *err)
         if (rc != 0)
             return rc;
         if (version > MIGRATION_COUNT)
-            return newer_schema(version, err);
+            return mk_repo_newer_schema(err, "postgres", version, MIGRATION_COUNT);
         if (version == MIGRATION_COUNT)
             return 0;
         if (mk_pg_now_ms() >= deadline)

@@ -3,6 +3,8 @@
 #include "repo/repo.h"
 
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 static double now_seconds(void)
@@ -40,9 +42,20 @@ int mk_repo_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *er
         return rc;
     if (rows == NULL && n > 0)
         return mk_err_set(err, MK_EINVAL, "repo put_mocks: rows is NULL");
+    if (n == 0)
+        return 0;
+    /* The seqs are the caller's only once committed: a failed batch leaves rows as they were. */
+    int64_t *was = malloc(n * sizeof *was);
+    if (was == NULL)
+        return mk_err_set(err, MK_ENOMEM, "repo put_mocks: out of memory");
+    for (size_t i = 0; i < n; i++)
+        was[i] = rows[i].seq;
     double start = now_seconds();
     rc = r->ops->put_mocks(r, rows, n, err);
     observe(r, "put_mocks", start);
+    for (size_t i = 0; rc != 0 && i < n; i++)
+        rows[i].seq = was[i];
+    free(was);
     return rc;
 }
 
@@ -53,6 +66,12 @@ int mk_repo_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_
         return rc;
     if (ids == NULL && n > 0)
         return mk_err_set(err, MK_EINVAL, "repo delete_mocks: ids is NULL");
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == NULL)
+            return mk_err_set(err, MK_EINVAL, "repo delete_mocks: id %zu is NULL", i);
+    }
+    if (n == 0)
+        return 0;
     double start = now_seconds();
     rc = r->ops->delete_mocks(r, ids, n, err);
     observe(r, "delete_mocks", start);
@@ -79,6 +98,12 @@ int mk_repo_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk
         return rc;
     if (rows == NULL && n > 0)
         return mk_err_set(err, MK_EINVAL, "repo update_usage: rows is NULL");
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].id == NULL)
+            return mk_err_set(err, MK_EINVAL, "repo update_usage: id %zu is NULL", i);
+    }
+    if (n == 0)
+        return 0;
     double start = now_seconds();
     rc = r->ops->update_usage(r, rows, n, err);
     observe(r, "update_usage", start);
@@ -145,7 +170,9 @@ int mk_repo_ping(mk_repo_t *r, mk_err_t *err)
     double start = now_seconds();
     rc = r->ops->ping(r, err);
     observe(r, "ping", start);
-    return rc;
+    if (rc != 0 && err != NULL)
+        err->code = MK_EUNAVAIL;
+    return rc != 0 ? MK_EUNAVAIL : 0;
 }
 
 const char *mk_repo_backend(const mk_repo_t *r)
@@ -189,6 +216,8 @@ int mk_repo_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t
             return mk_err_set(err, MK_EINVAL, "repo put_docs: document %zu has no kind, id or json",
                               i);
     }
+    if (n == 0)
+        return 0;
     double start = now_seconds();
     rc = r->ops->put_docs(r, docs, n, err);
     observe(r, "put_docs", start);
@@ -207,6 +236,8 @@ int mk_repo_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, 
         if (ids[i] == NULL)
             return mk_err_set(err, MK_EINVAL, "repo delete_docs: id %zu is NULL", i);
     }
+    if (n == 0)
+        return 0;
     double start = now_seconds();
     rc = r->ops->delete_docs(r, kind, ids, n, err);
     observe(r, "delete_docs", start);
@@ -225,4 +256,30 @@ int mk_repo_list_docs(mk_repo_t *r, const char *kind, const char *id_prefix, mk_
     rc = r->ops->list_docs(r, kind, id_prefix, cb, ud, err);
     observe(r, "list_docs", start);
     return rc;
+}
+
+void mk_repo_what_mock(char *buf, size_t size, size_t i, const mk_repo_mock_t *m)
+{
+    snprintf(buf, size, "put mock %zu (id \"%.40s\")", i, m->id != NULL ? m->id : "(null)");
+}
+
+void mk_repo_what_doc(char *buf, size_t size, size_t i, const mk_repo_doc_t *d)
+{
+    snprintf(buf, size, "put document %zu (%.30s \"%.40s\")", i,
+             d->kind != NULL ? d->kind : "(null)", d->id != NULL ? d->id : "(null)");
+}
+
+int mk_repo_newer_schema(mk_err_t *err, const char *backend, int64_t version, int known)
+{
+    return mk_err_set(err, MK_ECONFLICT,
+                      "%s: database schema version %lld is newer than this binary supports (%d); "
+                      "upgrade mockarty or use another database",
+                      backend, (long long)version, known);
+}
+
+int64_t mk_repo_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

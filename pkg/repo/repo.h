@@ -54,12 +54,15 @@ typedef int (*mk_repo_doc_cb)(void *ud, const mk_repo_doc_t *doc);
 /* Told the duration of every repository call, for db_query_duration_seconds. */
 typedef void (*mk_repo_observer_cb)(void *ud, const char *operation, double seconds);
 
+/* What a backend implements. The dispatch below checks arguments first (NULL rows, ids or
+ * callbacks, a NULL id in delete_mocks or update_usage) and answers n == 0 itself, so backends see
+ * neither. put_mocks writes each row's seq into rows[i].seq as it goes; when the call fails the
+ * dispatch puts the old values back. A failing ping is reported as MK_EUNAVAIL. */
 typedef struct mk_repo_ops {
     const char *name; /* "sqlite", "postgres" */
     int (*put_mocks)(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err);
     int (*delete_mocks)(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err);
-    int (*load_mocks)(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud,
-                      mk_err_t *err);
+    int (*load_mocks)(mk_repo_t *r, int64_t after_seq, mk_repo_mock_cb cb, void *ud, mk_err_t *err);
     int (*update_usage)(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err);
     int (*put_namespace)(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err);
     int (*list_namespaces)(mk_repo_t *r, mk_repo_name_cb cb, void *ud, mk_err_t *err);
@@ -85,8 +88,37 @@ struct mk_repo {
 
 void mk_repo_set_observer(mk_repo_t *r, mk_repo_observer_cb cb, void *ud);
 
+/* --- shared by the SQL backends --- */
+
+/* The columns of the mocks table in the order both backends select them. */
+#define MK_REPO_MOCK_COLUMNS                                                                       \
+    "id, namespace, chain_id, json, created_at, updated_at, closed_at, uses, last_use, seq"
+
+/* The arguments of one write, as a backend passes them (through a void *) to the unit of work it
+ * runs in a transaction: one struct for every write. Pointers are borrowed from the call. */
+typedef struct mk_repo_batch {
+    mk_repo_mock_t *mocks;        /* put_mocks */
+    const mk_repo_usage_t *usage; /* update_usage */
+    const mk_repo_doc_t *docs;    /* put_docs */
+    const char *const *ids;       /* delete_mocks, delete_docs */
+    const char *kind;             /* delete_docs */
+    const char *name;             /* put_namespace */
+    int64_t created_at;           /* put_namespace */
+    size_t n;
+} mk_repo_batch_t;
+
+/* How a backend names row i of a batch in an error: put mock 2 (id "a"), put document 2
+ * (template "a"). */
+void mk_repo_what_mock(char *buf, size_t size, size_t i, const mk_repo_mock_t *m);
+void mk_repo_what_doc(char *buf, size_t size, size_t i, const mk_repo_doc_t *d);
+/* MK_ECONFLICT for a database whose schema version is above the known one. */
+int mk_repo_newer_schema(mk_err_t *err, const char *backend, int64_t version, int known);
+/* Wall-clock unix time in ms, as rows and migrations record it. */
+int64_t mk_repo_now_ms(void);
+
 /* Upserts rows (by id) in one transaction; each row's seq is assigned from the change sequence and
- * written back into rows[i].seq. Backends with a change feed publish each row's change on commit. */
+ * written back into rows[i].seq once committed (a failed call leaves them as they were). Backends
+ * with a change feed publish each row's change on commit. */
 int mk_repo_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err);
 /* Removes rows for good (purge), in one transaction, leaving a tombstone (id + a new seq) so a
  * node resyncing from an older seq learns of the removal. Missing ids are not an error. */

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -87,9 +86,6 @@ enum {
     ST_COUNT
 };
 
-#define MOCK_COLUMNS                                                                               \
-    "id, namespace, chain_id, json, created_at, updated_at, closed_at, uses, last_use, seq"
-
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -97,23 +93,23 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_migrations",
     [ST_RECORD_MIGRATION] = "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)",
     [ST_NEXT_SEQ] = "UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value",
-    [ST_UPSERT] =
-        "INSERT INTO mocks(" MOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        " ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace,"
-        " chain_id = excluded.chain_id, json = excluded.json,"
-        " created_at = excluded.created_at, updated_at = excluded.updated_at,"
-        " closed_at = excluded.closed_at, uses = excluded.uses,"
-        " last_use = excluded.last_use, seq = excluded.seq",
+    [ST_UPSERT] = "INSERT INTO mocks(" MK_REPO_MOCK_COLUMNS
+                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                  " ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace,"
+                  " chain_id = excluded.chain_id, json = excluded.json,"
+                  " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+                  " closed_at = excluded.closed_at, uses = excluded.uses,"
+                  " last_use = excluded.last_use, seq = excluded.seq",
     [ST_DELETE] = "DELETE FROM mocks WHERE id = ?1",
     [ST_TOMB_PUT] = "INSERT INTO mock_tombstones(id, seq) VALUES (?1, ?2)"
                     " ON CONFLICT(id) DO UPDATE SET seq = excluded.seq",
     [ST_TOMB_DELETE] = "DELETE FROM mock_tombstones WHERE id = ?1",
-    [ST_LOAD_ALL] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > ?1 ORDER BY seq",
+    [ST_LOAD_ALL] = "SELECT " MK_REPO_MOCK_COLUMNS " FROM mocks WHERE seq > ?1 ORDER BY seq",
     /* json is NOT NULL in mocks, so a NULL json marks a tombstone. */
-    [ST_LOAD_CHANGES] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE seq > ?1"
+    [ST_LOAD_CHANGES] = "SELECT " MK_REPO_MOCK_COLUMNS " FROM mocks WHERE seq > ?1"
                         " UNION ALL SELECT id, NULL, NULL, NULL, 0, 0, 0, 0, 0, seq"
                         " FROM mock_tombstones WHERE seq > ?1 ORDER BY seq",
-    [ST_GET] = "SELECT " MOCK_COLUMNS " FROM mocks WHERE id = ?1",
+    [ST_GET] = "SELECT " MK_REPO_MOCK_COLUMNS " FROM mocks WHERE id = ?1",
     [ST_USAGE] = "UPDATE mocks SET uses = ?2, last_use = ?3 WHERE id = ?1",
     [ST_NS_PUT] = "INSERT INTO namespaces(name, created_at) VALUES (?1, ?2)"
                   " ON CONFLICT(name) DO NOTHING",
@@ -199,13 +195,6 @@ static int fail_rc(sqlite3 *db, int rc, mk_err_t *err, const char *what)
         snprintf(err->cause, sizeof err->cause, "%s (extended code %d)", primary_code_name(ext),
                  ext);
     return code;
-}
-
-static int64_t now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int stmt_get(sqlite_repo_t *s, int which, sqlite3_stmt **out, mk_err_t *err)
@@ -306,8 +295,7 @@ out:
     return rc;
 }
 
-static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, int64_t *seq_out,
-                   mk_err_t *err)
+static int put_one(sqlite_repo_t *s, mk_repo_mock_t *m, size_t index, mk_err_t *err)
 {
     int64_t seq = 0;
     int rc = next_seq(s, &seq, err);
@@ -340,8 +328,7 @@ static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, int6
         src = sqlite3_step(st);
     if (src != SQLITE_DONE) {
         char what[96];
-        snprintf(what, sizeof what, "put mock %zu (id \"%.40s\")", index,
-                 m->id != NULL ? m->id : "(null)");
+        mk_repo_what_mock(what, sizeof what, index, m);
         rc = fail_rc(s->db, src, err, what);
     }
     stmt_done(st);
@@ -349,21 +336,15 @@ static int put_one(sqlite_repo_t *s, const mk_repo_mock_t *m, size_t index, int6
     if (rc == 0)
         rc = stmt_exec_id(s, ST_TOMB_DELETE, m->id, -1, err, "remove tombstone");
     if (rc == 0)
-        *seq_out = seq;
+        m->seq = seq;
     return rc;
 }
 
-typedef struct put_batch {
-    const mk_repo_mock_t *rows;
-    size_t n;
-    int64_t *seqs; /* assigned seqs, copied to the rows once committed */
-} put_batch_t;
-
 static int put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 {
-    put_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     for (size_t i = 0; i < b->n; i++) {
-        int rc = put_one(s, &b->rows[i], i, &b->seqs[i], err);
+        int rc = put_one(s, &b->mocks[i], i, err);
         if (rc != 0)
             return rc;
     }
@@ -372,30 +353,14 @@ static int put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 
 static int sq_put_mocks(mk_repo_t *r, mk_repo_mock_t *rows, size_t n, mk_err_t *err)
 {
-    sqlite_repo_t *s = (sqlite_repo_t *)r;
-    if (n == 0)
-        return 0;
-    put_batch_t b = {.rows = rows, .n = n, .seqs = calloc(n, sizeof(int64_t))};
-    if (b.seqs == NULL)
-        return mk_err_set(err, MK_ENOMEM, "sqlite put mocks: out of memory");
-    int rc = run_tx(s, put_tx, &b, err);
-    if (rc == 0) {
-        for (size_t i = 0; i < n; i++)
-            rows[i].seq = b.seqs[i];
-    }
-    free(b.seqs);
-    return rc;
+    mk_repo_batch_t b = {.mocks = rows, .n = n};
+    return run_tx((sqlite_repo_t *)r, put_tx, &b, err);
 }
-
-typedef struct id_batch {
-    const char *const *ids;
-    size_t n;
-} id_batch_t;
 
 /* Only a row that existed gets a tombstone (and a seq): deleting a missing id changes nothing. */
 static int delete_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 {
-    id_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     for (size_t i = 0; i < b->n; i++) {
         int rc = stmt_exec_id(s, ST_DELETE, b->ids[i], -1, err, "delete mock");
         if (rc != 0)
@@ -414,15 +379,8 @@ static int delete_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 
 static int sq_delete_mocks(mk_repo_t *r, const char *const *ids, size_t n, mk_err_t *err)
 {
-    sqlite_repo_t *s = (sqlite_repo_t *)r;
-    for (size_t i = 0; i < n; i++) {
-        if (ids[i] == NULL)
-            return mk_err_set(err, MK_EINVAL, "sqlite delete mocks: id %zu is NULL", i);
-    }
-    if (n == 0)
-        return 0;
-    id_batch_t b = {.ids = ids, .n = n};
-    return run_tx(s, delete_tx, &b, err);
+    mk_repo_batch_t b = {.ids = ids, .n = n};
+    return run_tx((sqlite_repo_t *)r, delete_tx, &b, err);
 }
 
 static const char *column_text(sqlite3_stmt *st, int i)
@@ -430,7 +388,8 @@ static const char *column_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-/* Reads the current row of a MOCK_COLUMNS query; a NULL json is a tombstone (id and seq only). */
+/* Reads the current row of a MK_REPO_MOCK_COLUMNS query; a NULL json is a tombstone (id and seq
+ * only). */
 static int read_mock_row(sqlite3_stmt *st, mk_repo_mock_t *row, mk_err_t *err, const char *what)
 {
     bool tombstone = sqlite3_column_type(st, 3) == SQLITE_NULL;
@@ -512,28 +471,19 @@ out:
     return rc;
 }
 
-typedef struct usage_batch {
-    const mk_repo_usage_t *rows;
-    size_t n;
-} usage_batch_t;
-
 static int usage_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 {
-    usage_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     sqlite3_stmt *st = NULL;
     int rc = stmt_get(s, ST_USAGE, &st, err);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < b->n && rc == 0; i++) {
-        if (b->rows[i].id == NULL) {
-            rc = mk_err_set(err, MK_EINVAL, "sqlite update usage: id %zu is NULL", i);
-            break;
-        }
-        int src = sqlite3_bind_text(st, 1, b->rows[i].id, -1, SQLITE_STATIC);
+        int src = sqlite3_bind_text(st, 1, b->usage[i].id, -1, SQLITE_STATIC);
         if (src == SQLITE_OK)
-            src = sqlite3_bind_int64(st, 2, b->rows[i].uses);
+            src = sqlite3_bind_int64(st, 2, b->usage[i].uses);
         if (src == SQLITE_OK)
-            src = sqlite3_bind_int64(st, 3, b->rows[i].last_use);
+            src = sqlite3_bind_int64(st, 3, b->usage[i].last_use);
         if (src == SQLITE_OK)
             src = sqlite3_step(st);
         if (src != SQLITE_DONE)
@@ -545,20 +495,13 @@ static int usage_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 
 static int sq_update_usage(mk_repo_t *r, const mk_repo_usage_t *rows, size_t n, mk_err_t *err)
 {
-    if (n == 0)
-        return 0;
-    usage_batch_t b = {.rows = rows, .n = n};
+    mk_repo_batch_t b = {.usage = rows, .n = n};
     return run_tx((sqlite_repo_t *)r, usage_tx, &b, err);
 }
 
-typedef struct ns_put {
-    const char *name;
-    int64_t created_at;
-} ns_put_t;
-
 static int ns_put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 {
-    ns_put_t *p = ud;
+    mk_repo_batch_t *p = ud;
     sqlite3_stmt *st = NULL;
     int rc = stmt_get(s, ST_NS_PUT, &st, err);
     if (rc != 0)
@@ -576,7 +519,7 @@ static int ns_put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 
 static int sq_put_namespace(mk_repo_t *r, const char *name, int64_t created_at, mk_err_t *err)
 {
-    ns_put_t p = {.name = name, .created_at = created_at};
+    mk_repo_batch_t p = {.name = name, .created_at = created_at};
     return run_tx((sqlite_repo_t *)r, ns_put_tx, &p, err);
 }
 
@@ -632,19 +575,12 @@ static int sq_ping(mk_repo_t *r, mk_err_t *err)
     int64_t version = 0;
     int rc = read_schema_version(s, &version, err);
     pthread_mutex_unlock(&s->mu);
-    if (rc != 0 && err != NULL)
-        err->code = MK_EUNAVAIL;
-    return rc != 0 ? MK_EUNAVAIL : 0;
+    return rc;
 }
-
-typedef struct doc_batch {
-    const mk_repo_doc_t *docs;
-    size_t n;
-} doc_batch_t;
 
 static int doc_put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 {
-    doc_batch_t *b = ud;
+    mk_repo_batch_t *b = ud;
     sqlite3_stmt *st = NULL;
     int rc = stmt_get(s, ST_DOC_PUT, &st, err);
     for (size_t i = 0; i < b->n && rc == 0; i++) {
@@ -662,8 +598,7 @@ static int doc_put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
             src = sqlite3_step(st);
         if (src != SQLITE_DONE) {
             char what[120];
-            snprintf(what, sizeof what, "put document %zu (%.30s \"%.40s\")", i,
-                     d->kind != NULL ? d->kind : "(null)", d->id != NULL ? d->id : "(null)");
+            mk_repo_what_doc(what, sizeof what, i, d);
             rc = fail_rc(s->db, src, err, what);
         }
         stmt_done(st);
@@ -673,21 +608,13 @@ static int doc_put_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 
 static int sq_put_docs(mk_repo_t *r, const mk_repo_doc_t *docs, size_t n, mk_err_t *err)
 {
-    if (n == 0)
-        return 0;
-    doc_batch_t b = {.docs = docs, .n = n};
+    mk_repo_batch_t b = {.docs = docs, .n = n};
     return run_tx((sqlite_repo_t *)r, doc_put_tx, &b, err);
 }
 
-typedef struct doc_ids {
-    const char *kind;
-    const char *const *ids;
-    size_t n;
-} doc_ids_t;
-
 static int doc_delete_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 {
-    doc_ids_t *b = ud;
+    mk_repo_batch_t *b = ud;
     sqlite3_stmt *st = NULL;
     int rc = stmt_get(s, ST_DOC_DELETE, &st, err);
     for (size_t i = 0; i < b->n && rc == 0; i++) {
@@ -706,9 +633,7 @@ static int doc_delete_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
 static int sq_delete_docs(mk_repo_t *r, const char *kind, const char *const *ids, size_t n,
                           mk_err_t *err)
 {
-    if (n == 0)
-        return 0;
-    doc_ids_t b = {.kind = kind, .ids = ids, .n = n};
+    mk_repo_batch_t b = {.kind = kind, .ids = ids, .n = n};
     return run_tx((sqlite_repo_t *)r, doc_delete_tx, &b, err);
 }
 
@@ -796,10 +721,7 @@ static int migrate_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
     if (rc != 0)
         return rc;
     if (version > MIGRATION_COUNT)
-        return mk_err_set(err, MK_ECONFLICT,
-                          "sqlite: database schema version %lld is newer than this binary "
-                          "supports (%d); upgrade mockarty or use another database",
-                          (long long)version, MIGRATION_COUNT);
+        return mk_repo_newer_schema(err, "sqlite", version, MIGRATION_COUNT);
     if (version == MIGRATION_COUNT) {
         step->done = true;
         return 0;
@@ -816,7 +738,7 @@ static int migrate_tx(sqlite_repo_t *s, void *ud, mk_err_t *err)
         return rc;
     src = sqlite3_bind_int64(st, 1, version + 1);
     if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(st, 2, now_unix_ms());
+        src = sqlite3_bind_int64(st, 2, mk_repo_now_ms());
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src != SQLITE_DONE)
