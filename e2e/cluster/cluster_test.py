@@ -16,19 +16,11 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from support import services  # noqa: E402
-from support.services import Client, Node, request  # noqa: E402
+from support.harness import Failure, require as check  # noqa: E402
+from support.services import Client, Node, poll_until, request  # noqa: E402
 
 PROPAGATION_LIMIT = 1.0  # seconds: the requirement for a change to reach every resolver
 POLL = 0.005
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def mock(mid, route, method="GET", payload=None, **extra):
@@ -80,21 +72,6 @@ class Cluster:
         check(r.status == 201, "admin batch of %d mocks: %r" % (len(mocks), r))
         check(r.json.get("total") == len(mocks), "batch total %r != %d" % (r.json, len(mocks)))
         return r
-
-
-def poll_until(fn, timeout, interval=POLL):
-    """Calls fn until it returns a truthy value or timeout passes; returns (value, seconds)."""
-    t0 = time.time()
-    while True:
-        try:
-            v = fn()
-        except OSError:
-            v = None
-        if v:
-            return v, time.time() - t0
-        if time.time() - t0 > timeout:
-            return None, time.time() - t0
-        time.sleep(interval)
 
 
 def wait_served_everywhere(cl, path, expect_status, expect_body=None, timeout=5.0, method="GET",
@@ -346,7 +323,7 @@ def s3_redis_down(cl):
 
     for r in cl.resolvers:
         rep, _ = poll_until(lambda: (lambda x: x if x.status != 404 else None)(
-            store_call(r, "one")), 5.0)
+            store_call(r, "one")), 5.0, POLL)
         check(rep is not None and rep.status == 200 and rep.json == {"saved": "one"},
               "%s store mock with Redis up: %r" % (r.name, rep))
 
@@ -440,7 +417,7 @@ def s5_chain_store(cl):
     r1, r2 = cl.resolvers[0], cl.resolvers[1]
     for r in (r1, r2):
         rep, _ = poll_until(lambda: (lambda x: x if x.status != 404 else None)(
-            r.request("GET", "/profile")), 5.0)
+            r.request("GET", "/profile")), 5.0, POLL)
         check(rep is not None, "%s does not serve /profile 5s after it was created" % r.name)
     token = "tok-" + uuid.uuid4().hex
     rep = r1.request("POST", "/login", {"token": token})

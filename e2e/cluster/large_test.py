@@ -28,19 +28,11 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from support import services  # noqa: E402
-from support.services import Client, Node  # noqa: E402
+from support.harness import require as check  # noqa: E402
+from support.services import Client, Node, poll_until as poll  # noqa: E402
 
 SENTINEL = os.environ.get("MK_REDIS_SENTINEL", "/usr/bin/redis-sentinel")
 WRK = os.environ.get("MK_WRK", "/usr/bin/wrk")
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def mock(mid, route, payload=None, **extra):
@@ -53,19 +45,6 @@ def mock(mid, route, payload=None, **extra):
 def create(admin, d):
     r = admin.request("POST", "/api/v1/mocks", d)
     check(r.status in (200, 201), "POST /api/v1/mocks %s: %r" % (d["id"], r))
-
-
-def poll(fn, timeout, interval=0.02):
-    """fn() until truthy or timeout; returns (value, seconds)."""
-    t0 = time.time()
-    while True:
-        try:
-            v = fn()
-        except OSError:
-            v = None
-        if v or time.time() - t0 > timeout:
-            return v, time.time() - t0
-        time.sleep(interval)
 
 
 def health(node):

@@ -3,7 +3,7 @@ login/logout/session expiry and restart, API_TOKEN as bootstrap admin, tokens (p
 integration, expiry, revocation), the permission matrix generated from GET /api/v1/endpoints,
 namespace isolation both ways, secrets never in clear (database, logs, journal), audit rows,
 signed webhooks with retries and a hanging receiver, rate limits, CSRF on cookie sessions.
-Runs on SQLite, or on PostgreSQL when MK_TEST_PG_DSN is set (identity_pg_test.py).
+Runs on SQLite, or on PostgreSQL when MK_TEST_PG_DSN is set (support/on_postgres.py).
 Usage: identity_test.py <mockarty binary>"""
 import hashlib
 import hmac

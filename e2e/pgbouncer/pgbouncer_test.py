@@ -19,18 +19,10 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from support import services  # noqa: E402
+from support.harness import Failure, require as check  # noqa: E402
 from support.services import Client, Node  # noqa: E402
 
 PGBOUNCER = os.environ.get("MK_PGBOUNCER", "/usr/sbin/pgbouncer")
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 class PgBouncer:
