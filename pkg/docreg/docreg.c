@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -255,4 +256,37 @@ void mk_docreg_release(const mk_docreg_snap_t *snap)
 void *mk_docreg_data(const mk_docreg_snap_t *snap)
 {
     return snap ? snap->data : NULL;
+}
+
+typedef struct summaries {
+    json_t *arr;
+    const char *drop;
+} summaries_t;
+
+static int add_summary(void *ud, const mk_repo_doc_t *d)
+{
+    summaries_t *s = ud;
+    json_t *doc = json_loads(d->json, 0, NULL);
+    if (doc) {
+        json_object_del(doc, s->drop);
+        json_array_append_new(s->arr, doc);
+    }
+    return 0;
+}
+
+int mk_docreg_list(mk_repo_t *repo, const char *kind, const char *namespace_, const char *drop,
+                   json_t **out, mk_err_t *err)
+{
+    char prefix[80] = "";
+    if (namespace_)
+        snprintf(prefix, sizeof prefix, "%s/", namespace_);
+    summaries_t s = {.arr = json_array(), .drop = drop};
+    int rc = s.arr ? mk_repo_list_docs(repo, kind, prefix, add_summary, &s, err)
+                   : mk_err_set(err, MK_ENOMEM, "out of memory");
+    if (rc) {
+        json_decref(s.arr);
+        s.arr = NULL;
+    }
+    *out = s.arr;
+    return rc;
 }

@@ -9,6 +9,8 @@
 #include "err/err.h"
 #include "repo/repo.h"
 
+#include <jansson.h>
+
 typedef struct mk_docreg mk_docreg_t;
 typedef struct mk_docreg_snap mk_docreg_snap_t;
 
@@ -45,5 +47,12 @@ const mk_docreg_snap_t *mk_docreg_acquire(mk_docreg_t *r);
 void mk_docreg_release(const mk_docreg_snap_t *snap); /* NULL is fine */
 /* What add built for snap (borrowed from it), NULL when there was no document (or snap NULL). */
 void *mk_docreg_data(const mk_docreg_snap_t *snap);
+
+/* The admin's view of the same documents, whose ids are "<namespace>/...": each JSON document of
+ * kind in namespace_ (NULL: every namespace) without its member drop (the bulky one: SDL,
+ * descriptor bytes), in id order, as a new JSON array (*out, NULL on failure). A document that is
+ * not JSON is left out. */
+int mk_docreg_list(mk_repo_t *repo, const char *kind, const char *namespace_, const char *drop,
+                   json_t **out, mk_err_t *err);
 
 #endif

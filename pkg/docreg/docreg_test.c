@@ -236,11 +236,35 @@ static void test_start_fails(void)
     mk_repo_free(repo);
 }
 
+/* Summaries: a namespace's documents (or all) without the bulky member, not-JSON ones left out. */
+static void test_list(void)
+{
+    mk_repo_t *repo = open_repo();
+    put(repo, KIND, "ns1/a", "{\"name\":\"a\",\"big\":\"xxxx\"}", 100);
+    put(repo, KIND, "ns1/b", "not json", 100);
+    put(repo, KIND, "ns10/c", "{\"name\":\"c\"}", 100);
+    put(repo, "other", "ns1/d", "{\"name\":\"d\"}", 100);
+    json_t *out = NULL;
+    mk_err_t err;
+    MK_CHECK_INT(mk_docreg_list(repo, KIND, "ns1", "big", &out, &err), 0);
+    char *text = json_dumps(out, JSON_COMPACT);
+    MK_CHECK_STR(text, "[{\"name\":\"a\"}]");
+    free(text);
+    json_decref(out);
+    MK_CHECK_INT(mk_docreg_list(repo, KIND, NULL, "big", &out, &err), 0);
+    MK_CHECK_INT(json_array_size(out), 2);
+    json_decref(out);
+    MK_CHECK_INT(mk_docreg_list(repo, "", NULL, "big", &out, &err), MK_EINVAL);
+    MK_CHECK(out == NULL);
+    mk_repo_free(repo);
+}
+
 int main(void)
 {
     MK_RUN(test_reload_only_on_change);
     MK_RUN(test_reader_keeps_snapshot);
     MK_RUN(test_notify_and_poll);
     MK_RUN(test_start_fails);
+    MK_RUN(test_list);
     return mk_testing_done();
 }

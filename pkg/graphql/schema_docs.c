@@ -102,56 +102,41 @@ int mk_gql_schema_put(mk_repo_t *repo, const char *namespace_, const char *path,
     return rc;
 }
 
-typedef struct list_ctx {
-    json_t *arr;
+/* Finds the document exact among those listed, keeping its SDL. */
+typedef struct find_ctx {
     const char *exact;
     char *sdl;
     bool found;
-} list_ctx_t;
+} find_ctx_t;
 
-static int list_doc(void *ud, const mk_repo_doc_t *d)
+static int find_doc(void *ud, const mk_repo_doc_t *d)
 {
-    list_ctx_t *lc = ud;
-    if (lc->exact && strcmp(d->id, lc->exact) != 0)
+    find_ctx_t *fc = ud;
+    if (strcmp(d->id, fc->exact) != 0)
         return 0;
-    lc->found = true;
+    fc->found = true;
     json_t *doc = json_loads(d->json, 0, NULL);
-    if (doc && lc->exact && json_is_string(json_object_get(doc, "sdl")) && lc->sdl == NULL)
-        lc->sdl = strdup(json_string_value(json_object_get(doc, "sdl")));
-    if (doc && lc->arr) {
-        json_object_del(doc, "sdl");
-        json_array_append(lc->arr, doc);
-    }
+    if (json_is_string(json_object_get(doc, "sdl")) && fc->sdl == NULL)
+        fc->sdl = strdup(json_string_value(json_object_get(doc, "sdl")));
     json_decref(doc);
     return 0;
 }
 
 int mk_gql_schema_list(mk_repo_t *repo, const char *namespace_, json_t **out, mk_err_t *err)
 {
-    char prefix[80] = "";
-    if (namespace_)
-        snprintf(prefix, sizeof prefix, "%s/", namespace_);
-    list_ctx_t lc = {.arr = json_array()};
-    int rc = lc.arr ? mk_repo_list_docs(repo, MK_GQL_DOC_KIND, prefix, list_doc, &lc, err)
-                    : mk_err_set(err, MK_ENOMEM, "out of memory");
-    if (rc) {
-        json_decref(lc.arr);
-        lc.arr = NULL;
-    }
-    *out = lc.arr;
-    return rc;
+    return mk_docreg_list(repo, MK_GQL_DOC_KIND, namespace_, "sdl", out, err);
 }
 
 static int find_one(mk_repo_t *repo, const char *namespace_, const char *path, char *id,
-                    size_t idsize, list_ctx_t *lc, mk_err_t *err)
+                    size_t idsize, find_ctx_t *fc, mk_err_t *err)
 {
     int rc = check_path(path, err);
     if (rc)
         return rc;
     snprintf(id, idsize, "%s%.*s", namespace_, (int)path_len(path, strlen(path)), path);
-    lc->exact = id;
-    rc = mk_repo_list_docs(repo, MK_GQL_DOC_KIND, id, list_doc, lc, err);
-    if (rc == 0 && !lc->found)
+    fc->exact = id;
+    rc = mk_repo_list_docs(repo, MK_GQL_DOC_KIND, id, find_doc, fc, err);
+    if (rc == 0 && !fc->found)
         rc = mk_err_set(err, MK_ENOTFOUND, "no GraphQL schema for %.200s in namespace %s", path,
                         namespace_);
     return rc;
@@ -161,20 +146,20 @@ int mk_gql_schema_get(mk_repo_t *repo, const char *namespace_, const char *path,
                       mk_err_t *err)
 {
     char id[MK_GQL_MAX_PATH + 80];
-    list_ctx_t lc = {0};
-    int rc = find_one(repo, namespace_, path, id, sizeof id, &lc, err);
-    *sdl = rc == 0 ? lc.sdl : NULL;
+    find_ctx_t fc = {0};
+    int rc = find_one(repo, namespace_, path, id, sizeof id, &fc, err);
+    *sdl = rc == 0 ? fc.sdl : NULL;
     if (rc)
-        free(lc.sdl);
+        free(fc.sdl);
     return rc;
 }
 
 int mk_gql_schema_delete(mk_repo_t *repo, const char *namespace_, const char *path, mk_err_t *err)
 {
     char id[MK_GQL_MAX_PATH + 80];
-    list_ctx_t lc = {0};
-    int rc = find_one(repo, namespace_, path, id, sizeof id, &lc, err);
-    free(lc.sdl);
+    find_ctx_t fc = {0};
+    int rc = find_one(repo, namespace_, path, id, sizeof id, &fc, err);
+    free(fc.sdl);
     if (rc)
         return rc;
     const char *ids[] = {id};

@@ -1161,42 +1161,23 @@ out:
     return rc;
 }
 
-typedef struct list_ctx {
-    json_t *arr;
-    const char *exact; /* only this id */
+/* Whether the document exact is among those listed. */
+typedef struct find_ctx {
+    const char *exact;
     bool found;
-} list_ctx_t;
+} find_ctx_t;
 
-static int list_doc(void *ud, const mk_repo_doc_t *d)
+static int find_doc(void *ud, const mk_repo_doc_t *d)
 {
-    list_ctx_t *lc = ud;
-    if (lc->exact) {
-        lc->found = lc->found || strcmp(d->id, lc->exact) == 0;
-        return 0;
-    }
-    json_t *doc = json_loads(d->json, 0, NULL);
-    if (doc) {
-        json_object_del(doc, "data");
-        json_array_append_new(lc->arr, doc);
-    }
+    find_ctx_t *fc = ud;
+    fc->found = fc->found || strcmp(d->id, fc->exact) == 0;
     return 0;
 }
 
 int mk_grpcmock_descriptor_list(mk_repo_t *repo, const char *namespace_, json_t **out,
                                 mk_err_t *err)
 {
-    char prefix[80] = "";
-    if (namespace_)
-        snprintf(prefix, sizeof prefix, "%s/", namespace_);
-    list_ctx_t lc = {.arr = json_array()};
-    int rc = lc.arr ? mk_repo_list_docs(repo, MK_GRPCMOCK_DOC_KIND, prefix, list_doc, &lc, err)
-                    : mk_err_set(err, MK_ENOMEM, "out of memory");
-    if (rc) {
-        json_decref(lc.arr);
-        lc.arr = NULL;
-    }
-    *out = lc.arr;
-    return rc;
+    return mk_docreg_list(repo, MK_GRPCMOCK_DOC_KIND, namespace_, "data", out, err);
 }
 
 int mk_grpcmock_descriptor_delete(mk_repo_t *repo, const char *namespace_, const char *name,
@@ -1204,11 +1185,11 @@ int mk_grpcmock_descriptor_delete(mk_repo_t *repo, const char *namespace_, const
 {
     char id[200];
     snprintf(id, sizeof id, "%s/%s", namespace_, name);
-    list_ctx_t lc = {.exact = id};
-    int rc = mk_repo_list_docs(repo, MK_GRPCMOCK_DOC_KIND, id, list_doc, &lc, err);
+    find_ctx_t fc = {.exact = id};
+    int rc = mk_repo_list_docs(repo, MK_GRPCMOCK_DOC_KIND, id, find_doc, &fc, err);
     if (rc)
         return rc;
-    if (!lc.found)
+    if (!fc.found)
         return mk_err_set(err, MK_ENOTFOUND, "no descriptor set '%.128s' in namespace %s", name,
                           namespace_);
     const char *ids[] = {id};
