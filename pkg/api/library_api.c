@@ -385,9 +385,23 @@ static int folders_delete(ctx_t *c)
 
 /* --- response templates --- */
 
+#define TEMPLATE_ID_MAX (80 + MAX_NAME + 8)
+
 static void template_id(const char *ns, const char *name, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/%s", ns, name);
+}
+
+/* The template the call names (its namespace and :name, checked) and its document id; answers
+ * 400 itself and returns false on a bad one. */
+static bool template_named(ctx_t *c, const char **ns, const char **name, char id[TEMPLATE_ID_MAX])
+{
+    *ns = mk_api_namespace(c, NULL);
+    *name = mk_api_param(c, "name");
+    if (*ns == NULL || !valid_name(c, "name", *name))
+        return false;
+    template_id(*ns, *name, id, TEMPLATE_ID_MAX);
+    return true;
 }
 
 static int templates_list(ctx_t *c)
@@ -422,12 +436,10 @@ static int templates_list(ctx_t *c)
 
 static int templates_get(ctx_t *c)
 {
-    const char *ns = mk_api_namespace(c, NULL);
-    const char *name = mk_api_param(c, "name");
-    if (ns == NULL || !valid_name(c, "name", name))
+    const char *ns, *name;
+    char id[TEMPLATE_ID_MAX];
+    if (!template_named(c, &ns, &name, id))
         return 400;
-    char id[80 + MAX_NAME + 8];
-    template_id(ns, name, id, sizeof id);
     json_t *docs;
     mk_err_t err;
     if (mk_api_docs_list(c->api, "template", id, &docs, &err) != 0)
@@ -455,9 +467,9 @@ static int templates_get(ctx_t *c)
 
 static int templates_put(ctx_t *c)
 {
-    const char *ns = mk_api_namespace(c, NULL);
-    const char *name = mk_api_param(c, "name");
-    if (ns == NULL || !valid_name(c, "name", name))
+    const char *ns, *name;
+    char id[TEMPLATE_ID_MAX];
+    if (!template_named(c, &ns, &name, id))
         return 400;
     json_t *content =
         memchr(c->view->body.base, '\0', c->view->body.len)
@@ -466,8 +478,6 @@ static int templates_put(ctx_t *c)
     if (content == NULL)
         return mk_api_reply_fmt(c, MK_EINVAL,
                                 "request body: a template must be UTF-8 text without NUL bytes");
-    char id[80 + MAX_NAME + 8];
-    template_id(ns, name, id, sizeof id);
     json_t *doc = json_pack("{s:s, s:s, s:o, s:I}", "name", name, "namespace", ns, "content",
                             content, "size", (json_int_t)c->view->body.len);
     mk_err_t err;
@@ -482,12 +492,10 @@ static int templates_put(ctx_t *c)
 
 static int templates_delete(ctx_t *c)
 {
-    const char *ns = mk_api_namespace(c, NULL);
-    const char *name = mk_api_param(c, "name");
-    if (ns == NULL || !valid_name(c, "name", name))
+    const char *ns, *name;
+    char id[TEMPLATE_ID_MAX];
+    if (!template_named(c, &ns, &name, id))
         return 400;
-    char id[80 + MAX_NAME + 8];
-    template_id(ns, name, id, sizeof id);
     const char *ids[1] = {id};
     mk_err_t err;
     if (mk_repo_delete_docs(c->api->repo, "template", ids, 1, &err) != 0)
