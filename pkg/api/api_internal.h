@@ -251,6 +251,9 @@ void mk_api_sched_tick(mk_api_t *api, int64_t now_ms);
  * loop until it returns false, and the stream ends. Last-Event-ID sets the first *last. */
 typedef bool (*mk_api_sse_fn)(mk_api_t *api, const char *id, double *last, mk_buf_t *out);
 int mk_api_sse(ctx_t *c, const char *id, mk_api_sse_fn fn);
+/* The same for the document of kind named by the row's :id (checked as mk_api_doc_get does),
+ * with its id. */
+int mk_api_doc_sse(ctx_t *c, const char *kind, const char *what, mk_api_sse_fn fn);
 
 /* The mock-shadowing check of create: true when an API endpoint takes (method, route) on the
  * admin, so the mock is served only by resolvers. */

@@ -34,6 +34,14 @@ static const char *jstr(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
+/* Answers {"total", "items"} (the list's reference taken over), the shape of Mockarty's lists. */
+static int reply_items(ctx_t *c, json_t *items)
+{
+    return mk_api_reply_json(
+        c->req, 200,
+        json_pack("{s:I, s:o}", "total", (json_int_t)json_array_size(items), "items", items));
+}
+
 json_t *mk_api_doc_get(ctx_t *c, const char *kind, const char *id, const char *what)
 {
     json_t *all;
@@ -154,9 +162,7 @@ static int collections_list(ctx_t *c)
     json_t *d;
     json_array_foreach(docs, i, d) json_array_append_new(items, collection_summary(d));
     json_decref(docs);
-    return mk_api_reply_json(
-        c->req, 200,
-        json_pack("{s:I, s:o}", "total", (json_int_t)json_array_size(items), "items", items));
+    return reply_items(c, items);
 }
 
 static int collections_get(ctx_t *c)
@@ -468,9 +474,7 @@ static int runs_list_filtered(ctx_t *c, bool active_only)
             json_array_append_new(items, v);
     }
     json_decref(docs);
-    return mk_api_reply_json(
-        c->req, 200,
-        json_pack("{s:I, s:o}", "total", (json_int_t)json_array_size(items), "items", items));
+    return reply_items(c, items);
 }
 
 static int runs_list(ctx_t *c)
@@ -617,12 +621,7 @@ static bool run_events(mk_api_t *api, const char *id, double *last, mk_buf_t *ou
 /* Live while the run is: progress as the runner reports it, then the end. */
 static int runs_events(ctx_t *c)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
-    if (doc == NULL)
-        return 404;
-    int status = mk_api_sse(c, jstr(doc, "id"), run_events);
-    json_decref(doc);
-    return status;
+    return mk_api_doc_sse(c, KIND_RUN, "test run", run_events);
 }
 
 /* ---- nodes --------------------------------------------------------------------------------- */
@@ -643,9 +642,7 @@ static int nodes_list(ctx_t *c, const char *kind)
             json_array_append(out, r);
     }
     json_decref(list);
-    return mk_api_reply_json(
-        c->req, 200,
-        json_pack("{s:I, s:o}", "total", (json_int_t)json_array_size(out), "items", out));
+    return reply_items(c, out);
 }
 
 static int runners_list(ctx_t *c)

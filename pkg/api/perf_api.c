@@ -1042,12 +1042,7 @@ static bool perf_events_poll(mk_api_t *api, const char *id, double *last, mk_buf
  * resumes after the second a reconnecting client saw. */
 static int perf_events(ctx_t *c)
 {
-    json_t *doc = result_doc(c, mk_api_param(c, "id"));
-    if (doc == NULL)
-        return 404;
-    int status = mk_api_sse(c, jstr(doc, "id"), perf_events_poll);
-    json_decref(doc);
-    return status;
+    return mk_api_doc_sse(c, KIND_RESULT, "perf result", perf_events_poll);
 }
 
 /* ---- configs ------------------------------------------------------------------------------- */

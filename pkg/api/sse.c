@@ -76,3 +76,13 @@ int mk_api_sse(ctx_t *c, const char *id, mk_api_sse_fn fn)
     poll_once(x);
     return 200;
 }
+
+int mk_api_doc_sse(ctx_t *c, const char *kind, const char *what, mk_api_sse_fn fn)
+{
+    json_t *doc = mk_api_doc_get(c, kind, mk_api_param(c, "id"), what);
+    if (doc == NULL)
+        return 404;
+    int status = mk_api_sse(c, json_string_value(json_object_get(doc, "id")), fn);
+    json_decref(doc);
+    return status;
+}
