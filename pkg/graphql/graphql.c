@@ -1228,40 +1228,15 @@ static int parse_type_def(parser_t *ps, mk_gql_type_def_t ***tail)
 
 /* ---- document ------------------------------------------------------------------------------- */
 
-/* Checks the bytes are UTF-8 (GraphQL source is Unicode text; JSON output needs it too). */
+/* Where the bytes stop being UTF-8 text without control characters other than tab, LF and CR
+ * (GraphQL source is Unicode text; JSON output needs it too), or (size_t)-1. */
 static size_t utf8_bad_at(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-                return i;
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
+    for (size_t i = 0; i < n;) {
+        size_t k = mk_str_utf8_seq(s + i, n - i);
+        if (k == 0 || (s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r'))
             return i;
-        }
-        for (size_t j = 1; j <= k; j++) {
-            if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return i;
-        i += k + 1;
+        i += k;
     }
     return (size_t)-1;
 }

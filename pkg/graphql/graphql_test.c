@@ -132,6 +132,10 @@ static void test_syntax_errors(void)
     /* columns count code points: é is one column */
     parse_fails("{ \"é\" }", 1, 3, "Expected Name, found String");
     parse_fails("{ a(s: \"\xc3\xa9\xff\") }", 1, 10, "Invalid UTF-8");
+    parse_fails("{ a(s: \"\xed\xa0\x80\") }", 1, 9, "Invalid UTF-8 byte 0xED"); /* surrogate */
+    parse_fails("{ a(s: \"\xc0\xaf\") }", 1, 9, "Invalid UTF-8 byte 0xC0");     /* overlong */
+    parse_fails("{ a(s: \"\x01\") }", 1, 9, "Invalid character: U+0001");
+    parse_fails("{ a }\t\r\n\x7f", 2, 1, "Unexpected character");
 }
 
 static void test_limits(void)

@@ -527,40 +527,6 @@ void mk_journal_sync(mk_journal_t *j)
 
 /* ---- JSON rendering ---- */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    }
-    return len;
-}
-
 /* A JSON string of s; bytes that are not UTF-8 become U+FFFD so binary input never fails. */
 static json_t *jstr(mk_str_t s)
 {
@@ -573,7 +539,7 @@ static json_t *jstr(mk_str_t s)
     size_t i = 0;
     int rc = 0;
     while (i < s.len && rc == 0) {
-        size_t n = utf8_seq(u + i, s.len - i);
+        size_t n = mk_str_utf8_seq(u + i, s.len - i);
         if (n == 0) {
             rc = mk_buf_append(&b, "\xef\xbf\xbd", 3);
             i++;

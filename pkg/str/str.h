@@ -44,6 +44,10 @@ char *mk_buf_take(mk_buf_t *b);
 /* The value of the hexadecimal digit c (either case), or -1. */
 int mk_str_hexval(int c);
 
+/* The length (1 to 4) of the well-formed UTF-8 sequence at s (n bytes available, n > 0), or 0
+ * when there is none: overlong forms, surrogates and code points past U+10FFFF are refused. */
+size_t mk_str_utf8_seq(const unsigned char *s, size_t n);
+
 /* Decodes %XX and '+' (when plus_is_space) of src into dst, which must hold src.len + 1 bytes.
  * Returns the decoded length. Malformed escapes are kept literally. */
 size_t mk_str_url_decode(mk_str_t src, char *dst, bool plus_is_space);

@@ -4,6 +4,7 @@
 #include "testing/testing.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void test_buf_refuses_past_max(void)
 {
@@ -37,6 +38,29 @@ static void test_hexval(void)
     MK_CHECK_INT(mk_str_hexval((char)0xe0), -1); /* a negative char is no digit */
 }
 
+static void test_utf8_seq(void)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+    } cases[] = {
+        {"a", 1},
+        {"\xc3\xa9", 2},
+        {"\xe2\x82\xac", 3},
+        {"\xf0\x9f\x98\x80", 4},
+        {"\xc1\xbf", 0},
+        /* overlong */ {"\xe0\x9f\xbf", 0}, /* overlong */
+        {"\xed\xa0\x80", 0},
+        /* surrogate */ {"\xf4\x90\x80\x80", 0}, /* past U+10FFFF */
+        {"\xe2\x82", 0},
+        /* cut short */ {"\x80", 0},
+        {"\xc3\x28", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        MK_CHECK_INT(mk_str_utf8_seq((const unsigned char *)cases[i].s, strlen(cases[i].s)),
+                     cases[i].len);
+}
+
 static void test_slices(void)
 {
     MK_CHECK(mk_str_caseeq(MK_STR_LIT("Content-Type"), MK_STR_LIT("content-type")));
@@ -52,6 +76,7 @@ int main(void)
     MK_RUN(test_buf_refuses_past_max);
     MK_RUN(test_url_decode);
     MK_RUN(test_hexval);
+    MK_RUN(test_utf8_seq);
     MK_RUN(test_slices);
     return mk_testing_done();
 }
