@@ -97,12 +97,13 @@ const mk_api_endpoint_t mk_api_graphql_endpoints[] = {
     {"POST", "/api/v1/graphql/schemas", schemas_put, "mocks:write",
      "Upload the SDL schema of a GraphQL endpoint (?path=, default /graphql, pathPrefix included): "
      "enables introspection and validation there; the body is the SDL, or JSON {sdl, path}",
-     0},
+     MK_API_HEAVY},
     {"GET", "/api/v1/graphql/schemas", schemas_list, "mocks:read",
      "The namespace's GraphQL schemas: path, size, types, root types", 0},
     {"GET", "/api/v1/graphql/schemas/sdl", schema_sdl, "mocks:read",
      "The SDL uploaded for one GraphQL endpoint (?path=, default /graphql)", 0},
     {"DELETE", "/api/v1/graphql/schemas", schemas_delete, "mocks:write",
-     "Delete the schema of one GraphQL endpoint (?path=, default /graphql)", 0},
+     "Delete the schema of one GraphQL endpoint (?path=, default /graphql)",
+     MK_API_HEAVY},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };

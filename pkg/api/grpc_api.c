@@ -180,10 +180,10 @@ const mk_api_endpoint_t mk_api_grpc_endpoints[] = {
     {"POST", "/api/v1/grpc/descriptors", descriptors_put, "mocks:write",
      "Upload a FileDescriptorSet (application/octet-stream) or .proto text (text/plain) for the "
      "namespace's gRPC mocks, as ?name= (default \"default\"; replaces one of that name)",
-     0},
+     MK_API_HEAVY},
     {"GET", "/api/v1/grpc/descriptors", descriptors_list, "mocks:read",
      "The namespace's descriptor sets: name, size, services, methods", 0},
     {"DELETE", "/api/v1/grpc/descriptors/:name", descriptors_delete, "mocks:write",
-     "Delete a descriptor set of the namespace", 0},
+     "Delete a descriptor set of the namespace", MK_API_HEAVY},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };
