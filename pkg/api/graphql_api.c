@@ -103,7 +103,6 @@ const mk_api_endpoint_t mk_api_graphql_endpoints[] = {
     {"GET", "/api/v1/graphql/schemas/sdl", schema_sdl, "mocks:read",
      "The SDL uploaded for one GraphQL endpoint (?path=, default /graphql)", 0},
     {"DELETE", "/api/v1/graphql/schemas", schemas_delete, "mocks:write",
-     "Delete the schema of one GraphQL endpoint (?path=, default /graphql)",
-     MK_API_HEAVY},
+     "Delete the schema of one GraphQL endpoint (?path=, default /graphql)", MK_API_HEAVY},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };
