@@ -217,8 +217,10 @@ json_t *mk_api_doc_get(ctx_t *c, const char *kind, const char *id, const char *w
  * the error itself and returns NULL. New reference (an array, in id order). */
 json_t *mk_api_docs_visible(ctx_t *c, const char *kind, const char *perm);
 /* Deletes the document of kind named by the row's :id (checked as mk_api_doc_get does) and
- * answers {"id", "deleted": true}, or the error. */
-int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what);
+ * answers {"id", "deleted": true}, or the error. before (may be NULL) is called with the document
+ * first, to stop and forget what still runs for it. */
+typedef void (*mk_api_doc_hook_fn)(mk_api_t *api, const json_t *doc);
+int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what, mk_api_doc_hook_fn before);
 /* Answers the document of kind named by the row's :id (checked as mk_api_doc_get does). */
 int mk_api_doc_show(ctx_t *c, const char *kind, const char *what);
 /* Stores doc (reference taken over) as the document of kind with its own "id" and "namespace"

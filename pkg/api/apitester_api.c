@@ -220,13 +220,15 @@ int mk_api_doc_update(ctx_t *c, const char *kind, const char *what, mk_api_doc_s
     return status;
 }
 
-int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what)
+int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what, mk_api_doc_hook_fn before)
 {
     json_t *doc = mk_api_doc_get(c, kind, mk_api_param(c, "id"), what);
     if (doc == NULL)
         return 404;
     const char *id = jstr(doc, "id");
     mk_api_note_ns(c, jstr(doc, "namespace"));
+    if (before)
+        before(c->api, doc);
     mk_err_t err;
     int rc = mk_repo_delete_docs(c->api->repo, kind, &id, 1, &err);
     mk_api_note_write(c->api, rc, &err);
@@ -239,7 +241,7 @@ int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what)
 
 static int collections_delete(ctx_t *c)
 {
-    return mk_api_doc_delete(c, KIND_COLLECTION, "collection");
+    return mk_api_doc_delete(c, KIND_COLLECTION, "collection", NULL);
 }
 
 static int collections_export(ctx_t *c)
@@ -514,26 +516,18 @@ static int runs_cancel(ctx_t *c)
     return status;
 }
 
+/* A run still queued or running is cancelled first (a finished one refuses: fine). */
+static void run_forget(mk_api_t *api, const json_t *doc)
+{
+    if (api->coord) {
+        mk_queue_cancel(mk_coord_queue(api->coord), jstr(doc, "id"), mk_mock_now_ms(), NULL);
+        mk_coord_forget(api->coord, jstr(doc, "id"));
+    }
+}
+
 static int runs_delete(ctx_t *c)
 {
-    json_t *doc = mk_api_doc_get(c, KIND_RUN, mk_api_param(c, "id"), "test run");
-    if (doc == NULL)
-        return 404;
-    const char *id = jstr(doc, "id");
-    mk_api_note_ns(c, jstr(doc, "namespace"));
-    if (c->api->coord) {
-        /* A run still queued or running is cancelled first (a finished one refuses: fine). */
-        mk_queue_cancel(mk_coord_queue(c->api->coord), id, mk_mock_now_ms(), NULL);
-        mk_coord_forget(c->api->coord, id);
-    }
-    mk_err_t err;
-    int rc = mk_repo_delete_docs(c->api->repo, KIND_RUN, &id, 1, &err);
-    mk_api_note_write(c->api, rc, &err);
-    int status =
-        rc ? mk_api_reply_err(c, &err)
-           : mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1));
-    json_decref(doc);
-    return status;
+    return mk_api_doc_delete(c, KIND_RUN, "test run", run_forget);
 }
 
 static int reply_text(ctx_t *c, const char *type, const char *text)

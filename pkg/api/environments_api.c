@@ -77,7 +77,7 @@ static int envs_get(ctx_t *c)
 
 static int envs_delete(ctx_t *c)
 {
-    return mk_api_doc_delete(c, KIND_ENV, "environment");
+    return mk_api_doc_delete(c, KIND_ENV, "environment", NULL);
 }
 
 /* The active environment of ns (new reference), or NULL. */

@@ -779,31 +779,23 @@ static int results_get(ctx_t *c)
     return v ? mk_api_reply_json(c->req, 200, v) : 500;
 }
 
-static int results_delete(ctx_t *c)
+/* A live run is stopped first; its shares' snapshots go. */
+static void result_forget(mk_api_t *api, const json_t *doc)
 {
-    json_t *doc = result_doc(c, mk_api_param(c, "id"));
-    if (doc == NULL)
-        return 404;
-    const char *id = jstr(doc, "id");
-    mk_api_note_ns(c, jstr(doc, "namespace"));
-    /* A live run is stopped first; its shares' snapshots go. */
-    stop_shards(c->api, doc);
+    stop_shards(api, doc);
     size_t i;
     json_t *tid;
     json_array_foreach(json_object_get(doc, "shards"), i, tid)
     {
-        if (c->api->coord)
-            mk_coord_forget(c->api->coord, json_string_value(tid));
+        if (api->coord)
+            mk_coord_forget(api->coord, json_string_value(tid));
     }
-    mk_err_t err;
-    live_set(c->api, id, false);
-    int rc = mk_repo_delete_docs(c->api->repo, KIND_RESULT, &id, 1, &err);
-    mk_api_note_write(c->api, rc, &err);
-    int status =
-        rc ? mk_api_reply_err(c, &err)
-           : mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1));
-    json_decref(doc);
-    return status;
+    live_set(api, jstr(doc, "id"), false);
+}
+
+static int results_delete(ctx_t *c)
+{
+    return mk_api_doc_delete(c, KIND_RESULT, "perf result", result_forget);
 }
 
 static int reply_html(ctx_t *c, mk_buf_t *b)
@@ -1102,7 +1094,7 @@ static int configs_update(ctx_t *c)
 
 static int configs_delete(ctx_t *c)
 {
-    return mk_api_doc_delete(c, KIND_CONFIG, "perf config");
+    return mk_api_doc_delete(c, KIND_CONFIG, "perf config", NULL);
 }
 
 #define PR "/api/v1/perf-results"

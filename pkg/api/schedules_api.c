@@ -169,7 +169,7 @@ static int scheds_get(ctx_t *c)
 static int scheds_delete(ctx_t *c)
 {
     const kind_t *k = kind_of(c);
-    int status = mk_api_doc_delete(c, k->kind, k->what);
+    int status = mk_api_doc_delete(c, k->kind, k->what, NULL);
     atomic_store(&c->api->sched->dirty, true);
     return status;
 }
