@@ -21,21 +21,12 @@ ROOT = os.path.dirname(HERE)
 CHART = os.path.join(ROOT, "helm", "mockarty")
 sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from support import envtest, services  # noqa: E402
+from support.harness import check, failures  # noqa: E402
 
 OPERATOR = sys.argv[1] if len(sys.argv) > 1 else None
 REL, RNS = "mk", "mockarty-system"
 P = envtest.path_of
 CP = None
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
 def wait(what, fn, timeout=30):
     got = CP.wait_for(what, fn, timeout)
     check(bool(got), what)
