@@ -399,7 +399,9 @@ def main():
 
         if setup.resolver_bin:
             grpc_port = services.free_port()
-            res = setup.start_resolver({"GRPC_MOCK_PORT": str(grpc_port)})
+            # Not waiting for /health/ready: the first call goes out as soon as the gRPC port
+            # takes connections, which it does only once the mocks are loaded.
+            res = setup.start_resolver({"GRPC_MOCK_PORT": str(grpc_port)}, wait_ready=False)
             calls(grpc_port, T, S, R, "resolver")
             harness.check_exit(res, "resolver")
         harness.check_exit(admin, "admin")

@@ -89,10 +89,10 @@ class AdminAndResolver:
         return Node(self.admin_bin, full, name="admin", workdir=self.work).start(
             wait_ready=True, timeout=120)
 
-    def start_resolver(self, env=None):
+    def start_resolver(self, env=None, wait_ready=True):
         """A resolver (one worker) on the admin's database, resyncing every 200 ms."""
         full = dict(self._db_env(), HTTP_WORKERS="1", API_TOKEN=self.token,
                     RESYNC_INTERVAL="200ms")
         full.update(env or {})
         return Node(self.resolver_bin, full, name="resolver", workdir=self.work).start(
-            wait_ready=True, timeout=120)
+            wait_ready=wait_ready, timeout=120)

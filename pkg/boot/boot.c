@@ -547,13 +547,15 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
             }
         }
     }
-    if (c->grpc_mock_port > 0 && start_grpcmock(p, hc->workers) != 0)
-        return 1;
     if (mk_httpd_new(hc, mk_node_handle, p->node, &p->httpd, &err) != 0) {
         fprintf(stderr, "mockarty %s: %s\n", who, err.msg);
         return 1;
     }
     first_load(p);
+    /* After the first load: a gRPC call never meets a resolver that has not loaded its mocks
+     * (it would answer UNIMPLEMENTED for a mock that exists). */
+    if (c->grpc_mock_port > 0 && start_grpcmock(p, hc->workers) != 0)
+        return 1;
     if (mk_httpd_start(p->httpd, &err) != 0) {
         fprintf(stderr, "mockarty %s: %s\n", who, err.msg);
         return 1;
