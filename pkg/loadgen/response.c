@@ -1,5 +1,6 @@
 /* HTTP/1.1 response framing (see response.h). */
 #include "loadgen/response.h"
+#include "str/str.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,14 +88,6 @@ static int parse_head(lg_resp_t *c, const char *h, size_t len)
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = (char)(ch | 0x20);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 /* Consumes body bytes; returns 1 when the response is complete, 0 for more, -1 when malformed. */
 static int parse_body(lg_resp_t *c, const char *p, size_t n)
 {
@@ -119,7 +112,7 @@ static int parse_body(lg_resp_t *c, const char *p, size_t n)
                 c->linelen = 0;
                 break;
             }
-            int h = hexval(ch);
+            int h = mk_str_hexval((unsigned char)ch);
             if (h >= 0 && !c->chunk_hex_done) {
                 if (c->chunk >> 58)
                     return -1;

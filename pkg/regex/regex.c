@@ -2,6 +2,7 @@
  * data cached per thread and released by a pthread key destructor when the thread exits. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "regex/regex.h"
+#include "str/str.h"
 
 #include <pcre2.h>
 #include <pthread.h>
@@ -96,38 +97,9 @@ void mk_regex_thread_release(void)
 /* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), as PCRE2_UTF requires. */
 static bool valid_utf8(const unsigned char *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned int cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = mk_str_utf8_seq(s + i, len - i)) == 0)
             return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
     return true;
 }
 
