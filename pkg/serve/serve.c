@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "httpd/httpd_loop.h"
 #include "serve/serve_graphql.h"
+#include "serve/serve_pass.h"
 #include "serve/serve_sse.h"
 #include "serve/serve_proxy.h"
 #include "stores/stores.h"
@@ -336,38 +337,43 @@ static mk_buf_t *scratch(int which)
 #define MAX_ROUNDS 16
 
 typedef struct overlay {
-    mk_template_store_t which;
-    mk_str_t key; /* borrowed from the mock */
-    bool pending; /* written or incremented by a command still unanswered or unsent */
-    char *value;  /* owned */
+    mk_str_t table; /* interned by the job */
+    mk_str_t key;   /* borrowed from the mock */
+    bool pending;   /* written or incremented by a command still unanswered or unsent */
+    char *value;    /* owned */
     size_t len;
 } overlay_t;
 
 typedef struct known {
-    mk_template_store_t which;
+    mk_str_t table; /* interned by the job */
     mk_str_t key;
     bool found;
     mk_buf_t value;
 } known_t;
 
 typedef struct op_meta {
-    mk_template_store_t which;
     size_t incr; /* INCR: its call index */
     char *copy;  /* SET value or INCR seed, owned until the batch is answered */
 } op_meta_t;
 
 typedef struct job job_t;
 
-typedef struct pass {
-    job_t *job; /* NULL: synchronous stores through sctx */
-    mk_stores_ctx_t *sctx;
-    bool pending;       /* something this pass read is not known yet */
-    bool value_pending; /* ... since the current extract value started */
-    bool barrier;       /* a write could not be sent: later writes and increments wait */
-    size_t nincr, nset; /* call indexes */
+typedef struct mk_serve_pass {
+    job_t *job;           /* NULL: synchronous stores through sctx */
+    mk_stores_ctx_t sctx; /* of the mock being rendered (mk_serve_pass_mock) */
+    bool pending;         /* something this pass read is not known yet */
+    bool value_pending;   /* ... since the current extract value started */
+    bool barrier;         /* a write could not be sent: later writes and increments wait */
+    size_t nincr, nset;   /* call indexes */
     overlay_t *ov;
     size_t nov, capov;
 } pass_t;
+
+/* The table names a job's commands and values refer to: one copy each, alive with the job. */
+typedef struct table_set {
+    mk_str_t *v;
+    size_t n, cap;
+} table_set_t;
 
 /* A request waiting for Redis; heap-owned, so it outlives a client that leaves. */
 typedef struct job_guard {
@@ -379,18 +385,11 @@ struct job {
     mk_httpd_req_t *req; /* NULL once the request is gone */
     job_guard_t *guard;  /* in the request's pool */
     mk_httpd_loop_t *loop;
-    mk_mock_t *mock; /* a reference: the snapshot is left while we wait */
-    const mk_mock_response_t *resp;
-    mk_request_t view;
-    mk_route_match_t match;
-    char *names; /* the match's parameter names, copied out of the snapshot */
+    const mk_serve_work_t *work;
+    void *ud; /* owned: freed with work->free */
     char ns_buf[MK_STORE_NS_MAX + 1];
     mk_str_t ns;
-    int64_t now_ms;
-    mk_faker_rng_t rng0; /* every pass starts from this state: same fakers every pass */
-    mk_stores_ctx_t sctx;
-    char tables[3][MK_STORE_TABLE_MAX + 16];
-    size_t table_len[3];
+    table_set_t tables;
     known_t *known;
     size_t nknown, capknown;
     struct incr_result {
@@ -422,24 +421,23 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-static overlay_t *overlay_find(pass_t *p, mk_template_store_t which, mk_str_t key)
+static overlay_t *overlay_find(pass_t *p, mk_str_t table, mk_str_t key)
 {
     for (size_t i = p->nov; i-- > 0;)
-        if (p->ov[i].which == which && mk_str_eq(p->ov[i].key, key))
+        if (p->ov[i].table.base == table.base && mk_str_eq(p->ov[i].key, key))
             return &p->ov[i];
     return NULL;
 }
 
 /* Records what this pass knows of key: value (copied) or pending when value is NULL. */
-static int overlay_put(pass_t *p, mk_template_store_t which, mk_str_t key, const char *value,
-                       size_t len)
+static int overlay_put(pass_t *p, mk_str_t table, mk_str_t key, const char *value, size_t len)
 {
-    overlay_t *o = overlay_find(p, which, key);
+    overlay_t *o = overlay_find(p, table, key);
     if (o == NULL) {
         if (!grow((void **)&p->ov, &p->capov, p->nov + 1, sizeof *p->ov))
             return MK_ENOMEM;
         o = &p->ov[p->nov++];
-        o->which = which;
+        o->table = table;
         o->key = key;
     }
     free(o->value);
@@ -465,24 +463,35 @@ static void pass_release(pass_t *p)
     p->nov = p->capov = 0;
 }
 
-static known_t *known_find(job_t *j, mk_template_store_t which, mk_str_t key)
+static known_t *known_find(job_t *j, mk_str_t table, mk_str_t key)
 {
     for (size_t i = 0; i < j->nknown; i++)
-        if (j->known[i].which == which && mk_str_eq(j->known[i].key, key))
+        if (j->known[i].table.base == table.base && mk_str_eq(j->known[i].key, key))
             return &j->known[i];
     return NULL;
 }
 
-static mk_str_t job_table(job_t *j, mk_template_store_t which)
+/* The table of which for the mock being rendered, interned in the job: tables compare by
+ * pointer, and the batch's commands keep pointing at them. {NULL, 0} when out of memory. */
+static mk_str_t job_table(pass_t *p, mk_template_store_t which)
 {
-    if (j->table_len[which] == 0)
-        j->table_len[which] =
-            mk_stores_ctx_table(&j->sctx, which, j->tables[which], sizeof j->tables[which]);
-    return (mk_str_t){j->tables[which], j->table_len[which]};
+    char buf[MK_STORE_TABLE_MAX + 16];
+    size_t n = mk_stores_ctx_table(&p->sctx, which, buf, sizeof buf);
+    table_set_t *t = &p->job->tables;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i].len == n && memcmp(t->v[i].base, buf, n) == 0)
+            return t->v[i];
+    char *copy = malloc(n + 1);
+    if (copy == NULL || !grow((void **)&t->v, &t->cap, t->n + 1, sizeof *t->v)) {
+        free(copy);
+        return (mk_str_t){NULL, 0};
+    }
+    memcpy(copy, buf, n + 1);
+    t->v[t->n] = (mk_str_t){copy, n};
+    return t->v[t->n++];
 }
 
-static mk_store_op_t *job_queue(job_t *j, mk_store_op_kind_t kind, mk_template_store_t which,
-                                mk_str_t key)
+static mk_store_op_t *job_queue(job_t *j, mk_store_op_kind_t kind, mk_str_t table, mk_str_t key)
 {
     if (!grow((void **)&j->ops, &j->capops, j->nops + 1, sizeof *j->ops) ||
         !grow((void **)&j->meta, &j->capmeta, j->nops + 1, sizeof *j->meta))
@@ -490,11 +499,11 @@ static mk_store_op_t *job_queue(job_t *j, mk_store_op_kind_t kind, mk_template_s
     mk_store_op_t *op = &j->ops[j->nops];
     memset(op, 0, sizeof *op);
     op->kind = kind;
-    op->table = job_table(j, which);
+    op->table = table;
     op->key = key;
     if (kind == MK_STORE_OP_GET)
         mk_buf_init(&op->out, MK_SERVE_MAX_RENDERED_BYTES);
-    j->meta[j->nops] = (op_meta_t){.which = which};
+    j->meta[j->nops] = (op_meta_t){0};
     j->nops++;
     return op;
 }
@@ -511,36 +520,39 @@ static void job_release_ops(job_t *j)
 
 static bool chainless(const pass_t *p, mk_template_store_t which)
 {
-    return which == MK_TEMPLATE_CHAIN && p->sctx->chain_id.len == 0;
+    return which == MK_TEMPLATE_CHAIN && p->sctx.chain_id.len == 0;
 }
 
 static int pass_get(void *ud, mk_template_store_t which, mk_str_t key, mk_buf_t *out, mk_err_t *err)
 {
     pass_t *p = ud;
     if (p->job == NULL)
-        return mk_stores_get(p->sctx, which, key, out, err);
+        return mk_stores_get(&p->sctx, which, key, out, err);
     job_t *j = p->job;
-    overlay_t *o = overlay_find(p, which, key);
+    mk_str_t table = job_table(p, which);
+    if (table.base == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    overlay_t *o = overlay_find(p, table, key);
     if (o != NULL && o->pending) {
         p->pending = p->value_pending = true;
         return MK_ENOTFOUND;
     }
     if (o != NULL)
         return mk_buf_append(out, o->value, o->len);
-    known_t *k = known_find(j, which, key);
+    known_t *k = known_find(j, table, key);
     if (k != NULL) {
         if (k->found)
             return mk_buf_append(out, k->value.data ? k->value.data : "", k->value.len);
-        return which == MK_TEMPLATE_MOCK ? mk_stores_seed(p->sctx, key, out) : MK_ENOTFOUND;
+        return which == MK_TEMPLATE_MOCK ? mk_stores_seed(&p->sctx, key, out) : MK_ENOTFOUND;
     }
     if (chainless(p, which))
         return MK_ENOTFOUND;
     p->pending = p->value_pending = true;
     for (size_t i = 0; i < j->nops; i++)
-        if (j->ops[i].kind == MK_STORE_OP_GET && j->meta[i].which == which &&
+        if (j->ops[i].kind == MK_STORE_OP_GET && j->ops[i].table.base == table.base &&
             mk_str_eq(j->ops[i].key, key))
             return MK_ENOTFOUND;
-    if (job_queue(j, MK_STORE_OP_GET, which, key) == NULL)
+    if (job_queue(j, MK_STORE_OP_GET, table, key) == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     return MK_ENOTFOUND;
 }
@@ -550,10 +562,11 @@ static int pass_incr(void *ud, mk_template_store_t which, mk_str_t key, int64_t 
 {
     pass_t *p = ud;
     if (p->job == NULL)
-        return mk_stores_incr(p->sctx, which, key, by, result, err);
+        return mk_stores_incr(&p->sctx, which, key, by, result, err);
     job_t *j = p->job;
     size_t idx = p->nincr++;
-    if (!grow((void **)&j->incrs, &j->capincrs, idx + 1, sizeof *j->incrs))
+    mk_str_t table = job_table(p, which);
+    if (table.base == NULL || !grow((void **)&j->incrs, &j->capincrs, idx + 1, sizeof *j->incrs))
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     if (chainless(p, which))
         return mk_err_set(err, MK_EINVAL, "cS: the mock has no chainId");
@@ -562,19 +575,19 @@ static int pass_incr(void *ud, mk_template_store_t which, mk_str_t key, int64_t 
         int n = snprintf(text, sizeof text, "%lld", (long long)j->incrs[idx].value);
         if (result)
             *result = j->incrs[idx].value;
-        return overlay_put(p, which, key, text, (size_t)n);
+        return overlay_put(p, table, key, text, (size_t)n);
     }
     if (result)
         *result = 0;
     p->pending = p->value_pending = true;
-    if (overlay_put(p, which, key, NULL, 0) != 0)
+    if (overlay_put(p, table, key, NULL, 0) != 0)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     if (p->barrier)
         return 0;
     mk_buf_t seed;
     mk_buf_init(&seed, 64 * 1024);
-    bool seeded = which == MK_TEMPLATE_MOCK && mk_stores_seed(p->sctx, key, &seed) == 0;
-    mk_store_op_t *op = job_queue(j, MK_STORE_OP_INCR, which, key);
+    bool seeded = which == MK_TEMPLATE_MOCK && mk_stores_seed(&p->sctx, key, &seed) == 0;
+    mk_store_op_t *op = job_queue(j, MK_STORE_OP_INCR, table, key);
     if (op == NULL) {
         mk_buf_free(&seed);
         return mk_err_set(err, MK_ENOMEM, "out of memory");
@@ -594,22 +607,23 @@ static int pass_set(pass_t *p, mk_template_store_t which, mk_str_t key, mk_str_t
                     mk_err_t *err)
 {
     if (p->job == NULL)
-        return mk_stores_set(p->sctx, which, key, value, err);
+        return mk_stores_set(&p->sctx, which, key, value, err);
     job_t *j = p->job;
     size_t idx = p->nset++;
-    if (!grow((void **)&j->sets, &j->capsets, idx + 1, sizeof *j->sets))
+    mk_str_t table = job_table(p, which);
+    if (table.base == NULL || !grow((void **)&j->sets, &j->capsets, idx + 1, sizeof *j->sets))
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     if (chainless(p, which))
         return mk_err_set(err, MK_EINVAL, "cStore: the mock has no chainId");
     int rc;
     if (j->sets[idx]) {
-        rc = overlay_put(p, which, key, value.base, value.len);
+        rc = overlay_put(p, table, key, value.base, value.len);
     } else if (p->value_pending || p->barrier) {
         /* Its value is not final yet; writes and increments after it keep their order. */
         p->barrier = true;
-        rc = overlay_put(p, which, key, NULL, 0);
+        rc = overlay_put(p, table, key, NULL, 0);
     } else {
-        mk_store_op_t *op = job_queue(j, MK_STORE_OP_SET, which, key);
+        mk_store_op_t *op = job_queue(j, MK_STORE_OP_SET, table, key);
         char *copy = op ? malloc(value.len ? value.len : 1) : NULL;
         if (copy == NULL)
             return mk_err_set(err, MK_ENOMEM, "out of memory");
@@ -617,9 +631,47 @@ static int pass_set(pass_t *p, mk_template_store_t which, mk_str_t key, mk_str_t
         op->value = (mk_str_t){copy, value.len};
         j->meta[j->nops - 1].copy = copy;
         j->sets[idx] = true;
-        rc = overlay_put(p, which, key, value.base, value.len);
+        rc = overlay_put(p, table, key, value.base, value.len);
     }
     return rc != 0 ? mk_err_set(err, rc, "out of memory") : 0;
+}
+
+/* Runs m's extraction: each value rendered and written to its store, in order. */
+static int run_extracts(const mk_mock_t *m, mk_template_env_t *env, pass_t *p, mk_err_t *err)
+{
+    for (size_t i = 0; i < m->nextracts; i++) {
+        const mk_mock_extract_t *e = &m->extracts[i];
+        mk_buf_t *val = scratch(BUF_EXTRACT);
+        p->value_pending = false;
+        int rc = mk_template_render(e->value, env, val, err);
+        if (rc != 0)
+            return rc;
+        /* `$.increment` of this very key already stored the new value atomically; writing
+         * the result back could overwrite a newer increment from another request. */
+        mk_template_store_t which;
+        mk_str_t key;
+        if (mk_template_increments(e->value, &which, &key) && which == e->store &&
+            mk_str_eq_cstr(key, e->key))
+            continue;
+        rc = pass_set(p, e->store, mk_str_of(e->key), (mk_str_t){val->data, val->len}, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int mk_serve_pass_mock(mk_serve_pass_t *p, const mk_mock_t *m, mk_template_env_t *env,
+                       mk_err_t *err)
+{
+    p->sctx.chain_id = mk_str_of(m->chain_id);
+    p->sctx.mock_id = mk_str_of(m->id);
+    p->sctx.mock_seed = m->mstore;
+    p->sctx.nmemo = 0; /* what the previous mock wrote to its own stores is not this one's */
+    bool stores = p->sctx.store != NULL;
+    env->store_get = stores ? pass_get : NULL;
+    env->store_incr = stores ? pass_incr : NULL;
+    env->store_ud = p;
+    return stores ? run_extracts(m, env, p, err) : 0;
 }
 
 /* ---- rendering ---- */
@@ -635,34 +687,16 @@ typedef struct hook_val {
     size_t url_at, hdr_at, hdr_len, body_at, body_len;
 } hook_val_t;
 
-/* Runs the mock's extraction (each value rendered and written to its store, in order), then
- * renders the templated headers (into the header buffer, positions in hv) and the body. */
+/* Runs the mock's extraction (mk_serve_pass_mock), then renders the templated headers (into the
+ * header buffer, positions in hv), the webhooks and the body. */
 static int render_hooks(const mk_mock_t *m, mk_template_env_t *env, hook_val_t *wv, mk_err_t *err);
 
 static int render_pass(const mk_mock_t *m, const mk_mock_response_t *r, mk_template_env_t *env,
                        pass_t *p, header_val_t *hv, hook_val_t *wv, mk_str_t *body, mk_err_t *err)
 {
-    int rc;
-    if (p->sctx->store != NULL) {
-        for (size_t i = 0; i < m->nextracts; i++) {
-            const mk_mock_extract_t *e = &m->extracts[i];
-            mk_buf_t *val = scratch(BUF_EXTRACT);
-            p->value_pending = false;
-            rc = mk_template_render(e->value, env, val, err);
-            if (rc != 0)
-                return rc;
-            /* `$.increment` of this very key already stored the new value atomically; writing
-             * the result back could overwrite a newer increment from another request. */
-            mk_template_store_t which;
-            mk_str_t key;
-            if (mk_template_increments(e->value, &which, &key) && which == e->store &&
-                mk_str_eq_cstr(key, e->key))
-                continue;
-            rc = pass_set(p, e->store, mk_str_of(e->key), (mk_str_t){val->data, val->len}, err);
-            if (rc != 0)
-                return rc;
-        }
-    }
+    int rc = mk_serve_pass_mock(p, m, env, err);
+    if (rc != 0)
+        return rc;
     if (r->header_tpls != NULL) {
         mk_buf_t *hb = scratch(BUF_HEADERS);
         for (size_t i = 0; i < r->nheaders; i++) {
@@ -1029,14 +1063,15 @@ static void job_free(job_t *j)
     job_release_ops(j);
     for (size_t i = 0; i < j->nknown; i++)
         mk_buf_free(&j->known[i].value);
+    for (size_t i = 0; i < j->tables.n; i++)
+        free((char *)j->tables.v[i].base);
+    free(j->tables.v);
     free(j->known);
     free(j->incrs);
     free(j->sets);
     free(j->ops);
     free(j->meta);
-    free(j->names);
-    mk_request_release(&j->view);
-    mk_mock_unref(j->mock);
+    j->work->free(j->ud);
     free(j);
 }
 
@@ -1049,49 +1084,21 @@ static void on_req_gone(void *p)
     }
 }
 
-static job_t *job_new(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns, const mk_serve_result_t *res,
-                      const mk_faker_rng_t *rng, int64_t now_ms)
+static job_t *job_new(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns)
 {
-    job_t *j = calloc(1, sizeof *j);
     mk_httpd_loop_t *loop = mk_httpd_req_loop(req);
-    size_t names_len = 0;
-    for (size_t i = 0; i < res->match.nparams; i++)
-        names_len += res->match.names[i].len;
-    if (j != NULL)
-        j->names = malloc(names_len + 1);
-    if (j == NULL || loop == NULL || j->names == NULL || ns.len >= sizeof j->ns_buf) {
-        if (j != NULL)
-            free(j->names);
-        free(j);
+    if (loop == NULL || ns.len >= MK_STORE_NS_MAX + 1)
         return NULL;
-    }
+    job_t *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
     j->guard = mk_httpd_req_alloc_guard(req, sizeof *j->guard, on_req_gone);
     j->guard->job = j;
     j->s = s;
     j->req = req;
     j->loop = loop;
-    j->mock = mk_mock_ref(res->mock);
-    j->resp = res->response;
-    mk_httpd_req_view(req, &j->view);
-    j->match = res->match;
-    char *p = j->names;
-    for (size_t i = 0; i < res->match.nparams; i++) {
-        memcpy(p, res->match.names[i].base, res->match.names[i].len);
-        j->match.names[i].base = p;
-        p += res->match.names[i].len;
-    }
     memcpy(j->ns_buf, ns.base, ns.len);
     j->ns = (mk_str_t){j->ns_buf, ns.len};
-    j->now_ms = now_ms;
-    j->rng0 = *rng;
-    const mk_mock_t *m = res->mock;
-    j->sctx = (mk_stores_ctx_t){
-        .store = s->store,
-        .ns = j->ns,
-        .chain_id = mk_str_of(m->chain_id),
-        .mock_id = mk_str_of(m->id),
-        .mock_seed = m->mstore,
-    };
     return j;
 }
 
@@ -1106,7 +1113,7 @@ static int job_absorb(job_t *j)
             if (!grow((void **)&j->known, &j->capknown, j->nknown + 1, sizeof *j->known))
                 return MK_ENOMEM;
             known_t *k = &j->known[j->nknown++];
-            k->which = j->meta[i].which;
+            k->table = op->table;
             k->key = op->key;
             k->found = op->rc == 0;
             k->value = op->out; /* the buffer moves over */
@@ -1115,6 +1122,20 @@ static int job_absorb(job_t *j)
     }
     job_release_ops(j);
     return 0;
+}
+
+/* Hands the outcome to the work, unless the request is gone, and frees the job. */
+static int job_finish(job_t *j, int rc, const mk_err_t *err)
+{
+    /* The answer goes out now: the request no longer needs its guard. */
+    if (j->guard != NULL)
+        j->guard->job = NULL;
+    j->guard = NULL;
+    int status = 0;
+    if (j->req != NULL && !mk_httpd_loop_disposing(j->loop))
+        status = j->work->finish(j->ud, j->req, rc, err);
+    job_free(j);
+    return status;
 }
 
 static bool job_step(job_t *j, int *status);
@@ -1133,109 +1154,199 @@ static void on_batch_done(void *ud, const mk_err_t *err)
             e = *err;
         else
             mk_err_set(&e, rc, "out of memory");
-        if (j->guard != NULL)
-            j->guard->job = NULL;
-        j->guard = NULL;
-        answer_error(j->s, j->req, &j->view, j->ns, j->mock, &e, j->now_ms);
-        job_free(j);
+        job_finish(j, e.code < 0 ? e.code : MK_EIO, &e);
         return;
     }
     int status;
     job_step(j, &status);
 }
 
-/* Runs one pass: sends the commands it needs and waits (returns false), or answers (returns
+/* Runs one pass: sends the commands it needs and waits (returns false), or finishes (returns
  * true with the status sent) and frees the job. */
 static bool job_step(job_t *j, int *status)
 {
     mk_err_t err;
-    int rc = 0;
-    header_val_t stack[16];
-    header_val_t *hv = header_vals(j->resp, stack, 16);
-    hook_val_t wv[MK_MOCK_WEBHOOK_MAX];
-    mk_faker_rng_t rng = j->rng0;
-    pass_t p = {.job = j, .sctx = &j->sctx};
-    mk_template_env_t env = {
-        .req = &j->view,
-        .match = &j->match,
-        .rng = &rng,
-        .now_ms = j->now_ms,
-        .store_get = pass_get,
-        .store_incr = pass_incr,
-        .store_ud = &p,
-    };
-    mk_str_t body;
-    if (hv == NULL)
-        rc = mk_err_set(&err, MK_ENOMEM, "out of memory");
-    else if (++j->rounds > MAX_ROUNDS)
+    int rc;
+    pass_t p = {.job = j, .sctx = {.store = j->s->store, .ns = j->ns}};
+    if (++j->rounds > MAX_ROUNDS)
         rc = mk_err_set(&err, MK_EINTERNAL,
-                        "the store operations of mock %s did not settle in %d round trips",
-                        j->mock->id, MAX_ROUNDS);
+                        "the store operations of this answer did not settle in %d round trips",
+                        MAX_ROUNDS);
     else
-        rc = render_pass(j->mock, j->resp, &env, &p, hv, wv, &body, &err);
+        rc = j->work->render(j->ud, &p, &err);
+    bool pending = p.pending;
     pass_release(&p);
     if (rc == 0 && j->nops > 0) {
         rc = mk_store_submit(j->s->store, j->loop, j->ns, j->ops, j->nops, on_batch_done, j, &err);
-        if (rc == 0) {
-            if (hv != stack)
-                free(hv);
+        if (rc == 0)
             return false;
-        }
         job_release_ops(j);
-    } else if (rc == 0 && p.pending) {
-        rc = mk_err_set(&err, MK_EINTERNAL, "store values of mock %s never became known",
-                        j->mock->id);
+    } else if (rc == 0 && pending) {
+        rc = mk_err_set(&err, MK_EINTERNAL, "store values of this answer never became known");
     }
-    /* The answer goes out now: the request no longer needs its guard. */
-    if (j->guard != NULL)
-        j->guard->job = NULL;
-    j->guard = NULL;
-    if (rc != 0)
-        *status = answer_error(j->s, j->req, &j->view, j->ns, j->mock, &err, j->now_ms);
-    else
-        *status =
-            answer(j->s, j->req, &j->view, j->ns, j->mock, j->resp, hv, wv, body, &rng, j->now_ms);
-    if (hv != stack)
-        free(hv);
-    job_free(j);
+    *status = job_finish(j, rc, &err);
     return true;
+}
+
+bool mk_serve_stores_async(const mk_serve_t *s)
+{
+    return s->store != NULL && mk_store_is_async(s->store);
+}
+
+int mk_serve_work_now(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns, const mk_serve_work_t *w,
+                      void *ud)
+{
+    pass_t p = {.sctx = {.store = s->store, .ns = ns}};
+    mk_err_t err;
+    int rc = w->render(ud, &p, &err);
+    pass_release(&p);
+    return w->finish(ud, req, rc, &err);
+}
+
+bool mk_serve_work_start(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns, const mk_serve_work_t *w,
+                         void *ud, int *status)
+{
+    job_t *j = job_new(s, req, ns);
+    if (j == NULL) {
+        mk_err_t err;
+        mk_err_set(&err, MK_ENOMEM, "out of memory");
+        *status = w->finish(ud, req, MK_ENOMEM, &err);
+        w->free(ud);
+        return true;
+    }
+    j->work = w;
+    j->ud = ud;
+    return job_step(j, status);
+}
+
+int mk_serve_match_keep(mk_route_match_t *match, char **names)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < match->nparams; i++)
+        len += match->names[i].len;
+    char *p = *names = malloc(len + 1);
+    if (p == NULL)
+        return MK_ENOMEM;
+    for (size_t i = 0; i < match->nparams; i++) {
+        memcpy(p, match->names[i].base, match->names[i].len);
+        match->names[i].base = p;
+        p += match->names[i].len;
+    }
+    return 0;
 }
 
 /* ---- the handler ---- */
 
-/* A dynamic answer whose stores answer at once (memory), or that uses no store. */
-static int serve_sync(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
-                      const mk_serve_result_t *res, mk_faker_rng_t *rng, int64_t now_ms)
-{
-    const mk_mock_t *m = res->mock;
-    mk_stores_ctx_t sctx = {
-        .store = s->store,
-        .ns = ns,
-        .chain_id = mk_str_of(m->chain_id),
-        .mock_id = mk_str_of(m->id),
-        .mock_seed = m->mstore,
-    };
-    pass_t p = {.sctx = &sctx};
-    mk_template_env_t env = {
-        .req = view,
-        .match = &res->match,
-        .rng = rng,
-        .now_ms = now_ms,
-        .store_get = s->store ? pass_get : NULL,
-        .store_incr = s->store ? pass_incr : NULL,
-        .store_ud = &p,
-    };
+/* A dynamic HTTP (or SOAP) answer as store work. */
+typedef struct http_work {
+    mk_serve_t *s;
+    mk_request_t *view; /* the handler's, or own_view when the answer waits */
+    mk_request_t own_view;
+    mk_mock_t *mock; /* a reference when the answer waits */
+    const mk_mock_response_t *resp;
+    mk_route_match_t match;
+    char *names; /* the match's parameter names when the answer waits */
+    mk_str_t ns;
+    char ns_buf[MK_STORE_NS_MAX + 1];
+    int64_t now_ms;
+    mk_faker_rng_t rng0; /* every pass starts from this state: same fakers every pass */
+    mk_faker_rng_t rng;
     header_val_t stack[16];
-    header_val_t *hv = header_vals(res->response, stack, 16);
+    header_val_t *hv;
     hook_val_t wv[MK_MOCK_WEBHOOK_MAX];
-    mk_err_t err;
     mk_str_t body;
-    int rc = hv != NULL ? render_pass(m, res->response, &env, &p, hv, wv, &body, &err)
-                        : mk_err_set(&err, MK_ENOMEM, "out of memory");
-    int status = rc != 0 ? answer_error(s, req, view, ns, m, &err, now_ms)
-                         : answer(s, req, view, ns, m, res->response, hv, wv, body, rng, now_ms);
-    if (hv != stack)
-        free(hv);
+} http_work_t;
+
+static int http_render(void *ud, pass_t *p, mk_err_t *err)
+{
+    http_work_t *w = ud;
+    w->rng = w->rng0;
+    if (w->hv == NULL)
+        w->hv = header_vals(w->resp, w->stack, 16);
+    if (w->hv == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    mk_template_env_t env = {
+        .req = w->view,
+        .match = &w->match,
+        .rng = &w->rng,
+        .now_ms = w->now_ms,
+    };
+    return render_pass(w->mock, w->resp, &env, p, w->hv, w->wv, &w->body, err);
+}
+
+static int http_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *err)
+{
+    http_work_t *w = ud;
+    if (rc != 0)
+        return answer_error(w->s, req, w->view, w->ns, w->mock, err, w->now_ms);
+    return answer(w->s, req, w->view, w->ns, w->mock, w->resp, w->hv, w->wv, w->body, &w->rng,
+                  w->now_ms);
+}
+
+static void http_release(http_work_t *w)
+{
+    if (w->hv != w->stack)
+        free(w->hv);
+}
+
+static void http_free(void *ud)
+{
+    http_work_t *w = ud;
+    http_release(w);
+    mk_request_release(&w->own_view);
+    mk_mock_unref(w->mock);
+    free(w->names);
+    free(w);
+}
+
+static const mk_serve_work_t http_work = {http_render, http_finish, http_free};
+
+/* A dynamic answer: at once when its stores answer at once (memory) or it uses none, else on
+ * the loop after the Redis round trips it needs. */
+static int serve_dynamic(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                         const mk_serve_result_t *res, mk_faker_rng_t *rng, int64_t now_ms)
+{
+    http_work_t now = {
+        .s = s,
+        .view = view,
+        .mock = res->mock,
+        .resp = res->response,
+        .match = res->match,
+        .ns = ns,
+        .now_ms = now_ms,
+        .rng0 = *rng,
+    };
+    if (!(res->mock->uses_store && mk_serve_stores_async(s))) {
+        int status = mk_serve_work_now(s, req, ns, &http_work, &now);
+        http_release(&now);
+        return status;
+    }
+    /* The catalog snapshot is left while the request waits: keep what the passes read. */
+    http_work_t *w = malloc(sizeof *w);
+    if (w != NULL) {
+        *w = now;
+        mk_httpd_req_view(req, &w->own_view);
+        w->own_view.served_protocol = view->served_protocol;
+        w->own_view.served_matched = view->served_matched;
+        w->view = &w->own_view;
+        w->mock = mk_mock_ref(res->mock);
+        w->names = NULL;
+        if (ns.len < sizeof w->ns_buf) {
+            memcpy(w->ns_buf, ns.base, ns.len);
+            w->ns = (mk_str_t){w->ns_buf, ns.len};
+        }
+    }
+    if (w == NULL || ns.len >= sizeof w->ns_buf || mk_serve_match_keep(&w->match, &w->names)) {
+        if (w != NULL)
+            http_free(w);
+        mk_err_t err;
+        mk_err_set(&err, MK_ENOMEM, "out of memory");
+        return answer_error(s, req, view, ns, res->mock, &err, now_ms);
+    }
+    int status;
+    /* Answered later: count what the mock answers when its stores do. */
+    if (!mk_serve_work_start(s, req, w->ns, &http_work, w, &status))
+        status = res->response->status;
     return status;
 }
 
@@ -1273,23 +1384,11 @@ int mk_serve_http(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
     }
     const mk_mock_t *m = res.mock;
     const mk_mock_response_t *r = res.response;
-    if (m->nextracts == 0 && r->body_tpl == NULL && r->header_tpls == NULL && m->nwebhooks == 0) {
+    if (m->nextracts == 0 && r->body_tpl == NULL && r->header_tpls == NULL && m->nwebhooks == 0)
         status = answer(s, req, view, ns, m, r, NULL, NULL, (mk_str_t){r->body, r->body_len}, &rng,
                         now_ms);
-    } else if (s->store != NULL && m->uses_store && mk_store_is_async(s->store)) {
-        job_t *j = job_new(s, req, ns, &res, &rng, now_ms);
-        if (j == NULL) {
-            mk_err_t err;
-            mk_err_set(&err, MK_ENOMEM, "out of memory");
-            status = answer_error(s, req, view, ns, m, &err, now_ms);
-        } else {
-            /* Answered later: count what the mock answers when its stores do. */
-            if (!job_step(j, &status))
-                status = r->status;
-        }
-    } else {
-        status = serve_sync(s, req, view, ns, &res, &rng, now_ms);
-    }
+    else
+        status = serve_dynamic(s, req, view, ns, &res, &rng, now_ms);
 out:
     mk_catalog_leave(s->catalog, reader);
     return status;

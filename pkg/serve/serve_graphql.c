@@ -2,6 +2,8 @@
  * each top-level field from its mock (one index probe per field), assemble data and errors. */
 #include "serve/serve_graphql.h"
 
+#include "serve/serve_pass.h"
+
 #include "graphql/graphql.h"
 #include "graphql/schema.h"
 #include "graphql/schema_docs.h"
@@ -40,6 +42,24 @@ void mk_serve_graphql_stop(void)
 static const mk_gql_limits_t limits = {
     .max_bytes = 1u << 20, .max_tokens = 100000, .max_depth = 64};
 
+typedef struct top_field {
+    const mk_gql_sel_t *sel;
+    const char *key;
+} top_field_t;
+
+/* How a top-level field is answered, decided once (a use claimed, a response picked) before the
+ * fields render, maybe several times when they wait for Redis. */
+typedef struct field_plan {
+    top_field_t f;
+    json_t *value;   /* answered without a mock (__typename, introspection, no mock: null) */
+    json_t *error;   /* ... and its error, or NULL */
+    mk_mock_t *mock; /* a reference; NULL for those */
+    const mk_mock_response_t *r;
+    size_t ri; /* index of r */
+    mk_route_match_t match;
+    char *names; /* match's parameter names */
+} field_plan_t;
+
 typedef struct gql_call {
     mk_serve_t *s;
     mk_httpd_req_t *req;
@@ -47,8 +67,18 @@ typedef struct gql_call {
     mk_str_t ns, endpoint;
     const mk_route_index_t *idx;
     const mk_gql_schema_t *schema;
+    const mk_gql_reg_snap_t *rs; /* holds schema */
     int64_t now_ms;
     mk_faker_rng_t rng;
+    /* Every render of the fields starts from these: the state after they were planned. */
+    mk_faker_rng_t rng0;
+    json_t *errors0;
+    size_t budget0;
+    bool too_complex0;
+    field_plan_t *plan;
+    size_t nplan;
+    mk_request_t own_view; /* the view while the answer waits for Redis */
+    char ns_buf[MK_STORE_NS_MAX + 1];
     /* the request */
     char *query;
     json_t *vars; /* the variables, defaults applied: an object */
@@ -71,6 +101,16 @@ typedef struct gql_call {
 
 static void call_release(gql_call_t *c)
 {
+    for (size_t i = 0; i < c->nplan; i++) {
+        json_decref(c->plan[i].value);
+        json_decref(c->plan[i].error);
+        mk_mock_unref(c->plan[i].mock);
+        free(c->plan[i].names);
+    }
+    free(c->plan);
+    json_decref(c->errors0);
+    mk_request_release(&c->own_view);
+    mk_gql_registry_release(c->rs);
     free(c->query);
     json_decref(c->vars);
     free(c->op_name);
@@ -284,11 +324,6 @@ static bool spend(gql_call_t *c)
     return false;
 }
 
-typedef struct top_field {
-    const mk_gql_sel_t *sel;
-    const char *key;
-} top_field_t;
-
 /* The root selection set's fields, fragments flattened, @skip/@include applied, first
  * occurrence of each response key kept. */
 static void collect(gql_call_t *c, const mk_gql_sel_t *sels, top_field_t *out, size_t *n,
@@ -431,28 +466,19 @@ static void view_with_body(const gql_call_t *c, mk_request_t *v, mk_str_t body)
     v->body = body;
 }
 
-static int render(gql_call_t *c, mk_mock_t *m, const mk_mock_response_t *r, mk_template_t *tpl,
-                  const char *lit, size_t lit_len, const mk_route_match_t *match, json_t **out,
-                  mk_err_t *err)
+/* Renders tpl (or the literal) with env and parses it as JSON into *out (NULL when empty). */
+static int render_json(mk_template_env_t *env, mk_template_t *tpl, const char *lit, size_t lit_len,
+                       json_t **out, mk_err_t *err)
 {
-    mk_request_t tv;
-    view_with_body(c, &tv,
-                   c->view->body.len && !mk_str_eq_cstr(c->view->method, "GET")
-                       ? c->view->body
-                       : mk_str_of(c->body_text));
     mk_buf_t b;
     mk_buf_init(&b, MK_SERVE_MAX_RENDERED_BYTES);
-    mk_template_env_t env = {.req = &tv, .match = match, .rng = &c->rng, .now_ms = c->now_ms};
-    int rc = tpl ? mk_template_render(tpl, &env, &b, err) : mk_buf_append(&b, lit, lit_len);
-    (void)m;
-    (void)r;
+    int rc = tpl ? mk_template_render(tpl, env, &b, err) : mk_buf_append(&b, lit, lit_len);
     *out = NULL;
     if (rc == 0 && b.len)
         *out = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
     if (rc == 0 && b.len && *out == NULL)
         rc = mk_err_set(err, MK_EINVAL, "the rendered payload is not JSON");
     mk_buf_free(&b);
-    mk_request_release(&tv);
     return rc;
 }
 
@@ -512,7 +538,7 @@ static json_t *no_mock_error(gql_call_t *c, const top_field_t *f, const char *ro
     return e;
 }
 
-static void answer_mocked(gql_call_t *c, const top_field_t *f, mk_request_t *cv);
+static void plan_mocked(gql_call_t *c, field_plan_t *pl, mk_request_t *cv);
 
 /* The body conditions read: the variables, and over them the field's arguments (literals and
  * variables resolved), so "$.id" matches user(id: "1") and user(id: $id) alike. */
@@ -528,26 +554,25 @@ static char *cond_body(const gql_call_t *c, const mk_gql_sel_t *field)
     return text;
 }
 
-static void answer_field(gql_call_t *c, const top_field_t *f, mk_request_t *cv)
+static void plan_field(gql_call_t *c, field_plan_t *pl, mk_request_t *cv)
 {
+    const top_field_t *f = &pl->f;
     const char *name = f->sel->name;
     if (strcmp(name, "__typename") == 0) {
-        json_object_set_new(c->data, f->key, json_string(root_type(c)));
+        pl->value = json_string(root_type(c));
         return;
     }
     if (c->op->kind == MK_GQL_QUERY &&
         (strcmp(name, "__schema") == 0 || strcmp(name, "__type") == 0)) {
         if (c->schema) {
-            json_object_set_new(c->data, f->key,
-                                mk_gql_introspect(c->schema, c->doc, f->sel, c->vars));
+            pl->value = mk_gql_introspect(c->schema, c->doc, f->sel, c->vars);
             return;
         }
-        json_object_set_new(c->data, f->key, json_null());
-        json_t *e = error_obj("Introspection needs the endpoint's schema: upload it with POST "
+        pl->value = json_null();
+        pl->error = error_obj("Introspection needs the endpoint's schema: upload it with POST "
                               "/api/v1/graphql/schemas.",
                               f->sel->loc, "INTROSPECTION_UNAVAILABLE");
-        json_object_set_new(e, "path", json_pack("[s]", f->key));
-        add_error(c, e);
+        json_object_set_new(pl->error, "path", json_pack("[s]", f->key));
         return;
     }
     char *cbody = cond_body(c, f->sel);
@@ -559,19 +584,20 @@ static void answer_field(gql_call_t *c, const top_field_t *f, mk_request_t *cv)
     fv.headers = cv->headers;
     fv.nheaders = cv->nheaders;
     fv.body = mk_str_of(cbody);
-    answer_mocked(c, f, &fv);
+    plan_mocked(c, pl, &fv);
     mk_request_release(&fv);
     free(cbody);
 }
 
-/* A field answered by its mock (one index probe), or null and an error. */
-static void answer_mocked(gql_call_t *c, const top_field_t *f, mk_request_t *cv)
+/* A field's mock (one index probe; a use claimed, a response picked), or null and an error. */
+static void plan_mocked(gql_call_t *c, field_plan_t *pl, mk_request_t *cv)
 {
-    const char *name = f->sel->name;
+    const top_field_t *f = &pl->f;
     char route[MAX_ROUTE];
     mk_mock_t *found = NULL;
     mk_route_match_t match = {0};
-    if (c->idx && mk_mock_graphql_route(route, sizeof route, c->endpoint, (int)c->op->kind, name)) {
+    if (c->idx &&
+        mk_mock_graphql_route(route, sizeof route, c->endpoint, (int)c->op->kind, f->sel->name)) {
         mk_route_iter_t it;
         mk_route_lookup(c->idx, MK_STR_LIT(MK_MOCK_GRAPHQL_METHOD), mk_str_of(route), &it);
         while (found == NULL && mk_route_next(&it, &match)) {
@@ -585,24 +611,49 @@ static void answer_mocked(gql_call_t *c, const top_field_t *f, mk_request_t *cv)
                 found = m;
         }
     }
+    /* The field's answer may wait for Redis after the catalog snapshot is left. */
+    if (found != NULL && mk_serve_match_keep(&match, &pl->names) != 0)
+        found = NULL;
     if (found == NULL) {
-        json_object_set_new(c->data, f->key, json_null());
-        add_error(c, c->idx ? no_mock_error(c, f, route, cv)
-                            : error_obj("No mock for this field.", f->sel->loc, "MOCK_NOT_FOUND"));
+        pl->value = json_null();
+        pl->error = c->idx ? no_mock_error(c, f, route, cv)
+                           : error_obj("No mock for this field.", f->sel->loc, "MOCK_NOT_FOUND");
         return;
     }
-    const mk_mock_response_t *r = mk_mock_pick_response(found, &c->rng);
-    size_t ri = (size_t)(r - found->responses);
+    pl->mock = mk_mock_ref(found);
+    pl->match = match;
+    pl->r = mk_mock_pick_response(found, &c->rng);
+    pl->ri = (size_t)(pl->r - found->responses);
     if (c->first == NULL) {
-        c->first = r;
+        c->first = pl->r;
         c->mock_id = found->id;
     }
-    uint32_t d = mk_mock_pick_delay(r, &c->rng);
+    uint32_t d = mk_mock_pick_delay(pl->r, &c->rng);
     if (d > c->delay_ms)
         c->delay_ms = d;
+    if (pl->r->status != 200 && c->status == 200)
+        c->status = pl->r->status;
+}
+
+/* A mocked field's value and errors: its mock's extraction, payload and graphqlErrors rendered
+ * with the stores of p. */
+static void render_field(gql_call_t *c, const field_plan_t *pl, mk_serve_pass_t *p)
+{
+    const top_field_t *f = &pl->f;
+    const char *name = f->sel->name;
+    mk_mock_t *found = pl->mock;
+    const mk_mock_response_t *r = pl->r;
+    mk_request_t tv;
+    view_with_body(c, &tv,
+                   c->view->body.len && !mk_str_eq_cstr(c->view->method, "GET")
+                       ? c->view->body
+                       : mk_str_of(c->body_text));
+    mk_template_env_t env = {.req = &tv, .match = &pl->match, .rng = &c->rng, .now_ms = c->now_ms};
     mk_err_t err;
     json_t *payload = NULL;
-    int rc = render(c, found, r, r->body_tpl, r->body, r->body_len, &match, &payload, &err);
+    int rc = mk_serve_pass_mock(p, found, &env, &err);
+    if (rc == 0)
+        rc = render_json(&env, r->body_tpl, r->body, r->body_len, &payload, &err);
     json_t *value = json_null();
     if (rc) {
         char msg[800];
@@ -627,20 +678,91 @@ static void answer_mocked(gql_call_t *c, const top_field_t *f, mk_request_t *cv)
     }
     const char *tn = c->schema ? mk_gql_schema_field_type(c->schema, root_type(c), name) : NULL;
     json_object_set_new(c->data, f->key, project(c, value, f->sel->selections, tn, 0));
-    mk_template_t *etpl =
-        found->graphql && ri < found->graphql->nerrors ? found->graphql->errors[ri] : NULL;
+    mk_template_t *etpl = pl->ri < found->graphql->nerrors ? found->graphql->errors[pl->ri] : NULL;
     if (etpl) {
         json_t *errs = NULL;
-        if (render(c, found, r, etpl, NULL, 0, &match, &errs, &err) == 0) {
+        if (render_json(&env, etpl, NULL, 0, &errs, &err) == 0) {
             size_t i;
             json_t *e;
             json_array_foreach(errs, i, e) add_mock_error(c, e, f);
         }
         json_decref(errs);
     }
-    if (r->status != 200 && c->status == 200)
-        c->status = r->status;
     json_decref(payload);
+    mk_request_release(&tv);
+}
+
+/* ---- rendering the fields: store work (serve_pass.h) ---- */
+
+static int fields_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
+{
+    gql_call_t *c = ud;
+    c->rng = c->rng0;
+    c->budget = c->budget0;
+    c->too_complex = c->too_complex0;
+    json_decref(c->data);
+    json_decref(c->errors);
+    c->data = json_object();
+    c->errors = json_copy(c->errors0);
+    if (c->data == NULL || c->errors == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->nplan; i++) {
+        const field_plan_t *pl = &c->plan[i];
+        if (pl->mock != NULL) {
+            render_field(c, pl, p);
+            continue;
+        }
+        json_object_set(c->data, pl->f.key, pl->value ? pl->value : json_null());
+        if (pl->error)
+            add_error(c, json_incref(pl->error));
+    }
+    return 0;
+}
+
+static int fields_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *err)
+{
+    gql_call_t *c = ud;
+    c->req = req;
+    if (rc == 0)
+        return respond(c, c->status);
+    bool down = rc == MK_EUNAVAIL;
+    return fail(c, down ? 503 : 500, err->msg, (mk_gql_loc_t){0, 0},
+                down ? "STORE_UNAVAILABLE" : "INTERNAL_SERVER_ERROR");
+}
+
+static void call_free(void *ud)
+{
+    gql_call_t *c = ud;
+    call_release(c);
+    free(c);
+}
+
+static const mk_serve_work_t fields_work = {fields_render, fields_finish, call_free};
+
+/* Renders the planned fields and answers: now, or on the loop after the Redis round trips the
+ * stores of their mocks need (*taken: c was handed over and may be gone). */
+static int answer_fields(gql_call_t *c, bool *taken)
+{
+    c->rng0 = c->rng;
+    c->budget0 = c->budget;
+    c->too_complex0 = c->too_complex;
+    c->errors0 = c->errors;
+    c->errors = NULL;
+    bool stores = false;
+    for (size_t i = 0; i < c->nplan; i++)
+        stores = stores || (c->plan[i].mock && c->plan[i].mock->uses_store);
+    if (!stores || !mk_serve_stores_async(c->s))
+        return mk_serve_work_now(c->s, c->req, c->ns, &fields_work, c);
+    /* The request's view and namespace outlive the handler's while the answer waits. */
+    mk_httpd_req_view(c->req, &c->own_view);
+    c->view = &c->own_view;
+    size_t nl = c->ns.len < sizeof c->ns_buf ? c->ns.len : sizeof c->ns_buf - 1;
+    memcpy(c->ns_buf, c->ns.base, nl);
+    c->ns = (mk_str_t){c->ns_buf, nl};
+    int status = c->status; /* what the answer will be when it waits */
+    *taken = true;
+    mk_serve_work_start(c->s, c->req, c->ns, &fields_work, c, &status);
+    return status;
 }
 
 /* ---- the entry point ------------------------------------------------------------------------ */
@@ -665,7 +787,7 @@ static void seed(gql_call_t *c)
     mk_faker_rng_seed(&c->rng, counter++);
 }
 
-static int serve(gql_call_t *c)
+static int serve(gql_call_t *c, bool *taken)
 {
     char msg[512];
     int st = read_request(c, msg, sizeof msg);
@@ -709,19 +831,22 @@ static int serve(gql_call_t *c)
     top_field_t fields[MAX_TOP_FIELDS];
     size_t nf = 0;
     collect(c, c->op->selections, fields, &nf, 0);
+    c->plan = calloc(nf ? nf : 1, sizeof *c->plan);
+    if (c->plan == NULL)
+        return fail(c, 500, "out of memory", (mk_gql_loc_t){0, 0}, "INTERNAL_SERVER_ERROR");
     /* The view the conditions read: the variables are the body; headers are the request's. */
     mk_request_t cv;
     view_with_body(c, &cv, mk_str_of(c->vars_text));
-    c->data = json_object();
     int k = snprintf(c->operation, sizeof c->operation, "%s", mk_gql_op_kind_name(c->op->kind));
     for (size_t i = 0; i < nf; i++) {
         if (k > 0 && (size_t)k < sizeof c->operation)
             k += snprintf(c->operation + k, sizeof c->operation - (size_t)k, "%c%s", i ? ',' : ' ',
                           fields[i].sel->name);
-        answer_field(c, &fields[i], &cv);
+        c->plan[c->nplan].f = fields[i];
+        plan_field(c, &c->plan[c->nplan++], &cv);
     }
     mk_request_release(&cv);
-    return respond(c, c->status);
+    return answer_fields(c, taken);
 }
 
 bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *req,
@@ -745,7 +870,14 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
         mk_gql_registry_release(rs);
         return false;
     }
-    gql_call_t c = {
+    gql_call_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        mk_gql_registry_release(rs);
+        mk_httpd_respond(req, 500, MK_STR_LIT("{\"errors\":[{\"message\":\"out of memory\"}]}"));
+        *status = 500;
+        return true;
+    }
+    *c = (gql_call_t){
         .s = s,
         .req = req,
         .view = view,
@@ -753,14 +885,17 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
         .endpoint = path,
         .idx = idx,
         .schema = schema,
+        .rs = rs,
         .now_ms = now_ms,
         .errors = json_array(),
         .status = 200,
         .budget = WORK_BUDGET,
     };
-    seed(&c);
-    *status = serve(&c);
-    call_release(&c);
-    mk_gql_registry_release(rs);
+    mk_request_init(&c->own_view);
+    seed(c);
+    bool taken = false;
+    *status = serve(c, &taken);
+    if (!taken)
+        call_free(c);
     return true;
 }
