@@ -294,6 +294,14 @@ class RunnersTest(unittest.TestCase):
         self.assertEqual(st, 400, body)
         self.assertEqual(self.api2("DELETE", "/api/v1/api-tester/collections/" + cid)[0], 200)
         self.assertEqual(self.api2("GET", "/api/v1/api-tester/collections/" + cid)[0], 404)
+        # an update that names no namespace leaves the collection in its own
+        cid = self.create_collection("team-a", "stays", [("h", "/hello")])
+        st, body = self.api2("PUT", "/api/v1/api-tester/collections/" + cid,
+                             {"name": "stays2", "collection": collection("stays2", [("h", "/")])})
+        self.assertEqual((st, body.get("namespace")), (200, "team-a"), body)
+        got = self.api2("GET", "/api/v1/api-tester/collections/" + cid)[1]
+        self.assertEqual((got["namespace"], got["name"]), ("team-a", "stays2"))
+        self.assertEqual(self.api2("DELETE", "/api/v1/api-tester/collections/" + cid)[0], 200)
 
     def test_7_dashboard(self):
         p = RunnersTest.shared if RunnersTest.shared.p.poll() is None else RunnersTest.team_a

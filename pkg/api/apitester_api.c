@@ -116,7 +116,10 @@ static json_t *collection_doc(ctx_t *c, json_t *body, const char *id, const json
         mk_api_reply_err(c, &err);
         return NULL;
     }
-    const char *ns = mk_api_namespace(c, postman == body ? NULL : body);
+    /* An update keeps the collection where it is (as environments do): a PUT that names no
+     * namespace must not move it to the default one. */
+    const char *ns =
+        old ? jstr(old, "namespace") : mk_api_namespace(c, postman == body ? NULL : body);
     if (ns == NULL) {
         mk_apitest_collection_free(col);
         return NULL;
