@@ -1338,6 +1338,8 @@ static int compile(mk_mock_t *m, json_t *def, mk_err_t *err)
     if (rc == 0)
         rc = compile_webhooks(m, def, err);
     if (rc == 0)
+        rc = mk_mock_stores_check(m, err);
+    if (rc == 0)
         rc = pack_names(m, err);
     return rc;
 }

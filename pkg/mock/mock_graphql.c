@@ -114,7 +114,8 @@ static int compile_errors(const json_t *list, const char *field, mk_template_t *
     return mk_template_compile_json(list, where, out, err);
 }
 
-static int compile_all_errors(mk_mock_graphql_t *g, const json_t *def, mk_err_t *err)
+static int compile_all_errors(mk_mock_graphql_t *g, const json_t *def, bool *uses_store,
+                              mk_err_t *err)
 {
     json_t *resp = json_object_get(def, "response");
     json_t *list = json_object_get(json_object_get(def, "oneOf"), "responses");
@@ -134,6 +135,8 @@ static int compile_all_errors(mk_mock_graphql_t *g, const json_t *def, mk_err_t 
         int rc = compile_errors(json_object_get(r, "graphqlErrors"), field, &g->errors[i], err);
         if (rc)
             return rc;
+        /* Its store reads make the answer wait for Redis like the payload's (serve_graphql.c). */
+        *uses_store = *uses_store || (g->errors[i] && mk_template_uses_store(g->errors[i]));
     }
     return 0;
 }
@@ -209,6 +212,6 @@ int mk_mock_graphql_compile(mk_mock_t *m, const json_t *def, mk_err_t *err)
     if (rc == 0)
         rc = mk_mock_compile_conds(m, gj, "graphql", "header", MK_COND_HEADER, NULL, err);
     if (rc == 0)
-        rc = compile_all_errors(g, def, err);
+        rc = compile_all_errors(g, def, &m->uses_store, err);
     return rc;
 }

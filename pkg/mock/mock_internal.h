@@ -27,4 +27,8 @@ json_t *mk_mock_cond_unprefix(const json_t *def, const char *const *prefixes, si
 int mk_mock_compile_conds(mk_mock_t *m, const json_t *obj, const char *section, const char *key,
                           mk_cond_kind_t kind, json_t *(*adapt)(const json_t *def), mk_err_t *err);
 
+/* Refuses (MK_EINVAL, naming the field) a compiled mock that extracts or reads stores when its
+ * protocol's server renders without them (gRPC, WebSocket; see mock_stores.c). */
+int mk_mock_stores_check(const mk_mock_t *m, mk_err_t *err);
+
 #endif

@@ -153,6 +153,12 @@ static int compile_msg(const json_t *ev, const char *field, mk_mock_socket_msg_t
         return rc;
     if (msg->text == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
+    /* serve_ws.c renders messages without stores (mock_stores.c refuses the other fields). */
+    if (msg->tpl && mk_template_uses_store(msg->tpl))
+        return mk_err_set(err, MK_EINVAL,
+                          "%s: stores ($.gS, $.cS, $.mS, $.increment, extract) are not available "
+                          "in WebSocket mocks",
+                          sub);
     if (msg->tpl && mk_template_is_static(msg->tpl)) {
         mk_str_t lit = mk_template_literal(msg->tpl);
         char *copy = malloc(lit.len + 1);
