@@ -33,7 +33,7 @@ static const kind_t perf_kind = {KIND_PERF_SCHEDULE, "perf schedule", "configId"
 
 struct mk_api_sched {
     pthread_mutex_t mu; /* guards everything below */
-    json_t *docs;       /* both kinds' documents as last read, each with "_kind" */
+    json_t *docs;       /* both kinds' documents as last read, each with "_kind" (and "_due") */
     int64_t loaded_ms, last_tick_ms, next_fire_ms;
     size_t fired;
     char last_error[256];
@@ -177,6 +177,21 @@ static int scheds_delete(ctx_t *c)
 /* ---- the scheduler ---- */
 
 /* Re-reads both kinds of schedules; caller holds mu. */
+/* "_due": when an enabled schedule fires next (its first time after the later of its last
+ * firing and its last change), worked out once per read so a tick only compares times. */
+static void set_due(json_t *doc)
+{
+    mk_cron_t cron;
+    if (!json_is_true(json_object_get(doc, "enabled")) ||
+        mk_cron_parse(jstr(doc, "cron"), &cron, NULL) != 0)
+        return;
+    int64_t last = json_integer_value(json_object_get(doc, "lastFiredAt"));
+    int64_t changed_at = json_integer_value(json_object_get(doc, "updatedAt"));
+    int64_t due = mk_cron_next(&cron, last > changed_at ? last : changed_at);
+    if (due >= 0)
+        json_object_set_new(doc, "_due", json_integer(due));
+}
+
 static int reload(mk_api_t *api, struct mk_api_sched *s, int64_t now, mk_err_t *err)
 {
     json_t *all = json_array();
@@ -193,6 +208,7 @@ static int reload(mk_api_t *api, struct mk_api_sched *s, int64_t now, mk_err_t *
         {
             if (json_is_object(d)) {
                 json_object_set_new(d, "_kind", json_string(kinds[k]->kind));
+                set_due(d);
                 json_array_append(all, d);
             }
         }
@@ -257,15 +273,10 @@ void mk_api_sched_tick(mk_api_t *api, int64_t now)
     json_t *doc;
     json_array_foreach(s->docs, i, doc)
     {
-        mk_cron_t cron;
-        if (!json_is_true(json_object_get(doc, "enabled")) ||
-            mk_cron_parse(jstr(doc, "cron"), &cron, NULL) != 0)
+        json_t *due_at = json_object_get(doc, "_due");
+        if (due_at == NULL)
             continue;
-        int64_t last = json_integer_value(json_object_get(doc, "lastFiredAt"));
-        int64_t changed_at = json_integer_value(json_object_get(doc, "updatedAt"));
-        int64_t due = mk_cron_next(&cron, last > changed_at ? last : changed_at);
-        if (due < 0)
-            continue;
+        int64_t due = json_integer_value(due_at);
         if (due > now) {
             soonest = soonest == 0 || due < soonest ? due : soonest;
             continue;
@@ -274,6 +285,9 @@ void mk_api_sched_tick(mk_api_t *api, int64_t now)
         const char *kind = jstr(doc, "_kind");
         json_t *stored = json_deep_copy(doc);
         json_object_del(stored, "_kind");
+        json_object_del(stored, "_due");
+        mk_cron_t cron;
+        mk_cron_parse(jstr(doc, "cron"), &cron, NULL); /* parsed once already by set_due */
         int64_t next = mk_cron_next(&cron, now);
         json_object_set_new(stored, "lastFiredAt", json_integer(now));
         json_object_set_new(stored, "nextFireAt", next > 0 ? json_integer(next) : json_null());
