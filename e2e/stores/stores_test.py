@@ -161,6 +161,78 @@ def scenario_counter(node, clients=2, per_client=500):
           % (clients, per_client, clients * per_client, store.get("hits")))
 
 
+def gql(node, query):
+    return node.request("POST", "/graphql", {"query": query})
+
+
+def scenario_graphql(node, clients=4, per_client=50):
+    """GraphQL mocks run extract and store templates like HTTP mocks: a counter, the fields of
+    one request (several mocks, chain and mock stores) in order, graphqlErrors reading a store,
+    and concurrent clients each counted once."""
+    create(node, {"id": "g-hits", "graphql": {"operation": "query", "field": "hits"},
+                  "extract": {"gStore": {"gn": "$.increment($.gS.gn)"}},
+                  "response": {"payload": {"data": {"hits": "$.gS.gn"}}}})
+    first, second = gql(node, "{ hits }"), gql(node, "{ hits }")
+    check(first[0] == 200 and first[1] == {"data": {"hits": 1}}
+          and second[1] == {"data": {"hits": 2}},
+          "GraphQL counter answers 1 then 2 (%s %s)" % (first[2][:200], second[2][:200]))
+    check(get(node, "/api/v1/stores/global")[1].get("gn") == 2,
+          "the GraphQL counter is in the global store")
+    create(node, {"id": "g-again", "chainId": "gchain",
+                  "graphql": {"operation": "query", "field": "again"},
+                  "mStore": {"seen": 10},
+                  "extract": {"cStore": {"last": "$.gS.gn"},
+                              "mStore": {"seen": "$.increment($.mS.seen)"}},
+                  "response": {"payload": {"data": {"again": {"g": "$.gS.gn", "c": "$.cS.last",
+                                                              "m": "$.mS.seen"}}},
+                               "graphqlErrors": [{"message": "chain saw $.cS.last"}]}})
+    status, body, raw, _ = gql(node, "{ hits again { g c m } h2: hits __typename }")
+    data = (body or {}).get("data", {})
+    check(status == 200 and data.get("hits") == 3 and data.get("h2") == 4
+          and data.get("again") == {"g": 3, "c": 3, "m": 11} and data.get("__typename") == "Query",
+          "one request's fields see each other's store writes in order (%s)" % raw[:300])
+    errors = (body or {}).get("errors") or [{}]
+    check(errors[0].get("message") == "chain saw 3",
+          "graphqlErrors render with the stores (%s)" % errors)
+    check(get(node, "/api/v1/stores/chain/gchain")[1] == {"last": 3},
+          "the GraphQL mock's chain store (%s)" % get(node, "/api/v1/stores/chain/gchain")[1])
+    bad = []
+
+    def client():
+        for _ in range(per_client):
+            st, b, _, _ = gql(node, "{ hits }")
+            if st != 200 or not isinstance(((b or {}).get("data") or {}).get("hits"), int):
+                bad.append((st, b))
+
+    run_together(client, clients)
+    total = get(node, "/api/v1/stores/global")[1].get("gn")
+    check(not bad and total == 4 + clients * per_client,
+          "GraphQL counter under %d concurrent clients counts each call once (%s, %d bad)"
+          % (clients, total, len(bad)))
+
+
+def scenario_storeless_refused(node):
+    """gRPC and WebSocket mocks render without stores: such a mock is refused, naming the field,
+    rather than served with its stores silently left out."""
+    why = ": stores ($.gS, $.cS, $.mS, $.increment, extract) are not available in "
+    grpc = {"service": "shop.Cart", "method": "Add"}
+    cases = [
+        ({"grpc": grpc, "extract": {"gStore": {"n": "$.increment($.gS.n)"}},
+          "response": {"payload": {}}}, "extract" + why + "gRPC mocks"),
+        ({"grpc": grpc, "response": {"payload": {"n": "$.gS.n"}}},
+         "response.payload" + why + "gRPC mocks"),
+        ({"socket": {"route": "/ws"}, "extract": {"cStore": {"n": "1"}}, "response": {}},
+         "extract" + why + "WebSocket mocks"),
+        ({"socket": {"route": "/ws"},
+          "response": {"sseEventChain": {"events": [{"data": {"n": "$.mS.n"}}]}}},
+         "response.sseEventChain.events[0].data" + why + "WebSocket mocks"),
+    ]
+    for mock, msg in cases:
+        status, err, raw, _ = node.request("POST", "/api/v1/mocks", mock)
+        check(status == 400 and (err or {}).get("error") == msg,
+              "refused: %s (%s %s)" % (msg, status, raw[:200]))
+
+
 def curl(port, path, extra=()):
     t0 = time.time()
     p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10",
@@ -238,6 +310,11 @@ def scenario_redis_down(node, redis):
               "store-using mock answers 503 unavailable with Redis down (%s %s)" % (status, body))
         status, body, _, _ = get(node, "/static")
         check(status == 200 and body == {"s": 1}, "mock without stores still served with Redis down")
+        status, body, raw, _ = gql(node, "{ hits }")
+        check(status == 503 and ((body or {}).get("errors") or [{}])[0].get("extensions")
+              == {"code": "STORE_UNAVAILABLE"},
+              "a GraphQL mock using stores answers 503 STORE_UNAVAILABLE (%s %s)"
+              % (status, raw[:200]))
         status, body, _, _ = get(node, "/api/v1/stores/global")
         check(status == 503 and (body or {}).get("code") == "unavailable", "stores API 503")
     finally:
@@ -412,6 +489,9 @@ def run_backend(backend, redis=None):
         scenario_chain_login(node)
         scenario_stores_api(node, backend)
         scenario_counter(node)
+        scenario_graphql(node)
+        if redis is None:
+            scenario_storeless_refused(node)
         scenario_faults(node)
         if redis is not None:
             scenario_redis_down(node, redis)
