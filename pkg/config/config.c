@@ -38,36 +38,6 @@ static mk_str_t trim(const char *text)
     return s;
 }
 
-/* Decimal with an optional sign; false on anything else or past 64 bits. */
-static bool parse_int(mk_str_t s, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (s.len && (s.base[0] == '-' || s.base[0] == '+')) {
-        neg = s.base[0] == '-';
-        i++;
-    }
-    if (i == s.len)
-        return false;
-    /* Accumulate as a negative number so INT64_MIN is reachable. */
-    int64_t v = 0;
-    for (; i < s.len; i++) {
-        if (!is_digit(s.base[i]))
-            return false;
-        int d = s.base[i] - '0';
-        if (v < (INT64_MIN + d) / 10)
-            return false;
-        v = v * 10 - d;
-    }
-    if (!neg) {
-        if (v == INT64_MIN)
-            return false;
-        v = -v;
-    }
-    *out = v;
-    return true;
-}
-
 static bool parse_bool(mk_str_t s, bool *out)
 {
     static const char *const yes[] = {"true", "1", "yes", "on"};
@@ -134,7 +104,7 @@ static bool parse_bytes(mk_str_t s, uint64_t *out)
 static bool parse_duration(mk_str_t s, int64_t *out)
 {
     int64_t bare;
-    if (parse_int(s, &bare)) {
+    if (mk_str_to_i64(s, &bare)) {
         if (bare < 0)
             return false;
         *out = bare;
@@ -266,7 +236,7 @@ static int apply(const mk_config_spec_t *s, void *cfg, const char *text, const c
     }
     case MK_CONFIG_INT: {
         int64_t n;
-        if (!parse_int(v, &n))
+        if (!mk_str_to_i64(v, &n))
             return bad_value(s, text, source, err, "not an integer");
         if (!in_bounds(s, n))
             return bad_value(s, text, source, err, "out of range (%lld-%lld)", (long long)s->min,
@@ -306,7 +276,7 @@ static int apply(const mk_config_spec_t *s, void *cfg, const char *text, const c
     }
     case MK_CONFIG_PORT: {
         int64_t port;
-        if (!parse_int(v, &port) || port < 1 || port > 65535)
+        if (!mk_str_to_i64(v, &port) || port < 1 || port > 65535)
             return bad_value(s, text, source, err, "not a port number (1-65535)");
         *(int *)field = (int)port;
         return 0;

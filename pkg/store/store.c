@@ -29,31 +29,11 @@ int64_t mk_store_wall_ms(void)
 
 bool mk_store_parse_int(const char *p, size_t len, int64_t *out)
 {
-    size_t i = 0;
-    bool neg = false;
-    if (len > 0 && p[0] == '-') {
-        neg = true;
-        i = 1;
-    }
-    if (i == len || (p[i] == '0' && (len - i > 1 || neg)))
+    /* Canonical only (as Redis prints them): no '+', no leading zero, no "-0". */
+    size_t i = len > 0 && p[0] == '-';
+    if (i == len || p[i] == '+' || (p[i] == '0' && (len - i > 1 || i)))
         return false;
-    /* Accumulate negatively so INT64_MIN parses. */
-    int64_t v = 0;
-    for (; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        int d = p[i] - '0';
-        if (v < (INT64_MIN + d) / 10)
-            return false;
-        v = v * 10 - d;
-    }
-    if (!neg) {
-        if (v == INT64_MIN)
-            return false;
-        v = -v;
-    }
-    *out = v;
-    return true;
+    return mk_str_to_i64((mk_str_t){p, len}, out);
 }
 
 static bool ns_valid(mk_str_t ns)

@@ -309,7 +309,7 @@ static void test_incr(void)
     MK_CHECK_INT(mk_store_incr(s, S("i"), S("c"), S("ttl"), 1, &v, &err), 0);
     MK_CHECK_INT(v, 1);
 
-    const char *bad[] = {"abc", "1.5", "", " 1", "01", "+1", "99999999999999999999"};
+    const char *bad[] = {"abc", "1.5", "", " 1", "01", "+1", "-0", "-", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         MK_CHECK_INT(mk_store_set(s, S("i"), S("c"), S("bad"), mk_str_of(bad[i]), 0, &err), 0);
         mk_err_clear(&err);

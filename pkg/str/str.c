@@ -128,6 +128,35 @@ char *mk_buf_take(mk_buf_t *b)
     return p;
 }
 
+bool mk_str_to_i64(mk_str_t s, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (s.len && (s.base[0] == '-' || s.base[0] == '+')) {
+        neg = s.base[0] == '-';
+        i++;
+    }
+    if (i == s.len)
+        return false;
+    /* Accumulate as a negative number so INT64_MIN is reachable. */
+    int64_t v = 0;
+    for (; i < s.len; i++) {
+        if (s.base[i] < '0' || s.base[i] > '9')
+            return false;
+        int d = s.base[i] - '0';
+        if (v < (INT64_MIN + d) / 10)
+            return false;
+        v = v * 10 - d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN)
+            return false;
+        v = -v;
+    }
+    *out = v;
+    return true;
+}
+
 int mk_str_hexval(int c)
 {
     if (c >= '0' && c <= '9')

@@ -41,6 +41,10 @@ int mk_buf_appendf(mk_buf_t *b, const char *fmt, ...) __attribute__((format(prin
 /* Hands the bytes over to the caller (who frees with free()) and leaves the buffer empty. */
 char *mk_buf_take(mk_buf_t *b);
 
+/* s as a decimal integer with an optional sign ('-' or '+'); false on any other byte, on no
+ * digits, or past 64 bits (INT64_MIN parses). */
+bool mk_str_to_i64(mk_str_t s, int64_t *out);
+
 /* The value of the hexadecimal digit c (either case), or -1. */
 int mk_str_hexval(int c);
 

@@ -38,6 +38,20 @@ static void test_hexval(void)
     MK_CHECK_INT(mk_str_hexval((char)0xe0), -1); /* a negative char is no digit */
 }
 
+static void test_to_i64(void)
+{
+    int64_t v = 0;
+    MK_CHECK(mk_str_to_i64(MK_STR_LIT("-9223372036854775808"), &v) && v == INT64_MIN);
+    MK_CHECK(mk_str_to_i64(MK_STR_LIT("9223372036854775807"), &v) && v == INT64_MAX);
+    MK_CHECK(mk_str_to_i64(MK_STR_LIT("+007"), &v) && v == 7);
+    MK_CHECK(!mk_str_to_i64(MK_STR_LIT("9223372036854775808"), &v));
+    MK_CHECK(!mk_str_to_i64(MK_STR_LIT("-9223372036854775809"), &v));
+    MK_CHECK(!mk_str_to_i64(MK_STR_LIT("-"), &v));
+    MK_CHECK(!mk_str_to_i64(MK_STR_LIT(""), &v));
+    MK_CHECK(!mk_str_to_i64(MK_STR_LIT("12a"), &v));
+    MK_CHECK(!mk_str_to_i64(MK_STR_LIT(" 1"), &v));
+}
+
 static void test_utf8_seq(void)
 {
     static const struct {
@@ -76,6 +90,7 @@ int main(void)
     MK_RUN(test_buf_refuses_past_max);
     MK_RUN(test_url_decode);
     MK_RUN(test_hexval);
+    MK_RUN(test_to_i64);
     MK_RUN(test_utf8_seq);
     MK_RUN(test_slices);
     return mk_testing_done();
