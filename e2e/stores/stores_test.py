@@ -211,6 +211,29 @@ def scenario_graphql(node, clients=4, per_client=50):
           % (clients, total, len(bad)))
 
 
+def scenario_soap(node):
+    """A SOAP mock counting its calls: the template reads the operation's content and a store,
+    with Redis too (where the answer waits for the store on the loop)."""
+    create(node, {"id": "soap-count", "soap": {"path": "/ws/count", "method": "Ping"},
+                  "extract": {"gStore": {"pings": "$.increment($.gS.pings)"}},
+                  "response": {"payload": {"PingResponse": {"echo": "$.body.msg",
+                                                            "n": "$.gS.pings"}}}})
+    env = ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+           '<Ping><msg>hi</msg></Ping></s:Body></s:Envelope>')
+    answers = []
+    for _ in range(2):
+        status, _, raw, _ = node.request("POST", "/ws/count", raw=env.encode(),
+                                         headers={"Content-Type": "text/xml", "SOAPAction": "Ping"})
+        answers.append((status, raw.decode(errors="replace")))
+    check(all(st == 200 for st, _ in answers) and "<echo>hi</echo>" in answers[1][1]
+          and "<n>1</n>" in answers[0][1] and "<n>2</n>" in answers[1][1],
+          "SOAP counter reads the operation's content and counts 1, 2 (%s)" % answers)
+    status, entries, _, _ = get(node, "/api/v1/requests?mockId=soap-count")
+    text = json.dumps(entries)
+    check(status == 200 and '"soap"' in text and "Ping" in text,
+          "the SOAP calls are journaled with protocol and operation (%s)" % text[:300])
+
+
 def scenario_storeless_refused(node):
     """gRPC and WebSocket mocks render without stores: such a mock is refused, naming the field,
     rather than served with its stores silently left out."""
@@ -490,6 +513,7 @@ def run_backend(backend, redis=None):
         scenario_stores_api(node, backend)
         scenario_counter(node)
         scenario_graphql(node)
+        scenario_soap(node)
         if redis is None:
             scenario_storeless_refused(node)
         scenario_faults(node)

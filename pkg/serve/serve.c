@@ -1328,6 +1328,10 @@ static int serve_dynamic(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view,
         mk_httpd_req_view(req, &w->own_view);
         w->own_view.served_protocol = view->served_protocol;
         w->own_view.served_matched = view->served_matched;
+        w->own_view.served_operation = view->served_operation; /* in the request's pool */
+        /* A protocol's JSON view of its body (SOAP: the operation's content) goes along. */
+        if (view->served_protocol != NULL)
+            mk_request_set_json(&w->own_view, json_incref(mk_request_json(view)));
         w->view = &w->own_view;
         w->mock = mk_mock_ref(res->mock);
         w->names = NULL;
