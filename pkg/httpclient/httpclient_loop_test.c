@@ -4,6 +4,7 @@
  * too-big bodies, a host name (through curl) and a stop with transfers out. */
 #include "httpclient/httpclient_loop.h"
 
+#include "testing/tcp_server.h"
 #include "testing/testing.h"
 
 #include <arpa/inet.h>
@@ -21,8 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int srv_fd, srv_port;
-static atomic_int accepted;
+static mk_testing_tcp_server_t srv;
 
 /* One keep-alive connection: each request answered with its request line as the body; /slow
  * waits 2 s, /big answers 64 KiB. */
@@ -98,20 +98,6 @@ out:
     return NULL;
 }
 
-static void *accept_main(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int fd = accept(srv_fd, NULL, NULL);
-        if (fd < 0)
-            return NULL;
-        atomic_fetch_add(&accepted, 1);
-        pthread_t t;
-        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd);
-        pthread_detach(t);
-    }
-}
-
 typedef struct got {
     int n;
     int status[64];
@@ -164,10 +150,10 @@ static void test_answers_and_reuse(void)
     got_t g = {0};
     slot_t slots[40];
     char url[64];
-    atomic_store(&accepted, 0);
+    atomic_store(&srv.accepted, 0);
     /* One after the other: every request goes over the same kept-alive connection. */
     for (int i = 0; i < 20; i++) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/seq%d", srv_port, i);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/seq%d", srv.port, i);
         slots[i] = (slot_t){&g, i};
         const char *hdrs[] = {"X-Test: 1"};
         mk_httpclient_loop_req_t req = {.url = url, .headers = hdrs, .n_headers = 1};
@@ -178,10 +164,10 @@ static void test_answers_and_reuse(void)
     MK_CHECK_STR(g.body[7], "GET /seq7 HTTP/1.1");
     MK_CHECK_STR(g.echo[7], "yes");
     MK_CHECK_STR(g.error[7], "");
-    MK_CHECK_INT(atomic_load(&accepted), 1);
+    MK_CHECK_INT(atomic_load(&srv.accepted), 1);
     /* Twenty at once, with bodies: they overlap on several connections. */
     for (int i = 20; i < 40; i++) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/par%d", srv_port, i);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/par%d", srv.port, i);
         slots[i] = (slot_t){&g, i};
         mk_httpclient_loop_req_t req = {.url = url, .method = "POST", .body = "abc", .body_len = 3};
         MK_CHECK_INT(mk_httpclient_loop_send(c, &req, on_done, &slots[i], NULL), 0);
@@ -193,9 +179,9 @@ static void test_answers_and_reuse(void)
     mk_httpclient_loop_free(c);
     /* A pooled connection the server dropped is not reused: the next request connects again. */
     MK_CHECK_INT(mk_httpclient_loop_new(NULL, &c, NULL), 0);
-    int before = atomic_load(&accepted);
+    int before = atomic_load(&srv.accepted);
     for (int i = 40; i < 44; i++) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/%s%d", srv_port, i % 2 ? "seq" : "bye", i);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/%s%d", srv.port, i % 2 ? "seq" : "bye", i);
         slots[i % 40] = (slot_t){&g, i};
         MK_CHECK_INT(mk_httpclient_loop_send(c, &(mk_httpclient_loop_req_t){.url = url}, on_done,
                                              &slots[i % 40], NULL),
@@ -206,12 +192,12 @@ static void test_answers_and_reuse(void)
     MK_CHECK_INT(g.status[43], 201);
     MK_CHECK_STR(g.body[43], "GET /seq43 HTTP/1.1");
     MK_CHECK_INT(g.status[41], 201);
-    MK_CHECK_INT(atomic_load(&accepted) - before, 3);
+    MK_CHECK_INT(atomic_load(&srv.accepted) - before, 3);
     /* Bodies framed by chunks, by the connection's end, and none for HEAD; then a request on the
      * kept connection still works. */
     const char *paths[] = {"chunked", "eof", "head", "seq"};
     for (int i = 44; i < 48; i++) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", srv_port, paths[i - 44]);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", srv.port, paths[i - 44]);
         slots[i % 40] = (slot_t){&g, i};
         mk_httpclient_loop_req_t r = {.url = url, .method = i == 46 ? "HEAD" : "GET"};
         MK_CHECK_INT(mk_httpclient_loop_send(c, &r, on_done, &slots[i % 40], NULL), 0);
@@ -224,7 +210,7 @@ static void test_answers_and_reuse(void)
     MK_CHECK_STR(g.body[46], "");
     MK_CHECK_STR(g.body[47], "GET /seq HTTP/1.1");
     /* A host name goes through curl (its resolver does not block the loop). */
-    snprintf(url, sizeof url, "http://localhost:%d/byname", srv_port);
+    snprintf(url, sizeof url, "http://localhost:%d/byname", srv.port);
     slots[8] = (slot_t){&g, 48};
     MK_CHECK_INT(mk_httpclient_loop_send(c, &(mk_httpclient_loop_req_t){.url = url}, on_done,
                                          &slots[8], NULL),
@@ -243,8 +229,8 @@ static void test_failures_and_stop(void)
     got_t g = {0};
     slot_t slots[5] = {{&g, 0}, {&g, 1}, {&g, 2}, {&g, 3}, {&g, 4}};
     char slow[64], big[64];
-    snprintf(slow, sizeof slow, "http://127.0.0.1:%d/slow", srv_port);
-    snprintf(big, sizeof big, "http://127.0.0.1:%d/big", srv_port);
+    snprintf(slow, sizeof slow, "http://127.0.0.1:%d/slow", srv.port);
+    snprintf(big, sizeof big, "http://127.0.0.1:%d/big", srv.port);
     MK_CHECK_INT(
         mk_httpclient_loop_send(c, &(mk_httpclient_loop_req_t){.url = slow, .timeout_ms = 300},
                                 on_done, &slots[0], NULL),
@@ -294,16 +280,8 @@ static void test_failures_and_stop(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    srv_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(srv_fd, (struct sockaddr *)&a, sizeof a);
-    socklen_t alen = sizeof a;
-    getsockname(srv_fd, (struct sockaddr *)&a, &alen);
-    srv_port = ntohs(a.sin_port);
-    listen(srv_fd, 64);
-    pthread_t t;
-    pthread_create(&t, NULL, accept_main, NULL);
-    pthread_detach(t);
+    if (mk_testing_tcp_serve(&srv, conn_main) != 0)
+        return 1;
     MK_RUN(test_answers_and_reuse);
     MK_RUN(test_failures_and_stop);
     return mk_testing_done();

@@ -3,6 +3,7 @@
  * timeouts and a stop end every request with exactly one callback. */
 #include "httpclient/httpclient.h"
 
+#include "testing/tcp_server.h"
 #include "testing/testing.h"
 
 #include <arpa/inet.h>
@@ -18,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int srv_fd, srv_port;
+static mk_testing_tcp_server_t srv;
 static atomic_int pause_ms;
 
 static double now_ms(void)
@@ -55,19 +56,6 @@ static void *conn_main(void *arg)
         perror("write");
     close(fd);
     return NULL;
-}
-
-static void *accept_main(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int fd = accept(srv_fd, NULL, NULL);
-        if (fd < 0)
-            return NULL;
-        pthread_t t;
-        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd);
-        pthread_detach(t);
-    }
 }
 
 typedef struct done {
@@ -111,13 +99,13 @@ static void test_overlap_delay_and_answers(void)
     char url[64];
     double t0 = now_ms();
     for (int i = 0; i < 8; i++) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/r%d", srv_port, i);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/r%d", srv.port, i);
         slots[i] = (slot_t){&d, i};
         mk_httpclient_req_t req = {.url = url, .method = "PUT", .body = "x", .body_len = 1};
         MK_CHECK_INT(mk_httpclient_send(c, &req, on_done, &slots[i], NULL), 0);
     }
     /* A delayed request starts after the others although queued last. */
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/late", srv_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/late", srv.port);
     slots[8] = (slot_t){&d, 8};
     mk_httpclient_req_t late = {.url = url, .delay_ms = 500};
     MK_CHECK_INT(mk_httpclient_send(c, &late, on_done, &slots[8], NULL), 0);
@@ -143,7 +131,7 @@ static void test_timeout_refused_and_stop(void)
     done_t d = {0};
     slot_t slots[4] = {{&d, 0}, {&d, 1}, {&d, 2}, {&d, 3}};
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", srv_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", srv.port);
     mk_httpclient_req_t slow = {.url = url, .timeout_ms = 200};
     MK_CHECK_INT(mk_httpclient_send(c, &slow, on_done, &slots[0], NULL), 0);
     MK_CHECK(wait_count(&d, 1, 5000));
@@ -172,16 +160,8 @@ static void test_timeout_refused_and_stop(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    srv_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(srv_fd, (struct sockaddr *)&a, sizeof a);
-    socklen_t alen = sizeof a;
-    getsockname(srv_fd, (struct sockaddr *)&a, &alen);
-    srv_port = ntohs(a.sin_port);
-    listen(srv_fd, 64);
-    pthread_t t;
-    pthread_create(&t, NULL, accept_main, NULL);
-    pthread_detach(t);
+    if (mk_testing_tcp_serve(&srv, conn_main) != 0)
+        return 1;
     MK_RUN(test_overlap_delay_and_answers);
     MK_RUN(test_timeout_refused_and_stop);
     return mk_testing_done();
