@@ -235,8 +235,8 @@ def scenario_soap(node):
 
 
 def scenario_storeless_refused(node):
-    """gRPC and WebSocket mocks render without stores: such a mock is refused, naming the field,
-    rather than served with its stores silently left out."""
+    """gRPC, WebSocket and SSE mocks render without stores: such a mock is refused, naming the
+    field, rather than served with its stores silently left out."""
     why = ": stores ($.gS, $.cS, $.mS, $.increment, extract) are not available in "
     grpc = {"service": "shop.Cart", "method": "Add"}
     cases = [
@@ -249,6 +249,8 @@ def scenario_storeless_refused(node):
         ({"socket": {"route": "/ws"},
           "response": {"sseEventChain": {"events": [{"data": {"n": "$.mS.n"}}]}}},
          "response.sseEventChain.events[0].data" + why + "WebSocket mocks"),
+        ({"sse": {"eventPath": "/events"}, "extract": {"gStore": {"n": "1"}},
+          "response": {"sseEventChain": {"events": [{"data": "x"}]}}}, "extract" + why + "SSE mocks"),
     ]
     for mock, msg in cases:
         status, err, raw, _ = node.request("POST", "/api/v1/mocks", mock)

@@ -28,7 +28,7 @@ int mk_mock_compile_conds(mk_mock_t *m, const json_t *obj, const char *section, 
                           mk_cond_kind_t kind, json_t *(*adapt)(const json_t *def), mk_err_t *err);
 
 /* Refuses (MK_EINVAL, naming the field) a compiled mock that extracts or reads stores when its
- * protocol's server renders without them (gRPC, WebSocket; see mock_stores.c). */
+ * protocol's server renders without them (gRPC, WebSocket, SSE; see mock_stores.c). */
 int mk_mock_stores_check(const mk_mock_t *m, mk_err_t *err);
 
 #endif

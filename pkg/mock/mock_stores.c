@@ -1,7 +1,8 @@
 /* Which protocols serve stores: a mock of a protocol whose server renders without them (gRPC,
- * WebSocket) is refused when it extracts or reads stores, rather than served with its stores
- * silently left out. HTTP, SOAP and GraphQL answers go through serve.c's store passes; SSE event
- * data refuses store templates where it is compiled (mock_sse.c). */
+ * WebSocket, SSE) is refused when it extracts or reads stores, rather than served with its
+ * stores silently left out. HTTP, SOAP and GraphQL answers go through serve.c's store passes.
+ * SSE event data refuses store templates where it is compiled (mock_sse.c); this catches the
+ * mock's other fields (extract, webhooks). */
 #include "mock/mock_internal.h"
 
 #include <stdio.h>
@@ -16,12 +17,18 @@ static bool is_socket(const mk_mock_t *m)
     return m->socket != NULL;
 }
 
+static bool is_sse(const mk_mock_t *m)
+{
+    return m->sse != NULL;
+}
+
 static const struct {
     bool (*is)(const mk_mock_t *m);
     const char *name;
 } storeless[] = {
     {is_grpc, "gRPC"},
     {is_socket, "WebSocket"},
+    {is_sse, "SSE"},
 };
 
 static bool any_uses_store(mk_template_t *const *tpls, size_t n)

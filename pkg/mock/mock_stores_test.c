@@ -1,6 +1,6 @@
-/* Which protocols take stores: gRPC and WebSocket mocks that extract or read stores are refused
- * naming the field; HTTP, SOAP-less HTTP routes and GraphQL mocks keep them (and say so with
- * uses_store, which makes the answer wait for Redis). */
+/* Which protocols take stores: gRPC, WebSocket and SSE mocks that extract or read stores are
+ * refused naming the field; HTTP and GraphQL mocks keep them (and say so with uses_store, which
+ * makes the answer wait for Redis). */
 #include "mock/mock.h"
 #include "testing/testing.h"
 
@@ -63,6 +63,15 @@ static void test_socket_refused(void)
                    "response.sseEventChain.events[1].data" WHY "WebSocket mocks");
 }
 
+/* SSE event data refuses stores where it is compiled (mock_sse.c); extract is refused here. */
+static void test_sse_extract_refused(void)
+{
+    expect_refused("{\"sse\":{\"eventPath\":\"/e\"},\"extract\":{\"gStore\":{\"n\":"
+                   "\"$.increment($.gS.n)\"}},\"response\":{\"sseEventChain\":{\"events\":"
+                   "[{\"data\":\"x\"}]}}}",
+                   "extract" WHY "SSE mocks");
+}
+
 static void test_graphql_and_http_keep_stores(void)
 {
     mk_err_t err = {0};
@@ -89,6 +98,7 @@ int main(void)
 {
     MK_RUN(test_grpc_refused);
     MK_RUN(test_socket_refused);
+    MK_RUN(test_sse_extract_refused);
     MK_RUN(test_graphql_and_http_keep_stores);
     return mk_testing_done();
 }
