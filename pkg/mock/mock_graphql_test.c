@@ -137,9 +137,36 @@ static void test_invalid(void)
           "oneOf.responses[1].graphqlErrors[0].extensions");
 }
 
+/* Whether the mock of text compiles and says it uses stores (-1: refused). */
+static int uses_store(const char *text)
+{
+    mk_err_t err = {0};
+    mk_mock_t *m = parse(text, &err);
+    int r = m == NULL ? -1 : m->uses_store;
+    mk_mock_unref(m);
+    return r;
+}
+
+/* GraphQL mocks keep their stores; uses_store makes the answer wait for Redis, also when only
+ * the graphqlErrors read a store. */
+static void test_stores(void)
+{
+    MK_CHECK_INT(uses_store("{\"graphql\":{\"field\":\"hits\"},\"extract\":{\"gStore\":{\"n\":"
+                            "\"$.increment($.gS.n)\"}},\"response\":{\"payload\":{\"data\":"
+                            "{\"hits\":\"$.gS.n\"}}}}"),
+                 1);
+    MK_CHECK_INT(uses_store("{\"graphql\":{\"field\":\"hits\"},\"response\":{\"payload\":{},"
+                            "\"graphqlErrors\":[{\"message\":\"$.gS.why\"}]}}"),
+                 1);
+    MK_CHECK_INT(uses_store("{\"graphql\":{\"field\":\"hits\"},\"response\":{\"payload\":"
+                            "{\"n\":1},\"graphqlErrors\":[{\"message\":\"$.req.x\"}]}}"),
+                 0);
+}
+
 int main(void)
 {
     MK_RUN(test_compile);
     MK_RUN(test_invalid);
+    MK_RUN(test_stores);
     return mk_testing_done();
 }

@@ -194,11 +194,47 @@ static void test_keys_and_routes(void)
     MK_CHECK_INT(mk_mock_socket_route(MK_STR_LIT("/ws"), MK_STR_LIT("xyz"), route, 6), 0);
 }
 
+#define GRPC "\"grpc\":{\"service\":\"shop.Cart\",\"method\":\"Add\"}"
+#define WHY  ": stores ($.gS, $.cS, $.mS, $.increment, extract) are not available in "
+
+/* Protocols served without stores (mock_stores.c): a WebSocket, gRPC or SSE mock that extracts
+ * or reads stores is refused naming the field, not served with its stores left out. */
+static void test_storeless_refused(void)
+{
+    expect_error("{\"socket\":{},\"extract\":{\"mStore\":{\"seen\":\"1\"}},\"response\":{}}",
+                 "extract" WHY "WebSocket mocks");
+    expect_error("{\"socket\":{},\"response\":{\"payload\":{\"n\":\"$.increment($.gS.n)\"}}}",
+                 "response.payload" WHY "WebSocket mocks");
+    expect_error("{\"socket\":{},\"response\":{\"sseEventChain\":{\"events\":[{\"data\":\"x\"},"
+                 "{\"data\":{\"n\":\"$.cS.n\"}}]}}}",
+                 "response.sseEventChain.events[1].data" WHY "WebSocket mocks");
+    expect_error("{" GRPC ",\"extract\":{\"gStore\":{\"n\":\"$.increment($.gS.n)\"}},"
+                 "\"response\":{\"payload\":{\"n\":1}}}",
+                 "extract" WHY "gRPC mocks");
+    expect_error("{" GRPC ",\"response\":{\"payload\":{\"n\":\"$.gS.n\"}}}",
+                 "response.payload" WHY "gRPC mocks");
+    expect_error("{" GRPC ",\"oneOf\":{\"responses\":[{\"payload\":{}},{\"payload\":{},"
+                 "\"headers\":{\"x-n\":\"$.mS.n\"}}]}}",
+                 "oneOf.responses[1].headers" WHY "gRPC mocks");
+    expect_error("{" GRPC ",\"response\":{\"payload\":{}},\"webhooks\":[{\"url\":"
+                 "\"http://127.0.0.1:9/h\",\"body\":{\"n\":\"$.cS.n\"}}]}",
+                 "webhooks[0]" WHY "gRPC mocks");
+    expect_error("{\"sse\":{\"eventPath\":\"/e\"},\"extract\":{\"gStore\":{\"n\":\"1\"}},"
+                 "\"response\":{\"sseEventChain\":{\"events\":[{\"data\":\"x\"}]}}}",
+                 "extract" WHY "SSE mocks");
+    /* Without stores such mocks still render templates. */
+    mk_err_t err = {0};
+    mk_mock_t *m = parse("{" GRPC ",\"response\":{\"payload\":{\"id\":\"$.fake.UUID\"}}}", &err);
+    MK_CHECK(m != NULL && !m->uses_store);
+    mk_mock_unref(m);
+}
+
 int main(void)
 {
     MK_RUN(test_event_mock);
     MK_RUN(test_defaults_and_catch_all);
     MK_RUN(test_refusals);
+    MK_RUN(test_storeless_refused);
     MK_RUN(test_keys_and_routes);
     return mk_testing_done();
 }
