@@ -448,8 +448,9 @@ def scenario_redis_load(node, redis, clients=8, per_client=300):
 
 def scenario_redis_paused(redis):
     """The event loop never waits on Redis: with one worker and redis-server frozen (SIGSTOP),
-    requests that use a store wait, while a static mock on the same worker answers at once; the
-    waiting ones get 503 after the 1 s reply timeout, and Redis works again after SIGCONT."""
+    requests that use a store wait (HTTP and GraphQL), while a static mock on the same worker
+    answers at once; the waiting ones get 503 after the 1 s reply timeout, and Redis works again
+    after SIGCONT."""
     import http.client
     import signal as sig
     env = {"STORE_TYPE": "redis", "HTTP_WORKERS": "1",
@@ -461,13 +462,19 @@ def scenario_redis_paused(redis):
         create(node, {"id": "p-count", "http": {"route": "/p-count"},
                       "extract": {"gStore": {"p": "$.increment($.gS.p)"}},
                       "response": {"payload": {"p": "$.gS.p"}}})
+        create(node, {"id": "p-gql", "graphql": {"field": "p"},
+                      "extract": {"gStore": {"p": "$.increment($.gS.p)"}},
+                      "response": {"payload": {"data": {"p": "$.gS.p"}}}})
         check(get(node, "/p-count")[0] == 200, "paused: counter works before the pause")
+        check(gql(node, "{ p }")[1] == {"data": {"p": 2}}, "paused: GraphQL counter before the pause")
         results = []
+        calls = [("GET", "/p-count", None), ("POST", "/graphql", b'{"query": "{ p }"}')] * 2
 
         def waiting_call():
             conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
             t0 = time.time()
-            conn.request("GET", "/p-count")
+            method, path, body = calls.pop()
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             resp.read()
             results.append((resp.status, time.time() - t0))
