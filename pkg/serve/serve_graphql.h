@@ -1,7 +1,9 @@
 /* GraphQL mocks (issue 13) on the HTTP port: requests to a GraphQL endpoint (a `graphql.path` of
  * the namespace's mocks, or the path of an uploaded schema) are parsed by pkg/graphql, validated
  * against the endpoint's schema when one was uploaded, and answered field by field from the mocks
- * indexed as GRAPHQL <endpoint>/<operation>/<field>: {"data": ..., "errors": [...]}. */
+ * indexed as GRAPHQL <endpoint>/<operation>/<field>: {"data": ..., "errors": [...]}. The fields'
+ * mocks run their extraction and read stores through serve.c's passes (serve_pass.h), in the
+ * query's order; with Redis the answer waits for the store on the worker's loop. */
 #ifndef MK_SERVE_GRAPHQL_H
 #define MK_SERVE_GRAPHQL_H
 
