@@ -15,14 +15,18 @@
  * namespace answers goes upstream. */
 #include "api/api_internal.h"
 
+#include "grpc/grpc_frame.h"
+#include "httpclient/fetch.h"
 #include "mock/mock_proxy.h"
 #include "repo/repo.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define SESSION_KIND      "recorder_session"
 #define ENTRIES_KIND      "recorder_entries"
@@ -736,10 +740,10 @@ static json_t *response_of(const json_t *e, const json_t *redact_names, bool red
     return r;
 }
 
-/* The query string as queryParams conditions (decoded names and values). */
-static json_t *query_conds(const char *query)
+/* The query string as HAR's name/value list (decoded names and values); a new array. */
+static json_t *query_list(const char *query)
 {
-    json_t *conds = json_array();
+    json_t *list = json_array();
     char *copy = strdup(query ? query : "");
     char *save = NULL;
     for (char *part = copy ? strtok_r(copy, "&", &save) : NULL; part;
@@ -751,16 +755,28 @@ static json_t *query_conds(const char *query)
             value = eq + 1;
         }
         char name[256], val[1024];
-        size_t nl = mk_str_url_decode(mk_str_of(part), name, true);
         if (strlen(part) >= sizeof name || strlen(value) >= sizeof val)
             continue;
-        name[nl] = '\0';
-        size_t vl = mk_str_url_decode(mk_str_of(value), val, true);
-        val[vl] = '\0';
-        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "path", name, "assertAction",
-                                               "equals", "value", val));
+        name[mk_str_url_decode(mk_str_of(part), name, true)] = '\0';
+        val[mk_str_url_decode(mk_str_of(value), val, true)] = '\0';
+        json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "value", val));
     }
     free(copy);
+    return list;
+}
+
+/* The query string as queryParams conditions. */
+static json_t *query_conds(const char *query)
+{
+    json_t *conds = query_list(query);
+    size_t i;
+    json_t *q;
+    json_array_foreach(conds, i, q)
+    {
+        json_object_set(q, "path", json_object_get(q, "name"));
+        json_object_del(q, "name");
+        json_object_set_new(q, "assertAction", json_string("equals"));
+    }
     return conds;
 }
 
@@ -927,6 +943,571 @@ static int recorder_mocks(ctx_t *c)
     return status;
 }
 
+/* ---- export (HAR 1.2), annotation, replay ---- */
+
+/* Copies of the session's document and entries, so slow work runs without rec_mu; answers 404
+ * itself and returns -1 when the session is absent. New references. */
+static int session_copy(ctx_t *c, json_t **meta, json_t **entries)
+{
+    struct mk_api_recorder *r;
+    session_t *s = session_locked(c, &r);
+    if (s == NULL)
+        return -1;
+    *meta = json_deep_copy(s->meta);
+    *entries = json_deep_copy(s->entries);
+    pthread_mutex_unlock(&rec_mu);
+    return 0;
+}
+
+static json_t *entry_by_id(const json_t *entries, const char *id)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e)
+    {
+        const char *eid = json_string_value(json_object_get(e, "id"));
+        if (eid && id && strcmp(eid, id) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static const char *header_ci(const json_t *headers, const char *name)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)headers, k, v)
+    {
+        if (strcasecmp(k, name) == 0)
+            return json_is_string(v) ? json_string_value(v)
+                                     : json_string_value(json_array_get(v, 0));
+    }
+    return NULL;
+}
+
+/* base (its trailing '/' dropped), then the entry's path and query; caller frees. */
+static char *entry_url(const char *base, const json_t *e)
+{
+    const char *path = json_string_value(json_object_get(e, "path"));
+    const char *query = json_string_value(json_object_get(e, "query"));
+    size_t n = base ? strlen(base) : 0;
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    char *u = NULL;
+    if (asprintf(&u, "%.*s%s%s%s", (int)n, base ? base : "", path ? path : "/",
+                 query && query[0] ? "?" : "", query ? query : "") < 0)
+        return NULL;
+    return u;
+}
+
+static const char *status_text(int status)
+{
+    static const struct {
+        int code;
+        const char *text;
+    } texts[] = {{200, "OK"},
+                 {201, "Created"},
+                 {202, "Accepted"},
+                 {204, "No Content"},
+                 {301, "Moved Permanently"},
+                 {302, "Found"},
+                 {304, "Not Modified"},
+                 {307, "Temporary Redirect"},
+                 {308, "Permanent Redirect"},
+                 {400, "Bad Request"},
+                 {401, "Unauthorized"},
+                 {403, "Forbidden"},
+                 {404, "Not Found"},
+                 {405, "Method Not Allowed"},
+                 {409, "Conflict"},
+                 {422, "Unprocessable Entity"},
+                 {429, "Too Many Requests"},
+                 {500, "Internal Server Error"},
+                 {502, "Bad Gateway"},
+                 {503, "Service Unavailable"},
+                 {504, "Gateway Timeout"}};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        if (texts[i].code == status)
+            return texts[i].text;
+    return "";
+}
+
+/* HAR's name/value list of a recorded header object (Set-Cookie arrays give one row each). */
+static json_t *har_headers(const json_t *headers)
+{
+    json_t *list = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)headers, k, v)
+    {
+        size_t i;
+        json_t *x;
+        if (json_is_string(v))
+            json_array_append_new(list, json_pack("{s:s, s:O}", "name", k, "value", v));
+        json_array_foreach(v, i, x)
+        {
+            if (json_is_string(x))
+                json_array_append_new(list, json_pack("{s:s, s:O}", "name", k, "value", x));
+        }
+    }
+    return list;
+}
+
+/* The decoded size of a stored body (base64 when flagged). */
+static size_t body_size(const json_t *e, const char *key)
+{
+    char flag[40];
+    snprintf(flag, sizeof flag, "%sBase64", key);
+    const char *b = json_string_value(json_object_get(e, key));
+    size_t n = b ? strlen(b) : 0;
+    if (!json_is_true(json_object_get(e, flag)))
+        return n;
+    size_t pad = (n > 0 && b[n - 1] == '=') + (n > 1 && b[n - 2] == '=');
+    return n / 4 * 3 - pad;
+}
+
+static json_t *har_body(const json_t *e, const char *key, const char *mime, bool response)
+{
+    char flag[40];
+    snprintf(flag, sizeof flag, "%sBase64", key);
+    json_t *text = json_object_get(e, key);
+    json_t *b = json_pack("{s:s, s:s}", "mimeType", mime ? mime : "", "text",
+                          json_is_string(text) ? json_string_value(text) : "");
+    if (response)
+        json_object_set_new(b, "size", json_integer((json_int_t)body_size(e, key)));
+    else
+        json_object_set_new(b, "params", json_array());
+    if (json_is_true(json_object_get(e, flag)))
+        json_object_set_new(b, "encoding", json_string("base64"));
+    return b;
+}
+
+static json_t *har_entry(const char *target, const json_t *e)
+{
+    const json_t *rqh = json_object_get(e, "requestHeaders");
+    const json_t *rsh = json_object_get(e, "responseHeaders");
+    int status = (int)json_integer_value(json_object_get(e, "statusCode"));
+    json_int_t ts = json_integer_value(json_object_get(e, "timestamp"));
+    json_int_t took = json_integer_value(json_object_get(e, "duration"));
+    const char *method = json_string_value(json_object_get(e, "method"));
+    char started[48];
+    time_t t = (time_t)(ts / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(started + n, sizeof started - n, ".%03dZ", (int)(ts % 1000));
+    char *url = entry_url(target, e);
+    const char *location = header_ci(rsh, "Location");
+    json_t *request = json_pack(
+        "{s:s, s:s, s:s, s:o, s:o, s:[], s:i, s:I}", "method", method ? method : "GET", "url",
+        url ? url : "", "httpVersion", "HTTP/1.1", "headers", har_headers(rqh), "queryString",
+        query_list(json_string_value(json_object_get(e, "query"))), "cookies", "headersSize", -1,
+        "bodySize", (json_int_t)body_size(e, "requestBody"));
+    if (json_string_length(json_object_get(e, "requestBody")) > 0)
+        json_object_set_new(request, "postData",
+                            har_body(e, "requestBody", header_ci(rqh, "Content-Type"), false));
+    json_t *response = json_pack("{s:i, s:s, s:s, s:o, s:[], s:o, s:s, s:i, s:I}", "status", status,
+                                 "statusText", status_text(status), "httpVersion", "HTTP/1.1",
+                                 "headers", har_headers(rsh), "cookies", "content",
+                                 har_body(e, "responseBody", header_ci(rsh, "Content-Type"), true),
+                                 "redirectURL", location ? location : "", "headersSize", -1,
+                                 "bodySize", (json_int_t)body_size(e, "responseBody"));
+    free(url);
+    json_t *h = json_pack("{s:s, s:I, s:o, s:o, s:{}, s:{s:i, s:i, s:i, s:i, s:I, s:i}, s:O}",
+                          "startedDateTime", started, "time", took, "request", request, "response",
+                          response, "cache", "timings", "blocked", -1, "dns", -1, "connect", -1,
+                          "send", 0, "wait", took, "receive", 0, "_id", json_object_get(e, "id"));
+    static const char *const extras[][2] = {{"annotation", "_annotation"}, {"error", "_error"}};
+    for (size_t i = 0; h && i < sizeof extras / sizeof *extras; i++)
+        if (json_object_get(e, extras[i][0]))
+            json_object_set(h, extras[i][1], json_object_get(e, extras[i][0]));
+    return h;
+}
+
+/* The session as a HAR 1.2 log; entries keep their redactions. */
+static int recorder_export(ctx_t *c)
+{
+    json_t *meta, *entries;
+    if (session_copy(c, &meta, &entries) != 0)
+        return 404;
+    const char *target = json_string_value(json_object_get(meta, "targetUrl"));
+    json_t *list = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) json_array_append_new(list, har_entry(target, e));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    char comment[200];
+    snprintf(comment, sizeof comment, "Mockarty recorder session %s", name ? name : "");
+    json_t *har = json_pack("{s:{s:s, s:{s:s, s:s}, s:[], s:o, s:s}}", "log", "version", "1.2",
+                            "creator", "name", "mockarty", "version", MK_API_VERSION, "pages",
+                            "entries", list, "comment", comment);
+    char disp[160];
+    snprintf(disp, sizeof disp, "attachment; filename=\"recorder-%s.har\"",
+             json_string_value(json_object_get(meta, "id")));
+    mk_httpd_add_header(c->req, MK_STR_LIT("Content-Disposition"), mk_str_of(disp));
+    json_decref(meta);
+    json_decref(entries);
+    return mk_api_reply_json(c->req, 200, har);
+}
+
+/* PATCH: the body (an object) becomes the entry's annotation, kept with the session. */
+static int recorder_annotate(ctx_t *c)
+{
+    json_t *body;
+    if (mk_api_parse_body(c, &body))
+        return 400;
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return mk_api_reply_fmt(c, MK_EINVAL, "annotation: the body must be a JSON object");
+    }
+    struct mk_api_recorder *r;
+    session_t *s = session_locked(c, &r);
+    if (s == NULL) {
+        json_decref(body);
+        return 404;
+    }
+    const char *eid = mk_api_param(c, "entryId");
+    json_t *e = entry_by_id(s->entries, eid);
+    int status;
+    mk_err_t err;
+    if (e == NULL) {
+        char sid[65];
+        snprintf(sid, sizeof sid, "%s", s->id);
+        pthread_mutex_unlock(&rec_mu);
+        status = mk_api_reply_fmt(c, MK_ENOTFOUND, "entry '%s' not found in recorder session '%s'",
+                                  eid, sid);
+    } else {
+        json_object_set(e, "annotation", body);
+        s->dirty = true;
+        int rc = session_save(c->api, s, &err);
+        json_t *copy = rc == 0 ? json_deep_copy(e) : NULL;
+        pthread_mutex_unlock(&rec_mu);
+        status = rc == 0 ? mk_api_reply_json(c->req, 200, copy) : mk_api_reply_err(c, &err);
+    }
+    json_decref(body);
+    return status;
+}
+
+#define MAX_REPLAY_CONCURRENCY 16
+#define MAX_REPLAY_TIMEOUT_MS  120000
+#define REPLAY_PREVIEW         256
+#define REPLAY_MAX_BODY        ((size_t)4 << 20)
+
+typedef struct replay_opts {
+    const char *target; /* NULL: each entry's original URL */
+    long timeout_ms;
+    bool follow, non_http, insecure;
+    int concurrency;
+} replay_opts_t;
+
+/* Reads ReplayOptions from body (may be NULL); answers 400 naming the field and returns it. */
+static int replay_opts(ctx_t *c, const json_t *body, replay_opts_t *o)
+{
+    json_t *t = json_object_get(body, "targetUrl"), *n = json_object_get(body, "concurrency");
+    json_t *ms = json_object_get(body, "timeoutMs");
+    *o = (replay_opts_t){.timeout_ms = 10000, .concurrency = 1};
+    if (body != NULL && !json_is_object(body))
+        return mk_api_reply_fmt(c, MK_EINVAL, "the body must be a JSON object (ReplayOptions)");
+    if (t && !json_is_null(t) &&
+        !(json_is_string(t) && (json_string_length(t) == 0 || http_url(json_string_value(t)))))
+        return mk_api_reply_fmt(c, MK_EINVAL, "targetUrl: an http:// or https:// URL");
+    if (n && !json_is_null(n) &&
+        (!json_is_integer(n) || json_integer_value(n) < 0 ||
+         json_integer_value(n) > MAX_REPLAY_CONCURRENCY))
+        return mk_api_reply_fmt(c, MK_EINVAL, "concurrency: an integer from 1 to %d",
+                                MAX_REPLAY_CONCURRENCY);
+    if (ms && !json_is_null(ms) &&
+        (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
+         json_integer_value(ms) > MAX_REPLAY_TIMEOUT_MS))
+        return mk_api_reply_fmt(c, MK_EINVAL, "timeoutMs: an integer from 1 to %d",
+                                MAX_REPLAY_TIMEOUT_MS);
+    json_t *ids = json_object_get(body, "entryIds");
+    size_t i;
+    json_t *x;
+    bool ids_ok = ids == NULL || json_is_null(ids) || json_is_array(ids);
+    json_array_foreach(ids, i, x) ids_ok = ids_ok && json_is_string(x);
+    if (!ids_ok)
+        return mk_api_reply_fmt(c, MK_EINVAL, "entryIds: an array of entry ids");
+    if (json_string_length(t) > 0)
+        o->target = json_string_value(t);
+    if (json_integer_value(n) > 0)
+        o->concurrency = (int)json_integer_value(n);
+    if (json_integer_value(ms) > 0)
+        o->timeout_ms = (long)json_integer_value(ms);
+    o->follow = json_is_true(json_object_get(body, "followRedirects"));
+    o->non_http = json_is_true(json_object_get(body, "includeNonHttp"));
+    return 0;
+}
+
+/* A WebSocket upgrade or an event stream: not a plain exchange to send again. */
+static bool non_http_entry(const json_t *e)
+{
+    const char *up = header_ci(json_object_get(e, "requestHeaders"), "Upgrade");
+    const char *ct = header_ci(json_object_get(e, "responseHeaders"), "Content-Type");
+    const char *acc = header_ci(json_object_get(e, "requestHeaders"), "Accept");
+    return up != NULL || (ct && strstr(ct, "text/event-stream")) ||
+           (acc && strcmp(acc, "text/event-stream") == 0);
+}
+
+/* Request headers not sent again: hop-by-hop and framing ones (curl sets its own) and the
+ * placeholders of redacted credentials. */
+static bool replay_sends(const char *name, const json_t *value)
+{
+    static const char *const dropped[] = {"Host",
+                                          "Connection",
+                                          "Content-Length",
+                                          "Transfer-Encoding",
+                                          "Keep-Alive",
+                                          "Upgrade",
+                                          "Proxy-Connection",
+                                          "TE",
+                                          "Trailer",
+                                          "Accept-Encoding",
+                                          "Expect"};
+    for (size_t i = 0; i < sizeof dropped / sizeof *dropped; i++)
+        if (strcasecmp(name, dropped[i]) == 0)
+            return false;
+    return json_is_string(value) && strcmp(json_string_value(value), REDACTED) != 0;
+}
+
+/* The first bytes of a body as text, cut at a character boundary; NULL when not UTF-8. */
+static json_t *preview_of(const char *body, size_t len)
+{
+    size_t n = len < REPLAY_PREVIEW ? len : REPLAY_PREVIEW;
+    while (n > 0 && n < len && ((unsigned char)body[n] & 0xC0) == 0x80)
+        n--;
+    return json_stringn(body, n);
+}
+
+/* Sends entry e again and says how it went: a ReplayResult object. */
+static json_t *replay_one(const json_t *e, const char *base, const replay_opts_t *o)
+{
+    const char *id = json_string_value(json_object_get(e, "id"));
+    int orig = (int)json_integer_value(json_object_get(e, "statusCode"));
+    char *url = entry_url(o->target ? o->target : base, e);
+    json_t *r =
+        json_pack("{s:s, s:i, s:i, s:b, s:i, s:s}", "entryId", id ? id : "", "originalStatus", orig,
+                  "newStatus", 0, "statusMatch", 0, "durationMs", 0, "replayedUrl", url ? url : "");
+    if (r == NULL || url == NULL) {
+        free(url);
+        return r;
+    }
+    if (!o->non_http && non_http_entry(e)) {
+        json_object_set_new(r, "skipped", json_true());
+        json_object_set_new(r, "skippedReason",
+                            json_string("a WebSocket or event-stream exchange (includeNonHttp "
+                                        "sends it as a plain request)"));
+        free(url);
+        return r;
+    }
+    const json_t *rqh = json_object_get(e, "requestHeaders");
+    mk_httpclient_fetch_header_t *hs = calloc(json_object_size(rqh) + 1, sizeof *hs);
+    size_t nh = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)rqh, k, v)
+    {
+        if (hs && replay_sends(k, v))
+            hs[nh++] = (mk_httpclient_fetch_header_t){(char *)k, (char *)json_string_value(v)};
+    }
+    mk_buf_t raw;
+    mk_buf_init(&raw, REPLAY_MAX_BODY);
+    const char *body = json_string_value(json_object_get(e, "requestBody"));
+    size_t body_len = body ? strlen(body) : 0;
+    if (body_len > 0 && json_is_true(json_object_get(e, "requestBodyBase64")) &&
+        mk_grpc_base64_decode(&raw, body, body_len) == 0) {
+        body = raw.data;
+        body_len = raw.len;
+    }
+    const char *method = json_string_value(json_object_get(e, "method"));
+    mk_httpclient_fetch_req_t req = {
+        .method = method ? method : "GET",
+        .url = url,
+        .headers = hs,
+        .n_headers = nh,
+        .body = body_len ? body : NULL,
+        .body_len = body_len,
+        .timeout_ms = o->timeout_ms,
+        .connect_timeout_ms = o->timeout_ms,
+        .follow_redirects = o->follow,
+        .insecure = o->insecure,
+        .max_body = REPLAY_MAX_BODY,
+        .user_agent = NULL,
+    };
+    mk_httpclient_fetch_resp_t resp = {0};
+    mk_err_t err = {0};
+    int64_t t0 = mk_mock_now_ms();
+    int rc =
+        hs ? mk_httpclient_fetch(&req, &resp, &err) : mk_err_set(&err, MK_ENOMEM, "out of memory");
+    json_object_set_new(r, "durationMs", json_integer(mk_mock_now_ms() - t0));
+    if (rc != 0) {
+        json_object_set_new(r, "error", json_string(err.msg[0] ? err.msg : "request failed"));
+    } else {
+        json_object_set_new(r, "newStatus", json_integer(resp.status));
+        json_object_set_new(r, "statusMatch", json_boolean(resp.status == orig));
+        json_t *pv = preview_of(resp.body ? resp.body : "", resp.body_len);
+        if (pv == NULL) {
+            char note[64];
+            snprintf(note, sizeof note, "(%zu bytes, not UTF-8 text)", resp.body_len);
+            pv = json_string(note);
+        }
+        if (resp.body_len > 0)
+            json_object_set_new(r, "responsePreview", pv);
+        else
+            json_decref(pv);
+    }
+    mk_httpclient_fetch_resp_free(&resp);
+    mk_buf_free(&raw);
+    free(hs);
+    free(url);
+    return r;
+}
+
+typedef struct replay_job {
+    const json_t *entries; /* borrowed */
+    json_t **results;
+    const char *base;
+    const replay_opts_t *o;
+    atomic_size_t next;
+} replay_job_t;
+
+static void *replay_worker(void *ud)
+{
+    replay_job_t *j = ud;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= json_array_size(j->entries))
+            break;
+        j->results[i] = replay_one(json_array_get(j->entries, i), j->base, j->o);
+    }
+    return NULL;
+}
+
+/* Replays entries with at most o->concurrency at once (this thread is one of them); a new array
+ * of results in the entries' order. */
+static json_t *replay_all(const json_t *entries, const char *base, const replay_opts_t *o)
+{
+    size_t n = json_array_size(entries);
+    replay_job_t j = {.entries = entries, .base = base, .o = o};
+    atomic_init(&j.next, 0);
+    j.results = calloc(n ? n : 1, sizeof *j.results);
+    json_t *out = json_array();
+    if (j.results == NULL)
+        return out;
+    pthread_t th[MAX_REPLAY_CONCURRENCY];
+    size_t started = 0;
+    for (size_t i = 1; i < (size_t)o->concurrency && i < n; i++)
+        if (pthread_create(&th[started], NULL, replay_worker, &j) == 0)
+            started++;
+    replay_worker(&j);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, j.results[i] ? j.results[i] : json_null());
+    free(j.results);
+    return out;
+}
+
+/* Parses the optional body and reads the session: 0 with the options, meta and entries, or the
+ * status already answered. */
+static int replay_prepare(ctx_t *c, json_t **body, replay_opts_t *o, json_t **meta,
+                          json_t **entries)
+{
+    *body = NULL;
+    if (c->view->body.len > 0 && mk_api_parse_body(c, body))
+        return 400;
+    int status = replay_opts(c, *body, o);
+    if (status == 0 && session_copy(c, meta, entries) != 0)
+        status = 404;
+    if (status != 0) {
+        json_decref(*body);
+        return status;
+    }
+    o->insecure = json_is_true(json_object_get(json_object_get(*meta, "proxy"), "insecure"));
+    return 0;
+}
+
+static int recorder_replay(ctx_t *c)
+{
+    json_t *body, *meta, *entries;
+    replay_opts_t o;
+    int status = replay_prepare(c, &body, &o, &meta, &entries);
+    if (status != 0)
+        return status;
+    json_t *ids = json_object_get(body, "entryIds");
+    json_t *chosen = json_array_size(ids) ? json_array() : json_incref(entries);
+    size_t i;
+    json_t *x;
+    json_array_foreach(ids, i, x)
+    {
+        json_t *e = entry_by_id(entries, json_string_value(x));
+        if (e == NULL) {
+            status = mk_api_reply_fmt(c, MK_ENOTFOUND,
+                                      "entryIds: entry '%s' not found in recorder session '%s'",
+                                      json_string_value(x), mk_api_param(c, "id"));
+            goto out;
+        }
+        json_array_append(chosen, e);
+    }
+    json_t *results = replay_all(chosen, json_string_value(json_object_get(meta, "targetUrl")), &o);
+    int matched = 0, mismatched = 0, failed = 0, skipped = 0;
+    json_array_foreach(results, i, x)
+    {
+        if (json_is_true(json_object_get(x, "skipped")))
+            skipped++;
+        else if (json_object_get(x, "error") || !json_is_object(x))
+            failed++;
+        else if (json_is_true(json_object_get(x, "statusMatch")))
+            matched++;
+        else
+            mismatched++;
+    }
+    status = mk_api_reply_json(
+        c->req, 200,
+        json_pack("{s:O, s:i, s:i, s:i, s:i, s:i, s:o}", "sessionId", json_object_get(meta, "id"),
+                  "totalEntries", (int)json_array_size(chosen), "matched", matched, "mismatched",
+                  mismatched, "failed", failed, "skipped", skipped, "results", results));
+out:
+    json_decref(chosen);
+    json_decref(meta);
+    json_decref(entries);
+    json_decref(body);
+    return status;
+}
+
+static int recorder_replay_entry(ctx_t *c)
+{
+    json_t *body, *meta, *entries;
+    replay_opts_t o;
+    int status = replay_prepare(c, &body, &o, &meta, &entries);
+    if (status != 0)
+        return status;
+    const char *eid = mk_api_param(c, "entryId");
+    json_t *e = entry_by_id(entries, eid);
+    if (e == NULL)
+        status = mk_api_reply_fmt(c, MK_ENOTFOUND, "entry '%s' not found in recorder session '%s'",
+                                  eid, mk_api_param(c, "id"));
+    else
+        status = mk_api_reply_json(
+            c->req, 200, replay_one(e, json_string_value(json_object_get(meta, "targetUrl")), &o));
+    json_decref(meta);
+    json_decref(entries);
+    json_decref(body);
+    return status;
+}
+
+/* The recorder's certificate authority (HTTPS interception) is not part of this server. */
+static int recorder_ca(ctx_t *c)
+{
+    mk_str_t id = mk_httpd_req_id(c->req);
+    return mk_api_reply_json(
+        c->req, 501,
+        json_pack("{s:s, s:s, s:s#}", "error",
+                  "the recorder has no certificate authority here: HTTPS interception (MITM) is "
+                  "not implemented; record through a session's targetUrl instead",
+                  "code", "not_implemented", "request_id", id.base, id.len));
+}
+
 /* ---- the fallback proxy of a namespace ---- */
 
 static const char *param_ns(ctx_t *c)
@@ -1043,6 +1624,23 @@ const mk_api_endpoint_t mk_api_recorder_endpoints[] = {
     {"POST", "/api/v1/recorder/:id/mocks", recorder_mocks, "mocks:write",
      "Turn a session into mocks (deduplicated; parametrize: ids in paths become :id)",
      MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/:id/export", recorder_export, "mocks:read",
+     "The session as a HAR 1.2 document (credentials stay redacted)", MK_API_HEAVY},
+    {"GET", "/api/v1/recorder/:id/export", recorder_export, "mocks:read",
+     "The session as a HAR 1.2 document, for browsers (as POST)", MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/:id/replay", recorder_replay, "mocks:write",
+     "Send the recorded requests again (ReplayOptions) and compare statuses: a ReplaySummary",
+     MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/:id/entries/:entryId/replay", recorder_replay_entry, "mocks:write",
+     "Send one recorded request again: a ReplayResult", MK_API_HEAVY},
+    {"PATCH", "/api/v1/recorder/:id/entries/:entryId", recorder_annotate, "mocks:write",
+     "Annotate an entry: the body (an object) is kept as its annotation", MK_API_HEAVY},
+    {"GET", "/api/v1/recorder/ca/status", recorder_ca, "mocks:read",
+     "501: HTTPS interception (a recorder CA) is not implemented", 0},
+    {"POST", "/api/v1/recorder/ca/generate", recorder_ca, "mocks:write",
+     "501: HTTPS interception (a recorder CA) is not implemented", 0},
+    {"GET", "/api/v1/recorder/ca/download", recorder_ca, "mocks:read",
+     "501: HTTPS interception (a recorder CA) is not implemented", 0},
     {"GET", "/api/v1/namespaces/:namespace/fallback-proxy", fallback_get, "mocks:read",
      "The namespace's fallback proxy (where requests no mock matches go)", 0},
     {"PUT", "/api/v1/namespaces/:namespace/fallback-proxy", fallback_put, "mocks:write",
