@@ -2,12 +2,15 @@
 """GraphQL mocks with a plain HTTP GraphQL client (urllib): data from mocks, graphqlErrors,
 aliases, fragments, conditions on variables and headers, GET requests, syntax and validation
 errors, near-miss diagnosis, a schema uploaded through the API, and GraphiQL's full standard
-IntrospectionQuery answered from it.
+IntrospectionQuery answered from it; and subscriptions (queries too) over a WebSocket with the
+graphql-transport-ws protocol of the graphql-ws library (Apollo Client, urql) and the legacy
+graphql-ws one, from python3-websockets.
 
 usage: graphql_test.py MOCKARTY [MOCKARTY_RESOLVER]
 With the resolver binary, the same requests also run against a resolver following a PostgreSQL
 admin.
 """
+import asyncio
 import json
 import os
 import sys
@@ -19,6 +22,8 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from support import harness, services  # noqa: E402
 from support.harness import check  # noqa: E402
+
+import websockets  # noqa: E402
 
 TOKEN = "graphql-e2e-token"
 
@@ -202,6 +207,23 @@ MOCKS = [
     {"id": "gql-search", "graphql": {"operation": "query", "field": "search"},
      "response": {"payload": [{"__typename": "User", "id": "1", "name": "Ann"},
                               {"__typename": "Post", "id": "p1", "title": "Hello"}]}},
+    # Subscriptions: each sseEventChain event is one `next` over a WebSocket, after its delay.
+    {"id": "gql-sub-ticks", "graphql": {"operation": "subscription", "field": "ticks"},
+     "response": {"payload": {"n": 0}, "sseEventChain": {"events": [
+         {"data": {"n": 1, "at": "first"}, "delay": 150},
+         {"data": {"data": {"ticks": {"n": 2, "at": "$.body.variables.tag"}}}, "delay": 250},
+         {"data": {"n": 3, "at": "last"}, "delay": 100}]}}},
+    {"id": "gql-sub-acme", "graphql": {"operation": "subscription", "field": "price",
+                                      "conditions": [{"path": "$.symbol", "assertAction": "equals",
+                                                      "value": "ACME"}]},
+     "response": {"sseEventChain": {"events": [{"data": {"symbol": "ACME", "value": 10}}]}}},
+    {"id": "gql-sub-xyz", "graphql": {"operation": "subscription", "field": "price",
+                                     "conditions": [{"path": "$.symbol", "assertAction": "equals",
+                                                     "value": "XYZ"}]},
+     "response": {"sseEventChain": {"events": [{"data": {"symbol": "XYZ", "value": 99}}]}}},
+    {"id": "gql-sub-clock", "graphql": {"operation": "subscription", "field": "clock"},
+     "response": {"sseEventChain": {"events": [{"data": {"i": i}, "delay": 100}
+                                               for i in range(200)]}}},
     # Another endpoint under a namespace pathPrefix, in namespace "shop".
     {"id": "gql-shop", "namespace": "shop", "pathPrefix": "/shop",
      "graphql": {"operation": "query", "field": "products", "path": "/api/graphql"},
@@ -356,6 +378,150 @@ def requests_without_schema(port, who):
     r = services.request(port, "GRAPHQL", "/graphql/query/users")
     check(r.status == 404, "%s: an HTTP request with method GRAPHQL finds no mock (%s)" %
           (who, r.status))
+    asyncio.run(ws_session(port, who))
+
+
+class GqlWs:
+    """A graphql-transport-ws client, as the graphql-ws library speaks it."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    async def send(self, msg):
+        await self.ws.send(msg if isinstance(msg, str) else json.dumps(msg))
+
+    async def recv(self, timeout=5):
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def init(self):
+        await self.send({"type": "connection_init", "payload": {}})
+        return await self.recv()
+
+    async def closed_with(self, timeout=5):
+        """The close code the server sent (None when it did not close in time)."""
+        try:
+            while True:
+                await asyncio.wait_for(self.ws.recv(), timeout)
+        except websockets.ConnectionClosed as e:
+            return e.code, e.reason
+        except asyncio.TimeoutError:
+            return None, ""
+
+
+async def ws_session(port, who):
+    url = "ws://127.0.0.1:%d/graphql" % port
+    proto = ["graphql-transport-ws"]
+    async with websockets.connect(url, subprotocols=proto) as raw:
+        c = GqlWs(raw)
+        check(raw.subprotocol == "graphql-transport-ws",
+              "%s: ws: the server speaks graphql-transport-ws (%s)" % (who, raw.subprotocol))
+        ack = await c.init()
+        check(ack == {"type": "connection_ack"}, "%s: ws: connection_ack (%s)" % (who, ack))
+        await c.send({"type": "ping", "payload": {"k": 1}})
+        pong = await c.recv()
+        check(pong == {"type": "pong", "payload": {"k": 1}}, "%s: ws: ping/pong (%s)" % (who, pong))
+        t0 = time.time()
+        await c.send({"id": "s1", "type": "subscribe", "payload": {
+            "query": "subscription Ticks($tag: String) { ticks { n at } }",
+            "variables": {"tag": "mid"}, "operationName": "Ticks", "extensions": {}}})
+        got = []
+        for _ in range(4):
+            m = await c.recv()
+            got.append((m, time.time() - t0))
+        msgs = [m for m, _ in got]
+        check(msgs == [
+            {"type": "next", "id": "s1", "payload": {"data": {"ticks": {"n": 1, "at": "first"}}}},
+            {"type": "next", "id": "s1", "payload": {"data": {"ticks": {"n": 2, "at": "mid"}}}},
+            {"type": "next", "id": "s1", "payload": {"data": {"ticks": {"n": 3, "at": "last"}}}},
+            {"type": "complete", "id": "s1"}],
+            "%s: ws: a subscription streams its 3 events in order, then completes (%s)" %
+            (who, msgs))
+        times = [round(t, 2) for _, t in got]
+        check(0.13 <= times[0] < 1.0 and times[1] - times[0] >= 0.23 and
+              times[2] - times[1] >= 0.08 and times[2] < 2.0,
+              "%s: ws: each event after its delay (%s s)" % (who, times))
+        # Variables pick the mock through its conditions.
+        for sid, sym, val in (("a", "ACME", 10), ("x", "XYZ", 99)):
+            await c.send({"id": sid, "type": "subscribe", "payload": {
+                "query": "subscription($s: String!) { price(symbol: $s) { value } }",
+                "variables": {"s": sym}}})
+            m1, m2 = await c.recv(), await c.recv()
+            check(m1 == {"type": "next", "id": sid, "payload": {"data": {"price": {"value": val}}}}
+                  and m2 == {"type": "complete", "id": sid},
+                  "%s: ws: variables pick the %s mock (%s %s)" % (who, sym, m1, m2))
+        # A query over the socket: one next, then complete.
+        await c.send({"id": "q", "type": "subscribe", "payload": {"query": "{ users { id } }"}})
+        m1, m2 = await c.recv(), await c.recv()
+        check(m1 == {"type": "next", "id": "q",
+                     "payload": {"data": {"users": [{"id": "1"}, {"id": "2"}]}}} and
+              m2 == {"type": "complete", "id": "q"},
+              "%s: ws: a query answers one next and complete (%s %s)" % (who, m1, m2))
+        # A syntax error: an `error` message with GraphQL errors, no complete.
+        await c.send({"id": "bad", "type": "subscribe", "payload": {"query": "subscription {"}})
+        m = await c.recv()
+        check(m.get("type") == "error" and m.get("id") == "bad" and
+              "Syntax Error" in m["payload"][0]["message"] and m["payload"][0]["locations"],
+              "%s: ws: a syntax error answers an error message (%s)" % (who, m))
+        # The client cancels a long stream with complete: nothing more comes for it.
+        await c.send({"id": "clk", "type": "subscribe", "payload": {"query": "subscription "
+                                                                               "{ clock { i } }"}})
+        m1, m2 = await c.recv(), await c.recv()
+        await c.send({"id": "clk", "type": "complete"})
+        check([m1["payload"]["data"]["clock"]["i"], m2["payload"]["data"]["clock"]["i"]] ==
+              [0, 1], "%s: ws: a long stream runs (%s %s)" % (who, m1, m2))
+        try:
+            extra = await c.recv(timeout=0.6)
+        except asyncio.TimeoutError:
+            extra = None
+        check(extra is None, "%s: ws: complete from the client stops the stream (%s)" %
+              (who, extra))
+        await c.send({"type": "ping"})
+        m = await c.recv()
+        check(m == {"type": "pong"}, "%s: ws: the connection lives on after a cancel (%s)" %
+              (who, m))
+        # Two operations with one id: 4409.
+        await c.send({"id": "dup", "type": "subscribe", "payload": {"query": "subscription "
+                                                                               "{ clock { i } }"}})
+        await c.send({"id": "dup", "type": "subscribe", "payload": {"query": "subscription "
+                                                                               "{ clock { i } }"}})
+        code, reason = await c.closed_with()
+        check(code == 4409 and reason == "Subscriber for dup already exists",
+              "%s: ws: a duplicate id closes with 4409 (%s %s)" % (who, code, reason))
+    async with websockets.connect(url, subprotocols=proto) as raw:
+        c = GqlWs(raw)
+        await c.send({"id": "1", "type": "subscribe", "payload": {"query": "{ users { id } }"}})
+        code, _ = await c.closed_with()
+        check(code == 4401, "%s: ws: subscribe before connection_init closes 4401 (%s)" %
+              (who, code))
+    async with websockets.connect(url, subprotocols=proto) as raw:
+        c = GqlWs(raw)
+        await c.init()
+        await c.send("{not json")
+        code, _ = await c.closed_with()
+        check(code == 4400, "%s: ws: an invalid message closes 4400 (%s)" % (who, code))
+    async with websockets.connect(url, subprotocols=proto) as raw:
+        c = GqlWs(raw)
+        await c.init()
+        await c.send({"type": "connection_init"})
+        code, _ = await c.closed_with()
+        check(code == 4429, "%s: ws: a second connection_init closes 4429 (%s)" % (who, code))
+    # The legacy subscriptions-transport-ws protocol.
+    async with websockets.connect(url, subprotocols=["graphql-ws"]) as raw:
+        c = GqlWs(raw)
+        check(raw.subprotocol == "graphql-ws", "%s: ws: legacy graphql-ws negotiated" % who)
+        ack, ka = await c.init(), await c.recv()
+        await c.send({"id": "1", "type": "start", "payload": {
+            "query": "subscription { price(symbol: \"XYZ\") { symbol } }"}})
+        m1, m2 = await c.recv(), await c.recv()
+        check(ack == {"type": "connection_ack"} and ka == {"type": "ka"} and
+              m1 == {"type": "data", "id": "1",
+                     "payload": {"data": {"price": {"symbol": "XYZ"}}}} and
+              m2 == {"type": "complete", "id": "1"},
+              "%s: ws: legacy graphql-ws: ack, ka, data, complete (%s %s %s %s)" %
+              (who, ack, ka, m1, m2))
+        await c.send({"type": "connection_terminate"})
+        code, _ = await c.closed_with()
+        check(code == 1000, "%s: ws: legacy connection_terminate closes (%s)" % (who, code))
 
 
 def requests_with_schema(port, who):
@@ -417,6 +583,10 @@ def journal(admin):
           any('"users"' in (e.get("response") or {}).get("body", "") for e in entries),
           "journal: GraphQL requests recorded with protocol, operation, mock id and answer (%s %d)" %
           (st, len(entries or [])))
+    sub = [e for e in entries if e.get("mockId") == "gql-sub-ticks"]
+    check(len(sub) == 1 and sub[0].get("operation") == "subscription ticks" and
+          sub[0]["request"]["method"] == "WS",
+          "journal: a subscription over a WebSocket is one entry, protocol graphql (%s)" % sub)
     metrics = admin.request("GET", "/metrics").raw.decode()
     check('protocol="graphql"' in metrics, "/metrics counts GraphQL requests by protocol")
 

@@ -25,9 +25,14 @@ void mk_mock_graphql_free(mk_mock_graphql_t *g)
         return;
     free(g->field);
     free(g->endpoint);
-    for (size_t i = 0; i < g->nerrors; i++)
+    for (size_t i = 0; i < g->nerrors; i++) {
         mk_template_free(g->errors[i]);
+        for (size_t k = 0; g->streams && k < g->streams[i].nevents; k++)
+            mk_template_free(g->streams[i].events[k].data);
+        free(g->streams ? g->streams[i].events : NULL);
+    }
     free(g->errors);
+    free(g->streams);
     free(g);
 }
 
@@ -114,6 +119,50 @@ static int compile_errors(const json_t *list, const char *field, mk_template_t *
     return mk_template_compile_json(list, where, out, err);
 }
 
+/* One response's sseEventChain.events: {data, delay} each, data a JSON template. */
+static int compile_stream(const json_t *resp, const char *field, mk_mock_graphql_stream_t *st,
+                          bool *uses_store, mk_err_t *err)
+{
+    const json_t *chain = json_object_get(resp, "sseEventChain");
+    if (chain == NULL || json_is_null(chain))
+        return 0;
+    if (!json_is_object(chain))
+        return mk_err_set(err, MK_EINVAL, "%s.sseEventChain: must be an object", field);
+    const json_t *events = json_object_get(chain, "events");
+    if (events && !json_is_null(events) && !json_is_array(events))
+        return mk_err_set(err, MK_EINVAL, "%s.sseEventChain.events: must be an array", field);
+    size_t n = json_array_size(events);
+    if (n > MK_MOCK_GRAPHQL_MAX_EVENTS)
+        return mk_err_set(err, MK_EINVAL, "%s.sseEventChain.events: at most %d events", field,
+                          MK_MOCK_GRAPHQL_MAX_EVENTS);
+    if (n > 0 && (st->events = calloc(n, sizeof *st->events)) == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *ev = json_array_get(events, i);
+        char where[128];
+        snprintf(where, sizeof where, "%s.sseEventChain.events[%zu]", field, i);
+        if (!json_is_object(ev))
+            return mk_err_set(err, MK_EINVAL, "%s: must be an object", where);
+        const json_t *d = json_object_get(ev, "delay");
+        if (d && !json_is_null(d) &&
+            (!json_is_integer(d) || json_integer_value(d) < 0 ||
+             json_integer_value(d) > MK_MOCK_MAX_DELAY_MS))
+            return mk_err_set(err, MK_EINVAL, "%s.delay: must be an integer from 0 to %d", where,
+                              MK_MOCK_MAX_DELAY_MS);
+        st->nevents = i + 1;
+        st->events[i].delay_ms = json_is_integer(d) ? (uint32_t)json_integer_value(d) : 0;
+        const json_t *data = json_object_get(ev, "data");
+        if (data == NULL || json_is_null(data))
+            continue;
+        snprintf(where + strlen(where), sizeof where - strlen(where), ".data");
+        int rc = mk_template_compile_json(data, where, &st->events[i].data, err);
+        if (rc)
+            return rc;
+        *uses_store = *uses_store || mk_template_uses_store(st->events[i].data);
+    }
+    return 0;
+}
+
 static int compile_all_errors(mk_mock_graphql_t *g, const json_t *def, bool *uses_store,
                               mk_err_t *err)
 {
@@ -121,7 +170,8 @@ static int compile_all_errors(mk_mock_graphql_t *g, const json_t *def, bool *use
     json_t *list = json_object_get(json_object_get(def, "oneOf"), "responses");
     size_t n = json_is_array(list) && json_array_size(list) ? json_array_size(list) : 1;
     g->errors = calloc(n, sizeof *g->errors);
-    if (g->errors == NULL)
+    g->streams = calloc(n, sizeof *g->streams);
+    if (g->errors == NULL || g->streams == NULL)
         return mk_err_set(err, MK_ENOMEM, "out of memory");
     g->nerrors = n;
     for (size_t i = 0; i < n; i++) {
@@ -133,6 +183,8 @@ static int compile_all_errors(mk_mock_graphql_t *g, const json_t *def, bool *use
             snprintf(field, sizeof field, "oneOf.responses[%zu]", i);
         }
         int rc = compile_errors(json_object_get(r, "graphqlErrors"), field, &g->errors[i], err);
+        if (rc == 0)
+            rc = compile_stream(r, field, &g->streams[i], uses_store, err);
         if (rc)
             return rc;
         /* Its store reads make the answer wait for Redis like the payload's (serve_graphql.c). */

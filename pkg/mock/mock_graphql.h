@@ -10,6 +10,19 @@
 
 #define MK_MOCK_GRAPHQL_METHOD       "GRAPHQL"
 #define MK_MOCK_GRAPHQL_DEFAULT_PATH "/graphql"
+#define MK_MOCK_GRAPHQL_MAX_EVENTS   1000 /* in one response's sseEventChain */
+
+/* One event of a subscription's stream (a response's `sseEventChain.events`): its `data` is the
+ * field's payload for one `next` message over a WebSocket, sent delay_ms after the previous. */
+typedef struct mk_mock_graphql_event {
+    mk_template_t *data; /* a JSON template; NULL when the event has no data (null) */
+    uint32_t delay_ms;
+} mk_mock_graphql_event_t;
+
+typedef struct mk_mock_graphql_stream {
+    mk_mock_graphql_event_t *events;
+    size_t nevents;
+} mk_mock_graphql_stream_t;
 
 typedef struct mk_mock_graphql {
     int operation;  /* 0 query, 1 mutation, 2 subscription (mk_gql_op_kind_t's order) */
@@ -19,6 +32,9 @@ typedef struct mk_mock_graphql {
      * NULL when that response has none. */
     mk_template_t **errors;
     size_t nerrors;
+    /* Per response, as errors (nerrors of them): the events a subscription streams over a
+     * WebSocket (serve_graphql_ws.c); nevents 0 when that response has none. */
+    mk_mock_graphql_stream_t *streams;
 } mk_mock_graphql_t;
 
 /* Does def describe a GraphQL mock (a `graphql` object with content and no http.route)? Mockarty's

@@ -8,6 +8,7 @@
 #include "graphql/schema.h"
 #include "graphql/schema_docs.h"
 #include "mock/mock_graphql.h"
+#include "ws/ws.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -97,6 +98,14 @@ typedef struct gql_call {
     uint32_t delay_ms;
     const char *mock_id; /* the first mock that answered (journal) */
     char operation[160]; /* "query user,posts" (journal) */
+    /* Over a WebSocket (no req): the answer is kept for serve_graphql_ws.c, not sent. */
+    unsigned worker;
+    json_t *answer;    /* {data, errors}, or the errors array of an `error` message */
+    bool answer_error; /* no data: the request failed (syntax, validation, no operation) */
+    bool recorded;
+    int event;      /* the stream event a render uses as payloads; -1: the responses' */
+    size_t nevents; /* events of a streaming subscription (0: one result) */
+    char *payload;  /* the message's payload: the view's body (owned) */
 } gql_call_t;
 
 static void call_release(gql_call_t *c)
@@ -119,6 +128,8 @@ static void call_release(gql_call_t *c)
     mk_gql_doc_free(c->doc);
     json_decref(c->data);
     json_decref(c->errors);
+    json_decref(c->answer);
+    free(c->payload);
 }
 
 static json_t *error_obj(const char *msg, mk_gql_loc_t loc, const char *code)
@@ -143,17 +154,31 @@ static void add_error(gql_call_t *c, json_t *e)
 static void record(gql_call_t *c, int status, mk_str_t answer)
 {
     /* A GET has no body: the journal gets its {query, variables, operationName} instead. */
-    mk_serve_record(mk_serve_journal(c->s), c->req, c->view,
-                    (mk_journal_rec_t){
-                        .ts_ms = c->now_ms,
-                        .namespace_ = c->ns,
-                        .mock_id = mk_str_of(c->mock_id),
-                        .body = c->view->body.len ? c->view->body : mk_str_of(c->body_text),
-                        .status = status,
-                        .protocol = MK_STR_LIT("graphql"),
-                        .operation = mk_str_of(c->operation),
-                        .response = answer,
-                    });
+    mk_journal_rec_t rec = {
+        .ts_ms = c->now_ms,
+        .namespace_ = c->ns,
+        .mock_id = mk_str_of(c->mock_id),
+        .body = c->view->body.len ? c->view->body : mk_str_of(c->body_text),
+        .status = status,
+        .protocol = MK_STR_LIT("graphql"),
+        .operation = mk_str_of(c->operation),
+        .response = answer,
+    };
+    mk_journal_t *j = mk_serve_journal(c->s);
+    c->recorded = true;
+    if (c->req != NULL) {
+        mk_serve_record(j, c->req, c->view, rec);
+        return;
+    }
+    if (j == NULL)
+        return;
+    /* A WebSocket message: method "WS" like the socket mocks' messages. */
+    rec.method = MK_STR_LIT("WS");
+    rec.path = c->view->path;
+    rec.query = c->view->query;
+    rec.headers = c->view->headers;
+    rec.nheaders = c->view->nheaders;
+    mk_journal_record(j, c->worker, &rec);
 }
 
 /* Sends {"errors": [...]} or {"data": ..., "errors": [...]} with status. */
@@ -165,10 +190,20 @@ static int respond(gql_call_t *c, int status)
     if (json_array_size(c->errors))
         json_object_set(body, "errors", c->errors);
     char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
     c->view->served_protocol = "graphql";
     c->view->served_matched = c->mock_id != NULL;
-    record(c, status, text ? mk_str_of(text) : MK_STR_LIT(""));
+    if (!c->recorded) /* a stream's later events are not operations of their own */
+        record(c, status, text ? mk_str_of(text) : MK_STR_LIT(""));
+    if (c->req == NULL) {
+        json_decref(c->answer);
+        c->answer_error = c->data == NULL;
+        c->answer = c->answer_error ? json_incref(c->errors) : body;
+        if (c->answer_error)
+            json_decref(body);
+        free(text);
+        return status;
+    }
+    json_decref(body);
     if (c->first) {
         const mk_mock_response_t *r = c->first;
         for (size_t i = 0; i < r->nheaders; i++)
@@ -651,8 +686,17 @@ static void render_field(gql_call_t *c, const field_plan_t *pl, mk_serve_pass_t 
     mk_template_env_t env = {.req = &tv, .match = &pl->match, .rng = &c->rng, .now_ms = c->now_ms};
     mk_err_t err;
     json_t *payload = NULL;
+    /* A streaming subscription's event k stands in for the response's payload. */
+    const mk_mock_graphql_stream_t *st =
+        c->event >= 0 && found->graphql->streams && pl->ri < found->graphql->nerrors
+            ? &found->graphql->streams[pl->ri]
+            : NULL;
+    const mk_mock_graphql_event_t *ev =
+        st && (size_t)c->event < st->nevents ? &st->events[c->event] : NULL;
     int rc = mk_serve_pass_mock(p, found, &env, &err);
-    if (rc == 0)
+    if (rc == 0 && ev)
+        rc = render_json(&env, ev->data, "null", 4, &payload, &err);
+    else if (rc == 0)
         rc = render_json(&env, r->body_tpl, r->body, r->body_len, &payload, &err);
     json_t *value = json_null();
     if (rc) {
@@ -743,6 +787,13 @@ static const mk_serve_work_t fields_work = {fields_render, fields_finish, call_f
  * stores of their mocks need (*taken: c was handed over and may be gone). */
 static int answer_fields(gql_call_t *c, bool *taken)
 {
+    if (c->req == NULL && mk_serve_stores_async(c->s))
+        for (size_t i = 0; i < c->nplan; i++)
+            if (c->plan[i].mock && c->plan[i].mock->uses_store)
+                return fail(c, 503,
+                            "Mocks that use stores are not served over a WebSocket with the "
+                            "Redis store backend.",
+                            (mk_gql_loc_t){0, 0}, "STORE_UNAVAILABLE");
     c->rng0 = c->rng;
     c->budget0 = c->budget;
     c->too_complex0 = c->too_complex;
@@ -753,6 +804,9 @@ static int answer_fields(gql_call_t *c, bool *taken)
         stores = stores || (c->plan[i].mock && c->plan[i].mock->uses_store);
     if (!stores || !mk_serve_stores_async(c->s))
         return mk_serve_work_now(c->s, c->req, c->ns, &fields_work, c);
+    if (c->req == NULL)
+        return fail(c, 500, "internal: no request to wait on", (mk_gql_loc_t){0, 0},
+                    "INTERNAL_SERVER_ERROR");
     /* The request's view and namespace outlive the handler's while the answer waits. */
     mk_httpd_req_view(c->req, &c->own_view);
     c->view = &c->own_view;
@@ -846,6 +900,15 @@ static int serve(gql_call_t *c, bool *taken)
         plan_field(c, &c->plan[c->nplan++], &cv);
     }
     mk_request_release(&cv);
+    /* Over a WebSocket, a subscription whose mocks stream events answers one result per event. */
+    for (size_t i = 0; c->req == NULL && c->op->kind == MK_GQL_SUBSCRIPTION && i < c->nplan; i++) {
+        const field_plan_t *pl = &c->plan[i];
+        const mk_mock_graphql_t *g = pl->mock ? pl->mock->graphql : NULL;
+        if (g && g->streams && pl->ri < g->nerrors && g->streams[pl->ri].nevents > c->nevents)
+            c->nevents = g->streams[pl->ri].nevents;
+    }
+    if (c->nevents > 0)
+        c->event = 0;
     return answer_fields(c, taken);
 }
 
@@ -856,9 +919,10 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
     bool get = mk_str_eq_cstr(view->method, "GET"), post = mk_str_eq_cstr(view->method, "POST");
     if (!get && !post)
         return false;
+    bool upgrade = get && mk_ws_is_handshake(req);
     /* A GET without ?query= is a page load (GraphiQL) or a plain 404: not ours. */
     mk_str_t q;
-    if (get && !mk_request_query_param(view, MK_STR_LIT("query"), &q))
+    if (get && !upgrade && !mk_request_query_param(view, MK_STR_LIT("query"), &q))
         return false;
     const mk_route_index_t *idx = mk_snapshot_index(snap, ns);
     mk_gql_registry_t *reg = atomic_load(&registry);
@@ -869,6 +933,10 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
     if (schema == NULL && !mocks_at(idx, path)) {
         mk_gql_registry_release(rs);
         return false;
+    }
+    if (upgrade) { /* subscriptions and the rest over graphql-ws (serve_graphql_ws.c) */
+        mk_gql_registry_release(rs);
+        return mk_serve_graphql_ws_accept(s, req, view, ns, path, status);
     }
     gql_call_t *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -890,6 +958,7 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
         .errors = json_array(),
         .status = 200,
         .budget = WORK_BUDGET,
+        .event = -1,
     };
     mk_request_init(&c->own_view);
     seed(c);
@@ -898,4 +967,107 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
     if (!taken)
         call_free(c);
     return true;
+}
+
+/* ---- operations over a WebSocket (serve_graphql_ws.c) --------------------------------------- */
+
+struct mk_serve_gql_op {
+    gql_call_t call;
+    mk_request_t view; /* POST of the payload on the endpoint, the upgrade's query and headers */
+};
+
+mk_serve_gql_op_t *mk_serve_graphql_op_new(mk_serve_t *s, unsigned worker, mk_str_t ns,
+                                           mk_str_t endpoint, const mk_request_t *hs,
+                                           mk_str_t payload)
+{
+    mk_serve_gql_op_t *op = calloc(1, sizeof *op);
+    if (op == NULL)
+        return NULL;
+    gql_call_t *c = &op->call;
+    mk_request_init(&op->view);
+    op->view.method = MK_STR_LIT("POST");
+    op->view.path = endpoint;
+    op->view.query = hs->query;
+    op->view.headers = hs->headers;
+    op->view.nheaders = hs->nheaders;
+    mk_catalog_t *cat = mk_serve_catalog(s);
+    const mk_snapshot_t *snap = mk_catalog_enter(cat, worker);
+    mk_gql_registry_t *reg = atomic_load(&registry);
+    const mk_gql_reg_snap_t *rs = mk_gql_registry_acquire(reg);
+    char nsbuf[80];
+    snprintf(nsbuf, sizeof nsbuf, "%.*s", (int)(ns.len < 79 ? ns.len : 79), ns.base);
+    *c = (gql_call_t){
+        .s = s,
+        .view = &op->view,
+        .ns = ns,
+        .endpoint = endpoint,
+        .idx = mk_snapshot_index(snap, ns),
+        .schema = mk_gql_registry_find(rs, nsbuf, endpoint.base, endpoint.len),
+        .rs = rs,
+        .now_ms = mk_mock_now_ms(),
+        .errors = json_array(),
+        .status = 200,
+        .budget = WORK_BUDGET,
+        .worker = worker,
+        .event = -1,
+        .payload = mk_str_dup(payload),
+    };
+    mk_request_init(&c->own_view);
+    op->view.body = mk_str_of(c->payload);
+    seed(c);
+    bool taken = false; /* never: without req the answer does not wait */
+    if (c->payload && c->errors)
+        serve(c, &taken);
+    mk_catalog_leave(cat, worker);
+    c->idx = NULL; /* the snapshot is left: planning is over, the plan holds references */
+    if (c->answer == NULL) {
+        mk_serve_graphql_op_free(op);
+        return NULL;
+    }
+    return op;
+}
+
+size_t mk_serve_graphql_op_results(const mk_serve_gql_op_t *op)
+{
+    return op->call.answer_error || op->call.nevents == 0 ? 1 : op->call.nevents;
+}
+
+uint32_t mk_serve_graphql_op_delay(const mk_serve_gql_op_t *op, size_t k)
+{
+    const gql_call_t *c = &op->call;
+    if (c->answer_error)
+        return 0;
+    if (c->nevents == 0)
+        return c->delay_ms;
+    uint32_t d = 0;
+    for (size_t i = 0; i < c->nplan; i++) {
+        const mk_mock_t *m = c->plan[i].mock;
+        const mk_mock_graphql_stream_t *st =
+            m && m->graphql->streams && c->plan[i].ri < m->graphql->nerrors
+                ? &m->graphql->streams[c->plan[i].ri]
+                : NULL;
+        if (st && k < st->nevents && st->events[k].delay_ms > d)
+            d = st->events[k].delay_ms;
+    }
+    return d;
+}
+
+json_t *mk_serve_graphql_op_result(mk_serve_gql_op_t *op, size_t k, bool *is_error)
+{
+    gql_call_t *c = &op->call;
+    if (c->nevents > 0 && !c->answer_error && (int)k != c->event) {
+        c->event = (int)k;
+        mk_serve_work_now(c->s, NULL, c->ns, &fields_work, c);
+    }
+    *is_error = c->answer_error;
+    return json_incref(c->answer);
+}
+
+void mk_serve_graphql_op_free(mk_serve_gql_op_t *op)
+{
+    if (op == NULL)
+        return;
+    call_release(&op->call);
+    mk_request_release(&op->view);
+    free(op);
 }

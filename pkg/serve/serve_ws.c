@@ -5,6 +5,7 @@
  * delays, looping when asked, then the close code. No Socket.IO framing: messages are plain
  * WebSocket text/binary frames. */
 #include "serve/serve.h"
+#include "serve/serve_graphql.h"
 
 #include "mock/mock_socket.h"
 #include "ws/ws.h"
@@ -40,13 +41,8 @@ typedef struct run {
 typedef struct client {
     mk_serve_t *s;
     mk_ws_conn_t *conn;
-    char *ns, *endpoint; /* copies: the request is gone after the upgrade */
-    /* The upgrade request's query and headers, for $.queryParam and $.reqHeader templates: one
-     * block holding every name and value, and the array of slices into it. */
-    char *extra;
-    mk_str_t query;
-    mk_header_t *headers;
-    size_t nheaders;
+    char *ns, *endpoint;     /* copies: the request is gone after the upgrade */
+    mk_serve_ws_kept_t kept; /* for $.queryParam and $.reqHeader templates */
     bool details;
     mk_faker_rng_t rng;
     run_t *runs;
@@ -77,9 +73,9 @@ static void view_of(client_t *c, mk_request_t *view, const char *body, size_t le
     mk_request_init(view);
     view->method = MK_STR_LIT(MK_MOCK_WS_METHOD);
     view->path = mk_str_of(c->endpoint);
-    view->query = c->query;
-    view->headers = c->headers;
-    view->nheaders = c->nheaders;
+    view->query = c->kept.query;
+    view->headers = c->kept.headers;
+    view->nheaders = c->kept.nheaders;
     view->body = (mk_str_t){body, len};
 }
 
@@ -359,36 +355,35 @@ static void on_close(mk_ws_conn_t *conn, void *ud)
     }
     free(c->ns);
     free(c->endpoint);
-    free(c->extra);
+    free(c->kept.block);
     free(c);
 }
 
-/* Keeps the upgrade request's query and headers (see client_t). */
-static bool keep_request(client_t *c, const mk_request_t *view)
+int mk_serve_ws_keep(const mk_request_t *view, mk_serve_ws_kept_t *k)
 {
     size_t size = view->query.len + 1;
     for (size_t i = 0; i < view->nheaders; i++)
         size += view->headers[i].name.len + view->headers[i].value.len;
     size_t align = sizeof(mk_header_t);
     size = (size + align - 1) / align * align;
-    c->extra = malloc(size + view->nheaders * sizeof(mk_header_t));
-    if (c->extra == NULL)
-        return false;
-    c->headers = (mk_header_t *)(void *)(c->extra + size);
-    char *p = c->extra;
+    k->block = malloc(size + view->nheaders * sizeof(mk_header_t));
+    if (k->block == NULL)
+        return MK_ENOMEM;
+    k->headers = (mk_header_t *)(void *)(k->block + size);
+    char *p = k->block;
     if (view->query.len > 0)
         memcpy(p, view->query.base, view->query.len);
-    c->query = (mk_str_t){p, view->query.len};
+    k->query = (mk_str_t){p, view->query.len};
     p += view->query.len;
     for (size_t i = 0; i < view->nheaders; i++) {
         const mk_header_t *h = &view->headers[i];
         memcpy(p, h->name.base, h->name.len);
         memcpy(p + h->name.len, h->value.base, h->value.len);
-        c->headers[i] = (mk_header_t){{p, h->name.len}, {p + h->name.len, h->value.len}};
+        k->headers[i] = (mk_header_t){{p, h->name.len}, {p + h->name.len, h->value.len}};
         p += h->name.len + h->value.len;
     }
-    c->nheaders = view->nheaders;
-    return true;
+    k->nheaders = view->nheaders;
+    return 0;
 }
 
 /* ---- the handshake ---- */
@@ -438,11 +433,11 @@ bool mk_serve_ws_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *r
     mk_ws_handlers_t h = {
         .on_open = on_open, .on_message = on_message, .on_timer = on_timer, .on_close = on_close};
     mk_err_t err;
-    if (c->ns == NULL || c->endpoint == NULL || !keep_request(c, view) ||
+    if (c->ns == NULL || c->endpoint == NULL || mk_serve_ws_keep(view, &c->kept) != 0 ||
         mk_ws_accept(req, NULL, &h, c, &err) != 0) {
         free(c->ns);
         free(c->endpoint);
-        free(c->extra);
+        free(c->kept.block);
         free(c);
         return false;
     }
