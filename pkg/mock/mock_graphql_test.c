@@ -163,10 +163,47 @@ static void test_stores(void)
                  0);
 }
 
+/* A subscription's sseEventChain: one stream per response, each event's data a JSON template
+ * and its delay; bad chains refused naming the field. */
+static void test_stream(void)
+{
+    mk_err_t err;
+    mk_mock_t *m = parse("{\"graphql\": {\"operation\": \"subscription\", \"field\": \"t\"},"
+                         " \"oneOf\": {\"responses\": [{\"payload\": {}},"
+                         " {\"sseEventChain\": {\"events\": [{\"data\": {\"n\": 1}, \"delay\": 50},"
+                         " {\"delay\": 7}, {\"data\": {\"at\": \"$.body.variables.x\"}}]}}]}}",
+                         &err);
+    if (m == NULL)
+        fprintf(stderr, "parse: %s\n", err.msg);
+    MK_CHECK(m != NULL && m->graphql->nerrors == 2 && m->graphql->streams != NULL);
+    if (m == NULL || m->graphql->streams == NULL)
+        return;
+    const mk_mock_graphql_stream_t *st = m->graphql->streams;
+    MK_CHECK_INT(st[0].nevents, 0);
+    MK_CHECK_INT(st[1].nevents, 3);
+    MK_CHECK(st[1].events[0].data != NULL && st[1].events[0].delay_ms == 50);
+    MK_CHECK(st[1].events[1].data == NULL && st[1].events[1].delay_ms == 7);
+    MK_CHECK(st[1].events[2].data != NULL && !mk_template_is_static(st[1].events[2].data));
+    MK_CHECK(!m->uses_store);
+    mk_mock_unref(m);
+    fails("{\"graphql\": {\"field\": \"t\"}, \"response\": {\"sseEventChain\": []}}",
+          "response.sseEventChain: must be an object");
+    fails("{\"graphql\": {\"field\": \"t\"}, \"response\": {\"sseEventChain\": {\"events\": "
+          "[{\"delay\": -1}]}}}",
+          "response.sseEventChain.events[0].delay");
+    fails("{\"graphql\": {\"field\": \"t\"}, \"response\": {\"sseEventChain\": {\"events\": "
+          "[{}, 3]}}}",
+          "response.sseEventChain.events[1]: must be an object");
+    MK_CHECK_INT(uses_store("{\"graphql\":{\"field\":\"t\"},\"response\":{\"sseEventChain\":"
+                            "{\"events\":[{\"data\":{\"n\":\"$.gS.n\"}}]}}}"),
+                 1);
+}
+
 int main(void)
 {
     MK_RUN(test_compile);
     MK_RUN(test_invalid);
     MK_RUN(test_stores);
+    MK_RUN(test_stream);
     return mk_testing_done();
 }
