@@ -281,6 +281,74 @@ def scenario_replay(node, up, sid, es):
     check(st == 404 and "entry 'nope'" in b["error"], "replay of an unknown entry: 404")
 
 
+def scenario_correlate(node, up):
+    st, s, raw, _, _ = req(node, "POST", "/api/v1/recorder/start",
+                           {"name": "flow", "targetUrl": up, "namespace": "corr",
+                            "pathPrefix": "/shop", "redact": False})
+    check(st == 201, "a session without redaction (%s)" % raw[:200])
+    sid = s["id"]
+    tok, sess = "tok-7f3a9c2e51", "sess-abc123xyz"
+    req(node, "POST", "/stubs/corr/shop/login", body={"user": "ann", "password": "pw"})
+    req(node, "GET", "/stubs/corr/shop/items/4242",
+        headers={"Authorization": "Bearer " + tok, "Cookie": "session=" + sess + "; theme=dark"})
+    req(node, "POST", "/stubs/corr/shop/orders", body={"user": 4242, "token": tok})
+    req(node, "GET", "/stubs/corr/shop/search?token=" + tok)
+    req(node, "POST", "/api/v1/recorder/%s/stop" % sid)
+    es = req(node, "GET", "/api/v1/recorder/%s/entries" % sid)[1]
+    st, rep, raw, _, _ = req(node, "POST", "/api/v1/recorder/%s/correlate" % sid)
+    check(st == 200 and rep["sessionId"] == sid and rep["totalEntries"] == 4
+          and rep["scanned"] == 4, "correlate: a report (%s %s)" % (st, raw[:300]))
+    by = {c["value"]: c for c in rep["correlations"]}
+    check(sorted(by) == sorted([tok, "4242", sess]),
+          "the token, the user id and the session cookie, nothing else (%s)" % sorted(by))
+    t = by.get(tok, {})
+    places = sorted((x["sequence"], x["section"], x["path"]) for x in t.get("targets", []))
+    check(t.get("valueType") == "token" and t["source"] == {
+              "entryId": es[0]["id"], "sequence": 0, "section": "response.body",
+              "path": "$.data.token"}
+          and places == [(1, "request.header", "Authorization"), (2, "request.body", "$.token"),
+                         (3, "request.query", "token")]
+          and t["targets"][0]["entryId"] == es[1]["id"] and 0 < t["confidence"] <= 1
+          and t["reason"], "the token: from $.data.token into a header, a body and a query (%s)"
+          % json.dumps(t)[:400])
+    u = by.get("4242", {})
+    check(u.get("valueType") == "number" and u["source"]["path"] == "$.data.user.id"
+          and sorted((x["section"], x["path"]) for x in u["targets"])
+          == [("request.body", "$.user"), ("request.path", "/shop/items/4242")]
+          and u["confidence"] < t["confidence"], "the user id: into a URL path and a body (%s)"
+          % json.dumps(u)[:300])
+    k = by.get(sess, {})
+    check(k.get("source", {}).get("section") == "response.cookie" and k["source"]["path"]
+          == "session" and [(x["section"], x["path"]) for x in k["targets"]]
+          == [("request.cookie", "session")], "the Set-Cookie value comes back as a cookie (%s)"
+          % json.dumps(k)[:300])
+    check(rep["summary"] == {"byValueType": {"token": 2, "number": 1},
+                             "bySection": {"request.header": 1, "request.body": 2,
+                                           "request.query": 1, "request.path": 1,
+                                           "request.cookie": 1}},
+          "summary by value type and by section (%s)" % rep["summary"])
+    st, rep2, _, _, _ = req(node, "POST", "/api/v1/recorder/%s/correlate" % sid, {})
+    check(rep2 == rep, "deterministic: the same report again")
+    st, rep, _, _, _ = req(node, "POST", "/api/v1/recorder/%s/correlate" % sid,
+                           {"excludeNumeric": True, "minValueLength": 5})
+    check(st == 200 and sorted(c["value"] for c in rep["correlations"]) == sorted([tok, sess]),
+          "excludeNumeric leaves the number out")
+    st, rep, _, _, _ = req(node, "POST", "/api/v1/recorder/%s/correlate" % sid,
+                           {"maxValueLength": 10})
+    check(st == 200 and [c["value"] for c in rep["correlations"]] == ["4242"],
+          "maxValueLength leaves the long values out (%s)" % rep)
+    st, rep, _, _, _ = req(node, "POST", "/api/v1/recorder/%s/correlate" % sid,
+                           {"entryIds": [es[0]["id"], es[3]["id"]]})
+    check(st == 200 and rep["scanned"] == 2 and [
+        (c["value"], [x["sequence"] for x in c["targets"]]) for c in rep["correlations"]]
+        == [(tok, [3])], "entryIds: only those entries take part (%s)" % rep)
+    st, b, _, _, _ = req(node, "POST", "/api/v1/recorder/%s/correlate" % sid,
+                         {"minValueLength": "x"})
+    check(st == 400 and "minValueLength" in b["error"], "a bad option: 400 naming it")
+    st, b, _, _, _ = req(node, "POST", "/api/v1/recorder/nosuch/correlate")
+    check(st == 404 and "nosuch" in b["error"], "correlate of an unknown session: 404")
+
+
 def scenario_ca(node):
     for method, path in [("GET", "status"), ("POST", "generate"), ("GET", "download")]:
         st, b, _, _, _ = req(node, method, "/api/v1/recorder/ca/" + path)
@@ -298,6 +366,7 @@ def main():
         scenario_export(node, up, sid, es, answers)
         scenario_annotate(node, sid, es)
         scenario_replay(node, up, sid, es)
+        scenario_correlate(node, up)
         scenario_ca(node)
     finally:
         code, err = node.stop()

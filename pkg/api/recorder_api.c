@@ -1496,6 +1496,414 @@ static int recorder_replay_entry(ctx_t *c)
     return status;
 }
 
+/* ---- correlation: response values reused by later requests ---- */
+
+#define CORR_MAX_SITES 4096 /* per entry: request places indexed, response values tried */
+#define CORR_MAX_DEPTH 32
+#define CORR_DELIMS    " \t\r\n,;&=\"'()<>{}[]|\\"
+
+typedef struct corr_opts {
+    size_t min_len, max_len, max_per_source;
+    bool exclude_numeric;
+} corr_opts_t;
+
+/* Places of one entry's request or response, as (section, path, value) calls of fn. */
+typedef void (*corr_fn)(void *ud, const char *section, const char *path, const char *value);
+
+typedef struct corr_walk {
+    corr_fn fn;
+    void *ud;
+    const char *section;
+    size_t budget;
+} corr_walk_t;
+
+static void corr_emit(corr_walk_t *w, const char *path, const char *value)
+{
+    if (w->budget == 0)
+        return;
+    w->budget--;
+    w->fn(w->ud, w->section, path, value);
+}
+
+/* JSON leaves (strings and integers) with their paths ($.data.token, $.items[0].id). */
+static void corr_leaves(corr_walk_t *w, const json_t *v, char *path, size_t len, int depth)
+{
+    char num[32];
+    size_t cap = 512, i;
+    const char *k;
+    json_t *x;
+    if (json_is_string(v)) {
+        corr_emit(w, path, json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        corr_emit(w, path, num);
+    } else if (json_is_object(v) && depth < CORR_MAX_DEPTH) {
+        json_object_foreach((json_t *)v, k, x)
+        {
+            int n = snprintf(path + len, cap - len, ".%s", k);
+            if (n > 0 && (size_t)n < cap - len)
+                corr_leaves(w, x, path, len + (size_t)n, depth + 1);
+            path[len] = '\0';
+        }
+    } else if (json_is_array(v) && depth < CORR_MAX_DEPTH) {
+        json_array_foreach(v, i, x)
+        {
+            int n = snprintf(path + len, cap - len, "[%zu]", i);
+            if (n > 0 && (size_t)n < cap - len)
+                corr_leaves(w, x, path, len + (size_t)n, depth + 1);
+            path[len] = '\0';
+        }
+    }
+}
+
+/* The words of text (split at spaces and punctuation that never sits inside an id or token). */
+static void corr_words(corr_walk_t *w, const char *path, const char *text)
+{
+    char *copy = strdup(text ? text : "");
+    char *save = NULL;
+    for (char *t = copy ? strtok_r(copy, CORR_DELIMS, &save) : NULL; t;
+         t = strtok_r(NULL, CORR_DELIMS, &save))
+        corr_emit(w, path, t);
+    free(copy);
+}
+
+/* "a=b; c=d" (Cookie) or "a=b; Path=/" (one Set-Cookie): each name's value (only the first
+ * pair of a Set-Cookie). */
+static void corr_cookies(corr_walk_t *w, const char *text, bool first_only)
+{
+    char *copy = strdup(text ? text : "");
+    char *save = NULL;
+    for (char *t = copy ? strtok_r(copy, ";", &save) : NULL; t; t = strtok_r(NULL, ";", &save)) {
+        while (*t == ' ')
+            t++;
+        char *eq = strchr(t, '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            corr_emit(w, t, eq + 1);
+        }
+        if (first_only)
+            break;
+    }
+    free(copy);
+}
+
+static void corr_body(corr_walk_t *w, const json_t *e, const char *key, bool words)
+{
+    char flag[40], path[512] = "$";
+    snprintf(flag, sizeof flag, "%sBase64", key);
+    const char *body = json_string_value(json_object_get(e, key));
+    if (body == NULL || body[0] == '\0' || json_is_true(json_object_get(e, flag)))
+        return;
+    json_t *doc = json_loads(body, JSON_DECODE_ANY, NULL);
+    if (doc != NULL)
+        corr_leaves(w, doc, path, 1, 0);
+    else if (words)
+        corr_words(w, "", body);
+    json_decref(doc);
+}
+
+/* Response headers that describe the transfer, never an id handed to the client. */
+static bool corr_plain_header(const char *name)
+{
+    static const char *const plain[] = {"Date",
+                                        "Content-Type",
+                                        "Content-Length",
+                                        "Server",
+                                        "Connection",
+                                        "Keep-Alive",
+                                        "Vary",
+                                        "Cache-Control",
+                                        "Expires",
+                                        "Last-Modified",
+                                        "Accept-Ranges",
+                                        "Content-Encoding",
+                                        "Transfer-Encoding",
+                                        "Pragma",
+                                        "Host",
+                                        "User-Agent",
+                                        "Accept",
+                                        "Accept-Language",
+                                        "Set-Cookie",
+                                        "Cookie"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        if (strcasecmp(name, plain[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Where entry e's request carries values: path segments, query values, header words, cookies,
+ * body leaves (or words). */
+static void corr_request(const json_t *e, corr_fn fn, void *ud)
+{
+    corr_walk_t w = {fn, ud, "request.path", CORR_MAX_SITES};
+    const char *path = json_string_value(json_object_get(e, "path"));
+    char *copy = strdup(path ? path : "");
+    char *save = NULL;
+    for (char *t = copy ? strtok_r(copy, "/", &save) : NULL; t; t = strtok_r(NULL, "/", &save)) {
+        char seg[512];
+        if (strlen(t) < sizeof seg) {
+            seg[mk_str_url_decode(mk_str_of(t), seg, false)] = '\0';
+            corr_emit(&w, path, seg);
+        }
+    }
+    free(copy);
+    w.section = "request.query";
+    json_t *q = query_list(json_string_value(json_object_get(e, "query")));
+    size_t i;
+    json_t *x;
+    json_array_foreach(q, i, x) corr_emit(&w, json_string_value(json_object_get(x, "name")),
+                                          json_string_value(json_object_get(x, "value")));
+    json_decref(q);
+    const char *k;
+    json_object_foreach(json_object_get(e, "requestHeaders"), k, x)
+    {
+        w.section = strcasecmp(k, "Cookie") == 0 ? "request.cookie" : "request.header";
+        if (!json_is_string(x) || strcmp(json_string_value(x), REDACTED) == 0)
+            continue;
+        if (strcasecmp(k, "Cookie") == 0)
+            corr_cookies(&w, json_string_value(x), false);
+        else if (!corr_plain_header(k))
+            corr_words(&w, k, json_string_value(x));
+    }
+    w.section = "request.body";
+    corr_body(&w, e, "requestBody", true);
+}
+
+/* The values entry e's response hands out: body leaves, headers, Set-Cookie values. */
+static void corr_response(const json_t *e, corr_fn fn, void *ud)
+{
+    corr_walk_t w = {fn, ud, "response.body", CORR_MAX_SITES};
+    corr_body(&w, e, "responseBody", false);
+    const char *k;
+    json_t *x;
+    json_object_foreach(json_object_get(e, "responseHeaders"), k, x)
+    {
+        size_t i;
+        json_t *c;
+        if (strcasecmp(k, "Set-Cookie") == 0) {
+            w.section = "response.cookie";
+            if (json_is_string(x))
+                corr_cookies(&w, json_string_value(x), true);
+            json_array_foreach(x, i, c) corr_cookies(&w, json_string_value(c), true);
+        } else if (json_is_string(x) && !corr_plain_header(k)) {
+            w.section = "response.header";
+            corr_emit(&w, k, json_string_value(x));
+        }
+    }
+}
+
+static const char *corr_type(const char *v, bool *numeric)
+{
+    size_t n = strlen(v), dots = 0, digits = 0, alpha = 0;
+    bool word = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        dots += ch == '.';
+        digits += isdigit(ch) != 0;
+        alpha += isalpha(ch) != 0;
+        word = word && (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~');
+    }
+    *numeric = n > 0 && all_digits(v + (v[0] == '-'), n - (v[0] == '-'));
+    if (*numeric)
+        return "number";
+    if (n == 36 && all_hex(v, n) && v[8] == '-' && v[13] == '-' && v[18] == '-' && v[23] == '-')
+        return "uuid";
+    if (dots == 2 && word && strncmp(v, "eyJ", 3) == 0)
+        return "jwt";
+    if (word && n >= 8 && digits > 0 && alpha > 0)
+        return "token";
+    return "string";
+}
+
+static double corr_confidence(const char *type, size_t len, size_t ntargets)
+{
+    static const struct {
+        const char *type;
+        double base;
+    } bases[] = {{"jwt", 0.95}, {"uuid", 0.9}, {"token", 0.85}, {"string", 0.6}, {"number", 0.5}};
+    double c = 0.5;
+    for (size_t i = 0; i < sizeof bases / sizeof *bases; i++)
+        if (strcmp(type, bases[i].type) == 0)
+            c = bases[i].base;
+    if (strcmp(type, "number") == 0 && len < 6)
+        c -= 0.1; /* short numbers repeat by chance */
+    if (ntargets > 1)
+        c += 0.04;
+    return c > 0.99 ? 0.99 : c;
+}
+
+typedef struct corr_scan {
+    json_t *sites;     /* value -> [{seq, entryId, section, path}] */
+    json_t *seen;      /* values already tried */
+    json_t *found;     /* the correlations */
+    const json_t *src; /* the source entry */
+    int seq;
+    size_t from_source;
+    const corr_opts_t *o;
+} corr_scan_t;
+
+static void corr_site(void *ud, const char *section, const char *path, const char *value)
+{
+    corr_scan_t *s = ud;
+    if (value == NULL || strlen(value) < s->o->min_len || strlen(value) > s->o->max_len)
+        return;
+    json_t *list = json_object_get(s->sites, value);
+    if (list == NULL)
+        json_object_set_new(s->sites, value, list = json_array());
+    json_array_append_new(list, json_pack("{s:O, s:i, s:s, s:s}", "entryId",
+                                          json_object_get(s->src, "id"), "sequence", s->seq,
+                                          "section", section, "path", path ? path : ""));
+}
+
+static void corr_source(void *ud, const char *section, const char *path, const char *value)
+{
+    corr_scan_t *s = ud;
+    size_t n = value ? strlen(value) : 0;
+    bool numeric;
+    if (n < s->o->min_len || n > s->o->max_len || strcmp(value, REDACTED) == 0 ||
+        json_object_get(s->seen, value) || s->from_source >= s->o->max_per_source)
+        return;
+    json_object_set_new(s->seen, value, json_true());
+    const char *type = corr_type(value, &numeric);
+    if (numeric && s->o->exclude_numeric)
+        return;
+    json_t *targets = json_array();
+    size_t i;
+    json_t *site;
+    bool known_before = false;
+    json_array_foreach(json_object_get(s->sites, value), i, site)
+    {
+        if (json_integer_value(json_object_get(site, "sequence")) <= s->seq)
+            known_before = true; /* the client sent it first: not handed out here */
+        else
+            json_array_append(targets, site);
+    }
+    if (known_before || json_array_size(targets) == 0) {
+        json_decref(targets);
+        return;
+    }
+    size_t nt = json_array_size(targets);
+    char reason[300];
+    snprintf(reason, sizeof reason,
+             "%s value from %s %s of entry %d, sent back in %zu later request place%s%s", type,
+             section, path, s->seq, nt, nt == 1 ? "" : "s",
+             strcmp(type, "number") == 0 && n < 6 ? " (a short number: may be chance)" : "");
+    json_array_append_new(
+        s->found, json_pack("{s:s, s:s, s:{s:O, s:i, s:s, s:s}, s:o, s:f, s:s}", "value", value,
+                            "valueType", type, "source", "entryId", json_object_get(s->src, "id"),
+                            "sequence", s->seq, "section", section, "path", path, "targets",
+                            targets, "confidence", corr_confidence(type, n, nt), "reason", reason));
+    s->from_source++;
+}
+
+static int corr_opt(ctx_t *c, const json_t *body, const char *key, size_t def, size_t max,
+                    size_t *out)
+{
+    json_t *v = json_object_get(body, key);
+    *out = def;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (size_t)json_integer_value(v) > max)
+        return mk_api_reply_fmt(c, MK_EINVAL, "%s: an integer from 0 to %zu", key, max);
+    if (json_integer_value(v) > 0)
+        *out = (size_t)json_integer_value(v);
+    return 0;
+}
+
+static int recorder_correlate(ctx_t *c)
+{
+    json_t *body = NULL, *meta = NULL, *entries = NULL;
+    if (c->view->body.len > 0 && mk_api_parse_body(c, &body))
+        return 400;
+    corr_opts_t o = {.exclude_numeric = json_is_true(json_object_get(body, "excludeNumeric"))};
+    json_t *ids = json_object_get(body, "entryIds");
+    int status = 0;
+    if (body && !json_is_object(body))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "the body must be a JSON object");
+    if (status == 0 && ids && !json_is_null(ids) && !json_is_array(ids))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "entryIds: an array of entry ids");
+    if (status == 0)
+        status = corr_opt(c, body, "minValueLength", 4, 4096, &o.min_len);
+    if (status == 0)
+        status = corr_opt(c, body, "maxValueLength", 512, 4096, &o.max_len);
+    if (status == 0)
+        status = corr_opt(c, body, "maxCorrelationsPerSource", 50, 10000, &o.max_per_source);
+    if (status == 0 && session_copy(c, &meta, &entries) != 0)
+        status = 404;
+    if (status != 0) {
+        json_decref(body);
+        return status;
+    }
+    corr_scan_t s = {json_object(), json_object(), json_array(), NULL, 0, 0, &o};
+    size_t i, scanned = 0;
+    json_t *e;
+    /* Which entries take part: all, or those named (unknown names are a 404). */
+    json_t *chosen = json_object();
+    json_array_foreach(ids, i, e)
+    {
+        if (!json_is_string(e) || entry_by_id(entries, json_string_value(e)) == NULL) {
+            status = mk_api_reply_fmt(
+                c, MK_ENOTFOUND, "entryIds: entry '%s' not found in recorder session '%s'",
+                json_string_value(e) ? json_string_value(e) : "?", mk_api_param(c, "id"));
+            goto out;
+        }
+        json_object_set_new(chosen, json_string_value(e), json_true());
+    }
+#define TAKES_PART(e)                                                                              \
+    (json_object_size(chosen) == 0 ||                                                              \
+     json_object_get(chosen, json_string_value(json_object_get(e, "id"))))
+    json_array_foreach(entries, i, e)
+    {
+        if (!TAKES_PART(e))
+            continue;
+        s.src = e;
+        s.seq = (int)i;
+        corr_request(e, corr_site, &s);
+        scanned++;
+    }
+    json_array_foreach(entries, i, e)
+    {
+        if (!TAKES_PART(e))
+            continue;
+        s.src = e;
+        s.seq = (int)i;
+        s.from_source = 0;
+        corr_response(e, corr_source, &s);
+    }
+#undef TAKES_PART
+    json_t *by_type = json_object(), *by_section = json_object();
+    json_array_foreach(s.found, i, e)
+    {
+        const char *t = json_string_value(json_object_get(e, "valueType"));
+        json_object_set_new(by_type, t,
+                            json_integer(json_integer_value(json_object_get(by_type, t)) + 1));
+        size_t k;
+        json_t *tg;
+        json_array_foreach(json_object_get(e, "targets"), k, tg)
+        {
+            const char *sec = json_string_value(json_object_get(tg, "section"));
+            json_object_set_new(
+                by_section, sec,
+                json_integer(json_integer_value(json_object_get(by_section, sec)) + 1));
+        }
+    }
+    status = mk_api_reply_json(c->req, 200,
+                               json_pack("{s:O, s:i, s:i, s:O, s:{s:o, s:o}}", "sessionId",
+                                         json_object_get(meta, "id"), "totalEntries",
+                                         (int)json_array_size(entries), "scanned", (int)scanned,
+                                         "correlations", s.found, "summary", "byValueType", by_type,
+                                         "bySection", by_section));
+out:
+    json_decref(chosen);
+    json_decref(s.sites);
+    json_decref(s.seen);
+    json_decref(s.found);
+    json_decref(meta);
+    json_decref(entries);
+    json_decref(body);
+    return status;
+}
+
 /* The recorder's certificate authority (HTTPS interception) is not part of this server. */
 static int recorder_ca(ctx_t *c)
 {
@@ -1635,6 +2043,9 @@ const mk_api_endpoint_t mk_api_recorder_endpoints[] = {
      "Send one recorded request again: a ReplayResult", MK_API_HEAVY},
     {"PATCH", "/api/v1/recorder/:id/entries/:entryId", recorder_annotate, "mocks:write",
      "Annotate an entry: the body (an object) is kept as its annotation", MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/:id/correlate", recorder_correlate, "mocks:read",
+     "Which response values (ids, tokens, cookies) later requests send back: a CorrelationReport",
+     MK_API_HEAVY},
     {"GET", "/api/v1/recorder/ca/status", recorder_ca, "mocks:read",
      "501: HTTPS interception (a recorder CA) is not implemented", 0},
     {"POST", "/api/v1/recorder/ca/generate", recorder_ca, "mocks:write",
