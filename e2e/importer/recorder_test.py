@@ -349,6 +349,40 @@ def scenario_correlate(node, up):
     check(st == 404 and "nosuch" in b["error"], "correlate of an unknown session: 404")
 
 
+def scenario_configs(node, up):
+    base = "/api/v1/recorder/configs"
+    st, cfg, raw, _, _ = req(node, "POST", base, {"name": "shop", "targetUrl": up, "port": 8089})
+    check(st == 201 and cfg["id"] and cfg["name"] == "shop" and cfg["targetUrl"] == up
+          and cfg["port"] == 8089, "save a config: 201 with a new id (%s %s)" % (st, raw[:200]))
+    cid = cfg["id"]
+    st, cfg2, raw, _, _ = req(node, "POST", base, {"id": cid, "name": "shop-2", "targetUrl": up})
+    check(st == 200 and cfg2["id"] == cid and cfg2["name"] == "shop-2"
+          and cfg2["createdAt"] == cfg["createdAt"], "save with its id: updated (%s)" % raw[:200])
+    st, own, _, _, _ = req(node, "POST", base, {"id": "staging", "targetUrl": up + "/"})
+    check(st == 201 and own["id"] == "staging", "save with an id of one's own: created")
+    st, lst, _, _, _ = req(node, "GET", base)
+    check(st == 200 and isinstance(lst, list)
+          and sorted(x["id"] for x in lst) == sorted([cid, "staging"]),
+          "list: a bare array of both (%s)" % lst)
+    for bad, field in [({"targetUrl": "ftp://x"}, "targetUrl"), ({"name": "n"}, "targetUrl"),
+                       ({"targetUrl": up, "port": 70000}, "port"),
+                       ({"targetUrl": up, "id": "a/b"}, "id")]:
+        st, b, _, _, _ = req(node, "POST", base, bad)
+        check(st == 400 and field in b["error"], "a bad config is a 400 naming %s (%s)"
+              % (field, b))
+    st, exp, _, resp, _ = req(node, "GET", base + "/%s/export" % cid)
+    check(st == 200 and exp == cfg2 and "attachment" in resp.getheader("Content-Disposition"),
+          "export: the config as a JSON attachment")
+    st, b, _, _, _ = req(node, "DELETE", base + "/" + cid)
+    check(st == 200, "delete a config")
+    st, b, _, _, _ = req(node, "DELETE", base + "/" + cid)
+    check(st == 404 and cid in b["error"], "deleted: 404 naming it (%s)" % b)
+    st, b, _, _, _ = req(node, "GET", base + "/%s/export" % cid)
+    check(st == 404, "export of a deleted config: 404")
+    st, lst, _, _, _ = req(node, "GET", base)
+    check([x["id"] for x in lst] == ["staging"], "the other config stays")
+
+
 def scenario_ca(node):
     for method, path in [("GET", "status"), ("POST", "generate"), ("GET", "download")]:
         st, b, _, _, _ = req(node, method, "/api/v1/recorder/ca/" + path)
@@ -367,6 +401,7 @@ def main():
         scenario_annotate(node, sid, es)
         scenario_replay(node, up, sid, es)
         scenario_correlate(node, up)
+        scenario_configs(node, up)
         scenario_ca(node)
     finally:
         code, err = node.stop()

@@ -1904,6 +1904,107 @@ out:
     return status;
 }
 
+/* ---- saved recorder configurations (documents "recorder_config") ---- */
+
+#define CONFIG_KIND "recorder_config"
+
+static bool config_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && !strchr("-_.", id[i]))
+            return false;
+    return n > 0 && n <= 64;
+}
+
+/* POST: creates a configuration, or replaces the one whose id the body names. */
+static int config_save(ctx_t *c)
+{
+    json_t *body, *all = NULL, *old = NULL;
+    if (mk_api_parse_body(c, &body))
+        return 400;
+    int status = 0;
+    json_t *id = json_object_get(body, "id"), *name = json_object_get(body, "name");
+    json_t *port = json_object_get(body, "port"), *prefix = json_object_get(body, "pathPrefix");
+    const char *target = json_string_value(json_object_get(body, "targetUrl"));
+    const char *ns = json_is_object(body) ? mk_api_namespace(c, body) : NULL;
+    if (!json_is_object(body))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "the body must be a JSON object (RecorderConfig)");
+    else if (ns == NULL)
+        status = 400;
+    else if (id && !(json_is_string(id) && config_id_ok(json_string_value(id))))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "id: 1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'");
+    else if (name && !json_is_string(name))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "name: a string");
+    else if (!http_url(target))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "targetUrl: required, an http:// or https:// URL");
+    else if (port && !(json_is_integer(port) && json_integer_value(port) >= 0 &&
+                       json_integer_value(port) <= 65535))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "port: an integer from 0 to 65535");
+    else if (prefix && !(json_is_string(prefix) && json_string_value(prefix)[0] == '/'))
+        status = mk_api_reply_fmt(c, MK_EINVAL, "pathPrefix: a path starting with '/'");
+    if (status != 0)
+        goto out;
+    char fresh[40];
+    mk_mock_new_id(fresh);
+    const char *cid = id ? json_string_value(id) : fresh;
+    mk_err_t err;
+    if (id && mk_api_docs_list(c->api, CONFIG_KIND, cid, &all, &err) != 0) {
+        status = mk_api_reply_err(c, &err);
+        goto out;
+    }
+    size_t i;
+    json_t *d;
+    json_array_foreach(all, i, d)
+    {
+        if (strcmp(json_string_value(json_object_get(d, "id")), cid) == 0)
+            old = d;
+    }
+    const char *old_ns = json_string_value(json_object_get(old, "namespace"));
+    if (old && !mk_api_may(c, "mocks:write", old_ns ? old_ns : "")) {
+        status = mk_api_reply_fmt(c, MK_EFORBIDDEN, "mocks:write needed in namespace '%s'",
+                                  old_ns ? old_ns : "");
+        goto out;
+    }
+    int64_t now = mk_mock_now_ms();
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I}", "id", cid, "name",
+                  name ? json_string_value(name) : cid, "targetUrl", target, "port",
+                  (json_int_t)json_integer_value(port), "namespace", ns, "pathPrefix",
+                  prefix ? json_string_value(prefix) : "/", "createdAt",
+                  (json_int_t)(old ? json_integer_value(json_object_get(old, "createdAt")) : now),
+                  "updatedAt", (json_int_t)now);
+    status = doc ? mk_api_doc_store(c, CONFIG_KIND, "mocks:write", doc, old ? 200 : 201)
+                 : mk_api_reply_fmt(c, MK_ENOMEM, "out of memory");
+out:
+    json_decref(all);
+    json_decref(body);
+    return status;
+}
+
+static int configs_list(ctx_t *c)
+{
+    json_t *docs = mk_api_docs_visible(c, CONFIG_KIND, "mocks:read");
+    return docs ? mk_api_reply_json(c->req, 200, docs) : 500;
+}
+
+static int config_delete(ctx_t *c)
+{
+    return mk_api_doc_delete(c, CONFIG_KIND, "recorder config", NULL);
+}
+
+static int config_export(ctx_t *c)
+{
+    json_t *doc = mk_api_doc_get(c, CONFIG_KIND, mk_api_param(c, "id"), "recorder config");
+    if (doc == NULL)
+        return 404;
+    char disp[160];
+    snprintf(disp, sizeof disp, "attachment; filename=\"recorder-config-%s.json\"",
+             json_string_value(json_object_get(doc, "id")));
+    mk_httpd_add_header(c->req, MK_STR_LIT("Content-Disposition"), mk_str_of(disp));
+    return mk_api_reply_json(c->req, 200, doc);
+}
+
 /* The recorder's certificate authority (HTTPS interception) is not part of this server. */
 static int recorder_ca(ctx_t *c)
 {
@@ -2046,6 +2147,14 @@ const mk_api_endpoint_t mk_api_recorder_endpoints[] = {
     {"POST", "/api/v1/recorder/:id/correlate", recorder_correlate, "mocks:read",
      "Which response values (ids, tokens, cookies) later requests send back: a CorrelationReport",
      MK_API_HEAVY},
+    {"GET", "/api/v1/recorder/configs", configs_list, "mocks:read",
+     "Saved recorder configurations (a bare array): id, name, targetUrl, port", MK_API_HEAVY},
+    {"POST", "/api/v1/recorder/configs", config_save, "mocks:write",
+     "Save a recorder configuration (a new one, or the one whose id is given)", MK_API_HEAVY},
+    {"DELETE", "/api/v1/recorder/configs/:id", config_delete, "mocks:write",
+     "Delete a saved recorder configuration", MK_API_HEAVY},
+    {"GET", "/api/v1/recorder/configs/:id/export", config_export, "mocks:read",
+     "A saved recorder configuration as a JSON file", MK_API_HEAVY},
     {"GET", "/api/v1/recorder/ca/status", recorder_ca, "mocks:read",
      "501: HTTPS interception (a recorder CA) is not implemented", 0},
     {"POST", "/api/v1/recorder/ca/generate", recorder_ca, "mocks:write",
