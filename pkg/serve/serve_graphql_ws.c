@@ -83,8 +83,9 @@ static void drop_op(client_t *c, op_t *o)
 }
 
 /* Sends {"type": type, "id": id, "payload": payload}; id and payload may be NULL; payload is
- * taken. */
-static void send_msg(client_t *c, const char *type, const char *id, json_t *payload)
+ * taken. Returns 0, or an error when the connection will carry nothing more (closing, or its
+ * queue to the peer full). */
+static int send_msg(client_t *c, const char *type, const char *id, json_t *payload)
 {
     json_t *m = json_pack("{s:s}", "type", type);
     if (m && id)
@@ -94,9 +95,9 @@ static void send_msg(client_t *c, const char *type, const char *id, json_t *payl
     json_decref(payload);
     char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
-    if (text)
-        mk_ws_send(c->conn, MK_WS_TEXT, mk_str_of(text));
+    int rc = text ? mk_ws_send(c->conn, MK_WS_TEXT, mk_str_of(text)) : MK_ENOMEM;
     free(text);
+    return rc;
 }
 
 static json_t *one_error(const char *msg)
@@ -125,7 +126,10 @@ static void op_step(client_t *c, op_t *o)
             }
             break;
         }
-        send_msg(c, c->proto->next, o->id, r);
+        if (send_msg(c, c->proto->next, o->id, r) != 0) {
+            drop_op(c, o); /* no one will read the rest: stop rendering it */
+            return;
+        }
     }
     send_msg(c, "complete", o->id, NULL);
     drop_op(c, o);
