@@ -787,26 +787,22 @@ static const mk_serve_work_t fields_work = {fields_render, fields_finish, call_f
  * stores of their mocks need (*taken: c was handed over and may be gone). */
 static int answer_fields(gql_call_t *c, bool *taken)
 {
-    if (c->req == NULL && mk_serve_stores_async(c->s))
-        for (size_t i = 0; i < c->nplan; i++)
-            if (c->plan[i].mock && c->plan[i].mock->uses_store)
-                return fail(c, 503,
-                            "Mocks that use stores are not served over a WebSocket with the "
-                            "Redis store backend.",
-                            (mk_gql_loc_t){0, 0}, "STORE_UNAVAILABLE");
+    bool stores = false;
+    for (size_t i = 0; i < c->nplan; i++)
+        stores = stores || (c->plan[i].mock && c->plan[i].mock->uses_store);
+    /* A WebSocket message has no request to wait on across Redis round trips. */
+    if (stores && c->req == NULL && mk_serve_stores_async(c->s))
+        return fail(c, 503,
+                    "Mocks that use stores are not served over a WebSocket with the Redis store "
+                    "backend.",
+                    (mk_gql_loc_t){0, 0}, "STORE_UNAVAILABLE");
     c->rng0 = c->rng;
     c->budget0 = c->budget;
     c->too_complex0 = c->too_complex;
     c->errors0 = c->errors;
     c->errors = NULL;
-    bool stores = false;
-    for (size_t i = 0; i < c->nplan; i++)
-        stores = stores || (c->plan[i].mock && c->plan[i].mock->uses_store);
     if (!stores || !mk_serve_stores_async(c->s))
         return mk_serve_work_now(c->s, c->req, c->ns, &fields_work, c);
-    if (c->req == NULL)
-        return fail(c, 500, "internal: no request to wait on", (mk_gql_loc_t){0, 0},
-                    "INTERNAL_SERVER_ERROR");
     /* The request's view and namespace outlive the handler's while the answer waits. */
     mk_httpd_req_view(c->req, &c->own_view);
     c->view = &c->own_view;
