@@ -224,6 +224,10 @@ MOCKS = [
     {"id": "gql-sub-clock", "graphql": {"operation": "subscription", "field": "clock"},
      "response": {"sseEventChain": {"events": [{"data": {"i": i}, "delay": 100}
                                                for i in range(200)]}}},
+    # Stores work over the socket as over HTTP (memory backend).
+    {"id": "gql-sub-hits", "graphql": {"operation": "subscription", "field": "wsHits"},
+     "extract": {"gStore": {"wsHits": "$.increment($.gS.wsHits)"}},
+     "response": {"sseEventChain": {"events": [{"data": {"n": "$.gS.wsHits"}}]}}},
     # Another endpoint under a namespace pathPrefix, in namespace "shop".
     {"id": "gql-shop", "namespace": "shop", "pathPrefix": "/shop",
      "graphql": {"operation": "query", "field": "products", "path": "/api/graphql"},
@@ -449,6 +453,15 @@ async def ws_session(port, who):
             check(m1 == {"type": "next", "id": sid, "payload": {"data": {"price": {"value": val}}}}
                   and m2 == {"type": "complete", "id": sid},
                   "%s: ws: variables pick the %s mock (%s %s)" % (who, sym, m1, m2))
+        # A store written by the mock's extraction: 1, then 2.
+        hits = []
+        for sid in ("h1", "h2"):
+            await c.send({"id": sid, "type": "subscribe",
+                          "payload": {"query": "subscription { wsHits { n } }"}})
+            hits.append(await c.recv())
+            await c.recv()
+        check([h.get("payload", {}).get("data", {}).get("wsHits", {}).get("n") for h in hits] ==
+              [1, 2], "%s: ws: extraction and stores as over HTTP (%s)" % (who, hits))
         # A query over the socket: one next, then complete.
         await c.send({"id": "q", "type": "subscribe", "payload": {"query": "{ users { id } }"}})
         m1, m2 = await c.recv(), await c.recv()
