@@ -1000,38 +1000,6 @@ static char *entry_url(const char *base, const json_t *e)
     return u;
 }
 
-static const char *status_text(int status)
-{
-    static const struct {
-        int code;
-        const char *text;
-    } texts[] = {{200, "OK"},
-                 {201, "Created"},
-                 {202, "Accepted"},
-                 {204, "No Content"},
-                 {301, "Moved Permanently"},
-                 {302, "Found"},
-                 {304, "Not Modified"},
-                 {307, "Temporary Redirect"},
-                 {308, "Permanent Redirect"},
-                 {400, "Bad Request"},
-                 {401, "Unauthorized"},
-                 {403, "Forbidden"},
-                 {404, "Not Found"},
-                 {405, "Method Not Allowed"},
-                 {409, "Conflict"},
-                 {422, "Unprocessable Entity"},
-                 {429, "Too Many Requests"},
-                 {500, "Internal Server Error"},
-                 {502, "Bad Gateway"},
-                 {503, "Service Unavailable"},
-                 {504, "Gateway Timeout"}};
-    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
-        if (texts[i].code == status)
-            return texts[i].text;
-    return "";
-}
-
 /* HAR's name/value list of a recorded header object (Set-Cookie arrays give one row each). */
 static json_t *har_headers(const json_t *headers)
 {
@@ -1106,12 +1074,13 @@ static json_t *har_entry(const char *target, const json_t *e)
     if (json_string_length(json_object_get(e, "requestBody")) > 0)
         json_object_set_new(request, "postData",
                             har_body(e, "requestBody", header_ci(rqh, "Content-Type"), false));
-    json_t *response = json_pack("{s:i, s:s, s:s, s:o, s:[], s:o, s:s, s:i, s:I}", "status", status,
-                                 "statusText", status_text(status), "httpVersion", "HTTP/1.1",
-                                 "headers", har_headers(rsh), "cookies", "content",
-                                 har_body(e, "responseBody", header_ci(rsh, "Content-Type"), true),
-                                 "redirectURL", location ? location : "", "headersSize", -1,
-                                 "bodySize", (json_int_t)body_size(e, "responseBody"));
+    json_t *response =
+        json_pack("{s:i, s:s, s:s, s:o, s:[], s:o, s:s, s:i, s:I}", "status", status, "statusText",
+                  status ? mk_httpd_reason_phrase(status) : "", "httpVersion", "HTTP/1.1",
+                  "headers", har_headers(rsh), "cookies", "content",
+                  har_body(e, "responseBody", header_ci(rsh, "Content-Type"), true), "redirectURL",
+                  location ? location : "", "headersSize", -1, "bodySize",
+                  (json_int_t)body_size(e, "responseBody"));
     free(url);
     json_t *h = json_pack("{s:s, s:I, s:o, s:o, s:{}, s:{s:i, s:i, s:i, s:i, s:I, s:i}, s:O}",
                           "startedDateTime", started, "time", took, "request", request, "response",

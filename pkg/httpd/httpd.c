@@ -1270,7 +1270,7 @@ void mk_httpd_add_header(mk_httpd_req_t *r, mk_str_t name, mk_str_t value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, lower, name.len, 1, orig, val, value.len);
 }
 
-static const char *reason_phrase(int status)
+const char *mk_httpd_reason_phrase(int status)
 {
     switch (status) {
     case 200:
@@ -1326,7 +1326,7 @@ static void send_now(mk_httpd_req_t *r, int status, h2o_iovec_t body)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0,
                           "X-Request-Id", id.base, id.len);
     req->res.status = status;
-    req->res.reason = reason_phrase(status);
+    req->res.reason = mk_httpd_reason_phrase(status);
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200) ||
                    h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
     req->res.content_length = no_body ? SIZE_MAX : body.len;
@@ -1476,7 +1476,7 @@ static void send_dribble(mk_httpd_req_t *r, int status, h2o_iovec_t body,
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0,
                           "X-Request-Id", id.base, id.len);
     req->res.status = status;
-    req->res.reason = reason_phrase(status);
+    req->res.reason = mk_httpd_reason_phrase(status);
     req->res.content_length = SIZE_MAX; /* chunked on HTTP/1.1 */
     h2o_start_response(req, &d->super);
     dribble_next(d);

@@ -85,6 +85,8 @@ void mk_httpd_req_authority(const mk_httpd_req_t *req, char *buf, size_t size);
 
 /* Response headers; name and value are copied. */
 void mk_httpd_add_header(mk_httpd_req_t *req, mk_str_t name, mk_str_t value);
+/* The reason phrase of a common status ("Not Found"); "Status" for others. Static storage. */
+const char *mk_httpd_reason_phrase(int status);
 /* Sends the response; body is copied. */
 void mk_httpd_respond(mk_httpd_req_t *req, int status, mk_str_t body);
 /* Sends the response after delay_ms without blocking the event loop (body copied now). If the
