@@ -1158,6 +1158,7 @@ static int recorder_annotate(ctx_t *c)
 }
 
 #define MAX_REPLAY_CONCURRENCY 16
+#define MAX_REPLAY_ENTRIES     1000 /* per call: the call holds an API pool thread until done */
 #define MAX_REPLAY_TIMEOUT_MS  120000
 #define REPLAY_PREVIEW         256
 #define REPLAY_MAX_BODY        ((size_t)4 << 20)
@@ -1418,6 +1419,13 @@ static int recorder_replay(ctx_t *c)
         }
         json_array_append(chosen, e);
     }
+    if (json_array_size(chosen) > MAX_REPLAY_ENTRIES) {
+        status = mk_api_reply_fmt(c, MK_ETOOBIG,
+                                  "replay: %zu entries, over the limit of %d per call; name a "
+                                  "subset in entryIds",
+                                  json_array_size(chosen), MAX_REPLAY_ENTRIES);
+        goto out;
+    }
     json_t *results = replay_all(chosen, json_string_value(json_object_get(meta, "targetUrl")), &o);
     int matched = 0, mismatched = 0, failed = 0, skipped = 0;
     json_array_foreach(results, i, x)
@@ -1467,7 +1475,8 @@ static int recorder_replay_entry(ctx_t *c)
 
 /* ---- correlation: response values reused by later requests ---- */
 
-#define CORR_MAX_SITES 4096 /* per entry: request places indexed, response values tried */
+#define CORR_MAX_SITES 4096   /* per entry: request places indexed, response values tried */
+#define CORR_MAX_TOTAL 200000 /* request places indexed in all */
 #define CORR_MAX_DEPTH 32
 #define CORR_DELIMS    " \t\r\n,;&=\"'()<>{}[]|\\"
 
@@ -1709,13 +1718,16 @@ typedef struct corr_scan {
     int seq;
     size_t from_source;
     const corr_opts_t *o;
+    size_t sites_left; /* of CORR_MAX_TOTAL; at 0 the report says truncated */
 } corr_scan_t;
 
 static void corr_site(void *ud, const char *section, const char *path, const char *value)
 {
     corr_scan_t *s = ud;
-    if (value == NULL || strlen(value) < s->o->min_len || strlen(value) > s->o->max_len)
+    if (value == NULL || strlen(value) < s->o->min_len || strlen(value) > s->o->max_len ||
+        s->sites_left == 0)
         return;
+    s->sites_left--;
     json_t *list = json_object_get(s->sites, value);
     if (list == NULL)
         json_object_set_new(s->sites, value, list = json_array());
@@ -1803,7 +1815,7 @@ static int recorder_correlate(ctx_t *c)
         json_decref(body);
         return status;
     }
-    corr_scan_t s = {json_object(), json_object(), json_array(), NULL, 0, 0, &o};
+    corr_scan_t s = {json_object(), json_object(), json_array(), NULL, 0, 0, &o, CORR_MAX_TOTAL};
     size_t i, scanned = 0;
     json_t *e;
     /* Which entries take part: all, or those named (unknown names are a 404). */
@@ -1856,12 +1868,13 @@ static int recorder_correlate(ctx_t *c)
                 json_integer(json_integer_value(json_object_get(by_section, sec)) + 1));
         }
     }
-    status = mk_api_reply_json(c->req, 200,
-                               json_pack("{s:O, s:i, s:i, s:O, s:{s:o, s:o}}", "sessionId",
-                                         json_object_get(meta, "id"), "totalEntries",
-                                         (int)json_array_size(entries), "scanned", (int)scanned,
-                                         "correlations", s.found, "summary", "byValueType", by_type,
-                                         "bySection", by_section));
+    json_t *report = json_pack(
+        "{s:O, s:i, s:i, s:O, s:{s:o, s:o}}", "sessionId", json_object_get(meta, "id"),
+        "totalEntries", (int)json_array_size(entries), "scanned", (int)scanned, "correlations",
+        s.found, "summary", "byValueType", by_type, "bySection", by_section);
+    if (s.sites_left == 0)
+        json_object_set_new(report, "truncated", json_true());
+    status = mk_api_reply_json(c->req, 200, report);
 out:
     json_decref(chosen);
     json_decref(s.sites);
