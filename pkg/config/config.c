@@ -99,8 +99,9 @@ static bool parse_bytes(mk_str_t s, uint64_t *out)
 }
 
 /* Milliseconds: a bare integer, or one or more <number><unit> parts with units ms, s, m, h
- * ("1.5s", "1h30m"), as Go's time.ParseDuration reads them, which Mockarty users already write.
- * Fractions must come out as whole milliseconds. */
+ * ("1.5s", "1h30m"), as Go's time.ParseDuration reads them, which Mockarty users already write,
+ * plus d (24 h, "30d"), which Go lacks but retention settings want. Fractions must come out as
+ * whole milliseconds. */
 static bool parse_duration(mk_str_t s, int64_t *out)
 {
     int64_t bare;
@@ -143,10 +144,13 @@ static bool parse_duration(mk_str_t s, int64_t *out)
         } else if (i < s.len && s.base[i] == 'h') {
             mult = 60 * 60 * 1000;
             i++;
+        } else if (i < s.len && s.base[i] == 'd') {
+            mult = 24 * 60 * 60 * 1000;
+            i++;
         } else {
             return false;
         }
-        /* frac < 1e9 and mult <= 3.6e6, so frac * mult fits comfortably. */
+        /* frac < 1e9 and mult <= 8.64e7, so frac * mult fits comfortably. */
         uint64_t frac_ms = frac * (uint64_t)mult;
         if (frac_ms % scale != 0)
             return false;
@@ -266,8 +270,9 @@ static int apply(const mk_config_spec_t *s, void *cfg, const char *text, const c
     case MK_CONFIG_DURATION_MS: {
         int64_t ms;
         if (!parse_duration(v, &ms))
-            return bad_value(s, text, source, err,
-                             "not a duration in whole milliseconds (1500, 500ms, 1.5s, 2m, 1h)");
+            return bad_value(
+                s, text, source, err,
+                "not a duration in whole milliseconds (1500, 500ms, 1.5s, 2m, 1h, 30d)");
         if (!in_bounds(s, ms))
             return bad_value(s, text, source, err, "out of range (%lld-%lld ms)", (long long)s->min,
                              (long long)s->max);

@@ -200,10 +200,11 @@ static void test_durations(void)
     static const struct {
         const char *env;
         int64_t want;
-    } ok[] = {{"TIMEOUT=1500", 1500}, {"TIMEOUT=1.5s", 1500},  {"TIMEOUT=500ms", 500},
-              {"TIMEOUT=2m", 120000}, {"TIMEOUT=1h", 3600000}, {"TIMEOUT=1h30m", 5400000},
-              {"TIMEOUT=.5s", 500},   {"TIMEOUT=0", 0},        {"TIMEOUT=1m0.25s", 60250},
-              {"TIMEOUT=0.001s", 1},  {"TIMEOUT=30m", 1800000}};
+    } ok[] = {{"TIMEOUT=1500", 1500},       {"TIMEOUT=1.5s", 1500},    {"TIMEOUT=500ms", 500},
+              {"TIMEOUT=2m", 120000},       {"TIMEOUT=1h", 3600000},   {"TIMEOUT=1h30m", 5400000},
+              {"TIMEOUT=.5s", 500},         {"TIMEOUT=0", 0},          {"TIMEOUT=1m0.25s", 60250},
+              {"TIMEOUT=0.001s", 1},        {"TIMEOUT=30m", 1800000},  {"TIMEOUT=30d", 2592000000},
+              {"TIMEOUT=1d12h", 129600000}, {"TIMEOUT=0.5d", 43200000}};
     test_cfg_t cfg;
     mk_err_t err;
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -215,14 +216,15 @@ static void test_durations(void)
                                       "TIMEOUT=s",      "TIMEOUT=1.0005s",
                                       "TIMEOUT=0.5ms",  "TIMEOUT=1.5",
                                       "TIMEOUT=1h 30m", "TIMEOUT=-1s",
-                                      "TIMEOUT=.s",     "TIMEOUT=9999999999999999h"};
+                                      "TIMEOUT=.s",     "TIMEOUT=9999999999999999h",
+                                      "TIMEOUT=2D",     "TIMEOUT=999999999999999d"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         MK_CHECK_INT(load_env(&cfg, bad[i], &err), MK_EINVAL);
         MK_CHECK(strstr(err.msg, "TIMEOUT: not a duration") == err.msg);
     }
     load_env(&cfg, "TIMEOUT=soon", &err);
     MK_CHECK_STR(err.msg, "TIMEOUT: not a duration in whole milliseconds (1500, 500ms, 1.5s, 2m, "
-                          "1h): 'soon' (from environment)");
+                          "1h, 30d): 'soon' (from environment)");
 
     int64_t ms = 0;
     mk_config_spec_t s = {"D", MK_CONFIG_DURATION_MS, "2h", 0, "", NULL, 100, 3600000};
