@@ -37,6 +37,12 @@ class Upstream(Echo):
             self.end_headers()
             self.wfile.write(LOGO)
             return
+        if path == "/shop/old":
+            self.send_response(302)
+            self.send_header("Location", "/shop/items/1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if path == "/shop/login":
             n = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(n)
@@ -281,6 +287,22 @@ def scenario_replay(node, up, sid, es):
     check(st == 404 and "entry 'nope'" in b["error"], "replay of an unknown entry: 404")
 
 
+def scenario_redirects(node, up):
+    st, s, raw, _, _ = req(node, "POST", "/api/v1/recorder/start",
+                           {"targetUrl": up, "namespace": "rd", "pathPrefix": "/shop"})
+    sid = s["id"]
+    st, _, _, r, _ = req(node, "GET", "/stubs/rd/shop/old")
+    check(st == 302 and r.getheader("Location") == "/shop/items/1", "a 302 recorded as is")
+    req(node, "POST", "/api/v1/recorder/%s/stop" % sid)
+    st, s, raw, _, _ = replay(node, sid, {})
+    check(s["matched"] == 1 and s["results"][0]["newStatus"] == 302,
+          "replay does not follow redirects by default (%s)" % raw[:200])
+    st, s, raw, _, _ = replay(node, sid, {"followRedirects": True})
+    check(s["mismatched"] == 1 and s["results"][0]["newStatus"] == 200
+          and "item-1" in s["results"][0]["responsePreview"],
+          "followRedirects: the final answer (%s)" % raw[:200])
+
+
 def scenario_correlate(node, up):
     st, s, raw, _, _ = req(node, "POST", "/api/v1/recorder/start",
                            {"name": "flow", "targetUrl": up, "namespace": "corr",
@@ -389,6 +411,25 @@ def scenario_ca(node):
         check(st == 501 and "not implemented" in b["error"], "CA %s: 501 (%s)" % (path, b))
 
 
+def scenario_restart(node, sid, es):
+    """What the first admin stored, read by the next one on the same database."""
+    st, es2, _, _, _ = req(node, "GET", "/api/v1/recorder/%s/entries" % sid)
+    check(st == 200 and [e["id"] for e in es2] == [e["id"] for e in es]
+          and es2[0].get("annotation", {}).get("note") == "first item",
+          "after a restart: the entries and the annotation are back")
+    st, har, _, _, _ = req(node, "POST", "/api/v1/recorder/%s/export" % sid)
+    check(st == 200 and len(har["log"]["entries"]) == 5, "and the session exports")
+    st, lst, _, _, _ = req(node, "GET", "/api/v1/recorder/configs")
+    check([x["id"] for x in lst] == ["staging"], "and the saved config is listed (%s)" % lst)
+
+
+def stop(node):
+    code, err = node.stop()
+    problems = services.sanitizer_problems(err)
+    check(code == 0 and not problems, "the admin stops cleanly, sanitizers quiet (%s %s)"
+          % (code, "\n".join(problems)[:2000]))
+
+
 def main():
     services.install_signal_handlers()
     workdir = services.make_workdir("mk-recorder-")
@@ -400,15 +441,17 @@ def main():
         scenario_export(node, up, sid, es, answers)
         scenario_annotate(node, sid, es)
         scenario_replay(node, up, sid, es)
+        scenario_redirects(node, up)
         scenario_correlate(node, up)
         scenario_configs(node, up)
         scenario_ca(node)
+        stop(node)
+        node = Mockarty(BINARY, workdir=workdir).start()
+        scenario_restart(node, sid, es)
     finally:
-        code, err = node.stop()
+        if node.proc and node.proc.poll() is None:
+            stop(node)
         up_srv.shutdown()
-        problems = services.sanitizer_problems(err)
-        check(code == 0 and not problems, "the admin stops cleanly, sanitizers quiet (%s %s)"
-              % (code, "\n".join(problems)[:2000]))
     sys.exit(harness.finish())
 
 
