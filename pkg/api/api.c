@@ -170,6 +170,11 @@ mk_api_t *mk_api_new(const mk_api_config_t *cfg, mk_catalog_t *catalog, mk_repo_
     api->audit_retention_days = cfg->audit_retention_days;
     api->login_rate = cfg->login_rate_per_minute;
     api->token_rate = cfg->token_rate_per_minute;
+    api->retention.run_max_age_ms = cfg->test_run_retention_ms;
+    api->retention.run_keep = cfg->test_run_keep;
+    api->retention.perf_max_age_ms = cfg->perf_result_retention_ms;
+    api->retention.perf_keep = cfg->perf_result_keep;
+    pthread_mutex_init(&api->retention.mu, NULL);
     api->limiter = mk_identity_limiter_new();
     api->started_ms = mk_mock_now_ms();
     api->namespaces = mk_strmap_new();
@@ -202,6 +207,7 @@ void mk_api_free(mk_api_t *api)
     free(api->groups);
     pthread_mutex_destroy(&api->write_lock);
     pthread_mutex_destroy(&api->fault_mu);
+    pthread_mutex_destroy(&api->retention.mu);
     free(api);
 }
 
@@ -259,6 +265,7 @@ void mk_api_maintain(mk_api_t *api)
     mk_api_identity_maintain(api);
     mk_api_sched_tick(api, mk_mock_now_ms());
     mk_api_perf_maintain(api);
+    mk_api_retention_maintain(api, mk_mock_now_ms());
 }
 
 /* --- request helpers --- */

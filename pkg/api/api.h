@@ -27,6 +27,10 @@ typedef struct mk_api_config {
     int64_t audit_retention_days;  /* 0: keep forever */
     int64_t login_rate_per_minute; /* login attempts per client address; 0: no limit */
     int64_t token_rate_per_minute; /* calls per token unless the token sets one; 0: no limit */
+    /* Finished test runs and load test results older than this are deleted, beyond the newest
+     * *_keep of their collection or config; 0: kept forever. */
+    int64_t test_run_retention_ms, test_run_keep;
+    int64_t perf_result_retention_ms, perf_result_keep;
 } mk_api_config_t;
 
 /* All pointers are borrowed and must outlive the API; store may be NULL (no store endpoints). */

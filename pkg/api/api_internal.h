@@ -76,6 +76,17 @@ extern const mk_api_endpoint_t *const mk_api_families[];
 
 typedef struct path_group path_group_t;
 
+/* Retention of finished runs and results (retention.c): the settings, and what passes did. */
+typedef struct mk_api_retention {
+    int64_t run_max_age_ms, run_keep, perf_max_age_ms, perf_keep; /* max age 0: forever */
+    int64_t last_pass_ms; /* maintenance thread only */
+    bool more;            /* the last pass left eligible documents: run again at the next tick */
+    pthread_mutex_t mu;   /* guards the rest (read by /health) */
+    uint64_t pruned_runs, pruned_results;
+    int64_t last_pass_done_ms, last_prune_ms, last_error_ms;
+    char last_error[256];
+} mk_api_retention_t;
+
 struct mk_api {
     char *token;
     mk_catalog_t *catalog;
@@ -108,6 +119,7 @@ struct mk_api {
     char *admin_password;
     char generated_password[33];
     int64_t session_ttl_ms, audit_retention_days, login_rate, token_rate, last_prune_ms;
+    mk_api_retention_t retention;
 };
 
 /* What one API call knows about itself, the caller included. */
@@ -221,6 +233,11 @@ json_t *mk_api_docs_visible(ctx_t *c, const char *kind, const char *perm);
  * first, to stop and forget what still runs for it. */
 typedef void (*mk_api_doc_hook_fn)(mk_api_t *api, const json_t *doc);
 int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what, mk_api_doc_hook_fn before);
+/* The one delete path of documents (the API's and retention's): before (may be NULL) is called
+ * with each of the n documents (borrowed, each with an "id"), then all are deleted in one
+ * repository call, whose outcome goes to mk_api_note_write. */
+int mk_api_docs_remove(mk_api_t *api, const char *kind, const json_t *const *docs, size_t n,
+                       mk_api_doc_hook_fn before, mk_err_t *err);
 /* Answers the document of kind named by the row's :id (checked as mk_api_doc_get does). */
 int mk_api_doc_show(ctx_t *c, const char *kind, const char *what);
 /* Stores doc (reference taken over) as the document of kind with its own "id" and "namespace"
@@ -243,6 +260,33 @@ json_t *mk_api_run_collection(mk_api_t *api, const json_t *col, const json_t *bo
  * one named env_id (MK_ENOTFOUND when it is not of ns), or the active one when env_id is NULL
  * (NULL with err->code 0 when there is none). */
 json_t *mk_api_run_environment(mk_api_t *api, const char *ns, const char *env_id, mk_err_t *err);
+/* apitester_api.c, for retention: the queue's task states by task id (new reference; NULL
+ * without a coordinator), whether a run document is still queued or running by them (always
+ * when states is NULL: nobody can tell), and the forget hook of DELETE on a run. */
+json_t *mk_api_runs_prepare(mk_api_t *api);
+bool mk_api_run_live(mk_api_t *api, const json_t *states, const json_t *doc);
+void mk_api_run_forget(mk_api_t *api, const json_t *doc);
+/* perf_api.c, for retention: whether a result document is still live (no final result stored
+ * yet), and the forget hook of DELETE on a result. */
+bool mk_api_perf_result_live(mk_api_t *api, const json_t *aux, const json_t *doc);
+void mk_api_perf_result_forget(mk_api_t *api, const json_t *doc);
+
+/* retention.c. One item per document: its group (collection or config), the time its age counts
+ * from, and whether it still runs. Marks prune[i] (n entries) for at most limit items that are
+ * not live, older than max_age_ms at now_ms, and not among the newest keep non-live items of
+ * their group; past limit, the oldest are chosen. Returns how many were marked; max_age_ms 0
+ * marks none. */
+typedef struct mk_api_retention_item {
+    const char *group;
+    int64_t at_ms;
+    bool live;
+} mk_api_retention_item_t;
+size_t mk_api_retention_select(const mk_api_retention_item_t *items, size_t n, int64_t now_ms,
+                               int64_t max_age_ms, size_t keep, size_t limit, bool *prune);
+/* One bounded pass when due (from mk_api_maintain), and the /health view (new reference). */
+void mk_api_retention_maintain(mk_api_t *api, int64_t now_ms);
+json_t *mk_api_retention_status(mk_api_t *api);
+
 /* schedules_api.c: the scheduler's state, its tick (from mk_api_maintain) and /health view. */
 struct mk_api_sched *mk_api_sched_new(void);
 void mk_api_sched_free(struct mk_api_sched *s);

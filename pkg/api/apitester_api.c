@@ -228,18 +228,33 @@ int mk_api_doc_delete(ctx_t *c, const char *kind, const char *what, mk_api_doc_h
     json_t *doc = mk_api_doc_get(c, kind, mk_api_param(c, "id"), what);
     if (doc == NULL)
         return 404;
-    const char *id = jstr(doc, "id");
     mk_api_note_ns(c, jstr(doc, "namespace"));
-    if (before)
-        before(c->api, doc);
     mk_err_t err;
-    int rc = mk_repo_delete_docs(c->api->repo, kind, &id, 1, &err);
-    mk_api_note_write(c->api, rc, &err);
+    const json_t *one = doc;
     int status =
-        rc ? mk_api_reply_err(c, &err)
-           : mk_api_reply_json(c->req, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1));
+        mk_api_docs_remove(c->api, kind, &one, 1, before, &err)
+            ? mk_api_reply_err(c, &err)
+            : mk_api_reply_json(c->req, 200,
+                                json_pack("{s:s, s:b}", "id", jstr(doc, "id"), "deleted", 1));
     json_decref(doc);
     return status;
+}
+
+int mk_api_docs_remove(mk_api_t *api, const char *kind, const json_t *const *docs, size_t n,
+                       mk_api_doc_hook_fn before, mk_err_t *err)
+{
+    const char **ids = malloc((n ? n : 1) * sizeof *ids);
+    if (ids == NULL)
+        return mk_err_set(err, MK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = jstr(docs[i], "id");
+        if (before)
+            before(api, docs[i]);
+    }
+    int rc = mk_repo_delete_docs(api->repo, kind, ids, n, err);
+    mk_api_note_write(api, rc, err);
+    free(ids);
+    return rc;
 }
 
 static int collections_delete(ctx_t *c)
@@ -520,7 +535,7 @@ static int runs_cancel(ctx_t *c)
 }
 
 /* A run still queued or running is cancelled first (a finished one refuses: fine). */
-static void run_forget(mk_api_t *api, const json_t *doc)
+void mk_api_run_forget(mk_api_t *api, const json_t *doc)
 {
     if (api->coord) {
         mk_queue_cancel(mk_coord_queue(api->coord), jstr(doc, "id"), mk_mock_now_ms(), NULL);
@@ -528,9 +543,35 @@ static void run_forget(mk_api_t *api, const json_t *doc)
     }
 }
 
+json_t *mk_api_runs_prepare(mk_api_t *api)
+{
+    if (api->coord == NULL)
+        return NULL;
+    json_t *list = mk_queue_tasks(mk_coord_queue(api->coord), NULL), *states = json_object();
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t)
+    {
+        if (jstr(t, "id"))
+            json_object_set(states, jstr(t, "id"), json_object_get(t, "state"));
+    }
+    json_decref(list);
+    return states;
+}
+
+bool mk_api_run_live(mk_api_t *api, const json_t *states, const json_t *doc)
+{
+    (void)api;
+    if (states == NULL)
+        return true;
+    /* A run whose task is gone has ended (the task is queued before the run is stored). */
+    const char *st = run_status(json_string_value(json_object_get(states, jstr(doc, "id"))));
+    return strcmp(st, "pending") == 0 || strcmp(st, "running") == 0;
+}
+
 static int runs_delete(ctx_t *c)
 {
-    return mk_api_doc_delete(c, KIND_RUN, "test run", run_forget);
+    return mk_api_doc_delete(c, KIND_RUN, "test run", mk_api_run_forget);
 }
 
 static int reply_text(ctx_t *c, const char *type, const char *text)

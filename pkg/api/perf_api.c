@@ -780,7 +780,7 @@ static int results_get(ctx_t *c)
 }
 
 /* A live run is stopped first; its shares' snapshots go. */
-static void result_forget(mk_api_t *api, const json_t *doc)
+void mk_api_perf_result_forget(mk_api_t *api, const json_t *doc)
 {
     stop_shards(api, doc);
     size_t i;
@@ -793,9 +793,17 @@ static void result_forget(mk_api_t *api, const json_t *doc)
     live_set(api, jstr(doc, "id"), false);
 }
 
+/* Live until its final result is stored (within a second of its last share's end). */
+bool mk_api_perf_result_live(mk_api_t *api, const json_t *aux, const json_t *doc)
+{
+    (void)api;
+    (void)aux;
+    return !json_is_object(json_object_get(doc, "result"));
+}
+
 static int results_delete(ctx_t *c)
 {
-    return mk_api_doc_delete(c, KIND_RESULT, "perf result", result_forget);
+    return mk_api_doc_delete(c, KIND_RESULT, "perf result", mk_api_perf_result_forget);
 }
 
 static int reply_html(ctx_t *c, mk_buf_t *b)

@@ -336,6 +336,8 @@ json_t *mk_api_sched_status(mk_api_t *api)
     if (s->last_error[0])
         json_object_set_new(o, "lastError", json_string(s->last_error));
     pthread_mutex_unlock(&s->mu);
+    /* What the scheduled runs leave behind is pruned from the same loop (retention.c). */
+    json_object_set_new(o, "retention", mk_api_retention_status(api));
     return o;
 }
 

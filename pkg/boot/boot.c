@@ -74,6 +74,7 @@ typedef struct settings {
     char *auth_required;
     int64_t session_ttl_ms;
     int64_t audit_retention_days;
+    int64_t test_run_retention_ms, test_run_keep, perf_result_retention_ms, perf_result_keep;
     int64_t login_rate;
     int64_t token_rate;
     int64_t runner_grpc_port;
@@ -182,6 +183,16 @@ typedef struct settings {
           "lifetime of a login session", NULL, 1000, 366LL * 24 * 3600 * 1000),                    \
         S("AUDIT_RETENTION_DAYS", MK_CONFIG_INT, "90", audit_retention_days,                       \
           "days the audit log keeps its rows (0: forever)", NULL, 0, 36500),                       \
+        S("TEST_RUN_RETENTION", MK_CONFIG_DURATION_MS, "30d", test_run_retention_ms,               \
+          "admin: finished API test runs older than this are deleted (0: kept forever)", NULL, 0,  \
+          36500LL * 86400000),                                                                     \
+        S("TEST_RUN_KEEP", MK_CONFIG_INT, "20", test_run_keep,                                     \
+          "admin: newest finished runs per collection kept whatever their age", NULL, 0, 1000000), \
+        S("PERF_RESULT_RETENTION", MK_CONFIG_DURATION_MS, "30d", perf_result_retention_ms,         \
+          "admin: finished load test results older than this are deleted (0: kept forever)",       \
+          NULL, 0, 36500LL * 86400000),                                                            \
+        S("PERF_RESULT_KEEP", MK_CONFIG_INT, "20", perf_result_keep,                               \
+          "admin: newest finished results per config kept whatever their age", NULL, 0, 1000000),  \
         S("RATE_LIMIT_LOGIN_PER_MINUTE", MK_CONFIG_INT, "20", login_rate,                          \
           "login attempts per client address and minute (0: no limit)", NULL, 0, 1000000),        \
         S("RATE_LIMIT_TOKEN_PER_MINUTE", MK_CONFIG_INT, "0", token_rate,                           \
@@ -482,7 +493,11 @@ static int assemble(node_parts_t *p, mk_httpd_config_t *hc)
                               .session_ttl_ms = c->session_ttl_ms,
                               .audit_retention_days = c->audit_retention_days,
                               .login_rate_per_minute = c->login_rate,
-                              .token_rate_per_minute = c->token_rate};
+                              .token_rate_per_minute = c->token_rate,
+                              .test_run_retention_ms = c->test_run_retention_ms,
+                              .test_run_keep = c->test_run_keep,
+                              .perf_result_retention_ms = c->perf_result_retention_ms,
+                              .perf_result_keep = c->perf_result_keep};
         p->api = mk_api_new(&ac, p->catalog, p->repo, p->journal, p->store);
     }
     p->serve = mk_serve_new(p->catalog, p->journal, p->store);

@@ -1,0 +1,132 @@
+"""Retention of finished API test runs against the real binaries: an admin with
+TEST_RUN_RETENTION=2s and TEST_RUN_KEEP=1, and a shared runner. Four finished runs of one
+collection shrink to the newest one; a collection run once keeps its run however old it gets; a
+run still running (its request answers after 12 s) stays past the retention; pruned runs answer
+404; /health's scheduler component counts what was pruned.
+Usage: retention_test.py <mockarty binary> <mockarty-runner binary>"""
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runners_test  # noqa: E402  (its process and HTTP helpers)
+from runners_test import BOOT, Proc, collection, free_port, wait_for  # noqa: E402
+
+ADMIN_BIN = RUNNER_BIN = None
+SLOW_MS = 12000
+
+
+class RetentionTest(unittest.TestCase):
+    api = classmethod(runners_test.RunnersTest.api.__func__)
+    api2 = classmethod(runners_test.RunnersTest.api2.__func__)
+    get_ok = classmethod(runners_test.RunnersTest.get_ok.__func__)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="retention-e2e-")
+        cls.http = free_port()
+        cls.grpc = free_port()
+        env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
+                   DB_PATH=os.path.join(cls.tmp, "m.db"), API_TOKEN=BOOT, HTTP_WORKERS="2",
+                   HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0", TEST_RUN_RETENTION="2s",
+                   TEST_RUN_KEEP="1")
+        cls.procs = [Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))]
+        try:
+            wait_for(lambda: cls.get_ok("/health/ready"), 30, "the admin")
+            for route, delay in (("/hello", 0), ("/slow", SLOW_MS)):
+                st, body = cls.api2("POST", "/api/v1/mocks", {
+                    "http": {"route": route, "httpMethod": "GET"},
+                    "response": {"statusCode": 200, "delay": delay,
+                                 "payload": {"hello": "world"}}})
+                assert st in (200, 201), body
+            token = cls.api2("POST", "/api/v1/auth/tokens",
+                             {"name": "runners", "kind": "integration"})[1]["token"]
+            renv = dict(os.environ, COORDINATOR_ADDR="127.0.0.1:%d" % cls.grpc, API_TOKEN=token,
+                        RUNNER_NAME="r1", SHARED="true", RUNNER_HTTP_PORT=str(free_port()),
+                        RUNNER_HTTP_HOST="127.0.0.1", CAPABILITIES="api_test",
+                        MAX_CONCURRENT="2")
+            cls.procs.append(Proc([RUNNER_BIN], renv, os.path.join(cls.tmp, "r1.log")))
+            wait_for(lambda: any(r.get("state") == "online"
+                                 for r in cls.api2("GET", "/api/v1/runners")[1]["items"]),
+                     20, "the runner")
+            cls.cids = {}
+            for name, path in (("often", "/hello"), ("rarely", "/hello"), ("slow", "/slow")):
+                st, body = cls.api2("POST", "/api/v1/api-tester/collections",
+                                    {"name": name, "collection": collection(name, [(name, path)])})
+                assert st == 201, body
+                cls.cids[name] = body["id"]
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = [p.stop() for p in cls.procs]
+        assert codes[0] == 0, "admin exited %s: %s" % (codes[0], cls.procs[0].log()[-3000:])
+
+    def run_collection(self, name):
+        st, run = self.api2("POST", "/api/v1/api-tester/collections/%s/execute" % self.cids[name],
+                            {"baseUrl": "http://127.0.0.1:%d" % self.http})
+        self.assertEqual(st, 202, run)
+        return run["id"]
+
+    def run_status(self, rid):
+        st, r = self.api2("GET", "/api/v1/api-tester/test-runs/" + rid)
+        return r.get("status") if st == 200 else st
+
+    def wait_finished(self, rid):
+        wait_for(lambda: self.run_status(rid) not in ("pending", "running"), 20,
+                 "run %s to finish" % rid)
+
+    def run_ids(self, name):
+        st, body = self.api2("GET", "/api/v1/api-tester/test-runs?collectionId=" + self.cids[name])
+        self.assertEqual(st, 200, body)
+        return [r["id"] for r in body["items"]]
+
+    def test_retention(self):
+        slow = self.run_collection("slow")
+        rarely = self.run_collection("rarely")
+        self.wait_finished(rarely)
+        often = []
+        for _ in range(4):
+            often.append(self.run_collection("often"))
+            self.wait_finished(often[-1])
+        self.assertEqual(self.run_status(slow), "running")
+        self.assertEqual(sorted(self.run_ids("often")), sorted(often))
+
+        # Past the retention (2 s, passes every second) only the newest run of "often" is left.
+        wait_for(lambda: self.run_ids("often") == [often[-1]], 8, "old runs pruned")
+        t_pruned = time.time()
+        for rid in often[:-1]:
+            self.assertEqual(self.run_status(rid), 404)
+        self.assertEqual(self.run_status(often[-1]), "completed")
+        # The only run of "rarely" is older than the retention and stays (TEST_RUN_KEEP=1).
+        self.assertEqual(self.run_ids("rarely"), [rarely])
+        # The slow run is far past the retention, still running, and kept.
+        st, run = self.api2("GET", "/api/v1/api-tester/test-runs/" + slow)
+        self.assertEqual((st, run["status"]), (200, "running"))
+        self.assertGreater(time.time() * 1000 - run["createdAt"], 2500)
+
+        st, health = self.api2("GET", "/health")
+        ret = health["components"]["scheduler"]["retention"]
+        self.assertEqual(ret["pruned"]["testRuns"], 3, ret)
+        self.assertEqual(ret["pruned"]["perfResults"], 0, ret)
+        self.assertEqual((ret["testRunRetentionMs"], ret["testRunKeep"]), (2000, 1), ret)
+        self.assertLessEqual(abs(ret["lastPruneAt"] / 1000 - t_pruned), 3, ret)
+        self.assertNotIn("lastError", ret)
+
+        # Once it ends it is the newest (and only) run of its collection: kept.
+        self.wait_finished(slow)
+        time.sleep(2.5)
+        self.assertEqual(self.run_ids("slow"), [slow])
+        self.assertEqual(self.run_ids("rarely"), [rarely])
+        self.assertEqual(self.run_ids("often"), [often[-1]])
+
+
+if __name__ == "__main__":
+    ADMIN_BIN, RUNNER_BIN = sys.argv[1], sys.argv[2]
+    runners_test.ADMIN_BIN, runners_test.RUNNER_BIN = ADMIN_BIN, RUNNER_BIN
+    del sys.argv[1:]
+    unittest.main(verbosity=2)
