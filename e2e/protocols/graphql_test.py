@@ -228,6 +228,10 @@ MOCKS = [
     {"id": "gql-sub-hits", "graphql": {"operation": "subscription", "field": "wsHits"},
      "extract": {"gStore": {"wsHits": "$.increment($.gS.wsHits)"}},
      "response": {"sseEventChain": {"events": [{"data": {"n": "$.gS.wsHits"}}]}}},
+    # A counter: each operation of a batch sees the writes of the ones before it.
+    {"id": "gql-batch-hits", "graphql": {"operation": "query", "field": "batchHits"},
+     "extract": {"gStore": {"bh": "$.increment($.gS.bh)"}},
+     "response": {"payload": {"data": {"batchHits": "$.gS.bh"}}}},
     # Another endpoint under a namespace pathPrefix, in namespace "shop".
     {"id": "gql-shop", "namespace": "shop", "pathPrefix": "/shop",
      "graphql": {"operation": "query", "field": "products", "path": "/api/graphql"},
@@ -383,6 +387,132 @@ def requests_without_schema(port, who):
     check(r.status == 404, "%s: an HTTP request with method GRAPHQL finds no mock (%s)" %
           (who, r.status))
     asyncio.run(ws_session(port, who))
+
+
+def batch(port, ops, headers=None):
+    """What Apollo Client's BatchHttpLink sends: one POST with a JSON array of operations."""
+    r = services.request(port, "POST", "/graphql", body=ops, headers=headers)
+    return r.status, r.json
+
+
+def batches(port, who):
+    ops = [{"query": "query($id: ID!) { user(id: $id) { name } }", "variables": {"id": "1"}},
+           {"query": "{ users { id }", "operationName": None},
+           {"query": "query Q { users { name } }", "operationName": "Q", "extensions": {}}]
+    st, body = batch(port, ops)
+    check(st == 200 and isinstance(body, list) and len(body) == 3 and
+          body[0] == {"data": {"user": {"name": "Ann"}}} and
+          body[2] == {"data": {"users": [{"name": "Ann"}, {"name": "Bob"}]}},
+          "%s: a batch of 3 is answered in order (%s %s)" % (who, st, body))
+    e = ((body[1] if isinstance(body, list) and len(body) > 1 else {}).get("errors") or [{}])[0]
+    check("data" not in body[1] and "Syntax Error" in e.get("message", "") and
+          e.get("extensions", {}).get("code") == "GRAPHQL_PARSE_FAILED" and len(body[1]) == 1,
+          "%s: a syntax error stays in its own entry of the batch (%s)" % (who, body[1]))
+    st, body = batch(port, [{"query": "{ batchHits }"}, {"query": "{ n: batchHits }"},
+                            {"query": "query { batchHits }"}])
+    check(st == 200 and body == [{"data": {"batchHits": 1}}, {"data": {"n": 2}},
+                                 {"data": {"batchHits": 3}}],
+          "%s: a counter extracted by each operation of a batch reads 1, 2, 3 (%s)" % (who, body))
+    st, body = batch(port, [])
+    check(st == 400 and "empty" in json.dumps(body) and isinstance(body, dict),
+          "%s: an empty batch is refused with 400 (%s %s)" % (who, st, body))
+    st, body = batch(port, [{"query": "{ users { id } }"}, "{ users { id } }"])
+    check(st == 400 and "Batch operation 1 " in json.dumps(body),
+          "%s: a batch element that is not an object: 400 naming its index (%s %s)" %
+          (who, st, body))
+    st, body = batch(port, [{"query": "{ users { id } }"}] * 101)
+    check(st == 413 and "at most 100 operations" in json.dumps(body),
+          "%s: a batch past 100 operations is refused naming the limit (%s %s)" %
+          (who, st, str(body)[:200]))
+    st, body = batch(port, [{"query": "{ users { id } }"}] * 100)
+    check(st == 200 and len(body) == 100 and body[99] == {"data": {"users": [{"id": "1"},
+                                                                           {"id": "2"}]}},
+          "%s: a batch of 100 operations is answered (%s)" % (who, st))
+
+
+class HookReceiver:
+    """A webhook target: records (path, headers, body, time) of every POST."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        calls = self.calls = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path.startswith("/slow"):
+                    time.sleep(1.0 if self.path == "/slow-async" else 0.4)
+                calls.append((self.path, dict(self.headers), body, time.time()))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def wait(self, path, n, timeout=5):
+        deadline = time.time() + timeout
+        while True:
+            got = [c for c in self.calls if c[0] == path]
+            if len(got) >= n or time.time() > deadline:
+                return got
+            time.sleep(0.02)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def create_hook_mocks(admin, rx):
+    hooked = [
+        {"id": "gql-hook-sync", "graphql": {"operation": "mutation", "field": "notify"},
+         "response": {"payload": {"data": {"notify": True}}},
+         "webhooks": [{"url": rx.url + "/slow-sync", "headers": {"X-Name": "$.body.variables.name"},
+                       "body": {"name": "$.body.variables.name", "event": "notified"}}]},
+        {"id": "gql-hook-async", "graphql": {"operation": "query", "field": "ping"},
+         "response": {"payload": {"data": {"ping": "pong"}}},
+         "webhooks": [{"url": rx.url + "/slow-async", "async": True,
+                       "body": {"tag": "$.body.variables.tag"}}]},
+    ]
+    for m in hooked:
+        st, body = api(admin, "POST", "/api/v1/mocks", body=m)
+        check(st in (200, 201), "create mock %s (%s %s)" % (m["id"], st, body))
+
+
+def webhooks(port, who, rx):
+    c = GraphQLClient("http://127.0.0.1:%d/graphql" % port)
+    before = len(rx.wait("/slow-sync", 0, timeout=0))
+    t0 = time.time()
+    st, body, _ = c.post("mutation($name: String!) { notify(name: $name) }", {"name": who})
+    took = time.time() - t0
+    got = rx.wait("/slow-sync", before + 1, timeout=0)
+    check(st == 200 and body == {"data": {"notify": True}} and len(got) == before + 1 and
+          took >= 0.4,
+          "%s: a GraphQL mock's synchronous webhook is sent before the answer (%s %s, %d calls, "
+          "%.2f s)" % (who, st, body, len(got), took))
+    if len(got) == before + 1:
+        _, headers, raw, _ = got[-1]
+        check(json.loads(raw) == {"name": who, "event": "notified"} and
+              headers.get("X-Name") == who,
+              "%s: the webhook's body and headers render $.body.variables (%s %s)" %
+              (who, raw, headers.get("X-Name")))
+    before = len(rx.wait("/slow-async", 0, timeout=0))
+    t0 = time.time()
+    st, body = batch(port, [{"query": "query($tag: String) { ping }", "variables": {"tag": "a"}},
+                            {"query": "{ users { id } }"},
+                            {"query": "query($tag: String) { ping }", "variables": {"tag": "b"}}])
+    took = time.time() - t0
+    check(st == 200 and body[0] == {"data": {"ping": "pong"}} and took < 0.8,
+          "%s: async webhooks do not hold a batch's answer (%s %.2f s)" % (who, body, took))
+    got = rx.wait("/slow-async", before + 2)
+    check(sorted(json.loads(g[2])["tag"] for g in got[before:]) == ["a", "b"],
+          "%s: each operation of a batch sends its mock's webhook (%s)" %
+          (who, [g[2] for g in got[before:]]))
 
 
 class GqlWs:
@@ -608,7 +738,11 @@ def main():
     with harness.AdminAndResolver("mk-graphql-", TOKEN) as setup:
         admin = setup.start_admin()
         create_mocks(admin)
+        rx = HookReceiver()
+        create_hook_mocks(admin, rx)
         requests_without_schema(admin.port, "admin")
+        batches(admin.port, "admin")
+        webhooks(admin.port, "admin", rx)
         upload_schema(admin)
         requests_with_schema(admin.port, "admin")
         journal(admin)
@@ -629,7 +763,10 @@ def main():
                               [{}])[0].get("extensions", {}).get("code") ==
                      "INTROSPECTION_UNAVAILABLE", "resolver: a deleted schema is dropped")
             requests_without_schema(res.port, "resolver")
+            batches(res.port, "resolver")
+            webhooks(res.port, "resolver", rx)
             harness.check_exit(res, "resolver")
+        rx.close()
         harness.check_exit(admin, "admin")
     return harness.finish()
 

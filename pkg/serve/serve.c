@@ -274,7 +274,7 @@ static void seed_rng(const mk_request_t *view, mk_faker_rng_t *rng)
 /* Per-thread output buffers, reused across requests so rendering does not allocate once warm;
  * released when the worker thread ends: the body, the rendered header values, one extract
  * value. */
-enum { BUF_BODY, BUF_HEADERS, BUF_EXTRACT, BUF_HOOKS, NBUFS };
+enum { BUF_BODY, BUF_HEADERS, BUF_EXTRACT, NBUFS };
 
 typedef struct scratch_bufs {
     mk_buf_t bufs[NBUFS];
@@ -681,18 +681,11 @@ typedef struct header_val {
     size_t at, len;
 } header_val_t;
 
-/* Where one webhook's rendered url, header lines ("Name: value", each NUL-terminated) and body
- * lie in the BUF_HOOKS scratch buffer. */
-typedef struct hook_val {
-    size_t url_at, hdr_at, hdr_len, body_at, body_len;
-} hook_val_t;
-
 /* Runs the mock's extraction (mk_serve_pass_mock), then renders the templated headers (into the
- * header buffer, positions in hv), the webhooks and the body. */
-static int render_hooks(const mk_mock_t *m, mk_template_env_t *env, hook_val_t *wv, mk_err_t *err);
-
+ * header buffer, positions in hv), the webhooks (into hooks) and the body. */
 static int render_pass(const mk_mock_t *m, const mk_mock_response_t *r, mk_template_env_t *env,
-                       pass_t *p, header_val_t *hv, hook_val_t *wv, mk_str_t *body, mk_err_t *err)
+                       pass_t *p, header_val_t *hv, mk_serve_hooks_t *hooks, mk_str_t *body,
+                       mk_err_t *err)
 {
     int rc = mk_serve_pass_mock(p, m, env, err);
     if (rc != 0)
@@ -714,7 +707,9 @@ static int render_pass(const mk_mock_t *m, const mk_mock_response_t *r, mk_templ
         }
     }
     /* Webhooks render with the request's values and stores, like the answer. */
-    rc = m->nwebhooks ? render_hooks(m, env, wv, err) : 0;
+    mk_serve_hooks_reset(hooks);
+    int status = r->fault != MK_MOCK_FAULT_NONE ? 0 : r->status;
+    rc = m->nwebhooks ? mk_serve_hooks_render(hooks, m, env, status, err) : 0;
     if (rc != 0)
         return rc;
     if (r->body_tpl == NULL) {
@@ -743,13 +738,9 @@ static void add_headers(mk_httpd_req_t *req, const mk_mock_response_t *r, const 
 }
 
 /* Sends the rendered answer (after its delay, or its fault) and journals it. */
-static bool fire_hooks(mk_serve_t *s, mk_httpd_req_t *req, const mk_mock_t *m, const hook_val_t *wv,
-                       int status, int send_status, mk_str_t body,
-                       const mk_httpd_send_opts_t *opts);
-
 static int answer(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
                   const mk_mock_t *m, const mk_mock_response_t *r, const header_val_t *hv,
-                  const hook_val_t *wv, mk_str_t body, mk_faker_rng_t *rng, int64_t now_ms)
+                  const mk_serve_hooks_t *hooks, mk_str_t body, mk_faker_rng_t *rng, int64_t now_ms)
 {
     add_headers(req, r, hv);
     mk_httpd_send_opts_t opts = {
@@ -763,7 +754,7 @@ static int answer(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str
      * answer finds the entry. */
     record(s, req, view, ns, m, status, now_ms);
     /* A synchronous webhook holds the answer until its call is done. */
-    if (m->nwebhooks && s->hooks && fire_hooks(s, req, m, wv, status, r->status, body, &opts))
+    if (hooks != NULL && mk_serve_hooks_fire(s, req, hooks, r->status, body, &opts))
         return status;
     /* The body is copied into the request here, so nothing from the snapshot outlives it. */
     mk_httpd_send(req, r->status, body, &opts);
@@ -793,19 +784,52 @@ static header_val_t *header_vals(const mk_mock_response_t *r, header_val_t *stac
  * has had its last attempt; the sender's thread then hands the request back to its worker's loop
  * through an eventfd, and the loop sends the answer. Only the HTTP kind is sent. */
 
-static int render_hooks(const mk_mock_t *m, mk_template_env_t *env, hook_val_t *wv, mk_err_t *err)
+/* One webhook of an answer: where its rendered url, header lines ("Name: value", each
+ * NUL-terminated) and body lie in the set's buffer. */
+struct mk_serve_hook_call {
+    const mk_mock_t *mock;
+    const mk_mock_webhook_t *w;
+    int status; /* the answer's: decides the trigger */
+    size_t url_at, hdr_at, hdr_len, body_at, body_len;
+};
+
+void mk_serve_hooks_init(mk_serve_hooks_t *h)
 {
-    mk_buf_t *b = scratch(BUF_HOOKS);
+    memset(h, 0, sizeof *h);
+    mk_buf_init(&h->buf, MK_SERVE_MAX_RENDERED_BYTES);
+}
+
+void mk_serve_hooks_reset(mk_serve_hooks_t *h)
+{
+    mk_buf_reset(&h->buf);
+    h->n = 0;
+}
+
+void mk_serve_hooks_free(mk_serve_hooks_t *h)
+{
+    mk_buf_free(&h->buf);
+    free(h->calls);
+    h->calls = NULL;
+    h->n = h->cap = 0;
+}
+
+int mk_serve_hooks_render(mk_serve_hooks_t *h, const mk_mock_t *m, mk_template_env_t *env,
+                          int status, mk_err_t *err)
+{
+    mk_buf_t *b = &h->buf;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < m->nwebhooks; i++) {
         const mk_mock_webhook_t *w = &m->webhooks[i];
         if (w->kind != MK_MOCK_WEBHOOK_HTTP)
             continue;
-        wv[i].url_at = b->len;
+        if (!grow((void **)&h->calls, &h->cap, h->n + 1, sizeof *h->calls))
+            return mk_err_set(err, MK_ENOMEM, "out of memory");
+        mk_serve_hook_call_t *c = &h->calls[h->n++];
+        *c = (mk_serve_hook_call_t){.mock = m, .w = w, .status = status, .url_at = b->len};
         rc = w->url_tpl ? mk_template_render(w->url_tpl, env, b, err)
                         : mk_buf_append(b, w->url, strlen(w->url));
         rc = rc ? rc : mk_buf_append(b, "", 1);
-        wv[i].hdr_at = b->len;
+        c->hdr_at = b->len;
         for (size_t k = 0; rc == 0 && k < w->nheaders; k++) {
             size_t at = b->len;
             rc = mk_buf_append(b, w->headers[k].name.base, w->headers[k].name.len);
@@ -815,18 +839,18 @@ static int render_hooks(const mk_mock_t *m, mk_template_env_t *env, hook_val_t *
                          ? mk_template_render(w->header_tpls[k], env, b, err)
                          : mk_buf_append(b, w->headers[k].value.base, w->headers[k].value.len);
             /* A value rendered from the request must not smuggle a header line in. */
-            for (size_t c = at; rc == 0 && c < b->len; c++)
-                if (b->data[c] == '\r' || b->data[c] == '\n')
-                    b->data[c] = ' ';
+            for (size_t x = at; rc == 0 && x < b->len; x++)
+                if (b->data[x] == '\r' || b->data[x] == '\n')
+                    b->data[x] = ' ';
             rc = rc ? rc : mk_buf_append(b, "", 1);
         }
-        wv[i].hdr_len = b->len - wv[i].hdr_at;
-        wv[i].body_at = b->len;
+        c->hdr_len = b->len - c->hdr_at;
+        c->body_at = b->len;
         if (rc == 0 && w->body_tpl)
             rc = mk_template_render(w->body_tpl, env, b, err);
         else if (rc == 0 && w->body)
             rc = mk_buf_append(b, w->body, w->body_len);
-        wv[i].body_len = b->len - wv[i].body_at;
+        c->body_len = b->len - c->body_at;
     }
     /* The buffer's own failures (template errors have set err themselves). */
     if (rc == MK_ETOOBIG || rc == MK_ENOMEM)
@@ -981,36 +1005,38 @@ static void on_sync_attempt(void *ud, const mk_webhook_attempt_t *a)
     }
 }
 
-/* Sends the webhooks that fire for this answer. Returns true when the answer waits for
- * synchronous ones (it is then sent from the loop), false when the caller sends it now. */
-static bool fire_hooks(mk_serve_t *s, mk_httpd_req_t *req, const mk_mock_t *m, const hook_val_t *wv,
-                       int status, int send_status, mk_str_t body, const mk_httpd_send_opts_t *opts)
+bool mk_serve_hooks_fire(mk_serve_t *s, mk_httpd_req_t *req, const mk_serve_hooks_t *h,
+                         int send_status, mk_str_t body, const mk_httpd_send_opts_t *opts)
 {
-    mk_buf_t *b = scratch_get(BUF_HOOKS, false);
+    if (s->hooks == NULL || h == NULL)
+        return false;
+    const mk_buf_t *b = &h->buf;
     hook_wait_t *wait = NULL;
     int nsync = 0;
-    for (size_t i = 0; i < m->nwebhooks; i++) {
-        const mk_mock_webhook_t *w = &m->webhooks[i];
-        if (w->kind != MK_MOCK_WEBHOOK_HTTP || wv == NULL || !hook_fires(m, w, status))
+    for (size_t i = 0; i < h->n; i++) {
+        const mk_serve_hook_call_t *c = &h->calls[i];
+        const mk_mock_webhook_t *w = c->w;
+        if (!hook_fires(c->mock, w, c->status))
             continue;
         const char *lines[64];
         size_t nl = 0;
-        for (size_t at = wv[i].hdr_at; at < wv[i].hdr_at + wv[i].hdr_len && nl < 63;) {
+        for (size_t at = c->hdr_at; at < c->hdr_at + c->hdr_len && nl < 63;) {
             lines[nl++] = b->data + at;
             at += strlen(b->data + at) + 1;
         }
         lines[nl] = NULL;
         mk_webhook_req_t hr = {
-            .url = b->data + wv[i].url_at,
+            .url = b->data + c->url_at,
             .method = w->method,
             .headers = lines,
-            .body = b->data + wv[i].body_at,
-            .body_len = wv[i].body_len,
+            .body = b->data + c->body_at,
+            .body_len = c->body_len,
             .retries = (int)w->retry_count,
             .backoff_ms = w->retry_delay_ms,
             .timeout_ms = w->timeout_ms,
         };
-        if (!w->async && wait == NULL) {
+        /* Without a request (a WebSocket message) there is no answer to hold. */
+        if (!w->async && req != NULL && wait == NULL) {
             hook_loop_t *hl = hook_loop_of(s, req);
             wait = hl ? calloc(1, sizeof *wait + body.len) : NULL;
             if (wait != NULL) {
@@ -1253,7 +1279,7 @@ typedef struct http_work {
     mk_faker_rng_t rng;
     header_val_t stack[16];
     header_val_t *hv;
-    hook_val_t wv[MK_MOCK_WEBHOOK_MAX];
+    mk_serve_hooks_t hooks;
     mk_str_t body;
 } http_work_t;
 
@@ -1271,7 +1297,7 @@ static int http_render(void *ud, pass_t *p, mk_err_t *err)
         .rng = &w->rng,
         .now_ms = w->now_ms,
     };
-    return render_pass(w->mock, w->resp, &env, p, w->hv, w->wv, &w->body, err);
+    return render_pass(w->mock, w->resp, &env, p, w->hv, &w->hooks, &w->body, err);
 }
 
 static int http_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *err)
@@ -1279,7 +1305,7 @@ static int http_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *er
     http_work_t *w = ud;
     if (rc != 0)
         return answer_error(w->s, req, w->view, w->ns, w->mock, err, w->now_ms);
-    return answer(w->s, req, w->view, w->ns, w->mock, w->resp, w->hv, w->wv, w->body, &w->rng,
+    return answer(w->s, req, w->view, w->ns, w->mock, w->resp, w->hv, &w->hooks, w->body, &w->rng,
                   w->now_ms);
 }
 
@@ -1287,6 +1313,7 @@ static void http_release(http_work_t *w)
 {
     if (w->hv != w->stack)
         free(w->hv);
+    mk_serve_hooks_free(&w->hooks);
 }
 
 static void http_free(void *ud)
@@ -1316,6 +1343,7 @@ static int serve_dynamic(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view,
         .now_ms = now_ms,
         .rng0 = *rng,
     };
+    mk_serve_hooks_init(&now.hooks);
     if (!(res->mock->uses_store && mk_serve_stores_async(s))) {
         int status = mk_serve_work_now(s, req, ns, &http_work, &now);
         http_release(&now);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#define MAX_BATCH      100 /* operations in one batched request */
 #define MAX_ERRORS     50
 #define MAX_PROJECT    64 /* nesting of the projection of a payload onto a selection set */
 #define MAX_ROUTE      1024
@@ -106,7 +107,25 @@ typedef struct gql_call {
     int event;      /* the stream event a render uses as payloads; -1: the responses' */
     size_t nevents; /* events of a streaming subscription (0: one result) */
     char *payload;  /* the message's payload: the view's body (owned) */
+    /* Webhooks of the fields' mocks: own_hooks, or the batch's (sent with its answer). */
+    mk_serve_hooks_t *hooks;
+    mk_serve_hooks_t own_hooks;
+    /* One operation of a batched request: answered into `answer` (the whole {data, errors}) with
+     * answer_status; planned: its fields render with the batch's. */
+    struct gql_batch *batch;
+    bool planned;
+    int answer_status;
 } gql_call_t;
+
+/* What every call does after its fields are set: lazily built state, webhooks, random seed. */
+static void seed(gql_call_t *c);
+static void call_ready(gql_call_t *c)
+{
+    mk_request_init(&c->own_view);
+    mk_serve_hooks_init(&c->own_hooks);
+    c->hooks = &c->own_hooks;
+    seed(c);
+}
 
 static void call_release(gql_call_t *c)
 {
@@ -130,6 +149,7 @@ static void call_release(gql_call_t *c)
     json_decref(c->errors);
     json_decref(c->answer);
     free(c->payload);
+    mk_serve_hooks_free(&c->own_hooks);
 }
 
 static json_t *error_obj(const char *msg, mk_gql_loc_t loc, const char *code)
@@ -181,6 +201,22 @@ static void record(gql_call_t *c, int status, mk_str_t answer)
     mk_journal_record(j, c->worker, &rec);
 }
 
+/* Sends an answer with the literal headers of first (the first mock that answered; may be NULL)
+ * after delay_ms, or holds it while synchronous webhooks of hooks run. */
+static void send_answer(mk_serve_t *s, mk_httpd_req_t *req, const mk_mock_response_t *first,
+                        const mk_serve_hooks_t *hooks, int status, mk_str_t body, uint32_t delay_ms)
+{
+    for (size_t i = 0; first && i < first->nheaders; i++)
+        if (!mk_str_caseeq(first->headers[i].name, MK_STR_LIT("Content-Type")) &&
+            (first->header_tpls == NULL || first->header_tpls[i] == NULL))
+            mk_httpd_add_header(req, first->headers[i].name, first->headers[i].value);
+    mk_httpd_add_header(req, MK_STR_LIT("Content-Type"),
+                        MK_STR_LIT("application/json; charset=utf-8"));
+    mk_httpd_send_opts_t opts = {.delay_ms = delay_ms};
+    if (!mk_serve_hooks_fire(s, req, hooks, status, body, &opts))
+        mk_httpd_send(req, status, body, &opts);
+}
+
 /* Sends {"errors": [...]} or {"data": ..., "errors": [...]} with status. */
 static int respond(gql_call_t *c, int status)
 {
@@ -190,11 +226,22 @@ static int respond(gql_call_t *c, int status)
     if (json_array_size(c->errors))
         json_object_set(body, "errors", c->errors);
     char *text = json_dumps(body, JSON_COMPACT);
+    mk_str_t out = text ? mk_str_of(text) : MK_STR_LIT("{\"errors\":[]}");
     c->view->served_protocol = "graphql";
     c->view->served_matched = c->mock_id != NULL;
-    if (!c->recorded) /* a stream's later events are not operations of their own */
-        record(c, status, text ? mk_str_of(text) : MK_STR_LIT(""));
+    if (c->batch != NULL) { /* the batch records and sends its operations' answers in order */
+        json_decref(c->answer);
+        c->answer = body;
+        c->answer_status = status;
+        free(text);
+        return status;
+    }
+    bool first = !c->recorded; /* a stream's later events are not operations of their own */
+    if (first)
+        record(c, status, out);
     if (c->req == NULL) {
+        if (first)
+            mk_serve_hooks_fire(c->s, NULL, c->hooks, status, out, &(mk_httpd_send_opts_t){0});
         json_decref(c->answer);
         c->answer_error = c->data == NULL;
         c->answer = c->answer_error ? json_incref(c->errors) : body;
@@ -204,17 +251,7 @@ static int respond(gql_call_t *c, int status)
         return status;
     }
     json_decref(body);
-    if (c->first) {
-        const mk_mock_response_t *r = c->first;
-        for (size_t i = 0; i < r->nheaders; i++)
-            if (!mk_str_caseeq(r->headers[i].name, MK_STR_LIT("Content-Type")) &&
-                (r->header_tpls == NULL || r->header_tpls[i] == NULL))
-                mk_httpd_add_header(c->req, r->headers[i].name, r->headers[i].value);
-    }
-    mk_httpd_add_header(c->req, MK_STR_LIT("Content-Type"),
-                        MK_STR_LIT("application/json; charset=utf-8"));
-    mk_httpd_send_opts_t opts = {.delay_ms = c->delay_ms};
-    mk_httpd_send(c->req, status, text ? mk_str_of(text) : MK_STR_LIT("{\"errors\":[]}"), &opts);
+    send_answer(c->s, c->req, c->first, c->hooks, status, out, c->delay_ms);
     free(text);
     return status;
 }
@@ -224,6 +261,8 @@ static int fail(gql_call_t *c, int status, const char *msg, mk_gql_loc_t loc, co
 {
     json_decref(c->data);
     c->data = NULL;
+    if (c->batch == NULL) /* an answer that failed sends no webhooks */
+        mk_serve_hooks_reset(c->hooks);
     add_error(c, error_obj(msg, loc, code));
     return respond(c, status);
 }
@@ -732,15 +771,24 @@ static void render_field(gql_call_t *c, const field_plan_t *pl, mk_serve_pass_t 
         }
         json_decref(errs);
     }
+    /* Its webhooks, once per operation (not again for a stream's later events). */
+    if (found->nwebhooks && c->event <= 0 &&
+        mk_serve_hooks_render(c->hooks, found, &env, c->status, &err) != 0) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "Mock %.128s: rendering the webhooks: %.600s", found->id,
+                 err.msg);
+        json_t *e = error_obj(msg, f->sel->loc, "INTERNAL_SERVER_ERROR");
+        json_object_set_new(e, "path", json_pack("[s]", f->key));
+        add_error(c, e);
+    }
     json_decref(payload);
     mk_request_release(&tv);
 }
 
 /* ---- rendering the fields: store work (serve_pass.h) ---- */
 
-static int fields_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
+static int fields_render_one(gql_call_t *c, mk_serve_pass_t *p, mk_err_t *err)
 {
-    gql_call_t *c = ud;
     c->rng = c->rng0;
     c->budget = c->budget0;
     c->too_complex = c->too_complex0;
@@ -761,6 +809,13 @@ static int fields_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
             add_error(c, json_incref(pl->error));
     }
     return 0;
+}
+
+static int fields_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
+{
+    gql_call_t *c = ud;
+    mk_serve_hooks_reset(c->hooks);
+    return fields_render_one(c, p, err);
 }
 
 static int fields_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *err)
@@ -785,11 +840,17 @@ static const mk_serve_work_t fields_work = {fields_render, fields_finish, call_f
 
 /* Renders the planned fields and answers: now, or on the loop after the Redis round trips the
  * stores of their mocks need (*taken: c was handed over and may be gone). */
+static bool uses_stores(const gql_call_t *c)
+{
+    for (size_t i = 0; i < c->nplan; i++)
+        if (c->plan[i].mock && c->plan[i].mock->uses_store)
+            return true;
+    return false;
+}
+
 static int answer_fields(gql_call_t *c, bool *taken)
 {
-    bool stores = false;
-    for (size_t i = 0; i < c->nplan; i++)
-        stores = stores || (c->plan[i].mock && c->plan[i].mock->uses_store);
+    bool stores = uses_stores(c);
     /* A WebSocket message has no request to wait on across Redis round trips. */
     if (stores && c->req == NULL && mk_serve_stores_async(c->s))
         return fail(c, 503,
@@ -801,6 +862,10 @@ static int answer_fields(gql_call_t *c, bool *taken)
     c->too_complex0 = c->too_complex;
     c->errors0 = c->errors;
     c->errors = NULL;
+    if (c->batch != NULL) { /* rendered with the batch's other operations */
+        c->planned = true;
+        return c->status;
+    }
     if (!stores || !mk_serve_stores_async(c->s))
         return mk_serve_work_now(c->s, c->req, c->ns, &fields_work, c);
     /* The request's view and namespace outlive the handler's while the answer waits. */
@@ -908,6 +973,195 @@ static int serve(gql_call_t *c, bool *taken)
     return answer_fields(c, taken);
 }
 
+/* ---- batched requests ----------------------------------------------------------------------
+ * Apollo Client's BatchHttpLink (and Apollo Server, graphql-yoga) send a JSON array of
+ * operations in one POST and read an array of results in the same order. Each operation is
+ * answered by the code that answers it alone; their fields render in one piece of store work,
+ * operation after operation, so later operations see earlier ones' writes, with Redis too. */
+
+typedef struct gql_batch {
+    mk_serve_t *s;
+    mk_request_t own_view; /* the request (its memory lives with req) */
+    mk_request_t *views;   /* each operation's: a POST of its element on the endpoint */
+    gql_call_t *calls;
+    size_t n;
+    const mk_gql_reg_snap_t *rs; /* holds the calls' schema */
+    mk_serve_hooks_t hooks;      /* every operation's mocks' webhooks, in order */
+    char ns_buf[MK_STORE_NS_MAX + 1];
+} gql_batch_t;
+
+static void batch_free(void *ud)
+{
+    gql_batch_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        call_release(&b->calls[i]);
+        mk_request_release(&b->views[i]);
+    }
+    free(b->calls);
+    free(b->views);
+    mk_request_release(&b->own_view);
+    mk_serve_hooks_free(&b->hooks);
+    mk_gql_registry_release(b->rs);
+    free(b);
+}
+
+static int batch_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
+{
+    gql_batch_t *b = ud;
+    mk_serve_hooks_reset(&b->hooks);
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = b->calls[i].planned ? fields_render_one(&b->calls[i], p, err) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Every operation's answer, journaled in order, then the array: 200, the first mock's literal
+ * headers, the longest delay. */
+static int batch_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *err)
+{
+    gql_batch_t *b = ud;
+    bool down = rc == MK_EUNAVAIL;
+    if (rc != 0)
+        mk_serve_hooks_reset(&b->hooks);
+    json_t *all = json_array();
+    const mk_mock_response_t *first = NULL;
+    uint32_t delay = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        gql_call_t *c = &b->calls[i];
+        c->req = req;
+        /* A store that failed fails the operations that use it, as it would each alone. */
+        if (c->planned && rc != 0 && (!down || uses_stores(c)))
+            fail(c, down ? 503 : 500, err->msg, (mk_gql_loc_t){0, 0},
+                 down ? "STORE_UNAVAILABLE" : "INTERNAL_SERVER_ERROR");
+        else if (c->planned)
+            respond(c, c->status);
+        json_t *a = c->answer ? json_incref(c->answer)
+                              : json_pack("{s:[{s:s}]}", "errors", "message", "out of memory");
+        char *text = json_dumps(a, JSON_COMPACT);
+        record(c, c->answer_status, text ? mk_str_of(text) : MK_STR_LIT(""));
+        free(text);
+        json_array_append_new(all, a);
+        if (first == NULL && c->answer_status < 500)
+            first = c->first;
+        if (c->delay_ms > delay)
+            delay = c->delay_ms;
+    }
+    char *text = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    send_answer(b->s, req, first, &b->hooks, 200, text ? mk_str_of(text) : MK_STR_LIT("[]"), delay);
+    free(text);
+    return 200;
+}
+
+static const mk_serve_work_t batch_work = {batch_render, batch_finish, batch_free};
+
+/* A batch refused as a whole: {"errors": [...]} with status, journaled as one request. */
+static int batch_refuse(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                        int64_t now_ms, int status, const char *msg)
+{
+    gql_call_t c = {
+        .s = s, .req = req, .view = view, .ns = ns, .now_ms = now_ms, .errors = json_array()};
+    snprintf(c.operation, sizeof c.operation, "batch");
+    call_ready(&c);
+    fail(&c, status, msg, (mk_gql_loc_t){0, 0}, "BAD_REQUEST");
+    call_release(&c);
+    return status;
+}
+
+/* req's body is a JSON array: checks it, plans every operation, then renders and answers them.
+ * rs is taken. */
+static int serve_batch(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
+                       mk_str_t path, const mk_route_index_t *idx, const mk_gql_schema_t *schema,
+                       const mk_gql_reg_snap_t *rs, int64_t now_ms)
+{
+    json_t *arr = mk_request_json(view);
+    size_t n = json_array_size(arr);
+    char msg[256];
+    if (n == 0)
+        snprintf(msg, sizeof msg, "A batch must hold at least one operation: the array is empty.");
+    else if (n > MAX_BATCH)
+        snprintf(msg, sizeof msg, "A batch holds at most %d operations; this one has %zu.",
+                 MAX_BATCH, n);
+    for (size_t i = 0; n > 0 && n <= MAX_BATCH && i < n; i++)
+        if (!json_is_object(json_array_get(arr, i))) {
+            snprintf(msg, sizeof msg,
+                     "Batch operation %zu (from 0) is not an object {\"query\", \"variables\", "
+                     "\"operationName\", \"extensions\"}.",
+                     i);
+            n = 0;
+            break;
+        }
+    gql_batch_t *b =
+        n > 0 && n <= MAX_BATCH && ns.len < MK_STORE_NS_MAX + 1 ? calloc(1, sizeof *b) : NULL;
+    if (b == NULL) {
+        mk_gql_registry_release(rs);
+        if (n > 0 && n <= MAX_BATCH)
+            snprintf(msg, sizeof msg, "out of memory");
+        return batch_refuse(s, req, view, ns, now_ms, n > MAX_BATCH ? 413 : n > 0 ? 500 : 400, msg);
+    }
+    b->s = s;
+    b->rs = rs;
+    mk_serve_hooks_init(&b->hooks);
+    mk_httpd_req_view(req, &b->own_view);
+    memcpy(b->ns_buf, ns.base, ns.len);
+    ns = (mk_str_t){b->ns_buf, ns.len};
+    b->calls = calloc(n, sizeof *b->calls);
+    b->views = calloc(n, sizeof *b->views);
+    if (b->calls == NULL || b->views == NULL) {
+        batch_free(b);
+        return batch_refuse(s, req, view, ns, now_ms, 500, "out of memory");
+    }
+    bool stores = false, matched = false;
+    for (size_t i = 0; i < n; i++, b->n++) {
+        mk_request_t *v = &b->views[i];
+        gql_call_t *c = &b->calls[i];
+        mk_request_init(v);
+        v->method = MK_STR_LIT("POST");
+        v->path = b->own_view.path;
+        v->query = b->own_view.query;
+        v->headers = b->own_view.headers;
+        v->nheaders = b->own_view.nheaders;
+        *c = (gql_call_t){
+            .s = s,
+            .req = req,
+            .view = v,
+            .ns = ns,
+            .endpoint = path,
+            .idx = idx,
+            .schema = schema,
+            .now_ms = now_ms,
+            .errors = json_array(),
+            .status = 200,
+            .budget = WORK_BUDGET,
+            .event = -1,
+            .payload = json_dumps(json_array_get(arr, i), JSON_COMPACT),
+            .batch = b,
+        };
+        call_ready(c);
+        c->hooks = &b->hooks;
+        v->body = mk_str_of(c->payload);
+        bool taken = false; /* never: a batch's operation only plans here */
+        if (c->payload == NULL || c->errors == NULL)
+            fail(c, 500, "out of memory", (mk_gql_loc_t){0, 0}, "INTERNAL_SERVER_ERROR");
+        else
+            serve(c, &taken);
+        stores = stores || (c->planned && uses_stores(c));
+        matched = matched || c->mock_id != NULL;
+    }
+    view->served_protocol = "graphql";
+    view->served_matched = matched;
+    if (!stores || !mk_serve_stores_async(s)) {
+        int status = mk_serve_work_now(s, req, ns, &batch_work, b);
+        batch_free(b);
+        return status;
+    }
+    int status = 200;
+    mk_serve_work_start(s, req, ns, &batch_work, b, &status);
+    return status;
+}
+
 bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req_t *req,
                           mk_request_t *view, mk_str_t ns, mk_str_t path, int64_t now_ms,
                           int *status)
@@ -934,6 +1188,13 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
         mk_gql_registry_release(rs);
         return mk_serve_graphql_ws_accept(s, req, view, ns, path, status);
     }
+    mk_str_t ct = {0};
+    mk_request_header(view, MK_STR_LIT("Content-Type"), &ct);
+    if (post && !mk_str_starts_with(ct, "application/graphql") &&
+        json_is_array(mk_request_json(view))) {
+        *status = serve_batch(s, req, view, ns, path, idx, schema, rs, now_ms);
+        return true;
+    }
     gql_call_t *c = calloc(1, sizeof *c);
     if (c == NULL) {
         mk_gql_registry_release(rs);
@@ -956,8 +1217,7 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
         .budget = WORK_BUDGET,
         .event = -1,
     };
-    mk_request_init(&c->own_view);
-    seed(c);
+    call_ready(c);
     bool taken = false;
     *status = serve(c, &taken);
     if (!taken)
@@ -1008,9 +1268,8 @@ mk_serve_gql_op_t *mk_serve_graphql_op_new(mk_serve_t *s, unsigned worker, mk_st
         .event = -1,
         .payload = mk_str_dup(payload),
     };
-    mk_request_init(&c->own_view);
+    call_ready(c);
     op->view.body = mk_str_of(c->payload);
-    seed(c);
     bool taken = false; /* never: without req the answer does not wait */
     if (c->payload && c->errors)
         serve(c, &taken);

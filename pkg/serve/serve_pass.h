@@ -43,6 +43,32 @@ int mk_serve_work_now(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns, const mk_
 bool mk_serve_work_start(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns, const mk_serve_work_t *w,
                          void *ud, int *status);
 
+/* ---- per-mock webhooks of an answer ----
+ * Rendered during the passes with each mock's env (so they read the request and the stores like
+ * the answer), sent with the answer. One set may hold the webhooks of several mocks (the fields
+ * of a GraphQL request, the operations of a batch). */
+typedef struct mk_serve_hook_call mk_serve_hook_call_t;
+typedef struct mk_serve_hooks {
+    mk_buf_t buf; /* the rendered urls, header lines and bodies */
+    mk_serve_hook_call_t *calls;
+    size_t n, cap;
+} mk_serve_hooks_t;
+
+void mk_serve_hooks_init(mk_serve_hooks_t *h);
+/* Forgets what was rendered: a pass starts over, or the answer became an error. */
+void mk_serve_hooks_reset(mk_serve_hooks_t *h);
+void mk_serve_hooks_free(mk_serve_hooks_t *h);
+/* Within render: appends m's webhooks rendered with env. status is the answer's HTTP status (0
+ * for a fault) that the onSuccess/onError triggers read. m is borrowed until the set is fired. */
+int mk_serve_hooks_render(mk_serve_hooks_t *h, const mk_mock_t *m, mk_template_env_t *env,
+                          int status, mk_err_t *err);
+/* Sends the webhooks whose trigger fires. When one is synchronous the answer (send_status, body,
+ * opts; headers already added to req) is held and sent from req's loop once every synchronous
+ * call is done: returns true. false: the caller sends the answer now. Without req (a WebSocket
+ * message) every webhook is sent without holding anything. */
+bool mk_serve_hooks_fire(mk_serve_t *s, mk_httpd_req_t *req, const mk_serve_hooks_t *h,
+                         int send_status, mk_str_t body, const mk_httpd_send_opts_t *opts);
+
 /* Copies the parameter names of match (borrowed from the route snapshot) into one block, *names
  * (caller frees), and points match at it, so the match outlives the snapshot. Returns 0 or
  * MK_ENOMEM. */
