@@ -2,9 +2,11 @@
 TEST_RUN_RETENTION=2s and TEST_RUN_KEEP=1, and a shared runner. Four finished runs of one
 collection shrink to the newest one; a collection run once keeps its run however old it gets; a
 run still running (its request answers after 12 s) stays past the retention; pruned runs answer
-404; /health's scheduler component counts what was pruned.
+404 and their task documents (which hold the results) are gone from the database; /health's
+scheduler component counts what was pruned.
 Usage: retention_test.py <mockarty binary> <mockarty-runner binary>"""
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -28,8 +30,9 @@ class RetentionTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="retention-e2e-")
         cls.http = free_port()
         cls.grpc = free_port()
+        cls.db = os.path.join(cls.tmp, "m.db")
         env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
-                   DB_PATH=os.path.join(cls.tmp, "m.db"), API_TOKEN=BOOT, HTTP_WORKERS="2",
+                   DB_PATH=cls.db, API_TOKEN=BOOT, HTTP_WORKERS="2",
                    HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0", TEST_RUN_RETENTION="2s",
                    TEST_RUN_KEEP="1")
         cls.procs = [Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))]
@@ -85,6 +88,15 @@ class RetentionTest(unittest.TestCase):
         self.assertEqual(st, 200, body)
         return [r["id"] for r in body["items"]]
 
+    def stored(self, kind, ids):
+        con = sqlite3.connect(self.db)
+        try:
+            return sorted(r[0] for r in con.execute(
+                "SELECT id FROM docs WHERE kind=? AND id IN (%s)" % ",".join("?" * len(ids)),
+                [kind] + list(ids)))
+        finally:
+            con.close()
+
     def test_retention(self):
         slow = self.run_collection("slow")
         rarely = self.run_collection("rarely")
@@ -101,6 +113,9 @@ class RetentionTest(unittest.TestCase):
         t_pruned = time.time()
         for rid in often[:-1]:
             self.assertEqual(self.run_status(rid), 404)
+        # Gone from the database: the run documents and their tasks (a run's id is its task's).
+        self.assertEqual(self.stored("apitest_run", often), [often[-1]])
+        self.assertEqual(self.stored("task", often), [often[-1]])
         self.assertEqual(self.run_status(often[-1]), "completed")
         # The only run of "rarely" is older than the retention and stays (TEST_RUN_KEEP=1).
         self.assertEqual(self.run_ids("rarely"), [rarely])

@@ -534,12 +534,16 @@ static int runs_cancel(ctx_t *c)
     return status;
 }
 
-/* A run still queued or running is cancelled first (a finished one refuses: fine). */
+/* A run still queued or running is cancelled first (a finished one refuses: fine); then its
+ * events and its task, which holds the result, go too (a runner still on it is told to stop at
+ * its next heartbeat, as for any task it no longer owns). */
 void mk_api_run_forget(mk_api_t *api, const json_t *doc)
 {
     if (api->coord) {
-        mk_queue_cancel(mk_coord_queue(api->coord), jstr(doc, "id"), mk_mock_now_ms(), NULL);
+        mk_queue_t *q = mk_coord_queue(api->coord);
+        mk_queue_cancel(q, jstr(doc, "id"), mk_mock_now_ms(), NULL);
         mk_coord_forget(api->coord, jstr(doc, "id"));
+        mk_queue_remove(q, jstr(doc, "id"), NULL);
     }
 }
 

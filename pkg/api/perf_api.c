@@ -779,7 +779,8 @@ static int results_get(ctx_t *c)
     return v ? mk_api_reply_json(c->req, 200, v) : 500;
 }
 
-/* A live run is stopped first; its shares' snapshots go. */
+/* A live run is stopped first; its shares' snapshots go, and the tasks of shares that have
+ * ended (a share still stopping keeps its task until its runner reports). */
 void mk_api_perf_result_forget(mk_api_t *api, const json_t *doc)
 {
     stop_shards(api, doc);
@@ -787,8 +788,10 @@ void mk_api_perf_result_forget(mk_api_t *api, const json_t *doc)
     json_t *tid;
     json_array_foreach(json_object_get(doc, "shards"), i, tid)
     {
-        if (api->coord)
+        if (api->coord) {
             mk_coord_forget(api->coord, json_string_value(tid));
+            mk_queue_remove(mk_coord_queue(api->coord), json_string_value(tid), NULL);
+        }
     }
     live_set(api, jstr(doc, "id"), false);
 }

@@ -421,6 +421,35 @@ int mk_queue_cancel(mk_queue_t *q, const char *task_id, int64_t now_ms, mk_err_t
     return rc;
 }
 
+int mk_queue_remove(mk_queue_t *q, const char *task_id, mk_err_t *err)
+{
+    pthread_mutex_lock(&q->mu);
+    task_t *t = find_task(q, task_id);
+    int rc;
+    if (t == NULL) {
+        rc = mk_err_set(err, MK_ENOTFOUND, "task '%s' not found", task_id);
+    } else if (!final_state(t->state)) {
+        rc = mk_err_set(err, MK_ECONFLICT, "task '%s' has not finished (%s)", task_id,
+                        mk_task_state_name(t->state));
+    } else {
+        const char *ids[1] = {t->id};
+        rc = mk_repo_delete_docs(q->repo, TASK_KIND, ids, 1, err);
+        if (rc == 0) {
+            mk_strmap_del(q->tasks, mk_str_of(t->id));
+            for (size_t i = 0; i < q->ntasks; i++) {
+                if (q->order[i] == t) {
+                    memmove(&q->order[i], &q->order[i + 1], (q->ntasks - i - 1) * sizeof *q->order);
+                    q->ntasks--;
+                    break;
+                }
+            }
+            task_free(t);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
 json_t *mk_queue_task(mk_queue_t *q, const char *task_id)
 {
     pthread_mutex_lock(&q->mu);

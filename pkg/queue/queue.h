@@ -69,6 +69,9 @@ int mk_queue_submit(mk_queue_t *q, const char *capability, const char *ns, const
 /* Cancels a task that has not finished: a queued one at once, an assigned or running one too,
  * and its runner is told at its next heartbeat. MK_ENOTFOUND, or MK_ECONFLICT when finished. */
 int mk_queue_cancel(mk_queue_t *q, const char *task_id, int64_t now_ms, mk_err_t *err);
+/* Forgets a finished task: its document and its memory go (what deleting a run or a load test
+ * result does, by hand or by retention). MK_ENOTFOUND, or MK_ECONFLICT when not finished. */
+int mk_queue_remove(mk_queue_t *q, const char *task_id, mk_err_t *err);
 /* The task as JSON {id, capability, namespace, state, attempt, runnerId, createdAt, updatedAt,
  * timeoutMs, error, payload (parsed), result (parsed)} or NULL. */
 json_t *mk_queue_task(mk_queue_t *q, const char *task_id);

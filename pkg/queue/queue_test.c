@@ -301,6 +301,50 @@ static void test_timeout_cancel_and_restart(void)
     mk_repo_free(repo);
 }
 
+/* Removing: only a finished task, gone from memory and from the database (a restart does not
+ * bring it back); the others stay. */
+static void test_remove_finished(void)
+{
+    unlink(path);
+    mk_repo_t *repo = open_repo();
+    mk_queue_t *q = open_queue(repo, 0);
+    mk_err_t err;
+    char a[40], b[40], c[40], r[40];
+    MK_CHECK_INT(mk_queue_submit(q, "api_test", "ns", "{}", 0, 1, a, &err), 0);
+    MK_CHECK_INT(mk_queue_submit(q, "api_test", "ns", "{}", 0, 2, b, &err), 0);
+    MK_CHECK_INT(mk_queue_submit(q, "api_test", "ns", "{}", 0, 3, c, &err), 0);
+    MK_CHECK_INT(mk_queue_remove(q, a, &err), MK_ECONFLICT); /* queued */
+    reg(q, "r", true, NULL, 1, r, 4);
+    mk_queue_grant_t g;
+    MK_CHECK_INT(mk_queue_next(q, r, 5, &g, &err), 0);
+    MK_CHECK_STR(g.task_id, a);
+    MK_CHECK(mk_queue_started(q, a, 1, 6));
+    MK_CHECK_INT(mk_queue_remove(q, a, &err), MK_ECONFLICT); /* running */
+    const char *why;
+    MK_CHECK(mk_queue_finish(q, a, 1, MK_QUEUE_SUCCEEDED, NULL, "{}", 7, &why));
+    mk_queue_grant_release(&g);
+    MK_CHECK_INT(mk_queue_cancel(q, c, 8, &err), 0);
+    MK_CHECK_INT(mk_queue_remove(q, a, &err), 0);
+    MK_CHECK_INT(mk_queue_remove(q, c, &err), 0);
+    MK_CHECK_INT(mk_queue_remove(q, a, &err), MK_ENOTFOUND);
+    MK_CHECK_STR(state(q, a), "?");
+    json_t *list = mk_queue_tasks(q, NULL);
+    MK_CHECK_INT(json_array_size(list), 1);
+    MK_CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "id")), b);
+    json_decref(list);
+    mk_queue_free(q);
+    mk_repo_free(repo);
+    repo = open_repo();
+    q = open_queue(repo, 10);
+    list = mk_queue_tasks(q, NULL);
+    MK_CHECK_INT(json_array_size(list), 1);
+    json_decref(list);
+    MK_CHECK_STR(state(q, b), "queued");
+    MK_CHECK_STR(state(q, c), "?");
+    mk_queue_free(q);
+    mk_repo_free(repo);
+}
+
 static void test_reregister_requeues(void)
 {
     unlink(path);
@@ -332,6 +376,7 @@ int main(void)
     MK_RUN(test_shares_on_different_runners);
     MK_RUN(test_timeout_cancel_and_restart);
     MK_RUN(test_reregister_requeues);
+    MK_RUN(test_remove_finished);
     unlink(path);
     char wal[300];
     snprintf(wal, sizeof wal, "%s-wal", path);
