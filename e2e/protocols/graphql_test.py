@@ -430,6 +430,37 @@ def batches(port, who):
           "%s: a batch of 100 operations is answered (%s)" % (who, st))
 
 
+def batches_on_redis(setup, admin):
+    """A resolver whose stores are in Redis: a batch's operations run their extraction in order
+    across the round trips (1, 2, 3); with Redis down, only the operations whose mocks use stores
+    fail (STORE_UNAVAILABLE in their own entries)."""
+    redis = services.Redis()
+    redis.start()
+    res = setup.start_resolver(env={"STORE_TYPE": "redis", "REPO_REDIS_HOST": "127.0.0.1",
+                                    "REPO_REDIS_PORT": str(redis.port)})
+    try:
+        st, body = batch(res.port, [{"query": "{ batchHits }"}, {"query": "{ n: batchHits }"},
+                                    {"query": "{ users { id } }"}, {"query": "{ batchHits }"}])
+        check(st == 200 and body == [{"data": {"batchHits": 1}}, {"data": {"n": 2}},
+                                     {"data": {"users": [{"id": "1"}, {"id": "2"}]}},
+                                     {"data": {"batchHits": 3}}],
+              "redis: a counter extracted by each operation of a batch reads 1, 2, 3 (%s %s)" %
+              (st, body))
+        st, body = batch(res.port, [{"query": "{ batchHits }"}])
+        check(st == 200 and body == [{"data": {"batchHits": 4}}],
+              "redis: the next batch goes on counting (%s)" % body)
+        redis.stop()
+        st, body = batch(res.port, [{"query": "{ batchHits }"}, {"query": "{ users { id } }"}])
+        e = ((body[0] if isinstance(body, list) else {}).get("errors") or [{}])[0]
+        check(st == 200 and len(body) == 2 and "data" not in body[0] and
+              e.get("extensions", {}).get("code") == "STORE_UNAVAILABLE" and
+              body[1] == {"data": {"users": [{"id": "1"}, {"id": "2"}]}},
+              "redis: with Redis down only the store-using operation fails (%s %s)" % (st, body))
+    finally:
+        redis.stop()
+        harness.check_exit(res, "redis resolver")
+
+
 class HookReceiver:
     """A webhook target: records (path, headers, body, time) of every POST."""
 
@@ -513,6 +544,22 @@ def webhooks(port, who, rx):
     check(sorted(json.loads(g[2])["tag"] for g in got[before:]) == ["a", "b"],
           "%s: each operation of a batch sends its mock's webhook (%s)" %
           (who, [g[2] for g in got[before:]]))
+
+    async def over_ws():
+        url = "ws://127.0.0.1:%d/graphql" % port
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as raw:
+            ws = GqlWs(raw)
+            await ws.init()
+            await ws.send({"id": "h", "type": "subscribe", "payload": {
+                "query": "query($tag: String) { ping }", "variables": {"tag": "ws"}}})
+            return [await ws.recv(), await ws.recv()]
+    before = len(rx.wait("/slow-async", 0, timeout=0))
+    msgs = asyncio.run(over_ws())
+    got = rx.wait("/slow-async", before + 1)
+    check(msgs[0].get("payload") == {"data": {"ping": "pong"}} and len(got) == before + 1 and
+          json.loads(got[-1][2]) == {"tag": "ws"},
+          "%s: ws: an operation's mock sends its webhook (%s %s)" %
+          (who, msgs, [g[2] for g in got[before:]]))
 
 
 class GqlWs:
@@ -730,6 +777,13 @@ def journal(admin):
     check(len(sub) == 1 and sub[0].get("operation") == "subscription ticks" and
           sub[0]["request"]["method"] == "WS",
           "journal: a subscription over a WebSocket is one entry, protocol graphql (%s)" % sub)
+    hits = [e for e in entries if e.get("mockId") == "gql-batch-hits"]
+    check(len(hits) == 3 and all(e.get("operation") == "query batchHits" and
+                                 e["request"]["method"] == "POST" and
+                                 e["request"].get("body", "").startswith('{"query"')
+                                 for e in hits),
+          "journal: each operation of a batch is an entry of its own, with its element as the "
+          "body (%s)" % [(e.get("operation"), e["request"].get("body")) for e in hits])
     metrics = admin.request("GET", "/metrics").raw.decode()
     check('protocol="graphql"' in metrics, "/metrics counts GraphQL requests by protocol")
 
@@ -766,6 +820,7 @@ def main():
             batches(res.port, "resolver")
             webhooks(res.port, "resolver", rx)
             harness.check_exit(res, "resolver")
+            batches_on_redis(setup, admin)
         rx.close()
         harness.check_exit(admin, "admin")
     return harness.finish()

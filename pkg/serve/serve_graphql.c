@@ -117,10 +117,28 @@ typedef struct gql_call {
     int answer_status;
 } gql_call_t;
 
-/* What every call does after its fields are set: lazily built state, webhooks, random seed. */
 static void seed(gql_call_t *c);
-static void call_ready(gql_call_t *c)
+
+/* Starts the call of one operation with what every entry point sets (the borrowed request,
+ * namespace, endpoint, index and schema), its webhooks and its random seed. */
+static void call_init(gql_call_t *c, mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view,
+                      mk_str_t ns, mk_str_t endpoint, const mk_route_index_t *idx,
+                      const mk_gql_schema_t *schema, int64_t now_ms)
 {
+    *c = (gql_call_t){
+        .s = s,
+        .req = req,
+        .view = view,
+        .ns = ns,
+        .endpoint = endpoint,
+        .idx = idx,
+        .schema = schema,
+        .now_ms = now_ms,
+        .errors = json_array(),
+        .status = 200,
+        .budget = WORK_BUDGET,
+        .event = -1,
+    };
     mk_request_init(&c->own_view);
     mk_serve_hooks_init(&c->own_hooks);
     c->hooks = &c->own_hooks;
@@ -1061,10 +1079,9 @@ static const mk_serve_work_t batch_work = {batch_render, batch_finish, batch_fre
 static int batch_refuse(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, mk_str_t ns,
                         int64_t now_ms, int status, const char *msg)
 {
-    gql_call_t c = {
-        .s = s, .req = req, .view = view, .ns = ns, .now_ms = now_ms, .errors = json_array()};
+    gql_call_t c;
+    call_init(&c, s, req, view, ns, view->path, NULL, NULL, now_ms);
     snprintf(c.operation, sizeof c.operation, "batch");
-    call_ready(&c);
     fail(&c, status, msg, (mk_gql_loc_t){0, 0}, "BAD_REQUEST");
     call_release(&c);
     return status;
@@ -1123,23 +1140,9 @@ static int serve_batch(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, m
         v->query = b->own_view.query;
         v->headers = b->own_view.headers;
         v->nheaders = b->own_view.nheaders;
-        *c = (gql_call_t){
-            .s = s,
-            .req = req,
-            .view = v,
-            .ns = ns,
-            .endpoint = path,
-            .idx = idx,
-            .schema = schema,
-            .now_ms = now_ms,
-            .errors = json_array(),
-            .status = 200,
-            .budget = WORK_BUDGET,
-            .event = -1,
-            .payload = json_dumps(json_array_get(arr, i), JSON_COMPACT),
-            .batch = b,
-        };
-        call_ready(c);
+        call_init(c, s, req, v, ns, path, idx, schema, now_ms);
+        c->payload = json_dumps(json_array_get(arr, i), JSON_COMPACT);
+        c->batch = b;
         c->hooks = &b->hooks;
         v->body = mk_str_of(c->payload);
         bool taken = false; /* never: a batch's operation only plans here */
@@ -1202,22 +1205,8 @@ bool mk_serve_graphql_try(mk_serve_t *s, const mk_snapshot_t *snap, mk_httpd_req
         *status = 500;
         return true;
     }
-    *c = (gql_call_t){
-        .s = s,
-        .req = req,
-        .view = view,
-        .ns = ns,
-        .endpoint = path,
-        .idx = idx,
-        .schema = schema,
-        .rs = rs,
-        .now_ms = now_ms,
-        .errors = json_array(),
-        .status = 200,
-        .budget = WORK_BUDGET,
-        .event = -1,
-    };
-    call_ready(c);
+    call_init(c, s, req, view, ns, path, idx, schema, now_ms);
+    c->rs = rs;
     bool taken = false;
     *status = serve(c, &taken);
     if (!taken)
@@ -1252,23 +1241,11 @@ mk_serve_gql_op_t *mk_serve_graphql_op_new(mk_serve_t *s, unsigned worker, mk_st
     const mk_gql_reg_snap_t *rs = mk_gql_registry_acquire(reg);
     char nsbuf[80];
     snprintf(nsbuf, sizeof nsbuf, "%.*s", (int)(ns.len < 79 ? ns.len : 79), ns.base);
-    *c = (gql_call_t){
-        .s = s,
-        .view = &op->view,
-        .ns = ns,
-        .endpoint = endpoint,
-        .idx = mk_snapshot_index(snap, ns),
-        .schema = mk_gql_registry_find(rs, nsbuf, endpoint.base, endpoint.len),
-        .rs = rs,
-        .now_ms = mk_mock_now_ms(),
-        .errors = json_array(),
-        .status = 200,
-        .budget = WORK_BUDGET,
-        .worker = worker,
-        .event = -1,
-        .payload = mk_str_dup(payload),
-    };
-    call_ready(c);
+    call_init(c, s, NULL, &op->view, ns, endpoint, mk_snapshot_index(snap, ns),
+              mk_gql_registry_find(rs, nsbuf, endpoint.base, endpoint.len), mk_mock_now_ms());
+    c->rs = rs;
+    c->worker = worker;
+    c->payload = mk_str_dup(payload);
     op->view.body = mk_str_of(c->payload);
     bool taken = false; /* never: without req the answer does not wait */
     if (c->payload && c->errors)
