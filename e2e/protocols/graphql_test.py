@@ -461,6 +461,33 @@ def batches_on_redis(setup, admin):
         harness.check_exit(res, "redis resolver")
 
 
+def batch_budget(port, who):
+    """The work of a batch is bounded like one request's: its operations share a budget of 4
+    times one operation's, so 20 fragment bombs cost about what 4 do."""
+    bomb = "{ users { ...F0 } }\n" + "".join(
+        "fragment F%d on User { id ...F%d ...F%d }\n" % (i, i + 1, i + 1) for i in range(40)) + \
+        "fragment F40 on User { name }"
+    t0 = time.time()
+    batch(port, [{"query": bomb}])
+    one = time.time() - t0
+    t0 = time.time()
+    st, body = batch(port, [{"query": bomb}, {"query": "{ users { id } }"}])
+    check(st == 200 and body[1] == {"data": {"users": [{"id": "1"}, {"id": "2"}]}} and
+          body[0]["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX",
+          "%s: a bomb in a batch is cut, the next operation answered in full (%s)" %
+          (who, str(body)[-200:]))
+    t0 = time.time()
+    st, body = batch(port, [{"query": bomb}] * 20)
+    took = time.time() - t0
+    codes = [e["extensions"]["code"] for r in body for e in r.get("errors", [])]
+    check(st == 200 and len(body) == 20 and codes.count("QUERY_TOO_COMPLEX") == 20 and
+          "together" in body[19]["errors"][0]["message"] and took < 6 * one + 2 and
+          body[0]["data"]["users"][0].get("id") == "1" and
+          body[19].get("data") == {"users": [{}, {}]},
+          "%s: 20 bombs in a batch share one budget (the first ones cut, the last ones get "
+          "nothing): %.2f s (one alone %.2f s)" % (who, took, one))
+
+
 class HookReceiver:
     """A webhook target: records (path, headers, body, time) of every POST."""
 
@@ -796,6 +823,7 @@ def main():
         create_hook_mocks(admin, rx)
         requests_without_schema(admin.port, "admin")
         batches(admin.port, "admin")
+        batch_budget(admin.port, "admin")
         webhooks(admin.port, "admin", rx)
         upload_schema(admin)
         requests_with_schema(admin.port, "admin")

@@ -11,6 +11,7 @@
 #include "ws/ws.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #define MAX_ROUTE      1024
 #define MAX_TOP_FIELDS 256
 #define WORK_BUDGET    1000000
+#define BATCH_BUDGET   (4 * WORK_BUDGET) /* the operations of a batch together */
 
 static _Atomic(mk_gql_registry_t *) registry;
 
@@ -406,11 +408,18 @@ static bool spend(gql_call_t *c)
     }
     if (!c->too_complex) {
         c->too_complex = true;
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "Query is too complex: more than %u selections to visit (fragments spread many "
-                 "times); the answer is cut there.",
-                 (unsigned)WORK_BUDGET);
+        char msg[256];
+        if (c->batch != NULL)
+            snprintf(msg, sizeof msg,
+                     "Query is too complex: more than %u selections to visit (fragments spread "
+                     "many times; a batch's operations visit %u together); the answer is cut "
+                     "there.",
+                     (unsigned)WORK_BUDGET, (unsigned)BATCH_BUDGET);
+        else
+            snprintf(msg, sizeof msg,
+                     "Query is too complex: more than %u selections to visit (fragments spread "
+                     "many times); the answer is cut there.",
+                     (unsigned)WORK_BUDGET);
         add_error(c, error_obj(msg, (mk_gql_loc_t){0, 0}, "QUERY_TOO_COMPLEX"));
     }
     return false;
@@ -805,10 +814,11 @@ static void render_field(gql_call_t *c, const field_plan_t *pl, mk_serve_pass_t 
 
 /* ---- rendering the fields: store work (serve_pass.h) ---- */
 
-static int fields_render_one(gql_call_t *c, mk_serve_pass_t *p, mk_err_t *err)
+/* Renders c's planned fields with at most cap selections to visit. */
+static int fields_render_one(gql_call_t *c, mk_serve_pass_t *p, size_t cap, mk_err_t *err)
 {
     c->rng = c->rng0;
-    c->budget = c->budget0;
+    c->budget = c->budget0 < cap ? c->budget0 : cap;
     c->too_complex = c->too_complex0;
     json_decref(c->data);
     json_decref(c->errors);
@@ -833,7 +843,7 @@ static int fields_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
 {
     gql_call_t *c = ud;
     mk_serve_hooks_reset(c->hooks);
-    return fields_render_one(c, p, err);
+    return fields_render_one(c, p, SIZE_MAX, err);
 }
 
 static int fields_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *err)
@@ -1005,6 +1015,7 @@ typedef struct gql_batch {
     size_t n;
     const mk_gql_reg_snap_t *rs; /* holds the calls' schema */
     mk_serve_hooks_t hooks;      /* every operation's mocks' webhooks, in order */
+    size_t budget;               /* selections the renders may visit, after the plans */
     char ns_buf[MK_STORE_NS_MAX + 1];
 } gql_batch_t;
 
@@ -1027,10 +1038,15 @@ static int batch_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
 {
     gql_batch_t *b = ud;
     mk_serve_hooks_reset(&b->hooks);
+    size_t left = b->budget;
     for (size_t i = 0; i < b->n; i++) {
-        int rc = b->calls[i].planned ? fields_render_one(&b->calls[i], p, err) : 0;
+        gql_call_t *c = &b->calls[i];
+        if (!c->planned)
+            continue;
+        int rc = fields_render_one(c, p, left, err);
         if (rc != 0)
             return rc;
+        left -= (c->budget0 < left ? c->budget0 : left) - c->budget;
     }
     return 0;
 }
@@ -1120,6 +1136,7 @@ static int serve_batch(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, m
     }
     b->s = s;
     b->rs = rs;
+    b->budget = BATCH_BUDGET;
     mk_serve_hooks_init(&b->hooks);
     mk_httpd_req_view(req, &b->own_view);
     memcpy(b->ns_buf, ns.base, ns.len);
@@ -1143,6 +1160,10 @@ static int serve_batch(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, m
         call_init(c, s, req, v, ns, path, idx, schema, now_ms);
         c->payload = json_dumps(json_array_get(arr, i), JSON_COMPACT);
         c->batch = b;
+        /* Each operation has its own budget, and the batch one for them all (bounded work). */
+        if (c->budget > b->budget)
+            c->budget = b->budget;
+        size_t start = c->budget;
         c->hooks = &b->hooks;
         v->body = mk_str_of(c->payload);
         bool taken = false; /* never: a batch's operation only plans here */
@@ -1150,6 +1171,7 @@ static int serve_batch(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t *view, m
             fail(c, 500, "out of memory", (mk_gql_loc_t){0, 0}, "INTERNAL_SERVER_ERROR");
         else
             serve(c, &taken);
+        b->budget -= start - c->budget;
         stores = stores || (c->planned && uses_stores(c));
         matched = matched || c->mock_id != NULL;
     }
