@@ -1,8 +1,9 @@
 """Retention of finished API test runs against the real binaries: an admin with
 TEST_RUN_RETENTION=2s and TEST_RUN_KEEP=1, and a shared runner. Four finished runs of one
 collection shrink to the newest one; a collection run once keeps its run however old it gets; a
-run still running (its request answers after 12 s) stays past the retention; pruned runs answer
-404 and their task documents (which hold the results) are gone from the database; /health's
+run still running (its request answers after 15 s) stays past the retention although a newer
+finished run of its collection fills TEST_RUN_KEEP, and goes once it has finished; pruned runs
+answer 404 and their task documents (which hold the results) are gone from the database; /health's
 scheduler component counts what was pruned.
 Usage: retention_test.py <mockarty binary> <mockarty-runner binary>"""
 import os
@@ -17,7 +18,7 @@ import runners_test  # noqa: E402  (its process and HTTP helpers)
 from runners_test import BOOT, Proc, collection, free_port, wait_for  # noqa: E402
 
 ADMIN_BIN = RUNNER_BIN = None
-SLOW_MS = 12000
+SLOW_MS = 15000
 
 
 class RetentionTest(unittest.TestCase):
@@ -38,7 +39,7 @@ class RetentionTest(unittest.TestCase):
         cls.procs = [Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))]
         try:
             wait_for(lambda: cls.get_ok("/health/ready"), 30, "the admin")
-            for route, delay in (("/hello", 0), ("/slow", SLOW_MS)):
+            for route, delay in (("/hello", 0), ("/slow/x", SLOW_MS), ("/fast/x", 0)):
                 st, body = cls.api2("POST", "/api/v1/mocks", {
                     "http": {"route": route, "httpMethod": "GET"},
                     "response": {"statusCode": 200, "delay": delay,
@@ -55,7 +56,7 @@ class RetentionTest(unittest.TestCase):
                                  for r in cls.api2("GET", "/api/v1/runners")[1]["items"]),
                      20, "the runner")
             cls.cids = {}
-            for name, path in (("often", "/hello"), ("rarely", "/hello"), ("slow", "/slow")):
+            for name, path in (("often", "/hello"), ("rarely", "/hello"), ("mixed", "/x")):
                 st, body = cls.api2("POST", "/api/v1/api-tester/collections",
                                     {"name": name, "collection": collection(name, [(name, path)])})
                 assert st == 201, body
@@ -69,9 +70,9 @@ class RetentionTest(unittest.TestCase):
         codes = [p.stop() for p in cls.procs]
         assert codes[0] == 0, "admin exited %s: %s" % (codes[0], cls.procs[0].log()[-3000:])
 
-    def run_collection(self, name):
+    def run_collection(self, name, prefix=""):
         st, run = self.api2("POST", "/api/v1/api-tester/collections/%s/execute" % self.cids[name],
-                            {"baseUrl": "http://127.0.0.1:%d" % self.http})
+                            {"baseUrl": "http://127.0.0.1:%d%s" % (self.http, prefix)})
         self.assertEqual(st, 202, run)
         return run["id"]
 
@@ -98,9 +99,11 @@ class RetentionTest(unittest.TestCase):
             con.close()
 
     def test_retention(self):
-        slow = self.run_collection("slow")
+        slow = self.run_collection("mixed", "/slow")
         rarely = self.run_collection("rarely")
         self.wait_finished(rarely)
+        fast = self.run_collection("mixed", "/fast")
+        self.wait_finished(fast)
         often = []
         for _ in range(4):
             often.append(self.run_collection("often"))
@@ -119,10 +122,12 @@ class RetentionTest(unittest.TestCase):
         self.assertEqual(self.run_status(often[-1]), "completed")
         # The only run of "rarely" is older than the retention and stays (TEST_RUN_KEEP=1).
         self.assertEqual(self.run_ids("rarely"), [rarely])
-        # The slow run is far past the retention, still running, and kept.
+        # The slow run is far past the retention and beyond the newest finished run of its
+        # collection (the one TEST_RUN_KEEP keeps), but still running: kept.
         st, run = self.api2("GET", "/api/v1/api-tester/test-runs/" + slow)
         self.assertEqual((st, run["status"]), (200, "running"))
         self.assertGreater(time.time() * 1000 - run["createdAt"], 2500)
+        self.assertEqual(sorted(self.run_ids("mixed")), sorted([slow, fast]))
 
         st, health = self.api2("GET", "/health")
         ret = health["components"]["scheduler"]["retention"]
@@ -132,10 +137,12 @@ class RetentionTest(unittest.TestCase):
         self.assertLessEqual(abs(ret["lastPruneAt"] / 1000 - t_pruned), 3, ret)
         self.assertNotIn("lastError", ret)
 
-        # Once it ends it is the newest (and only) run of its collection: kept.
+        # Once it has ended it goes (the newer fast run is the one kept).
         self.wait_finished(slow)
-        time.sleep(2.5)
-        self.assertEqual(self.run_ids("slow"), [slow])
+        wait_for(lambda: self.run_ids("mixed") == [fast], 5, "the slow run pruned once ended")
+        self.assertEqual(self.stored("task", [slow, fast]), [fast])
+        st, health = self.api2("GET", "/health")
+        self.assertEqual(health["components"]["scheduler"]["retention"]["pruned"]["testRuns"], 4)
         self.assertEqual(self.run_ids("rarely"), [rarely])
         self.assertEqual(self.run_ids("often"), [often[-1]])
 
