@@ -1,10 +1,11 @@
 """Retention of finished API test runs against the real binaries: an admin with
-TEST_RUN_RETENTION=2s and TEST_RUN_KEEP=1, and a shared runner. Four finished runs of one
+TEST_RUN_RETENTION=2s and TEST_RUN_KEEP=1, and a shared runner (api_test and performance). Four finished runs of one
 collection shrink to the newest one; a collection run once keeps its run however old it gets; a
 run still running (its request answers after 15 s) stays past the retention although a newer
 finished run of its collection fills TEST_RUN_KEEP, and goes once it has finished; pruned runs
 answer 404 and their task documents (which hold the results) are gone from the database; /health's
-scheduler component counts what was pruned.
+scheduler component counts what was pruned. Load test results likewise (PERF_RESULT_RETENTION=2s,
+PERF_RESULT_KEEP=1): three finished runs of one name leave the newest, and one share task.
 Usage: retention_test.py <mockarty binary> <mockarty-runner binary>"""
 import os
 import sqlite3
@@ -35,7 +36,8 @@ class RetentionTest(unittest.TestCase):
         env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
                    DB_PATH=cls.db, API_TOKEN=BOOT, HTTP_WORKERS="2",
                    HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0", TEST_RUN_RETENTION="2s",
-                   TEST_RUN_KEEP="1")
+                   TEST_RUN_KEEP="1", PERF_RESULT_RETENTION="2s", PERF_RESULT_KEEP="1",
+                   PERF_ALLOWED_TARGETS="127.0.0.1:*")
         cls.procs = [Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))]
         try:
             wait_for(lambda: cls.get_ok("/health/ready"), 30, "the admin")
@@ -49,7 +51,7 @@ class RetentionTest(unittest.TestCase):
                              {"name": "runners", "kind": "integration"})[1]["token"]
             renv = dict(os.environ, COORDINATOR_ADDR="127.0.0.1:%d" % cls.grpc, API_TOKEN=token,
                         RUNNER_NAME="r1", SHARED="true", RUNNER_HTTP_PORT=str(free_port()),
-                        RUNNER_HTTP_HOST="127.0.0.1", CAPABILITIES="api_test",
+                        RUNNER_HTTP_HOST="127.0.0.1", CAPABILITIES="api_test,performance",
                         MAX_CONCURRENT="2")
             cls.procs.append(Proc([RUNNER_BIN], renv, os.path.join(cls.tmp, "r1.log")))
             wait_for(lambda: any(r.get("state") == "online"
@@ -98,6 +100,37 @@ class RetentionTest(unittest.TestCase):
         finally:
             con.close()
 
+    def test_perf_results(self):
+        # Three finished load tests of no stored config (grouped by their name): the newest stays,
+        # with its share's task; the others, their tasks and their results go.
+        ids = []
+        for _ in range(3):
+            st, task = self.api2("POST", "/api/v1/perf/run", {
+                "name": "retained", "vus": 1, "iterations": 5,
+                "scenario": {"requests": [{"method": "GET",
+                                           "url": "http://127.0.0.1:%d/hello" % self.http}]}})
+            self.assertEqual(st, 202, task)
+            ids.append(task["id"])
+            wait_for(lambda: self.api2("GET", "/api/v1/perf-results/" + ids[-1])[1]
+                     .get("status") == "completed", 20, "load test %s" % ids[-1])
+            time.sleep(0.01)  # distinct createdAt
+        wait_for(lambda: self.stored("perf_result", ids) == [ids[-1]], 8, "old results pruned")
+        for rid in ids[:-1]:
+            self.assertEqual(self.api2("GET", "/api/v1/perf-results/" + rid)[0], 404)
+        self.assertEqual(self.api2("GET", "/api/v1/perf-results/" + ids[-1])[1]["status"],
+                         "completed")
+        con = sqlite3.connect(self.db)
+        try:
+            shares = con.execute("SELECT count(*) FROM docs WHERE kind='task' AND "
+                                 "json LIKE '%\"capability\":\"performance\"%'").fetchone()[0]
+        finally:
+            con.close()
+        self.assertEqual(shares, 1)
+        st, health = self.api2("GET", "/health")
+        ret = health["components"]["scheduler"]["retention"]
+        self.assertEqual(ret["pruned"]["perfResults"], 2, ret)
+        self.assertEqual((ret["perfResultRetentionMs"], ret["perfResultKeep"]), (2000, 1), ret)
+
     def test_retention(self):
         slow = self.run_collection("mixed", "/slow")
         rarely = self.run_collection("rarely")
@@ -132,7 +165,6 @@ class RetentionTest(unittest.TestCase):
         st, health = self.api2("GET", "/health")
         ret = health["components"]["scheduler"]["retention"]
         self.assertEqual(ret["pruned"]["testRuns"], 3, ret)
-        self.assertEqual(ret["pruned"]["perfResults"], 0, ret)
         self.assertEqual((ret["testRunRetentionMs"], ret["testRunKeep"]), (2000, 1), ret)
         self.assertLessEqual(abs(ret["lastPruneAt"] / 1000 - t_pruned), 3, ret)
         self.assertNotIn("lastError", ret)
