@@ -1,11 +1,12 @@
-"""Retention of finished API test runs against the real binaries: an admin with
-TEST_RUN_RETENTION=2s and TEST_RUN_KEEP=1, and a shared runner (api_test and performance). Four finished runs of one
-collection shrink to the newest one; a collection run once keeps its run however old it gets; a
-run still running (its request answers after 15 s) stays past the retention although a newer
-finished run of its collection fills TEST_RUN_KEEP, and goes once it has finished; pruned runs
-answer 404 and their task documents (which hold the results) are gone from the database; /health's
-scheduler component counts what was pruned. Load test results likewise (PERF_RESULT_RETENTION=2s,
-PERF_RESULT_KEEP=1): three finished runs of one name leave the newest, and one share task.
+"""Retention of finished API test runs and load test results against the real binaries: an admin
+with TEST_RUN_RETENTION=2s, TEST_RUN_KEEP=1, PERF_RESULT_RETENTION=2s, PERF_RESULT_KEEP=1 and a
+shared runner (api_test and performance). Four finished runs of one collection shrink to the
+newest one; a collection run once keeps its run however old it gets; a run still running (its
+request answers after 15 s) stays past the retention although a newer finished run of its
+collection fills TEST_RUN_KEEP, and goes once it has finished; pruned runs answer 404 and their
+task documents (which hold the results) are gone from the database. Three finished load tests of
+one name leave the newest result and its one share task. /health's scheduler component counts
+what was pruned.
 Usage: retention_test.py <mockarty binary> <mockarty-runner binary>"""
 import os
 import sqlite3
