@@ -79,9 +79,9 @@ typedef struct path_group path_group_t;
 /* Retention of finished runs and results (retention.c): the settings, and what passes did. */
 typedef struct mk_api_retention {
     int64_t run_max_age_ms, run_keep, perf_max_age_ms, perf_keep; /* max age 0: forever */
-    int64_t last_pass_ms; /* maintenance thread only */
-    bool more;            /* the last pass left eligible documents: run again at the next tick */
-    pthread_mutex_t mu;   /* guards the rest (read by /health) */
+    int64_t last_pass_ms;                                         /* maintenance thread only */
+    bool more;          /* the last pass left eligible documents: run again at the next tick */
+    pthread_mutex_t mu; /* guards the rest (read by /health) */
     uint64_t pruned_runs, pruned_results;
     int64_t last_pass_done_ms, last_prune_ms, last_error_ms;
     char last_error[256];
