@@ -16,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mockarty_proc import Mockarty  # noqa: E402
+from support.hook_receiver import HookReceiver  # noqa: E402
 
 BINARY = None
 
@@ -463,36 +464,23 @@ class WebhookTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        import http.server
-        cls.calls = []
         cls.fail_first = {"n": 0}
-        test = cls
 
-        class Receiver(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                time.sleep(1.0 if self.path == "/slow-async" else
-                           0.3 if self.path.startswith("/slow") else
-                           3 if self.path == "/hang" else 0)
-                test.calls.append((self.path, dict(self.headers), body, time.time()))
-                fail = self.path == "/flaky" and test.fail_first["n"] > 0
-                if fail:
-                    test.fail_first["n"] -= 1
-                self.send_response(500 if fail else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        def fail(path):
+            if path == "/flaky" and cls.fail_first["n"] > 0:
+                cls.fail_first["n"] -= 1
+                return True
+            return False
 
-            def log_message(self, *a):
-                pass
-
-        cls.rx = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-        threading.Thread(target=cls.rx.serve_forever, daemon=True).start()
-        cls.url = "http://127.0.0.1:%d" % cls.rx.server_address[1]
+        cls.rx = HookReceiver(delay=lambda p: 1.0 if p == "/slow-async" else
+                              0.3 if p.startswith("/slow") else 3 if p == "/hang" else 0,
+                              fail=fail)
+        cls.url = cls.rx.url
         cls.m = Mockarty(BINARY).start()
 
     @classmethod
     def tearDownClass(cls):
-        cls.rx.shutdown()
+        cls.rx.close()
         code, err = cls.m.stop()
         shutil.rmtree(cls.m.dir, ignore_errors=True)
         assert code == 0 and "LeakSanitizer" not in err and "runtime error" not in err, err
@@ -505,13 +493,7 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(s, 201, raw)
 
     def wait_calls(self, path, n, timeout=5):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            got = [c for c in self.calls if c[0] == path]
-            if len(got) >= n:
-                return got
-            time.sleep(0.02)
-        return [c for c in self.calls if c[0] == path]
+        return self.rx.wait(path, n, timeout)
 
     def test_sync_waits_and_renders(self):
         self.hook_mock("wh-sync", "/wh/sync/:id", url=self.url + "/slow-sync")

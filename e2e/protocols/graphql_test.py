@@ -22,6 +22,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from support import harness, services  # noqa: E402
 from support.harness import check  # noqa: E402
+from support.hook_receiver import HookReceiver  # noqa: E402
 
 import websockets  # noqa: E402
 
@@ -488,42 +489,10 @@ def batch_budget(port, who):
           "nothing): %.2f s (one alone %.2f s)" % (who, took, one))
 
 
-class HookReceiver:
-    """A webhook target: records (path, headers, body, time) of every POST."""
-
-    def __init__(self):
-        import http.server
-        import threading
-        calls = self.calls = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path.startswith("/slow"):
-                    time.sleep(1.0 if self.path == "/slow-async" else 0.4)
-                calls.append((self.path, dict(self.headers), body, time.time()))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-
-    def wait(self, path, n, timeout=5):
-        deadline = time.time() + timeout
-        while True:
-            got = [c for c in self.calls if c[0] == path]
-            if len(got) >= n or time.time() > deadline:
-                return got
-            time.sleep(0.02)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def hook_receiver():
+    """The webhook target: /slow-async answers after 1 s, other /slow paths after 0.4 s."""
+    return HookReceiver(delay=lambda p: (1.0 if p == "/slow-async" else 0.4)
+                        if p.startswith("/slow") else 0)
 
 
 def create_hook_mocks(admin, rx):
@@ -819,7 +788,7 @@ def main():
     with harness.AdminAndResolver("mk-graphql-", TOKEN) as setup:
         admin = setup.start_admin()
         create_mocks(admin)
-        rx = HookReceiver()
+        rx = hook_receiver()
         create_hook_mocks(admin, rx)
         requests_without_schema(admin.port, "admin")
         batches(admin.port, "admin")
