@@ -691,6 +691,13 @@ async def ws_session(port, who):
         await c.send({"type": "connection_init"})
         code, _ = await c.closed_with()
         check(code == 4429, "%s: ws: a second connection_init closes 4429 (%s)" % (who, code))
+    async with websockets.connect(url, subprotocols=proto) as raw:
+        t0 = time.time()
+        code, reason = await GqlWs(raw).closed_with(timeout=10)
+        took = time.time() - t0
+        check(code == 4408 and reason == "Connection initialisation timeout" and 2.5 < took < 6,
+              "%s: ws: no connection_init within 3 s closes 4408 (%s %s after %.1f s)" %
+              (who, code, reason, took))
     # The legacy subscriptions-transport-ws protocol.
     async with websockets.connect(url, subprotocols=["graphql-ws"]) as raw:
         c = GqlWs(raw)

@@ -6,6 +6,7 @@
 
 #include "ws/ws.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ typedef struct proto {
     const char *stop;      /* client: cancel one */
     const char *next;      /* server: a result */
     const char *terminate; /* client: close the connection (legacy only) */
-    bool strict;           /* graphql-transport-ws's close codes (4401, 4409, 4429) */
+    bool strict;           /* graphql-transport-ws's close codes (4401, 4408, 4409, 4429) */
 } proto_t;
 
 static const proto_t protos[] = {
@@ -33,7 +34,14 @@ static const proto_t protos[] = {
 #define CLOSE_BAD_REQUEST    4400
 #define CLOSE_UNAUTHORIZED   4401
 #define CLOSE_DUPLICATE      4409
+#define CLOSE_INIT_TIMEOUT   4408
 #define CLOSE_TOO_MANY_INITS 4429
+
+/* graphql-ws's connectionInitWaitTimeout: a client that opens the socket and never sends
+ * connection_init is closed with 4408, so idle sockets do not pile up. Timer tag: operations'
+ * tags count up from 1 and never reach it. */
+#define INIT_WAIT_MS   3000
+#define INIT_TIMER_TAG UINT64_MAX
 
 typedef struct op {
     struct op *next;
@@ -231,10 +239,23 @@ static void on_message(mk_ws_conn_t *conn, mk_ws_kind_t kind, mk_str_t text, voi
     json_decref(msg);
 }
 
+static void on_open(mk_ws_conn_t *conn, void *ud)
+{
+    client_t *c = ud;
+    c->conn = conn;
+    if (c->proto->strict)
+        mk_ws_after(conn, INIT_WAIT_MS, INIT_TIMER_TAG);
+}
+
 static void on_timer(mk_ws_conn_t *conn, uint64_t tag, void *ud)
 {
     client_t *c = ud;
     c->conn = conn;
+    if (tag == INIT_TIMER_TAG) {
+        if (!c->init_seen)
+            mk_ws_close(conn, CLOSE_INIT_TIMEOUT, "Connection initialisation timeout");
+        return;
+    }
     for (op_t *o = c->ops; o; o = o->next)
         if (o->tag == tag) {
             op_step(c, o);
@@ -307,7 +328,8 @@ bool mk_serve_graphql_ws_accept(mk_serve_t *s, mk_httpd_req_t *req, mk_request_t
     while (path.len > 1 && path.base[path.len - 1] == '/')
         path.len--;
     c->endpoint = mk_str_dup(path);
-    mk_ws_handlers_t h = {.on_message = on_message, .on_timer = on_timer, .on_close = on_close};
+    mk_ws_handlers_t h = {
+        .on_open = on_open, .on_message = on_message, .on_timer = on_timer, .on_close = on_close};
     mk_err_t err;
     if (c->ns == NULL || c->endpoint == NULL || mk_serve_ws_keep(view, &c->kept) != 0) {
         client_free(c);
