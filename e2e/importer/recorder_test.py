@@ -371,6 +371,23 @@ def scenario_correlate(node, up):
     check(st == 404 and "nosuch" in b["error"], "correlate of an unknown session: 404")
 
 
+def scenario_correlate_bounded(node, up):
+    """Every segment of a long URL path is a request place that names the whole path: a few
+    such requests must not make correlate index gigabytes (it stops, truncated)."""
+    st, s, raw, _, _ = req(node, "POST", "/api/v1/recorder/start",
+                           {"targetUrl": up, "namespace": "corrbig", "pathPrefix": "/shop"})
+    sid = s["id"]
+    long_path = "/stubs/corrbig/shop/" + "abcd/" * 1300
+    for i in range(12):
+        st, _, _, _, _ = req(node, "GET", long_path + "x%d" % i)
+    req(node, "POST", "/api/v1/recorder/%s/stop" % sid)
+    st, rep, raw, _, _ = req(node, "POST", "/api/v1/recorder/%s/correlate" % sid, timeout=60)
+    check(st == 200 and rep["totalEntries"] == 12 and rep.get("truncated") is True,
+          "correlate of long paths stops at its byte budget: truncated (%s %s)"
+          % (st, raw[:200]))
+    req(node, "DELETE", "/api/v1/recorder/%s" % sid)
+
+
 def scenario_configs(node, up):
     base = "/api/v1/recorder/configs"
     st, cfg, raw, _, _ = req(node, "POST", base, {"name": "shop", "targetUrl": up, "port": 8089})
@@ -443,6 +460,7 @@ def main():
         scenario_replay(node, up, sid, es)
         scenario_redirects(node, up)
         scenario_correlate(node, up)
+        scenario_correlate_bounded(node, up)
         scenario_configs(node, up)
         scenario_ca(node)
         stop(node)

@@ -1477,6 +1477,9 @@ static int recorder_replay_entry(ctx_t *c)
 
 #define CORR_MAX_SITES 4096   /* per entry: request places indexed, response values tried */
 #define CORR_MAX_TOTAL 200000 /* request places indexed in all */
+/* and their bytes: each segment of a URL path is a place naming the whole path, so a few long
+ * paths would otherwise index gigabytes */
+#define CORR_MAX_BYTES ((size_t)32 << 20)
 #define CORR_MAX_DEPTH 32
 #define CORR_DELIMS    " \t\r\n,;&=\"'()<>{}[]|\\"
 
@@ -1719,6 +1722,7 @@ typedef struct corr_scan {
     size_t from_source;
     const corr_opts_t *o;
     size_t sites_left; /* of CORR_MAX_TOTAL; at 0 the report says truncated */
+    size_t bytes_left; /* of CORR_MAX_BYTES; at its end sites_left becomes 0 */
 } corr_scan_t;
 
 static void corr_site(void *ud, const char *section, const char *path, const char *value)
@@ -1727,6 +1731,12 @@ static void corr_site(void *ud, const char *section, const char *path, const cha
     if (value == NULL || strlen(value) < s->o->min_len || strlen(value) > s->o->max_len ||
         s->sites_left == 0)
         return;
+    size_t bytes = strlen(value) + (path ? strlen(path) : 0) + 128; /* + the site's JSON */
+    if (bytes > s->bytes_left) {
+        s->sites_left = 0;
+        return;
+    }
+    s->bytes_left -= bytes;
     s->sites_left--;
     json_t *list = json_object_get(s->sites, value);
     if (list == NULL)
@@ -1815,7 +1825,12 @@ static int recorder_correlate(ctx_t *c)
         json_decref(body);
         return status;
     }
-    corr_scan_t s = {json_object(), json_object(), json_array(), NULL, 0, 0, &o, CORR_MAX_TOTAL};
+    corr_scan_t s = {.sites = json_object(),
+                     .seen = json_object(),
+                     .found = json_array(),
+                     .o = &o,
+                     .sites_left = CORR_MAX_TOTAL,
+                     .bytes_left = CORR_MAX_BYTES};
     size_t i, scanned = 0;
     json_t *e;
     /* Which entries take part: all, or those named (unknown names are a 404). */
