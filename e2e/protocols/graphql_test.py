@@ -791,10 +791,28 @@ def journal(admin):
     check('protocol="graphql"' in metrics, "/metrics counts GraphQL requests by protocol")
 
 
+def path_param_endpoint(admin):
+    """A GraphQL endpoint whose path has a route parameter: the field's answer renders after the
+    route lookup, so $.pathParam must not point into the lookup's stack buffer (review fix)."""
+    m = {"id": "gql-param", "namespace": "pp",
+         "graphql": {"operation": "query", "field": "who", "path": "/gp/:tenant"},
+         "response": {"payload": {"data": {"who": {"t": "$.pathParam.tenant",
+                                                   "pad": "$.fake.UUID"}}}}}
+    st, body = api(admin, "POST", "/api/v1/mocks", body=m)
+    check(st in (200, 201), "create mock gql-param (%s %s)" % (st, body))
+    c = GraphQLClient("http://127.0.0.1:%d/stubs/pp/gp/:tenant" % admin.port)
+    for _ in range(3):
+        st, body, _ = c.post("{ who { t pad } }")
+        who = (body.get("data") or {}).get("who") if isinstance(body, dict) else None
+        check(st == 200 and isinstance(who, dict) and who.get("t") == ":tenant",
+              "a path parameter of the endpoint renders its value (%s %s)" % (st, body))
+
+
 def main():
     with harness.AdminAndResolver("mk-graphql-", TOKEN) as setup:
         admin = setup.start_admin()
         create_mocks(admin)
+        path_param_endpoint(admin)
         rx = hook_receiver()
         create_hook_mocks(admin, rx)
         requests_without_schema(admin.port, "admin")

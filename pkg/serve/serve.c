@@ -1245,19 +1245,29 @@ bool mk_serve_work_start(mk_serve_t *s, mk_httpd_req_t *req, mk_str_t ns, const 
     return job_step(j, status);
 }
 
+/* Points s at a copy made at *p, and moves *p past it. */
+static void keep_str(mk_str_t *s, char **p)
+{
+    if (s->len)
+        memcpy(*p, s->base, s->len);
+    s->base = *p;
+    *p += s->len;
+}
+
 int mk_serve_match_keep(mk_route_match_t *match, char **names)
 {
-    size_t len = 0;
+    /* The values too: GraphQL looks the route up in a buffer of its own (serve_graphql.c). */
+    size_t len = match->wildcard.len;
     for (size_t i = 0; i < match->nparams; i++)
-        len += match->names[i].len;
+        len += match->names[i].len + match->values[i].len;
     char *p = *names = malloc(len + 1);
     if (p == NULL)
         return MK_ENOMEM;
     for (size_t i = 0; i < match->nparams; i++) {
-        memcpy(p, match->names[i].base, match->names[i].len);
-        match->names[i].base = p;
-        p += match->names[i].len;
+        keep_str(&match->names[i], &p);
+        keep_str(&match->values[i], &p);
     }
+    keep_str(&match->wildcard, &p);
     return 0;
 }
 

@@ -69,9 +69,9 @@ int mk_serve_hooks_render(mk_serve_hooks_t *h, const mk_mock_t *m, mk_template_e
 bool mk_serve_hooks_fire(mk_serve_t *s, mk_httpd_req_t *req, const mk_serve_hooks_t *h,
                          int send_status, mk_str_t body, const mk_httpd_send_opts_t *opts);
 
-/* Copies the parameter names of match (borrowed from the route snapshot) into one block, *names
- * (caller frees), and points match at it, so the match outlives the snapshot. Returns 0 or
- * MK_ENOMEM. */
+/* Copies the parameter names of match (borrowed from the route snapshot), its values and its
+ * wildcard (borrowed from the path looked up) into one block, *names (caller frees), and points
+ * match at it, so the match outlives the snapshot and the path. Returns 0 or MK_ENOMEM. */
 int mk_serve_match_keep(mk_route_match_t *match, char **names);
 
 #endif
