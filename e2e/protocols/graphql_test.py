@@ -450,6 +450,20 @@ def batches_on_redis(setup, admin):
         st, body = batch(res.port, [{"query": "{ batchHits }"}])
         check(st == 200 and body == [{"data": {"batchHits": 4}}],
               "redis: the next batch goes on counting (%s)" % body)
+        # A single request that waits for Redis is counted as a matched GraphQL request too.
+        key = 'mockarty_protocol_requests_total{protocol="graphql",outcome="matched"} '
+
+        def matched():
+            for line in res.request("GET", "/metrics").raw.decode().splitlines():
+                if line.startswith(key):
+                    return int(float(line[len(key):]))
+            return 0
+        before = matched()
+        st, body, _ = GraphQLClient("http://127.0.0.1:%d/graphql" % res.port).post(
+            "{ batchHits }")
+        check(st == 200 and body == {"data": {"batchHits": 5}} and matched() == before + 1,
+              "redis: a waiting request is counted as a matched GraphQL one (%s %s, %d -> %d)" %
+              (st, body, before, matched()))
         redis.stop()
         st, body = batch(res.port, [{"query": "{ batchHits }"}, {"query": "{ users { id } }"}])
         e = ((body[0] if isinstance(body, list) else {}).get("errors") or [{}])[0]

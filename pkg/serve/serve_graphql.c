@@ -896,7 +896,10 @@ static int answer_fields(gql_call_t *c, bool *taken)
     }
     if (!stores || !mk_serve_stores_async(c->s))
         return mk_serve_work_now(c->s, c->req, c->ns, &fields_work, c);
-    /* The request's view and namespace outlive the handler's while the answer waits. */
+    /* The handler's view says what was served (metrics read it when the handler returns)... */
+    c->view->served_protocol = "graphql";
+    c->view->served_matched = c->mock_id != NULL;
+    /* ... and the request's view and namespace outlive it while the answer waits. */
     mk_httpd_req_view(c->req, &c->own_view);
     c->view = &c->own_view;
     size_t nl = c->ns.len < sizeof c->ns_buf ? c->ns.len : sizeof c->ns_buf - 1;
