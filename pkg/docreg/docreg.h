@@ -1,8 +1,8 @@
 /* A registry of repository documents of one kind, as serving reads them: an immutable snapshot
  * built from every document of the kind, re-read by a poller thread and swapped atomically
- * (readers never lock). A re-read rebuilds only when the documents changed (a hash of their ids
- * and update times), and an old snapshot is freed once no reader holds it and a grace period has
- * passed. GraphQL schemas and gRPC descriptor sets are served this way. */
+ * (readers never lock). A re-read rebuilds only when the documents changed (a hash of their ids,
+ * update times and content), and an old snapshot is freed once no reader holds it and a grace
+ * period has passed. GraphQL schemas and gRPC descriptor sets are served this way. */
 #ifndef MK_DOCREG_H
 #define MK_DOCREG_H
 

@@ -259,6 +259,22 @@ static void test_list(void)
     mk_repo_free(repo);
 }
 
+/* Two writes of a document in the same millisecond (a PUT right after another, or two nodes):
+ * the second content must be served, not the snapshot of the first with the same time. */
+static void test_rewrite_same_ms(void)
+{
+    mk_repo_t *repo = open_repo();
+    put(repo, KIND, "a", "first", 500);
+    mk_docreg_t *r = start(repo, 60000, -1);
+    char buf[256];
+    current(r, buf, sizeof buf);
+    MK_CHECK_STR(buf, "a=first;");
+    put(repo, KIND, "a", "second", 500);
+    reload_expect(r, 0, "a=second;");
+    mk_docreg_free(r);
+    mk_repo_free(repo);
+}
+
 int main(void)
 {
     MK_RUN(test_reload_only_on_change);
@@ -266,5 +282,6 @@ int main(void)
     MK_RUN(test_notify_and_poll);
     MK_RUN(test_start_fails);
     MK_RUN(test_list);
+    MK_RUN(test_rewrite_same_ms);
     return mk_testing_done();
 }
