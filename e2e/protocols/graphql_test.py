@@ -431,7 +431,7 @@ def batches(port, who):
           "%s: a batch of 100 operations is answered (%s)" % (who, st))
 
 
-def batches_on_redis(setup, admin):
+def batches_on_redis(setup, admin, rx):
     """A resolver whose stores are in Redis: a batch's operations run their extraction in order
     across the round trips (1, 2, 3); with Redis down, only the operations whose mocks use stores
     fail (STORE_UNAVAILABLE in their own entries)."""
@@ -465,12 +465,20 @@ def batches_on_redis(setup, admin):
               "redis: a waiting request is counted as a matched GraphQL one (%s %s, %d -> %d)" %
               (st, body, before, matched()))
         redis.stop()
-        st, body = batch(res.port, [{"query": "{ batchHits }"}, {"query": "{ users { id } }"}])
+        hooks_before = len(rx.wait("/slow-async", 0, timeout=0))
+        st, body = batch(res.port, [{"query": "{ batchHits }"}, {"query": "{ users { id } }"},
+                                    {"query": "query($tag: String) { ping }",
+                                     "variables": {"tag": "redis-down"}}])
         e = ((body[0] if isinstance(body, list) else {}).get("errors") or [{}])[0]
-        check(st == 200 and len(body) == 2 and "data" not in body[0] and
+        check(st == 200 and len(body) == 3 and "data" not in body[0] and
               e.get("extensions", {}).get("code") == "STORE_UNAVAILABLE" and
-              body[1] == {"data": {"users": [{"id": "1"}, {"id": "2"}]}},
+              body[1] == {"data": {"users": [{"id": "1"}, {"id": "2"}]}} and
+              body[2] == {"data": {"ping": "pong"}},
               "redis: with Redis down only the store-using operation fails (%s %s)" % (st, body))
+        got = rx.wait("/slow-async", hooks_before + 1)
+        check([json.loads(g[2])["tag"] for g in got[hooks_before:]] == ["redis-down"],
+              "redis: with Redis down an operation without stores still sends its webhook (%s)" %
+              [g[2] for g in got[hooks_before:]])
     finally:
         redis.stop()
         harness.check_exit(res, "redis resolver")
@@ -856,7 +864,7 @@ def main():
             batches(res.port, "resolver")
             webhooks(res.port, "resolver", rx)
             harness.check_exit(res, "resolver")
-            batches_on_redis(setup, admin)
+            batches_on_redis(setup, admin, rx)
         rx.close()
         harness.check_exit(admin, "admin")
     return harness.finish()

@@ -805,6 +805,16 @@ void mk_serve_hooks_reset(mk_serve_hooks_t *h)
     h->n = 0;
 }
 
+void mk_serve_hooks_drop(mk_serve_hooks_t *h, size_t from, size_t to)
+{
+    if (to > h->n)
+        to = h->n;
+    if (from >= to)
+        return;
+    memmove(&h->calls[from], &h->calls[to], (h->n - to) * sizeof *h->calls);
+    h->n -= to - from;
+}
+
 void mk_serve_hooks_free(mk_serve_hooks_t *h)
 {
     mk_buf_free(&h->buf);

@@ -117,6 +117,7 @@ typedef struct gql_call {
     struct gql_batch *batch;
     bool planned;
     int answer_status;
+    size_t hooks_from, hooks_to; /* its webhooks in the batch's set, after the last render */
 } gql_call_t;
 
 static void seed(gql_call_t *c);
@@ -1044,9 +1045,11 @@ static int batch_render(void *ud, mk_serve_pass_t *p, mk_err_t *err)
     size_t left = b->budget;
     for (size_t i = 0; i < b->n; i++) {
         gql_call_t *c = &b->calls[i];
+        c->hooks_from = c->hooks_to = b->hooks.n;
         if (!c->planned)
             continue;
         int rc = fields_render_one(c, p, left, err);
+        c->hooks_to = b->hooks.n;
         if (rc != 0)
             return rc;
         left -= (c->budget0 < left ? c->budget0 : left) - c->budget;
@@ -1060,8 +1063,13 @@ static int batch_finish(void *ud, mk_httpd_req_t *req, int rc, const mk_err_t *e
 {
     gql_batch_t *b = ud;
     bool down = rc == MK_EUNAVAIL;
-    if (rc != 0)
+    /* The operations that fail send no webhooks; with the store down, those that do not use it
+     * send theirs, as each alone would (the last render went through every operation). */
+    if (rc != 0 && !down)
         mk_serve_hooks_reset(&b->hooks);
+    for (size_t i = b->n; down && i-- > 0;)
+        if (b->calls[i].planned && uses_stores(&b->calls[i]))
+            mk_serve_hooks_drop(&b->hooks, b->calls[i].hooks_from, b->calls[i].hooks_to);
     json_t *all = json_array();
     const mk_mock_response_t *first = NULL;
     uint32_t delay = 0;

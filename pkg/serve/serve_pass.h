@@ -57,6 +57,9 @@ typedef struct mk_serve_hooks {
 void mk_serve_hooks_init(mk_serve_hooks_t *h);
 /* Forgets what was rendered: a pass starts over, or the answer became an error. */
 void mk_serve_hooks_reset(mk_serve_hooks_t *h);
+/* Forgets the webhooks rendered from the from-th to before the to-th (one operation's of a
+ * batch that failed); the others keep their order. */
+void mk_serve_hooks_drop(mk_serve_hooks_t *h, size_t from, size_t to);
 void mk_serve_hooks_free(mk_serve_hooks_t *h);
 /* Within render: appends m's webhooks rendered with env. status is the answer's HTTP status (0
  * for a fault) that the onSuccess/onError triggers read. m is borrowed until the set is fired. */
