@@ -446,6 +446,8 @@ static json_t *run_view(mk_api_t *api, json_t *doc)
     const char *id = jstr(doc, "id");
     pthread_mutex_lock(&p->fin);
     json_t *now = doc_by_id(api, KIND_RESULT, id, NULL);
+    if (now == NULL)
+        final = false; /* deleted meanwhile (or unreadable now): storing would bring it back */
     if (json_is_object(json_object_get(now, "result"))) {
         json_decref(v);
         v = json_incref(json_object_get(now, "result"));
