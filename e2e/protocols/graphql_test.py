@@ -607,6 +607,33 @@ class GqlWs:
             return None, ""
 
 
+async def ws_big_payloads(port, who):
+    """Operations waiting on a connection hold their payloads: past 8 MiB of them, a new one is
+    refused with an error message (review fix: 64 operations of 1 MiB were kept)."""
+    url = "ws://127.0.0.1:%d/graphql" % port
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"],
+                                  max_size=None) as raw:
+        c = GqlWs(raw)
+        await c.init()
+        pad = "#" + "x" * 900000 + "\n"
+        for i in range(10):
+            await c.send({"id": "big%d" % i, "type": "subscribe",
+                          "payload": {"query": pad + "subscription { slowTick { n } }"}})
+        m = await c.recv(timeout=10)
+        check(m.get("type") == "error" and m.get("id") == "big9" and
+              "8 MiB" in m["payload"][0]["message"],
+              "%s: ws: past 8 MiB of waiting payloads an operation is refused (%s)" %
+              (who, str(m)[:200]))
+        await c.send({"id": "big0", "type": "complete"})
+        await c.send({"id": "small", "type": "subscribe",
+                      "payload": {"query": pad + "subscription { slowTick { n } }"}})
+        await c.send({"id": "small", "type": "complete"})
+        await c.send({"type": "ping"})
+        m = await c.recv(timeout=10)
+        check(m == {"type": "pong"},
+              "%s: ws: a completed operation frees its share (%s)" % (who, str(m)[:200]))
+
+
 async def ws_session(port, who):
     url = "ws://127.0.0.1:%d/graphql" % port
     proto = ["graphql-transport-ws"]
@@ -835,6 +862,11 @@ def main():
         admin = setup.start_admin()
         create_mocks(admin)
         path_param_endpoint(admin)
+        st, body = api(admin, "POST", "/api/v1/mocks", body={
+            "id": "gql-slow-tick", "graphql": {"operation": "subscription", "field": "slowTick"},
+            "response": {"sseEventChain": {"events": [{"data": {"n": 1}, "delay": 5000}]}}})
+        check(st in (200, 201), "create mock gql-slow-tick (%s %s)" % (st, body))
+        asyncio.run(ws_big_payloads(admin.port, "admin"))
         rx = hook_receiver()
         create_hook_mocks(admin, rx)
         requests_without_schema(admin.port, "admin")

@@ -14,6 +14,10 @@
 /* Operations in progress on one connection, at most. */
 #define MAX_OPS    64
 #define MAX_ID_LEN 256
+/* Payload bytes of the operations in progress on one connection, at most: an operation keeps its
+ * payload, query and parsed document until its last result (a stream's delays), so 64 payloads
+ * of 1 MiB would hold hundreds of MiB per connection. */
+#define MAX_OP_BYTES (8u << 20)
 
 /* The message names of a subprotocol: the two differ in names, not in shape. */
 typedef struct proto {
@@ -49,6 +53,7 @@ typedef struct op {
     uint64_t tag; /* its timers' tag */
     mk_serve_gql_op_t *gql;
     size_t pos, n; /* the result to send next, and how many there are */
+    size_t bytes;  /* its payload's, counted in client_t.op_bytes */
     bool waited;   /* pos's delay has passed */
 } op_t;
 
@@ -60,7 +65,7 @@ typedef struct client {
     mk_serve_ws_kept_t kept; /* the upgrade's query and headers: what conditions read */
     bool init_seen, acked;
     op_t *ops;
-    size_t nops;
+    size_t nops, op_bytes;
     uint64_t next_tag;
 } client_t;
 
@@ -85,6 +90,7 @@ static void drop_op(client_t *c, op_t *o)
         if (*p == o) {
             *p = o->next;
             c->nops--;
+            c->op_bytes -= o->bytes;
             break;
         }
     op_free(o);
@@ -171,6 +177,14 @@ static void subscribe(client_t *c, json_t *msg)
         return;
     }
     char *text = json_dumps(payload, JSON_COMPACT);
+    size_t bytes = text ? strlen(text) : 0;
+    if (c->op_bytes + bytes > MAX_OP_BYTES) {
+        free(text);
+        send_msg(c, "error", id,
+                 one_error("Too much in progress on this connection: the payloads of its "
+                           "operations hold 8 MiB at most."));
+        return;
+    }
     op_t *o = calloc(1, sizeof *o);
     if (o)
         o->id = strdup(id);
@@ -191,6 +205,8 @@ static void subscribe(client_t *c, json_t *msg)
         return;
     }
     o->n = mk_serve_graphql_op_results(o->gql);
+    o->bytes = bytes;
+    c->op_bytes += bytes;
     o->tag = ++c->next_tag;
     o->next = c->ops;
     c->ops = o;
