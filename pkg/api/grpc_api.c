@@ -182,7 +182,7 @@ const mk_api_endpoint_t mk_api_grpc_endpoints[] = {
      "namespace's gRPC mocks, as ?name= (default \"default\"; replaces one of that name)",
      MK_API_HEAVY},
     {"GET", "/api/v1/grpc/descriptors", descriptors_list, "mocks:read",
-     "The namespace's descriptor sets: name, size, services, methods", 0},
+     "The namespace's descriptor sets: name, size, services, methods", MK_API_HEAVY},
     {"DELETE", "/api/v1/grpc/descriptors/:name", descriptors_delete, "mocks:write",
      "Delete a descriptor set of the namespace", MK_API_HEAVY},
     {NULL, NULL, NULL, NULL, NULL, 0},

@@ -509,10 +509,13 @@ static int recorder_start(ctx_t *c)
     }
     s->meta = meta;
     int rc = set_recording(c, s, true, &err);
-    if (rc == 0)
-        rc = session_save(c->api, s, &err);
+    if (rc == 0 && (rc = session_save(c->api, s, &err)) != 0) {
+        /* Not saved: the recording mock must not go on proxying for a session nobody sees. */
+        mk_err_t ignored;
+        set_recording(c, s, false, &ignored);
+    }
     if (rc != 0) {
-        /* The proxy options were refused (a bad timeout, a header): no session. */
+        /* The proxy options were refused (a bad timeout, a header), or the database: no session. */
         r->sessions = s->next;
         session_free(s);
         pthread_mutex_unlock(&rec_mu);

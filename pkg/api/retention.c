@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Documents deleted per pass: one short repository transaction, so API writes barely wait. */
-#define BATCH 100
+/* Documents deleted per pass: one repository transaction of deletes by id (milliseconds), so API
+ * writes barely wait. */
+#define BATCH 1000
 /* A pass runs this often at most (and at least every quarter of the shorter retention, so a
- * short one is honoured closely), and on the next tick while a backlog remains. */
+ * short one is honoured closely), and every PASS_MIN_MS while a backlog remains: each pass lists
+ * every document of its kinds, so a large first backlog is worked off in a bounded number of
+ * listings (one per BATCH) without keeping the maintenance loop busy. */
 #define PASS_MAX_MS 60000
 #define PASS_MIN_MS 1000
 
@@ -201,7 +204,7 @@ void mk_api_retention_maintain(mk_api_t *api, int64_t now)
         return;
     int64_t every = shortest / 4;
     every = every < PASS_MIN_MS ? PASS_MIN_MS : every > PASS_MAX_MS ? PASS_MAX_MS : every;
-    if (!r->more && now - r->last_pass_ms < every)
+    if (now - r->last_pass_ms < (r->more ? PASS_MIN_MS : every))
         return;
     r->last_pass_ms = now;
     bool more = false;
