@@ -632,6 +632,19 @@ async def ws_big_payloads(port, who):
         m = await c.recv(timeout=10)
         check(m == {"type": "pong"},
               "%s: ws: a completed operation frees its share (%s)" % (who, str(m)[:200]))
+    # A duplicate id too long for a close reason (123 bytes) is cut on a character boundary.
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as raw:
+        c = GqlWs(raw)
+        await c.init()
+        dup = "\u00e9" * 100
+        for _ in range(2):
+            await c.send({"id": dup, "type": "subscribe",
+                          "payload": {"query": "subscription { slowTick { n } }"}})
+        code, reason = await c.closed_with()
+        check(code == 4409 and reason.startswith("Subscriber for \u00e9\u00e9") and
+              reason.endswith("already exists") and len(reason.encode()) <= 123,
+              "%s: ws: a long duplicate id closes 4409 with a valid reason (%s %r)" %
+              (who, code, reason))
 
 
 async def ws_session(port, who):

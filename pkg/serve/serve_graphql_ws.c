@@ -163,8 +163,15 @@ static void subscribe(client_t *c, json_t *msg)
         return;
     }
     if (find_op(c, id) != NULL) {
+        /* A close reason holds 123 bytes: a long id is cut, on a UTF-8 character boundary. */
+        size_t n = strlen(id);
+        if (n > 90) {
+            n = 90;
+            while (n > 0 && ((unsigned char)id[n] & 0xC0) == 0x80)
+                n--;
+        }
         char reason[MAX_ID_LEN + 40];
-        snprintf(reason, sizeof reason, "Subscriber for %s already exists", id);
+        snprintf(reason, sizeof reason, "Subscriber for %.*s already exists", (int)n, id);
         if (c->proto->strict)
             mk_ws_close(c->conn, CLOSE_DUPLICATE, reason);
         else
