@@ -13,10 +13,7 @@ BUILD=${BUILD:-build-bench}
 DURATION=${DURATION:-5s}
 WORKERS=${WORKERS:-1}
 REPEAT=${REPEAT:-3} # alternations of (static, counter) on the Redis admin
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+. bench/common.sh
 
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMK_SANITIZE=OFF >/dev/null
@@ -24,9 +21,7 @@ fi
 cmake --build "$BUILD" -j "$(nproc)" --target mockarty >/dev/null
 BIN=$BUILD/cmd/mockarty/mockarty
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 die() { echo "dynamic.sh: $*" >&2; exit 1; }
-BODY='{"id":1,"name":"mockarty","ok":true,"items":[1,2,3]}'
 DYN='{"id":"$.pathParam.id","q":"$.queryParam.q","xid":"$.reqHeader.X-Id[0]","uuid":"$.fake.UUID","name":"$.fake.FirstName"}'
 
 start_admin() { # name env... -> sets PORT

@@ -14,13 +14,8 @@ LOAD=${LOAD:-build/cmd/mockarty-load/mockarty-load}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-2}
 RATES=${RATES:-20000 10000}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+. bench/common.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-BODY='{"id":1,"name":"mockarty","ok":true,"items":[1,2,3]}'
 NPORT=$(free_port)
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<NGX

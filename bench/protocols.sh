@@ -9,12 +9,8 @@ cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true
 BIN=${BIN:-build/cmd/mockarty/mockarty}
 DURATION=${DURATION:-10}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+. bench/common.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { # port
     for _ in $(seq 500); do curl -sf "127.0.0.1:$1/health/ready" >/dev/null && return 0; sleep 0.02; done
     return 1

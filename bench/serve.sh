@@ -13,13 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/cmd/mockarty/mockarty}
 DURATION=${DURATION:-10s}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-BODY='{"id":1,"name":"mockarty","ok":true,"items":[1,2,3]}'
+. bench/common.sh
 
 # --- nginx baseline ---
 NPORT=$(free_port)
