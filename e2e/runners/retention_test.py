@@ -11,13 +11,12 @@ Usage: retention_test.py <mockarty binary> <mockarty-runner binary>"""
 import os
 import sqlite3
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runners_test  # noqa: E402  (its process and HTTP helpers)
-from runners_test import BOOT, Proc, collection, free_port, wait_for  # noqa: E402
+from runners_test import Proc, collection, free_port, wait_for  # noqa: E402
 
 ADMIN_BIN = RUNNER_BIN = None
 SLOW_MS = 15000
@@ -30,15 +29,10 @@ class RetentionTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="retention-e2e-")
-        cls.http = free_port()
-        cls.grpc = free_port()
-        cls.db = os.path.join(cls.tmp, "m.db")
-        env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
-                   DB_PATH=cls.db, API_TOKEN=BOOT, HTTP_WORKERS="2",
-                   HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0", TEST_RUN_RETENTION="2s",
-                   TEST_RUN_KEEP="1", PERF_RESULT_RETENTION="2s", PERF_RESULT_KEEP="1",
-                   PERF_ALLOWED_TARGETS="127.0.0.1:*")
+        env = runners_test.admin_env(cls, "retention-e2e-", TEST_RUN_RETENTION="2s",
+                                     TEST_RUN_KEEP="1", PERF_RESULT_RETENTION="2s",
+                                     PERF_RESULT_KEEP="1", PERF_ALLOWED_TARGETS="127.0.0.1:*")
+        env["HTTP_WORKERS"] = "2"
         cls.procs = [Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))]
         try:
             wait_for(lambda: cls.get_ok("/health/ready"), 30, "the admin")

@@ -43,17 +43,23 @@ def collection(name, requests):
             "item": [{"name": "folder", "item": items}]}
 
 
+def admin_env(cls, prefix, **extra):
+    """Sets cls.tmp (a scratch directory), cls.http, cls.grpc (free ports) and cls.db; returns the
+    environment of an admin on them with the coordinator on, one worker, extra on top."""
+    cls.tmp = tempfile.mkdtemp(prefix=prefix)
+    cls.http = free_port()
+    cls.grpc = free_port()
+    cls.db = os.path.join(cls.tmp, "m.db")
+    return dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
+                DB_PATH=cls.db, API_TOKEN=BOOT, HTTP_WORKERS="1", HTTP_HOST="127.0.0.1",
+                GRPC_MOCK_PORT="0", **extra)
+
+
 class RunnersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="runners-e2e-")
-        cls.http = free_port()
-        cls.grpc = free_port()
-        cls.db = os.path.join(cls.tmp, "m.db")
-        env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
-                   DB_PATH=cls.db, API_TOKEN=BOOT, HTTP_WORKERS="1", HTTP_HOST="127.0.0.1",
-                   RUNNER_HEARTBEAT_TIMEOUT="3s", ADMIN_PASSWORD="admin-pass-1234",
-                   GRPC_MOCK_PORT="0")
+        env = admin_env(cls, "runners-e2e-", RUNNER_HEARTBEAT_TIMEOUT="3s",
+                        ADMIN_PASSWORD="admin-pass-1234")
         cls.admin = Proc([ADMIN_BIN], env, os.path.join(cls.tmp, "admin.log"))
         cls.procs = [cls.admin]
         try:

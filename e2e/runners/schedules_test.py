@@ -8,13 +8,12 @@ Usage: schedules_test.py <mockarty binary> <mockarty-runner binary>"""
 import calendar
 import os
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runners_test  # noqa: E402  (its process and HTTP helpers)
-from runners_test import BOOT, Proc, collection, free_port, wait_for  # noqa: E402
+from runners_test import Proc, collection, free_port, wait_for  # noqa: E402
 
 ADMIN_BIN = RUNNER_BIN = None
 
@@ -26,12 +25,7 @@ class SchedulesTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="schedules-e2e-")
-        cls.http = free_port()
-        cls.grpc = free_port()
-        cls.env = dict(os.environ, HTTP_PORT=str(cls.http), RUNNER_GRPC_PORT=str(cls.grpc),
-                       DB_PATH=os.path.join(cls.tmp, "m.db"), API_TOKEN=BOOT, HTTP_WORKERS="1",
-                       HTTP_HOST="127.0.0.1", GRPC_MOCK_PORT="0")
+        cls.env = runners_test.admin_env(cls, "schedules-e2e-")
         cls.procs = []
         cls.admin = cls.start_admin("admin")
         try:
